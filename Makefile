@@ -1,0 +1,96 @@
+# corral — build, test, install.
+#
+#   make                 build/corral and build/libcorral-preload.so
+#   make asan            the same under AddressSanitizer + UBSan, in build-asan/
+#   make unit            build and run the cmocka unit tests
+#   make fuzz            build the libFuzzer targets (clang) in build-fuzz/
+#   make check           the whole suite (tests/run): unit, integration, asan, fuzz smoke
+#   make install PREFIX=/usr/local
+#
+# Every .c under src/ is compiled; src/main.c holds main() and everything else
+# goes into build/libcorral.a, which the unit tests and fuzz targets link.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla -Wno-unused-parameter -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
+           -Isrc -fno-omit-frame-pointer
+LDLIBS  := -ljansson -lyaml -lm
+
+LIB_SRC := $(filter-out src/main.c src/preload/%,$(wildcard src/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+PRELOAD_SRC := $(wildcard src/preload/*.c) src/common/brokerproto.c
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
+
+all: $(BUILD)/corral $(BUILD)/libcorral-preload.so $(HELPER_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcorral.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/corral: $(BUILD)/src/main.o $(BUILD)/libcorral.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The preload library lives inside other people's processes: no jansson, no
+# allocation that can fail the app, nothing but libc and libdl.
+$(BUILD)/libcorral-preload.so: $(PRELOAD_SRC) $(wildcard src/preload/*.h) src/common/brokerproto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(PRELOAD_SRC) -ldl
+
+$(BUILD)/helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcorral.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcorral.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" all
+
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+	    build-fuzz/libcorral.a
+	$(MAKE) BUILD=build-fuzz CC=clang $(FUZZ_BIN)
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libcorral.a
+	clang -std=gnu11 -D_GNU_SOURCE -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -o $@ $< build-fuzz/libcorral.a $(LDLIBS)
+
+check: all
+	tests/run
+
+bench: all
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/corral $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/corral $(DESTDIR)$(PREFIX)/bin/corral
+	install -m 0755 $(BUILD)/libcorral-preload.so $(DESTDIR)$(PREFIX)/lib/corral/libcorral-preload.so
+	install -m 0644 docs/corral.1 $(DESTDIR)$(PREFIX)/share/man/man1/corral.1
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all unit asan fuzz check bench install clean
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d

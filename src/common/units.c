@@ -1,0 +1,176 @@
+/*
+ * units.c — durations, sizes and integers as users write them.
+ */
+#include "common/units.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Split "  12.5 ms " into a number and a unit word; 0 or -EINVAL. */
+static int
+split_number(const char *s, double *num, bool *had_dot, char *unit, size_t unit_len)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	const char *start = s;
+	if (*s == '+')
+		s++;
+	size_t digits = 0;
+	*had_dot = false;
+	while (isdigit((unsigned char)*s) || (*s == '.' && !*had_dot)) {
+		if (*s == '.')
+			*had_dot = true;
+		else
+			digits++;
+		s++;
+	}
+	if (digits == 0)
+		return -EINVAL;
+	char numbuf[64];
+	size_t nlen = (size_t)(s - start);
+	if (nlen >= sizeof(numbuf))
+		return -ERANGE;
+	memcpy(numbuf, start, nlen);
+	numbuf[nlen] = '\0';
+	*num = strtod(numbuf, NULL);
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t ulen = 0;
+	while (isalpha((unsigned char)*s)) {
+		if (ulen + 1 >= unit_len)
+			return -EINVAL;
+		unit[ulen++] = *s++;
+	}
+	unit[ulen] = '\0';
+	while (isspace((unsigned char)*s))
+		s++;
+	return *s == '\0' ? 0 : -EINVAL;
+}
+
+int
+units_parse_duration(const char *s, int64_t default_unit_ms, int64_t *out_ms)
+{
+	double num;
+	bool dot;
+	char unit[8];
+	int rc = split_number(s, &num, &dot, unit, sizeof(unit));
+	if (rc < 0)
+		return rc;
+	double mult;
+	if (unit[0] == '\0')
+		mult = (double)default_unit_ms;
+	else if (strcasecmp(unit, "ms") == 0)
+		mult = 1;
+	else if (strcasecmp(unit, "s") == 0 || strcasecmp(unit, "sec") == 0)
+		mult = 1000;
+	else if (strcasecmp(unit, "m") == 0 || strcasecmp(unit, "min") == 0)
+		mult = 60000;
+	else if (strcasecmp(unit, "h") == 0)
+		mult = 3600000;
+	else if (strcasecmp(unit, "d") == 0)
+		mult = 86400000;
+	else
+		return -EINVAL;
+	double v = num * mult;
+	if (v > 9.0e15)
+		return -ERANGE;
+	*out_ms = (int64_t)llround(v);
+	return 0;
+}
+
+int
+units_parse_size(const char *s, int64_t *out_bytes)
+{
+	double num;
+	bool dot;
+	char unit[8];
+	int rc = split_number(s, &num, &dot, unit, sizeof(unit));
+	if (rc < 0)
+		return rc;
+	double mult = 1;
+	size_t ulen = strlen(unit);
+	if (ulen > 0) {
+		/* Accept K, KB, KiB (any case). */
+		if (ulen == 3 && tolower((unsigned char)unit[1]) == 'i' &&
+		    tolower((unsigned char)unit[2]) == 'b')
+			ulen = 1;
+		else if (ulen == 2 && tolower((unsigned char)unit[1]) == 'b')
+			ulen = 1;
+		else if (ulen == 1 && tolower((unsigned char)unit[0]) == 'b')
+			ulen = 0, unit[0] = '\0';
+		if (ulen > 1)
+			return -EINVAL;
+		switch (ulen ? tolower((unsigned char)unit[0]) : 0) {
+		case 0: mult = 1; break;
+		case 'k': mult = 1024.0; break;
+		case 'm': mult = 1024.0 * 1024; break;
+		case 'g': mult = 1024.0 * 1024 * 1024; break;
+		case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
+		default: return -EINVAL;
+		}
+	}
+	double v = num * mult;
+	if (v > 9.0e18)
+		return -ERANGE;
+	*out_bytes = (int64_t)llround(v);
+	return 0;
+}
+
+int
+units_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s)
+		return -EINVAL;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+void
+units_format_uptime(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = ms / 1000;
+	if (s < 60)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%lldm", (long long)(s / 60));
+	else if (s < 86400)
+		snprintf(buf, len, "%lldh", (long long)(s / 3600));
+	else if (s < 86400 * 365)
+		snprintf(buf, len, "%lldD", (long long)(s / 86400));
+	else
+		snprintf(buf, len, "%lldY", (long long)(s / (86400 * 365)));
+}
+
+void
+units_format_bytes(int64_t bytes, char *buf, size_t len)
+{
+	const char *unit[] = {"b", "kb", "mb", "gb", "tb"};
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%lldb", (long long)bytes);
+	else
+		snprintf(buf, len, "%.1f%s", v, unit[u]);
+}

@@ -1,0 +1,28 @@
+/*
+ * units.h — parsing and printing of the numbers users type: durations
+ * ("500ms", "2s", "1m", "2h", "1d"; a bare number is milliseconds), sizes
+ * ("300M", "1G", "512K", "1.5G"; a bare number is bytes; K/M/G are powers of
+ * 1024 as in PM2, lower case and a trailing "B"/"iB" are accepted) and
+ * plain integers. All parsers are pure and strict: trailing garbage,
+ * overflow and negative values where none make sense are errors.
+ */
+#ifndef CORRAL_UNITS_H
+#define CORRAL_UNITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse a duration; default_unit_ms multiplies a bare number (1 for ms,
+ * 1000 for seconds). 0 or -EINVAL / -ERANGE. */
+int units_parse_duration(const char *s, int64_t default_unit_ms, int64_t *out_ms);
+/* Parse a size in bytes. 0 or -EINVAL / -ERANGE. */
+int units_parse_size(const char *s, int64_t *out_bytes);
+/* Parse a whole decimal integer within [min, max]. 0 or -EINVAL / -ERANGE. */
+int units_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Human forms for tables: "12s", "5m", "3h", "2D"; "1.2mb", "340kb". */
+void units_format_uptime(int64_t ms, char *buf, size_t len);
+void units_format_bytes(int64_t bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * util.h — small helpers every part of corral (except the preload library)
+ * shares: allocation that aborts on out-of-memory, EINTR-safe I/O, clocks,
+ * and a growable string buffer.
+ *
+ * The daemon and the CLI treat out-of-memory as fatal (tmux/Redis style);
+ * code that runs inside apps (src/preload) never includes this header.
+ */
+#ifndef CORRAL_UTIL_H
+#define CORRAL_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PRINTFLIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) PRINTFLIKE(1, 2);
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* Abort with a message: for impossible states only. */
+void fatal(const char *fmt, ...) PRINTFLIKE(1, 2) NORETURN;
+
+/* read(2)/write(2) retried on EINTR; return -errno on failure. */
+ssize_t read_retry(int fd, void *buf, size_t len);
+ssize_t write_retry(int fd, const void *buf, size_t len);
+/* Write all of buf (blocking fds only); 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+/* Read a whole (small) file into a NUL-terminated buffer; 0 or -errno. */
+int read_file(const char *path, char **out, size_t *out_len, size_t max_len);
+
+int fd_set_nonblock(int fd, bool on);
+int fd_set_cloexec(int fd, bool on);
+
+/* Milliseconds on CLOCK_MONOTONIC and on the wall clock. */
+int64_t mono_ms(void);
+int64_t wall_ms(void);
+
+/* Growable NUL-terminated string. */
+struct sbuf {
+	char *s;
+	size_t len;
+	size_t cap;
+};
+#define SBUF_INIT {NULL, 0, 0}
+void sbuf_add(struct sbuf *b, const char *s, size_t n);
+void sbuf_adds(struct sbuf *b, const char *s);
+void sbuf_addc(struct sbuf *b, char c);
+void sbuf_addf(struct sbuf *b, const char *fmt, ...) PRINTFLIKE(2, 3);
+void sbuf_reset(struct sbuf *b);
+/* Hand the string to the caller (never NULL) and reset the buffer. */
+char *sbuf_take(struct sbuf *b);
+void sbuf_free(struct sbuf *b);
+
+bool str_starts(const char *s, const char *prefix);
+bool str_ends(const char *s, const char *suffix);
+/* Damerau-free Levenshtein distance, for "did you mean" suggestions. */
+int str_distance(const char *a, const char *b);
+/* Quote s for a POSIX shell when it needs quoting; caller frees. */
+char *shell_quote(const char *s);
+
+/* mkdir -p with the given mode for every created level; 0 or -errno. */
+int mkdir_p(const char *path, mode_t mode);
+
+#endif

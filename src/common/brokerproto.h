@@ -21,6 +21,18 @@
  *     "ok"            and SCM_RIGHTS carries the listening socket to use
  *     "pass"          corral does not share this address: bind it yourself
  *     "err <errno> <message>"   fail the app's bind() with that errno
+ *       errno    1..4095, decimal
+ *       message  optional (then "err <errno>" with no trailing space), at
+ *                most 159 bytes, no control characters (it is printed on
+ *                the app's stderr)
+ *
+ * Both directions are strict: words are separated by exactly one space,
+ * numbers are decimal without sign or leading zeros, the address must be in
+ * inet_ntop's canonical form ("::1", not "0::1"), and anything else is
+ * rejected. So a buffer decodes only if the encoder would have written
+ * exactly those bytes, and the encoders return -EINVAL for any struct the
+ * decoder would reject. The encoders add a NUL after the message when the
+ * buffer has room for it; it is never sent.
  *
  * Everything here is pure, allocation-free and usable from the preload
  * library; the decoder is fuzzed (tests/fuzz/fuzz_brokerproto.c).

@@ -347,3 +347,92 @@ mkdir_p(const char *path, mode_t mode)
 	free(p);
 	return rc;
 }
+
+size_t
+utf8_seq_len(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	if (n == 0)
+		return 0;
+	unsigned char c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t len = c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+bool
+utf8_valid(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t len = utf8_seq_len(s + i, n - i);
+		if (len == 0)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+base64_encode(const void *data, size_t n)
+{
+	const unsigned char *in = data;
+	char *out = xmalloc((n + 2) / 3 * 4 + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = b64chars[(v >> 18) & 63];
+		out[o++] = b64chars[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64chars[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+ssize_t
+base64_decode(const char *s, size_t len, void *outp)
+{
+	unsigned char *out = outp;
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t pad = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad)
+			return -EINVAL;
+		const char *p = c ? strchr(b64chars, c) : NULL;
+		if (!p)
+			return -EINVAL;
+		acc = (acc << 6) | (uint32_t)(p - b64chars);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	if (pad > 2)
+		return -EINVAL;
+	return (ssize_t)o;
+}

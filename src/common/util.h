@@ -68,6 +68,16 @@ int str_distance(const char *a, const char *b);
 /* Quote s for a POSIX shell when it needs quoting; caller frees. */
 char *shell_quote(const char *s);
 
+/* Length (1-4) of the well-formed UTF-8 sequence at s, 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+size_t utf8_seq_len(const char *s, size_t n);
+bool utf8_valid(const char *s, size_t n);
+
+/* Standard base64 of n bytes; caller frees. Decoding returns -EINVAL on bad
+ * input, else the decoded length, into out (at least 3*len/4+3 bytes). */
+char *base64_encode(const void *data, size_t n);
+ssize_t base64_decode(const char *s, size_t len, void *out);
+
 /* mkdir -p with the given mode for every created level; 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 

@@ -1,0 +1,32 @@
+/*
+ * paths.h — where corral keeps its state: $CORRAL_HOME (default ~/.corral).
+ *
+ *   corral.sock   control socket (0600)       daemon.pid   pid + lock
+ *   daemon.lock   start-up lock for clients    daemon.log   the daemon's log
+ *   notify.sock   sd_notify datagrams          logs/        app logs
+ *   pids/         pid files                    dump.json    saved list (0600)
+ */
+#ifndef CORRAL_PATHS_H
+#define CORRAL_PATHS_H
+
+struct paths {
+	char *home;
+	char *sock;
+	char *pidfile;
+	char *lock;
+	char *log;
+	char *notify;
+	char *logs_dir;
+	char *pids_dir;
+	char *dump;
+	char *dump_bak;
+};
+
+/* Fill p from the environment. 0 or -errno with *err set (caller frees). */
+int paths_init(struct paths *p, char **err);
+/* Create home (0700), logs/ and pids/; refuse a home that another user
+ * owns or that others can write. 0 or -errno with *err. */
+int paths_prepare(const struct paths *p, char **err);
+void paths_free(struct paths *p);
+
+#endif

@@ -1,0 +1,506 @@
+/*
+ * spec.c — canonical app spec <-> JSON, driven by one field table.
+ */
+#include "common/spec.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/signame.h"
+#include "common/util.h"
+
+enum ftype {
+	F_STR,      /* char *, NULL allowed when the default is NULL */
+	F_STRV,     /* char ** */
+	F_INT,      /* int64_t within [min, max] */
+	F_BOOL,     /* bool */
+	F_INTV,     /* struct intv */
+	F_ENV,      /* json_t * object of strings */
+	F_ENUM,     /* int, one of names[] */
+};
+
+static const char *const mode_names[] = {"fork", "cluster", NULL};
+static const char *const lb_names[] = {"shared", "even", "sticky", "least-busy", NULL};
+static const char *const logtype_names[] = {"raw", "json", NULL};
+
+struct field {
+	const char *key;
+	enum ftype type;
+	size_t off;
+	const char *def_str;
+	int64_t def_int;         /* also bool and enum defaults */
+	int64_t min, max;
+	const char *const *names;
+	bool required;
+};
+
+#define DAY_MS (86400LL * 1000)
+#define MS(key, def) {#key, F_INT, offsetof(struct spec, key), NULL, def, 0, 30 * DAY_MS, NULL, false}
+
+static const struct field fields[] = {
+	{"name", F_STR, offsetof(struct spec, name), NULL, 0, 0, 0, NULL, true},
+	{"namespace", F_STR, offsetof(struct spec, namespace), "default", 0, 0, 0, NULL, false},
+	{"script", F_STR, offsetof(struct spec, script), NULL, 0, 0, 0, NULL, true},
+	{"args", F_STRV, offsetof(struct spec, args), NULL, 0, 0, 0, NULL, false},
+	{"interpreter", F_STR, offsetof(struct spec, interpreter), NULL, 0, 0, 0, NULL, false},
+	{"interpreter_args", F_STRV, offsetof(struct spec, interpreter_args), NULL, 0, 0, 0, NULL, false},
+	{"cwd", F_STR, offsetof(struct spec, cwd), "/", 0, 0, 0, NULL, false},
+	{"version", F_STR, offsetof(struct spec, version), NULL, 0, 0, 0, NULL, false},
+	{"exec_mode", F_ENUM, offsetof(struct spec, mode), NULL, MODE_FORK, 0, 0, mode_names, false},
+	{"instances", F_INT, offsetof(struct spec, instances), NULL, 1, -4096, 4096, NULL, false},
+	{"env", F_ENV, offsetof(struct spec, env), NULL, 0, 0, 0, NULL, false},
+	{"autorestart", F_BOOL, offsetof(struct spec, autorestart), NULL, 1, 0, 0, NULL, false},
+	{"autostart", F_BOOL, offsetof(struct spec, autostart), NULL, 1, 0, 0, NULL, false},
+	{"max_restarts", F_INT, offsetof(struct spec, max_restarts), NULL, 16, 0, INT_MAX, NULL, false},
+	MS(min_uptime, 1000),
+	MS(restart_delay, 0),
+	MS(exp_backoff_restart_delay, 0),
+	{"stop_exit_codes", F_INTV, offsetof(struct spec, stop_exit_codes), NULL, 0, 0, 255, NULL, false},
+	MS(kill_timeout, 1600),
+	{"kill_signal", F_STR, offsetof(struct spec, kill_signal), "SIGINT", 0, 0, 0, NULL, false},
+	MS(listen_timeout, 3000),
+	{"wait_ready", F_BOOL, offsetof(struct spec, wait_ready), NULL, 0, 0, 0, NULL, false},
+	{"shutdown_with_message", F_BOOL, offsetof(struct spec, shutdown_with_message), NULL, 0, 0, 0, NULL, false},
+	{"treekill", F_BOOL, offsetof(struct spec, treekill), NULL, 1, 0, 0, NULL, false},
+	{"max_memory_restart", F_INT, offsetof(struct spec, max_memory_restart), NULL, 0, 0, INT64_MAX, NULL, false},
+	{"cron_restart", F_STR, offsetof(struct spec, cron_restart), NULL, 0, 0, 0, NULL, false},
+	{"watch", F_BOOL, offsetof(struct spec, watch), NULL, 0, 0, 0, NULL, false},
+	{"watch_paths", F_STRV, offsetof(struct spec, watch_paths), NULL, 0, 0, 0, NULL, false},
+	{"ignore_watch", F_STRV, offsetof(struct spec, ignore_watch), NULL, 0, 0, 0, NULL, false},
+	MS(watch_delay, 0),
+	{"log_date_format", F_STR, offsetof(struct spec, log_date_format), NULL, 0, 0, 0, NULL, false},
+	{"log_type", F_ENUM, offsetof(struct spec, log_type), NULL, LOGTYPE_RAW, 0, 0, logtype_names, false},
+	{"merge_logs", F_BOOL, offsetof(struct spec, merge_logs), NULL, 1, 0, 0, NULL, false},
+	{"out_file", F_STR, offsetof(struct spec, out_file), NULL, 0, 0, 0, NULL, false},
+	{"error_file", F_STR, offsetof(struct spec, error_file), NULL, 0, 0, 0, NULL, false},
+	{"log_file", F_STR, offsetof(struct spec, log_file), NULL, 0, 0, 0, NULL, false},
+	{"pid_file", F_STR, offsetof(struct spec, pid_file), NULL, 0, 0, 0, NULL, false},
+	{"disable_logs", F_BOOL, offsetof(struct spec, disable_logs), NULL, 0, 0, 0, NULL, false},
+	{"uid", F_INT, offsetof(struct spec, uid), NULL, -1, -1, UINT32_MAX - 1, NULL, false},
+	{"gid", F_INT, offsetof(struct spec, gid), NULL, -1, -1, UINT32_MAX - 1, NULL, false},
+	{"user", F_STR, offsetof(struct spec, user), NULL, 0, 0, 0, NULL, false},
+	{"instance_var", F_STR, offsetof(struct spec, instance_var), "NODE_APP_INSTANCE", 0, 0, 0, NULL, false},
+	{"increment_var", F_STR, offsetof(struct spec, increment_var), NULL, 0, 0, 0, NULL, false},
+	{"lb", F_ENUM, offsetof(struct spec, lb), NULL, LB_EVEN, 0, 0, lb_names, false},
+	{"listen", F_STRV, offsetof(struct spec, listen), NULL, 0, 0, 0, NULL, false},
+	{"share_ports", F_INTV, offsetof(struct spec, share_ports), NULL, 0, 1, 65535, NULL, false},
+	{"node_ipc", F_BOOL, offsetof(struct spec, node_ipc), NULL, 0, 0, 0, NULL, false},
+};
+
+#define AT(s, f, T) ((T *)((char *)(s) + (f)->off))
+
+size_t
+strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+char **
+strv_dup(char *const *v)
+{
+	size_t n = strv_len(v);
+	char **out = xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+void
+strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+set_default(struct spec *s, const struct field *f)
+{
+	switch (f->type) {
+	case F_STR:
+		*AT(s, f, char *) = f->def_str ? xstrdup(f->def_str) : NULL;
+		break;
+	case F_STRV:
+		*AT(s, f, char **) = xcalloc(1, sizeof(char *));
+		break;
+	case F_INT:
+		*AT(s, f, int64_t) = f->def_int;
+		break;
+	case F_BOOL:
+		*AT(s, f, bool) = f->def_int != 0;
+		break;
+	case F_INTV:
+		AT(s, f, struct intv)->v = NULL;
+		AT(s, f, struct intv)->n = 0;
+		break;
+	case F_ENV:
+		*AT(s, f, json_t *) = json_object();
+		break;
+	case F_ENUM:
+		*AT(s, f, int) = (int)f->def_int;
+		break;
+	}
+}
+
+static bool
+json_is_whole(const json_t *v, int64_t *out)
+{
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return true;
+	}
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+		if (d == floor(d) && fabs(d) < 9e15) {
+			*out = (int64_t)d;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Parse one field into s; NULL on success, else a message. */
+static char *
+parse_field(struct spec *s, const struct field *f, const json_t *v)
+{
+	switch (f->type) {
+	case F_STR:
+		if (json_is_null(v) && !f->required) {
+			free(*AT(s, f, char *));
+			*AT(s, f, char *) = NULL;
+			return NULL;
+		}
+		if (!json_is_string(v))
+			return xasprintf("%s: expected a string", f->key);
+		if (memchr(json_string_value(v), '\0', json_string_length(v)))
+			return xasprintf("%s: contains a NUL byte", f->key);
+		free(*AT(s, f, char *));
+		*AT(s, f, char *) = xstrdup(json_string_value(v));
+		return NULL;
+	case F_STRV: {
+		if (!json_is_array(v))
+			return xasprintf("%s: expected an array of strings", f->key);
+		size_t n = json_array_size(v);
+		char **out = xcalloc(n + 1, sizeof(*out));
+		for (size_t i = 0; i < n; i++) {
+			const json_t *e = json_array_get(v, i);
+			if (!json_is_string(e) ||
+			    memchr(json_string_value(e), '\0', json_string_length(e))) {
+				strv_free(out);
+				return xasprintf("%s[%zu]: expected a string", f->key, i);
+			}
+			out[i] = xstrdup(json_string_value(e));
+		}
+		strv_free(*AT(s, f, char **));
+		*AT(s, f, char **) = out;
+		return NULL;
+	}
+	case F_INT: {
+		int64_t n;
+		if (!json_is_whole(v, &n))
+			return xasprintf("%s: expected an integer", f->key);
+		if (n < f->min || n > f->max)
+			return xasprintf("%s: %lld is out of range %lld..%lld", f->key,
+			    (long long)n, (long long)f->min, (long long)f->max);
+		*AT(s, f, int64_t) = n;
+		return NULL;
+	}
+	case F_BOOL:
+		if (!json_is_boolean(v))
+			return xasprintf("%s: expected true or false", f->key);
+		*AT(s, f, bool) = json_is_true(v);
+		return NULL;
+	case F_INTV: {
+		if (!json_is_array(v))
+			return xasprintf("%s: expected an array of integers", f->key);
+		struct intv *iv = AT(s, f, struct intv);
+		size_t n = json_array_size(v);
+		int64_t *out = xcalloc(n + 1, sizeof(*out));
+		for (size_t i = 0; i < n; i++) {
+			int64_t x;
+			if (!json_is_whole(json_array_get(v, i), &x) || x < f->min || x > f->max) {
+				free(out);
+				return xasprintf("%s[%zu]: expected an integer in %lld..%lld",
+				    f->key, i, (long long)f->min, (long long)f->max);
+			}
+			out[i] = x;
+		}
+		free(iv->v);
+		iv->v = out;
+		iv->n = n;
+		return NULL;
+	}
+	case F_ENV: {
+		if (!json_is_object(v))
+			return xasprintf("%s: expected an object", f->key);
+		const char *k;
+		json_t *e;
+		json_object_foreach((json_t *)v, k, e) {
+			if (!json_is_string(e))
+				return xasprintf("%s.%s: expected a string", f->key, k);
+			if (!*k || strchr(k, '=') ||
+			    memchr(json_string_value(e), '\0', json_string_length(e)))
+				return xasprintf("%s.%s: not a valid environment variable", f->key, k);
+		}
+		json_decref(*AT(s, f, json_t *));
+		*AT(s, f, json_t *) = json_deep_copy(v);
+		return NULL;
+	}
+	case F_ENUM:
+		if (json_is_string(v)) {
+			for (int i = 0; f->names[i]; i++) {
+				if (strcmp(f->names[i], json_string_value(v)) == 0) {
+					*AT(s, f, int) = i;
+					return NULL;
+				}
+			}
+		}
+		{
+			struct sbuf b = SBUF_INIT;
+			for (int i = 0; f->names[i]; i++)
+				sbuf_addf(&b, "%s\"%s\"", i ? ", " : "", f->names[i]);
+			char *m = xasprintf("%s: expected one of %s", f->key, b.s);
+			sbuf_free(&b);
+			return m;
+		}
+	}
+	return xasprintf("%s: unsupported field type", f->key);
+}
+
+/* Checks that involve more than one field or the meaning of a value. */
+static char *
+check_spec(const struct spec *s)
+{
+	if (!*s->name)
+		return xstrdup("name: must not be empty");
+	if (strlen(s->name) > 200)
+		return xstrdup("name: longer than 200 characters");
+	if (!*s->script)
+		return xstrdup("script: must not be empty");
+	if (s->cwd[0] != '/')
+		return xasprintf("cwd: \"%s\" is not an absolute path", s->cwd);
+	if (s->interpreter && s->interpreter[0] != '/')
+		return xasprintf("interpreter: \"%s\" is not an absolute path", s->interpreter);
+	if (signame_parse(s->kill_signal) < 0)
+		return xasprintf("kill_signal: \"%s\" is not a signal", s->kill_signal);
+	if (!*s->instance_var || strchr(s->instance_var, '='))
+		return xstrdup("instance_var: not a valid variable name");
+	if (s->increment_var && (!*s->increment_var || strchr(s->increment_var, '=')))
+		return xstrdup("increment_var: not a valid variable name");
+	return NULL;
+}
+
+int
+spec_from_json(const json_t *j, struct spec *s, char **err)
+{
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++)
+		set_default(s, &fields[i]);
+	char *msg = NULL;
+	if (!json_is_object(j)) {
+		msg = xstrdup("app: expected an object");
+		goto fail;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		const struct field *f = &fields[i];
+		const json_t *v = json_object_get(j, f->key);
+		if (!v) {
+			if (f->required) {
+				msg = xasprintf("%s: missing", f->key);
+				goto fail;
+			}
+			continue;
+		}
+		msg = parse_field(s, f, v);
+		if (msg)
+			goto fail;
+	}
+	msg = check_spec(s);
+	if (msg)
+		goto fail;
+	return 0;
+fail:
+	spec_free(s);
+	if (err)
+		*err = msg;
+	else
+		free(msg);
+	return -EINVAL;
+}
+
+json_t *
+spec_to_json(const struct spec *s)
+{
+	json_t *j = json_object();
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		const struct field *f = &fields[i];
+		json_t *v = NULL;
+		switch (f->type) {
+		case F_STR: {
+			const char *str = *AT(s, f, char *);
+			v = str ? json_string(str) : json_null();
+			break;
+		}
+		case F_STRV: {
+			char **sv = *AT(s, f, char **);
+			v = json_array();
+			for (size_t k = 0; sv && sv[k]; k++)
+				json_array_append_new(v, json_string(sv[k]));
+			break;
+		}
+		case F_INT:
+			v = json_integer(*AT(s, f, int64_t));
+			break;
+		case F_BOOL:
+			v = json_boolean(*AT(s, f, bool));
+			break;
+		case F_INTV: {
+			const struct intv *iv = AT(s, f, struct intv);
+			v = json_array();
+			for (size_t k = 0; k < iv->n; k++)
+				json_array_append_new(v, json_integer(iv->v[k]));
+			break;
+		}
+		case F_ENV: {
+			json_t *e = *AT(s, f, json_t *);
+			v = e ? json_deep_copy(e) : json_object();
+			break;
+		}
+		case F_ENUM:
+			v = json_string(f->names[*AT(s, f, int)]);
+			break;
+		}
+		json_object_set_new(j, f->key, v);
+	}
+	return j;
+}
+
+void
+spec_free(struct spec *s)
+{
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		const struct field *f = &fields[i];
+		switch (f->type) {
+		case F_STR:
+			free(*AT(s, f, char *));
+			*AT(s, f, char *) = NULL;
+			break;
+		case F_STRV:
+			strv_free(*AT(s, f, char **));
+			*AT(s, f, char **) = NULL;
+			break;
+		case F_INTV:
+			free(AT(s, f, struct intv)->v);
+			AT(s, f, struct intv)->v = NULL;
+			AT(s, f, struct intv)->n = 0;
+			break;
+		case F_ENV:
+			json_decref(*AT(s, f, json_t *));
+			*AT(s, f, json_t *) = NULL;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void
+spec_copy(struct spec *dst, const struct spec *src)
+{
+	json_t *j = spec_to_json(src);
+	char *err = NULL;
+	if (spec_from_json(j, dst, &err) < 0)
+		fatal("spec_copy: a valid spec did not round-trip: %s", err);
+	json_decref(j);
+}
+
+const char *
+spec_mode_name(int mode)
+{
+	return mode == MODE_CLUSTER ? "cluster" : "fork";
+}
+
+const char *
+spec_lb_name(int lb)
+{
+	return lb >= 0 && lb < (int)ARRAY_LEN(lb_names) - 1 ? lb_names[lb] : "?";
+}
+
+int
+spec_lb_parse(const char *str)
+{
+	for (int i = 0; lb_names[i]; i++)
+		if (strcmp(lb_names[i], str) == 0)
+			return i;
+	return -EINVAL;
+}
+
+int
+spec_resolve_instances(int64_t instances, int cpus)
+{
+	int64_t n = instances > 0 ? instances : cpus + instances;
+	if (n < 1)
+		n = 1;
+	return (int)n;
+}
+
+/* cgroup v2 quota of our own cgroup: ceil(quota / period), or 0 if none. */
+static int
+cgroup_cpu_limit(void)
+{
+	char *cg = NULL;
+	if (read_file("/proc/self/cgroup", &cg, NULL, 1 << 16) < 0)
+		return 0;
+	/* The v2 line is "0::/path". */
+	char *line = strstr(cg, "0::");
+	int limit = 0;
+	if (line) {
+		char *path = line + 3;
+		path[strcspn(path, "\n")] = '\0';
+		/* Walk up: any ancestor's quota limits us too. */
+		char *dir = xstrdup(path);
+		for (;;) {
+			char *file = xasprintf("/sys/fs/cgroup%s/cpu.max", strcmp(dir, "/") ? dir : "");
+			char *txt = NULL;
+			if (read_file(file, &txt, NULL, 256) == 0) {
+				long long quota, period;
+				if (sscanf(txt, "%lld %lld", &quota, &period) == 2 && period > 0) {
+					int n = (int)((quota + period - 1) / period);
+					if (n > 0 && (limit == 0 || n < limit))
+						limit = n;
+				}
+				free(txt);
+			}
+			free(file);
+			char *slash = strrchr(dir, '/');
+			if (!slash || slash == dir)
+				break;
+			*slash = '\0';
+		}
+		free(dir);
+	}
+	free(cg);
+	return limit;
+}
+
+int
+spec_usable_cpus(void)
+{
+	cpu_set_t set;
+	int n = 1;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	int limit = cgroup_cpu_limit();
+	if (limit > 0 && limit < n)
+		n = limit;
+	return n < 1 ? 1 : n;
+}

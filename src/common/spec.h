@@ -1,0 +1,122 @@
+/*
+ * spec.h — the canonical description of an app: what the CLI sends to the
+ * daemon, what the daemon runs, what dump.json stores.
+ *
+ * Users write PM2's fields with aliases and units ("300M", "2s"); the
+ * normalizer (src/config/normalize.c) turns those into this form, where
+ * every value has one type and one unit: durations are integer milliseconds,
+ * sizes integer bytes, paths absolute, the environment fully merged. The
+ * daemon trusts nothing: spec_from_json() checks every field's type and
+ * range, because the socket is an API any program may speak.
+ *
+ * One table in spec.c lists every field (JSON key, C member, type, default);
+ * both directions of the conversion are driven by it.
+ */
+#ifndef CORRAL_SPEC_H
+#define CORRAL_SPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum exec_mode {
+	MODE_FORK,
+	MODE_CLUSTER,
+};
+
+/* How a cluster app's connections are spread (the `lb` field). */
+enum lb_kind {
+	LB_SHARED,      /* one socket, one accept queue shared by all instances */
+	LB_EVEN,        /* a socket per instance, weighted random steering */
+	LB_STICKY,      /* a socket per instance, steered by client address */
+	LB_LEAST_BUSY,  /* a socket per instance, weights from queue depths */
+};
+
+enum log_type {
+	LOGTYPE_RAW,
+	LOGTYPE_JSON,
+};
+
+struct intv {
+	int64_t *v;
+	size_t n;
+};
+
+struct spec {
+	char *name;
+	char *namespace;
+	char *script;            /* absolute path, or a shell command */
+	char **args;             /* NULL-terminated */
+	char *interpreter;       /* absolute path, NULL = run script itself */
+	char **interpreter_args;
+	char *cwd;               /* absolute */
+	char *version;           /* from package.json, may be NULL */
+	int mode;                /* enum exec_mode */
+	int64_t instances;       /* N > 0, 0 = all CPUs, -N = all but N */
+	json_t *env;             /* object of strings: the whole environment */
+	bool autorestart;
+	bool autostart;
+	int64_t max_restarts;
+	int64_t min_uptime;      /* ms */
+	int64_t restart_delay;   /* ms */
+	int64_t exp_backoff_restart_delay; /* ms, 0 = off */
+	struct intv stop_exit_codes;
+	int64_t kill_timeout;    /* ms */
+	char *kill_signal;       /* "SIGINT" */
+	int64_t listen_timeout;  /* ms */
+	bool wait_ready;
+	bool shutdown_with_message;
+	bool treekill;
+	int64_t max_memory_restart; /* bytes, 0 = off */
+	char *cron_restart;      /* NULL = off */
+	bool watch;
+	char **watch_paths;      /* absolute; empty = cwd */
+	char **ignore_watch;     /* glob patterns */
+	int64_t watch_delay;     /* ms */
+	char *log_date_format;   /* strftime format, NULL = no prefix */
+	int log_type;            /* enum log_type */
+	bool merge_logs;
+	char *out_file;          /* NULL = default path; "/dev/null" = none */
+	char *error_file;
+	char *log_file;          /* combined log, NULL = none */
+	char *pid_file;          /* NULL = default path */
+	bool disable_logs;
+	int64_t uid;             /* -1 = the daemon's */
+	int64_t gid;
+	char *user;              /* name for display */
+	char *instance_var;      /* "NODE_APP_INSTANCE" */
+	char *increment_var;     /* NULL = none */
+	int lb;                  /* enum lb_kind */
+	char **listen;           /* socket-activation addresses ("0.0.0.0:8080") */
+	struct intv share_ports; /* empty = share every TCP port the app binds */
+	bool node_ipc;           /* give the app a Node IPC channel */
+};
+
+/* Fill *s from canonical JSON, defaults for missing fields. 0 or -EINVAL
+ * with *err = "field: problem" (caller frees). */
+int spec_from_json(const json_t *j, struct spec *s, char **err);
+/* Canonical JSON for s (new reference). */
+json_t *spec_to_json(const struct spec *s);
+void spec_free(struct spec *s);
+/* Deep copy. */
+void spec_copy(struct spec *dst, const struct spec *src);
+
+const char *spec_mode_name(int mode);
+const char *spec_lb_name(int lb);
+/* Parse "shared", "even", "sticky", "least-busy"; -EINVAL. */
+int spec_lb_parse(const char *s);
+
+/* Number of instances `instances` means on this machine (cpus = usable
+ * CPUs): N, all for 0, all-but-N for negative, never below 1. */
+int spec_resolve_instances(int64_t instances, int cpus);
+
+/* CPUs this process may use: the affinity mask, capped by the cgroup v2
+ * cpu.max quota of our cgroup. At least 1. */
+int spec_usable_cpus(void);
+
+/* Length of a NULL-terminated string vector. */
+size_t strv_len(char *const *v);
+char **strv_dup(char *const *v);
+void strv_free(char **v);
+
+#endif

@@ -1,0 +1,765 @@
+/*
+ * commands.c — control requests: start, stop, restart, delete, list, ...
+ *
+ * Requests that change processes answer once the change has happened (see
+ * op.h): `stop` when the process tree is gone, `start` and `restart` when
+ * every instance has launched (online, or failed trying).
+ */
+#include "daemon/commands.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster/cluster.h"
+#include "common/signame.h"
+#include "common/spec.h"
+#include "daemon/daemon.h"
+#include "daemon/logfile.h"
+#include "daemon/op.h"
+#include "daemon/reload.h"
+#include "daemon/server.h"
+#include "daemon/supervise.h"
+#include "daemon/table.h"
+#include "daemon/triggers.h"
+
+enum wait_kind {
+	WAIT_LAUNCHED,   /* each instance's launch is over (online or failed) */
+	WAIT_STOPPED,    /* each instance is stopped or errored */
+	WAIT_GONE,       /* each instance is deleted */
+};
+
+struct wait_item {
+	uint64_t uid;
+	uint64_t serial;
+};
+
+struct wait {
+	enum wait_kind kind;
+	struct wait_item *items;
+	size_t n;
+	char *error;     /* reply this error instead of the list when done */
+	bool exit_after; /* `kill`: leave the loop after replying */
+};
+
+static void
+wait_free(void *p)
+{
+	struct wait *w = p;
+	free(w->items);
+	free(w->error);
+	free(w);
+}
+
+static struct inst *
+inst_by_uid(uint64_t uid)
+{
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link)
+		if (in->uid == uid)
+			return in;
+	return NULL;
+}
+
+static bool
+item_done(enum wait_kind kind, const struct wait_item *it)
+{
+	struct inst *in = inst_by_uid(it->uid);
+	if (!in)
+		return true;
+	switch (kind) {
+	case WAIT_LAUNCHED:
+		return in->settled_serial >= it->serial && in->state != ST_STOPPING;
+	case WAIT_STOPPED:
+		return in->state == ST_STOPPED || in->state == ST_ERRORED;
+	case WAIT_GONE:
+		return false;
+	}
+	return true;
+}
+
+static bool
+wait_check(struct op *op)
+{
+	struct wait *w = op->data;
+	for (size_t i = 0; i < w->n; i++)
+		if (!item_done(w->kind, &w->items[i]))
+			return false;
+	if (w->error) {
+		op_fail(op, "failed", "%s", w->error);
+	} else {
+		json_t *procs = json_array();
+		for (size_t i = 0; i < w->n; i++) {
+			struct inst *in = inst_by_uid(w->items[i].uid);
+			if (in)
+				json_array_append_new(procs, command_procinfo(in, false));
+		}
+		op_reply(op, json_pack("{s:o}", "procs", procs));
+	}
+	if (w->exit_after)
+		loop_stop(D->loop);
+	return true;
+}
+
+static struct wait *
+wait_new(enum wait_kind kind, size_t cap)
+{
+	struct wait *w = xcalloc(1, sizeof(*w));
+	w->kind = kind;
+	w->items = xcalloc(cap ? cap : 1, sizeof(*w->items));
+	return w;
+}
+
+static void
+wait_add(struct wait *w, struct inst *in, uint64_t serial)
+{
+	w->items[w->n].uid = in->uid;
+	w->items[w->n].serial = serial;
+	w->n++;
+}
+
+/* ---- listing ---- */
+
+static const char *
+user_name(const struct spec *s)
+{
+	if (s->user)
+		return s->user;
+	struct passwd *pw = getpwuid(s->uid >= 0 ? (uid_t)s->uid : geteuid());
+	return pw ? pw->pw_name : "?";
+}
+
+json_t *
+command_procinfo(struct inst *in, bool with_env)
+{
+	const struct spec *s = &in->app->spec;
+	struct proc *p = in->proc;
+	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
+	    in->state == ST_STOPPING;
+	int64_t now = wall_ms();
+	json_t *spec = spec_to_json(s);
+	if (!with_env) {
+		json_object_del(spec, "env");
+		json_object_del(spec, "app_env");
+	}
+	json_t *j = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:I,"
+	    " s:s, s:b, s:b}",
+	    "pm_id", in->pm_id,
+	    "name", s->name,
+	    "namespace", s->namespace,
+	    "pid", p && !p->exited ? (int)p->pid : 0,
+	    "status", inst_state_name(in->state),
+	    "mode", spec_mode_name(s->mode),
+	    "instance", in->index,
+	    "restarts", in->restarts,
+	    "unstable_restarts", in->unstable_restarts,
+	    "created_at", (json_int_t)in->created_wall,
+	    "cpu", running ? in->cpu_pct : 0.0,
+	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
+	    "user", user_name(s),
+	    "watching", in->app->watch != NULL,
+	    "ready", p ? p->ready : false);
+	json_object_set_new(j, "version", s->version ? json_string(s->version) : json_null());
+	json_object_set_new(j, "started_at", running ? json_integer(in->started_wall) : json_null());
+	json_object_set_new(j, "uptime_ms", running ? json_integer(now - in->started_wall) : json_integer(0));
+	json_object_set_new(j, "exit_code", in->exit_code >= 0 ? json_integer(in->exit_code) : json_null());
+	json_object_set_new(j, "exit_signal", in->exit_signal ? json_string(signame_name(in->exit_signal)) : json_null());
+	json_object_set_new(j, "reason", in->reason ? json_string(in->reason) : json_null());
+	json_object_set_new(j, "error", in->error ? json_string(in->error) : json_null());
+	json_object_set_new(j, "status_text", in->status_text ? json_string(in->status_text) : json_null());
+	json_object_set_new(j, "out_log", in->out_path ? json_string(in->out_path) : json_null());
+	json_object_set_new(j, "err_log", in->err_path ? json_string(in->err_path) : json_null());
+	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
+	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
+	if (s->mode == MODE_CLUSTER)
+		json_object_set_new(j, "listeners", cluster_describe(in->app));
+	/* The shapes PM2's jlist has, for scripts written against it. */
+	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
+	    (json_int_t)(running ? in->mem_bytes : 0), "cpu", running ? in->cpu_pct : 0.0));
+	json_t *pm2 = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s, s:i, s:s, s:s}",
+	    "status", inst_state_name(in->state),
+	    "restart_time", in->restarts,
+	    "unstable_restarts", in->unstable_restarts,
+	    "created_at", (json_int_t)in->created_wall,
+	    "namespace", s->namespace,
+	    "exec_mode", s->mode == MODE_CLUSTER ? "cluster_mode" : "fork_mode",
+	    "pm_id", in->pm_id,
+	    "name", s->name,
+	    "pm_exec_path", s->script);
+	json_object_set_new(pm2, "pm_cwd", json_string(s->cwd));
+	json_object_set_new(pm2, "pm_uptime", json_integer(running ? in->started_wall : 0));
+	json_object_set_new(pm2, "pm_out_log_path", in->out_path ? json_string(in->out_path) : json_null());
+	json_object_set_new(pm2, "pm_err_log_path", in->err_path ? json_string(in->err_path) : json_null());
+	json_object_set_new(pm2, "pm_pid_path", in->pid_path ? json_string(in->pid_path) : json_null());
+	json_object_set_new(pm2, "exit_code", in->exit_code >= 0 ? json_integer(in->exit_code) : json_null());
+	json_object_set_new(pm2, "instances", json_integer(s->instances));
+	json_object_set_new(pm2, "version", s->version ? json_string(s->version) : json_null());
+	json_object_set_new(j, "pm2_env", pm2);
+	json_object_set_new(j, "spec", spec);
+	return j;
+}
+
+static void
+cmd_list(struct client *c, json_t *id, json_t *req)
+{
+	bool with_env = json_is_true(json_object_get(req, "env"));
+	json_t *targets = json_object_get(req, "targets");
+	json_t *procs = json_array();
+	if (targets && !json_is_null(targets)) {
+		struct inst **ins;
+		size_t n;
+		char *err;
+		if (table_resolve(targets, &ins, &n, &err) < 0) {
+			client_error(c, id, "not_found", "%s", err);
+			free(err);
+			json_decref(procs);
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(procs, command_procinfo(ins[i], with_env));
+		free(ins);
+	} else {
+		struct inst *in;
+		TAILQ_FOREACH(in, &D->insts, link)
+			json_array_append_new(procs, command_procinfo(in, with_env));
+	}
+	client_reply(c, id, json_pack("{s:o}", "procs", procs));
+}
+
+static void
+cmd_ping(struct client *c, json_t *id, json_t *req)
+{
+	client_reply(c, id, json_pack("{s:b, s:i, s:s, s:I}", "pong", 1, "pid", (int)D->pid,
+	    "version", CORRAL_VERSION, "started_at", (json_int_t)D->started_wall_ms));
+}
+
+/* ---- start ---- */
+
+static struct app *
+app_named(const char *name, const char *script)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link)
+		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
+		    (!script || strcmp(a->spec.script, script) == 0))
+			return a;
+	return NULL;
+}
+
+/* Remove apps created by a start request that failed. */
+static void
+undo_start(struct app **apps, size_t napps, struct wait *w)
+{
+	for (size_t i = 0; i < napps; i++) {
+		apps[i]->deleted = true;
+		struct inst *in, *next;
+		for (in = TAILQ_FIRST(&apps[i]->insts); in; in = next) {
+			next = TAILQ_NEXT(in, app_link);
+			wait_add(w, in, 0);
+			inst_stop(in, AFTER_STOP_DELETE, NULL);
+		}
+	}
+	w->kind = WAIT_GONE;
+}
+
+static void
+cmd_start(struct client *c, json_t *id, json_t *req)
+{
+	json_t *apps = json_object_get(req, "apps");
+	bool force = json_is_true(json_object_get(req, "force"));
+	if (!json_is_array(apps) || json_array_size(apps) == 0) {
+		client_error(c, id, "bad_request", "start needs \"apps\": a non-empty array of app specs");
+		return;
+	}
+	size_t napps = json_array_size(apps);
+	struct spec *specs = xcalloc(napps, sizeof(*specs));
+	size_t parsed = 0;
+	char *err = NULL;
+	/* All or nothing: every spec is checked before anything starts. */
+	for (; parsed < napps; parsed++) {
+		if (spec_from_json(json_array_get(apps, parsed), &specs[parsed], &err) < 0) {
+			client_error(c, id, "bad_spec", "app %zu: %s", parsed, err);
+			goto out;
+		}
+		const struct spec *s = &specs[parsed];
+		if (!force && app_named(s->name, s->script)) {
+			err = xasprintf("%s is already running %s (use restart, or -f to start "
+			    "another copy)", s->name, s->script);
+			client_error(c, id, "exists", "%s", err);
+			parsed++;
+			goto out;
+		}
+	}
+	struct app **created = xcalloc(napps, sizeof(*created));
+	size_t total = 0;
+	for (size_t i = 0; i < napps; i++) {
+		int count = spec_resolve_instances(specs[i].instances, D->cpus);
+		total += (size_t)count;
+	}
+	struct wait *w = wait_new(WAIT_LAUNCHED, total);
+	size_t ncreated = 0;
+	for (size_t i = 0; i < napps && !w->error; i++) {
+		int count = spec_resolve_instances(specs[i].instances, D->cpus);
+		struct app *a = app_create(&specs[i]);
+		created[ncreated++] = a;
+		for (int k = 0; k < count && !w->error; k++) {
+			struct inst *in = app_add_inst(a);
+			if (inst_open_logs(in, &err) < 0) {
+				w->error = xasprintf("%s: %s", a->spec.name, err);
+				free(err);
+				err = NULL;
+				break;
+			}
+			if (!a->spec.autostart) {
+				server_publish_event(in, "stopped");
+				continue;
+			}
+			if (inst_start(in, &err) < 0) {
+				w->error = xasprintf("%s: %s", a->spec.name, err);
+				free(err);
+				err = NULL;
+				break;
+			}
+			wait_add(w, in, in->spawn_serial);
+		}
+		if (!w->error) {
+			triggers_start(a);
+			dlog("started app %s (%s, %d instance%s)", a->spec.name,
+			    spec_mode_name(a->spec.mode), count, count == 1 ? "" : "s");
+		}
+	}
+	if (w->error) {
+		w->n = 0;
+		undo_start(created, ncreated, w);
+	} else {
+		/* Report instances registered as stopped (autostart false) too. */
+		for (size_t i = 0; i < ncreated; i++) {
+			struct inst *in;
+			TAILQ_FOREACH(in, &created[i]->insts, app_link)
+				if (in->state == ST_STOPPED)
+					wait_add(w, in, 0);
+		}
+	}
+	free(created);
+	op_new(c, id, wait_check, w, wait_free);
+	parsed = 0;
+out:
+	for (size_t i = 0; i < parsed; i++)
+		spec_free(&specs[i]);
+	free(specs);
+	free(err);
+}
+
+/* ---- commands on targets ---- */
+
+static bool
+resolve(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
+{
+	char *err = NULL;
+	if (table_resolve(json_object_get(req, "targets"), ins, n, &err) < 0) {
+		client_error(c, id, "not_found", "%s", err);
+		free(err);
+		return false;
+	}
+	return true;
+}
+
+/* Apply updated specs (restart/reload with a config, --update-env) to
+ * the apps of the same name. 0 or -EINVAL after replying an error. */
+static int
+apply_specs(struct client *c, json_t *id, json_t *req)
+{
+	json_t *apps = json_object_get(req, "apps");
+	if (!apps)
+		return 0;
+	if (!json_is_array(apps)) {
+		client_error(c, id, "bad_request", "\"apps\" must be an array of app specs");
+		return -EINVAL;
+	}
+	size_t n = json_array_size(apps);
+	struct spec *specs = xcalloc(n ? n : 1, sizeof(*specs));
+	char *err = NULL;
+	size_t i;
+	for (i = 0; i < n; i++) {
+		if (spec_from_json(json_array_get(apps, i), &specs[i], &err) < 0 ||
+		    !app_named(specs[i].name, NULL)) {
+			if (!err)
+				err = xasprintf("no app named %s", specs[i].name);
+			else
+				i--;
+			client_error(c, id, "bad_spec", "app %zu: %s", i + 1, err);
+			free(err);
+			for (size_t k = 0; k <= i && k < n; k++)
+				spec_free(&specs[k]);
+			free(specs);
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct app *a = app_named(specs[i].name, NULL);
+		/* The mode and the count stay: change them with scale/delete. */
+		specs[i].mode = a->spec.mode;
+		spec_free(&a->spec);
+		a->spec = specs[i];
+		struct inst *in;
+		TAILQ_FOREACH(in, &a->insts, app_link) {
+			if (inst_open_logs(in, &err) < 0) {
+				dlog("%s: %s", a->spec.name, err);
+				free(err);
+				err = NULL;
+			}
+		}
+		triggers_start(a);
+	}
+	free(specs);
+	return 0;
+}
+
+static void
+set_watch(json_t *req, struct inst **ins, size_t n)
+{
+	json_t *watch = json_object_get(req, "watch");
+	if (!json_is_boolean(watch))
+		return;
+	for (size_t i = 0; i < n; i++)
+		triggers_set_watch(ins[i]->app, json_is_true(watch));
+}
+
+static void
+cmd_stop(struct client *c, json_t *id, json_t *req)
+{
+	struct inst **ins;
+	size_t n;
+	if (!resolve(c, id, req, &ins, &n))
+		return;
+	set_watch(req, ins, n);
+	struct wait *w = wait_new(WAIT_STOPPED, n);
+	for (size_t i = 0; i < n; i++) {
+		wait_add(w, ins[i], 0);
+		if (ins[i]->state != ST_STOPPED && ins[i]->state != ST_ERRORED)
+			inst_stop(ins[i], AFTER_STOP_NOTHING, "stopped by request");
+		else
+			inst_set_state(ins[i], ST_STOPPED);
+	}
+	free(ins);
+	op_new(c, id, wait_check, w, wait_free);
+}
+
+static void
+cmd_restart(struct client *c, json_t *id, json_t *req)
+{
+	if (apply_specs(c, id, req) < 0)
+		return;
+	struct inst **ins;
+	size_t n;
+	if (!resolve(c, id, req, &ins, &n))
+		return;
+	set_watch(req, ins, n);
+	struct wait *w = wait_new(WAIT_LAUNCHED, n);
+	for (size_t i = 0; i < n; i++) {
+		wait_add(w, ins[i], ins[i]->spawn_serial + 1);
+		inst_restart(ins[i], "restarted by request");
+	}
+	free(ins);
+	op_new(c, id, wait_check, w, wait_free);
+}
+
+static void
+cmd_reload(struct client *c, json_t *id, json_t *req)
+{
+	if (apply_specs(c, id, req) < 0)
+		return;
+	struct inst **ins;
+	size_t n;
+	if (!resolve(c, id, req, &ins, &n))
+		return;
+	json_int_t parallel = json_integer_value(json_object_get(req, "parallel"));
+	if (parallel < 1)
+		parallel = 1;
+	/* Cluster apps that are online reload without downtime; anything else
+	 * restarts, as in PM2. One reload per app. */
+	struct wait *w = wait_new(WAIT_LAUNCHED, n);
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link) {
+		struct inst **mine = xcalloc(n, sizeof(*mine));
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (ins[i]->app == a)
+				mine[k++] = ins[i];
+		if (k == 0) {
+			free(mine);
+			continue;
+		}
+		if (a->spec.mode == MODE_CLUSTER) {
+			reload_start(c, id, a, mine, k, (int)parallel);
+		} else {
+			for (size_t i = 0; i < k; i++) {
+				wait_add(w, mine[i], mine[i]->spawn_serial + 1);
+				inst_restart(mine[i], "reloaded (fork mode restarts)");
+			}
+		}
+		free(mine);
+	}
+	free(ins);
+	if (w->n > 0)
+		op_new(c, id, wait_check, w, wait_free);
+	else
+		wait_free(w);
+}
+
+static void
+cmd_delete(struct client *c, json_t *id, json_t *req)
+{
+	struct inst **ins;
+	size_t n;
+	if (!resolve(c, id, req, &ins, &n))
+		return;
+	struct wait *w = wait_new(WAIT_GONE, n);
+	for (size_t i = 0; i < n; i++) {
+		struct app *a = ins[i]->app;
+		wait_add(w, ins[i], 0);
+		/* The app goes away with its last instance. */
+		bool all = true;
+		struct inst *o;
+		TAILQ_FOREACH(o, &a->insts, app_link) {
+			bool listed = false;
+			for (size_t k = 0; k < n; k++)
+				listed |= ins[k] == o;
+			all &= listed;
+		}
+		if (all)
+			a->deleted = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		inst_stop(ins[i], AFTER_STOP_DELETE, "deleted by request");
+	free(ins);
+	op_new(c, id, wait_check, w, wait_free);
+}
+
+static void
+cmd_reset(struct client *c, json_t *id, json_t *req)
+{
+	struct inst **ins;
+	size_t n;
+	if (!resolve(c, id, req, &ins, &n))
+		return;
+	json_t *procs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		ins[i]->restarts = 0;
+		ins[i]->unstable_restarts = 0;
+		ins[i]->prev_restart_delay = 0;
+		ins[i]->created_wall = wall_ms();
+		json_array_append_new(procs, command_procinfo(ins[i], false));
+	}
+	free(ins);
+	client_reply(c, id, json_pack("{s:o}", "procs", procs));
+}
+
+static void
+cmd_signal(struct client *c, json_t *id, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "signal"));
+	int sig = name ? signame_parse(name) : -EINVAL;
+	if (sig < 0) {
+		client_error(c, id, "bad_request", "unknown signal %s", name ? name : "(none)");
+		return;
+	}
+	struct inst **ins;
+	size_t n;
+	if (!resolve(c, id, req, &ins, &n))
+		return;
+	json_t *procs = json_array();
+	size_t sent = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (inst_signal(ins[i], sig) == 0)
+			sent++;
+		json_array_append_new(procs, command_procinfo(ins[i], false));
+	}
+	free(ins);
+	if (sent == 0) {
+		json_decref(procs);
+		client_error(c, id, "not_running", "no running process to send %s to",
+		    signame_name(sig));
+		return;
+	}
+	client_reply(c, id, json_pack("{s:o, s:i}", "procs", procs, "signalled", (int)sent));
+}
+
+static void
+cmd_scale(struct client *c, json_t *id, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	json_t *count = json_object_get(req, "count");
+	json_t *delta = json_object_get(req, "delta");
+	struct app *a = name ? app_named(name, NULL) : NULL;
+	if (!a) {
+		client_error(c, id, "not_found", "no app named %s", name ? name : "(none)");
+		return;
+	}
+	int current = 0;
+	struct inst *in;
+	TAILQ_FOREACH(in, &a->insts, app_link)
+		current++;
+	json_int_t want;
+	if (json_is_integer(count))
+		want = json_integer_value(count);
+	else if (json_is_integer(delta))
+		want = current + json_integer_value(delta);
+	else {
+		client_error(c, id, "bad_request", "scale needs \"count\" or \"delta\"");
+		return;
+	}
+	if (want < 1 || want > 4096) {
+		client_error(c, id, "bad_request", "cannot scale %s to %lld instances (1..4096; "
+		    "use stop or delete for 0)", name, (long long)want);
+		return;
+	}
+	struct wait *w = wait_new(want > current ? WAIT_LAUNCHED : WAIT_GONE,
+	    (size_t)(want > current ? want - current : current - want));
+	char *err = NULL;
+	for (json_int_t k = current; k < want; k++) {
+		in = app_add_inst(a);
+		if (inst_open_logs(in, &err) < 0 || inst_start(in, &err) < 0) {
+			client_error(c, id, "failed", "%s: %s", a->spec.name, err);
+			free(err);
+			wait_free(w);
+			return;
+		}
+		wait_add(w, in, in->spawn_serial);
+	}
+	/* Scale down from the highest instance index: instance 0 often does
+	 * the singleton jobs. Draining happens in inst_stop. */
+	for (json_int_t k = current; k > want; k--) {
+		struct inst *victim = NULL;
+		TAILQ_FOREACH(in, &a->insts, app_link)
+			if (!in->delete_after_stop && (!victim || in->index > victim->index))
+				victim = in;
+		wait_add(w, victim, 0);
+		inst_stop(victim, AFTER_STOP_DELETE, "scaled down");
+	}
+	dlog("scaling %s from %d to %lld instances", a->spec.name, current, (long long)want);
+	op_new(c, id, wait_check, w, wait_free);
+}
+
+static void
+cmd_flush(struct client *c, json_t *id, json_t *req)
+{
+	struct inst **ins = NULL;
+	size_t n = 0;
+	json_t *targets = json_object_get(req, "targets");
+	if (targets && !json_is_null(targets)) {
+		if (!resolve(c, id, req, &ins, &n))
+			return;
+	} else {
+		struct inst *in;
+		TAILQ_FOREACH(in, &D->insts, link)
+			n++;
+		ins = xcalloc(n ? n : 1, sizeof(*ins));
+		n = 0;
+		TAILQ_FOREACH(in, &D->insts, link)
+			ins[n++] = in;
+	}
+	json_t *files = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct logfile *lfs[] = {ins[i]->out_file, ins[i]->err_file, ins[i]->log_file};
+		for (size_t k = 0; k < ARRAY_LEN(lfs); k++) {
+			if (lfs[k] && logfile_truncate(lfs[k]) == 0)
+				json_array_append_new(files, json_string(lfs[k]->path));
+		}
+	}
+	free(ins);
+	client_reply(c, id, json_pack("{s:o}", "files", files));
+}
+
+static void
+cmd_reload_logs(struct client *c, json_t *id, json_t *req)
+{
+	logfile_reopen_all();
+	dlog("log files reopened");
+	client_reply(c, id, NULL);
+}
+
+static void
+cmd_logs(struct client *c, json_t *id, json_t *req)
+{
+	json_t *targets = json_object_get(req, "targets");
+	json_t *pm_ids = NULL;
+	if (targets && !json_is_null(targets)) {
+		struct inst **ins;
+		size_t n;
+		if (!resolve(c, id, req, &ins, &n))
+			return;
+		pm_ids = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(pm_ids, json_integer(ins[i]->pm_id));
+		free(ins);
+	}
+	json_t *out = json_object_get(req, "out"), *err = json_object_get(req, "err");
+	client_subscribe_logs(c, pm_ids, out ? json_is_true(out) : true, err ? json_is_true(err) : true);
+	json_decref(pm_ids);
+	client_reply(c, id, json_pack("{s:b}", "subscribed", 1));
+}
+
+static void
+cmd_events(struct client *c, json_t *id, json_t *req)
+{
+	client_subscribe_events(c);
+	client_reply(c, id, json_pack("{s:b}", "subscribed", 1));
+}
+
+static void
+cmd_kill(struct client *c, json_t *id, json_t *req)
+{
+	D->shutting_down = true;
+	size_t n = 0;
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link)
+		n++;
+	struct wait *w = wait_new(WAIT_STOPPED, n);
+	w->exit_after = true;
+	TAILQ_FOREACH(in, &D->insts, link) {
+		wait_add(w, in, 0);
+		inst_stop(in, AFTER_STOP_NOTHING, "corral kill");
+	}
+	dlog("kill requested: stopping %zu process%s, then exiting", n, n == 1 ? "" : "es");
+	op_new(c, id, wait_check, w, wait_free);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct client *c, json_t *id, json_t *req);
+} commands[] = {
+	{"ping", cmd_ping},
+	{"list", cmd_list},
+	{"start", cmd_start},
+	{"stop", cmd_stop},
+	{"restart", cmd_restart},
+	{"reload", cmd_reload},
+	{"delete", cmd_delete},
+	{"reset", cmd_reset},
+	{"signal", cmd_signal},
+	{"scale", cmd_scale},
+	{"flush", cmd_flush},
+	{"reload_logs", cmd_reload_logs},
+	{"logs", cmd_logs},
+	{"events", cmd_events},
+	{"kill", cmd_kill},
+};
+
+void
+command_dispatch(struct client *c, json_t *id, const char *cmd, json_t *req)
+{
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
+		if (strcmp(commands[i].name, cmd) == 0) {
+			if (D->shutting_down && strcmp(cmd, "ping") != 0 && strcmp(cmd, "list") != 0) {
+				client_error(c, id, "shutting_down", "the daemon is shutting down");
+				return;
+			}
+			commands[i].fn(c, id, req);
+			return;
+		}
+	}
+	client_error(c, id, "unknown_command", "unknown command \"%s\"", cmd);
+}

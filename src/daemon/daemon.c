@@ -1,0 +1,276 @@
+/*
+ * daemon.c — `corral daemon`: set up the home, take the pid lock, watch
+ * signals and the control socket, run the loop, stop everything on exit.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/spec.h"
+#include "daemon/logfile.h"
+#include "daemon/notify.h"
+#include "daemon/op.h"
+#include "daemon/sampler.h"
+#include "daemon/server.h"
+#include "daemon/supervise.h"
+#include "daemon/table.h"
+
+struct daemon *D;
+
+void
+dlog(const char *fmt, ...)
+{
+	if (!D || D->log_fd < 0)
+		return;
+	char stamp[64];
+	int64_t now = wall_ms();
+	time_t secs = (time_t)(now / 1000);
+	struct tm tm;
+	localtime_r(&secs, &tm);
+	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + n, sizeof(stamp) - n, ".%03d", (int)(now % 1000));
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *line = xasprintf("%s %s\n", stamp, msg);
+	write_all(D->log_fd, line, strlen(line));
+	free(line);
+	free(msg);
+}
+
+static void
+on_signal(struct io *io, uint32_t events)
+{
+	struct signalfd_siginfo si;
+	while (read_retry(D->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			supervise_reap();
+			break;
+		case SIGTERM:
+		case SIGINT:
+		case SIGQUIT:
+			dlog("received %s: stopping every app, then exiting",
+			    strsignal((int)si.ssi_signo));
+			daemon_shutdown();
+			break;
+		case SIGUSR2:
+			logfile_reopen_all();
+			dlog("SIGUSR2: log files reopened");
+			break;
+		case SIGHUP:
+			break;
+		}
+	}
+}
+
+/* Stop every instance; leave the loop once all are stopped. */
+static void
+shutdown_check(void *unused)
+{
+	(void)unused;
+	if (!D->shutting_down)
+		return;
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link)
+		if (in->proc || in->state == ST_STOPPING)
+			return;
+	/* A pending `kill` request replies and stops the loop itself. */
+	if (TAILQ_EMPTY(&D->ops))
+		loop_stop(D->loop);
+}
+
+void
+daemon_shutdown(void)
+{
+	if (D->shutting_down)
+		return;
+	D->shutting_down = true;
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link)
+		inst_stop(in, AFTER_STOP_NOTHING, "daemon shutting down");
+	op_poke();
+}
+
+static int
+setup_signals(char **err)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		sigaddset(&set, sigs[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+		*err = xasprintf("sigprocmask: %s", strerror(errno));
+		return -errno;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	D->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (D->sig_fd < 0) {
+		*err = xasprintf("signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	return io_add(D->loop, &D->sig_io, D->sig_fd, EPOLLIN, on_signal);
+}
+
+/* Take daemon.pid's lock for our whole life: one daemon per home. */
+static int
+lock_pidfile(char **err)
+{
+	int fd = open(D->paths.pidfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*err = xasprintf("cannot open %s: %s", D->paths.pidfile, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		*err = e == EWOULDBLOCK
+		    ? xasprintf("another corral daemon is already running for %s", D->paths.home)
+		    : xasprintf("cannot lock %s: %s", D->paths.pidfile, strerror(e));
+		close(fd);
+		return -e;
+	}
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		*err = xasprintf("cannot write %s: %s", D->paths.pidfile, strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	D->pid_fd = fd;
+	return 0;
+}
+
+static void
+find_self(void)
+{
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	D->exe_path = xstrdup(buf);
+	char *dir = dirname(buf);
+	/* build/corral next to build/libcorral-preload.so, or an installed
+	 * bin/corral with lib/corral/libcorral-preload.so. */
+	const char *env = getenv("CORRAL_PRELOAD");
+	if (env && access(env, R_OK) == 0) {
+		D->preload_path = realpath(env, NULL);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		char *path = i == 0 ? xasprintf("%s/libcorral-preload.so", dir)
+		    : xasprintf("%s/../lib/corral/libcorral-preload.so", dir);
+		char *real = realpath(path, NULL);
+		free(path);
+		if (real && access(real, R_OK) == 0) {
+			D->preload_path = real;
+			return;
+		}
+		free(real);
+	}
+}
+
+/* Tell the client that spawned us that the socket is up (or why not). */
+static void
+report_ready(int fd, const char *err)
+{
+	if (fd < 0)
+		return;
+	const char *msg = err ? err : "ok";
+	write_all(fd, msg, strlen(msg));
+	close(fd);
+}
+
+int
+daemon_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	int ready_fd = -1;
+	const char *rfd = getenv("CORRAL_DAEMON_READY_FD");
+	if (rfd) {
+		ready_fd = atoi(rfd);
+		fd_set_cloexec(ready_fd, true);
+		unsetenv("CORRAL_DAEMON_READY_FD");
+	}
+	struct daemon d;
+	memset(&d, 0, sizeof(d));
+	D = &d;
+	D->log_fd = -1;
+	D->ctl_fd = D->sig_fd = D->notify_fd = D->pid_fd = -1;
+	D->pid = getpid();
+	D->started_wall_ms = wall_ms();
+	TAILQ_INIT(&D->apps);
+	TAILQ_INIT(&D->insts);
+	TAILQ_INIT(&D->procs);
+	TAILQ_INIT(&D->clients);
+	TAILQ_INIT(&D->ops);
+	LIST_INIT(&D->logfiles);
+	LIST_INIT(&D->logpipes);
+	LIST_INIT(&D->groups);
+	D->cpus = spec_usable_cpus();
+
+	char *err = NULL;
+	int rc = paths_init(&D->paths, &err);
+	if (rc == 0)
+		rc = paths_prepare(&D->paths, &err);
+	if (rc < 0) {
+		fprintf(stderr, "corral daemon: %s\n", err);
+		report_ready(ready_fd, err);
+		free(err);
+		return 1;
+	}
+	umask(077);
+	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	D->loop = loop_new();
+	if (!D->loop) {
+		report_ready(ready_fd, "epoll_create1 failed");
+		return 1;
+	}
+	find_self();
+	if (lock_pidfile(&err) < 0 || setup_signals(&err) < 0 || server_listen(&err) < 0 ||
+	    notify_listen(&err) < 0) {
+		dlog("cannot start: %s", err);
+		fprintf(stderr, "corral daemon: %s\n", err);
+		report_ready(ready_fd, err);
+		free(err);
+		return 1;
+	}
+	/* Orphaned grandchildren (double-forking apps, npm wrappers) come to
+	 * us, so they are reaped and their process groups stay visible. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		dlog("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	sampler_start();
+	loop_add_hook(D->loop, op_run, NULL);
+	loop_add_hook(D->loop, shutdown_check, NULL);
+	dlog("corral %s daemon started, pid %d, home %s, %d usable CPU%s%s", CORRAL_VERSION,
+	    (int)D->pid, D->paths.home, D->cpus, D->cpus == 1 ? "" : "s",
+	    D->preload_path ? "" : " (no preload library: cluster mode unavailable)");
+	report_ready(ready_fd, NULL);
+
+	rc = loop_run(D->loop);
+	if (rc < 0)
+		dlog("event loop failed: %s", strerror(-rc));
+
+	server_close_all();
+	notify_close();
+	dlog("daemon exiting");
+	unlink(D->paths.pidfile);
+	close(D->pid_fd);
+	return rc < 0 ? 1 : D->exit_code;
+}

@@ -1,0 +1,85 @@
+/*
+ * daemon.h — the supervisor's state, in one struct.
+ *
+ * The daemon is one single-threaded process: an epoll loop (loop.c) that
+ * watches the control socket and its clients (server.c), each child's pidfd,
+ * stdout/stderr pipes (logpipe.c), preload broker and Node IPC channels,
+ * signals (signalfd) and timers. Nothing in it blocks on anything a client
+ * or an app controls.
+ */
+#ifndef CORRAL_DAEMON_H
+#define CORRAL_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "common/paths.h"
+#include "common/util.h"
+#include "daemon/loop.h"
+
+struct app;
+struct inst;
+struct proc;
+struct client;
+struct op;
+struct logfile;
+struct logpipe;
+struct group;
+
+TAILQ_HEAD(app_list, app);
+TAILQ_HEAD(inst_list, inst);
+TAILQ_HEAD(proc_list, proc);
+TAILQ_HEAD(client_list, client);
+TAILQ_HEAD(op_list, op);
+LIST_HEAD(logfile_list, logfile);
+LIST_HEAD(logpipe_list, logpipe);
+LIST_HEAD(group_list, group);
+
+struct daemon {
+	struct loop *loop;
+	struct paths paths;
+	pid_t pid;
+	int64_t started_wall_ms;
+	char *exe_path;             /* this binary */
+	char *preload_path;         /* libcorral-preload.so, NULL if missing */
+
+	int ctl_fd;                 /* listening control socket */
+	struct io ctl_io;
+	int sig_fd;                 /* signalfd */
+	struct io sig_io;
+	int notify_fd;              /* sd_notify datagram socket */
+	struct io notify_io;
+	int log_fd;                 /* daemon.log */
+	int pid_fd;                 /* daemon.pid, flock held for life */
+
+	struct app_list apps;
+	struct inst_list insts;     /* every instance, ordered by pm_id */
+	struct proc_list procs;     /* every live OS process we started */
+	struct client_list clients;
+	struct op_list ops;         /* requests waiting for their outcome */
+	bool ops_poked;             /* an instance changed: re-check ops */
+	struct logfile_list logfiles;
+	struct logpipe_list logpipes;
+	struct group_list groups;   /* cluster listener groups */
+	uint64_t next_app_id;
+	int cpus;
+
+	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
+	bool shutting_down;         /* `corral kill` or SIGTERM in progress */
+	int exit_code;
+};
+
+extern struct daemon *D;
+
+/* Entry point for `corral daemon`. Returns the process exit code. */
+int daemon_main(int argc, char **argv);
+
+/* The daemon's own log ($CORRAL_HOME/daemon.log), one line per call. */
+void dlog(const char *fmt, ...) PRINTFLIKE(1, 2);
+
+/* Begin an orderly exit: stop every app, then leave the loop. */
+void daemon_shutdown(void);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * logfile.c — shared append-only log files.
+ */
+#include "daemon/logfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/daemon.h"
+
+/* A hold older than this is broken: the app stopped in the middle of a huge
+ * line, and the other writers of the file must not wait for it forever. */
+#define HOLD_TIMEOUT_MS 2000
+
+static int
+open_log(const char *path)
+{
+	char *dir = xstrdup(path);
+	mkdir_p(dirname(dir), 0700);
+	free(dir);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	return fd < 0 ? -errno : fd;
+}
+
+struct logfile *
+logfile_get(const char *path, char **err)
+{
+	struct logfile *lf;
+	LIST_FOREACH(lf, &D->logfiles, link) {
+		if (strcmp(lf->path, path) == 0) {
+			lf->refs++;
+			return lf;
+		}
+	}
+	int fd = open_log(path);
+	if (fd < 0) {
+		*err = xasprintf("cannot open log file %s: %s", path, strerror(-fd));
+		return NULL;
+	}
+	lf = xcalloc(1, sizeof(*lf));
+	lf->path = xstrdup(path);
+	lf->fd = fd;
+	lf->refs = 1;
+	LIST_INSERT_HEAD(&D->logfiles, lf, link);
+	return lf;
+}
+
+void
+logfile_put(struct logfile *lf)
+{
+	if (!lf || --lf->refs > 0)
+		return;
+	LIST_REMOVE(lf, link);
+	close(lf->fd);
+	free(lf->path);
+	free(lf);
+}
+
+static bool
+held_by_other(struct logfile *lf, const void *writer)
+{
+	if (!lf->holder || lf->holder == writer)
+		return false;
+	if (mono_ms() - lf->held_since_mono > HOLD_TIMEOUT_MS) {
+		lf->holder = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Write all of iov; on a short write continue with the rest. */
+static int
+writev_all(int fd, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt > 0) {
+		ssize_t n = writev(fd, iov, iovcnt);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+bool
+logfile_write(struct logfile *lf, const void *writer, const struct iovec *iov, int iovcnt)
+{
+	if (held_by_other(lf, writer))
+		return false;
+	if (lf->dropped > 0) {
+		char note[160];
+		int n = snprintf(note, sizeof(note), "[corral] %lld log lines lost: %s\n",
+		    (long long)lf->dropped, strerror(lf->last_errno));
+		struct iovec v = {note, (size_t)n};
+		if (writev_all(lf->fd, &v, 1) == 0)
+			lf->dropped = 0;
+	}
+	struct iovec copy[8];
+	if (iovcnt > 8)
+		iovcnt = 8;
+	memcpy(copy, iov, sizeof(*iov) * (size_t)iovcnt);
+	int rc = writev_all(lf->fd, copy, iovcnt);
+	if (rc < 0) {
+		if (lf->dropped == 0 || lf->last_errno != -rc)
+			dlog("log file %s: write failed: %s; dropping lines until it works again",
+			    lf->path, strerror(-rc));
+		lf->dropped++;
+		lf->last_errno = -rc;
+	}
+	return true;
+}
+
+void
+logfile_hold(struct logfile *lf, const void *writer)
+{
+	if (lf->holder != writer) {
+		lf->holder = writer;
+		lf->held_since_mono = mono_ms();
+	}
+}
+
+void
+logfile_release(struct logfile *lf, const void *writer)
+{
+	if (lf->holder == writer)
+		lf->holder = NULL;
+}
+
+int
+logfile_truncate(struct logfile *lf)
+{
+	return ftruncate(lf->fd, 0) < 0 ? -errno : 0;
+}
+
+void
+logfile_reopen_all(void)
+{
+	struct logfile *lf;
+	LIST_FOREACH(lf, &D->logfiles, link) {
+		int fd = open_log(lf->path);
+		if (fd < 0) {
+			dlog("reopen %s: %s (still writing to the old file)", lf->path, strerror(-fd));
+			continue;
+		}
+		dup3(fd, lf->fd, O_CLOEXEC);
+		close(fd);
+	}
+}

@@ -1,0 +1,298 @@
+/*
+ * logpipe.c — app output pipes → log files and live subscribers.
+ */
+#include "daemon/logpipe.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/daemon.h"
+#include "daemon/logfile.h"
+#include "daemon/logframe.h"
+#include "daemon/server.h"
+#include "daemon/table.h"
+
+#define READS_PER_WAKEUP 16
+#define PAUSE_RETRY_MS 100
+
+struct logpipe {
+	LIST_ENTRY(logpipe) link;     /* D->logpipes */
+	struct io io;
+	int fd;
+	int pm_id;
+	char *name;
+	enum log_stream stream;
+	struct logfile *dst;          /* the stream's own file, or NULL */
+	struct logfile *combined;     /* log_file, or NULL */
+	char *date_fmt;
+	bool json;
+	bool disabled;
+	bool paused;
+	bool eof;
+	struct timer retry;
+	struct logframe frame;
+};
+
+static void on_readable(struct io *io, uint32_t events);
+
+static void
+logpipe_free(void *p)
+{
+	struct logpipe *lp = p;
+	logframe_free(&lp->frame);
+	free(lp->name);
+	free(lp->date_fmt);
+	free(lp);
+}
+
+static void
+logpipe_close(struct logpipe *lp)
+{
+	io_del(D->loop, &lp->io);
+	timer_stop(D->loop, &lp->retry);
+	close(lp->fd);
+	if (lp->dst) {
+		logfile_release(lp->dst, lp);
+		logfile_put(lp->dst);
+	}
+	if (lp->combined) {
+		logfile_release(lp->combined, lp);
+		logfile_put(lp->combined);
+	}
+	LIST_REMOVE(lp, link);
+	loop_defer_free(D->loop, lp, logpipe_free);
+	/* Anyone waiting for a file we held can go now. */
+	logpipe_kick();
+}
+
+void
+logpipe_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	localtime_r(&secs, &tm);
+	/* Expand %L (milliseconds) ourselves; strftime does the rest. */
+	char expanded[256];
+	size_t o = 0;
+	for (const char *p = fmt; *p && o + 4 < sizeof(expanded); p++) {
+		if (p[0] == '%' && p[1] == 'L') {
+			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%03d",
+			    (int)(wall_ms % 1000));
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			expanded[o++] = *p++;
+			expanded[o++] = *p;
+		} else {
+			expanded[o++] = *p;
+		}
+	}
+	expanded[o] = '\0';
+	/* The format is the user's log_date_format, by design. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	if (strftime(buf, len, expanded, &tm) == 0 && len > 0)
+		buf[0] = '\0';
+#pragma GCC diagnostic pop
+}
+
+/* Replace bytes that are not UTF-8 so the line can travel in JSON. */
+static char *
+utf8_clean(const char *s, size_t n)
+{
+	struct sbuf b = SBUF_INIT;
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		bool ok = len > 0 && i + len <= n && c != 0;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+		if (ok && len > 1) {
+			json_t *probe = json_stringn(s + i, len);
+			ok = probe != NULL;
+			json_decref(probe);
+		}
+		if (ok) {
+			sbuf_add(&b, s + i, len);
+			i += len;
+		} else {
+			sbuf_adds(&b, "\xef\xbf\xbd");
+			i++;
+		}
+	}
+	return sbuf_take(&b);
+}
+
+static bool
+emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
+{
+	struct logpipe *lp = arg;
+	if (lp->disabled)
+		return true;
+	struct logfile *files[2] = {lp->dst, lp->combined};
+	for (int i = 0; i < 2; i++)
+		if (files[i] && files[i]->holder && files[i]->holder != lp &&
+		    mono_ms() - files[i]->held_since_mono <= 2000)
+			return false;
+
+	int64_t now = wall_ms();
+	char stamp[128] = "";
+	struct iovec iov[4];
+	int iovcnt = 0;
+	char *json_line = NULL;
+	if (lp->json) {
+		if (lp->date_fmt)
+			logpipe_format_time(lp->date_fmt, now, stamp, sizeof(stamp));
+		else
+			logpipe_format_time("%Y-%m-%dT%H:%M:%S.%L%z", now, stamp, sizeof(stamp));
+		char *msg = utf8_clean(data, n);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "message", msg,
+		    "timestamp", stamp, "type", lp->stream == STREAM_OUT ? "out" : "err",
+		    "process_id", lp->pm_id, "app_name", lp->name);
+		free(msg);
+		char *txt = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		json_line = xasprintf("%s\n", txt);
+		free(txt);
+		iov[iovcnt++] = (struct iovec){json_line, strlen(json_line)};
+	} else {
+		if (lp->date_fmt && line_start) {
+			logpipe_format_time(lp->date_fmt, now, stamp, sizeof(stamp) - 2);
+			strcat(stamp, ": ");
+			iov[iovcnt++] = (struct iovec){stamp, strlen(stamp)};
+		}
+		iov[iovcnt++] = (struct iovec){(void *)data, n};
+		if (line_end)
+			iov[iovcnt++] = (struct iovec){"\n", 1};
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!files[i])
+			continue;
+		logfile_write(files[i], lp, iov, iovcnt);
+		if (line_end || lp->json)
+			logfile_release(files[i], lp);
+		else
+			logfile_hold(files[i], lp);
+	}
+	free(json_line);
+	server_publish_log(lp->pm_id, lp->name, lp->stream == STREAM_OUT ? "out" : "err",
+	    data, n, line_end);
+	return true;
+}
+
+static void
+pause_pipe(struct logpipe *lp)
+{
+	if (!lp->paused) {
+		lp->paused = true;
+		if (lp->io.active)
+			io_mod(D->loop, &lp->io, 0);
+	}
+	timer_start(D->loop, &lp->retry, PAUSE_RETRY_MS);
+}
+
+static void
+resume_pipe(struct logpipe *lp)
+{
+	lp->paused = false;
+	timer_stop(D->loop, &lp->retry);
+	if (lp->io.active)
+		io_mod(D->loop, &lp->io, EPOLLIN);
+}
+
+/* Drain what is buffered; true when the pipe may be read again. */
+static bool
+drain(struct logpipe *lp)
+{
+	if (!logframe_drain(&lp->frame, emit, lp, lp->eof)) {
+		pause_pipe(lp);
+		return false;
+	}
+	if (lp->eof) {
+		logpipe_close(lp);
+		return false;
+	}
+	if (lp->paused)
+		resume_pipe(lp);
+	return true;
+}
+
+static void
+on_readable(struct io *io, uint32_t events)
+{
+	struct logpipe *lp = (struct logpipe *)((char *)io - offsetof(struct logpipe, io));
+	for (int i = 0; i < READS_PER_WAKEUP; i++) {
+		size_t space = logframe_space(&lp->frame);
+		if (space == 0) {
+			if (!drain(lp))
+				return;
+			continue;
+		}
+		ssize_t n = read_retry(lp->fd, logframe_tail(&lp->frame), space);
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			/* EOF, or an error that means the same for a pipe. */
+			lp->eof = true;
+			drain(lp);
+			return;
+		}
+		logframe_commit(&lp->frame, (size_t)n);
+		if (!drain(lp))
+			return;
+	}
+}
+
+static void
+on_retry(struct timer *t)
+{
+	struct logpipe *lp = (struct logpipe *)((char *)t - offsetof(struct logpipe, retry));
+	if (drain(lp) && !lp->eof)
+		on_readable(&lp->io, EPOLLIN);
+}
+
+void
+logpipe_kick(void)
+{
+	struct logpipe *lp, *next;
+	for (lp = LIST_FIRST(&D->logpipes); lp; lp = next) {
+		next = LIST_NEXT(lp, link);
+		if (lp->paused)
+			timer_start(D->loop, &lp->retry, 0);
+	}
+}
+
+void
+logpipe_start(int fd, struct inst *in, enum log_stream stream)
+{
+	struct logpipe *lp = xcalloc(1, sizeof(*lp));
+	const struct spec *s = &in->app->spec;
+	lp->fd = fd;
+	lp->pm_id = in->pm_id;
+	lp->name = xstrdup(s->name);
+	lp->stream = stream;
+	lp->disabled = s->disable_logs;
+	lp->json = s->log_type == LOGTYPE_JSON;
+	lp->date_fmt = s->log_date_format ? xstrdup(s->log_date_format) : NULL;
+	lp->dst = stream == STREAM_OUT ? in->out_file : in->err_file;
+	if (lp->dst)
+		lp->dst->refs++;
+	lp->combined = in->log_file;
+	if (lp->combined)
+		lp->combined->refs++;
+	logframe_init(&lp->frame);
+	timer_init(&lp->retry, on_retry);
+	fd_set_nonblock(fd, true);
+	LIST_INSERT_HEAD(&D->logpipes, lp, link);
+	if (io_add(D->loop, &lp->io, fd, EPOLLIN, on_readable) < 0) {
+		dlog("cannot watch the output pipe of %s: %s", s->name, strerror(errno));
+		logpipe_close(lp);
+	}
+}

@@ -1,0 +1,18 @@
+/*
+ * notify.h — corral's NOTIFY_SOCKET: apps in any language tell us they are
+ * ready the systemd way (sd_notify: a datagram "READY=1", optionally
+ * "STATUS=text"). The sender is identified by SCM_CREDENTIALS: the instance
+ * whose process group the sending pid belongs to.
+ */
+#ifndef CORRAL_NOTIFY_H
+#define CORRAL_NOTIFY_H
+
+#include <stddef.h>
+
+int notify_listen(char **err);
+void notify_close(void);
+/* Apply one datagram from pid (pure parsing of KEY=VALUE lines; exposed
+ * for the fuzzer). */
+void notify_handle(int pid, const char *msg, size_t len);
+
+#endif

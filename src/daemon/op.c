@@ -1,0 +1,112 @@
+/*
+ * op.c — deferred replies.
+ */
+#include "daemon/op.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "common/util.h"
+#include "daemon/daemon.h"
+#include "daemon/server.h"
+
+static void
+on_deadline(struct timer *t)
+{
+	(void)t;
+	op_poke();
+}
+
+void
+op_set_deadline(struct op *op, int64_t delay_ms)
+{
+	op->deadline_mono = mono_ms() + delay_ms;
+	timer_start(D->loop, &op->timer, delay_ms);
+}
+
+struct op *
+op_new(struct client *c, json_t *req_id, op_check_fn check, void *data,
+    void (*free_data)(void *))
+{
+	struct op *op = xcalloc(1, sizeof(*op));
+	op->client = c;
+	op->req_id = json_incref(req_id);
+	op->check = check;
+	op->data = data;
+	op->free_data = free_data;
+	timer_init(&op->timer, on_deadline);
+	TAILQ_INSERT_TAIL(&D->ops, op, link);
+	op_poke();
+	return op;
+}
+
+static void
+op_free(struct op *op)
+{
+	TAILQ_REMOVE(&D->ops, op, link);
+	timer_stop(D->loop, &op->timer);
+	if (op->free_data)
+		op->free_data(op->data);
+	json_decref(op->req_id);
+	free(op);
+}
+
+void
+op_reply(struct op *op, json_t *result)
+{
+	if (op->client)
+		client_reply(op->client, op->req_id, result);
+	else
+		json_decref(result);
+}
+
+void
+op_fail(struct op *op, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (op->client)
+		client_error(op->client, op->req_id, code, "%s", msg);
+	free(msg);
+}
+
+bool
+op_expired(const struct op *op)
+{
+	return op->deadline_mono > 0 && mono_ms() >= op->deadline_mono;
+}
+
+void
+op_poke(void)
+{
+	D->ops_poked = true;
+}
+
+void
+op_run(void *unused)
+{
+	(void)unused;
+	struct op *op, *next;
+	if (!D->ops_poked)
+		return;
+	D->ops_poked = false;
+	for (op = TAILQ_FIRST(&D->ops); op; op = next) {
+		next = TAILQ_NEXT(op, link);
+		if (op->check(op)) {
+			/* A check may have freed other ops' instances, never ops. */
+			next = TAILQ_NEXT(op, link);
+			op_free(op);
+		}
+	}
+}
+
+void
+op_client_gone(struct client *c)
+{
+	struct op *op;
+	TAILQ_FOREACH(op, &D->ops, link)
+		if (op->client == c)
+			op->client = NULL;
+}

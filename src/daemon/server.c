@@ -1,0 +1,433 @@
+/*
+ * server.c — control socket and clients.
+ */
+#include "daemon/server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/linebuf.h"
+#include "daemon/commands.h"
+#include "daemon/daemon.h"
+#include "daemon/op.h"
+#include "daemon/table.h"
+
+/* Replies may be large (jlist of many apps); pushes must stay small. */
+#define MAX_REPLY_QUEUE (256u << 20)
+#define MAX_PUSH_QUEUE (1u << 20)
+
+struct client {
+	TAILQ_ENTRY(client) link;
+	struct io io;
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	bool hello;
+	bool closing;            /* close once the output is flushed */
+	bool dead;
+	struct linebuf in;
+	struct sbuf out;
+	size_t out_off;
+	/* subscriptions */
+	bool sub_logs;
+	bool sub_out, sub_err;
+	json_t *sub_pm_ids;      /* array, or NULL for all */
+	bool sub_events;
+	int64_t missed;          /* pushes dropped because the queue was full */
+};
+
+static void client_drop(struct client *c);
+
+static void
+client_free(void *p)
+{
+	struct client *c = p;
+	linebuf_free(&c->in);
+	sbuf_free(&c->out);
+	json_decref(c->sub_pm_ids);
+	free(c);
+}
+
+static void
+client_drop(struct client *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	io_del(D->loop, &c->io);
+	close(c->fd);
+	TAILQ_REMOVE(&D->clients, c, link);
+	op_client_gone(c);
+	loop_defer_free(D->loop, c, client_free);
+}
+
+static void
+update_events(struct client *c)
+{
+	uint32_t ev = c->closing ? 0 : EPOLLIN;
+	if (c->out.len > c->out_off)
+		ev |= EPOLLOUT;
+	io_mod(D->loop, &c->io, ev);
+}
+
+static void
+flush_out(struct client *c)
+{
+	while (c->out.len > c->out_off) {
+		ssize_t n = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			client_drop(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out.len) {
+		sbuf_reset(&c->out);
+		c->out_off = 0;
+		if (c->closing) {
+			client_drop(c);
+			return;
+		}
+	} else if (c->out_off > (1u << 20)) {
+		/* Drop what was sent so the buffer does not creep. */
+		memmove(c->out.s, c->out.s + c->out_off, c->out.len - c->out_off);
+		c->out.len -= c->out_off;
+		c->out.s[c->out.len] = '\0';
+		c->out_off = 0;
+	}
+	update_events(c);
+}
+
+static size_t
+queued(const struct client *c)
+{
+	return c->out.len - c->out_off;
+}
+
+/* Queue one JSON line; for pushes, refuse when the queue is full. */
+static bool
+client_send(struct client *c, json_t *msg, bool push)
+{
+	if (c->dead)
+		return false;
+	if (push && queued(c) > MAX_PUSH_QUEUE) {
+		c->missed++;
+		return false;
+	}
+	if (!push && queued(c) > MAX_REPLY_QUEUE) {
+		client_drop(c);
+		return false;
+	}
+	char *txt = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (!txt)
+		return false;
+	if (push && c->missed > 0) {
+		char note[96];
+		snprintf(note, sizeof(note), "{\"event\":\"missed\",\"count\":%lld}\n",
+		    (long long)c->missed);
+		sbuf_adds(&c->out, note);
+		c->missed = 0;
+	}
+	sbuf_adds(&c->out, txt);
+	sbuf_addc(&c->out, '\n');
+	free(txt);
+	flush_out(c);
+	return true;
+}
+
+void
+client_reply(struct client *c, json_t *id, json_t *result)
+{
+	json_t *r = json_object();
+	json_object_set(r, "id", id ? id : json_null());
+	json_object_set_new(r, "ok", json_true());
+	if (result)
+		json_object_update(r, result);
+	json_decref(result);
+	client_send(c, r, false);
+	json_decref(r);
+}
+
+void
+client_error(struct client *c, json_t *id, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	json_t *r = json_pack("{s:O, s:b, s:{s:s, s:s}}", "id", id ? id : json_null(),
+	    "ok", 0, "error", "code", code, "message", msg);
+	free(msg);
+	client_send(c, r, false);
+	json_decref(r);
+}
+
+void
+client_close_after_flush(struct client *c)
+{
+	c->closing = true;
+	flush_out(c);
+}
+
+static void
+handle_line(struct client *c, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(line, len, 0, &jerr);
+	if (!req || !json_is_object(req)) {
+		if (req)
+			client_error(c, NULL, "bad_request", "a request must be a JSON object");
+		else
+			client_error(c, NULL, "bad_json", "invalid JSON at column %d: %s",
+			    jerr.column, jerr.text);
+		json_decref(req);
+		client_close_after_flush(c);
+		return;
+	}
+	json_t *id = json_object_get(req, "id");
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd) {
+		client_error(c, id, "bad_request", "missing \"cmd\"");
+	} else if (!c->hello && strcmp(cmd, "hello") != 0) {
+		client_error(c, id, "no_hello", "say hello first: {\"cmd\":\"hello\",\"v\":%d}",
+		    PROTO_VERSION);
+		client_close_after_flush(c);
+	} else if (strcmp(cmd, "hello") == 0) {
+		json_t *v = json_object_get(req, "v");
+		if (!json_is_integer(v) || json_integer_value(v) != PROTO_VERSION) {
+			client_error(c, id, "version", "protocol version %s is not supported "
+			    "(this daemon speaks %d)", json_is_integer(v) ? "given" : "missing",
+			    PROTO_VERSION);
+			client_close_after_flush(c);
+		} else {
+			c->hello = true;
+			client_reply(c, id, json_pack("{s:i, s:s, s:i}", "v", PROTO_VERSION,
+			    "version", CORRAL_VERSION, "pid", (int)D->pid));
+		}
+	} else {
+		command_dispatch(c, id, cmd, req);
+	}
+	json_decref(req);
+}
+
+static void
+on_client(struct io *io, uint32_t events)
+{
+	struct client *c = (struct client *)((char *)io - offsetof(struct client, io));
+	if (events & EPOLLOUT)
+		flush_out(c);
+	if (c->dead || c->closing || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	for (int round = 0; round < 8 && !c->dead && !c->closing; round++) {
+		ssize_t n = linebuf_read(&c->in, c->fd);
+		if (n == -EAGAIN)
+			break;
+		if (n == -EMSGSIZE) {
+			client_error(c, NULL, "too_long", "request line longer than %u bytes",
+			    PROTO_MAX_LINE);
+			client_close_after_flush(c);
+			return;
+		}
+		if (n <= 0) {
+			if (linebuf_pending(&c->in) > 0) {
+				client_error(c, NULL, "truncated",
+				    "connection closed in the middle of a request line");
+				client_close_after_flush(c);
+			} else {
+				client_drop(c);
+			}
+			return;
+		}
+		char *line;
+		size_t len;
+		while (!c->dead && !c->closing && (line = linebuf_next(&c->in, &len)) != NULL)
+			handle_line(c, line, len);
+		if (c->in.overflow) {
+			client_error(c, NULL, "too_long", "request line longer than %u bytes",
+			    PROTO_MAX_LINE);
+			client_close_after_flush(c);
+			return;
+		}
+	}
+}
+
+static void
+on_accept(struct io *io, uint32_t events)
+{
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(D->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				dlog("accept: %s", strerror(errno));
+			return;
+		}
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			close(fd);
+			continue;
+		}
+		struct client *c = xcalloc(1, sizeof(*c));
+		c->fd = fd;
+		c->uid = cred.uid;
+		c->pid = cred.pid;
+		linebuf_init(&c->in, PROTO_MAX_LINE);
+		TAILQ_INSERT_TAIL(&D->clients, c, link);
+		if (io_add(D->loop, &c->io, fd, EPOLLIN, on_client) < 0) {
+			TAILQ_REMOVE(&D->clients, c, link);
+			close(fd);
+			client_free(c);
+			continue;
+		}
+		if (cred.uid != geteuid() && cred.uid != 0) {
+			dlog("refused a client with uid %u (pid %d)", (unsigned)cred.uid, (int)cred.pid);
+			client_error(c, NULL, "forbidden", "uid %u may not control this corral "
+			    "daemon (it belongs to uid %u)", (unsigned)cred.uid, (unsigned)geteuid());
+			client_close_after_flush(c);
+		}
+	}
+}
+
+int
+server_listen(char **err)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		*err = xasprintf("socket: %s", strerror(errno));
+		return -errno;
+	}
+	unlink(D->paths.sock);
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old);
+	if (rc < 0 || chmod(D->paths.sock, 0600) < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+		*err = xasprintf("cannot listen on %s: %s", D->paths.sock, strerror(e));
+		close(fd);
+		return -e;
+	}
+	D->ctl_fd = fd;
+	return io_add(D->loop, &D->ctl_io, fd, EPOLLIN, on_accept);
+}
+
+void
+server_close_all(void)
+{
+	struct client *c;
+	while ((c = TAILQ_FIRST(&D->clients)) != NULL) {
+		/* Best effort: push what is queued before we go. */
+		fd_set_nonblock(c->fd, false);
+		if (c->out.len > c->out_off)
+			write_all(c->fd, c->out.s + c->out_off, c->out.len - c->out_off);
+		client_drop(c);
+	}
+	if (D->ctl_fd >= 0) {
+		io_del(D->loop, &D->ctl_io);
+		close(D->ctl_fd);
+		D->ctl_fd = -1;
+		unlink(D->paths.sock);
+	}
+}
+
+void
+client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err)
+{
+	c->sub_logs = true;
+	c->sub_out = out;
+	c->sub_err = err;
+	json_decref(c->sub_pm_ids);
+	c->sub_pm_ids = pm_ids ? json_incref(pm_ids) : NULL;
+}
+
+void
+client_subscribe_events(struct client *c)
+{
+	c->sub_events = true;
+}
+
+static bool
+wants_pm_id(const struct client *c, int pm_id)
+{
+	if (!c->sub_pm_ids)
+		return true;
+	size_t i;
+	json_t *v;
+	json_array_foreach(c->sub_pm_ids, i, v)
+		if (json_integer_value(v) == pm_id)
+			return true;
+	return false;
+}
+
+void
+server_publish_log(int pm_id, const char *name, const char *stream, const char *data,
+    size_t n, bool eol)
+{
+	bool is_out = strcmp(stream, "out") == 0;
+	json_t *msg = NULL;
+	struct client *c, *next;
+	for (c = TAILQ_FIRST(&D->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (!c->sub_logs || !(is_out ? c->sub_out : c->sub_err) || !wants_pm_id(c, pm_id))
+			continue;
+		if (!msg) {
+			msg = json_pack("{s:s, s:i, s:s, s:s, s:b}", "event", "log", "pm_id", pm_id,
+			    "name", name, "stream", stream, "eol", eol);
+			if (utf8_valid(data, n)) {
+				json_object_set_new(msg, "data", json_stringn(data, n));
+			} else {
+				char *b64 = base64_encode(data, n);
+				json_object_set_new(msg, "data_b64", json_string(b64));
+				free(b64);
+			}
+		}
+		client_send(c, msg, true);
+	}
+	json_decref(msg);
+}
+
+static void
+publish_event(json_t *msg)
+{
+	struct client *c, *next;
+	for (c = TAILQ_FIRST(&D->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->sub_events)
+			client_send(c, msg, true);
+	}
+}
+
+void
+server_publish_event(struct inst *in, const char *event)
+{
+	if (TAILQ_EMPTY(&D->clients))
+		return;
+	json_t *msg = json_pack("{s:s, s:s, s:i, s:s, s:I}", "event", "process",
+	    "what", event, "pm_id", in->pm_id, "name", in->app->spec.name,
+	    "at", (json_int_t)wall_ms());
+	publish_event(msg);
+	json_decref(msg);
+}
+
+void
+server_publish_msg(struct inst *in, json_t *data)
+{
+	if (TAILQ_EMPTY(&D->clients))
+		return;
+	json_t *msg = json_pack("{s:s, s:i, s:s, s:O}", "event", "message",
+	    "pm_id", in->pm_id, "name", in->app->spec.name, "data", data);
+	publish_event(msg);
+	json_decref(msg);
+}

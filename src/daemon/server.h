@@ -1,0 +1,47 @@
+/*
+ * server.h — the control socket: clients, the JSON-lines protocol
+ * (docs/protocol.md), replies, and live subscriptions (logs, events).
+ *
+ * Every client is checked with SO_PEERCRED (same uid as the daemon, or
+ * root) and must say hello with the protocol version first. A line longer
+ * than PROTO_MAX_LINE, bytes that are not JSON, or a connection closed in the
+ * middle of a line get an error reply and the client is dropped; the daemon
+ * serves the others as before. Pushes to a slow subscriber are dropped
+ * (and counted) once its queue is full, so a stalled `corral logs` never
+ * grows the daemon.
+ */
+#ifndef CORRAL_SERVER_H
+#define CORRAL_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/util.h"
+
+#define PROTO_VERSION 1
+#define PROTO_MAX_LINE (4u << 20)
+
+struct client;
+struct inst;
+
+int server_listen(char **err);
+void server_close_all(void);
+
+/* Reply {"id":id,"ok":true, ...result's members}; result is consumed. */
+void client_reply(struct client *c, json_t *id, json_t *result);
+void client_error(struct client *c, json_t *id, const char *code,
+    const char *fmt, ...) PRINTFLIKE(4, 5);
+/* After the pending output is written, close the connection. */
+void client_close_after_flush(struct client *c);
+
+/* Subscribe c to log lines of these pm_ids (NULL = all). */
+void client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err);
+void client_subscribe_events(struct client *c);
+
+void server_publish_log(int pm_id, const char *name, const char *stream,
+    const char *data, size_t n, bool eol);
+void server_publish_event(struct inst *in, const char *event);
+void server_publish_msg(struct inst *in, json_t *msg);
+
+#endif

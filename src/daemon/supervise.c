@@ -1,0 +1,846 @@
+/*
+ * supervise.c — start, stop, exits, restart policy.
+ *
+ * A process's life ends in two steps: proc_exited() when the main process
+ * is reaped, and proc_finished() once nothing of its process group is left
+ * (leftover children get the kill signal, then SIGKILL after kill_timeout).
+ * Only then is the instance stopped or restarted, so a replacement never
+ * races a leftover child for the app's port.
+ */
+#include "daemon/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cluster/cluster.h"
+#include "common/signame.h"
+#include "common/util.h"
+#include "daemon/logpipe.h"
+#include "daemon/op.h"
+#include "daemon/policy.h"
+#include "daemon/server.h"
+#include "daemon/spawn.h"
+
+#define GROUP_POLL_MS 20
+#define DRAIN_POLL_MS 10
+#define SIGKILL_GRACE_MS 2000
+
+static uint64_t spawn_counter;
+
+static void proc_finished(struct proc *p);
+static void on_kill_timer(struct timer *t);
+static void on_ready_timer(struct timer *t);
+static void on_restart_timer(struct timer *t);
+
+const char *
+inst_state_name(enum inst_state st)
+{
+	switch (st) {
+	case ST_LAUNCHING: return "launching";
+	case ST_ONLINE: return "online";
+	case ST_STOPPING: return "stopping";
+	case ST_STOPPED: return "stopped";
+	case ST_WAITING: return "waiting restart";
+	case ST_ERRORED: return "errored";
+	}
+	return "?";
+}
+
+void
+inst_set_state(struct inst *in, enum inst_state st)
+{
+	if (in->state == st)
+		return;
+	enum inst_state old = in->state;
+	in->state = st;
+	if (st == ST_STOPPED || st == ST_ERRORED)
+		cluster_inst_idle(in);
+	server_publish_event(in, inst_state_name(st));
+	(void)old;
+	op_poke();
+}
+
+void
+inst_set_reason(struct inst *in, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *r = xvasprintf(fmt, ap);
+	va_end(ap);
+	free(in->reason);
+	in->reason = r;
+}
+
+static bool
+group_alive(pid_t pgid)
+{
+	return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
+static int
+pidfd_open_compat(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd >= 0)
+		fd_set_cloexec(fd, true);
+	return fd;
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static int
+proc_kill(struct proc *p, int sig, bool tree)
+{
+	if (tree && kill(-p->pid, sig) == 0)
+		return 0;
+	if (p->exited)
+		return -ESRCH;
+#ifdef SYS_pidfd_send_signal
+	if (p->pidfd >= 0)
+		return syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+#endif
+	return kill(p->pid, sig) < 0 ? -errno : 0;
+}
+
+static void
+proc_free(void *ptr)
+{
+	struct proc *p = ptr;
+	free(p->sockets);
+	linebuf_free(&p->ipc_in);
+	free(p);
+}
+
+/* Environment for a process of instance in: the app's env plus what
+ * corral manages. extra holds "KEY=value" strings set last. */
+static char **
+build_env(struct inst *in, char **extra)
+{
+	const struct spec *s = &in->app->spec;
+	static const char *const managed[] = {
+		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+		"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
+		"CORRAL_BROKER_FD", "pm_id", "name", "namespace",
+	};
+	json_t *env = json_deep_copy(s->env);
+	for (size_t i = 0; i < ARRAY_LEN(managed); i++)
+		json_object_del(env, managed[i]);
+	json_object_del(env, s->instance_var);
+
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%d", in->pm_id);
+	json_object_set_new(env, "pm_id", json_string(buf));
+	json_object_set_new(env, "name", json_string(s->name));
+	json_object_set_new(env, "namespace", json_string(s->namespace));
+	snprintf(buf, sizeof(buf), "%d", in->index);
+	json_object_set_new(env, s->instance_var, json_string(buf));
+	if (s->increment_var) {
+		const char *base = json_string_value(json_object_get(s->env, s->increment_var));
+		long long v = base ? strtoll(base, NULL, 10) : 0;
+		snprintf(buf, sizeof(buf), "%lld", v + in->index);
+		json_object_set_new(env, s->increment_var, json_string(buf));
+	}
+	json_object_set_new(env, "NOTIFY_SOCKET", json_string(D->paths.notify));
+
+	size_t n = json_object_size(env) + strv_len(extra);
+	char **envp = xcalloc(n + 1, sizeof(*envp));
+	size_t k = 0;
+	const char *key;
+	json_t *val;
+	json_object_foreach(env, key, val) {
+		bool overridden = false;
+		for (size_t i = 0; extra && extra[i]; i++) {
+			size_t kl = strlen(key);
+			if (strncmp(extra[i], key, kl) == 0 && extra[i][kl] == '=')
+				overridden = true;
+		}
+		if (!overridden)
+			envp[k++] = xasprintf("%s=%s", key, json_string_value(val));
+	}
+	for (size_t i = 0; extra && extra[i]; i++)
+		envp[k++] = xstrdup(extra[i]);
+	json_decref(env);
+	return envp;
+}
+
+static char **
+build_argv(const struct spec *s, const char **path)
+{
+	size_t n = 1 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
+	char **argv = xcalloc(n + 1, sizeof(*argv));
+	size_t k = 0;
+	if (s->interpreter) {
+		argv[k++] = xstrdup(s->interpreter);
+		for (size_t i = 0; s->interpreter_args[i]; i++)
+			argv[k++] = xstrdup(s->interpreter_args[i]);
+		*path = s->interpreter;
+	} else {
+		*path = s->script;
+	}
+	argv[k++] = xstrdup(s->script);
+	for (size_t i = 0; s->args[i]; i++)
+		argv[k++] = xstrdup(s->args[i]);
+	return argv;
+}
+
+static void
+write_pid_file(struct inst *in, pid_t pid)
+{
+	if (!in->pid_path)
+		return;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	int fd = open(in->pid_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || write_all(fd, buf, (size_t)n) < 0)
+		dlog("%s: cannot write pid file %s: %s", in->app->spec.name, in->pid_path,
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void on_pidfd(struct io *io, uint32_t events);
+static void on_ipc(struct io *io, uint32_t events);
+
+/* How a new process proves it can take traffic. */
+static enum {
+	READY_NOW,        /* fork mode: running is enough (PM2) */
+	READY_SIGNAL,     /* wait_ready: process.send('ready') or READY=1 */
+	READY_BIND,       /* cluster via preload: bound its port through us */
+	READY_UPTIME,     /* cluster via LISTEN_FDS: alive for min_uptime */
+} ready_mode(const struct spec *s)
+{
+	if (s->wait_ready)
+		return READY_SIGNAL;
+	if (s->mode != MODE_CLUSTER)
+		return READY_NOW;
+	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
+}
+
+struct proc *
+proc_spawn(struct inst *in, char **err)
+{
+	struct app *app = in->app;
+	const struct spec *s = &app->spec;
+	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+	int broker[2] = {-1, -1}, ipc[2] = {-1, -1};
+	int pass[64];
+	size_t npass = 0;
+	char *extra[16] = {0};
+	size_t nextra = 0;
+	char *listen_names = NULL;
+	char **envp = NULL, **argv = NULL;
+	struct proc *p = NULL;
+	int rc;
+
+	in->spawn_serial = ++spawn_counter;
+	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+		*err = xasprintf("cannot create output pipes: %s", strerror(errno));
+		goto fail;
+	}
+	/* Socket activation: listening fds first, at 3, 4, ... */
+	int nlisten = cluster_listen_fds(in, pass, 32, &listen_names, err);
+	if (nlisten < 0)
+		goto fail;
+	npass = (size_t)nlisten;
+	if (nlisten > 0) {
+		extra[nextra++] = xasprintf("LISTEN_FDS=%d", nlisten);
+		extra[nextra++] = xstrdup("LISTEN_PID=");
+		extra[nextra++] = xasprintf("LISTEN_FDNAMES=%s", listen_names);
+	}
+	if (s->mode == MODE_CLUSTER && strv_len(s->listen) == 0) {
+		if (!D->preload_path) {
+			*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
+			    "found next to the corral binary");
+			goto fail;
+		}
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, broker) < 0) {
+			*err = xasprintf("cannot create the broker channel: %s", strerror(errno));
+			goto fail;
+		}
+		const char *old = json_string_value(json_object_get(s->env, "LD_PRELOAD"));
+		if (old && *old && !strstr(old, "libcorral-preload"))
+			extra[nextra++] = xasprintf("LD_PRELOAD=%s:%s", D->preload_path, old);
+		else
+			extra[nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
+		extra[nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + npass);
+		pass[npass++] = broker[1];
+	}
+	if (s->node_ipc) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ipc) < 0) {
+			*err = xasprintf("cannot create the Node IPC channel: %s", strerror(errno));
+			goto fail;
+		}
+		extra[nextra++] = xasprintf("NODE_CHANNEL_FD=%zu", 3 + npass);
+		extra[nextra++] = xstrdup("NODE_CHANNEL_SERIALIZATION_MODE=json");
+		pass[npass++] = ipc[1];
+	}
+	envp = build_env(in, extra);
+	const char *path;
+	argv = build_argv(s, &path);
+
+	struct spawn_opts so = {
+		.path = path, .argv = argv, .envp = envp, .cwd = s->cwd,
+		.stdout_fd = out_pipe[1], .stderr_fd = err_pipe[1],
+		.pass_fds = pass, .npass = npass,
+		.change_ids = s->uid >= 0 || s->gid >= 0,
+		.uid = s->uid >= 0 ? (uid_t)s->uid : getuid(),
+		.gid = s->gid >= 0 ? (gid_t)s->gid : getgid(),
+		.user = s->user,
+	};
+	pid_t pid;
+	rc = spawn_run(&so, &pid, err);
+	if (rc < 0)
+		goto fail;
+
+	p = xcalloc(1, sizeof(*p));
+	p->inst = in;
+	p->serial = in->spawn_serial;
+	p->pid = pid;
+	p->started_mono = mono_ms();
+	p->broker_fd = broker[0];
+	p->ipc_fd = ipc[0];
+	timer_init(&p->kill_timer, on_kill_timer);
+	timer_init(&p->ready_timer, on_ready_timer);
+	linebuf_init(&p->ipc_in, 1 << 20);
+	TAILQ_INSERT_TAIL(&D->procs, p, link);
+	broker[0] = ipc[0] = -1;
+
+	p->pidfd = pidfd_open_compat(pid);
+	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd) < 0) {
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	cluster_proc_attach(p);
+	if (p->ipc_fd >= 0) {
+		fd_set_nonblock(p->ipc_fd, true);
+		io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc);
+	}
+	logpipe_start(out_pipe[0], in, STREAM_OUT);
+	logpipe_start(err_pipe[0], in, STREAM_ERR);
+	out_pipe[0] = err_pipe[0] = -1;
+	write_pid_file(in, pid);
+
+	switch (ready_mode(s)) {
+	case READY_NOW:
+		p->ready = true;
+		break;
+	case READY_UPTIME:
+		timer_start(D->loop, &p->ready_timer, s->min_uptime);
+		break;
+	default:
+		timer_start(D->loop, &p->ready_timer, s->listen_timeout);
+		break;
+	}
+	dlog("%s[%d]: started pid %d", s->name, in->pm_id, (int)pid);
+fail:
+	for (int *fd = (int[]){out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1],
+	    broker[0], broker[1], ipc[0], ipc[1], -2}; *fd != -2; fd++)
+		if (*fd >= 0)
+			close(*fd);
+	for (size_t i = 0; i < nextra; i++)
+		free(extra[i]);
+	free(listen_names);
+	strv_free(envp);
+	strv_free(argv);
+	if (!p)
+		in->settled_serial = in->spawn_serial;
+	return p;
+}
+
+static void
+became_ready(struct inst *in, struct proc *p)
+{
+	if (in->proc == p && in->state == ST_LAUNCHING) {
+		in->settled_serial = p->serial;
+		inst_set_state(in, ST_ONLINE);
+	}
+}
+
+int
+inst_start(struct inst *in, char **err)
+{
+	timer_stop(D->loop, &in->restart_timer);
+	if (in->proc)
+		return 0;
+	free(in->error);
+	in->error = NULL;
+	struct proc *p = proc_spawn(in, err);
+	if (!p) {
+		in->error = xstrdup(*err);
+		dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, *err);
+		inst_set_state(in, ST_ERRORED);
+		return -EIO;
+	}
+	in->proc = p;
+	in->started_wall = wall_ms();
+	in->started_mono = p->started_mono;
+	in->state = ST_STOPPED; /* force the LAUNCHING event */
+	inst_set_state(in, ST_LAUNCHING);
+	if (p->ready)
+		became_ready(in, p);
+	return 0;
+}
+
+void
+proc_mark_ready(struct proc *p, const char *how)
+{
+	if (p->ready || p->exited)
+		return;
+	p->ready = true;
+	timer_stop(D->loop, &p->ready_timer);
+	struct inst *in = p->inst;
+	if (in)
+		dlog("%s[%d]: pid %d ready (%s)", in->app->spec.name, in->pm_id, (int)p->pid, how);
+	cluster_proc_changed(p);
+	if (in)
+		became_ready(in, p);
+	op_poke();
+}
+
+void
+proc_bound(struct proc *p, const char *how)
+{
+	if (p->inst && ready_mode(&p->inst->app->spec) == READY_BIND)
+		proc_mark_ready(p, how);
+}
+
+static void
+on_ready_timer(struct timer *t)
+{
+	struct proc *p = (struct proc *)((char *)t - offsetof(struct proc, ready_timer));
+	struct inst *in = p->inst;
+	if (in && ready_mode(&in->app->spec) == READY_UPTIME) {
+		proc_mark_ready(p, "alive for min_uptime");
+		return;
+	}
+	p->ready_timed_out = true;
+	if (in && in->proc == p && in->state == ST_LAUNCHING) {
+		/* PM2 considers the app online after listen_timeout; so do we
+		 * for `start`, but describe says it never became ready, and a
+		 * reload never promotes such a process. */
+		inst_set_reason(in, "not ready after listen_timeout (%lld ms)",
+		    (long long)in->app->spec.listen_timeout);
+		dlog("%s[%d]: pid %d not ready after %lld ms", in->app->spec.name, in->pm_id,
+		    (int)p->pid, (long long)in->app->spec.listen_timeout);
+		in->settled_serial = p->serial;
+		inst_set_state(in, ST_ONLINE);
+	}
+	op_poke();
+}
+
+/* Send the graceful stop: the 'shutdown' message or the kill signal. */
+static void
+send_stop(struct proc *p)
+{
+	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
+	int sig = s ? signame_parse(s->kill_signal) : SIGINT;
+	bool tree = s ? s->treekill : true;
+	int64_t timeout = s ? s->kill_timeout : 1600;
+	if (s && s->shutdown_with_message && p->ipc_fd >= 0 &&
+	    proc_send_ipc(p, "\"shutdown\"") == 0) {
+		/* PM2 sends no signal at all in this mode. */
+	} else {
+		proc_kill(p, sig, tree);
+	}
+	p->kill_stage = 1;
+	p->stop_deadline = mono_ms() + timeout;
+	timer_start(D->loop, &p->kill_timer, 0);
+}
+
+/* Begin stopping p: drain its listeners first (cluster), then signal. */
+static void
+proc_begin_stop(struct proc *p)
+{
+	if (p->stopping)
+		return;
+	p->stopping = true;
+	if (p->exited) {
+		timer_start(D->loop, &p->kill_timer, 0);
+		return;
+	}
+	cluster_proc_changed(p);
+	if (cluster_proc_drained(p)) {
+		send_stop(p);
+		return;
+	}
+	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
+	p->kill_stage = -1;
+	p->stop_deadline = mono_ms() + (s ? s->kill_timeout : 1600);
+	timer_start(D->loop, &p->kill_timer, DRAIN_POLL_MS);
+}
+
+static void
+on_kill_timer(struct timer *t)
+{
+	struct proc *p = (struct proc *)((char *)t - offsetof(struct proc, kill_timer));
+	int64_t now = mono_ms();
+	bool tree = p->inst ? p->inst->app->spec.treekill : true;
+
+	if (p->kill_stage == -1) {
+		if (!p->exited && !cluster_proc_drained(p) && now < p->stop_deadline) {
+			timer_start(D->loop, t, DRAIN_POLL_MS);
+			return;
+		}
+		if (!p->exited)
+			send_stop(p);
+		else
+			p->kill_stage = 1;
+		return;
+	}
+	if (p->exited && (!tree || !group_alive(p->pid))) {
+		proc_finished(p);
+		return;
+	}
+	if (now >= p->stop_deadline) {
+		if (p->kill_stage < 2) {
+			if (p->inst)
+				dlog("%s[%d]: pid %d still running after %lld ms, sending SIGKILL",
+				    p->inst->app->spec.name, p->inst->pm_id, (int)p->pid,
+				    (long long)p->inst->app->spec.kill_timeout);
+			proc_kill(p, SIGKILL, tree);
+			proc_kill(p, SIGKILL, false);
+			p->kill_stage = 2;
+			p->stop_deadline = now + SIGKILL_GRACE_MS;
+		} else if (p->exited) {
+			/* Only unkillable leftovers (D state) remain: stop caring. */
+			dlog("pid %d: leftover processes of its group survive SIGKILL", (int)p->pid);
+			proc_finished(p);
+			return;
+		} else {
+			struct inst *in = p->inst;
+			if (in && in->proc == p) {
+				free(in->error);
+				in->error = xasprintf("process %d could not be killed", (int)p->pid);
+				dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
+				in->proc = NULL;
+				p->inst = NULL;
+				inst_set_state(in, ST_ERRORED);
+			}
+			return;
+		}
+	}
+	int64_t wait = p->stop_deadline - now;
+	timer_start(D->loop, t, wait < GROUP_POLL_MS ? wait : GROUP_POLL_MS);
+}
+
+static void
+proc_exited(struct proc *p, int wstatus)
+{
+	if (p->exited)
+		return;
+	p->exited = true;
+	p->wstatus = wstatus;
+	p->exit_mono = mono_ms();
+	if (p->pidfd >= 0) {
+		io_del(D->loop, &p->pidfd_io);
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	timer_stop(D->loop, &p->ready_timer);
+	struct inst *in = p->inst;
+	if (in && in->proc == p) {
+		in->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+		in->exit_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+		if (in->exit_signal)
+			dlog("%s[%d]: pid %d killed by %s", in->app->spec.name, in->pm_id,
+			    (int)p->pid, signame_name(in->exit_signal));
+		else
+			dlog("%s[%d]: pid %d exited with code %d", in->app->spec.name,
+			    in->pm_id, (int)p->pid, in->exit_code);
+		server_publish_event(in, "exit");
+	}
+	/* New connections must stop going to a dead process at once. */
+	cluster_proc_changed(p);
+	bool tree = in ? in->app->spec.treekill : true;
+	if (!p->stopping && tree && group_alive(p->pid)) {
+		/* The main process died but its children live on: give them the
+		 * kill signal and the usual grace before SIGKILL. */
+		p->stopping = true;
+		send_stop(p);
+		return;
+	}
+	p->stopping = true;
+	if (p->kill_stage <= 0)
+		p->kill_stage = 1;
+	on_kill_timer(&p->kill_timer);
+}
+
+static void
+on_pidfd(struct io *io, uint32_t events)
+{
+	struct proc *p = (struct proc *)((char *)io - offsetof(struct proc, pidfd_io));
+	siginfo_t info;
+	memset(&info, 0, sizeof(info));
+	if (waitid(P_PIDFD, (id_t)p->pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) {
+		/* Already reaped by the SIGCHLD path, or spurious. */
+		if (errno == ECHILD)
+			io_del(D->loop, io);
+		return;
+	}
+	int status = info.si_code == CLD_EXITED ? W_EXITCODE(info.si_status, 0)
+	    : (info.si_status & 0x7f);
+	proc_exited(p, status);
+}
+
+void
+supervise_reap(void)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			break;
+		struct proc *p = proc_by_pid(pid);
+		if (p && !p->exited)
+			proc_exited(p, status);
+	}
+}
+
+static void
+restart_now(struct inst *in)
+{
+	char *err = NULL;
+	in->restarts++;
+	if (inst_start(in, &err) < 0)
+		free(err);
+}
+
+static void
+on_restart_timer(struct timer *t)
+{
+	struct inst *in = (struct inst *)((char *)t - offsetof(struct inst, restart_timer));
+	if (in->state == ST_WAITING)
+		restart_now(in);
+}
+
+void
+supervise_init_inst(struct inst *in)
+{
+	timer_init(&in->restart_timer, on_restart_timer);
+}
+
+/* The serving process of in is gone for good; decide what comes next. */
+static void
+inst_process_ended(struct inst *in, struct proc *p)
+{
+	if (in->pid_path)
+		unlink(in->pid_path);
+	if (in->settled_serial < p->serial)
+		in->settled_serial = p->serial;
+	if (in->state == ST_STOPPING) {
+		if (in->delete_after_stop) {
+			inst_remove(in);
+			return;
+		}
+		if (in->restart_after_stop) {
+			in->restart_after_stop = false;
+			char *err = NULL;
+			if (inst_start(in, &err) < 0)
+				free(err);
+			return;
+		}
+		inst_set_state(in, ST_STOPPED);
+		return;
+	}
+	if (D->shutting_down) {
+		inst_set_state(in, ST_STOPPED);
+		return;
+	}
+	const struct spec *s = &in->app->spec;
+	struct exit_outcome out;
+	int64_t run_ms = p->exit_mono - p->started_mono;
+	policy_on_exit(s, run_ms, in->exit_signal ? -1 : in->exit_code,
+	    &in->unstable_restarts, &in->prev_restart_delay, &out);
+	switch (out.action) {
+	case EXIT_STOP:
+		inst_set_state(in, ST_STOPPED);
+		break;
+	case EXIT_ERRORED:
+		free(in->error);
+		in->error = xasprintf("%d unstable restarts in a row (each run shorter than "
+		    "min_uptime %lld ms); not restarting", in->unstable_restarts,
+		    (long long)s->min_uptime);
+		dlog("%s[%d]: %s", s->name, in->pm_id, in->error);
+		in->unstable_restarts = 0;
+		inst_set_state(in, ST_ERRORED);
+		break;
+	case EXIT_RESTART:
+		if (out.delay_ms > 0) {
+			inst_set_state(in, ST_WAITING);
+			timer_start(D->loop, &in->restart_timer, out.delay_ms);
+		} else {
+			restart_now(in);
+		}
+		break;
+	}
+}
+
+static void
+proc_finished(struct proc *p)
+{
+	timer_stop(D->loop, &p->kill_timer);
+	timer_stop(D->loop, &p->ready_timer);
+	TAILQ_REMOVE(&D->procs, p, link);
+	cluster_proc_detach(p);
+	if (p->ipc_fd >= 0) {
+		io_del(D->loop, &p->ipc_io);
+		close(p->ipc_fd);
+		p->ipc_fd = -1;
+	}
+	struct inst *in = p->inst;
+	p->inst = NULL;
+	loop_defer_free(D->loop, p, proc_free);
+	if (!in)
+		return;
+	if (in->proc == p) {
+		in->proc = NULL;
+		inst_process_ended(in, p);
+	} else if (in->successor == p) {
+		in->successor = NULL;
+	}
+	op_poke();
+}
+
+void
+inst_stop(struct inst *in, enum after_stop then, const char *reason)
+{
+	timer_stop(D->loop, &in->restart_timer);
+	if (then == AFTER_STOP_DELETE)
+		in->delete_after_stop = true;
+	in->restart_after_stop = then == AFTER_STOP_RESTART;
+	if (reason)
+		inst_set_reason(in, "%s", reason);
+	if (in->successor) {
+		proc_abort(in->successor);
+	}
+	if (!in->proc) {
+		if (in->delete_after_stop) {
+			inst_remove(in);
+			return;
+		}
+		if (in->restart_after_stop) {
+			in->restart_after_stop = false;
+			char *err = NULL;
+			if (inst_start(in, &err) < 0)
+				free(err);
+			return;
+		}
+		inst_set_state(in, ST_STOPPED);
+		return;
+	}
+	inst_set_state(in, ST_STOPPING);
+	proc_begin_stop(in->proc);
+}
+
+void
+inst_restart(struct inst *in, const char *reason)
+{
+	if (in->proc && (in->state == ST_ONLINE || in->state == ST_LAUNCHING))
+		in->restarts++;
+	in->unstable_restarts = 0;
+	in->prev_restart_delay = 0;
+	in->created_wall = wall_ms();
+	inst_stop(in, AFTER_STOP_RESTART, reason);
+}
+
+int
+inst_signal(struct inst *in, int sig)
+{
+	if (!in->proc || in->proc->exited)
+		return -ESRCH;
+	return proc_kill(in->proc, sig, false);
+}
+
+void
+proc_retire(struct proc *p)
+{
+	p->retiring = true;
+	proc_begin_stop(p);
+}
+
+void
+proc_abort(struct proc *p)
+{
+	p->stopping = true;
+	p->retiring = true;
+	cluster_proc_changed(p);
+	proc_kill(p, SIGKILL, true);
+	proc_kill(p, SIGKILL, false);
+	p->kill_stage = 2;
+	p->stop_deadline = mono_ms() + SIGKILL_GRACE_MS;
+	timer_start(D->loop, &p->kill_timer, 0);
+}
+
+void
+inst_promote(struct inst *in)
+{
+	struct proc *old = in->proc;
+	struct proc *next = in->successor;
+	in->successor = NULL;
+	in->proc = next;
+	in->restarts++;
+	in->unstable_restarts = 0;
+	in->started_wall = wall_ms();
+	in->started_mono = next->started_mono;
+	in->settled_serial = next->serial;
+	if (old) {
+		old->retiring = true;
+		proc_retire(old);
+	}
+	cluster_proc_changed(next);
+	in->state = ST_LAUNCHING;
+	inst_set_state(in, ST_ONLINE);
+}
+
+int
+proc_send_ipc(struct proc *p, const char *json_line)
+{
+	if (p->ipc_fd < 0)
+		return -ENOTCONN;
+	struct iovec iov[2] = {{(void *)json_line, strlen(json_line)}, {"\n", 1}};
+	ssize_t n = writev(p->ipc_fd, iov, 2);
+	return n < 0 ? -errno : 0;
+}
+
+/* Messages from a Node app: process.send(x) arrives as one JSON line. */
+static void
+on_ipc(struct io *io, uint32_t events)
+{
+	struct proc *p = (struct proc *)((char *)io - offsetof(struct proc, ipc_io));
+	ssize_t n = linebuf_read(&p->ipc_in, p->ipc_fd);
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		/* The app closed its channel (or sent an absurd line). */
+		io_del(D->loop, io);
+		close(p->ipc_fd);
+		p->ipc_fd = -1;
+		return;
+	}
+	char *line;
+	size_t len;
+	while ((line = linebuf_next(&p->ipc_in, &len)) != NULL) {
+		json_t *msg = json_loadb(line, len, JSON_DECODE_ANY, NULL);
+		if (!msg)
+			continue;
+		if (json_is_string(msg) && strcmp(json_string_value(msg), "ready") == 0)
+			proc_mark_ready(p, "process.send('ready')");
+		else if (p->inst)
+			server_publish_msg(p->inst, msg);
+		json_decref(msg);
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * supervise.h — the instance life cycle: start, stop, restart, exits and the
+ * restart policy. The state diagram is in table.h.
+ */
+#ifndef CORRAL_SUPERVISE_H
+#define CORRAL_SUPERVISE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "daemon/table.h"
+
+enum after_stop {
+	AFTER_STOP_NOTHING,
+	AFTER_STOP_RESTART,
+	AFTER_STOP_DELETE,
+};
+
+/* Start a process for an instance that has none. 0, or -errno with *err
+ * (e.g. the exec failed; the instance is then ERRORED). */
+int inst_start(struct inst *in, char **err);
+/* Stop gracefully (kill signal or 'shutdown' message, SIGKILL after
+ * kill_timeout), then do `then`. Idempotent. */
+void inst_stop(struct inst *in, enum after_stop then, const char *reason);
+/* A manual restart: ↺ + 1, unstable counters reset, stop then start. */
+void inst_restart(struct inst *in, const char *reason);
+/* Send a signal to the instance's main process. 0 or -errno. */
+int inst_signal(struct inst *in, int sig);
+
+/* Spawn a process for in without attaching it as the serving one (a reload
+ * successor). NULL with *err on failure. */
+struct proc *proc_spawn(struct inst *in, char **err);
+/* Stop a process that no longer serves (reload): graceful, then SIGKILL. */
+void proc_retire(struct proc *p);
+/* Kill a process now (failed successor): SIGKILL to its group. */
+void proc_abort(struct proc *p);
+/* The process is ready to get traffic (bound its port, or said READY=1,
+ * or process.send('ready')). */
+void proc_mark_ready(struct proc *p, const char *how);
+/* The process bound a shared port: ready, unless it must say so itself
+ * (wait_ready). */
+void proc_bound(struct proc *p, const char *how);
+/* Make a ready successor the instance's serving process. */
+void inst_promote(struct inst *in);
+
+/* Reap exited children (SIGCHLD), including orphans we adopted as
+ * subreaper. */
+void supervise_reap(void);
+/* Record why an instance did something (describe shows it). */
+void inst_set_reason(struct inst *in, const char *fmt, ...) PRINTFLIKE(2, 3);
+
+void inst_set_state(struct inst *in, enum inst_state st);
+/* Set up a new instance's timers. */
+void supervise_init_inst(struct inst *in);
+
+/* Send a JSON message line to a Node app over its IPC channel. */
+int proc_send_ipc(struct proc *p, const char *json_line);
+
+#endif

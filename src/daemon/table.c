@@ -1,0 +1,325 @@
+/*
+ * table.c — apps and instances: creation, removal, lookup, log paths.
+ */
+#include "daemon/table.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster/cluster.h"
+#include "common/units.h"
+#include "daemon/logfile.h"
+#include "daemon/op.h"
+#include "daemon/reload.h"
+#include "daemon/server.h"
+#include "daemon/supervise.h"
+#include "daemon/triggers.h"
+
+static uint64_t inst_uid_counter;
+
+/* PM2's file-name form of an app name: [A-Za-z0-9.-], the rest as '-'. */
+static char *
+file_name_of(const char *name)
+{
+	char *s = xstrdup(name);
+	for (char *p = s; *p; p++) {
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '.' || *p == '-';
+		if (!ok)
+			*p = '-';
+	}
+	return s;
+}
+
+/* "/x/app.log" + 3 → "/x/app-3.log"; "/x/app" → "/x/app-3". */
+static char *
+with_id(const char *path, int pm_id)
+{
+	if (str_ends(path, ".log"))
+		return xasprintf("%.*s-%d.log", (int)(strlen(path) - 4), path, pm_id);
+	return xasprintf("%s-%d", path, pm_id);
+}
+
+static char *
+log_path(const struct spec *s, const char *custom, const char *suffix, int pm_id,
+    bool may_be_default)
+{
+	if (custom && strcmp(custom, "/dev/null") == 0)
+		return NULL;
+	char *base;
+	if (custom && *custom) {
+		base = xstrdup(custom);
+	} else if (may_be_default) {
+		char *fname = file_name_of(s->name);
+		base = xasprintf("%s/%s%s.log", D->paths.logs_dir, fname, suffix);
+		free(fname);
+	} else {
+		return NULL;
+	}
+	if (s->merge_logs)
+		return base;
+	char *p = with_id(base, pm_id);
+	free(base);
+	return p;
+}
+
+static void
+inst_close_logs(struct inst *in)
+{
+	logfile_put(in->out_file);
+	logfile_put(in->err_file);
+	logfile_put(in->log_file);
+	in->out_file = in->err_file = in->log_file = NULL;
+	free(in->out_path);
+	free(in->err_path);
+	free(in->log_path);
+	free(in->pid_path);
+	in->out_path = in->err_path = in->log_path = in->pid_path = NULL;
+}
+
+int
+inst_open_logs(struct inst *in, char **err)
+{
+	const struct spec *s = &in->app->spec;
+	inst_close_logs(in);
+	in->out_path = log_path(s, s->out_file, "-out", in->pm_id, true);
+	in->err_path = log_path(s, s->error_file, "-error", in->pm_id, true);
+	/* log_file: NULL = none, "" = the default combined file. */
+	in->log_path = s->log_file ? log_path(s, s->log_file, "", in->pm_id, true) : NULL;
+	if (s->pid_file && *s->pid_file) {
+		in->pid_path = with_id(s->pid_file, in->pm_id);
+	} else {
+		char *fname = file_name_of(s->name);
+		in->pid_path = xasprintf("%s/%s-%d.pid", D->paths.pids_dir, fname, in->pm_id);
+		free(fname);
+	}
+	if (s->disable_logs)
+		return 0;
+	struct {
+		const char *path;
+		struct logfile **lf;
+	} files[] = {{in->out_path, &in->out_file}, {in->err_path, &in->err_file},
+	    {in->log_path, &in->log_file}};
+	for (size_t i = 0; i < ARRAY_LEN(files); i++) {
+		if (!files[i].path)
+			continue;
+		*files[i].lf = logfile_get(files[i].path, err);
+		if (!*files[i].lf) {
+			inst_close_logs(in);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+struct app *
+app_create(struct spec *spec)
+{
+	struct app *a = xcalloc(1, sizeof(*a));
+	a->id = ++D->next_app_id;
+	a->spec = *spec;
+	memset(spec, 0, sizeof(*spec));
+	TAILQ_INIT(&a->insts);
+	timer_init(&a->cron_timer, triggers_cron_fire);
+	TAILQ_INSERT_TAIL(&D->apps, a, link);
+	return a;
+}
+
+struct inst *
+app_add_inst(struct app *a)
+{
+	struct inst *in = xcalloc(1, sizeof(*in));
+	in->app = a;
+	in->uid = ++inst_uid_counter;
+	in->state = ST_STOPPED;
+	in->exit_code = -1;
+	in->created_wall = wall_ms();
+	supervise_init_inst(in);
+	/* Lowest free NODE_APP_INSTANCE index, as PM2. */
+	for (int idx = 0;; idx++) {
+		bool used = false;
+		struct inst *o;
+		TAILQ_FOREACH(o, &a->insts, app_link)
+			if (o->index == idx)
+				used = true;
+		if (!used) {
+			in->index = idx;
+			break;
+		}
+	}
+	/* pm_ids restart from 0 when the table is empty, as in PM2. */
+	int pm_id = 0;
+	struct inst *last = TAILQ_LAST(&D->insts, inst_list);
+	if (last)
+		pm_id = last->pm_id + 1;
+	in->pm_id = pm_id;
+	TAILQ_INSERT_TAIL(&D->insts, in, link);
+	TAILQ_INSERT_TAIL(&a->insts, in, app_link);
+	a->target_count++;
+	return in;
+}
+
+static void
+inst_free(void *p)
+{
+	struct inst *in = p;
+	free(in->reason);
+	free(in->error);
+	free(in->status_text);
+	free(in);
+}
+
+void
+inst_remove(struct inst *in)
+{
+	struct app *a = in->app;
+	timer_stop(D->loop, &in->restart_timer);
+	cluster_inst_idle(in);
+	inst_close_logs(in);
+	server_publish_event(in, "delete");
+	TAILQ_REMOVE(&D->insts, in, link);
+	TAILQ_REMOVE(&a->insts, in, app_link);
+	a->target_count--;
+	loop_defer_free(D->loop, in, inst_free);
+	if (TAILQ_EMPTY(&a->insts) && a->deleted)
+		app_remove(a);
+	op_poke();
+}
+
+static void
+app_free(void *p)
+{
+	struct app *a = p;
+	spec_free(&a->spec);
+	free(a);
+}
+
+void
+app_remove(struct app *a)
+{
+	struct inst *in;
+	while ((in = TAILQ_FIRST(&a->insts)) != NULL) {
+		a->deleted = false;     /* avoid recursion from inst_remove */
+		inst_remove(in);
+	}
+	reload_cancel(a);
+	triggers_stop(a);
+	TAILQ_REMOVE(&D->apps, a, link);
+	loop_defer_free(D->loop, a, app_free);
+}
+
+struct inst *
+inst_by_pm_id(int pm_id)
+{
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link)
+		if (in->pm_id == pm_id)
+			return in;
+	return NULL;
+}
+
+struct proc *
+proc_by_pid(pid_t pid)
+{
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+static void
+add_unique(struct inst ***out, size_t *n, size_t *cap, struct inst *in)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*out)[i] == in)
+			return;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*out = xrealloc(*out, *cap * sizeof(**out));
+	}
+	(*out)[(*n)++] = in;
+}
+
+static int
+cmp_pm_id(const void *a, const void *b)
+{
+	const struct inst *x = *(struct inst *const *)a, *y = *(struct inst *const *)b;
+	return (x->pm_id > y->pm_id) - (x->pm_id < y->pm_id);
+}
+
+int
+table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
+{
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	if (!json_is_array(targets) || json_array_size(targets) == 0) {
+		*err = xstrdup("no target given (an id, a name, a namespace or all)");
+		return -EINVAL;
+	}
+	size_t i;
+	json_t *t;
+	json_array_foreach(targets, i, t) {
+		const char *s = json_string_value(t);
+		char numbuf[32];
+		if (json_is_integer(t)) {
+			snprintf(numbuf, sizeof(numbuf), "%lld", (long long)json_integer_value(t));
+			s = numbuf;
+		}
+		if (!s) {
+			*err = xstrdup("targets must be strings or integers");
+			goto fail;
+		}
+		size_t before = *n;
+		struct inst *in;
+		if (strcmp(s, "all") == 0) {
+			TAILQ_FOREACH(in, &D->insts, link)
+				add_unique(out, n, &cap, in);
+			continue;
+		}
+		size_t len = strlen(s);
+		if (len >= 2 && s[0] == '/' && s[len - 1] == '/') {
+			char *pat = xstrndup(s + 1, len - 2);
+			regex_t re;
+			int rc = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);
+			free(pat);
+			if (rc != 0) {
+				*err = xasprintf("invalid regular expression %s", s);
+				goto fail;
+			}
+			TAILQ_FOREACH(in, &D->insts, link)
+				if (regexec(&re, in->app->spec.name, 0, NULL, 0) == 0)
+					add_unique(out, n, &cap, in);
+			regfree(&re);
+		} else {
+			TAILQ_FOREACH(in, &D->insts, link)
+				if (strcmp(in->app->spec.name, s) == 0)
+					add_unique(out, n, &cap, in);
+			if (*n == before)
+				TAILQ_FOREACH(in, &D->insts, link)
+					if (strcmp(in->app->spec.namespace, s) == 0)
+						add_unique(out, n, &cap, in);
+			int64_t id;
+			if (*n == before && units_parse_int(s, 0, INT32_MAX, &id) == 0) {
+				in = inst_by_pm_id((int)id);
+				if (in)
+					add_unique(out, n, &cap, in);
+			}
+		}
+		if (*n == before && strcmp(s, "all") != 0) {
+			*err = xasprintf("no process or namespace matches %s", s);
+			goto fail;
+		}
+	}
+	qsort(*out, *n, sizeof(**out), cmp_pm_id);
+	return 0;
+fail:
+	free(*out);
+	*out = NULL;
+	*n = 0;
+	return -ENOENT;
+}

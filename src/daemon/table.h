@@ -1,0 +1,160 @@
+/*
+ * table.h — apps, their instances and the OS processes behind them.
+ *
+ *   app    one `start` of a script: its spec, its instances, its listener
+ *          groups (cluster mode), its cron and watch triggers.
+ *   inst   one instance slot, what `list` shows as a row: a pm_id, a
+ *          NODE_APP_INSTANCE index, a status, counters. Survives restarts.
+ *   proc   one OS process started for an instance. During a reload an
+ *          instance has two: the serving one and its successor.
+ *
+ * Instance states (PM2's names, since users script against them):
+ *
+ *                 start                 ready (or no readiness needed)
+ *   STOPPED/ERRORED ───▶ LAUNCHING ───────────────────────▶ ONLINE
+ *        ▲                   │  ▲                             │
+ *        │     exit, no      │  │ restart timer               │ exit
+ *        │     restart       ▼  │                             ▼
+ *        ├───────────────── (policy) ──▶ WAITING ◀──── (restart policy)
+ *        │                                                    │
+ *        │ tree gone          stop                            │ too many
+ *      STOPPING ◀──────────── any running state               ▼ unstable
+ *                                                          ERRORED
+ *
+ * Every transition goes through inst_set_state(), which also wakes the
+ * requests waiting on it (op.c).
+ */
+#ifndef CORRAL_TABLE_H
+#define CORRAL_TABLE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/cron.h"
+#include "common/linebuf.h"
+#include "common/spec.h"
+#include "daemon/daemon.h"
+
+enum inst_state {
+	ST_LAUNCHING,  /* process started, not ready yet */
+	ST_ONLINE,     /* running and ready */
+	ST_STOPPING,   /* stop signal sent, waiting for the process tree to go */
+	ST_STOPPED,    /* not running: stopped by request, or exited for good */
+	ST_WAITING,    /* exited, auto-restart timer armed ("waiting restart") */
+	ST_ERRORED,    /* gave up: unstable restarts, exec failure, unkillable */
+};
+
+struct app {
+	TAILQ_ENTRY(app) link;
+	uint64_t id;
+	struct spec spec;
+	struct inst_list insts;       /* this app's instances (via app_link) */
+	int target_count;             /* instances wanted (scale) */
+	bool has_cron;
+	struct cron_expr cron;
+	struct timer cron_timer;
+	struct watch *watch;          /* NULL when not watching */
+	struct reload *reload;        /* reload in progress, or NULL */
+	bool deleted;
+};
+
+struct inst {
+	TAILQ_ENTRY(inst) link;       /* D->insts */
+	TAILQ_ENTRY(inst) app_link;   /* app->insts */
+	struct app *app;
+	uint64_t uid;                 /* never reused, unlike pm_id */
+	int pm_id;
+	int index;                    /* NODE_APP_INSTANCE */
+	uint64_t spawn_serial;        /* serial of the last spawn attempt */
+	uint64_t settled_serial;      /* last spawn whose launch is over */
+	enum inst_state state;
+	struct proc *proc;            /* serving process, NULL when none */
+	struct proc *successor;       /* reload: the replacement coming up */
+
+	int restarts;                 /* ↺ */
+	int unstable_restarts;
+	int64_t prev_restart_delay;   /* exponential backoff memory */
+	int64_t created_wall;         /* first start, or last manual restart */
+	int64_t started_wall;         /* current process start (uptime) */
+	int64_t started_mono;
+	int exit_code;                /* last exit, -1 if none */
+	int exit_signal;              /* last fatal signal, 0 if none */
+	char *reason;                 /* why the last restart/stop happened */
+	char *error;                  /* why ERRORED, for describe */
+	char *status_text;            /* sd_notify STATUS= */
+	bool restart_after_stop;      /* a manual restart is stopping first */
+	bool delete_after_stop;
+	struct timer restart_timer;
+
+	char *out_path;               /* resolved log paths, NULL = none */
+	char *err_path;
+	char *log_path;
+	char *pid_path;
+	struct logfile *out_file;
+	struct logfile *err_file;
+	struct logfile *log_file;
+
+	double cpu_pct;               /* sampler: whole process tree */
+	int64_t mem_bytes;
+	uint64_t last_cpu_ticks;
+	int64_t last_sample_mono;
+	int64_t over_limit_since;     /* max_memory_restart bookkeeping */
+};
+
+struct proc {
+	TAILQ_ENTRY(proc) link;       /* D->procs */
+	struct inst *inst;            /* NULL once detached from its instance */
+	uint64_t serial;
+	pid_t pid;                    /* also the process group id */
+	int pidfd;                    /* -1 when the kernel has no pidfd */
+	struct io pidfd_io;
+	int64_t started_mono;
+	bool exited;
+	int wstatus;
+	bool ready;
+	bool retiring;                /* replaced by a reload; just let it go */
+	bool stopping;
+	int kill_stage;               /* 0 none, 1 kill signal sent, 2 SIGKILL sent */
+	int64_t stop_deadline;        /* mono ms of the next escalation */
+	struct timer kill_timer;      /* escalation and group polling */
+	struct timer ready_timer;     /* listen_timeout */
+	bool ready_timed_out;
+	int64_t exit_mono;
+
+	int broker_fd;                /* preload channel (cluster), -1 if none */
+	struct io broker_io;
+	int ipc_fd;                   /* Node IPC channel, -1 if none */
+	struct io ipc_io;
+	struct linebuf ipc_in;
+	int *sockets;                 /* per-group listening sockets handed out */
+	size_t nsockets;
+};
+
+/* Create an app from a spec (taken over) with its instances, all STOPPED. */
+struct app *app_create(struct spec *spec);
+/* Add one instance to app with the lowest free index. */
+struct inst *app_add_inst(struct app *app);
+/* Resolve and open the instance's log files and pid file path. 0 or -EIO
+ * with *err. */
+int inst_open_logs(struct inst *in, char **err);
+/* Remove and free an instance (must not be running). */
+void inst_remove(struct inst *in);
+/* Remove an app with no running instance. */
+void app_remove(struct app *app);
+
+struct inst *inst_by_pm_id(int pm_id);
+struct proc *proc_by_pid(pid_t pid);
+
+/*
+ * Resolve targets as PM2 does: "all"; a /regex/ on names; otherwise a
+ * name, then a namespace, then (for numbers) a pm_id. Appends matching
+ * instances to *out (no duplicates, pm_id order). 0, or -ENOENT with
+ * *err naming the first target that matched nothing.
+ */
+int table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err);
+
+const char *inst_state_name(enum inst_state st);
+
+#endif

@@ -21,6 +21,8 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
            -Isrc -fno-omit-frame-pointer
 LDLIBS  := -ljansson -lyaml -lm
+# The preload library runs inside apps (python, node...): never instrument it.
+PRELOAD_CFLAGS := -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc
 
 LIB_SRC := $(filter-out src/main.c src/preload/%,$(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -47,7 +49,7 @@ $(BUILD)/corral: $(BUILD)/src/main.o $(BUILD)/libcorral.a
 # allocation that can fail the app, nothing but libc and libdl.
 $(BUILD)/libcorral-preload.so: $(PRELOAD_SRC) $(wildcard src/preload/*.h) src/common/brokerproto.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(PRELOAD_SRC) -ldl
+	cc $(PRELOAD_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(PRELOAD_SRC) -ldl
 
 $(BUILD)/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)

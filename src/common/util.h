@@ -25,7 +25,7 @@ void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTFLIKE(1, 2);
-char *xvasprintf(const char *fmt, va_list ap);
+char *xvasprintf(const char *fmt, va_list ap) PRINTFLIKE(1, 0);
 
 /* Abort with a message: for impossible states only. */
 void fatal(const char *fmt, ...) PRINTFLIKE(1, 2) NORETURN;

@@ -54,6 +54,11 @@ struct spec {
 	int mode;                /* enum exec_mode */
 	int64_t instances;       /* N > 0, 0 = all CPUs, -N = all but N */
 	json_t *env;             /* object of strings: the whole environment */
+	json_t *app_env;         /* what the app itself sets (env, env_<name>,
+	                          * port...), to rebuild env on --update-env */
+	bool filter_env_all;     /* filter_env: true — inherit nothing */
+	char **filter_env;       /* drop inherited keys containing one of these;
+	                          * "=KEY" drops exactly KEY */
 	bool autorestart;
 	bool autostart;
 	int64_t max_restarts;

@@ -144,9 +144,10 @@ command_procinfo(struct inst *in, bool with_env)
 		json_object_del(spec, "env");
 		json_object_del(spec, "app_env");
 	}
-	json_t *j = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:I,"
+	json_t *j = json_pack("{s:i, s:I, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:I,"
 	    " s:s, s:b, s:b}",
 	    "pm_id", in->pm_id,
+	    "app_id", (json_int_t)in->app->id,
 	    "name", s->name,
 	    "namespace", s->namespace,
 	    "pid", p && !p->exited ? (int)p->pid : 0,
@@ -248,6 +249,17 @@ app_named(const char *name, const char *script)
 	return NULL;
 }
 
+static bool
+name_in(json_t *names, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(names, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
 /* Remove apps created by a start request that failed. */
 static void
 undo_start(struct app **apps, size_t napps, struct wait *w)
@@ -312,7 +324,7 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 				err = NULL;
 				break;
 			}
-			if (!a->spec.autostart) {
+			if (!a->spec.autostart || name_in(json_object_get(req, "stopped"), a->spec.name)) {
 				server_publish_event(in, "stopped");
 				continue;
 			}

@@ -86,6 +86,11 @@ logpipe_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len)
 			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%03d",
 			    (int)(wall_ms % 1000));
 			p++;
+		} else if (p[0] == '%' && p[1] == ':' && p[2] == 'z') {
+			long off = tm.tm_gmtoff / 60;
+			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%c%02ld:%02ld",
+			    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+			p += 2;
 		} else if (p[0] == '%' && p[1] == '%') {
 			expanded[o++] = *p++;
 			expanded[o++] = *p;

@@ -1,0 +1,63 @@
+/*
+ * args.h — the command-line grammar: `corral <verb> [args] [options] [-- args]`.
+ *
+ * Options may come anywhere before `--`, as with PM2 (commander). An option
+ * whose value is optional (--watch, --log) takes it only as --opt=value, so
+ * `corral start --watch app.js` never mistakes the script for a path. Each verb
+ * accepts a set of option groups; an option outside them, an unknown
+ * option, or a missing value is a one-line error with a suggestion.
+ * Parsing is pure (argv in, struct out) so it is unit-tested.
+ */
+#ifndef CORRAL_ARGS_H
+#define CORRAL_ARGS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Option groups a verb can accept. */
+enum {
+	OG_START = 1 << 0,    /* app options: --name, -i, --max-memory-restart... */
+	OG_CONFIG = 1 << 1,   /* --env, --only */
+	OG_ACTION = 1 << 2,   /* --update-env, --parallel, --watch, --force */
+	OG_LIST = 1 << 3,     /* --json */
+	OG_LOGS = 1 << 4,     /* --lines, --raw, --err, --out, --nostream */
+	OG_SAVE = 1 << 5,     /* --force */
+};
+
+struct opt_def {
+	const char *lng;        /* "name" for --name */
+	char shrt;              /* 'n' for -n, 0 if none */
+	int arg;                /* 0 none, 1 required, 2 optional */
+	unsigned groups;
+	const char *field;      /* the ecosystem field it sets, or NULL */
+	const char *flag_value; /* value for the field when given without an
+	                           argument ("false" for --no-autorestart) */
+	const char *help;
+};
+
+struct args {
+	const char *verb;         /* as typed */
+	char **pos;               /* positional arguments, NULL-terminated */
+	char **rest;              /* after `--`, NULL-terminated */
+	json_t *opts;             /* long name → string value (or true) */
+};
+
+extern const struct opt_def args_options[];
+
+/* Parse argv[1..] for a verb accepting `groups`. 0, or -EINVAL with *err
+ * (one line, caller frees). */
+int args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err);
+void args_free(struct args *a);
+
+/* The value of an option, or NULL. */
+const char *args_get(const struct args *a, const char *lng);
+bool args_has(const struct args *a, const char *lng);
+
+/* Ecosystem fields set by the start options in a, as a raw app object
+ * (new reference). */
+json_t *args_app_fields(const struct args *a);
+
+/* The closest option name to a mistyped one, or NULL. */
+const char *args_suggest_option(const char *typed);
+
+#endif

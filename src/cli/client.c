@@ -1,0 +1,310 @@
+/*
+ * client.c — connecting to (and starting) the daemon.
+ */
+#include "cli/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define DAEMON_START_TIMEOUT_MS 10000
+#define MAX_REPLY (256u << 20)
+
+static int
+try_connect(const struct paths *p)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", p->sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+bool
+client_daemon_running(const struct paths *p)
+{
+	int fd = try_connect(p);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Fork the daemon; wait until it says its socket is up. */
+static int
+spawn_daemon(const struct paths *p, char **err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		*err = xasprintf("pipe: %s", strerror(errno));
+		return -errno;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		*err = xasprintf("fork: %s", strerror(errno));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		/* First child: new session, fork again so the daemon is not our
+		 * child and never gets a controlling terminal. */
+		setsid();
+		pid_t d = fork();
+		if (d != 0)
+			_exit(d < 0 ? 1 : 0);
+		close(pipefd[0]);
+		fd_set_cloexec(pipefd[1], false);
+		char fdbuf[16];
+		snprintf(fdbuf, sizeof(fdbuf), "%d", pipefd[1]);
+		setenv("CORRAL_DAEMON_READY_FD", fdbuf, 1);
+		int null = open("/dev/null", O_RDWR);
+		/* The daemon's stderr goes to its log, so a crash report lands there. */
+		int log = open(p->log, O_WRONLY | O_APPEND | O_CREAT, 0600);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(log >= 0 ? log : null, 2);
+		if (null > 2)
+			close(null);
+		if (log > 2)
+			close(log);
+		if (chdir("/") < 0)
+			_exit(1);
+		char *args[] = {"corral", "daemon", NULL};
+		execv("/proc/self/exe", args);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	struct pollfd pfd = {pipefd[0], POLLIN, 0};
+	char buf[512];
+	size_t got = 0;
+	int64_t deadline = mono_ms() + DAEMON_START_TIMEOUT_MS;
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0) {
+			close(pipefd[0]);
+			*err = xasprintf("the daemon did not start within %d s (see %s)",
+			    DAEMON_START_TIMEOUT_MS / 1000, p->log);
+			return -ETIMEDOUT;
+		}
+		int r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		ssize_t n = read_retry(pipefd[0], buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got >= sizeof(buf) - 1)
+			break;
+	}
+	close(pipefd[0]);
+	buf[got] = '\0';
+	if (strcmp(buf, "ok") != 0) {
+		*err = got ? xasprintf("the daemon could not start: %s", buf)
+		    : xasprintf("the daemon exited during start-up (see %s)", p->log);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
+send_line(struct conn *c, json_t *msg)
+{
+	char *txt = json_dumps(msg, JSON_COMPACT);
+	if (!txt)
+		return -ENOMEM;
+	size_t len = strlen(txt);
+	txt[len] = '\n';
+	int rc = 0;
+	const char *p = txt;
+	size_t left = len + 1;
+	while (left > 0) {
+		ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	free(txt);
+	return rc;
+}
+
+json_t *
+client_next(struct conn *c, int timeout_ms)
+{
+	int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
+	for (;;) {
+		size_t len;
+		char *line = linebuf_next(&c->in, &len);
+		if (line) {
+			json_t *j = json_loadb(line, len, 0, NULL);
+			if (j)
+				return j;
+			continue;
+		}
+		if (c->in.overflow)
+			return NULL;
+		int wait = -1;
+		if (timeout_ms >= 0) {
+			int64_t left = deadline - mono_ms();
+			if (left <= 0)
+				return NULL;
+			wait = (int)left;
+		}
+		struct pollfd pfd = {c->fd, POLLIN, 0};
+		int r = poll(&pfd, 1, wait);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return NULL;
+		ssize_t n = linebuf_read(&c->in, c->fd);
+		if (n <= 0 && n != -EAGAIN && n != -EINTR)
+			return NULL;
+	}
+}
+
+static char *
+error_text(json_t *reply)
+{
+	const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+	return xstrdup(m ? m : "the daemon refused the request");
+}
+
+json_t *
+client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
+{
+	int id = ++c->next_id;
+	json_object_set_new(req, "id", json_integer(id));
+	int rc = send_line(c, req);
+	if (rc < 0) {
+		*err = xasprintf("cannot talk to the daemon: %s", strerror(-rc));
+		return NULL;
+	}
+	for (;;) {
+		json_t *r = client_next(c, timeout_ms);
+		if (!r) {
+			if (timeout_ms >= 0 && !c->in.overflow)
+				*err = xasprintf("no answer from the daemon within %d s (is it stuck? "
+				    "see daemon.log)", timeout_ms / 1000);
+			else
+				*err = xstrdup("the daemon closed the connection");
+			return NULL;
+		}
+		json_t *rid = json_object_get(r, "id");
+		if (json_is_integer(rid) && json_integer_value(rid) == id) {
+			if (json_is_true(json_object_get(r, "ok")))
+				return r;
+			*err = error_text(r);
+			json_decref(r);
+			return NULL;
+		}
+		/* An error about the connection itself (no id). */
+		if (json_is_null(rid) && json_object_get(r, "error")) {
+			*err = error_text(r);
+			json_decref(r);
+			return NULL;
+		}
+		json_decref(r);
+	}
+}
+
+static int
+hello(struct conn *c, char **err)
+{
+	json_t *req = json_pack("{s:s, s:i}", "cmd", "hello", "v", 1);
+	json_t *r = client_call(c, req, 10000, err);
+	json_decref(req);
+	if (!r)
+		return -EPROTO;
+	c->daemon_pid = (int)json_integer_value(json_object_get(r, "pid"));
+	json_decref(r);
+	return 0;
+}
+
+int
+client_open(const struct paths *p, bool autostart, struct conn *c, char **err)
+{
+	memset(c, 0, sizeof(*c));
+	linebuf_init(&c->in, MAX_REPLY);
+	int fd = try_connect(p);
+	if (fd == -EACCES || fd == -EPERM) {
+		*err = xasprintf("cannot connect to %s: %s (the daemon belongs to another user?)",
+		    p->sock, strerror(-fd));
+		return fd;
+	}
+	if (fd < 0 && !autostart) {
+		if (fd == -ENOENT || fd == -ECONNREFUSED)
+			return -ENOENT;
+		*err = xasprintf("cannot connect to %s: %s", p->sock, strerror(-fd));
+		return fd;
+	}
+	if (fd < 0) {
+		char *perr = NULL;
+		if (paths_prepare(p, &perr) < 0) {
+			*err = perr;
+			return -EPERM;
+		}
+		int lock = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lock < 0) {
+			*err = xasprintf("cannot open %s: %s", p->lock, strerror(errno));
+			return -errno;
+		}
+		while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+			;
+		/* Someone may have started it while we waited for the lock. */
+		fd = try_connect(p);
+		if (fd < 0) {
+			int rc = spawn_daemon(p, err);
+			if (rc == 0)
+				fd = try_connect(p);
+			if (rc < 0 || fd < 0) {
+				if (rc == 0)
+					*err = xasprintf("the daemon started but %s does not answer: %s",
+					    p->sock, strerror(-fd));
+				close(lock);
+				return rc < 0 ? rc : fd;
+			}
+		}
+		close(lock);
+	}
+	c->fd = fd;
+	int rc = hello(c, err);
+	if (rc < 0) {
+		client_close(c);
+		return rc;
+	}
+	return 0;
+}
+
+void
+client_close(struct conn *c)
+{
+	if (c->fd > 0)
+		close(c->fd);
+	c->fd = -1;
+	linebuf_free(&c->in);
+}

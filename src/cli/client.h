@@ -1,0 +1,42 @@
+/*
+ * client.h — the CLI's connection to the daemon.
+ *
+ * client_open() connects to $CORRAL_HOME/corral.sock, starting the daemon
+ * when none answers: under an flock on daemon.lock, so that concurrent
+ * first commands start exactly one daemon, the client re-tries the
+ * connection, and only then spawns `corral daemon` (double fork, own
+ * session) and waits for it to report that its socket is up.
+ */
+#ifndef CORRAL_CLIENT_H
+#define CORRAL_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/linebuf.h"
+#include "common/paths.h"
+
+struct conn {
+	int fd;
+	struct linebuf in;
+	int next_id;
+	int daemon_pid;
+};
+
+/* Connect (and say hello); with autostart, start the daemon if needed.
+ * 0, -ENOENT (no daemon and !autostart), or another -errno with *err. */
+int client_open(const struct paths *p, bool autostart, struct conn *c, char **err);
+void client_close(struct conn *c);
+
+/* Send a request (the "id" is added) and wait up to timeout_ms for its
+ * reply. Returns the reply (new reference) when ok; NULL with *err set to
+ * the daemon's message (or a transport error) otherwise. */
+json_t *client_call(struct conn *c, json_t *req, int timeout_ms, char **err);
+/* The next pushed line (for logs -f); NULL at EOF or timeout (timeout_ms
+ * < 0 waits forever). */
+json_t *client_next(struct conn *c, int timeout_ms);
+
+/* Is a daemon answering for this home? */
+bool client_daemon_running(const struct paths *p);
+
+#endif

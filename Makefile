@@ -30,9 +30,12 @@ PRELOAD_SRC := $(wildcard src/preload/*.c) src/common/brokerproto.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
-HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=build/helpers/%)
 
 all: $(BUILD)/corral $(BUILD)/libcorral-preload.so $(HELPER_BIN)
+
+# Helpers (tests/helpers/*.c) are small test programs; they always go to
+# build/helpers, whatever BUILD is.
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,13 +54,15 @@ $(BUILD)/libcorral-preload.so: $(PRELOAD_SRC) $(wildcard src/preload/*.h) src/co
 	@mkdir -p $(dir $@)
 	cc $(PRELOAD_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(PRELOAD_SRC) -ldl
 
-$(BUILD)/helpers/%: tests/helpers/%.c
+build/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+	cc $(PRELOAD_CFLAGS) -o $@ $< $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcorral.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcorral.a $(LDLIBS) -lcmocka
+
+unit-build: $(UNIT_BIN)
 
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
@@ -94,5 +99,5 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit asan fuzz check bench install clean
+.PHONY: all unit unit-build asan fuzz check bench install clean
 -include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -1382,7 +1382,9 @@ normalize_app(struct norm_ctx *ctx, json_t *raw, json_t **out, char **err)
 		*err = a.err;
 		return -EINVAL;
 	}
-	/* Last line of defence: the daemon will check the same way. */
+	/* Last line of defence: the daemon will check the same way. The
+	 * answer is the spec as the daemon will hold it, defaults included,
+	 * so `corral config` shows every value the app will run with. */
 	struct spec s;
 	char *serr = NULL;
 	if (spec_from_json(a.out, &s, &serr) < 0) {
@@ -1391,8 +1393,9 @@ normalize_app(struct norm_ctx *ctx, json_t *raw, json_t **out, char **err)
 		json_decref(a.out);
 		return -EINVAL;
 	}
+	json_decref(a.out);
+	*out = spec_to_json(&s);
 	spec_free(&s);
-	*out = a.out;
 	return 0;
 }
 

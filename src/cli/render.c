@@ -317,6 +317,20 @@ render_describe(FILE *f, json_t *p)
 	table_print(f, &t);
 }
 
+/* "yes"/"no" for a boolean member. */
+static const char *
+yes_no(json_t *o, const char *k)
+{
+	return json_is_true(json_object_get(o, k)) ? "yes" : "no";
+}
+
+/* A path member, or what an unset one means. */
+static const char *
+path_or(json_t *o, const char *k, const char *unset)
+{
+	return json_is_string(json_object_get(o, k)) ? str(o, k) : unset;
+}
+
 void
 render_config(FILE *f, json_t *apps)
 {
@@ -324,7 +338,7 @@ render_config(FILE *f, json_t *apps)
 	json_t *s;
 	json_array_foreach(apps, i, s) {
 		struct table t = {.color = render_color(f), .ncols = 2, .head = {"field", "value"}};
-		char buf[64];
+		char buf[96];
 		fprintf(f, " App %s\n", str(s, "name"));
 		kv(&t, "script", str(s, "script"), NULL);
 		char *args = join(json_object_get(s, "args"));
@@ -336,6 +350,7 @@ render_config(FILE *f, json_t *apps)
 		kv(&t, "interpreter args", iargs, NULL);
 		free(iargs);
 		kv(&t, "cwd", str(s, "cwd"), NULL);
+		kv(&t, "version", str(s, "version"), NULL);
 		kv(&t, "namespace", str(s, "namespace"), NULL);
 		kv(&t, "exec mode", str(s, "exec_mode"), NULL);
 		long long inst = num(s, "instances");
@@ -346,31 +361,99 @@ render_config(FILE *f, json_t *apps)
 		else
 			snprintf(buf, sizeof(buf), "all usable CPUs %lld", inst);
 		kv(&t, "instances", buf, NULL);
-		if (!strcmp(str(s, "exec_mode"), "cluster"))
+		if (!strcmp(str(s, "exec_mode"), "cluster")) {
 			kv(&t, "lb", str(s, "lb"), NULL);
+			char *ports = NULL;
+			struct sbuf b = SBUF_INIT;
+			size_t k;
+			json_t *v;
+			json_array_foreach(json_object_get(s, "share_ports"), k, v)
+				sbuf_addf(&b, "%s%lld", k ? " " : "", (long long)json_integer_value(v));
+			ports = sbuf_take(&b);
+			kv(&t, "share_ports", ports && *ports ? ports : "every port it binds", NULL);
+			free(ports);
+		}
+		char *listen = join(json_object_get(s, "listen"));
+		if (*listen)
+			kv(&t, "listen", listen, NULL);
+		free(listen);
+		kv(&t, "autostart", yes_no(s, "autostart"), NULL);
+		kv(&t, "autorestart", yes_no(s, "autorestart"), NULL);
+		snprintf(buf, sizeof(buf), "%lld", num(s, "max_restarts"));
+		kv(&t, "max_restarts", buf, NULL);
 		const char *ms[] = {"min_uptime", "restart_delay", "exp_backoff_restart_delay",
-		    "kill_timeout", "listen_timeout", "watch_delay"};
+		    "kill_timeout", "listen_timeout"};
 		for (size_t k = 0; k < ARRAY_LEN(ms); k++) {
 			snprintf(buf, sizeof(buf), "%lld ms", num(s, ms[k]));
 			kv(&t, ms[k], buf, NULL);
 		}
-		snprintf(buf, sizeof(buf), "%lld", num(s, "max_restarts"));
-		kv(&t, "max_restarts", buf, NULL);
-		snprintf(buf, sizeof(buf), "%lld bytes", num(s, "max_memory_restart"));
-		kv(&t, "max_memory_restart", num(s, "max_memory_restart") ? buf : "off", NULL);
-		kv(&t, "cron_restart", str(s, "cron_restart"), NULL);
-		kv(&t, "autorestart", json_is_true(json_object_get(s, "autorestart")) ? "yes" : "no", NULL);
-		kv(&t, "watch", json_is_true(json_object_get(s, "watch")) ? "yes" : "no", NULL);
-		kv(&t, "out_file", json_is_null(json_object_get(s, "out_file")) ? "(default)" : str(s, "out_file"), NULL);
-		kv(&t, "error_file", json_is_null(json_object_get(s, "error_file")) ? "(default)" : str(s, "error_file"), NULL);
-		const char *k;
+		struct sbuf codes = SBUF_INIT;
+		size_t k;
 		json_t *v;
-		json_object_foreach(json_object_get(s, "app_env"), k, v) {
-			char *label = xasprintf("env %s", k);
+		sbuf_adds(&codes, "");
+		json_array_foreach(json_object_get(s, "stop_exit_codes"), k, v)
+			sbuf_addf(&codes, "%s%lld", k ? " " : "", (long long)json_integer_value(v));
+		kv(&t, "stop_exit_codes", *codes.s ? codes.s : "none", NULL);
+		sbuf_free(&codes);
+		kv(&t, "kill_signal", str(s, "kill_signal"), NULL);
+		kv(&t, "treekill", yes_no(s, "treekill"), NULL);
+		kv(&t, "shutdown_with_message", yes_no(s, "shutdown_with_message"), NULL);
+		kv(&t, "wait_ready", yes_no(s, "wait_ready"), NULL);
+		long long mm = num(s, "max_memory_restart");
+		if (mm > 0) {
+			char human[32];
+			units_format_bytes(mm, human, sizeof(human));
+			snprintf(buf, sizeof(buf), "%lld bytes (%s), whole process tree", mm, human);
+		}
+		kv(&t, "max_memory_restart", mm > 0 ? buf : "off", NULL);
+		kv(&t, "cron_restart", path_or(s, "cron_restart", "off"), NULL);
+		if (json_is_true(json_object_get(s, "watch"))) {
+			char *paths = join(json_object_get(s, "watch_paths"));
+			kv(&t, "watch", *paths ? paths : str(s, "cwd"), NULL);
+			free(paths);
+			char *ign = join(json_object_get(s, "ignore_watch"));
+			kv(&t, "ignore_watch", *ign ? ign : "node_modules, dot-folders (default)", NULL);
+			free(ign);
+			snprintf(buf, sizeof(buf), "%lld ms", num(s, "watch_delay"));
+			kv(&t, "watch_delay", buf, NULL);
+		} else {
+			kv(&t, "watch", "no", NULL);
+		}
+		kv(&t, "out_file", path_or(s, "out_file", "(default, in $CORRAL_HOME/logs)"), NULL);
+		kv(&t, "error_file", path_or(s, "error_file", "(default, in $CORRAL_HOME/logs)"), NULL);
+		kv(&t, "log_file", !json_is_string(json_object_get(s, "log_file")) ? "none"
+		    : *str(s, "log_file") ? str(s, "log_file") : "(default, in $CORRAL_HOME/logs)", NULL);
+		kv(&t, "pid_file", path_or(s, "pid_file", "(default, in $CORRAL_HOME/pids)"), NULL);
+		kv(&t, "merge_logs", yes_no(s, "merge_logs"), NULL);
+		kv(&t, "log_date_format", path_or(s, "log_date_format", "none"), NULL);
+		kv(&t, "log_type", str(s, "log_type"), NULL);
+		kv(&t, "disable_logs", yes_no(s, "disable_logs"), NULL);
+		if (num(s, "uid") >= 0) {
+			snprintf(buf, sizeof(buf), "%s (uid %lld, gid %lld)", str(s, "user"),
+			    num(s, "uid"), num(s, "gid"));
+			kv(&t, "user", buf, NULL);
+		} else if (num(s, "gid") >= 0) {
+			snprintf(buf, sizeof(buf), "gid %lld", num(s, "gid"));
+			kv(&t, "group", buf, NULL);
+		}
+		kv(&t, "instance_var", str(s, "instance_var"), NULL);
+		if (*str(s, "increment_var"))
+			kv(&t, "increment_var", str(s, "increment_var"), NULL);
+		if (json_is_true(json_object_get(s, "filter_env_all"))) {
+			kv(&t, "filter_env", "inherit nothing from the shell", NULL);
+		} else if (json_array_size(json_object_get(s, "filter_env")) > 0) {
+			char *fe = join(json_object_get(s, "filter_env"));
+			kv(&t, "filter_env", fe, NULL);
+			free(fe);
+		}
+		const char *key;
+		json_object_foreach(json_object_get(s, "app_env"), key, v) {
+			char *label = xasprintf("env %s", key);
 			kv(&t, label, json_string_value(v), NULL);
 			free(label);
 		}
-		snprintf(buf, sizeof(buf), "%zu variables", json_object_size(json_object_get(s, "env")));
+		snprintf(buf, sizeof(buf), "%zu variables (corral config --json lists them)",
+		    json_object_size(json_object_get(s, "env")));
 		kv(&t, "environment", buf, NULL);
 		table_print(f, &t);
 	}

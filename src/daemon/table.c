@@ -34,12 +34,14 @@ file_name_of(const char *name)
 	return s;
 }
 
-/* "/x/app.log" + 3 → "/x/app-3.log"; "/x/app" → "/x/app-3". */
+/* "/x/app.log" + 3 → "/x/app-3.log"; "/x/app.pid" → "/x/app-3.pid";
+ * "/x/app" → "/x/app-3". */
 static char *
 with_id(const char *path, int pm_id)
 {
-	if (str_ends(path, ".log"))
-		return xasprintf("%.*s-%d.log", (int)(strlen(path) - 4), path, pm_id);
+	if (str_ends(path, ".log") || str_ends(path, ".pid"))
+		return xasprintf("%.*s-%d%s", (int)(strlen(path) - 4), path, pm_id,
+		    path + strlen(path) - 4);
 	return xasprintf("%s-%d", path, pm_id);
 }
 

@@ -235,6 +235,25 @@ where(struct app_ctx *a, const struct found *f)
 	return sbuf_take(&b);
 }
 
+/* Like where(), for a key that is no field: its own position. */
+static char *
+where_key(struct app_ctx *a, const char *key)
+{
+	struct norm_ctx *ctx = a->ctx;
+	if (ctx->from_cli || !ctx->doc)
+		return where(a, NULL);
+	struct sbuf b = SBUF_INIT;
+	int line, col;
+	sbuf_adds(&b, config_doc_path(ctx->doc));
+	if (config_doc_where_key(ctx->doc, a->raw, key, &line, &col) ||
+	    config_doc_where(ctx->doc, a->raw, &line, &col))
+		sbuf_addf(&b, ":%d:%d", line, col);
+	sbuf_adds(&b, ": ");
+	if (a->app_name)
+		sbuf_addf(&b, "app '%s': ", a->app_name);
+	return sbuf_take(&b);
+}
+
 static int
 fail(struct app_ctx *a, const struct found *f, const char *fmt, ...) PRINTFLIKE(3, 4);
 
@@ -680,7 +699,7 @@ collect(struct app_ctx *a)
 		if (!def) {
 			if (!is_ignored_field(snake) && !is_ignored_field(key)) {
 				const char *close = closest_field(snake);
-				char *w = where(a, NULL);
+				char *w = where_key(a, key);
 				if (close)
 					warn(a->ctx, "%sunknown field \"%s\" ignored (did you mean \"%s\"?)",
 					    w, key, close);

@@ -656,7 +656,7 @@ normalize_date_format(const char *fmt)
 		{"M", "%-m"}, {"DD", "%d"}, {"D", "%-d"}, {"dddd", "%A"}, {"ddd", "%a"},
 		{"HH", "%H"}, {"H", "%-H"}, {"hh", "%I"}, {"h", "%-I"}, {"mm", "%M"},
 		{"m", "%-M"}, {"ss", "%S"}, {"s", "%-S"}, {"SSS", "%L"}, {"ZZ", "%z"},
-		{"Z", "%:z"}, {"A", "%p"}, {"a", "%P"}, {"X", "%s"},
+		{"Z", "%:z"}, {"A", "%p"}, {"a", "%P"}, {"X", "%s"}, {"x", "%s%L"},
 	};
 	struct sbuf b = SBUF_INIT;
 	sbuf_adds(&b, "");

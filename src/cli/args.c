@@ -59,7 +59,7 @@ const struct opt_def args_options[] = {
 	{"lb", 0, 1, S, "lb", NULL, "cluster balancing: even, sticky, least-busy, shared"},
 	{"listen", 0, 1, S, "listen", NULL, "pass this address as LISTEN_FDS (systemd socket activation)"},
 	{"share-ports", 0, 1, S, "share_ports", NULL, "share only these ports in cluster mode (3000,3001)"},
-	{"watch", 'w', 2, S | A, "watch", "true", "restart on file changes (--watch=dir1,dir2 for paths)"},
+	{"watch", 'w', 2, S | A, "watch", "true", "restart on file changes (--watch=dir1,dir2 for paths); restart --watch toggles, stop --watch ends it"},
 	{"force", 'f', 0, S | A | OG_SAVE, NULL, NULL, "start another copy / overwrite"},
 	{"env", 0, 1, S | OG_CONFIG | A, NULL, NULL, "use env_<name> of the ecosystem file"},
 	{"only", 0, 1, S | OG_CONFIG | A, NULL, NULL, "only these apps of the ecosystem file (a,b)"},

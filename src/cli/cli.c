@@ -500,7 +500,7 @@ do_action(struct ctx *x, const char *cmd)
 	if (watch && (strcmp(cmd, "stop") == 0))
 		json_object_set_new(req, "watch", json_false());
 	else if (watch && updates)
-		json_object_set_new(req, "watch", json_true());
+		json_object_set_new(req, "watch", json_string("toggle"));
 	const char *par = args_get(&x->a, "parallel");
 	if (par) {
 		int64_t n;

@@ -429,14 +429,28 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 	return 0;
 }
 
+/* "watch": true or false turns watching on or off for the targets' apps;
+ * "toggle" flips it per app (PM2's `restart --watch`). */
 static void
 set_watch(json_t *req, struct inst **ins, size_t n)
 {
 	json_t *watch = json_object_get(req, "watch");
-	if (!json_is_boolean(watch))
+	bool toggle = json_is_string(watch) && strcmp(json_string_value(watch), "toggle") == 0;
+	if (!json_is_boolean(watch) && !toggle)
 		return;
-	for (size_t i = 0; i < n; i++)
-		triggers_set_watch(ins[i]->app, json_is_true(watch));
+	struct app **done = xcalloc(n ? n : 1, sizeof(*done));
+	size_t ndone = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct app *a = ins[i]->app;
+		bool seen = false;
+		for (size_t k = 0; k < ndone; k++)
+			seen |= done[k] == a;
+		if (seen)
+			continue;
+		done[ndone++] = a;
+		triggers_set_watch(a, toggle ? a->watch == NULL : json_is_true(watch));
+	}
+	free(done);
 }
 
 static void

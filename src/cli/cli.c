@@ -153,6 +153,35 @@ current_dir(void)
 	return xstrdup(buf);
 }
 
+/* The start options PM2 applies to the apps of an ecosystem file; the
+ * others are dropped with a warning (PM2 drops them silently). New
+ * reference, or NULL when there are none. */
+static json_t *
+config_overrides(struct ctx *x, json_t *warnings)
+{
+	static const char *const kept[] = {"namespace", "watch", "ignore_watch", "uid", "gid", "cwd"};
+	if (strcmp(x->verb, "start") != 0)
+		return NULL;
+	json_t *fields = args_app_fields(&x->a);
+	for (const struct opt_def *o = args_options; o->lng; o++) {
+		if (!o->field || !args_has(&x->a, o->lng))
+			continue;
+		bool keep = false;
+		for (size_t i = 0; i < ARRAY_LEN(kept); i++)
+			keep |= strcmp(kept[i], o->field) == 0;
+		if (!keep) {
+			config_doc_warn(&warnings, "--%s is ignored with an ecosystem file, as in "
+			    "PM2 (set \"%s\" in the file)", o->lng, o->field);
+			json_object_del(fields, o->field);
+		}
+	}
+	if (json_object_size(fields) == 0) {
+		json_decref(fields);
+		return NULL;
+	}
+	return fields;
+}
+
 /* Load and normalize an ecosystem file. NULL after printing the error. */
 static json_t *
 load_config(struct ctx *x, const char *file)
@@ -181,9 +210,11 @@ load_config(struct ctx *x, const char *file)
 		.environ = environ,
 		.env_name = args_get(&x->a, "env"),
 		.warnings = warnings,
+		.overrides = config_overrides(x, warnings),
 	};
 	json_t *apps = NULL;
 	rc = normalize_doc(&nctx, doc, args_get(&x->a, "only"), &apps, &err);
+	json_decref(nctx.overrides);
 	print_warnings(warnings);
 	json_decref(warnings);
 	config_doc_free(doc);

@@ -130,6 +130,7 @@ struct found {
 	const struct fdef *def;
 	const char *key;             /* the key as written */
 	json_t *value;
+	bool cli;                    /* from ctx->overrides: name the option */
 };
 
 struct app_ctx {
@@ -218,6 +219,9 @@ where(struct app_ctx *a, const struct found *f)
 	struct norm_ctx *ctx = a->ctx;
 	if (ctx->from_cli)
 		return xasprintf("%s: ", f ? f->def->cli : "start");
+	if (f && f->cli)
+		return a->app_name ? xasprintf("app '%s': %s: ", a->app_name, f->def->cli)
+		    : xasprintf("%s: ", f->def->cli);
 	struct sbuf b = SBUF_INIT;
 	int line, col;
 	if (ctx->doc) {
@@ -723,6 +727,21 @@ collect(struct app_ctx *a)
 		f->def = def;
 		f->key = key;
 		f->value = v;
+	}
+	/* Options of `corral start <file>` that PM2 applies to every app. */
+	json_object_foreach(a->ctx->overrides, key, v) {
+		bool alias;
+		const struct fdef *def = lookup(key, &alias);
+		if (!def)
+			continue;
+		struct found *f = &a->found[def - fdefs];
+		/* --namespace only for apps that have none, as PM2. */
+		if (strcmp(def->key, "namespace") == 0 && f->def)
+			continue;
+		f->def = def;
+		f->key = key;
+		f->value = v;
+		f->cli = true;
 	}
 	return 0;
 }
@@ -1312,7 +1331,7 @@ build(struct app_ctx *a)
 		if (deploy_env && json_is_object(deploy_env)) {
 			json_t *merged = json_deep_copy(deploy_env);
 			json_t *tmp = json_object();
-			struct found df = {&fdefs[0], "deploy", deploy_env};
+			struct found df = {&fdefs[0], "deploy", deploy_env, false};
 			if (merge_env(a, &df, merged, tmp) == 0) {
 				json_object_update(tmp, app_env);
 				json_object_clear(app_env);
@@ -1323,7 +1342,7 @@ build(struct app_ctx *a)
 		}
 		json_t *named = json_object_get(a->raw, key);
 		if (named) {
-			struct found nf = {&fdefs[8], key, named};
+			struct found nf = {&fdefs[8], key, named, false};
 			if (merge_env(a, &nf, named, app_env) < 0) {
 				free(key);
 				goto fail_cwd;

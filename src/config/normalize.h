@@ -31,6 +31,9 @@ struct norm_ctx {
 	const struct config_doc *doc;   /* where values came from, NULL for options */
 	bool from_cli;                  /* errors name --options, not fields */
 	json_t *deploy;                 /* the file's deploy section, or NULL */
+	json_t *overrides;              /* fields set by command-line options over
+	                                 * every app of a file (namespace only
+	                                 * where the app has none), or NULL */
 	json_t *warnings;               /* array of strings, appended to */
 };
 

@@ -185,31 +185,57 @@ is_ignored_field(const char *key)
 	return false;
 }
 
+/* Words of at least 3 letters that a and b (snake_case) have in common. */
+static int
+shared_words(const char *a, const char *b)
+{
+	int n = 0;
+	for (const char *w = a; *w;) {
+		size_t len = strcspn(w, "_");
+		for (const char *v = b; len >= 3 && *v;) {
+			size_t vlen = strcspn(v, "_");
+			if (vlen == len && strncmp(w, v, len) == 0) {
+				n++;
+				break;
+			}
+			v += vlen + (v[vlen] == '_');
+		}
+		w += len + (w[len] == '_');
+	}
+	return n;
+}
+
+/* The known field an unknown key most likely meant, or NULL: a close
+ * spelling ("autorestrat"), else the most words in common
+ * ("max_memory_limit" → max_memory_restart). */
 static const char *
 closest_field(const char *key)
 {
 	const char *best = NULL;
-	int best_d = INT_MAX;
+	int best_d = INT_MAX, best_words = 0, words_d = INT_MAX;
+	const char *by_words = NULL;
 	for (size_t i = 0; i < ARRAY_LEN(fdefs); i++) {
-		int d = str_distance(key, fdefs[i].key);
-		for (size_t k = 0; fdefs[i].aliases[k]; k++) {
-			int da = str_distance(key, fdefs[i].aliases[k]);
-			if (da < d)
-				d = da;
-		}
-		/* A shared word ("memory") counts as close too. */
-		if (d < best_d) {
-			best_d = d;
-			best = fdefs[i].key;
+		const char *names[ARRAY_LEN(fdefs[i].aliases) + 1] = {fdefs[i].key};
+		for (size_t k = 0; fdefs[i].aliases[k]; k++)
+			names[k + 1] = fdefs[i].aliases[k];
+		for (size_t k = 0; k < ARRAY_LEN(names) && names[k]; k++) {
+			int d = str_distance(key, names[k]);
+			int w = shared_words(key, names[k]);
+			if (d < best_d) {
+				best_d = d;
+				best = fdefs[i].key;
+			}
+			if (w > best_words || (w == best_words && w > 0 && d < words_d)) {
+				best_words = w;
+				words_d = d;
+				by_words = fdefs[i].key;
+			}
 		}
 	}
-	if (best && best_d <= (int)strlen(key) / 2 + 1)
+	size_t len = strlen(key);
+	if (best && best_d <= (len <= 4 ? 1 : len <= 6 ? 2 : (int)len / 4 + 2))
 		return best;
-	/* Fall back to a common prefix of at least 5 characters. */
-	for (size_t i = 0; i < ARRAY_LEN(fdefs); i++)
-		if (strncmp(key, fdefs[i].key, 5) == 0 && strlen(key) >= 5)
-			return fdefs[i].key;
-	return NULL;
+	return by_words;
 }
 
 /* "file:12:20: app 'api': field: " or "--option: " for messages. */
@@ -1194,11 +1220,18 @@ build(struct app_ctx *a)
 			json_t *e;
 			json_array_foreach(arr, i, e) {
 				char *p = abs_path(cwd, json_string_value(e));
+				struct stat wst;
+				if (stat(p, &wst) < 0) {
+					char *w = where(a, f);
+					warn(ctx, "%s%s does not exist (yet): nothing to watch there", w, p);
+					free(w);
+				}
 				json_array_append_new(paths, json_string(p));
 				free(p);
 			}
 			json_decref(arr);
-			json_object_set_new(a->out, "watch", json_boolean(json_array_size(paths) > 0));
+			/* An empty list watches cwd, like true (PM2). */
+			json_object_set_new(a->out, "watch", json_true());
 			json_object_set_new(a->out, "watch_paths", paths);
 		}
 	}
@@ -1455,6 +1488,9 @@ normalize_doc(struct norm_ctx *ctx, const struct config_doc *doc, const char *on
 		    json_object_get(root, "cmd") || json_object_get(root, "command")))
 			list = root;
 		ctx->deploy = json_object_get(root, "deploy");
+		if (list != root && json_object_get(root, "static"))
+			warn(ctx, "%s: \"static\" (PM2's `pm2 serve` apps) is not supported; "
+			    "ignored", path);
 	}
 	if (!list) {
 		*err = xasprintf("%s: no apps found (expected {\"apps\": [...]}, an array of apps, "

@@ -357,6 +357,8 @@ start_or(struct ctx *x, const char *file, const char *action)
 	if (json_array_size(to_update) > 0) {
 		json_t *req = json_pack("{s:s, s:O, s:O}", "cmd", action, "apps", to_update,
 		    "targets", targets);
+		if (args_has(&x->a, "watch"))
+			json_object_set_new(req, "watch", json_string("toggle"));
 		const char *par = args_get(&x->a, "parallel");
 		if (par)
 			json_object_set_new(req, "parallel", json_integer(atoi(par)));
@@ -464,11 +466,22 @@ action_targets(struct ctx *x, json_t **file_apps)
 		json_t *apps = load_config(x, x->a.pos[0]);
 		if (!apps)
 			return NULL;
+		/* The file's apps that are here; the others are skipped, as PM2
+		 * does for stop and delete. */
+		json_t *procs = list_procs(x, NULL, false);
+		if (!procs) {
+			json_decref(apps);
+			return NULL;
+		}
+		json_t *names = running_names(procs);
 		json_t *t = json_array();
 		size_t i;
 		json_t *s;
 		json_array_foreach(apps, i, s)
-			json_array_append(t, json_object_get(s, "name"));
+			if (json_object_get(names, json_string_value(json_object_get(s, "name"))))
+				json_array_append(t, json_object_get(s, "name"));
+		json_decref(names);
+		json_decref(procs);
 		*file_apps = apps;
 		return t;
 	}
@@ -510,12 +523,21 @@ refreshed_specs(struct ctx *x, json_t *targets)
 static int
 do_action(struct ctx *x, const char *cmd)
 {
+	bool updates = strcmp(cmd, "restart") == 0 || strcmp(cmd, "reload") == 0;
+	/* PM2: restart and reload of a file start what is not running. */
+	if (updates && x->a.pos[0] && !x->a.pos[1] && is_config_arg(x->a.pos[0]))
+		return start_or(x, x->a.pos[0], cmd);
 	json_t *file_apps = NULL;
 	json_t *targets = action_targets(x, &file_apps);
 	if (!targets)
 		return 1;
+	if (file_apps && json_array_size(targets) == 0) {
+		fprintf(stderr, "corral %s: none of the apps of %s is here\n", x->verb, x->a.pos[0]);
+		json_decref(targets);
+		json_decref(file_apps);
+		return 0;
+	}
 	json_t *req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
-	bool updates = strcmp(cmd, "restart") == 0 || strcmp(cmd, "reload") == 0;
 	if (updates && file_apps)
 		json_object_set(req, "apps", file_apps);
 	else if (updates && args_has(&x->a, "update-env")) {

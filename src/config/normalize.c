@@ -1146,6 +1146,13 @@ build(struct app_ctx *a)
 	if ((f = field(a, "max_memory_restart"))) {
 		if (get_size(a, f, &n) < 0)
 			goto fail_cwd;
+		if (n > 0 && n < 1024 * 1024) {
+			/* A bare number is bytes, as in PM2: 300 restarts at once. */
+			char *w = where(a, f);
+			warn(ctx, "%s%lld bytes is less than 1 MB: the app will restart at once "
+			    "(did you mean \"%lldM\"?)", w, (long long)n, (long long)n);
+			free(w);
+		}
 		json_object_set_new(a->out, "max_memory_restart", json_integer(n));
 	}
 	if ((f = field(a, "stop_exit_codes"))) {

@@ -548,21 +548,54 @@ get_string(struct app_ctx *a, const struct found *f, char **out)
 	return 0;
 }
 
+/* An absolute path in its plain form: no "//", "." or ".." parts, as
+ * node's path.resolve gives PM2 (symlinks are left alone). Taken. */
+static char *
+clean_path(char *path)
+{
+	char *out = path;
+	size_t n = 0;
+	/* Compacting in place is safe because each part written is preceded
+	 * by at least one '/' read. */
+	if (path[0] != '/')
+		return path;
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		size_t len = strcspn(p, "/");
+		if (len == 0)
+			break;
+		if (len == 1 && p[0] == '.') {
+			/* nothing */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+		} else {
+			out[n++] = '/';
+			memmove(out + n, p, len);
+			n += len;
+		}
+		p += len;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return out;
+}
+
 static char *
 abs_path(const char *base, const char *p)
 {
 	if (p[0] == '/')
-		return xstrdup(p);
+		return clean_path(xstrdup(p));
 	if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) {
 		const char *home = getenv("HOME");
 		if (home)
-			return xasprintf("%s%s", home, p + 1);
+			return clean_path(xasprintf("%s%s", home, p + 1));
 	}
-	if (strcmp(p, ".") == 0)
-		return xstrdup(base);
-	if (str_starts(p, "./"))
-		p += 2;
-	return xasprintf("%s/%s", strcmp(base, "/") == 0 ? "" : base, p);
+	return clean_path(xasprintf("%s/%s", base, p));
 }
 
 char *

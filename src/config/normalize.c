@@ -1179,7 +1179,10 @@ build(struct app_ctx *a)
 	if ((f = field(a, "max_memory_restart"))) {
 		if (get_size(a, f, &n) < 0)
 			goto fail_cwd;
-		if (n > 0 && n < 1024 * 1024) {
+		char *txt = scalar_text(f->value);
+		bool bare = txt && txt[strspn(txt, "0123456789")] == '\0';
+		free(txt);
+		if (bare && n > 0 && n < 1024 * 1024) {
 			/* A bare number is bytes, as in PM2: 300 restarts at once. */
 			char *w = where(a, f);
 			warn(ctx, "%s%lld bytes is less than 1 MB: the app will restart at once "

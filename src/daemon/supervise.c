@@ -204,6 +204,14 @@ write_pid_file(struct inst *in, pid_t pid)
 		return;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	/* Missing directories are created, as for log files. */
+	char *dir = xstrdup(in->pid_path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir_p(dir, 0700);
+	}
+	free(dir);
 	int fd = open(in->pid_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0 || write_all(fd, buf, (size_t)n) < 0)
 		dlog("%s: cannot write pid file %s: %s", in->app->spec.name, in->pid_path,

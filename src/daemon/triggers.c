@@ -31,6 +31,10 @@
 #define WATCH_EVENTS (IN_CREATE | IN_DELETE | IN_MODIFY | IN_MOVED_FROM | \
     IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF)
 #define MAX_WATCHED_DIRS 16384
+/* One save is several events (create, modify, close_write, attrib) that
+ * may come in separate reads: even with watch_delay 0 (PM2's default) they
+ * are one change, so one restart. */
+#define MIN_DEBOUNCE_MS 100
 
 struct wdir {
 	int wd;
@@ -218,7 +222,9 @@ on_inotify(struct io *io, uint32_t events)
 					watch_add_tree(w, path);
 				if (!w->changed)
 					w->changed = xstrdup(path);
-				timer_start(D->loop, &w->debounce, w->app->spec.watch_delay);
+				int64_t delay = w->app->spec.watch_delay;
+				timer_start(D->loop, &w->debounce,
+				    delay > MIN_DEBOUNCE_MS ? delay : MIN_DEBOUNCE_MS);
 			}
 			free(path);
 		}

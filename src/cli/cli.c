@@ -538,9 +538,7 @@ do_action(struct ctx *x, const char *cmd)
 		return 0;
 	}
 	json_t *req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
-	if (updates && file_apps)
-		json_object_set(req, "apps", file_apps);
-	else if (updates && args_has(&x->a, "update-env")) {
+	if (updates && args_has(&x->a, "update-env")) {
 		json_t *apps = refreshed_specs(x, targets);
 		if (!apps) {
 			json_decref(req);

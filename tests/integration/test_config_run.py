@@ -1,0 +1,450 @@
+"""Ecosystem files started for real: environments, --only, the file verbs,
+restart --update-env, and the options that need a running app (logs, pid
+files, max_memory_restart, cron_restart, watch)."""
+import json
+import os
+import re
+import shutil
+import sys
+import time
+
+import pytest
+
+from conftest import SLOW, wait_for, write
+
+PY = sys.executable
+
+# Prints the variables named in argv[1] as one JSON line, then stays up.
+ENV_APP = """import json, os, sys, time
+keys = sys.argv[1].split(",")
+print(json.dumps({k: os.environ.get(k) for k in keys}), flush=True)
+while True:
+    time.sleep(1)
+"""
+
+# Prints when it started, then stays up.
+TICK_APP = """import time
+print("start %.3f" % time.time(), flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def env_lines(corral, name, pm_id=None):
+    """The JSON lines an ENV_APP instance printed."""
+    path = corral.log_path(name, pm_id=pm_id)
+    if not os.path.exists(path):
+        return []
+    return [json.loads(l) for l in open(path).read().splitlines() if l.startswith("{")]
+
+
+def env_of(corral, name, pm_id=None, count=1):
+    """The environment the count-th run of an instance reported."""
+    return wait_for(lambda: len(env_lines(corral, name, pm_id)) >= count
+                    and env_lines(corral, name, pm_id)[count - 1], what=f"{name} to print its env")
+
+
+def proc_environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(e.split("=", 1) for e in f.read().decode().split("\0") if "=" in e)
+
+
+def stays(cond, seconds):
+    """cond() holds for the whole time (something must NOT happen)."""
+    deadline = time.monotonic() + seconds * SLOW
+    while time.monotonic() < deadline:
+        assert cond()
+        time.sleep(0.05)
+
+
+def names_status(corral):
+    return {p["name"]: p["status"] for p in corral.jlist()}
+
+
+# ---- environments ----
+
+def test_env_reaches_the_process_and_env_production_overrides(corral, tmp_path):
+    write(str(tmp_path / "envapp.py"), ENV_APP)
+    keys = "LEVEL,ONLY_APP,ONLY_PROD,FROM_SHELL,PORT,NODE_APP_INSTANCE,pm_id,name,namespace,COUNTER,DEPLOY"
+    cfg = {
+        "apps": [{
+            "name": "envapp", "script": "envapp.py", "interpreter": PY, "args": [keys],
+            "instances": 2, "exec_mode": "fork", "namespace": "team", "port": 4567,
+            "increment_var": "COUNTER",
+            "env": {"LEVEL": "app", "ONLY_APP": "yes", "COUNTER": 10},
+            "env_production": {"LEVEL": "production", "ONLY_PROD": "yes"},
+        }],
+        "deploy": {"production": {"env": {"DEPLOY": "d", "LEVEL": "deploy"}}},
+    }
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path, env={"FROM_SHELL": "shell"})
+    first = [env_of(corral, "envapp", pm_id=i) for i in (0, 1)]
+    assert first[0] == {"LEVEL": "app", "ONLY_APP": "yes", "ONLY_PROD": None, "FROM_SHELL": "shell",
+                        "PORT": "4567", "NODE_APP_INSTANCE": "0", "pm_id": "0", "name": "envapp",
+                        "namespace": "team", "COUNTER": "10", "DEPLOY": None}
+    assert first[1]["NODE_APP_INSTANCE"] == "1" and first[1]["COUNTER"] == "11"
+    corral.ok("delete", path)
+
+    # --env production: deploy env < env < env_production
+    corral.ok("start", path, "--env", "production", env={"FROM_SHELL": "shell"})
+    pm_id = corral.procs("envapp")[0]["pm_id"]
+    # pm_ids start again from 0 once the table is empty: the same log file.
+    second = env_of(corral, "envapp", pm_id=pm_id, count=2 if pm_id == 0 else 1)
+    assert second["LEVEL"] == "production"
+    assert second["ONLY_PROD"] == "yes" and second["ONLY_APP"] == "yes" and second["DEPLOY"] == "d"
+
+
+def test_filter_env_keeps_the_shell_out(corral, tmp_path):
+    write(str(tmp_path / "envapp.py"), ENV_APP)
+    cfg = {"apps": [
+        {"name": "none", "script": "envapp.py", "interpreter": PY, "args": "SECRET_X,PUBLIC,OWN",
+         "filter_env": True, "env": {"OWN": "1"}},
+        {"name": "some", "script": "envapp.py", "interpreter": PY, "args": "SECRET_X,PUBLIC,OWN",
+         "filter_env": ["SECRET"]},
+    ]}
+    path = write(str(tmp_path / "eco.yaml"), json.dumps(cfg))  # JSON is YAML too
+    corral.ok("start", path, env={"SECRET_X": "s", "PUBLIC": "p"})
+    assert env_of(corral, "none") == {"SECRET_X": None, "PUBLIC": None, "OWN": "1"}
+    assert env_of(corral, "some") == {"SECRET_X": None, "PUBLIC": "p", "OWN": None}
+
+
+def test_restart_update_env_really_removes_variables(corral, tmp_path):
+    write(str(tmp_path / "envapp.py"), ENV_APP)
+    cfg = {"apps": [{"name": "upd", "script": "envapp.py", "interpreter": PY, "args": "X",
+                     "env": {"KEEP": "1", "DROP": "2"}}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path, env={"SHELL_A": "a"})
+    env = proc_environ(corral.wait_status("upd", "online")[0]["pid"])
+    assert env["KEEP"] == "1" and env["DROP"] == "2" and env["SHELL_A"] == "a"
+
+    # The file no longer has DROP: restarting with the file removes it.
+    cfg["apps"][0]["env"] = {"KEEP": "1", "ADDED": "3"}
+    write(path, json.dumps(cfg))
+    corral.ok("restart", path, env={"SHELL_A": "a"})
+    env = proc_environ(corral.wait_status("upd", "online")[0]["pid"])
+    assert "DROP" not in env and env["ADDED"] == "3" and env["KEEP"] == "1"
+
+    # A plain restart keeps the environment it had.
+    corral.ok("restart", "upd", env={"SHELL_A": "changed", "SHELL_B": "b"})
+    env = proc_environ(corral.wait_status("upd", "online")[0]["pid"])
+    assert env["SHELL_A"] == "a" and "SHELL_B" not in env
+
+    # --update-env takes this shell's: SHELL_A changes, a variable gone from
+    # the shell is gone from the app, the app's own variables stay.
+    corral.ok("restart", "upd", "--update-env", env={"SHELL_A": "changed", "SHELL_B": "b"})
+    env = proc_environ(corral.wait_status("upd", "online")[0]["pid"])
+    assert env["SHELL_A"] == "changed" and env["SHELL_B"] == "b" and env["ADDED"] == "3"
+    e = dict(corral.env)
+    e.pop("SHELL_A", None)
+    corral.env = e
+    corral.ok("restart", "upd", "--update-env")
+    env = proc_environ(corral.wait_status("upd", "online")[0]["pid"])
+    assert "SHELL_A" not in env and "SHELL_B" not in env and env["KEEP"] == "1"
+
+
+# ---- --only and the file verbs ----
+
+def test_only_for_start_restart_stop_delete(corral, tmp_path):
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": n, "script": "tick.py", "interpreter": PY} for n in ("a", "b", "c")]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path, "--only", "a,b")
+    assert names_status(corral) == {"a": "online", "b": "online"}
+    corral.ok("start", path, "--only", "c")
+    # PM2's stop and delete compare --only with each name as one string;
+    # a list works here.
+    corral.ok("stop", path, "--only", "a,c")
+    assert names_status(corral) == {"a": "stopped", "b": "online", "c": "stopped"}
+    restarts = corral.proc("b")["restarts"]
+    corral.ok("restart", path, "--only", "b")
+    assert corral.proc("b")["restarts"] == restarts + 1
+    assert names_status(corral)["a"] == "stopped"
+    corral.ok("reload", path, "--only", "a c")
+    assert names_status(corral) == {"a": "online", "b": "online", "c": "online"}
+    corral.ok("delete", path, "--only", "b,c")
+    assert names_status(corral) == {"a": "online"}
+    err = corral.fail("stop", path, "--only", "a,zz")
+    assert "--only zz: no app of that name" in err
+    assert names_status(corral) == {"a": "online"}
+    corral.ok("delete", path)
+    assert corral.jlist() == []
+
+
+def test_start_or_restart_and_start_or_reload(corral, tmp_path):
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": "one", "script": "tick.py", "interpreter": PY}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("startOrRestart", path)
+    assert corral.proc("one")["restarts"] == 0
+    cfg["apps"].append({"name": "two", "script": "tick.py", "interpreter": PY, "env": {"N": "2"}})
+    write(path, json.dumps(cfg))
+    corral.ok("startOrRestart", path)
+    assert corral.proc("one")["restarts"] == 1 and corral.proc("two")["restarts"] == 0
+    corral.ok("startOrReload", path)
+    assert corral.proc("one")["restarts"] == 2 and corral.proc("two")["restarts"] == 1
+    assert proc_environ(corral.proc("two")["pid"])["N"] == "2"
+
+
+def test_default_file_and_formats(corral, tmp_path):
+    """No argument means ./ecosystem.config.js; .mjs and .yml start too."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    write(str(tmp_path / "ecosystem.config.js"),
+          f"module.exports = {{apps: [{{name: 'js', script: 'tick.py', interpreter: {json.dumps(PY)}}}]}};\n")
+    write(str(tmp_path / "eco.config.mjs"),
+          f"export default {{apps: [{{name: 'mjs', script: 'tick.py', interpreter: {json.dumps(PY)}}}]}};\n")
+    write(str(tmp_path / "eco.yml"), f"apps:\n  - name: yml\n    script: tick.py\n    interpreter: {PY}\n")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    corral.ok("start", cwd=str(tmp_path))
+    # relative paths in a file resolve against the file's directory
+    corral.ok("start", str(tmp_path / "eco.config.mjs"), cwd=str(other))
+    corral.ok("start", str(tmp_path / "eco.yml"), cwd=str(other))
+    assert names_status(corral) == {"js": "online", "mjs": "online", "yml": "online"}
+    assert corral.proc("mjs")["spec"]["cwd"] == str(tmp_path)
+    err = corral.fail("start", cwd=str(other))
+    assert "no ecosystem.config.js in this directory" in err
+
+
+def test_invalid_file_starts_nothing(corral, tmp_path):
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    write(str(tmp_path / "data.txt"), "not a program\n")
+    cfg = {"apps": [{"name": "good", "script": "tick.py", "interpreter": PY},
+                    {"name": "bad", "script": "tick.py", "interpreter": PY, "kill_timeout": "soon"}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    err = corral.fail("start", path)
+    assert "app 'bad': kill_timeout" in err
+    assert corral.jlist() == []
+    # A failure when the second app is spawned undoes the first too.
+    cfg["apps"][1] = {"name": "bad", "script": "data.txt", "interpreter": "none"}
+    write(path, json.dumps(cfg))
+    corral.fail("start", path)
+    wait_for(lambda: corral.jlist() == [], what="the started app to be undone")
+
+
+def test_start_options_with_a_file(corral, tmp_path):
+    """--watch and --namespace apply to a file's apps (as in PM2); --name is
+    dropped with a warning."""
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": "x", "script": "tick.py", "interpreter": PY},
+                    {"name": "y", "script": "tick.py", "interpreter": PY, "namespace": "mine"}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    r = corral.run("start", path, "--watch", "--namespace", "cli", "--name", "zz")
+    assert r.returncode == 0, r.stderr
+    assert "--name is ignored with an ecosystem file" in r.stderr
+    ps = {p["name"]: p for p in corral.jlist()}
+    assert set(ps) == {"x", "y"}
+    assert ps["x"]["namespace"] == "cli" and ps["y"]["namespace"] == "mine"
+    assert ps["x"]["watching"] and ps["y"]["watching"]
+
+
+# ---- config and ecosystem verbs ----
+
+def test_config_table_and_sample(corral, tmp_path):
+    corral.ok("ecosystem", cwd=str(tmp_path))
+    sample = tmp_path / "ecosystem.config.js"
+    assert "module.exports" in sample.read_text()
+    assert "already exists" in corral.fail("ecosystem", cwd=str(tmp_path))
+    corral.ok("ecosystem", "--force", cwd=str(tmp_path))
+    if not shutil.which("node"):
+        return
+    write(str(tmp_path / "server.js"), "setInterval(() => {}, 1000);\n")
+    write(str(tmp_path / "worker.py"), TICK_APP)
+    apps = json.loads(corral.ok("config", "--json", cwd=str(tmp_path)))
+    assert [a["name"] for a in apps] == ["web", "worker"]
+    assert apps[0]["max_memory_restart"] == 300 * 1024 * 1024
+    prod = json.loads(corral.ok("config", "--json", "--env", "production", "--only", "web",
+                                cwd=str(tmp_path)))
+    assert len(prod) == 1 and prod[0]["env"]["NODE_ENV"] == "production"
+    table = corral.ok("config", cwd=str(tmp_path))
+    assert re.search(r"max_memory_restart\s+│ 314572800 bytes \(300\.0mb\), whole process tree", table)
+    assert re.search(r"kill_timeout\s+│ 1600 ms", table)
+    assert re.search(r"cron_restart\s+│ 0 3 \* \* \*", table)
+    assert re.search(r"env NODE_ENV\s+│ development", table)
+    assert corral.jlist() == [], "config starts nothing"
+
+
+# ---- logs and pid files ----
+
+def test_log_options(corral, tmp_path):
+    say = write(str(tmp_path / "say.py"),
+                "import sys, time\nprint('hello out', flush=True)\n"
+                "print('hello err', file=sys.stderr, flush=True)\nwhile True:\n    time.sleep(1)\n")
+    cfg = {"apps": [
+        {"name": "dated", "script": say, "interpreter": PY, "log_date_format": "YYYY-MM-DD HH:mm:ss.SSS Z",
+         "out_file": "logs/dated.out", "error_file": "/dev/null", "log_file": "logs/dated.all",
+         "pid_file": "run/dated.pid"},
+        {"name": "jsonl", "script": say, "interpreter": PY, "log_type": "json"},
+        {"name": "split", "script": say, "interpreter": PY, "instances": 2, "exec_mode": "fork",
+         "merge_logs": False},
+        {"name": "quiet", "script": say, "interpreter": PY, "disable_logs": True},
+    ]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path)
+    out = str(tmp_path / "logs" / "dated.out")
+    wait_for(lambda: os.path.exists(out) and "hello out" in open(out).read(), what="dated.out")
+    line = open(out).read().splitlines()[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d: hello out", line), line
+    combined = str(tmp_path / "logs" / "dated.all")
+    wait_for(lambda: "hello err" in open(combined).read(), what="the combined log")
+    assert "hello out" in open(combined).read()
+    assert not os.path.exists(corral.log_path("dated", "error"))
+    pid_file = tmp_path / "run" / "dated-0.pid"
+    assert int(pid_file.read_text()) == corral.proc("dated")["pid"]
+
+    jl = corral.log_path("jsonl")
+    wait_for(lambda: os.path.exists(jl) and open(jl).read().strip(), what="jsonl's log")
+    rec = json.loads(open(jl).read().splitlines()[0])
+    assert rec["message"] == "hello out" and rec["type"] == "out" and rec["app_name"] == "jsonl"
+    assert rec["process_id"] == corral.proc("jsonl")["pm_id"] and rec["timestamp"]
+
+    ids = [p["pm_id"] for p in corral.procs("split")]
+    for i in ids:
+        p = corral.log_path("split", pm_id=i)
+        wait_for(lambda: os.path.exists(p) and "hello out" in open(p).read(), what=f"split-out-{i}")
+
+    corral.wait_status("quiet", "online")
+    q = corral.log_path("quiet")
+    assert not os.path.exists(q) or open(q).read() == ""
+
+
+# ---- max_memory_restart ----
+
+def test_max_memory_restart_counts_the_child_process(corral, tmp_path):
+    """The parent stays small; its child allocates 200 MB. The instance is
+    restarted within ~2 s of the tree crossing 120 MB (PM2 looks at the main
+    process only, every 30 s)."""
+    started = tmp_path / "allocating"
+    spawned = tmp_path / "spawned"
+    write(str(tmp_path / "child.py"), f"""import os, time
+time.sleep(0.3)
+with open({str(started)!r} + ".tmp", "w") as f:
+    f.write("%.3f" % time.time())
+os.rename({str(started)!r} + ".tmp", {str(started)!r})
+block = bytearray(200 * 1024 * 1024)
+for i in range(0, len(block), 4096):
+    block[i] = 1
+while True:
+    time.sleep(1)
+""")
+    # Only the first run starts the child: the run after the restart is small.
+    write(str(tmp_path / "parent.py"), f"""import os, subprocess, sys, time
+if not os.path.exists({str(spawned)!r}):
+    open({str(spawned)!r}, "w").close()
+    subprocess.Popen([sys.executable, {str(tmp_path / 'child.py')!r}])
+while True:
+    time.sleep(1)
+""")
+    cfg = {"apps": [{"name": "grow", "script": "parent.py", "interpreter": PY,
+                     "max_memory_restart": "120M"}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path)
+    first_pid = corral.wait_status("grow", "online")[0]["pid"]
+    wait_for(started.exists, timeout=10, what="the child to allocate")
+    # The tree crosses the limit a little after the child starts allocating:
+    # measuring from the start is the stricter bound.
+    t_start = float(started.read_text())
+    p = wait_for(lambda: corral.proc("grow")["restarts"] >= 1 and corral.proc("grow"),
+                 timeout=5, what="the restart")
+    elapsed = time.time() - t_start
+    assert elapsed < 2.0 * SLOW, f"restarted {elapsed:.2f}s after crossing the limit"
+    assert "max_memory_restart" in p["reason"] and "process tree" in p["reason"]
+    p = corral.wait_status("grow", "online")[0]
+    assert p["pid"] != first_pid
+    assert "max_memory_restart" in corral.ok("describe", "grow")
+    assert "over max_memory_restart" in corral.daemon_log()
+    stays(lambda: corral.proc("grow")["restarts"] == 1, 1.5)
+
+
+# ---- cron_restart ----
+
+def test_cron_restart_every_two_seconds(corral, tmp_path):
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": "cron", "script": "tick.py", "interpreter": PY,
+                     "cron_restart": "*/2 * * * * *"}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path)
+    log = corral.log_path("cron")
+
+    def starts():
+        if not os.path.exists(log):
+            return []
+        return [float(l.split()[1]) for l in open(log).read().splitlines() if l.startswith("start ")]
+    wait_for(lambda: len(starts()) >= 3, timeout=8, what="two cron restarts")
+    s = starts()
+    # Restarts happen at even seconds: the runs after the first start in an
+    # even second, two seconds apart.
+    for t in s[1:3]:
+        assert int(t) % 2 == 0, s
+    assert abs((s[2] - s[1]) - 2.0) < 0.5, s
+    p = corral.proc("cron")
+    assert p["restarts"] >= 2 and "cron_restart" in p["reason"]
+
+
+# ---- watch ----
+
+def restarts_of(corral, name):
+    return corral.proc(name)["restarts"]
+
+
+def test_watch_restarts_once_per_burst_and_ignores(corral, tmp_path):
+    app = tmp_path / "app"
+    for d in ("src", "node_modules/lib", ".git", "cache"):
+        (app / d).mkdir(parents=True)
+    write(str(app / "tick.py"), TICK_APP)
+    cfg = {"apps": [
+        {"name": "w", "script": "tick.py", "interpreter": PY, "watch": True, "watch_delay": 300},
+        {"name": "wi", "script": "tick.py", "interpreter": PY, "watch": ["src"],
+         "ignore_watch": ["*.tmp", "cache"], "cwd": "."},
+    ]}
+    path = write(str(app / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path)
+    corral.wait_status("w", "online")
+    corral.wait_status("wi", "online")
+
+    # A burst of saves within watch_delay: one restart.
+    for i in range(5):
+        (app / "src" / "a.txt").write_text(str(i))
+        time.sleep(0.03)
+    wait_for(lambda: restarts_of(corral, "w") == 1, what="w to restart")
+    stays(lambda: restarts_of(corral, "w") == 1, 0.8)
+
+    # node_modules and dot-folders are ignored by default.
+    (app / "node_modules" / "lib" / "x.js").write_text("x")
+    (app / ".git" / "HEAD").write_text("ref")
+    stays(lambda: restarts_of(corral, "w") == 1, 0.8)
+
+    # A new directory is followed: a file created in it restarts.
+    (app / "newdir").mkdir()
+    wait_for(lambda: restarts_of(corral, "w") == 2, what="w to restart for the new directory")
+    corral.wait_status("w", "online")
+    (app / "newdir" / "f.txt").write_text("f")
+    wait_for(lambda: restarts_of(corral, "w") == 3, what="w to restart for newdir/f.txt")
+
+    # wi: ignore_watch patterns and names.
+    before = restarts_of(corral, "wi")
+    (app / "src" / "x.tmp").write_text("t")
+    (app / "src" / "cache").mkdir()
+    (app / "src" / "cache" / "y").write_text("y")
+    stays(lambda: restarts_of(corral, "wi") == before, 0.8)
+    (app / "src" / "z.py").write_text("z")
+    wait_for(lambda: restarts_of(corral, "wi") == before + 1, what="wi to restart")
+    assert "watch:" in corral.proc("wi")["reason"] and "z.py" in corral.proc("wi")["reason"]
+
+
+def test_watch_flag_toggles(corral, tmp_path):
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    corral.ok("start", str(tmp_path / "tick.py"), "--interpreter", PY, "--watch", "--name", "tw")
+    assert corral.proc("tw")["watching"]
+    corral.ok("restart", "tw", "--watch")
+    assert not corral.proc("tw")["watching"]
+    corral.ok("restart", "tw", "--watch")
+    assert corral.proc("tw")["watching"]
+    corral.ok("stop", "tw", "--watch")
+    assert not corral.proc("tw")["watching"]
+    # A stopped app is not restarted by file changes.
+    corral.ok("restart", "tw", "--watch")
+    corral.ok("stop", "tw")
+    (tmp_path / "touched").write_text("x")
+    stays(lambda: corral.proc("tw")["status"] == "stopped", 0.5)

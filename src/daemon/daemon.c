@@ -21,6 +21,7 @@
 
 #include "common/spec.h"
 #include "daemon/logfile.h"
+#include "daemon/logpipe.h"
 #include "daemon/notify.h"
 #include "daemon/op.h"
 #include "daemon/sampler.h"
@@ -185,6 +186,31 @@ find_self(void)
 	}
 }
 
+/* Free every object at exit, so leak checkers see only real leaks. */
+static void
+daemon_teardown(void)
+{
+	struct proc *p;
+	while ((p = TAILQ_FIRST(&D->procs)) != NULL)
+		proc_forget(p);
+	struct app *a;
+	while ((a = TAILQ_FIRST(&D->apps)) != NULL)
+		app_remove(a);
+	logpipe_close_all();
+	op_free_all();
+	loop_flush(D->loop);
+	timer_stop(D->loop, &D->sample_timer);
+	if (D->sig_fd >= 0)
+		close(D->sig_fd);
+	if (D->log_fd >= 0)
+		close(D->log_fd);
+	loop_free(D->loop);
+	paths_free(&D->paths);
+	free(D->exe_path);
+	free(D->preload_path);
+	D = NULL;
+}
+
 /* Tell the client that spawned us that the socket is up (or why not). */
 static void
 report_ready(int fd, const char *err)
@@ -272,5 +298,7 @@ daemon_main(int argc, char **argv)
 	dlog("daemon exiting");
 	unlink(D->paths.pidfile);
 	close(D->pid_fd);
-	return rc < 0 ? 1 : D->exit_code;
+	int code = rc < 0 ? 1 : D->exit_code;
+	daemon_teardown();
+	return code;
 }

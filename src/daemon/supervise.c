@@ -716,6 +716,24 @@ proc_finished(struct proc *p)
 }
 
 void
+proc_forget(struct proc *p)
+{
+	if (p->pidfd >= 0) {
+		io_del(D->loop, &p->pidfd_io);
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	if (p->inst) {
+		if (p->inst->proc == p)
+			p->inst->proc = NULL;
+		if (p->inst->successor == p)
+			p->inst->successor = NULL;
+		p->inst = NULL;
+	}
+	proc_finished(p);
+}
+
+void
 inst_stop(struct inst *in, enum after_stop then, const char *reason)
 {
 	timer_stop(D->loop, &in->restart_timer);

@@ -165,7 +165,11 @@ member_close(struct group *g, size_t i)
 static int
 open_listener(const struct group *g, bool reuseport, char **err)
 {
-	int fd = socket(g->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Blocking, as systemd hands sockets over: an app that gets it as
+	 * LISTEN_FDS and calls a plain accept() must not see EAGAIN. The
+	 * daemon never accepts on it; the preload library gives the app the
+	 * O_NONBLOCK it asked for. */
+	int fd = socket(g->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*err = xasprintf("socket: %s", strerror(errno));
 		return -errno;

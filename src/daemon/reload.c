@@ -120,11 +120,11 @@ fail(struct reload *r, const char *fmt, ...)
 }
 
 static char *
-exit_text(const struct proc *p)
+exit_text(int wstatus)
 {
-	if (WIFSIGNALED(p->wstatus))
-		return xasprintf("was killed by %s", signame_name(WTERMSIG(p->wstatus)));
-	return xasprintf("exited with code %d", WEXITSTATUS(p->wstatus));
+	if (WIFSIGNALED(wstatus))
+		return xasprintf("was killed by %s", signame_name(WTERMSIG(wstatus)));
+	return xasprintf("exited with code %d", WEXITSTATUS(wstatus));
 }
 
 /* Advance one slot; true when the slot is free again. */
@@ -139,13 +139,21 @@ step_slot(struct reload *r, struct slot *s)
 		return true;
 	}
 	const char *name = in->app->spec.name;
+	if (!p && in->successor_exit_serial == s->serial) {
+		/* It exited and its process group is already gone. */
+		char *why = exit_text(in->successor_wstatus);
+		fail(r, "%s (pm_id %d): the new process %s before it was ready; "
+		    "the old processes keep serving", name, s->pm_id, why);
+		free(why);
+		return true;
+	}
 	if (!p || in->successor != p) {
 		fail(r, "%s (pm_id %d): the new process went away before it was ready; "
 		    "the old processes keep serving", name, s->pm_id);
 		return true;
 	}
 	if (p->exited) {
-		char *why = exit_text(p);
+		char *why = exit_text(p->wstatus);
 		fail(r, "%s (pm_id %d): the new process (pid %d) %s before it was ready; "
 		    "the old processes keep serving", name, s->pm_id, (int)p->pid, why);
 		free(why);

@@ -711,6 +711,9 @@ proc_finished(struct proc *p)
 		inst_process_ended(in, p);
 	} else if (in->successor == p) {
 		in->successor = NULL;
+		/* The reload names the reason once the process is gone. */
+		in->successor_exit_serial = p->serial;
+		in->successor_wstatus = p->wstatus;
 	}
 	op_poke();
 }

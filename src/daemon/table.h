@@ -72,6 +72,8 @@ struct inst {
 	enum inst_state state;
 	struct proc *proc;            /* serving process, NULL when none */
 	struct proc *successor;       /* reload: the replacement coming up */
+	uint64_t successor_exit_serial; /* serial of the last successor that */
+	int successor_wstatus;          /* exited before promotion, its status */
 
 	int restarts;                 /* ↺ */
 	int unstable_restarts;

@@ -122,3 +122,30 @@ class Load:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+def burst(port, n, threads=4, host="127.0.0.1", family=socket.AF_INET):
+    """n requests, each on a new connection, from `threads` threads; a
+    Counter of answering pids. Raises if any request fails."""
+    counts = collections.Counter()
+    errors = []
+    lock = threading.Lock()
+
+    def run(k):
+        mine = collections.Counter()
+        try:
+            for _ in range(k):
+                mine[int(request(port, host, family)["pid"])] += 1
+        except (OSError, ValueError) as e:
+            errors.append(e)
+        with lock:
+            counts.update(mine)
+    ths = [threading.Thread(target=run, args=(n // threads + (i < n % threads),))
+           for i in range(threads)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    if errors:
+        raise errors[0]
+    return counts

@@ -4,7 +4,8 @@
 // dual-stack [::]; $IPV6ONLY: [::] with ipv6Only. $PORT2 adds a second
 // server on 127.0.0.1:$PORT2. Graceful: SIGINT or the 'shutdown' message
 // close the server and exit once in-flight requests are done. With
-// $SEND_READY it calls process.send('ready') once listening.
+// $SEND_READY it calls process.send('ready') once listening (and
+// $READY_DELAY_MS later).
 const http = require('http');
 
 const port = Number(process.env.PORT);
@@ -24,7 +25,8 @@ process.on('message', (msg) => { if (msg === 'shutdown') shutdown('message'); })
 
 const onListening = () => {
   console.log(`pid ${process.pid} listening on ${port}`);
-  if (process.env.SEND_READY && process.send) process.send('ready');
+  if (process.env.SEND_READY && process.send)
+    setTimeout(() => process.send('ready'), Number(process.env.READY_DELAY_MS || 0));
 };
 if (process.env.IPV6ONLY) server.listen({port, host: '::', ipv6Only: true}, onListening);
 else if (process.env.HOST) server.listen(port, process.env.HOST, onListening);

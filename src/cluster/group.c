@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster/relay.h"
 #include "cluster/steer.h"
 #include "common/brokerproto.h"
 #include "common/util.h"
@@ -148,14 +149,50 @@ group_free(struct group *g)
 	free(g);
 }
 
-/* Close member i; the last member takes its index, as in the kernel. */
+static bool
+addr_is_any(const struct group *g)
+{
+	if (g->family == AF_INET)
+		return ((const struct sockaddr_in *)&g->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&g->addr)->sin6_addr);
+}
+
+/* Where the daemon itself connects to reach group g: its address, with a
+ * wildcard replaced by loopback. */
+static socklen_t
+group_dial_addr(const struct group *g, struct sockaddr_storage *out)
+{
+	memcpy(out, &g->addr, g->addrlen);
+	if (addr_is_any(g)) {
+		if (g->family == AF_INET)
+			((struct sockaddr_in *)out)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		else
+			((struct sockaddr_in6 *)out)->sin6_addr = in6addr_loopback;
+	}
+	return g->addrlen;
+}
+
+/* Close member i; the last member takes its index, as in the kernel.
+ * Connections still queued on it would be reset: if another member takes
+ * traffic, they are relayed there instead (relay.h). */
 static void
 member_close(struct group *g, size_t i)
 {
 	int queued = steer_queue_depth(g->members[i].fd);
-	if (queued > 0)
-		dlog("%s: closing the listener of pm_id %d with %d queued connection%s",
-		    g->label, g->members[i].pm_id, queued, queued == 1 ? "" : "s");
+	if (queued > 0) {
+		bool others = false;
+		for (size_t k = 0; k < g->n; k++)
+			others |= k != i && member_gets_traffic(&g->members[k]);
+		int relayed = 0;
+		if (others) {
+			struct sockaddr_storage dst;
+			socklen_t len = group_dial_addr(g, &dst);
+			relayed = relay_take_queue(g->members[i].fd, (struct sockaddr *)&dst, len);
+		}
+		dlog("%s: closing the listener of pm_id %d with %d queued connection%s, "
+		    "%d relayed to the other instances", g->label, g->members[i].pm_id,
+		    queued, queued == 1 ? "" : "s", relayed);
+	}
 	close(g->members[i].fd);
 	g->members[i] = g->members[g->n - 1];
 	g->n--;
@@ -200,14 +237,6 @@ format_label(struct group *g)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&g->addr)->sin6_addr, host, sizeof(host));
 		snprintf(g->label, sizeof(g->label), "[%s]:%u", host, g->port);
 	}
-}
-
-static bool
-addr_is_any(const struct group *g)
-{
-	if (g->family == AF_INET)
-		return ((const struct sockaddr_in *)&g->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&g->addr)->sin6_addr);
 }
 
 /* Would a socket for a and one for b conflict on the same port? */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/relay.h"
 #include "common/spec.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
@@ -249,6 +250,7 @@ daemon_main(int argc, char **argv)
 	LIST_INIT(&D->logfiles);
 	LIST_INIT(&D->logpipes);
 	LIST_INIT(&D->groups);
+	LIST_INIT(&D->relays);
 	D->cpus = spec_usable_cpus();
 
 	char *err = NULL;
@@ -294,6 +296,7 @@ daemon_main(int argc, char **argv)
 		dlog("event loop failed: %s", strerror(-rc));
 
 	server_close_all();
+	relay_close_all();
 	notify_close();
 	dlog("daemon exiting");
 	unlink(D->paths.pidfile);

@@ -105,7 +105,7 @@ def test_reload_with_wait_ready_and_no_ready_message_keeps_the_old_one(corral, t
         check_failed_reload(corral, port, old, err, load, "pm_id 0",
                             "not ready within listen_timeout (1500 ms)")
     # Fixed again: the next reload goes through.
-    edit(app, "&& process.send) 0", "&& process.send) process.send('ready')")
+    edit(app, "setTimeout(() => 0,", "setTimeout(() => process.send('ready'),")
     corral.ok("reload", "web")
     assert not live_pids(corral, "web") & old
 

@@ -120,6 +120,7 @@ struct proc {
 	bool stopping;
 	int kill_stage;               /* 0 none, 1 kill signal sent, 2 SIGKILL sent */
 	int64_t stop_deadline;        /* mono ms of the next escalation */
+	int64_t drain_settled_mono;   /* cluster stop: queue may count as empty */
 	struct timer kill_timer;      /* escalation and group polling */
 	struct timer ready_timer;     /* listen_timeout */
 	bool ready_timed_out;

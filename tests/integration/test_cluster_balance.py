@@ -56,3 +56,37 @@ def test_sticky_keeps_each_client_on_one_instance(corral, tmp_path):
     after = sticky_map(port)
     assert {s: new_inst_of[p] for s, p in after.items()} == \
         {s: inst_of[p] for s, p in first.items()}
+
+
+def queued_on_frozen(corral, tmp_path, lb):
+    """Freeze one of 4 instances, open 240 connections over ~1.2 s, and
+    return how many ended up waiting in the frozen instance's queue."""
+    import os
+    import signal
+    import time
+    from clusterapp import member_of
+    port = free_port()
+    start_node(corral, tmp_path, port, 4, args=("--lb", lb))
+    victim = corral.procs("web")[0]["pid"]
+    os.kill(victim, signal.SIGSTOP)
+    clients = []
+    try:
+        for _ in range(240):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            clients.append(s)
+            time.sleep(0.005)
+        m = member_of(corral, "web", victim)
+        return m["queued"], m["gets_traffic"]
+    finally:
+        os.kill(victim, signal.SIGCONT)
+        for s in clients:
+            s.close()
+
+
+def test_least_busy_steers_away_from_a_stalled_instance(corral, tmp_path):
+    # With even weights a frozen instance keeps its quarter (~60 of 240);
+    # least-busy lowers its weight as its queue grows (but never to 0).
+    queued, in_rotation = queued_on_frozen(corral, tmp_path, "least-busy")
+    assert in_rotation
+    assert 1 <= queued <= 30, queued

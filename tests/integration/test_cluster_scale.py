@@ -31,6 +31,9 @@ def test_scale_4_2_6_under_load(corral, tmp_path):
         assert all(after_up[k] == v for k, v in after_down.items())
         load.wait_more(300)
     assert load.failures == [], load.failures[:5]
+    # Removed instances were drained: nothing was left in their queues
+    # (the relay for leftovers was not needed).
+    assert "queued connection" not in corral.daemon_log()
     pids = live_pids(corral, "web")
     assert len(pids) == 6
     # Every instance serves, and increment_var is 8000 + its index.

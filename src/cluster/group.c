@@ -358,23 +358,39 @@ make_key(struct group *key, int family, const char *host, uint16_t port, bool v6
 	return 0;
 }
 
-/* Ports the Node inspector may use: never shared. */
+/* Does one Node option (--inspect[-brk|-port]=[host:]port) name port? */
+static bool
+inspect_arg_names(const char *a, size_t len, uint16_t port)
+{
+	if (len < 9 || strncmp(a, "--inspect", 9) != 0)
+		return false;
+	const char *eq = memchr(a, '=', len);
+	if (!eq)
+		return false;
+	const char *num = eq + 1;
+	for (const char *c = num; c < a + len; c++)
+		if (*c == ':')
+			num = c + 1;
+	return atoi(num) == port;
+}
+
+/* Ports the Node inspector may use: never shared. Node takes them from
+ * its arguments and from NODE_OPTIONS. */
 static bool
 is_inspector_port(const struct spec *s, uint16_t port)
 {
 	if (port == INSPECTOR_DEFAULT_PORT)
 		return true;
-	for (size_t i = 0; s->interpreter_args[i]; i++) {
-		const char *a = s->interpreter_args[i];
-		if (!str_starts(a, "--inspect"))
-			continue;
-		const char *eq = strchr(a, '=');
-		if (!eq)
-			continue;
-		const char *colon = strrchr(eq, ':');
-		const char *num = colon ? colon + 1 : eq + 1;
-		if (atoi(num) == port)
+	for (size_t i = 0; s->interpreter_args[i]; i++)
+		if (inspect_arg_names(s->interpreter_args[i], strlen(s->interpreter_args[i]), port))
 			return true;
+	const char *opts = json_string_value(json_object_get(s->env, "NODE_OPTIONS"));
+	while (opts && *opts) {
+		size_t len = strcspn(opts, " \t");
+		if (inspect_arg_names(opts, len, port))
+			return true;
+		opts += len;
+		opts += strspn(opts, " \t");
 	}
 	return false;
 }

@@ -159,6 +159,14 @@ def test_inspector_port_is_never_shared(corral, tmp_path):
     assert answering(port, 1) == {pid}
 
 
+def test_inspector_port_from_node_options_is_never_shared(corral, tmp_path):
+    port, inspect = free_port(), free_port()
+    start_node(corral, tmp_path, port, 1, env={"NODE_OPTIONS": f"--inspect=127.0.0.1:{inspect}"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{inspect}/json/version", timeout=5) as r:
+        assert "node.js" in json.load(r)["Browser"]
+    assert [g["address"] for g in listeners(corral, "web")] == [f"[::]:{port}"]
+
+
 def test_share_ports_narrows_sharing(corral, tmp_path):
     port, port2 = free_port(), free_port()
     start_node(corral, tmp_path, port, 1, args=("--share-ports", str(port)),

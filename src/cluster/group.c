@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster/relay.h"
 #include "cluster/steer.h"
 #include "common/brokerproto.h"
 #include "common/util.h"
@@ -148,14 +149,50 @@ group_free(struct group *g)
 	free(g);
 }
 
-/* Close member i; the last member takes its index, as in the kernel. */
+static bool
+addr_is_any(const struct group *g)
+{
+	if (g->family == AF_INET)
+		return ((const struct sockaddr_in *)&g->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&g->addr)->sin6_addr);
+}
+
+/* Where the daemon itself connects to reach group g: its address, with a
+ * wildcard replaced by loopback. */
+static socklen_t
+group_dial_addr(const struct group *g, struct sockaddr_storage *out)
+{
+	memcpy(out, &g->addr, g->addrlen);
+	if (addr_is_any(g)) {
+		if (g->family == AF_INET)
+			((struct sockaddr_in *)out)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		else
+			((struct sockaddr_in6 *)out)->sin6_addr = in6addr_loopback;
+	}
+	return g->addrlen;
+}
+
+/* Close member i; the last member takes its index, as in the kernel.
+ * Connections still queued on it would be reset: if another member takes
+ * traffic, they are relayed there instead (relay.h). */
 static void
 member_close(struct group *g, size_t i)
 {
 	int queued = steer_queue_depth(g->members[i].fd);
-	if (queued > 0)
-		dlog("%s: closing the listener of pm_id %d with %d queued connection%s",
-		    g->label, g->members[i].pm_id, queued, queued == 1 ? "" : "s");
+	if (queued > 0) {
+		bool others = false;
+		for (size_t k = 0; k < g->n; k++)
+			others |= k != i && member_gets_traffic(&g->members[k]);
+		int relayed = 0;
+		if (others) {
+			struct sockaddr_storage dst;
+			socklen_t len = group_dial_addr(g, &dst);
+			relayed = relay_take_queue(g->members[i].fd, (struct sockaddr *)&dst, len);
+		}
+		dlog("%s: closing the listener of pm_id %d with %d queued connection%s, "
+		    "%d relayed to the other instances", g->label, g->members[i].pm_id,
+		    queued, queued == 1 ? "" : "s", relayed);
+	}
 	close(g->members[i].fd);
 	g->members[i] = g->members[g->n - 1];
 	g->n--;
@@ -165,7 +202,11 @@ member_close(struct group *g, size_t i)
 static int
 open_listener(const struct group *g, bool reuseport, char **err)
 {
-	int fd = socket(g->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Blocking, as systemd hands sockets over: an app that gets it as
+	 * LISTEN_FDS and calls a plain accept() must not see EAGAIN. The
+	 * daemon never accepts on it; the preload library gives the app the
+	 * O_NONBLOCK it asked for. */
+	int fd = socket(g->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*err = xasprintf("socket: %s", strerror(errno));
 		return -errno;
@@ -196,14 +237,6 @@ format_label(struct group *g)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&g->addr)->sin6_addr, host, sizeof(host));
 		snprintf(g->label, sizeof(g->label), "[%s]:%u", host, g->port);
 	}
-}
-
-static bool
-addr_is_any(const struct group *g)
-{
-	if (g->family == AF_INET)
-		return ((const struct sockaddr_in *)&g->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&g->addr)->sin6_addr);
 }
 
 /* Would a socket for a and one for b conflict on the same port? */
@@ -325,23 +358,39 @@ make_key(struct group *key, int family, const char *host, uint16_t port, bool v6
 	return 0;
 }
 
-/* Ports the Node inspector may use: never shared. */
+/* Does one Node option (--inspect[-brk|-port]=[host:]port) name port? */
+static bool
+inspect_arg_names(const char *a, size_t len, uint16_t port)
+{
+	if (len < 9 || strncmp(a, "--inspect", 9) != 0)
+		return false;
+	const char *eq = memchr(a, '=', len);
+	if (!eq)
+		return false;
+	const char *num = eq + 1;
+	for (const char *c = num; c < a + len; c++)
+		if (*c == ':')
+			num = c + 1;
+	return atoi(num) == port;
+}
+
+/* Ports the Node inspector may use: never shared. Node takes them from
+ * its arguments and from NODE_OPTIONS. */
 static bool
 is_inspector_port(const struct spec *s, uint16_t port)
 {
 	if (port == INSPECTOR_DEFAULT_PORT)
 		return true;
-	for (size_t i = 0; s->interpreter_args[i]; i++) {
-		const char *a = s->interpreter_args[i];
-		if (!str_starts(a, "--inspect"))
-			continue;
-		const char *eq = strchr(a, '=');
-		if (!eq)
-			continue;
-		const char *colon = strrchr(eq, ':');
-		const char *num = colon ? colon + 1 : eq + 1;
-		if (atoi(num) == port)
+	for (size_t i = 0; s->interpreter_args[i]; i++)
+		if (inspect_arg_names(s->interpreter_args[i], strlen(s->interpreter_args[i]), port))
 			return true;
+	const char *opts = json_string_value(json_object_get(s->env, "NODE_OPTIONS"));
+	while (opts && *opts) {
+		size_t len = strcspn(opts, " \t");
+		if (inspect_arg_names(opts, len, port))
+			return true;
+		opts += len;
+		opts += strspn(opts, " \t");
 	}
 	return false;
 }

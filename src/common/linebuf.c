@@ -100,10 +100,10 @@ linebuf_read(struct linebuf *lb, int fd)
 char *
 linebuf_next(struct linebuf *lb, size_t *len)
 {
-	char *base = lb->buf + lb->start;
 	size_t avail = lb->len - lb->start;
 	if (avail == 0)
 		return NULL;
+	char *base = lb->buf + lb->start;
 	char *nl = lb->scan < avail ? memchr(base + lb->scan, '\n', avail - lb->scan) : NULL;
 	if (!nl) {
 		lb->scan = avail;

@@ -505,34 +505,9 @@ cmd_reload(struct client *c, json_t *id, json_t *req)
 	if (parallel < 1)
 		parallel = 1;
 	/* Cluster apps that are online reload without downtime; anything else
-	 * restarts, as in PM2. One reload per app. */
-	struct wait *w = wait_new(WAIT_LAUNCHED, n);
-	struct app *a;
-	TAILQ_FOREACH(a, &D->apps, link) {
-		struct inst **mine = xcalloc(n, sizeof(*mine));
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (ins[i]->app == a)
-				mine[k++] = ins[i];
-		if (k == 0) {
-			free(mine);
-			continue;
-		}
-		if (a->spec.mode == MODE_CLUSTER) {
-			reload_start(c, id, a, mine, k, (int)parallel);
-		} else {
-			for (size_t i = 0; i < k; i++) {
-				wait_add(w, mine[i], mine[i]->spawn_serial + 1);
-				inst_restart(mine[i], "reloaded (fork mode restarts)");
-			}
-		}
-		free(mine);
-	}
+	 * restarts, as in PM2. One reply when all of it is over. */
+	reload_start(c, id, ins, n, (int)parallel);
 	free(ins);
-	if (w->n > 0)
-		op_new(c, id, wait_check, w, wait_free);
-	else
-		wait_free(w);
 }
 
 static void

@@ -19,8 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/relay.h"
 #include "common/spec.h"
 #include "daemon/logfile.h"
+#include "daemon/logpipe.h"
 #include "daemon/notify.h"
 #include "daemon/op.h"
 #include "daemon/sampler.h"
@@ -185,6 +187,31 @@ find_self(void)
 	}
 }
 
+/* Free every object at exit, so leak checkers see only real leaks. */
+static void
+daemon_teardown(void)
+{
+	struct proc *p;
+	while ((p = TAILQ_FIRST(&D->procs)) != NULL)
+		proc_forget(p);
+	struct app *a;
+	while ((a = TAILQ_FIRST(&D->apps)) != NULL)
+		app_remove(a);
+	logpipe_close_all();
+	op_free_all();
+	loop_flush(D->loop);
+	timer_stop(D->loop, &D->sample_timer);
+	if (D->sig_fd >= 0)
+		close(D->sig_fd);
+	if (D->log_fd >= 0)
+		close(D->log_fd);
+	loop_free(D->loop);
+	paths_free(&D->paths);
+	free(D->exe_path);
+	free(D->preload_path);
+	D = NULL;
+}
+
 /* Tell the client that spawned us that the socket is up (or why not). */
 static void
 report_ready(int fd, const char *err)
@@ -223,6 +250,7 @@ daemon_main(int argc, char **argv)
 	LIST_INIT(&D->logfiles);
 	LIST_INIT(&D->logpipes);
 	LIST_INIT(&D->groups);
+	LIST_INIT(&D->relays);
 	D->cpus = spec_usable_cpus();
 
 	char *err = NULL;
@@ -268,9 +296,12 @@ daemon_main(int argc, char **argv)
 		dlog("event loop failed: %s", strerror(-rc));
 
 	server_close_all();
+	relay_close_all();
 	notify_close();
 	dlog("daemon exiting");
 	unlink(D->paths.pidfile);
 	close(D->pid_fd);
-	return rc < 0 ? 1 : D->exit_code;
+	int code = rc < 0 ? 1 : D->exit_code;
+	daemon_teardown();
+	return code;
 }

@@ -27,6 +27,7 @@ struct op;
 struct logfile;
 struct logpipe;
 struct group;
+struct relay;
 
 TAILQ_HEAD(app_list, app);
 TAILQ_HEAD(inst_list, inst);
@@ -36,6 +37,7 @@ TAILQ_HEAD(op_list, op);
 LIST_HEAD(logfile_list, logfile);
 LIST_HEAD(logpipe_list, logpipe);
 LIST_HEAD(group_list, group);
+LIST_HEAD(relay_list, relay);
 
 struct daemon {
 	struct loop *loop;
@@ -63,6 +65,7 @@ struct daemon {
 	struct logfile_list logfiles;
 	struct logpipe_list logpipes;
 	struct group_list groups;   /* cluster listener groups */
+	struct relay_list relays;   /* connections handed on from closed listeners */
 	uint64_t next_app_id;
 	int cpus;
 

@@ -264,6 +264,17 @@ on_retry(struct timer *t)
 }
 
 void
+logpipe_close_all(void)
+{
+	struct logpipe *lp;
+	while ((lp = LIST_FIRST(&D->logpipes)) != NULL) {
+		lp->eof = true;
+		logframe_drain(&lp->frame, emit, lp, true);
+		logpipe_close(lp);
+	}
+}
+
+void
 logpipe_kick(void)
 {
 	struct logpipe *lp, *next;

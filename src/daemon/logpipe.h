@@ -23,6 +23,8 @@ enum log_stream {
 /* Start reading fd (the read end, made non-blocking here) for instance in's
  * stream. Takes ownership of fd. */
 void logpipe_start(int fd, struct inst *in, enum log_stream stream);
+/* Flush and close every pipe (daemon exit). */
+void logpipe_close_all(void);
 /* Retry pipes that were waiting for a file another writer held. */
 void logpipe_kick(void);
 /* Format the wall-clock time ms with a strftime format that may also use

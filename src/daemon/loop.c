@@ -220,6 +220,12 @@ run_timers(struct loop *l)
 }
 
 void
+loop_flush(struct loop *l)
+{
+	run_deferred(l);
+}
+
+void
 loop_stop(struct loop *l)
 {
 	l->stop = true;

@@ -55,6 +55,8 @@ void loop_add_hook(struct loop *l, loop_hook hook, void *arg);
 /* Free p with fn(p) after the current batch. */
 void loop_defer_free(struct loop *l, void *p, void (*fn)(void *));
 
+/* Run pending deferred frees now (at exit). */
+void loop_flush(struct loop *l);
 /* Run until loop_stop(); returns 0, or -errno if epoll itself fails. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

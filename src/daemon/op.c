@@ -103,6 +103,14 @@ op_run(void *unused)
 }
 
 void
+op_free_all(void)
+{
+	struct op *op;
+	while ((op = TAILQ_FIRST(&D->ops)) != NULL)
+		op_free(op);
+}
+
+void
 op_client_gone(struct client *c)
 {
 	struct op *op;

@@ -49,5 +49,7 @@ void op_poke(void);
 /* Loop hook: run the checks if poked. */
 void op_run(void *unused);
 void op_client_gone(struct client *c);
+/* Drop every op without replying (daemon exit). */
+void op_free_all(void);
 
 #endif

@@ -15,6 +15,11 @@
  * After the last promotion the reply waits until the replaced processes are
  * gone (drained and stopped), so `corral reload` returning means the old
  * code no longer runs.
+ *
+ * One request may name several apps (`reload all`): each cluster app gets
+ * its own state machine (struct reload, app->reload), fork-mode instances
+ * and instances that were not online restart instead, and the one op of
+ * the request replies when every part is over.
  */
 #include "daemon/reload.h"
 
@@ -39,7 +44,24 @@ struct slot {
 	int pm_id;
 };
 
+/* A restarted instance the reply waits for: launched past serial. */
+struct launch_wait {
+	uint64_t inst_uid;
+	uint64_t serial;
+};
+
+/* The whole request: the per-app reloads and the restarts. */
+struct reload_req {
+	struct reload **apps;
+	size_t napps;
+	struct launch_wait *launches;
+	size_t nlaunches, cap_launches;
+	uint64_t *listed;        /* every instance named, for the reply */
+	size_t nlisted;
+};
+
 struct reload {
+	struct reload_req *req;
 	uint64_t app_id;
 	uint64_t *queue;         /* instance uids still to replace */
 	size_t nqueue, next;
@@ -48,8 +70,8 @@ struct reload {
 	struct slot *slots;
 	int parallel;
 	char *error;
-	bool finishing;          /* all promoted; waiting for old processes */
 	bool cancelled;
+	bool over;               /* failed, or every old process is gone */
 };
 
 static struct app *
@@ -84,9 +106,8 @@ live_proc(struct proc *p, uint64_t serial)
 }
 
 static void
-reload_free(void *p)
+reload_free(struct reload *r)
 {
-	struct reload *r = p;
 	struct app *a = find_app(r->app_id);
 	if (a && a->reload == r)
 		a->reload = NULL;
@@ -95,6 +116,36 @@ reload_free(void *p)
 	free(r->slots);
 	free(r->error);
 	free(r);
+}
+
+static void
+req_free(void *p)
+{
+	struct reload_req *q = p;
+	for (size_t i = 0; i < q->napps; i++)
+		reload_free(q->apps[i]);
+	free(q->apps);
+	free(q->launches);
+	free(q->listed);
+	free(q);
+}
+
+static void
+wait_launch(struct reload_req *q, struct inst *in, uint64_t serial)
+{
+	if (q->nlaunches == q->cap_launches) {
+		q->cap_launches = q->cap_launches ? 2 * q->cap_launches : 8;
+		q->launches = xrealloc(q->launches, q->cap_launches * sizeof(*q->launches));
+	}
+	q->launches[q->nlaunches++] = (struct launch_wait){in->uid, serial};
+}
+
+/* Restart in (PM2's reload of what cannot reload) and wait for it. */
+static void
+restart_inst(struct reload_req *q, struct inst *in, const char *reason)
+{
+	wait_launch(q, in, in->spawn_serial + 1);
+	inst_restart(in, reason);
 }
 
 static void
@@ -120,11 +171,11 @@ fail(struct reload *r, const char *fmt, ...)
 }
 
 static char *
-exit_text(const struct proc *p)
+exit_text(int wstatus)
 {
-	if (WIFSIGNALED(p->wstatus))
-		return xasprintf("was killed by %s", signame_name(WTERMSIG(p->wstatus)));
-	return xasprintf("exited with code %d", WEXITSTATUS(p->wstatus));
+	if (WIFSIGNALED(wstatus))
+		return xasprintf("was killed by %s", signame_name(WTERMSIG(wstatus)));
+	return xasprintf("exited with code %d", WEXITSTATUS(wstatus));
 }
 
 /* Advance one slot; true when the slot is free again. */
@@ -139,13 +190,21 @@ step_slot(struct reload *r, struct slot *s)
 		return true;
 	}
 	const char *name = in->app->spec.name;
+	if (!p && in->successor_exit_serial == s->serial) {
+		/* It exited and its process group is already gone. */
+		char *why = exit_text(in->successor_wstatus);
+		fail(r, "%s (pm_id %d): the new process %s before it was ready; "
+		    "the old processes keep serving", name, s->pm_id, why);
+		free(why);
+		return true;
+	}
 	if (!p || in->successor != p) {
 		fail(r, "%s (pm_id %d): the new process went away before it was ready; "
 		    "the old processes keep serving", name, s->pm_id);
 		return true;
 	}
 	if (p->exited) {
-		char *why = exit_text(p);
+		char *why = exit_text(p->wstatus);
 		fail(r, "%s (pm_id %d): the new process (pid %d) %s before it was ready; "
 		    "the old processes keep serving", name, s->pm_id, (int)p->pid, why);
 		free(why);
@@ -176,7 +235,7 @@ fill_slot(struct reload *r, struct slot *s)
 			continue;
 		if (!in->proc || in->state != ST_ONLINE) {
 			/* Not serving: nothing to keep up, restart as PM2 does. */
-			inst_restart(in, "reload of an instance that was not online");
+			restart_inst(r->req, in, "reload of an instance that was not online");
 			continue;
 		}
 		char *err = NULL;
@@ -211,10 +270,10 @@ old_processes_gone(struct reload *r)
 	return true;
 }
 
+/* Advance one app's reload; true once it is over (r->error says how). */
 static bool
-reload_check(struct op *op)
+reload_step(struct reload *r)
 {
-	struct reload *r = op->data;
 	struct app *a = find_app(r->app_id);
 	if (!a || r->cancelled)
 		fail(r, "the reload was cancelled (the app was stopped or deleted)");
@@ -233,33 +292,70 @@ reload_check(struct op *op)
 	}
 	if (r->error) {
 		dlog("reload failed: %s", r->error);
-		op_fail(op, "reload_failed", "%s", r->error);
 		return true;
 	}
 	if (!old_processes_gone(r))
 		return false;
-	json_t *procs = json_array();
-	if (a) {
-		struct inst *in;
-		TAILQ_FOREACH(in, &a->insts, app_link)
-			json_array_append_new(procs, command_procinfo(in, false));
+	if (a)
 		dlog("%s: reload done (%zu instance%s replaced)", a->spec.name, r->ndone,
 		    r->ndone == 1 ? "" : "s");
+	return true;
+}
+
+static bool
+launched(const struct launch_wait *w)
+{
+	struct inst *in = find_inst(w->inst_uid);
+	return !in || (in->settled_serial >= w->serial && in->state != ST_STOPPING);
+}
+
+static bool
+reload_check(struct op *op)
+{
+	struct reload_req *q = op->data;
+	bool over = true;
+	for (size_t i = 0; i < q->napps; i++) {
+		struct reload *r = q->apps[i];
+		if (!r->over && reload_step(r)) {
+			r->over = true;
+			/* The app may reload again while the others finish. */
+			struct app *a = find_app(r->app_id);
+			if (a && a->reload == r)
+				a->reload = NULL;
+		}
+		over &= r->over;
+	}
+	for (size_t i = 0; i < q->nlaunches && over; i++)
+		over = launched(&q->launches[i]);
+	if (!over)
+		return false;
+	struct sbuf errors = SBUF_INIT;
+	for (size_t i = 0; i < q->napps; i++)
+		if (q->apps[i]->error)
+			sbuf_addf(&errors, "%s%s", errors.len ? "; " : "", q->apps[i]->error);
+	if (errors.len) {
+		op_fail(op, "reload_failed", "%s", errors.s);
+		sbuf_free(&errors);
+		return true;
+	}
+	sbuf_free(&errors);
+	json_t *procs = json_array();
+	for (size_t i = 0; i < q->nlisted; i++) {
+		struct inst *in = find_inst(q->listed[i]);
+		if (in)
+			json_array_append_new(procs, command_procinfo(in, false));
 	}
 	op_reply(op, json_pack("{s:o}", "procs", procs));
 	return true;
 }
 
-void
-reload_start(struct client *c, json_t *req_id, struct app *app, struct inst **insts,
-    size_t n, int parallel)
+/* A reload of insts[0..n) (all of app) as part of request q. */
+static struct reload *
+reload_new(struct reload_req *q, struct app *app, struct inst **insts, size_t n,
+    int parallel)
 {
-	if (app->reload) {
-		client_error(c, req_id, "busy", "a reload of %s is already in progress",
-		    app->spec.name);
-		return;
-	}
 	struct reload *r = xcalloc(1, sizeof(*r));
+	r->req = q;
 	r->app_id = app->id;
 	r->queue = xcalloc(n, sizeof(*r->queue));
 	r->done = xcalloc(n, sizeof(*r->done));
@@ -271,7 +367,43 @@ reload_start(struct client *c, json_t *req_id, struct app *app, struct inst **in
 	app->reload = r;
 	dlog("%s: reload of %zu instance%s, %d at a time", app->spec.name, n,
 	    n == 1 ? "" : "s", r->parallel);
-	op_new(c, req_id, reload_check, r, reload_free);
+	return r;
+}
+
+void
+reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n, int parallel)
+{
+	/* All or nothing: no app of the request may be reloading already. */
+	for (size_t i = 0; i < n; i++) {
+		struct app *a = insts[i]->app;
+		if (a->reload) {
+			if (c)
+				client_error(c, req_id, "busy", "a reload of %s is already in "
+				    "progress", a->spec.name);
+			return;
+		}
+	}
+	struct reload_req *q = xcalloc(1, sizeof(*q));
+	q->listed = xcalloc(n ? n : 1, sizeof(*q->listed));
+	q->apps = xcalloc(n ? n : 1, sizeof(*q->apps));
+	struct inst **mine = xcalloc(n ? n : 1, sizeof(*mine));
+	for (size_t i = 0; i < n; i++) {
+		struct app *a = insts[i]->app;
+		q->listed[q->nlisted++] = insts[i]->uid;
+		if (a->spec.mode != MODE_CLUSTER) {
+			restart_inst(q, insts[i], "reloaded (fork mode restarts)");
+			continue;
+		}
+		if (a->reload)
+			continue;    /* this app's instances were taken already */
+		size_t k = 0;
+		for (size_t j = i; j < n; j++)
+			if (insts[j]->app == a)
+				mine[k++] = insts[j];
+		q->apps[q->napps++] = reload_new(q, a, mine, k, parallel);
+	}
+	free(mine);
+	op_new(c, req_id, reload_check, q, req_free);
 }
 
 void

@@ -19,10 +19,13 @@ struct inst;
 struct op;
 struct client;
 
-/* Reload these instances of app (all belong to it). The reload replies to
- * the client itself when done. */
-void reload_start(struct client *c, json_t *req_id, struct app *app,
-    struct inst **insts, size_t n, int parallel);
+/* Reload these instances (of any apps): cluster apps without downtime,
+ * `parallel` instances at a time per app; fork-mode instances restart. One
+ * reply to the client (may be NULL) when everything is over: the listed
+ * instances, or an error naming each instance that failed. Refused with
+ * "busy" if one of the apps is reloading already. */
+void reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n,
+    int parallel);
 /* Abort a reload in progress (the app is being deleted or stopped). */
 void reload_cancel(struct app *app);
 

@@ -117,7 +117,7 @@ over_limit(struct inst *in, int64_t rss)
 	    used, limit);
 	/* Cluster instances are replaced without downtime, as PM2 reloads. */
 	if (s->mode == MODE_CLUSTER && !in->app->reload && in->state == ST_ONLINE)
-		reload_start(NULL, NULL, in->app, &in, 1, 1);
+		reload_start(NULL, NULL, &in, 1, 1);
 	else
 		inst_restart(in, NULL);
 }

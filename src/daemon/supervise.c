@@ -33,6 +33,7 @@
 
 #define GROUP_POLL_MS 20
 #define DRAIN_POLL_MS 10
+#define DRAIN_SETTLE_MS 20
 #define SIGKILL_GRACE_MS 2000
 
 static uint64_t spawn_counter;
@@ -481,14 +482,18 @@ proc_begin_stop(struct proc *p)
 		return;
 	}
 	cluster_proc_changed(p);
-	if (cluster_proc_drained(p)) {
+	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
+	if (!s || s->mode != MODE_CLUSTER) {
 		send_stop(p);
 		return;
 	}
-	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
+	/* A SYN steered here just before the program changed may still
+	 * complete its handshake into this queue: an empty queue counts only
+	 * after DRAIN_SETTLE_MS (many loopback round trips). */
 	p->kill_stage = -1;
-	p->stop_deadline = mono_ms() + (s ? s->kill_timeout : 1600);
-	timer_start(D->loop, &p->kill_timer, DRAIN_POLL_MS);
+	p->drain_settled_mono = mono_ms() + DRAIN_SETTLE_MS;
+	p->stop_deadline = mono_ms() + s->kill_timeout;
+	timer_start(D->loop, &p->kill_timer, DRAIN_SETTLE_MS);
 }
 
 static void
@@ -499,7 +504,8 @@ on_kill_timer(struct timer *t)
 	bool tree = p->inst ? p->inst->app->spec.treekill : true;
 
 	if (p->kill_stage == -1) {
-		if (!p->exited && !cluster_proc_drained(p) && now < p->stop_deadline) {
+		if (!p->exited && (now < p->drain_settled_mono || !cluster_proc_drained(p)) &&
+		    now < p->stop_deadline) {
 			timer_start(D->loop, t, DRAIN_POLL_MS);
 			return;
 		}
@@ -719,8 +725,29 @@ proc_finished(struct proc *p)
 		inst_process_ended(in, p);
 	} else if (in->successor == p) {
 		in->successor = NULL;
+		/* The reload names the reason once the process is gone. */
+		in->successor_exit_serial = p->serial;
+		in->successor_wstatus = p->wstatus;
 	}
 	op_poke();
+}
+
+void
+proc_forget(struct proc *p)
+{
+	if (p->pidfd >= 0) {
+		io_del(D->loop, &p->pidfd_io);
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	if (p->inst) {
+		if (p->inst->proc == p)
+			p->inst->proc = NULL;
+		if (p->inst->successor == p)
+			p->inst->successor = NULL;
+		p->inst = NULL;
+	}
+	proc_finished(p);
 }
 
 void

@@ -53,6 +53,9 @@ void inst_set_state(struct inst *in, enum inst_state st);
 /* Set up a new instance's timers. */
 void supervise_init_inst(struct inst *in);
 
+/* Drop a process from the table without waiting for it (daemon exit). */
+void proc_forget(struct proc *p);
+
 /* Send a JSON message line to a Node app over its IPC channel. */
 int proc_send_ipc(struct proc *p, const char *json_line);
 

@@ -72,6 +72,8 @@ struct inst {
 	enum inst_state state;
 	struct proc *proc;            /* serving process, NULL when none */
 	struct proc *successor;       /* reload: the replacement coming up */
+	uint64_t successor_exit_serial; /* serial of the last successor that */
+	int successor_wstatus;          /* exited before promotion, its status */
 
 	int restarts;                 /* ↺ */
 	int unstable_restarts;
@@ -118,6 +120,7 @@ struct proc {
 	bool stopping;
 	int kill_stage;               /* 0 none, 1 kill signal sent, 2 SIGKILL sent */
 	int64_t stop_deadline;        /* mono ms of the next escalation */
+	int64_t drain_settled_mono;   /* cluster stop: queue may count as empty */
 	struct timer kill_timer;      /* escalation and group polling */
 	struct timer ready_timer;     /* listen_timeout */
 	bool ready_timed_out;

@@ -777,6 +777,68 @@ test_kernel_random_spreads_evenly(void **state)
 	group_close(&g);
 }
 
+/*
+ * What group.c relies on when a member closes: the kernel moves the last
+ * listener into the hole, so a program rebuilt for the compacted order
+ * (members[i] = members[n-1]) reaches the sockets it means. Then a
+ * least-busy weight table (queues 0, 1, 3) must split new connections in
+ * proportion 4 : 2 : 1.
+ */
+static void
+test_kernel_close_compacts_and_weights_follow(void **state)
+{
+	struct group g;
+	struct steer_member m[GROUP];
+	unsigned depth[GROUP];
+	assert_int_equal(group_open(&g, AF_INET, "127.0.0.1", false), 0);
+	/* Close listener 1; the model is now fds {0, 3, 2}. */
+	close(g.fd[1]);
+	g.fd[1] = -1;
+	int model[3] = { 0, 3, 2 };
+	static const uint32_t only_old_3[3] = { 0, 1, 0 };
+	for (unsigned i = 0; i < 3; i++) {
+		m[i].id = 100 + (uint32_t)model[i];
+		m[i].weight = only_old_3[i];
+	}
+	assert_int_equal(steer_build(STEER_RANDOM, m, 3, &prog), 0);
+	assert_int_equal(steer_attach(g.fd[0], &prog), 0);
+	for (unsigned c = 0; c < 100; c++)
+		group_connect(&g, AF_INET, NULL);
+	group_wait_queued(&g, 100, depth);
+	print_message("after closing listener 1, index 1 = old listener 3: %u / - / %u / %u\n",
+	    depth[0], depth[2], depth[3]);
+	assert_int_equal(depth[3], 100);
+
+	/* Drain, then weights from queue depths 0, 1, 3 (4 : 2 : 1). */
+	for (unsigned i = 0; i < GROUP; i++) {
+		if (g.fd[i] < 0)
+			continue;
+		int fd;
+		while ((fd = accept4(g.fd[i], NULL, NULL, SOCK_CLOEXEC)) >= 0)
+			close(fd);
+	}
+	for (unsigned i = 0; i < g.nclients; i++)
+		close(g.client[i]);
+	g.nclients = 0;
+	static const uint32_t fake_depth[3] = { 0, 1, 3 };
+	static const bool ready[3] = { true, true, true };
+	uint32_t w[3];
+	steer_weights_from_depths(fake_depth, ready, 3, w);
+	for (unsigned i = 0; i < 3; i++)
+		m[i].weight = w[i];
+	assert_int_equal(steer_build(STEER_RANDOM, m, 3, &prog), 0);
+	assert_int_equal(steer_attach(g.fd[0], &prog), 0);
+	for (unsigned c = 0; c < 490; c++)
+		group_connect(&g, AF_INET, NULL);
+	group_wait_queued(&g, 490, depth);
+	print_message("least-busy weights %u/%u/%u over 490: %u / %u / %u\n", w[0], w[1], w[2],
+	    depth[model[0]], depth[model[1]], depth[model[2]]);
+	assert_in_range(depth[model[0]], 220, 340);   /* expect 280 */
+	assert_in_range(depth[model[1]], 95, 185);    /* expect 140 */
+	assert_in_range(depth[model[2]], 35, 110);    /* expect 70 */
+	group_close(&g);
+}
+
 /* Connect `rounds` times from each of 127.0.0.1..nsrc, accept everything,
  * and check each source always reached the listener the interpreter
  * predicts. listener_of_src[x] = listener fd slot that got 127.0.0.x. */
@@ -944,6 +1006,7 @@ main(void)
 		cmocka_unit_test(test_sticky_follows_ids_not_indexes),
 		cmocka_unit_test(test_weights_from_depths),
 		cmocka_unit_test(test_kernel_random_spreads_evenly),
+		cmocka_unit_test(test_kernel_close_compacts_and_weights_follow),
 		cmocka_unit_test(test_kernel_sticky_keeps_each_source_on_one_listener),
 		cmocka_unit_test(test_kernel_ipv6),
 		cmocka_unit_test(test_kernel_dual_stack_sees_ipv4_headers),

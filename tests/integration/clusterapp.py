@@ -1,0 +1,74 @@
+"""Helpers shared by the cluster-mode tests: test apps, who answers a port,
+listener state from jlist."""
+import os
+import shutil
+import socket
+
+from conftest import APPS, wait_for
+from loadgen import request
+
+
+def copy_app(tmp_path, name):
+    """A private copy of tests/apps/<name> (tests edit it for a new release)."""
+    dst = os.path.join(str(tmp_path), name)
+    shutil.copy(os.path.join(APPS, name), dst)
+    return dst
+
+
+def start_node(corral, tmp_path, port, instances=4, name="web", args=(), env=None):
+    """Start tests/apps/pid_server.js in cluster mode; wait until online."""
+    app = copy_app(tmp_path, "pid_server.js")
+    e = {"PORT": str(port)}
+    e.update(env or {})
+    corral.ok("start", app, "-i", instances, "--name", name, *args, env=e)
+    corral.wait_status(name, "online", count=None if instances in ("max", 0, -1) else int(instances))
+    return app
+
+
+def live_pids(corral, name):
+    return {p["pid"] for p in corral.procs(name) if p["pid"]}
+
+
+def answering(port, want, host="127.0.0.1", family=socket.AF_INET, tries=400, **kw):
+    """Pids that answer on port, asking until `want` distinct pids answered
+    (or `tries` requests were made)."""
+    seen = set()
+    for _ in range(tries):
+        seen.add(int(request(port, host, family, **kw)["pid"]))
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def listeners(corral, name):
+    """The "listeners" of an app, from jlist (the same for each instance)."""
+    return corral.proc(name)["listeners"]
+
+
+def member_of(corral, name, pid):
+    """The listener member (dict) that process pid uses, or None."""
+    for g in listeners(corral, name):
+        for m in g["members"]:
+            if m["pid"] == pid:
+                return m
+    return None
+
+
+def port_is_free(port, family=socket.AF_INET, host="127.0.0.1"):
+    """True if we can listen on port ourselves, as a server would (with
+    SO_REUSEADDR: TIME_WAIT leftovers do not count, listeners do)."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+        s.listen(1)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_port_free(port, timeout=10.0):
+    return wait_for(lambda: port_is_free(port) and port_is_free(port, socket.AF_INET6, "::"),
+                    timeout, what=f"port {port} to be free")

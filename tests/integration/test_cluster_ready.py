@@ -1,0 +1,77 @@
+"""Readiness in cluster mode: wait_ready with Node's process.send('ready')
+and with sd_notify READY=1 on $NOTIFY_SOCKET (any language); an instance
+gets no connections before it is ready; shutdown_with_message."""
+import os
+import subprocess
+
+from clusterapp import answering, copy_app, listeners, live_pids, start_node
+from conftest import CORRAL, free_port, wait_for
+
+
+def start_in_background(corral, *args, env):
+    """`corral start` returns once the instances are ready: run it aside."""
+    return subprocess.Popen([CORRAL, "start", *args], env=dict(corral.env, **env), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def check_not_ready_yet(corral, starter, n):
+    wait_for(lambda: corral.jlist() and len(listeners(corral, "web")[0]["members"]) == n, 10,
+             what="the instances to bind")
+    # Bound but not ready: launching, and not in rotation.
+    assert {p["status"] for p in corral.procs("web")} == {"launching"}
+    assert not any(m["gets_traffic"] for m in listeners(corral, "web")[0]["members"])
+    assert starter.poll() is None
+    out, err = starter.communicate(timeout=30)
+    assert starter.returncode == 0, err
+    corral.wait_status("web", "online", count=n)
+    assert all(m["gets_traffic"] for m in listeners(corral, "web")[0]["members"])
+
+
+def test_wait_ready_node_process_send(corral, tmp_path):
+    port = free_port()
+    app = copy_app(tmp_path, "pid_server.js")
+    starter = start_in_background(corral, app, "-i", "2", "--name", "web", "--wait-ready",
+                                  "--listen-timeout", "20000",
+                                  env={"PORT": str(port), "SEND_READY": "1",
+                                       "READY_DELAY_MS": "2500"})
+    check_not_ready_yet(corral, starter, 2)
+    assert answering(port, 2) == live_pids(corral, "web")
+    assert "process.send('ready')" in corral.daemon_log()
+
+
+def test_wait_ready_sd_notify_from_python(corral, tmp_path):
+    port = free_port()
+    app = copy_app(tmp_path, "notify_server.py")
+    starter = start_in_background(corral, app, "-i", "2", "--name", "web", "--wait-ready",
+                                  "--listen-timeout", "20000",
+                                  env={"PORT": str(port), "READY_DELAY_MS": "2500"})
+    check_not_ready_yet(corral, starter, 2)
+    for p in corral.procs("web"):
+        assert p["status_text"] == f"serving on port {port}"
+        assert p["ready"] is True
+    assert answering(port, 2) == live_pids(corral, "web")
+    assert f"serving on port {port}" in corral.ok("describe", "web")
+
+
+def test_sd_notify_never_ready_is_reported(corral, tmp_path):
+    port = free_port()
+    app = copy_app(tmp_path, "notify_server.py")
+    corral.ok("start", app, "-i", "1", "--name", "web", "--wait-ready", "--listen-timeout", "1000",
+              env={"PORT": str(port), "NEVER_READY": "1"})
+    # PM2 calls it online after listen_timeout; corral says it never was ready.
+    p = corral.wait_status("web", "online")[0]
+    assert p["ready"] is False
+    assert "not ready after listen_timeout (1000 ms)" in p["reason"]
+
+
+def test_shutdown_with_message(corral, tmp_path):
+    port = free_port()
+    start_node(corral, tmp_path, port, 2, args=("--shutdown-with-message",))
+    pids = live_pids(corral, "web")
+    corral.ok("stop", "web")
+    for pm_id in (0, 1):
+        text = open(corral.log_path("web", "out", pm_id)).read()
+        assert "shutting down (message)" in text, text
+    for p in corral.procs("web"):
+        assert p["status"] == "stopped" and p["exit_code"] == 0 and p["exit_signal"] is None
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)

@@ -1,0 +1,139 @@
+"""Zero-downtime reload of a cluster app under continuous load (a new
+connection per request), and reloads that must not promote a broken
+release: the new version exits at start, never binds, or never says ready."""
+import os
+import subprocess
+
+from clusterapp import answering, copy_app, live_pids, start_node
+from conftest import CORRAL, free_port, wait_for
+from loadgen import Load
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def edit(path, old, new):
+    with open(path) as f:
+        text = f.read()
+    assert old in text
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+
+
+def test_reload_under_load_loses_nothing(corral, tmp_path):
+    port = free_port()
+    start_node(corral, tmp_path, port, 4)
+    old = live_pids(corral, "web")
+    with Load(port) as load:
+        load.wait_more(200)
+        t_reload = load.count()
+        corral.ok("reload", "web")
+        # `reload` returns once the old processes are gone.
+        assert not any(alive(p) for p in old)
+        load.wait_more(200)
+    assert load.failures == [], load.failures[:5]
+    new = live_pids(corral, "web")
+    assert len(new) == 4 and not new & old
+    assert all(p["status"] == "online" for p in corral.procs("web"))
+    # Every new process served during the test, and the load never paused.
+    assert new <= set(load.pids), (new, load.pids)
+    assert load.count() > t_reload + 200
+    assert "queued connection" not in corral.daemon_log()
+
+
+def check_failed_reload(corral, port, old, err, load, *expect):
+    assert "reload" in err.lower() or "pm_id" in err
+    for text in expect:
+        assert text in err, err
+    # The old processes still serve, all of them, and nothing was lost.
+    assert live_pids(corral, "web") == old
+    assert all(p["status"] == "online" for p in corral.procs("web"))
+    load.wait_more(100)
+    assert answering(port, 4) == old
+    assert load.failures == [], load.failures[:5]
+
+
+def test_reload_of_a_release_that_exits_at_start_keeps_the_old_one(corral, tmp_path):
+    port = free_port()
+    app = start_node(corral, tmp_path, port, 4)
+    old = live_pids(corral, "web")
+    with Load(port) as load:
+        load.wait_more(100)
+        edit(app, "const http = require('http');",
+             "console.error('broken release'); process.exit(3);\nconst http = require('http');")
+        err = corral.fail("reload", "web")
+        check_failed_reload(corral, port, old, err, load, "pm_id 0", "exited with code 3",
+                            "before it was ready", "old processes keep serving")
+
+
+def test_reload_of_a_release_that_never_binds_keeps_the_old_one(corral, tmp_path):
+    port = free_port()
+    app = start_node(corral, tmp_path, port, 4, args=("--listen-timeout", "1500"))
+    old = live_pids(corral, "web")
+    with Load(port) as load:
+        load.wait_more(100)
+        edit(app, "if (process.env.IPV6ONLY)", "setInterval(() => {}, 1000);\nif (false)")
+        edit(app, "else if (process.env.HOST)", "else if (false)")
+        edit(app, "else server.listen(port, onListening);", "")
+        # A second reload while this one runs is refused.
+        first = subprocess.Popen([CORRAL, "reload", "web"], env=corral.env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: "reload of 4 instances" in corral.daemon_log(), 10,
+                 what="the first reload to begin")
+        busy = corral.fail("reload", "web")
+        assert "already in progress" in busy
+        _, err = first.communicate(timeout=30)
+        assert first.returncode != 0
+        check_failed_reload(corral, port, old, err, load, "pm_id 0",
+                            "not ready within listen_timeout (1500 ms)")
+
+
+def test_reload_with_wait_ready_and_no_ready_message_keeps_the_old_one(corral, tmp_path):
+    port = free_port()
+    app = start_node(corral, tmp_path, port, 4, args=("--wait-ready", "--listen-timeout", "1500"),
+                     env={"SEND_READY": "1"})
+    old = live_pids(corral, "web")
+    with Load(port) as load:
+        load.wait_more(100)
+        edit(app, "process.send('ready')", "0")
+        err = corral.fail("reload", "web")
+        check_failed_reload(corral, port, old, err, load, "pm_id 0",
+                            "not ready within listen_timeout (1500 ms)")
+    # Fixed again: the next reload goes through.
+    edit(app, "setTimeout(() => 0,", "setTimeout(() => process.send('ready'),")
+    corral.ok("reload", "web")
+    assert not live_pids(corral, "web") & old
+
+
+def test_reload_restarts_instances_that_were_not_online(corral, tmp_path):
+    port = free_port()
+    start_node(corral, tmp_path, port, 3)
+    stopped = corral.procs("web")[1]["pm_id"]
+    corral.ok("stop", stopped)
+    old = live_pids(corral, "web")
+    assert len(old) == 2
+    corral.ok("reload", "web")
+    # When reload returns, every instance runs the new code and is online.
+    procs = corral.procs("web")
+    assert [p["status"] for p in procs] == ["online"] * 3
+    assert len(live_pids(corral, "web")) == 3 and not live_pids(corral, "web") & old
+    assert answering(port, 3) == live_pids(corral, "web")
+
+
+def test_reload_all_waits_for_every_app(corral, tmp_path):
+    ports = [free_port(), free_port()]
+    start_node(corral, tmp_path, ports[0], 2, name="a")
+    start_node(corral, tmp_path, ports[1], 2, name="b")
+    old = live_pids(corral, "a") | live_pids(corral, "b")
+    with Load(ports[1]) as load:
+        corral.ok("reload", "all")
+        # Both apps are done when the command returns.
+        assert not any(alive(p) for p in old)
+        assert len(live_pids(corral, "a") | live_pids(corral, "b")) == 4
+        load.wait_more(50)
+    assert load.failures == []

@@ -189,7 +189,9 @@ load_config(struct ctx *x, const char *file)
 	struct config_doc *doc = NULL;
 	json_t *warnings = json_array();
 	char *err = NULL;
-	char *abs = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", current_dir(), file);
+	char *here = current_dir();
+	char *abs = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
+	free(here);
 	int rc = config_doc_load(file, &doc, &warnings, &err);
 	if (rc < 0) {
 		print_warnings(warnings);
@@ -369,8 +371,11 @@ start_or(struct ctx *x, const char *file, const char *action)
 	}
 	if (rc == 0 && json_array_size(to_start) > 0)
 		rc = send_start(x, to_start, NULL);
-	else if (rc == 0)
-		print_procs(x, json_array());
+	else if (rc == 0) {
+		json_t *none = json_array();
+		print_procs(x, none);
+		json_decref(none);
+	}
 	json_decref(names);
 	json_decref(procs);
 	json_decref(apps);

@@ -984,8 +984,7 @@ build(struct app_ctx *a)
 					free(abs);
 			}
 			if (!interp) {
-				fail(a, fi, "interpreter \"%s\" not found (not on PATH, or not executable)", t);
-				free(t);
+				fail(a, fi, "\"%s\" not found (not on PATH, or not executable)", t);
 				free(script);
 				free(cwd);
 				goto fail;

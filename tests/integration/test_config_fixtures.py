@@ -145,6 +145,7 @@ BROKEN_CASES = [
     ("bad_env.json", [], {}, 1),
     ("bad_mode.json", [], {}, 1),
     ("bad_signal.yaml", [], {}, 1),
+    ("bad_interpreter.json", [], {}, 1),
     ("second_app_bad.json", [], {}, 1),
     ("no_apps.json", [], {}, 1),
     ("only_unknown.json", ["--only", "api,nope"], {}, 1),

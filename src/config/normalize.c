@@ -297,7 +297,8 @@ fail(struct app_ctx *a, const struct found *f, const char *fmt, ...)
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	char *w = where(a, f);
-	a->err = xasprintf("%s%s", w, msg);
+	/* The value is the user's: a newline in it must not split the line. */
+	a->err = config_doc_one_line(xasprintf("%s%s", w, msg));
 	free(w);
 	free(msg);
 	return -EINVAL;
@@ -313,7 +314,7 @@ warn(struct norm_ctx *ctx, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
+	char *msg = config_doc_one_line(xvasprintf(fmt, ap));
 	va_end(ap);
 	/* Once per message: a field ignored in ten apps is one warning. */
 	size_t i;
@@ -1501,7 +1502,10 @@ normalize_app(struct norm_ctx *ctx, json_t *raw, json_t **out, char **err)
 	struct spec s;
 	char *serr = NULL;
 	if (spec_from_json(a.out, &s, &serr) < 0) {
-		*err = xasprintf("%s%s", ctx->from_cli ? "start: " : "", serr);
+		a.app_name = json_string_value(json_object_get(a.out, "name"));
+		char *w = where(&a, NULL);
+		*err = config_doc_one_line(xasprintf("%s%s", w, serr));
+		free(w);
 		free(serr);
 		json_decref(a.out);
 		return -EINVAL;
@@ -1598,6 +1602,7 @@ normalize_doc(struct norm_ctx *ctx, const struct config_doc *doc, const char *on
 	json_decref(one);
 	if (rc < 0) {
 		json_decref(apps);
+		*err = config_doc_one_line(*err);
 		return rc;
 	}
 	*apps_out = apps;

@@ -1464,7 +1464,13 @@ build(struct app_ctx *a)
 	json_object_set_new(a->out, "env", normalize_env(ctx->environ, app_env, filter_all, fv));
 	free(fv);
 	free(cwd);
-	return a->err ? -EINVAL : 0;
+	/* A field that failed without stopping the build (append_env_to_name). */
+	if (a->err) {
+		json_decref(a->out);
+		a->out = NULL;
+		return -EINVAL;
+	}
+	return 0;
 fail_cwd:
 	free(cwd);
 fail:

@@ -937,7 +937,7 @@ build(struct app_ctx *a)
 	char *cwd = xstrdup(ctx->base_dir);
 	if ((f = field(a, "cwd"))) {
 		if (get_string(a, f, &t) < 0)
-			goto fail;
+			goto fail_cwd;
 		free(cwd);
 		cwd = abs_path(ctx->base_dir, t);
 		free(t);

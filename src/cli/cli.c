@@ -329,6 +329,35 @@ running_names(json_t *procs)
 	return names;
 }
 
+/* A running app keeps its mode and its number of instances across a
+ * restart or reload with new settings: say so when the file asks for
+ * others. */
+static void
+warn_kept_shape(struct ctx *x, json_t *spec, json_t *procs)
+{
+	const char *name = json_string_value(json_object_get(spec, "name"));
+	const char *mode = json_string_value(json_object_get(spec, "exec_mode"));
+	int want = spec_resolve_instances(json_integer_value(json_object_get(spec, "instances")),
+	    spec_usable_cpus());
+	int have = 0;
+	const char *have_mode = NULL;
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		if (strcmp(json_string_value(json_object_get(p, "name")), name) != 0)
+			continue;
+		have++;
+		have_mode = json_string_value(json_object_get(p, "mode"));
+	}
+	if (have_mode && mode && strcmp(have_mode, mode) != 0)
+		fprintf(stderr, "corral %s: warning: app '%s' runs in %s mode and keeps it (the file "
+		    "says %s; delete and start it to change)\n", x->verb, name, have_mode, mode);
+	if (have > 0 && want != have)
+		fprintf(stderr, "corral %s: warning: app '%s' keeps its %d instance%s (the file says "
+		    "%d; corral scale %s %d changes it)\n", x->verb, name, have, have == 1 ? "" : "s",
+		    want, name, want);
+}
+
 /* startOrRestart / startOrReload: start what is missing, restart or reload
  * the rest with the file's new settings. */
 static int
@@ -349,6 +378,7 @@ start_or(struct ctx *x, const char *file, const char *action)
 	json_array_foreach(apps, i, s) {
 		const char *name = json_string_value(json_object_get(s, "name"));
 		if (json_object_get(names, name)) {
+			warn_kept_shape(x, s, procs);
 			json_array_append(to_update, s);
 			json_array_append_new(targets, json_string(name));
 		} else {

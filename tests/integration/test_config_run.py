@@ -183,6 +183,13 @@ def test_start_or_restart_and_start_or_reload(corral, tmp_path):
     corral.ok("startOrReload", path)
     assert corral.proc("one")["restarts"] == 2 and corral.proc("two")["restarts"] == 1
     assert proc_environ(corral.proc("two")["pid"])["N"] == "2"
+    # The number of instances is changed by scale, not by a restart: said so.
+    cfg["apps"][0].update({"instances": 2, "exec_mode": "fork"})
+    write(path, json.dumps(cfg))
+    r = corral.run("startOrRestart", path)
+    assert r.returncode == 0, r.stderr
+    assert "app 'one' keeps its 1 instance (the file says 2; corral scale one 2 changes it)" in r.stderr
+    assert len(corral.procs("one")) == 1
 
 
 def test_default_file_and_formats(corral, tmp_path):

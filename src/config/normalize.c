@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cron.h"
@@ -1237,9 +1238,14 @@ build(struct app_ctx *a)
 		if (strcmp(t, "0") != 0 && *t) {
 			struct cron_expr ce;
 			char *cerr = NULL;
+			time_t next;
 			if (cron_parse(t, &ce, &cerr) < 0) {
 				fail(a, f, "%s", cerr);
 				free(cerr);
+				goto fail_cwd;
+			}
+			if (cron_next(&ce, time(NULL), &next) == -ENOENT) {
+				fail(a, f, "cron \"%s\" never fires (no such date)", t);
 				goto fail_cwd;
 			}
 			json_object_set_new(a->out, "cron_restart", json_string(t));

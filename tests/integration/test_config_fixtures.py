@@ -142,6 +142,7 @@ BROKEN_CASES = [
     ("bad_yaml.yml", [], {}, 1),
     ("duplicate_key.yaml", [], {}, 1),
     ("bad_cron.json", [], {}, 1),
+    ("cron_never.json", [], {}, 1),
     ("bad_env.json", [], {}, 1),
     ("bad_mode.json", [], {}, 1),
     ("bad_signal.yaml", [], {}, 1),

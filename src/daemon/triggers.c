@@ -90,6 +90,79 @@ triggers_cron_fire(struct timer *t)
 
 /* ---- watch ---- */
 
+/* Does the glob pat (fnmatch, '*' stays within a component) match the
+ * leading components of path, up to some '/' or to its end? A pattern
+ * that names a directory then ignores everything below it. */
+static bool
+match_prefix(const char *pat, const char *path)
+{
+	char *copy = xstrdup(path);
+	bool hit = false;
+	for (char *p = copy; !hit;) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		hit = fnmatch(pat, copy, FNM_PATHNAME) == 0;
+		if (!slash)
+			break;
+		*slash = '/';
+		p = slash + 1;
+	}
+	free(copy);
+	return hit;
+}
+
+/*
+ * An ignore_watch pattern as PM2 users write them for chokidar:
+ *   "node_modules", "*.log"   no '/': any component, anywhere in the tree
+ *   "logs/old", "./tmp"       relative to the app's cwd
+ *   "/var/cache"              absolute
+ *   "**" + "/x", "x/" + "**"  any depth before; everything below
+ * rel is the path relative to cwd (or absolute outside it).
+ */
+static bool
+pattern_ignores(const char *pattern, const char *rel, const char *abs)
+{
+	char *pat = xstrdup(pattern);
+	bool anywhere = false;
+	if (str_starts(pat, "**/")) {
+		memmove(pat, pat + 3, strlen(pat + 3) + 1);
+		anywhere = true;
+	} else if (str_starts(pat, "./")) {
+		memmove(pat, pat + 2, strlen(pat + 2) + 1);
+	}
+	size_t n = strlen(pat);
+	if (n > 3 && strcmp(pat + n - 3, "/**") == 0)
+		pat[n -= 3] = '\0';
+	while (n > 1 && pat[n - 1] == '/')
+		pat[--n] = '\0';
+	bool hit = false;
+	if (pat[0] == '/') {
+		hit = match_prefix(pat, abs);
+	} else if (anywhere || !strchr(pat, '/')) {
+		for (const char *c = rel; c && !hit; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL)
+			hit = match_prefix(pat, c);
+	} else {
+		hit = match_prefix(pat, rel);
+	}
+	free(pat);
+	return hit;
+}
+
+/* path relative to root ("" for root itself), or NULL when outside it. */
+static const char *
+under_root(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+	if (n == 1 && root[0] == '/')
+		return path[0] == '/' ? path + 1 : NULL;
+	if (strncmp(path, root, n) != 0)
+		return NULL;
+	if (path[n] == '\0')
+		return path + n;
+	return path[n] == '/' ? path + n + 1 : NULL;
+}
+
 static bool
 is_ignored(const struct watch *w, const char *path)
 {
@@ -107,14 +180,25 @@ is_ignored(const struct watch *w, const char *path)
 	if (str_starts(path, D->paths.home) &&
 	    (path[strlen(D->paths.home)] == '/' || path[strlen(D->paths.home)] == '\0'))
 		return true;
-	/* Relative to the app's directory for patterns like "logs/x.log". */
-	const char *rel = path;
-	if (str_starts(path, s->cwd) && path[strlen(s->cwd)] == '/')
-		rel = path + strlen(s->cwd) + 1;
+	/* What was asked for is watched even inside a dot-folder: only what
+	 * lies below the deepest watched root is judged. Patterns like
+	 * "logs/x.log" are relative to the app's directory. */
+	const char *below = under_root(path, s->cwd);
+	for (size_t i = 0; s->watch_paths[i]; i++) {
+		const char *r = under_root(path, s->watch_paths[i]);
+		if (r && (!below || strlen(r) < strlen(below)))
+			below = r;
+	}
+	if (below && !*below)
+		return false;
+	const char *rel = under_root(path, s->cwd);
+	if (!rel)
+		rel = path;
 	size_t npat = strv_len(s->ignore_watch);
 	if (npat == 0) {
 		/* Default: node_modules and anything inside a dot-folder. */
-		for (const char *c = rel; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
+		for (const char *c = below ? below : rel; c;
+		    c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
 			if (c[0] == '.' && c[1] != '\0' && c[1] != '/')
 				return true;
 			if (str_starts(c, "node_modules") && (c[12] == '/' || c[12] == '\0'))
@@ -122,17 +206,10 @@ is_ignored(const struct watch *w, const char *path)
 		}
 		return false;
 	}
-	for (size_t i = 0; i < npat; i++) {
-		const char *pat = s->ignore_watch[i];
-		if (fnmatch(pat, rel, FNM_PATHNAME) == 0 || fnmatch(pat, base, 0) == 0 ||
-		    fnmatch(pat, path, FNM_PATHNAME) == 0)
+	for (size_t i = 0; i < npat; i++)
+		if (fnmatch(s->ignore_watch[i], base, 0) == 0 ||
+		    pattern_ignores(s->ignore_watch[i], rel, path))
 			return true;
-		/* A plain name ignores that directory anywhere in the tree. */
-		size_t pl = strlen(pat);
-		for (const char *c = rel; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL)
-			if (strncmp(c, pat, pl) == 0 && (c[pl] == '/' || c[pl] == '\0'))
-				return true;
-	}
 	return false;
 }
 

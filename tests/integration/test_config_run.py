@@ -397,18 +397,21 @@ def restarts_of(corral, name):
 
 def test_watch_restarts_once_per_burst_and_ignores(corral, tmp_path):
     app = tmp_path / "app"
-    for d in ("src", "node_modules/lib", ".git", "cache"):
+    for d in ("src", "node_modules/lib", ".git", ".hidden/site"):
         (app / d).mkdir(parents=True)
     write(str(app / "tick.py"), TICK_APP)
+    write(str(app / ".hidden" / "site" / "tick.py"), TICK_APP)
     cfg = {"apps": [
         {"name": "w", "script": "tick.py", "interpreter": PY, "watch": True, "watch_delay": 300},
-        {"name": "wi", "script": "tick.py", "interpreter": PY, "watch": ["src"],
-         "ignore_watch": ["*.tmp", "cache"], "cwd": "."},
+        {"name": "wi", "script": "tick.py", "interpreter": PY, "watch": True,
+         "ignore_watch": ["*.tmp", "cache", "gen/**", "**/*.bak", "./out", "eco.json"]},
+        # An app that lives inside a dot-folder is still watched.
+        {"name": "wd", "script": "tick.py", "interpreter": PY, "watch": ".", "cwd": ".hidden/site"},
     ]}
     path = write(str(app / "eco.json"), json.dumps(cfg))
     corral.ok("start", path)
-    corral.wait_status("w", "online")
-    corral.wait_status("wi", "online")
+    for n in ("w", "wi", "wd"):
+        corral.wait_status(n, "online")
 
     # A burst of saves within watch_delay: one restart.
     for i in range(5):
@@ -429,15 +432,28 @@ def test_watch_restarts_once_per_burst_and_ignores(corral, tmp_path):
     (app / "newdir" / "f.txt").write_text("f")
     wait_for(lambda: restarts_of(corral, "w") == 3, what="w to restart for newdir/f.txt")
 
-    # wi: ignore_watch patterns and names.
+    # wi: ignore_watch globs, names anywhere, directories and everything below.
+    wait_for(lambda: corral.proc("wi")["status"] == "online", what="wi to settle")
     before = restarts_of(corral, "wi")
-    (app / "src" / "x.tmp").write_text("t")
+    (app / "x.tmp").write_text("t")
     (app / "src" / "cache").mkdir()
     (app / "src" / "cache" / "y").write_text("y")
+    (app / "gen" / "a").mkdir(parents=True)
+    (app / "gen" / "a" / "b.js").write_text("b")
+    (app / "src" / "deep").mkdir()
+    wait_for(lambda: restarts_of(corral, "wi") == before + 1, what="wi to restart for src/deep")
+    before += 1
+    (app / "src" / "deep" / "z.bak").write_text("z")
+    (app / "out").mkdir()
+    (app / "out" / "o.txt").write_text("o")
+    write(path, json.dumps(cfg))
     stays(lambda: restarts_of(corral, "wi") == before, 0.8)
     (app / "src" / "z.py").write_text("z")
     wait_for(lambda: restarts_of(corral, "wi") == before + 1, what="wi to restart")
     assert "watch:" in corral.proc("wi")["reason"] and "z.py" in corral.proc("wi")["reason"]
+
+    (app / ".hidden" / "site" / "page.html").write_text("p")
+    wait_for(lambda: restarts_of(corral, "wd") >= 1, what="wd to restart")
 
 
 def test_watch_flag_toggles(corral, tmp_path):

@@ -389,7 +389,8 @@ start_or(struct ctx *x, const char *file, const char *action)
 	if (json_array_size(to_update) > 0) {
 		json_t *req = json_pack("{s:s, s:O, s:O}", "cmd", action, "apps", to_update,
 		    "targets", targets);
-		if (args_has(&x->a, "watch"))
+		/* `start <file> --watch` has put watch in the specs already. */
+		if (args_has(&x->a, "watch") && strcmp(x->verb, "start") != 0)
 			json_object_set_new(req, "watch", json_string("toggle"));
 		const char *par = args_get(&x->a, "parallel");
 		if (par)
@@ -431,6 +432,10 @@ verb_start(struct ctx *x)
 	struct stat st;
 	bool is_file = stat(arg, &st) == 0;
 	if (is_config_arg(arg) && (is_file || !strchr(arg, ' '))) {
+		/* PM2: starting a file restarts its apps that are running, with
+		 * the file's settings; -f starts copies instead. */
+		if (!args_has(&x->a, "force"))
+			return start_or(x, arg, "restart");
 		json_t *apps = load_config(x, arg);
 		if (!apps)
 			return 1;

@@ -183,6 +183,12 @@ def test_start_or_restart_and_start_or_reload(corral, tmp_path):
     corral.ok("startOrReload", path)
     assert corral.proc("one")["restarts"] == 2 and corral.proc("two")["restarts"] == 1
     assert proc_environ(corral.proc("two")["pid"])["N"] == "2"
+    # PM2: `start <file>` again restarts the running apps with the file's settings.
+    cfg["apps"][1]["env"] = {"N": "3"}
+    write(path, json.dumps(cfg))
+    corral.ok("start", path)
+    assert corral.proc("one")["restarts"] == 3 and corral.proc("two")["restarts"] == 2
+    assert proc_environ(corral.proc("two")["pid"])["N"] == "3"
     # The number of instances is changed by scale, not by a restart: said so.
     cfg["apps"][0].update({"instances": 2, "exec_mode": "fork"})
     write(path, json.dumps(cfg))

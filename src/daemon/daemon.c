@@ -91,9 +91,10 @@ shutdown_check(void *unused)
 	TAILQ_FOREACH(in, &D->insts, link)
 		if (in->proc || in->state == ST_STOPPING)
 			return;
-	/* A pending `kill` request replies and stops the loop itself. */
-	if (TAILQ_EMPTY(&D->ops))
-		loop_stop(D->loop);
+	/* Everything is stopped: a `kill` request has replied by now (ops run
+	 * first); whatever else waits will not be done. */
+	op_fail_all("shutting_down", "the daemon is shutting down");
+	loop_stop(D->loop);
 }
 
 void

@@ -49,6 +49,7 @@ struct daemon {
 
 	int ctl_fd;                 /* listening control socket */
 	struct io ctl_io;
+	struct timer accept_retry;  /* out of fds: accept again later */
 	int sig_fd;                 /* signalfd */
 	struct io sig_io;
 	int notify_fd;              /* sd_notify datagram socket */

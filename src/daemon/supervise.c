@@ -28,6 +28,7 @@
 #include "daemon/logpipe.h"
 #include "daemon/op.h"
 #include "daemon/policy.h"
+#include "daemon/reload.h"
 #include "daemon/server.h"
 #include "daemon/spawn.h"
 
@@ -534,7 +535,10 @@ on_kill_timer(struct timer *t)
 				dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
 				in->proc = NULL;
 				p->inst = NULL;
-				inst_set_state(in, ST_ERRORED);
+				if (in->delete_after_stop)
+					inst_remove(in);
+				else
+					inst_set_state(in, ST_ERRORED);
 			}
 			return;
 		}
@@ -752,8 +756,12 @@ inst_stop(struct inst *in, enum after_stop then, const char *reason)
 	if (reason)
 		inst_set_reason(in, "%s", reason);
 	if (in->successor) {
+		/* A reload in progress must not promote what is being stopped. */
 		proc_abort(in->successor);
+		in->successor = NULL;
 	}
+	if (then != AFTER_STOP_RESTART)
+		reload_cancel(in->app);
 	if (!in->proc) {
 		if (in->delete_after_stop) {
 			inst_remove(in);

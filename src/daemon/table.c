@@ -177,6 +177,18 @@ inst_remove(struct inst *in)
 {
 	struct app *a = in->app;
 	timer_stop(D->loop, &in->restart_timer);
+	/* Processes still on their way out (a replaced process draining, an
+	 * aborted successor, an unkillable one) outlive the instance: they
+	 * must not point at it any more. */
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link) {
+		if (p->inst == in) {
+			p->inst = NULL;
+			p->retiring = true;
+		}
+	}
+	in->proc = NULL;
+	in->successor = NULL;
 	cluster_inst_idle(in);
 	inst_close_logs(in);
 	server_publish_event(in, "delete");

@@ -127,13 +127,20 @@ wait_add(struct wait *w, struct inst *in, uint64_t serial)
 
 /* ---- listing ---- */
 
+/* The user an app runs as, without an NSS lookup per listed process. */
 static const char *
 user_name(const struct spec *s)
 {
 	if (s->user)
 		return s->user;
-	struct passwd *pw = getpwuid(s->uid >= 0 ? (uid_t)s->uid : geteuid());
-	return pw ? pw->pw_name : "?";
+	if (s->uid < 0 || (uid_t)s->uid == geteuid()) {
+		if (!D->user_name) {
+			struct passwd *pw = getpwuid(geteuid());
+			D->user_name = xstrdup(pw ? pw->pw_name : "?");
+		}
+		return D->user_name;
+	}
+	return "?";
 }
 
 json_t *
@@ -467,12 +474,15 @@ cmd_stop(struct client *c, json_t *id, json_t *req)
 static void
 cmd_restart(struct client *c, json_t *id, json_t *req)
 {
-	if (apply_specs(c, id, req) < 0)
-		return;
+	/* Targets first: a request that fails changes nothing. */
 	struct inst **ins;
 	size_t n;
 	if (!resolve(c, id, req, &ins, &n))
 		return;
+	if (apply_specs(c, id, req) < 0) {
+		free(ins);
+		return;
+	}
 	set_watch(req, ins, n);
 	struct wait *w = wait_new(WAIT_LAUNCHED, n);
 	for (size_t i = 0; i < n; i++) {
@@ -486,12 +496,15 @@ cmd_restart(struct client *c, json_t *id, json_t *req)
 static void
 cmd_reload(struct client *c, json_t *id, json_t *req)
 {
-	if (apply_specs(c, id, req) < 0)
-		return;
+	/* Targets first: a request that fails changes nothing. */
 	struct inst **ins;
 	size_t n;
 	if (!resolve(c, id, req, &ins, &n))
 		return;
+	if (apply_specs(c, id, req) < 0) {
+		free(ins);
+		return;
+	}
 	json_int_t parallel = json_integer_value(json_object_get(req, "parallel"));
 	if (parallel < 1)
 		parallel = 1;

@@ -117,6 +117,10 @@ setup_signals(char **err)
 	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
 	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
 		sigaddset(&set, sigs[i]);
+	/* Whoever started us may have left SIGCHLD ignored, which makes the
+	 * kernel reap children by itself: we would never see an exit. */
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		signal(sigs[i], SIG_DFL);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
 		*err = xasprintf("sigprocmask: %s", strerror(errno));
 		return -errno;
@@ -210,6 +214,7 @@ daemon_teardown(void)
 	paths_free(&D->paths);
 	free(D->exe_path);
 	free(D->preload_path);
+	free(D->user_name);
 	D = NULL;
 }
 
@@ -264,7 +269,8 @@ daemon_main(int argc, char **argv)
 		free(err);
 		return 1;
 	}
-	umask(077);
+	/* Our files are private; the apps get the umask we were started with. */
+	D->app_umask = umask(077);
 	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	D->loop = loop_new();
 	if (!D->loop) {

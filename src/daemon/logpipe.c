@@ -193,13 +193,15 @@ emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 	return true;
 }
 
+/* Stop reading until the destination can take more. The fd leaves epoll
+ * altogether: epoll reports EPOLLHUP even with no events asked for, and a
+ * paused pipe whose writers exited would spin the loop. */
 static void
 pause_pipe(struct logpipe *lp)
 {
 	if (!lp->paused) {
 		lp->paused = true;
-		if (lp->io.active)
-			io_mod(D->loop, &lp->io, 0);
+		io_del(D->loop, &lp->io);
 	}
 	timer_start(D->loop, &lp->retry, PAUSE_RETRY_MS);
 }
@@ -209,8 +211,8 @@ resume_pipe(struct logpipe *lp)
 {
 	lp->paused = false;
 	timer_stop(D->loop, &lp->retry);
-	if (lp->io.active)
-		io_mod(D->loop, &lp->io, EPOLLIN);
+	if (!lp->eof && !lp->io.active && io_add(D->loop, &lp->io, lp->fd, EPOLLIN, on_readable) < 0)
+		dlog("cannot watch the output pipe of %s again: %s", lp->name, strerror(errno));
 }
 
 /* Drain what is buffered; true when the pipe may be read again. */

@@ -236,9 +236,10 @@ inst_by_pm_id(int pm_id)
 struct proc *
 proc_by_pid(pid_t pid)
 {
+	/* A reaped pid may already belong to someone else. */
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->pid == pid)
+		if (p->pid == pid && !p->exited)
 			return p;
 	return NULL;
 }
@@ -295,6 +296,17 @@ table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
 		}
 		size_t len = strlen(s);
 		if (len >= 2 && s[0] == '/' && s[len - 1] == '/') {
+			/* Back-references make POSIX regexes exponential: refuse them,
+			 * and long patterns, so a target cannot pin the loop. */
+			bool backref = false;
+			for (const char *q = s; *q; q++)
+				if (q[0] == '\\' && q[1] >= '1' && q[1] <= '9')
+					backref = true;
+			if (backref || len > 256) {
+				*err = xasprintf("regular expression %s: back-references and patterns "
+				    "over 256 characters are not supported", s);
+				goto fail;
+			}
 			char *pat = xstrndup(s + 1, len - 2);
 			regex_t re;
 			int rc = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);

@@ -736,8 +736,11 @@ verb_env(struct ctx *x)
 		for (size_t i = 0; i < len;) {
 			const char *e = buf + i;
 			const char *eq = strchr(e, '=');
-			if (eq)
-				json_object_set_new(out, xstrndup(e, (size_t)(eq - e)), json_string(eq + 1));
+			if (eq) {
+				char *key = xstrndup(e, (size_t)(eq - e));
+				json_object_set_new(out, key, json_string(eq + 1));
+				free(key);
+			}
 			i += strlen(e) + 1;
 		}
 	} else {

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -71,6 +73,12 @@ spawn_daemon(const struct paths *p, char **err)
 		if (d != 0)
 			_exit(d < 0 ? 1 : 0);
 		close(pipefd[0]);
+		/* The daemon must not keep what our caller left open (a lock held
+		 * by `flock file corral start`, a CI runner's pipes). */
+		if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+			for (int fd = 3; fd < 1024; fd++)
+				if (fd != pipefd[1])
+					fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fd_set_cloexec(pipefd[1], false);
 		char fdbuf[16];
 		snprintf(fdbuf, sizeof(fdbuf), "%d", pipefd[1]);
@@ -108,7 +116,7 @@ spawn_daemon(const struct paths *p, char **err)
 			return -ETIMEDOUT;
 		}
 		int r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
+		if ((r < 0 && errno == EINTR) || r == 0)
 			continue;
 		ssize_t n = read_retry(pipefd[0], buf + got, sizeof(buf) - 1 - got);
 		if (n <= 0)

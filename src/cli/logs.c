@@ -174,8 +174,10 @@ logs_run(struct conn *c, const struct args *a)
 	size_t nst = 0;
 	for (;;) {
 		json_t *ev = client_next(c, -1);
-		if (!ev)
-			break;
+		if (!ev) {
+			fprintf(stderr, "corral logs: the daemon went away\n");
+			return 1;
+		}
 		const char *kind = json_string_value(json_object_get(ev, "event"));
 		if (kind && strcmp(kind, "missed") == 0) {
 			fprintf(stderr, "corral logs: %lld lines were skipped (this terminal was too slow)\n",

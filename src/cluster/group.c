@@ -578,23 +578,30 @@ cluster_proc_detach(struct proc *p)
 		close(p->broker_fd);
 		p->broker_fd = -1;
 	}
-	struct group *g;
-	LIST_FOREACH(g, &D->groups, link) {
+	struct group *g, *next;
+	for (g = LIST_FIRST(&D->groups); g; g = next) {
+		next = LIST_NEXT(g, link);
+		bool closed = false;
 		for (size_t i = 0; i < g->n; i++) {
 			struct member *m = &g->members[i];
 			if (m->proc != p)
 				continue;
 			m->proc = NULL;
 			/* Keep it for the instance's next process, unless the
-			 * instance already has another socket here (reload). */
+			 * instance already has another socket here (reload) or
+			 * is gone. */
 			bool other = false;
 			for (size_t k = 0; k < g->n; k++)
 				other |= k != i && g->members[k].inst_uid == m->inst_uid;
 			if (other || !p->inst) {
 				member_close(g, i);
+				closed = true;
 				i--;
 			}
 		}
+		/* A reuseport group whose last member went is over. */
+		if (closed && g->n == 0 && g->lb != LB_SHARED)
+			group_free(g);
 	}
 }
 

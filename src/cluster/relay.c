@@ -27,7 +27,7 @@
 #define RELAY_IDLE_MS 60000
 /* At most this many connections taken from one queue (a listener's
  * backlog is 511 unless the app asked for more). */
-#define RELAY_TAKE_MAX 4096
+#define RELAY_TAKE_MAX 512
 
 struct relay {
 	LIST_ENTRY(relay) link;     /* D->relays */

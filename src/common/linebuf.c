@@ -122,6 +122,12 @@ linebuf_next(struct linebuf *lb, size_t *len)
 	return base;
 }
 
+bool
+linebuf_has_line(struct linebuf *lb)
+{
+	return has_line(lb);
+}
+
 size_t
 linebuf_pending(const struct linebuf *lb)
 {

@@ -31,6 +31,8 @@ ssize_t linebuf_read(struct linebuf *lb, int fd);
 /* The next complete line, NUL-terminated in place (the '\n' replaced), or
  * NULL (then check lb->overflow). Valid until the next feed/read. */
 char *linebuf_next(struct linebuf *lb, size_t *len);
+/* Is a complete line waiting? */
+bool linebuf_has_line(struct linebuf *lb);
 /* Bytes held that were not returned as lines yet. */
 size_t linebuf_pending(const struct linebuf *lb);
 

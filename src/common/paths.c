@@ -75,6 +75,14 @@ paths_prepare(const struct paths *p, char **err)
 		return rc;
 	}
 	struct stat st;
+	/* A home that is a symlink must be our own link: otherwise someone
+	 * could point a CORRAL_HOME in /tmp at a directory of ours that we
+	 * would then chmod and fill. */
+	if (lstat(p->home, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid()) {
+		*err = xasprintf("%s is a symbolic link owned by uid %u, not by you: refusing to "
+		    "use it", p->home, (unsigned)st.st_uid);
+		return -EPERM;
+	}
 	if (stat(p->home, &st) < 0) {
 		*err = xasprintf("cannot use %s: %s", p->home, strerror(errno));
 		return -errno;

@@ -178,8 +178,9 @@ parse_field(struct spec *s, const struct field *f, const json_t *v)
 	switch (f->type) {
 	case F_STR:
 		if (json_is_null(v) && !f->required) {
+			/* null means "the default", never a NULL where one is needed. */
 			free(*AT(s, f, char *));
-			*AT(s, f, char *) = NULL;
+			*AT(s, f, char *) = f->def_str ? xstrdup(f->def_str) : NULL;
 			return NULL;
 		}
 		if (!json_is_string(v))
@@ -287,6 +288,11 @@ check_spec(const struct spec *s)
 		return xstrdup("name: must not be empty");
 	if (strlen(s->name) > 200)
 		return xstrdup("name: longer than 200 characters");
+	for (const char *p = s->name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return xstrdup("name: contains a control character");
+	if (s->log_date_format && strlen(s->log_date_format) > 128)
+		return xstrdup("log_date_format: longer than 128 characters");
 	if (!*s->script)
 		return xstrdup("script: must not be empty");
 	if (s->cwd[0] != '/')

@@ -71,6 +71,11 @@ item_done(enum wait_kind kind, const struct wait_item *it)
 		return true;
 	switch (kind) {
 	case WAIT_LAUNCHED:
+		/* Launched — or stopped for good meanwhile (a stop overtook the
+		 * restart), which is also an answer. */
+		if (!in->proc && !in->restart_after_stop &&
+		    (in->state == ST_STOPPED || in->state == ST_ERRORED))
+			return true;
 		return in->settled_serial >= it->serial && in->state != ST_STOPPING;
 	case WAIT_STOPPED:
 		return in->state == ST_STOPPED || in->state == ST_ERRORED;
@@ -122,13 +127,20 @@ wait_add(struct wait *w, struct inst *in, uint64_t serial)
 
 /* ---- listing ---- */
 
+/* The user an app runs as, without an NSS lookup per listed process. */
 static const char *
 user_name(const struct spec *s)
 {
 	if (s->user)
 		return s->user;
-	struct passwd *pw = getpwuid(s->uid >= 0 ? (uid_t)s->uid : geteuid());
-	return pw ? pw->pw_name : "?";
+	if (s->uid < 0 || (uid_t)s->uid == geteuid()) {
+		if (!D->user_name) {
+			struct passwd *pw = getpwuid(geteuid());
+			D->user_name = xstrdup(pw ? pw->pw_name : "?");
+		}
+		return D->user_name;
+	}
+	return "?";
 }
 
 json_t *
@@ -476,12 +488,15 @@ cmd_stop(struct client *c, json_t *id, json_t *req)
 static void
 cmd_restart(struct client *c, json_t *id, json_t *req)
 {
-	if (apply_specs(c, id, req) < 0)
-		return;
+	/* Targets first: a request that fails changes nothing. */
 	struct inst **ins;
 	size_t n;
 	if (!resolve(c, id, req, &ins, &n))
 		return;
+	if (apply_specs(c, id, req) < 0) {
+		free(ins);
+		return;
+	}
 	set_watch(req, ins, n);
 	struct wait *w = wait_new(WAIT_LAUNCHED, n);
 	for (size_t i = 0; i < n; i++) {
@@ -495,12 +510,15 @@ cmd_restart(struct client *c, json_t *id, json_t *req)
 static void
 cmd_reload(struct client *c, json_t *id, json_t *req)
 {
-	if (apply_specs(c, id, req) < 0)
-		return;
+	/* Targets first: a request that fails changes nothing. */
 	struct inst **ins;
 	size_t n;
 	if (!resolve(c, id, req, &ins, &n))
 		return;
+	if (apply_specs(c, id, req) < 0) {
+		free(ins);
+		return;
+	}
 	json_int_t parallel = json_integer_value(json_object_get(req, "parallel"));
 	if (parallel < 1)
 		parallel = 1;
@@ -599,15 +617,19 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 		client_error(c, id, "not_found", "no app named %s", name ? name : "(none)");
 		return;
 	}
+	/* Instances already on their way out do not count. */
 	int current = 0;
 	struct inst *in;
 	TAILQ_FOREACH(in, &a->insts, app_link)
-		current++;
+		if (!in->delete_after_stop)
+			current++;
 	json_int_t want;
 	if (json_is_integer(count))
 		want = json_integer_value(count);
-	else if (json_is_integer(delta))
+	else if (json_is_integer(delta) && llabs(json_integer_value(delta)) <= 4096)
 		want = current + json_integer_value(delta);
+	else if (json_is_integer(delta))
+		want = -1;
 	else {
 		client_error(c, id, "bad_request", "scale needs \"count\" or \"delta\"");
 		return;
@@ -623,7 +645,12 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 	for (json_int_t k = current; k < want; k++) {
 		in = app_add_inst(a);
 		if (inst_open_logs(in, &err) < 0 || inst_start(in, &err) < 0) {
-			client_error(c, id, "failed", "%s: %s", a->spec.name, err);
+			/* Undo this instance; the ones already started stay and are
+			 * reported by the error. */
+			if (!in->proc)
+				inst_remove(in);
+			client_error(c, id, "failed", "%s: %s (%lld of %lld new instances started)",
+			    a->spec.name, err, (long long)(k - current), (long long)(want - current));
 			free(err);
 			wait_free(w);
 			return;
@@ -637,6 +664,8 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 		TAILQ_FOREACH(in, &a->insts, app_link)
 			if (!in->delete_after_stop && (!victim || in->index > victim->index))
 				victim = in;
+		if (!victim)
+			break;
 		wait_add(w, victim, 0);
 		inst_stop(victim, AFTER_STOP_DELETE, "scaled down");
 	}
@@ -754,7 +783,8 @@ command_dispatch(struct client *c, json_t *id, const char *cmd, json_t *req)
 {
 	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
 		if (strcmp(commands[i].name, cmd) == 0) {
-			if (D->shutting_down && strcmp(cmd, "ping") != 0 && strcmp(cmd, "list") != 0) {
+			if (D->shutting_down && strcmp(cmd, "ping") != 0 && strcmp(cmd, "list") != 0 &&
+			    strcmp(cmd, "kill") != 0) {
 				client_error(c, id, "shutting_down", "the daemon is shutting down");
 				return;
 			}

@@ -91,9 +91,10 @@ shutdown_check(void *unused)
 	TAILQ_FOREACH(in, &D->insts, link)
 		if (in->proc || in->state == ST_STOPPING)
 			return;
-	/* A pending `kill` request replies and stops the loop itself. */
-	if (TAILQ_EMPTY(&D->ops))
-		loop_stop(D->loop);
+	/* Everything is stopped: a `kill` request has replied by now (ops run
+	 * first); whatever else waits will not be done. */
+	op_fail_all("shutting_down", "the daemon is shutting down");
+	loop_stop(D->loop);
 }
 
 void
@@ -116,6 +117,10 @@ setup_signals(char **err)
 	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2};
 	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
 		sigaddset(&set, sigs[i]);
+	/* Whoever started us may have left SIGCHLD ignored, which makes the
+	 * kernel reap children by itself: we would never see an exit. */
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		signal(sigs[i], SIG_DFL);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
 		*err = xasprintf("sigprocmask: %s", strerror(errno));
 		return -errno;
@@ -209,6 +214,7 @@ daemon_teardown(void)
 	paths_free(&D->paths);
 	free(D->exe_path);
 	free(D->preload_path);
+	free(D->user_name);
 	D = NULL;
 }
 
@@ -263,7 +269,8 @@ daemon_main(int argc, char **argv)
 		free(err);
 		return 1;
 	}
-	umask(077);
+	/* Our files are private; the apps get the umask we were started with. */
+	D->app_umask = umask(077);
 	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	D->loop = loop_new();
 	if (!D->loop) {

@@ -49,6 +49,7 @@ struct daemon {
 
 	int ctl_fd;                 /* listening control socket */
 	struct io ctl_io;
+	struct timer accept_retry;  /* out of fds: accept again later */
 	int sig_fd;                 /* signalfd */
 	struct io sig_io;
 	int notify_fd;              /* sd_notify datagram socket */
@@ -68,6 +69,8 @@ struct daemon {
 	struct relay_list relays;   /* connections handed on from closed listeners */
 	uint64_t next_app_id;
 	int cpus;
+	mode_t app_umask;           /* the umask apps are started with */
+	char *user_name;            /* our user's name, looked up once */
 
 	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
 	bool shutting_down;         /* `corral kill` or SIGTERM in progress */

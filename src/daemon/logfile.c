@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -19,14 +20,24 @@
  * line, and the other writers of the file must not wait for it forever. */
 #define HOLD_TIMEOUT_MS 2000
 
+/* Open a log file for appending. Only regular files (and /dev/null): a
+ * FIFO or a device would block the daemon's loop in open() or write(). */
 static int
 open_log(const char *path)
 {
 	char *dir = xstrdup(path);
 	mkdir_p(dirname(dir), 0700);
 	free(dir);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-	return fd < 0 ? -errno : fd;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && strcmp(path, "/dev/null") != 0)) {
+		close(fd);
+		return -EINVAL;
+	}
+	fd_set_nonblock(fd, false);
+	return fd;
 }
 
 struct logfile *
@@ -41,7 +52,8 @@ logfile_get(const char *path, char **err)
 	}
 	int fd = open_log(path);
 	if (fd < 0) {
-		*err = xasprintf("cannot open log file %s: %s", path, strerror(-fd));
+		*err = fd == -EINVAL ? xasprintf("log file %s is not a regular file", path)
+		    : xasprintf("cannot open log file %s: %s", path, strerror(-fd));
 		return NULL;
 	}
 	lf = xcalloc(1, sizeof(*lf));

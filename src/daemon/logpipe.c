@@ -78,10 +78,11 @@ logpipe_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len)
 	time_t secs = (time_t)(wall_ms / 1000);
 	struct tm tm;
 	localtime_r(&secs, &tm);
-	/* Expand %L (milliseconds) ourselves; strftime does the rest. */
+	/* Expand %L (milliseconds) and %:z ourselves; strftime does the rest.
+	 * Every expansion is at most 8 bytes, so stop 8 short of the end. */
 	char expanded[256];
 	size_t o = 0;
-	for (const char *p = fmt; *p && o + 4 < sizeof(expanded); p++) {
+	for (const char *p = fmt; *p && o + 8 < sizeof(expanded); p++) {
 		if (p[0] == '%' && p[1] == 'L') {
 			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%03d",
 			    (int)(wall_ms % 1000));
@@ -89,7 +90,7 @@ logpipe_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len)
 		} else if (p[0] == '%' && p[1] == ':' && p[2] == 'z') {
 			long off = tm.tm_gmtoff / 60;
 			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%c%02ld:%02ld",
-			    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+			    off < 0 ? '-' : '+', labs(off) / 60 % 100, labs(off) % 60);
 			p += 2;
 		} else if (p[0] == '%' && p[1] == '%') {
 			expanded[o++] = *p++;
@@ -192,13 +193,15 @@ emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 	return true;
 }
 
+/* Stop reading until the destination can take more. The fd leaves epoll
+ * altogether: epoll reports EPOLLHUP even with no events asked for, and a
+ * paused pipe whose writers exited would spin the loop. */
 static void
 pause_pipe(struct logpipe *lp)
 {
 	if (!lp->paused) {
 		lp->paused = true;
-		if (lp->io.active)
-			io_mod(D->loop, &lp->io, 0);
+		io_del(D->loop, &lp->io);
 	}
 	timer_start(D->loop, &lp->retry, PAUSE_RETRY_MS);
 }
@@ -208,8 +211,8 @@ resume_pipe(struct logpipe *lp)
 {
 	lp->paused = false;
 	timer_stop(D->loop, &lp->retry);
-	if (lp->io.active)
-		io_mod(D->loop, &lp->io, EPOLLIN);
+	if (!lp->eof && !lp->io.active && io_add(D->loop, &lp->io, lp->fd, EPOLLIN, on_readable) < 0)
+		dlog("cannot watch the output pipe of %s again: %s", lp->name, strerror(errno));
 }
 
 /* Drain what is buffered; true when the pipe may be read again. */

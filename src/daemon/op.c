@@ -43,12 +43,14 @@ op_new(struct client *c, json_t *req_id, op_check_fn check, void *data,
 static void
 op_free(struct op *op)
 {
+	struct client *c = op->client;
 	TAILQ_REMOVE(&D->ops, op, link);
 	timer_stop(D->loop, &op->timer);
 	if (op->free_data)
 		op->free_data(op->data);
 	json_decref(op->req_id);
 	free(op);
+	client_op_done(c);
 }
 
 void
@@ -99,6 +101,16 @@ op_run(void *unused)
 			next = TAILQ_NEXT(op, link);
 			op_free(op);
 		}
+	}
+}
+
+void
+op_fail_all(const char *code, const char *msg)
+{
+	struct op *op;
+	while ((op = TAILQ_FIRST(&D->ops)) != NULL) {
+		op_fail(op, code, "%s", msg);
+		op_free(op);
 	}
 }
 

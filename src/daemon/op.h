@@ -49,6 +49,8 @@ void op_poke(void);
 /* Loop hook: run the checks if poked. */
 void op_run(void *unused);
 void op_client_gone(struct client *c);
+/* Fail every pending op with this error and drop it. */
+void op_fail_all(const char *code, const char *msg);
 /* Drop every op without replying (daemon exit). */
 void op_free_all(void);
 

@@ -210,6 +210,10 @@ step_slot(struct reload *r, struct slot *s)
 		free(why);
 		return true;
 	}
+	if (p->stopping || p->retiring || in->state == ST_STOPPING) {
+		fail(r, "%s (pm_id %d): stopped while it was being reloaded", name, s->pm_id);
+		return true;
+	}
 	if (p->ready) {
 		dlog("%s[%d]: reload promotes pid %d", name, in->pm_id, (int)p->pid);
 		inst_promote(in);

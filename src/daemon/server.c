@@ -21,6 +21,11 @@
 /* Replies may be large (jlist of many apps); pushes must stay small. */
 #define MAX_REPLY_QUEUE (256u << 20)
 #define MAX_PUSH_QUEUE (1u << 20)
+/* A client with this much unread output gets no more requests read until it
+ * catches up: pipelining without reading cannot grow the daemon. */
+#define READ_PAUSE_QUEUE (1u << 20)
+#define MAX_CLIENTS 1024
+#define ACCEPT_RETRY_MS 100
 
 struct client {
 	TAILQ_ENTRY(client) link;
@@ -29,6 +34,8 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	bool hello;
+	bool read_eof;           /* the peer will send nothing more */
+	bool processing;         /* inside process_lines() */
 	bool closing;            /* close once the output is flushed */
 	bool dead;
 	struct linebuf in;
@@ -43,6 +50,7 @@ struct client {
 };
 
 static void client_drop(struct client *c);
+static void process_lines(struct client *c);
 
 static void
 client_free(void *p)
@@ -67,10 +75,12 @@ client_drop(struct client *c)
 	loop_defer_free(D->loop, c, client_free);
 }
 
+static size_t queued(const struct client *c);
+
 static void
 update_events(struct client *c)
 {
-	uint32_t ev = c->closing ? 0 : EPOLLIN;
+	uint32_t ev = c->closing || c->read_eof || queued(c) > READ_PAUSE_QUEUE ? 0 : EPOLLIN;
 	if (c->out.len > c->out_off)
 		ev |= EPOLLOUT;
 	io_mod(D->loop, &c->io, ev);
@@ -99,6 +109,12 @@ flush_out(struct client *c)
 			client_drop(c);
 			return;
 		}
+		/* Caught up: handle requests held back meanwhile. */
+		if (linebuf_has_line(&c->in) || c->read_eof) {
+			process_lines(c);
+			if (c->dead)
+				return;
+		}
 	} else if (c->out_off > (1u << 20)) {
 		/* Drop what was sent so the buffer does not creep. */
 		memmove(c->out.s, c->out.s + c->out_off, c->out.len - c->out_off);
@@ -112,6 +128,8 @@ flush_out(struct client *c)
 static size_t
 queued(const struct client *c)
 {
+	if (c->out.len < c->out_off)
+		return 0;
 	return c->out.len - c->out_off;
 }
 
@@ -221,15 +239,69 @@ handle_line(struct client *c, const char *line, size_t len)
 	json_decref(req);
 }
 
+static bool
+client_has_ops(const struct client *c)
+{
+	struct op *op;
+	TAILQ_FOREACH(op, &D->ops, link)
+		if (op->client == c)
+			return true;
+	return false;
+}
+
+/* After the peer stopped sending: close once every request is answered. */
+static void
+maybe_finish(struct client *c)
+{
+	if (!c->read_eof || c->dead || c->closing || linebuf_has_line(&c->in))
+		return;
+	if (linebuf_pending(&c->in) > 0) {
+		client_error(c, NULL, "truncated", "connection closed in the middle of a request line");
+		client_close_after_flush(c);
+	} else if (!client_has_ops(c)) {
+		client_close_after_flush(c);
+	}
+}
+
+/* Handle the complete lines read so far, while the client keeps up with
+ * its replies. */
+static void
+process_lines(struct client *c)
+{
+	if (c->processing)
+		return;
+	c->processing = true;
+	char *line;
+	size_t len;
+	while (!c->dead && !c->closing && queued(c) <= READ_PAUSE_QUEUE &&
+	    (line = linebuf_next(&c->in, &len)) != NULL)
+		handle_line(c, line, len);
+	if (!c->dead && !c->closing && c->in.overflow) {
+		client_error(c, NULL, "too_long", "request line longer than %u bytes", PROTO_MAX_LINE);
+		client_close_after_flush(c);
+	}
+	c->processing = false;
+	maybe_finish(c);
+}
+
+void
+client_op_done(struct client *c)
+{
+	if (c && !c->dead)
+		maybe_finish(c);
+}
+
 static void
 on_client(struct io *io, uint32_t events)
 {
 	struct client *c = (struct client *)((char *)io - offsetof(struct client, io));
 	if (events & EPOLLOUT)
 		flush_out(c);
-	if (c->dead || c->closing || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (c->dead || c->closing || c->read_eof || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	for (int round = 0; round < 8 && !c->dead && !c->closing; round++) {
+		if (queued(c) > READ_PAUSE_QUEUE)
+			break;
 		ssize_t n = linebuf_read(&c->in, c->fd);
 		if (n == -EAGAIN)
 			break;
@@ -240,26 +312,15 @@ on_client(struct io *io, uint32_t events)
 			return;
 		}
 		if (n <= 0) {
-			if (linebuf_pending(&c->in) > 0) {
-				client_error(c, NULL, "truncated",
-				    "connection closed in the middle of a request line");
-				client_close_after_flush(c);
-			} else {
-				client_drop(c);
-			}
+			c->read_eof = true;
+			update_events(c);
+			process_lines(c);
 			return;
 		}
-		char *line;
-		size_t len;
-		while (!c->dead && !c->closing && (line = linebuf_next(&c->in, &len)) != NULL)
-			handle_line(c, line, len);
-		if (c->in.overflow) {
-			client_error(c, NULL, "too_long", "request line longer than %u bytes",
-			    PROTO_MAX_LINE);
-			client_close_after_flush(c);
-			return;
-		}
+		process_lines(c);
 	}
+	if (!c->dead && !c->closing)
+		update_events(c);
 }
 
 static void
@@ -268,9 +329,29 @@ on_accept(struct io *io, uint32_t events)
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(D->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The pending connection keeps the socket readable:
+				 * stop watching it for a moment instead of spinning. */
+				dlog("accept: %s; not accepting clients for %d ms", strerror(errno),
+				    ACCEPT_RETRY_MS);
+				io_mod(D->loop, &D->ctl_io, 0);
+				timer_start(D->loop, &D->accept_retry, ACCEPT_RETRY_MS);
+			} else if (errno != EAGAIN && errno != EINTR) {
 				dlog("accept: %s", strerror(errno));
+			}
 			return;
+		}
+		size_t nclients = 0;
+		struct client *o;
+		TAILQ_FOREACH(o, &D->clients, link)
+			nclients++;
+		if (nclients >= MAX_CLIENTS) {
+			static const char msg[] = "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
+			    "\"busy\",\"message\":\"too many clients\"}}\n";
+			ssize_t unused = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			(void)unused;
+			close(fd);
+			continue;
 		}
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
@@ -299,9 +380,17 @@ on_accept(struct io *io, uint32_t events)
 	}
 }
 
+static void
+on_accept_retry(struct timer *t)
+{
+	(void)t;
+	io_mod(D->loop, &D->ctl_io, EPOLLIN);
+}
+
 int
 server_listen(char **err)
 {
+	timer_init(&D->accept_retry, on_accept_retry);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.sock);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -328,12 +417,16 @@ server_close_all(void)
 {
 	struct client *c;
 	while ((c = TAILQ_FIRST(&D->clients)) != NULL) {
-		/* Best effort: push what is queued before we go. */
-		fd_set_nonblock(c->fd, false);
-		if (c->out.len > c->out_off)
-			write_all(c->fd, c->out.s + c->out_off, c->out.len - c->out_off);
+		/* One last non-blocking try to push what is queued (the reply to
+		 * `kill`); a client that does not read is not waited for. */
+		if (!c->dead && c->out.len > c->out_off) {
+			ssize_t unused = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+			(void)unused;
+		}
 		client_drop(c);
 	}
+	timer_stop(D->loop, &D->accept_retry);
 	if (D->ctl_fd >= 0) {
 		io_del(D->loop, &D->ctl_io);
 		close(D->ctl_fd);

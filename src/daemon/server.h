@@ -32,6 +32,8 @@ void server_close_all(void);
 void client_reply(struct client *c, json_t *id, json_t *result);
 void client_error(struct client *c, json_t *id, const char *code,
     const char *fmt, ...) PRINTFLIKE(4, 5);
+/* An op of c finished (c may be NULL): close c if it only waited for it. */
+void client_op_done(struct client *c);
 /* After the pending output is written, close the connection. */
 void client_close_after_flush(struct client *c);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,35 @@ child_fail(int errfd, int stage)
 	ssize_t unused = write(errfd, &ce, sizeof(ce));
 	(void)unused;
 	_exit(127);
+}
+
+/* Mark every fd >= lowest close-on-exec (except keep, already CLOEXEC). */
+static void
+cloexec_from(int lowest, int keep)
+{
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	char buf[4096];
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct {
+				unsigned long long ino;
+				long long off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + off);
+			int fd = atoi(d->name);
+			if (d->name[0] != '.' && fd >= lowest && fd != keep && fd != dfd)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
+			off += d->reclen;
+		}
+	}
+	close(dfd);
 }
 
 /* Runs in the child between fork and exec: only simple syscalls. */
@@ -83,8 +113,11 @@ child(const struct spawn_opts *o, int errfd)
 		if (dup2(src[i], i) < 0)
 			child_fail(errfd, STAGE_FDS);
 	}
-	/* Whatever else leaked without CLOEXEC must not reach the app. */
-	syscall(SYS_close_range, (unsigned)nsrc, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* Whatever else leaked without CLOEXEC must not reach the app. Before
+	 * Linux 5.11 there is no CLOSE_RANGE_CLOEXEC: walk /proc/self/fd. */
+	if (syscall(SYS_close_range, (unsigned)nsrc, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		cloexec_from(nsrc, errfd);
+	umask(o->umask);
 
 	if (chdir(o->cwd) < 0)
 		child_fail(errfd, STAGE_CHDIR);

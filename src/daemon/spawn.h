@@ -25,6 +25,7 @@ struct spawn_opts {
 	uid_t uid;
 	gid_t gid;
 	const char *user;            /* for supplementary groups, may be NULL */
+	mode_t umask;
 };
 
 /* 0 with *pid set, or -errno with *err (caller frees) such as

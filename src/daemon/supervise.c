@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -28,6 +30,7 @@
 #include "daemon/logpipe.h"
 #include "daemon/op.h"
 #include "daemon/policy.h"
+#include "daemon/reload.h"
 #include "daemon/server.h"
 #include "daemon/spawn.h"
 
@@ -309,6 +312,7 @@ proc_spawn(struct inst *in, char **err)
 		.uid = s->uid >= 0 ? (uid_t)s->uid : getuid(),
 		.gid = s->gid >= 0 ? (gid_t)s->gid : getgid(),
 		.user = s->user,
+		.umask = D->app_umask,
 	};
 	pid_t pid;
 	rc = spawn_run(&so, &pid, err);
@@ -542,7 +546,10 @@ on_kill_timer(struct timer *t)
 				dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
 				in->proc = NULL;
 				p->inst = NULL;
-				inst_set_state(in, ST_ERRORED);
+				if (in->delete_after_stop)
+					inst_remove(in);
+				else
+					inst_set_state(in, ST_ERRORED);
 			}
 			return;
 		}
@@ -760,8 +767,12 @@ inst_stop(struct inst *in, enum after_stop then, const char *reason)
 	if (reason)
 		inst_set_reason(in, "%s", reason);
 	if (in->successor) {
+		/* A reload in progress must not promote what is being stopped. */
 		proc_abort(in->successor);
+		in->successor = NULL;
 	}
+	if (then != AFTER_STOP_RESTART)
+		reload_cancel(in->app);
 	if (!in->proc) {
 		if (in->delete_after_stop) {
 			inst_remove(in);
@@ -829,6 +840,7 @@ inst_promote(struct inst *in)
 	in->proc = next;
 	in->restarts++;
 	in->unstable_restarts = 0;
+	in->prev_restart_delay = 0;
 	in->started_wall = wall_ms();
 	in->started_mono = next->started_mono;
 	in->settled_serial = next->serial;
@@ -846,9 +858,17 @@ proc_send_ipc(struct proc *p, const char *json_line)
 {
 	if (p->ipc_fd < 0)
 		return -ENOTCONN;
-	struct iovec iov[2] = {{(void *)json_line, strlen(json_line)}, {"\n", 1}};
+	/* The channel is non-blocking: a message that does not fit whole is not
+	 * sent (a partial line would corrupt the app's channel). */
+	size_t len = strlen(json_line);
+	int queued = 0;
+	if (ioctl(p->ipc_fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+		return -EAGAIN;
+	struct iovec iov[2] = {{(void *)json_line, len}, {"\n", 1}};
 	ssize_t n = writev(p->ipc_fd, iov, 2);
-	return n < 0 ? -errno : 0;
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len + 1 ? 0 : -EAGAIN;
 }
 
 /* Messages from a Node app: process.send(x) arrives as one JSON line. */

@@ -179,6 +179,18 @@ inst_remove(struct inst *in)
 {
 	struct app *a = in->app;
 	timer_stop(D->loop, &in->restart_timer);
+	/* Processes still on their way out (a replaced process draining, an
+	 * aborted successor, an unkillable one) outlive the instance: they
+	 * must not point at it any more. */
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link) {
+		if (p->inst == in) {
+			p->inst = NULL;
+			p->retiring = true;
+		}
+	}
+	in->proc = NULL;
+	in->successor = NULL;
 	cluster_inst_idle(in);
 	inst_close_logs(in);
 	server_publish_event(in, "delete");
@@ -226,9 +238,10 @@ inst_by_pm_id(int pm_id)
 struct proc *
 proc_by_pid(pid_t pid)
 {
+	/* A reaped pid may already belong to someone else. */
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->pid == pid)
+		if (p->pid == pid && !p->exited)
 			return p;
 	return NULL;
 }
@@ -285,6 +298,17 @@ table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
 		}
 		size_t len = strlen(s);
 		if (len >= 2 && s[0] == '/' && s[len - 1] == '/') {
+			/* Back-references make POSIX regexes exponential: refuse them,
+			 * and long patterns, so a target cannot pin the loop. */
+			bool backref = false;
+			for (const char *q = s; *q; q++)
+				if (q[0] == '\\' && q[1] >= '1' && q[1] <= '9')
+					backref = true;
+			if (backref || len > 256) {
+				*err = xasprintf("regular expression %s: back-references and patterns "
+				    "over 256 characters are not supported", s);
+				goto fail;
+			}
 			char *pat = xstrndup(s + 1, len - 2);
 			regex_t re;
 			int rc = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);

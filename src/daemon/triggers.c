@@ -309,16 +309,25 @@ on_inotify(struct io *io, uint32_t events)
 }
 
 static void
-watch_free(struct watch *w)
+watch_free_mem(void *p)
 {
-	io_del(D->loop, &w->io);
-	close(w->fd);
-	timer_stop(D->loop, &w->debounce);
+	struct watch *w = p;
 	for (size_t i = 0; i < w->ndirs; i++)
 		free(w->dirs[i].path);
 	free(w->dirs);
 	free(w->changed);
 	free(w);
+}
+
+/* Stop watching now; free after the batch (an inotify event for w may
+ * still be pending in it). */
+static void
+watch_free(struct watch *w)
+{
+	io_del(D->loop, &w->io);
+	close(w->fd);
+	timer_stop(D->loop, &w->debounce);
+	loop_defer_free(D->loop, w, watch_free_mem);
 }
 
 static void

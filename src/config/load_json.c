@@ -415,7 +415,12 @@ parse_json(const char *name, const char *text, size_t len, struct config_doc **o
 	if (root == NULL) {
 		int line, col;
 		error_position(clean.s, clean.len, &jerr, &line, &col);
-		*err = xasprintf("%s:%d:%d: %s", name, line, col, jerr.text);
+		/* After a member or an element jansson names only the closing
+		 * bracket; the usual mistake is the missing comma. */
+		const char *msg = jerr.text, *also = "";
+		if (str_starts(msg, "'}' expected") || str_starts(msg, "']' expected"))
+			also = "',' or ";
+		*err = xasprintf("%s:%d:%d: %s%s", name, line, col, also, msg);
 		*jansson_failed = true;
 		rc = -EINVAL;
 		goto out;

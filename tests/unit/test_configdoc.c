@@ -271,7 +271,7 @@ test_json_syntax_error(void **state)
 {
 	char *path = fixture("syntax.json");
 	char *err = load_fail(path, -EINVAL);
-	char *want = xasprintf("%s:5:7: '}' expected near '\"script\"'", path);
+	char *want = xasprintf("%s:5:7: ',' or '}' expected near '\"script\"'", path);
 	assert_string_equal(err, want);
 	free(want);
 	free(err);
@@ -282,7 +282,7 @@ static void
 test_json_errors_from_memory(void **state)
 {
 	json_mem_error("{\n  \"a\": 1,\n  /* never closed", "t.json:3:3: unterminated /* comment");
-	json_mem_error("[1, 2,\n  3 4]", "t.json:2:5: ']' expected near '4'");
+	json_mem_error("[1, 2,\n  3 4]", "t.json:2:5: ',' or ']' expected near '4'");
 	json_mem_error("{\"a\": tru}", "t.json:1:7: invalid token near 'tru'");
 	json_mem_error("{\"a\": 12345678901234567890}",
 	    "t.json:1:7: too big integer near '12345678901234567890'");

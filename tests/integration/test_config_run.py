@@ -4,8 +4,10 @@ files, max_memory_restart, cron_restart, watch)."""
 import json
 import os
 import re
+import pwd
 import shutil
 import sys
+import tempfile
 import time
 
 import pytest
@@ -477,3 +479,41 @@ def test_watch_flag_toggles(corral, tmp_path):
     corral.ok("stop", "tw")
     (tmp_path / "touched").write_text("x")
     stays(lambda: corral.proc("tw")["status"] == "stopped", 0.5)
+
+
+# ---- uid / gid ----
+
+def test_uid_and_gid(corral):
+    """`user`/`uid` and `gid` resolve names (root only), and the app runs as
+    that user with its HOME."""
+    # The app must be able to read its script: not under pytest's 0700 dirs.
+    d = tempfile.mkdtemp(prefix="corral-uid-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        write(os.path.join(d, "envapp.py"), ENV_APP)
+        cfg = {"apps": [{"name": "as-nobody", "script": "envapp.py", "interpreter": PY,
+                         "args": "HOME", "user": "nobody"}]}
+        path = write(os.path.join(d, "eco.json"), json.dumps(cfg))
+        if os.geteuid() != 0:
+            err = corral.fail("config", path)
+            assert "uid: only root can run an app as another user or group" in err
+            return
+        nobody = pwd.getpwnam("nobody")
+        app = json.loads(corral.ok("config", "--json", path))[0]
+        assert (app["uid"], app["gid"], app["user"]) == (nobody.pw_uid, nobody.pw_gid, "nobody")
+        assert app["env"]["HOME"] == nobody.pw_dir
+        cfg["apps"][0]["gid"] = "no-such-group-here"
+        write(path, json.dumps(cfg))
+        assert "gid: no group \"no-such-group-here\"" in corral.fail("config", path)
+        cfg["apps"][0].pop("gid")
+        write(path, json.dumps(cfg))
+        corral.ok("start", path)
+        assert env_of(corral, "as-nobody") == {"HOME": nobody.pw_dir}
+        pid = corral.wait_status("as-nobody", "online")[0]["pid"]
+        with open(f"/proc/{pid}/status") as f:
+            uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+        assert int(uids[0]) == nobody.pw_uid
+        assert corral.proc("as-nobody")["user"] == "nobody"
+        corral.ok("delete", "all")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

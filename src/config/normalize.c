@@ -888,7 +888,6 @@ build(struct app_ctx *a)
 			}
 			if (!interp) {
 				fail(a, fi, "interpreter \"%s\" not found (not on PATH, or not executable)", t);
-				free(t);
 				free(script);
 				free(cwd);
 				goto fail;

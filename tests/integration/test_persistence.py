@@ -27,6 +27,7 @@ def test_save_kill_resurrect_round_trip(corral):
     corral.ok("start", app("loop.py"), "--name", "c", "-f")
     for n in "abc":
         corral.wait_status(n, "online")
+    wait_log(corral, "a", '"FOO": "saved-value"')
     corral.ok("stop", "b")
     out = corral.ok("save")
     assert "3 apps" in out

@@ -328,10 +328,13 @@ server_close_all(void)
 {
 	struct client *c;
 	while ((c = TAILQ_FIRST(&D->clients)) != NULL) {
-		/* Best effort: push what is queued before we go. */
-		fd_set_nonblock(c->fd, false);
-		if (c->out.len > c->out_off)
-			write_all(c->fd, c->out.s + c->out_off, c->out.len - c->out_off);
+		/* Best effort: push what the socket takes now. A client that
+		 * stopped reading (a suspended `logs`) must not keep us here. */
+		if (c->out.len > c->out_off) {
+			ssize_t unused = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)unused;
+		}
 		client_drop(c);
 	}
 	if (D->ctl_fd >= 0) {

@@ -201,6 +201,15 @@ client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 	json_object_set_new(req, "id", json_integer(id));
 	int rc = send_line(c, req);
 	if (rc < 0) {
+		/* The daemon may have refused us and hung up before we wrote:
+		 * its reason is waiting in our receive buffer. */
+		json_t *r = client_next(c, 1000);
+		if (r && json_is_null(json_object_get(r, "id")) && json_object_get(r, "error")) {
+			*err = error_text(r);
+			json_decref(r);
+			return NULL;
+		}
+		json_decref(r);
 		*err = xasprintf("cannot talk to the daemon: %s", strerror(-rc));
 		return NULL;
 	}

@@ -70,9 +70,11 @@ reserve(struct linebuf *lb, size_t n)
 static size_t
 unterminated_tail(const struct linebuf *lb)
 {
-	const char *base = lb->buf + lb->start;
 	size_t avail = lb->len - lb->start;
-	const char *nl = avail ? memrchr(base, '\n', avail) : NULL;
+	if (avail == 0)
+		return 0;
+	const char *base = lb->buf + lb->start;
+	const char *nl = memrchr(base, '\n', avail);
 	return nl ? avail - (size_t)(nl - base) - 1 : avail;
 }
 
@@ -117,10 +119,11 @@ linebuf_read(struct linebuf *lb, int fd)
 char *
 linebuf_next(struct linebuf *lb, size_t *len)
 {
-	char *base = lb->buf + lb->start;
 	size_t avail = lb->len - lb->start;
 	if (avail == 0)
 		return NULL;
+	/* Only now: buf is NULL before the first read, and NULL + 0 is UB. */
+	char *base = lb->buf + lb->start;
 	char *nl = lb->scan < avail ? memchr(base + lb->scan, '\n', avail - lb->scan) : NULL;
 	if (!nl) {
 		lb->scan = avail;

@@ -160,7 +160,9 @@ load_config(struct ctx *x, const char *file)
 	struct config_doc *doc = NULL;
 	json_t *warnings = json_array();
 	char *err = NULL;
-	char *abs = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", current_dir(), file);
+	char *here = current_dir();
+	char *abs = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
+	free(here);
 	int rc = config_doc_load(file, &doc, &warnings, &err);
 	if (rc < 0) {
 		print_warnings(warnings);
@@ -569,7 +571,9 @@ verb_scale(struct ctx *x)
 static int
 verb_list(struct ctx *x)
 {
-	json_t *procs = list_procs(x, x->a.pos[0] ? targets_json(x->a.pos) : NULL, false);
+	json_t *t = x->a.pos[0] ? targets_json(x->a.pos) : NULL;
+	json_t *procs = list_procs(x, t, false);
+	json_decref(t);
 	if (!procs)
 		return 1;
 	if (args_has(&x->a, "json"))
@@ -645,8 +649,11 @@ verb_env(struct ctx *x)
 		for (size_t i = 0; i < len;) {
 			const char *e = buf + i;
 			const char *eq = strchr(e, '=');
-			if (eq)
-				json_object_set_new(out, xstrndup(e, (size_t)(eq - e)), json_string(eq + 1));
+			if (eq) {
+				char *key = xstrndup(e, (size_t)(eq - e));
+				json_object_set_new(out, key, json_string(eq + 1));
+				free(key);
+			}
 			i += strlen(e) + 1;
 		}
 	} else {

@@ -8,11 +8,12 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import SLOW, free_port, http_get, wait_for, write
+from conftest import CORRAL, SLOW, free_port, http_get, wait_for, write
 from fhelpers import (alive, app, group_members, helper, read_text, start_times,
                       wait_log)
 
@@ -492,3 +493,66 @@ def test_cwd_missing(corral, tmp_path):
     r = corral.run("start", app("loop.py"), "--cwd", str(tmp_path / "nope"))
     assert r.returncode == 1
     assert "not a directory" in r.stderr
+
+
+def test_statuses_launching_stopping_stopped(corral):
+    # The status column moves through PM2's names; `stopping` lasts while
+    # an app that ignores SIGINT waits for its SIGKILL.
+    seen = set()
+    corral.ok("start", app("ignore_sigint.py"), "--name", "st", "--kill-timeout", "1000")
+    corral.wait_status("st", "online")
+    wait_log(corral, "st", "ignoring SIGINT")
+    stop = subprocess.Popen([CORRAL, "stop", "st"], env=corral.env, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: corral.proc("st")["status"] == "stopping", what="status stopping",
+                 interval=0.01)
+        seen.add("stopping")
+    finally:
+        stop.wait(30)
+    assert stop.returncode == 0
+    assert corral.proc("st")["status"] == "stopped"
+    assert seen == {"stopping"}
+
+
+def test_uptime_grows_and_resets(corral):
+    corral.ok("start", app("loop.py"), "--name", "up")
+    first = corral.wait_status("up", "online")[0]["uptime_ms"]
+    later = wait_for(lambda: (lambda u: u > first + 300 and u)(corral.proc("up")["uptime_ms"]))
+    assert later > first
+    corral.ok("restart", "up")
+    assert corral.proc("up")["uptime_ms"] < later
+    corral.ok("stop", "up")
+    assert corral.proc("up")["uptime_ms"] == 0
+
+
+def test_crash_loop_ends_errored_quickly(corral):
+    # A program that exits at once: 16 unstable runs, then errored; the
+    # daemon keeps answering meanwhile.
+    t0 = time.monotonic()
+    corral.ok("start", "false", "--name", "f")
+    p = corral.wait_status("f", "errored")[0]
+    assert p["restarts"] == 15 and p["exit_code"] == 1
+    assert time.monotonic() - t0 < 5 * SLOW
+    assert corral.daemon_log().count("f[0]: started pid") == 16
+    corral.ok("ping")
+
+
+def test_instances_have_their_own_logs_unless_merged(corral):
+    corral.ok("start", app("loop.py"), "--name", "many", "-i", "2", "-x")
+    ps = corral.wait_status("many", "online", count=2)
+    for p in ps:
+        assert p["mode"] == "fork"
+        log = wait_log(corral, "many", f"up {p['pid']}", pm_id=p["pm_id"])
+        assert log == f"up {p['pid']}\n"
+        assert p["out_log"] == corral.log_path("many", "out", p["pm_id"])
+    assert not os.path.exists(corral.log_path("many"))
+    out = corral.ok("logs", "many", "--nostream", "--raw", "--out")
+    assert sorted(out.splitlines()) == sorted(f"up {p['pid']}" for p in ps)
+    corral.ok("start", app("loop.py"), "--name", "merged", "-i", "2", "-x", "--merge-logs")
+    ps = corral.wait_status("merged", "online", count=2)
+    for p in ps:
+        wait_log(corral, "merged", f"up {p['pid']}")
+        assert p["out_log"] == corral.log_path("merged")
+    # The shared file is printed once, not once per instance.
+    out = corral.ok("logs", "merged", "--nostream", "--raw", "--out")
+    assert sorted(out.splitlines()) == sorted(f"up {p['pid']}" for p in ps)

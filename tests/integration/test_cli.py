@@ -126,6 +126,10 @@ def test_jlist_prettylist_json(two):
     assert [p["name"] for p in json.loads(pretty)] == ["alpha", "beta"]
     assert [p["name"] for p in json.loads(c.ok("list", "--json"))] == ["alpha", "beta"]
     # Actions print JSON with --json too.
+    started = json.loads(c.ok("start", app("loop.py"), "--name", "gamma", "--json"))
+    assert [p["name"] for p in started] == ["gamma"] and started[0]["status"] == "online"
+    stopped = json.loads(c.ok("stop", "gamma", "--json"))
+    assert [(p["name"], p["status"]) for p in stopped] == [("gamma", "stopped")]
     out = json.loads(c.ok("restart", "alpha", "--json"))
     assert [p["name"] for p in out] == ["alpha"]
     assert out[0]["restarts"] == 1

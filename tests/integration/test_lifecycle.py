@@ -31,6 +31,17 @@ def test_start_node_script(corral):
     assert os.path.basename(p["spec"]["interpreter"]).startswith("node")
 
 
+def test_start_node_with_node_args(corral):
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    corral.ok("start", app("hello.js"), "--name", "na", "--node-args", "--max-old-space-size=64")
+    p = corral.wait_status("na", "online")[0]
+    wait_log(corral, "na", "hello from node")
+    with open(f"/proc/{p['pid']}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    assert argv[1] == b"--max-old-space-size=64" and argv[2].endswith(b"hello.js")
+
+
 def test_start_python_is_unbuffered(corral):
     # loop.py never flushes: its line shows up only if python runs unbuffered.
     corral.ok("start", app("loop.py"))
@@ -558,3 +569,18 @@ def test_instances_have_their_own_logs_unless_merged(corral):
     # The shared file is printed once, not once per instance.
     out = corral.ok("logs", "merged", "--nostream", "--raw", "--out")
     assert sorted(out.splitlines()) == sorted(f"up {p['pid']}" for p in ps)
+
+
+def test_min_uptime_decides_what_is_unstable(corral):
+    # Runs of ~0.4 s: stable with --min-uptime 200 (restarts go on past
+    # max_restarts), unstable with --min-uptime 5s (errored after 2).
+    env = {"CRASH_AFTER": "0.4"}
+    corral.ok("start", app("crash.py"), "--name", "stable", "--min-uptime", "200",
+              "--max-restarts", "2", env=env)
+    corral.ok("start", app("crash.py"), "--name", "shaky", "--min-uptime", "5s",
+              "--max-restarts", "2", env=env)
+    p = corral.wait_status("shaky", "errored", timeout=20)[0]
+    assert p["restarts"] == 1
+    wait_for(lambda: corral.proc("stable")["restarts"] >= 3, 20, what="three restarts")
+    assert corral.proc("stable")["status"] in ("online", "launching")
+    assert corral.proc("stable")["unstable_restarts"] == 0

@@ -118,6 +118,16 @@ def test_sigterm_stops_apps_and_daemon(corral):
     assert "received" in corral.daemon_log()
 
 
+def test_sighup_is_ignored(corral):
+    corral.ok("start", app("loop.py"), "--name", "h")
+    pid = corral.wait_status("h", "online")[0]["pid"]
+    dpid = corral.daemon_pid()
+    os.kill(dpid, signal.SIGHUP)
+    corral.ok("ping")
+    assert corral.daemon_pid() == dpid and alive(dpid)
+    assert corral.proc("h")["pid"] == pid
+
+
 def test_stale_socket_after_a_crash(corral):
     corral.ok("ping")
     dpid = corral.daemon_pid()

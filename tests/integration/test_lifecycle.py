@@ -92,7 +92,11 @@ def test_start_command_string_through_shell(corral):
 
 def test_command_string_without_name_is_named_after_it(corral):
     corral.ok("start", "sleep 300")
-    assert corral.wait_status("sleep 300", "online")[0]["name"] == "sleep 300"
+    p = corral.wait_status("sleep 300", "online")[0]
+    assert p["name"] == "sleep 300"
+    # File names get PM2's sanitized form of the name.
+    assert p["out_log"].endswith("/logs/sleep-300-out.log")
+    assert os.path.exists(p["out_log"])
 
 
 def test_start_options_reach_the_process(corral, tmp_path):
@@ -584,3 +588,25 @@ def test_min_uptime_decides_what_is_unstable(corral):
     wait_for(lambda: corral.proc("stable")["restarts"] >= 3, 20, what="three restarts")
     assert corral.proc("stable")["status"] in ("online", "launching")
     assert corral.proc("stable")["unstable_restarts"] == 0
+
+
+def test_stop_twice_and_delete_while_waiting(corral):
+    corral.ok("start", app("loop.py"), "--name", "twice")
+    corral.wait_status("twice", "online")
+    corral.ok("stop", "twice")
+    corral.ok("stop", "twice")
+    assert corral.proc("twice")["status"] == "stopped"
+    corral.ok("start", app("crash.sh"), "--name", "later", "--restart-delay", "5000")
+    corral.wait_status("later", "waiting restart")
+    corral.ok("delete", "later")
+    assert [p["name"] for p in corral.jlist()] == ["twice"]
+
+
+def test_kill_while_waiting_restart(corral):
+    corral.ok("start", app("crash.sh"), "--name", "pending", "--restart-delay", "5000")
+    corral.wait_status("pending", "waiting restart")
+    dpid = corral.daemon_pid()
+    t0 = time.monotonic()
+    corral.ok("kill")
+    assert time.monotonic() - t0 < 3 * SLOW
+    assert not alive(dpid)

@@ -76,8 +76,10 @@ spawn_daemon(const struct paths *p, char **err)
 		snprintf(fdbuf, sizeof(fdbuf), "%d", pipefd[1]);
 		setenv("CORRAL_DAEMON_READY_FD", fdbuf, 1);
 		int null = open("/dev/null", O_RDWR);
-		/* The daemon's stderr goes to its log, so a crash report lands there. */
-		int log = open(p->log, O_WRONLY | O_APPEND | O_CREAT, 0600);
+		/* The daemon's stderr goes to its log, so a crash report lands there.
+		 * O_NONBLOCK: a FIFO in its place must not hang us (holding the
+		 * caller's stdout and stderr open). */
+		int log = open(p->log, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0600);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(log >= 0 ? log : null, 2);
@@ -108,7 +110,8 @@ spawn_daemon(const struct paths *p, char **err)
 			return -ETIMEDOUT;
 		}
 		int r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
+		/* Nothing yet: check the deadline again rather than block in read. */
+		if ((r < 0 && errno == EINTR) || r == 0)
 			continue;
 		ssize_t n = read_retry(pipefd[0], buf + got, sizeof(buf) - 1 - got);
 		if (n <= 0)

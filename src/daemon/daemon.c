@@ -238,7 +238,8 @@ daemon_main(int argc, char **argv)
 		return 1;
 	}
 	umask(077);
-	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
+	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	D->loop = loop_new();
 	if (!D->loop) {
 		report_ready(ready_fd, "epoll_create1 failed");

@@ -374,3 +374,18 @@ def test_kill_with_a_stuck_log_follower(corral, tmp_path):
         f.send_signal(signal.SIGCONT)
         f.kill()
         f.wait()
+
+
+def test_daemon_log_that_would_block(corral):
+    # daemon.log is a FIFO nobody reads: opening it must not hang the daemon
+    # at start-up, nor the client (which would keep the caller's pipes).
+    os.makedirs(corral.home, mode=0o700, exist_ok=True)
+    fifo = corral.home + "/daemon.log"
+    os.mkfifo(fifo, 0o600)
+    try:
+        r = corral.run("ping", timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("pong")
+        corral.ok("kill")
+    finally:
+        os.unlink(fifo)  # the fixture reads daemon.log at teardown

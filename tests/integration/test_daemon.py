@@ -361,11 +361,15 @@ def test_kill_with_a_stuck_log_follower(corral, tmp_path):
     try:
         wait_for(lambda: f.stdout.read(1), what="the follower to get lines")
         f.send_signal(signal.SIGSTOP)
+        dpid = corral.daemon_pid()
+        rss0 = rss_kb(dpid)
         # Let the daemon queue more than the socket can take.
         size0 = os.path.getsize(corral.log_path("chatty"))
         wait_for(lambda: os.path.getsize(corral.log_path("chatty")) > size0 + (4 << 20), 30,
                  what="4 MB more output")
-        dpid = corral.daemon_pid()
+        # The subscriber's queue is bounded: memory does not follow the output.
+        grew = rss_kb(dpid) - rss0
+        assert grew < 4 * 1024, f"daemon RSS grew by {grew} kB for a stopped subscriber"
         t0 = time.monotonic()
         corral.ok("kill", timeout=30)
         assert not alive(dpid), "the daemon is stuck writing to a stopped client"

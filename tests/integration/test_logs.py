@@ -125,6 +125,9 @@ def test_lines_longer_than_the_buffer_are_whole(corral):
     assert out == [str(0) * big, "short 0", str(1) * big, "short 1", str(2) * big, "short 2", ""]
     err = read_text(corral.log_path("long", "error")).split("\n")
     assert err == ["e" + str(i) * big for i in range(3)] + [""]
+    # The tail walks back over lines longer than its read size.
+    tail = corral.ok("logs", "long", "--nostream", "--raw", "--out", "--lines", "3")
+    assert tail.split("\n") == ["short 1", str(2) * big, "short 2", ""]
 
 
 def test_bytes_that_are_not_utf8_are_kept_exactly(corral, tmp_path):

@@ -368,8 +368,10 @@ def test_kill_with_a_stuck_log_follower(corral, tmp_path):
         wait_for(lambda: os.path.getsize(corral.log_path("chatty")) > size0 + (4 << 20), 30,
                  what="4 MB more output")
         # The subscriber's queue is bounded: memory does not follow the output.
+        # (Sanitizer builds keep freed memory in quarantine: allow for it.)
         grew = rss_kb(dpid) - rss0
-        assert grew < 4 * 1024, f"daemon RSS grew by {grew} kB for a stopped subscriber"
+        limit = 4 * 1024 if SLOW == 1 else 48 * 1024
+        assert grew < limit, f"daemon RSS grew by {grew} kB for a stopped subscriber"
         t0 = time.monotonic()
         corral.ok("kill", timeout=30)
         assert not alive(dpid), "the daemon is stuck writing to a stopped client"

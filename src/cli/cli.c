@@ -660,7 +660,9 @@ verb_scale(struct ctx *x)
 static int
 verb_list(struct ctx *x)
 {
-	json_t *procs = list_procs(x, x->a.pos[0] ? targets_json(x->a.pos) : NULL, false);
+	json_t *t = x->a.pos[0] ? targets_json(x->a.pos) : NULL;
+	json_t *procs = list_procs(x, t, false);
+	json_decref(t);
 	if (!procs)
 		return 1;
 	if (args_has(&x->a, "json"))
@@ -937,6 +939,26 @@ verb_ping(struct ctx *x)
 	return 0;
 }
 
+/* True while pid runs. A zombie counts as gone: the daemon's parent is
+ * init, and some container inits reap late or never. */
+static bool
+process_running(int pid)
+{
+	if (kill(pid, 0) < 0)
+		return false;
+	char *path = xasprintf("/proc/%d/stat", pid);
+	char *txt = NULL;
+	bool running = true;
+	if (read_file(path, &txt, NULL, 4096) == 0) {
+		const char *rp = strrchr(txt, ')');
+		if (rp && rp[1] == ' ' && rp[2] == 'Z')
+			running = false;
+	}
+	free(txt);
+	free(path);
+	return running;
+}
+
 static int
 verb_kill(struct ctx *x)
 {
@@ -956,7 +978,7 @@ verb_kill(struct ctx *x)
 	x->connected = false;
 	/* Wait for the daemon process itself to be gone. */
 	int64_t deadline = mono_ms() + 10000;
-	while (pid > 0 && kill(pid, 0) == 0 && mono_ms() < deadline)
+	while (pid > 0 && process_running(pid) && mono_ms() < deadline)
 		usleep(10000);
 	printf("corral: daemon stopped\n");
 	return 0;

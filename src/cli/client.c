@@ -84,8 +84,10 @@ spawn_daemon(const struct paths *p, char **err)
 		snprintf(fdbuf, sizeof(fdbuf), "%d", pipefd[1]);
 		setenv("CORRAL_DAEMON_READY_FD", fdbuf, 1);
 		int null = open("/dev/null", O_RDWR);
-		/* The daemon's stderr goes to its log, so a crash report lands there. */
-		int log = open(p->log, O_WRONLY | O_APPEND | O_CREAT, 0600);
+		/* The daemon's stderr goes to its log, so a crash report lands there.
+		 * O_NONBLOCK: a FIFO in its place must not hang us (holding the
+		 * caller's stdout and stderr open). */
+		int log = open(p->log, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0600);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(log >= 0 ? log : null, 2);
@@ -116,6 +118,7 @@ spawn_daemon(const struct paths *p, char **err)
 			return -ETIMEDOUT;
 		}
 		int r = poll(&pfd, 1, (int)left);
+		/* Nothing yet: check the deadline again rather than block in read. */
 		if ((r < 0 && errno == EINTR) || r == 0)
 			continue;
 		ssize_t n = read_retry(pipefd[0], buf + got, sizeof(buf) - 1 - got);
@@ -209,6 +212,15 @@ client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 	json_object_set_new(req, "id", json_integer(id));
 	int rc = send_line(c, req);
 	if (rc < 0) {
+		/* The daemon may have refused us and hung up before we wrote:
+		 * its reason is waiting in our receive buffer. */
+		json_t *r = client_next(c, 1000);
+		if (r && json_is_null(json_object_get(r, "id")) && json_object_get(r, "error")) {
+			*err = error_text(r);
+			json_decref(r);
+			return NULL;
+		}
+		json_decref(r);
 		*err = xasprintf("cannot talk to the daemon: %s", strerror(-rc));
 		return NULL;
 	}

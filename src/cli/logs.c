@@ -45,7 +45,7 @@ logs_tail(FILE *f, const char *path, long n, const char *prefix)
 				last_nl_skipped = true;
 				continue;
 			}
-			if (++lines > n) {
+			if (++lines >= n) {
 				start = from + i + 1;
 				goto found;
 			}

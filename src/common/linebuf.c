@@ -66,9 +66,24 @@ reserve(struct linebuf *lb, size_t n)
 	return 0;
 }
 
+/* Bytes held after the last newline: the start of a line to come. */
+static size_t
+unterminated_tail(const struct linebuf *lb)
+{
+	size_t avail = lb->len - lb->start;
+	if (avail == 0)
+		return 0;
+	const char *base = lb->buf + lb->start;
+	const char *nl = memrchr(base, '\n', avail);
+	return nl ? avail - (size_t)(nl - base) - 1 : avail;
+}
+
 int
 linebuf_feed(struct linebuf *lb, const char *data, size_t n)
 {
+	/* Complete lines held earlier do not exempt what follows them from
+	 * the cap: follow the unterminated tail through every slice. */
+	size_t tail = unterminated_tail(lb);
 	while (n > 0) {
 		/* Feed in slices so a huge input is checked against the cap
 		 * before it is all buffered. */
@@ -78,10 +93,14 @@ linebuf_feed(struct linebuf *lb, const char *data, size_t n)
 			return rc;
 		memcpy(lb->buf + lb->len, data, slice);
 		lb->len += slice;
+		const char *nl = memrchr(data, '\n', slice);
+		tail = nl ? slice - (size_t)(nl - data) - 1 : tail + slice;
+		if (tail > lb->max)
+			return -EMSGSIZE;
 		data += slice;
 		n -= slice;
 	}
-	return (!has_line(lb) && lb->scan > lb->max) ? -EMSGSIZE : 0;
+	return 0;
 }
 
 ssize_t
@@ -103,6 +122,7 @@ linebuf_next(struct linebuf *lb, size_t *len)
 	size_t avail = lb->len - lb->start;
 	if (avail == 0)
 		return NULL;
+	/* Only now: buf is NULL before the first read, and NULL + 0 is UB. */
 	char *base = lb->buf + lb->start;
 	char *nl = lb->scan < avail ? memchr(base + lb->scan, '\n', avail - lb->scan) : NULL;
 	if (!nl) {

@@ -997,7 +997,10 @@ build(struct app_ctx *a)
 	}
 	char *resolved = abs_path(cwd, script);
 	struct stat st;
-	if (stat(resolved, &st) == 0 && S_ISREG(st.st_mode)) {
+	int st_rc = stat(resolved, &st);
+	int st_errno = st_rc < 0 ? errno : 0;
+	bool is_file = st_rc == 0 && S_ISREG(st.st_mode);
+	if (is_file) {
 		/* a file */
 	} else if (!strchr(script, '/') && !strchr(script, ' ') &&
 	    (free(resolved), resolved = normalize_which(script, ctx->environ)) != NULL) {
@@ -1008,8 +1011,13 @@ build(struct app_ctx *a)
 		resolved = xstrdup(script);
 		shell = true;
 	} else {
-		fail(a, f, "%s: no such file (looked in %s%s)", script, cwd,
-		    strchr(script, '/') ? "" : " and on PATH");
+		if (st_rc == 0)
+			fail(a, f, "%s: not a file that can be run", script);
+		else if (st_errno != ENOENT && st_errno != ENOTDIR)
+			fail(a, f, "%s: %s", script, strerror(st_errno));
+		else
+			fail(a, f, "%s: no such file (looked in %s%s)", script, cwd,
+			    strchr(script, '/') ? "" : " and on PATH");
 		free(resolved);
 		free(script);
 		free(cwd);
@@ -1037,6 +1045,15 @@ build(struct app_ctx *a)
 			}
 			break;
 		}
+	}
+	/* An interpreter would start and fail on every restart: say it now. */
+	if (is_file && interp && !shell && access(resolved, R_OK) < 0) {
+		fail(a, f, "%s: cannot read it: %s", resolved, strerror(errno));
+		free(resolved);
+		free(script);
+		free(cwd);
+		free(interp);
+		goto fail;
 	}
 	json_object_set_new(a->out, "script", json_string(resolved));
 	json_object_set_new(a->out, "interpreter", interp ? json_string(interp) : json_null());

@@ -272,6 +272,18 @@ name_in(json_t *names, const char *name)
 	return false;
 }
 
+/* True when no instance of a runs or waits to run (PM2: stopped, stopping
+ * or errored), so that starting it again means restarting it. */
+static bool
+app_idle(struct app *a)
+{
+	struct inst *in;
+	TAILQ_FOREACH(in, &a->insts, app_link)
+		if (in->state != ST_STOPPED && in->state != ST_ERRORED && in->state != ST_STOPPING)
+			return false;
+	return true;
+}
+
 /* Remove apps created by a start request that failed. */
 static void
 undo_start(struct app **apps, size_t napps, struct wait *w)
@@ -299,6 +311,8 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 	}
 	size_t napps = json_array_size(apps);
 	struct spec *specs = xcalloc(napps, sizeof(*specs));
+	/* Apps already known but idle: PM2 starts them again (a restart). */
+	struct app **revive = xcalloc(napps, sizeof(*revive));
 	size_t parsed = 0;
 	char *err = NULL;
 	/* All or nothing: every spec is checked before anything starts. */
@@ -308,7 +322,10 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 			goto out;
 		}
 		const struct spec *s = &specs[parsed];
-		if (!force && app_named(s->name, s->script)) {
+		struct app *known = force ? NULL : app_named(s->name, s->script);
+		if (known && app_idle(known)) {
+			revive[parsed] = known;
+		} else if (known) {
 			err = xasprintf("%s is already running %s (use restart, or -f to start "
 			    "another copy)", s->name, s->script);
 			client_error(c, id, "exists", "%s", err);
@@ -319,12 +336,18 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 	struct app **created = xcalloc(napps, sizeof(*created));
 	size_t total = 0;
 	for (size_t i = 0; i < napps; i++) {
-		int count = spec_resolve_instances(specs[i].instances, D->cpus);
-		total += (size_t)count;
+		struct inst *in;
+		if (revive[i])
+			TAILQ_FOREACH(in, &revive[i]->insts, app_link)
+				total++;
+		else
+			total += (size_t)spec_resolve_instances(specs[i].instances, D->cpus);
 	}
 	struct wait *w = wait_new(WAIT_LAUNCHED, total);
 	size_t ncreated = 0;
 	for (size_t i = 0; i < napps && !w->error; i++) {
+		if (revive[i])
+			continue;
 		int count = spec_resolve_instances(specs[i].instances, D->cpus);
 		struct app *a = app_create(&specs[i]);
 		created[ncreated++] = a;
@@ -365,14 +388,25 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 				if (in->state == ST_STOPPED)
 					wait_add(w, in, 0);
 		}
+		for (size_t i = 0; i < napps; i++) {
+			struct inst *in;
+			if (!revive[i])
+				continue;
+			TAILQ_FOREACH(in, &revive[i]->insts, app_link) {
+				wait_add(w, in, in->spawn_serial + 1);
+				inst_restart(in, "started again");
+			}
+		}
 	}
 	free(created);
 	op_new(c, id, wait_check, w, wait_free);
-	parsed = 0;
+	/* Specs taken by app_create() are zeroed; the others are freed. */
+	parsed = napps;
 out:
 	for (size_t i = 0; i < parsed; i++)
 		spec_free(&specs[i]);
 	free(specs);
+	free(revive);
 	free(err);
 }
 

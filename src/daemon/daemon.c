@@ -241,7 +241,9 @@ daemon_main(int argc, char **argv)
 		fd_set_cloexec(ready_fd, true);
 		unsetenv("CORRAL_DAEMON_READY_FD");
 	}
-	struct daemon d;
+	/* Static: the state must outlive this frame for anything that runs at
+	 * exit (daemon_teardown frees what it points to). */
+	static struct daemon d;
 	memset(&d, 0, sizeof(d));
 	D = &d;
 	D->log_fd = -1;
@@ -271,7 +273,8 @@ daemon_main(int argc, char **argv)
 	}
 	/* Our files are private; the apps get the umask we were started with. */
 	D->app_umask = umask(077);
-	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
+	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	D->loop = loop_new();
 	if (!D->loop) {
 		report_ready(ready_fd, "epoll_create1 failed");

@@ -85,6 +85,14 @@ logframe_drain(struct logframe *f, logframe_emit emit, void *arg, bool at_eof)
 		f->mid_line = !at_eof;
 		off += avail;
 	}
+	/* EOF right after a segment that filled the buffer: the line still
+	 * needs its end, or the next writer's output is glued onto it. */
+	if (ok && at_eof && off == f->len && f->mid_line) {
+		if (emit(arg, f->buf + off, 0, false, true))
+			f->mid_line = false;
+		else
+			ok = false;
+	}
 	if (off > 0)
 		consume(f, off);
 	return ok;

@@ -289,7 +289,9 @@ table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
 			*err = xstrdup("targets must be strings or integers");
 			goto fail;
 		}
-		size_t before = *n;
+		/* Whether this target matched, even instances an earlier target
+		 * already added ("stop app 0" names one process twice). */
+		bool matched = false;
 		struct inst *in;
 		if (strcmp(s, "all") == 0) {
 			TAILQ_FOREACH(in, &D->insts, link)
@@ -318,25 +320,33 @@ table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
 				goto fail;
 			}
 			TAILQ_FOREACH(in, &D->insts, link)
-				if (regexec(&re, in->app->spec.name, 0, NULL, 0) == 0)
+				if (regexec(&re, in->app->spec.name, 0, NULL, 0) == 0) {
 					add_unique(out, n, &cap, in);
+					matched = true;
+				}
 			regfree(&re);
 		} else {
 			TAILQ_FOREACH(in, &D->insts, link)
-				if (strcmp(in->app->spec.name, s) == 0)
+				if (strcmp(in->app->spec.name, s) == 0) {
 					add_unique(out, n, &cap, in);
-			if (*n == before)
+					matched = true;
+				}
+			if (!matched)
 				TAILQ_FOREACH(in, &D->insts, link)
-					if (strcmp(in->app->spec.namespace, s) == 0)
+					if (strcmp(in->app->spec.namespace, s) == 0) {
 						add_unique(out, n, &cap, in);
+						matched = true;
+					}
 			int64_t id;
-			if (*n == before && units_parse_int(s, 0, INT32_MAX, &id) == 0) {
+			if (!matched && units_parse_int(s, 0, INT32_MAX, &id) == 0) {
 				in = inst_by_pm_id((int)id);
-				if (in)
+				if (in) {
 					add_unique(out, n, &cap, in);
+					matched = true;
+				}
 			}
 		}
-		if (*n == before && strcmp(s, "all") != 0) {
+		if (!matched) {
 			*err = xasprintf("no process or namespace matches %s", s);
 			goto fail;
 		}

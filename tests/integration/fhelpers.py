@@ -1,0 +1,82 @@
+"""Helpers shared by the foundation tests (lifecycle, logs, persistence,
+daemon, CLI errors): /proc inspection, log reading, app start times."""
+import os
+import re
+
+from conftest import APPS, HELPERS, wait_for
+
+
+def app(name):
+    """Path of a test app in tests/apps."""
+    return os.path.join(APPS, name)
+
+
+def helper(name):
+    """Path of a C test helper in build/helpers."""
+    return os.path.join(HELPERS, name)
+
+
+def proc_state(pid):
+    """The /proc state letter of pid, or None when it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except OSError:
+        return None
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    st = proc_state(pid)
+    return st is not None and st != "Z"
+
+
+def group_members(pgid):
+    """Live pids whose process group is pgid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            out.append(int(d))
+    return out
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def read_bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def read_text(path):
+    return read_bytes(path).decode("utf-8", "replace")
+
+
+def wait_log(corral, name, text, stream="out", timeout=10, pm_id=None):
+    """Wait until the app's log file contains text; return the log."""
+    path = corral.log_path(name, stream, pm_id)
+    return wait_for(lambda: text in read_text(path) and read_text(path), timeout,
+                    what=f"{text!r} in {path}")
+
+
+START_RE = re.compile(r"^start (\d+\.\d+) (\d+)$", re.M)
+
+
+def start_times(corral, name):
+    """(time, pid) of every run of tests/apps/crash.py, from its log."""
+    return [(float(t), int(p)) for t, p in START_RE.findall(read_text(corral.log_path(name)))]

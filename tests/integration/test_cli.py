@@ -1,0 +1,313 @@
+"""The CLI's listings and its answers to bad input: list and its aliases
+(PM2's columns, plain when piped, coloured on a terminal unless NO_COLOR),
+jlist/prettylist/describe/env/pid/id and --json; and for every kind of bad
+input (unknown verb or flag, missing argument, unknown target, malformed
+number or duration, unreadable script) a one-line message and a non-zero
+exit, never a crash or a hang."""
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import struct
+import subprocess
+import termios
+
+import pytest
+
+from conftest import CORRAL, SLOW, wait_for, write
+from fhelpers import app, wait_log
+
+COLUMNS = ["id", "name", "namespace", "version", "mode", "pid", "uptime", "↺", "status",
+           "cpu", "mem", "user", "watching"]
+
+
+@pytest.fixture
+def two(corral):
+    corral.ok("start", app("loop.py"), "--name", "alpha", "--namespace", "team")
+    corral.ok("start", app("crash.py"), "--name", "beta", "--no-autorestart")
+    corral.wait_status("alpha", "online")
+    corral.wait_status("beta", "stopped")
+    return corral
+
+
+def table_rows(out):
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines()
+            if line.startswith("│")]
+    return rows[0], rows[1:]
+
+
+def test_list_and_aliases(two):
+    c = two
+    out = c.ok("list")
+    assert "\x1b[" not in out  # plain when piped
+    head, rows = table_rows(out)
+    assert head == COLUMNS
+    by_name = {r[1]: dict(zip(head, r)) for r in rows}
+    alpha = by_name["alpha"]
+    assert alpha["id"] == "0" and alpha["namespace"] == "team" and alpha["mode"] == "fork"
+    assert alpha["status"] == "online" and alpha["pid"] == str(c.proc("alpha")["pid"])
+    assert alpha["↺"] == "0" and alpha["watching"] == "disabled" and alpha["user"] == "root"
+    assert by_name["beta"]["status"] == "stopped" and by_name["beta"]["pid"] == "0"
+    def stable(rows):  # uptime, cpu and mem move
+        return [[v for k, v in zip(head, r) if k not in ("uptime", "cpu", "mem")] for r in rows]
+    for alias in ("ls", "l", "ps", "status"):
+        h, r = table_rows(c.ok(alias))
+        assert h == head and stable(r) == stable(rows), alias
+    # A target narrows the list.
+    head, rows = table_rows(c.ok("list", "team"))
+    assert [r[1] for r in rows] == ["alpha"]
+
+
+def test_empty_list(corral):
+    out = corral.ok("list")
+    head, rows = table_rows(out)
+    assert head == COLUMNS and rows == []
+    assert corral.jlist() == []
+
+
+def run_in_pty(corral, args, env):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    e = dict(corral.env)
+    e.pop("NO_COLOR", None)
+    e.update(env)
+    p = subprocess.Popen([CORRAL, *args], stdout=slave, stderr=slave, env=e)
+    os.close(slave)
+    out = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 10 * SLOW)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(10)
+    os.close(master)
+    return out.decode()
+
+
+def test_colour_on_a_terminal_unless_no_color(two):
+    out = run_in_pty(two, ["list"], {})
+    assert "\x1b[" in out and "alpha" in out
+    out = run_in_pty(two, ["list"], {"NO_COLOR": "1"})
+    assert "\x1b[" not in out and "alpha" in out
+
+
+def test_narrow_terminal_gets_fewer_columns(two):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+    p = subprocess.run([CORRAL, "list"], stdout=slave, env=two.env, timeout=10)
+    os.close(slave)
+    out = os.read(master, 65536).decode()
+    os.close(master)
+    head, _ = table_rows(out)
+    assert head == ["id", "name", "mode", "↺", "status", "cpu", "mem"]
+    assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_jlist_prettylist_json(two):
+    c = two
+    j = json.loads(c.ok("jlist"))
+    assert [p["name"] for p in j] == ["alpha", "beta"]
+    a = j[0]
+    for k in ("pid", "name", "pm_id", "monit", "pm2_env", "status", "restarts"):
+        assert k in a
+    assert a["pm2_env"]["status"] == "online" and a["pm2_env"]["namespace"] == "team"
+    assert "env" not in a["spec"]  # the environment is not listed
+    assert len(c.ok("jlist").strip().splitlines()) == 1
+    pretty = c.ok("prettylist")
+    assert len(pretty.splitlines()) > 10
+    assert [p["name"] for p in json.loads(pretty)] == ["alpha", "beta"]
+    assert [p["name"] for p in json.loads(c.ok("list", "--json"))] == ["alpha", "beta"]
+    # Actions print JSON with --json too.
+    started = json.loads(c.ok("start", app("loop.py"), "--name", "gamma", "--json"))
+    assert [p["name"] for p in started] == ["gamma"] and started[0]["status"] == "online"
+    stopped = json.loads(c.ok("stop", "gamma", "--json"))
+    assert [(p["name"], p["status"]) for p in stopped] == [("gamma", "stopped")]
+    out = json.loads(c.ok("restart", "alpha", "--json"))
+    assert [p["name"] for p in out] == ["alpha"]
+    assert out[0]["restarts"] == 1
+
+
+def test_describe(two):
+    c = two
+    for verb in ("describe", "desc", "info", "show"):
+        out = c.ok(verb, "alpha")
+        for key in ("status", "namespace", "restarts", "script path", "exec cwd",
+                    "out log path", "error log path", "pid path", "created at"):
+            assert key in out, (verb, key)
+        assert app("loop.py") in out and "team" in out
+    out = c.ok("describe", "beta")
+    assert "last exit" in out
+    j = json.loads(c.ok("describe", "beta", "--json"))
+    assert j[0]["exit_code"] == 1
+
+
+def test_env_and_pid_and_id(two, tmp_path):
+    c = two
+    pid = c.proc("alpha")["pid"]
+    out = c.ok("env", "0")
+    assert "pm_id: 0" in out and "name: alpha" in out and "namespace: team" in out
+    env = json.loads(c.ok("env", "alpha", "--json"))
+    assert env["NODE_APP_INSTANCE"] == "0" and env["PYTHONUNBUFFERED"] == "1"
+    assert c.ok("pid", "alpha").split() == [str(pid)]
+    assert c.ok("pid").split() == [str(pid)]  # stopped beta has no pid
+    assert c.ok("id", "beta").split() == ["1"]
+    # A stopped app's env comes from its spec: the environment it was started with.
+    assert json.loads(c.ok("env", "beta", "--json"))["CORRAL_HOME"] == c.home
+
+
+def test_env_with_odd_bytes(corral):
+    # An environment value that is not UTF-8 must not break `env`.
+    env = dict(corral.env)
+    code = "import time; time.sleep(300)"
+    r = subprocess.run([CORRAL, "start", "python3", "--name", "odd", "--", "-c", code],
+                       env={k.encode(): v.encode() for k, v in env.items()} | {b"ODD": b"\xff\xfe"},
+                       capture_output=True, timeout=30)
+    if r.returncode != 0:
+        # Refusing a non-UTF-8 environment with a message is fine too.
+        assert b"ODD" in r.stderr or b"UTF-8" in r.stderr, r.stderr
+        return
+    corral.wait_status("odd", "online")
+    out = corral.run("env", "odd")
+    assert out.returncode == 0 and "pm_id: 0" in out.stdout
+
+
+# ---- bad input ----
+
+def one_line_error(corral, *args, **kw):
+    r = corral.run(*args, **kw)
+    assert r.returncode != 0, f"corral {args} succeeded: {r.stdout}"
+    err = r.stderr.strip()
+    assert err and len(err.splitlines()) == 1, f"corral {args}: {r.stderr!r}"
+    assert "Traceback" not in err and "Sanitizer" not in err
+    return err
+
+
+def test_unknown_verb(corral):
+    assert 'did you mean "start"' in one_line_error(corral, "strat")
+    assert 'did you mean "restart"' in one_line_error(corral, "restrat")
+    assert 'did you mean "list"' in one_line_error(corral, "lsit")
+    err = one_line_error(corral, "frobnicate")
+    assert "frobnicate" in err and "did you mean" not in err
+    # No daemon was started for a typo.
+    assert not os.path.exists(os.path.join(corral.home, "corral.sock"))
+
+
+def test_unknown_flag(corral):
+    err = one_line_error(corral, "start", app("loop.py"), "--nmae", "x")
+    assert "--nmae" in err and "--name" in err
+    err = one_line_error(corral, "list", "--frobnicate")
+    assert "--frobnicate" in err
+    err = one_line_error(corral, "stop", "all", "--lines", "3")
+    assert "does not apply" in err
+    assert corral.jlist() == []
+
+
+def test_missing_arguments(corral):
+    cases = [
+        (("stop",), "missing target"),
+        (("restart",), "missing target"),
+        (("delete",), "missing target"),
+        (("describe",), "missing target"),
+        (("env",), "missing"),
+        (("sendSignal",), "usage"),
+        (("sendSignal", "SIGUSR1"), "usage"),
+        (("scale", "x"), "usage"),
+        (("start", app("loop.py"), "--name"), "needs a value"),
+        (("logs", "--lines"), "needs a value"),
+    ]
+    for args, want in cases:
+        err = one_line_error(corral, *args)
+        assert want in err, (args, err)
+
+
+def test_start_without_anything_to_start(corral, tmp_path):
+    err = one_line_error(corral, "start", cwd=str(tmp_path))
+    assert "nothing to start" in err
+    err = one_line_error(corral, "start", app("loop.py"), "extra.py")
+    assert "extra.py" in err
+
+
+def test_unknown_target(corral):
+    corral.ok("start", app("loop.py"))
+    for args in (("stop", "42"), ("restart", "nosuch"), ("delete", "nope"), ("reset", "x"),
+                 ("describe", "9"), ("logs", "nosuch", "--nostream"), ("env", "nosuch"),
+                 ("pid", "nosuch"), ("flush", "nosuch")):
+        err = one_line_error(corral, *args)
+        assert args[1] in err, (args, err)
+    assert corral.proc("loop")["status"] == "online"
+
+
+@pytest.mark.parametrize("opt,value", [
+    ("--max-restarts", "abc"), ("--max-restarts", "-1"), ("--max-restarts", "1.5"),
+    ("--kill-timeout", "5x"), ("--kill-timeout", "-100"), ("--restart-delay", "soon"),
+    ("--min-uptime", ""), ("--exp-backoff-restart-delay", "1e3"),
+    ("--stop-exit-codes", "0,abc"), ("--stop-exit-codes", "300"),
+    ("--instances", "lots"), ("--kill-signal", "SIGNOPE"),
+])
+def test_malformed_numbers_and_durations(corral, opt, value):
+    err = one_line_error(corral, "start", app("loop.py"), opt, value)
+    assert any(part in err for part in value.split(",")) or opt in err, err
+    assert corral.jlist() == []
+
+
+def test_malformed_numbers_elsewhere(corral):
+    corral.ok("start", app("loop.py"))
+    assert "ten" in one_line_error(corral, "logs", "--lines", "ten", "--nostream")
+    assert "abc" in one_line_error(corral, "scale", "loop", "abc")
+    assert "0" in one_line_error(corral, "restart", "loop", "--parallel", "0")
+
+
+def test_directory_as_script(corral, tmp_path):
+    err = one_line_error(corral, "start", str(tmp_path))
+    assert str(tmp_path) in err and "no such file" not in err
+
+
+def test_unreadable_script(corral, tmp_path):
+    # Run the CLI as nobody with a home of its own; the scripts belong to
+    # root: one in a directory nobody cannot enter, one with mode 0600.
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv")
+    os.chmod(corral.home, 0o711)
+    home = os.path.join(corral.home, "nobody")
+    os.mkdir(home, 0o700)
+    os.chown(home, 65534, 65534)
+    shared = os.path.join(corral.home, "scripts")
+    os.mkdir(shared, 0o755)
+    unreadable = write(os.path.join(shared, "secret.py"), "print('x')\n", mode=0o600)
+    hidden = write(str(tmp_path / "hidden.py"), "print('x')\n", mode=0o644)
+    env = dict(corral.env, CORRAL_HOME=home)
+    try:
+        for script in (unreadable, hidden):
+            r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                CORRAL, "start", script], env=env, capture_output=True, text=True,
+                               timeout=30 * SLOW, cwd="/")
+            assert r.returncode != 0, r.stdout
+            err = r.stderr.strip()
+            assert len(err.splitlines()) == 1 and script in err, err
+            assert "Permission denied" in err, err
+    finally:
+        subprocess.run([CORRAL, "kill"], env=env, capture_output=True, timeout=30)
+        os.chmod(corral.home, 0o700)
+
+
+def test_home_path_too_long(corral):
+    env = {"CORRAL_HOME": "/tmp/" + "x" * 120}
+    err = one_line_error(corral, "ping", env=env)
+    assert "too long" in err
+
+
+def test_help_and_version(corral):
+    out = corral.ok("help")
+    assert "start" in out and "resurrect" in out
+    assert "--max-restarts" in corral.ok("start", "--help")
+    assert corral.ok("--version").startswith("corral ")
+    r = corral.run()
+    assert r.returncode != 0 and "usage" in r.stderr

@@ -1,0 +1,397 @@
+"""The daemon: started on demand (exactly one when clients race), its home
+and socket permissions, ping, kill (graceful, then exit), SIGTERM, a stale
+socket, clients of another uid, and clients that send garbage (not JSON, no
+hello, a truncated line, a 100 MB line): each gets an error reply and is
+disconnected while the others keep being served and the daemon's memory
+does not follow the garbage."""
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import CORRAL, SLOW, pids_with, wait_for, write
+from fhelpers import alive, app, read_text, rss_kb, wait_log
+
+
+def daemons(corral):
+    """Pids of corral daemons serving this home."""
+    out = []
+    for pid in pids_with(corral.home):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1] == b"daemon":
+            out.append(pid)
+    return out
+
+
+def test_started_on_demand_with_private_home(corral):
+    assert not os.path.exists(corral.home + "/corral.sock")
+    out = corral.ok("ping")
+    pid = corral.daemon_pid()
+    assert out.strip() == f"pong (daemon pid {pid})"
+    assert daemons(corral) == [pid]
+    assert stat.S_IMODE(os.stat(corral.home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(corral.home + "/corral.sock").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(corral.home + "/daemon.log").st_mode) & 0o077 == 0
+    assert f"daemon started, pid {pid}" in corral.daemon_log()
+    info = json.loads(corral.ok("ping", "--json"))
+    assert info["pid"] == pid and info["pong"] is True and info["version"]
+    # The same daemon serves later commands.
+    corral.ok("list")
+    assert corral.daemon_pid() == pid and daemons(corral) == [pid]
+
+
+def test_home_is_made_private(corral):
+    os.chmod(corral.home, 0o755)
+    corral.ok("ping")
+    assert stat.S_IMODE(os.stat(corral.home).st_mode) == 0o700
+
+
+def test_racing_clients_start_exactly_one_daemon(corral):
+    shutil.rmtree(corral.home)  # not even the directory exists
+    procs = [subprocess.Popen([CORRAL, "ping"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=corral.env, text=True) for _ in range(10)]
+    outs = [p.communicate(timeout=30 * SLOW) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    pids = {o.split("pid ")[1].rstrip(")\n") for o, _ in outs}
+    assert len(pids) == 1, outs
+    assert daemons(corral) == [int(pids.pop())]
+    assert corral.daemon_log().count("daemon started") == 1
+
+
+def test_racing_starts_share_one_daemon(corral, tmp_path):
+    # Ten different first commands at once: one daemon, ten apps.
+    procs = [subprocess.Popen([CORRAL, "start", app("loop.py"), "--name", f"r{i}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=corral.env)
+             for i in range(10)]
+    for p in procs:
+        p.communicate(timeout=60 * SLOW)
+        assert p.returncode == 0
+    assert len(daemons(corral)) == 1
+    assert sorted(p["name"] for p in corral.jlist()) == sorted(f"r{i}" for i in range(10))
+
+
+def test_kill_stops_apps_gracefully_then_exits(corral, tmp_path):
+    bye = write(str(tmp_path / "bye.py"),
+                "import signal, sys, time\n"
+                "def h(s, f):\n"
+                "    print('bye', flush=True)\n"
+                "    sys.exit(0)\n"
+                "signal.signal(signal.SIGINT, h)\n"
+                "print('hi', flush=True)\n"
+                "while True: time.sleep(1)\n")
+    corral.ok("start", bye, "--name", "bye")
+    corral.ok("start", app("loop.py"), "--name", "other")
+    wait_log(corral, "bye", "hi")
+    apps = [p["pid"] for p in corral.jlist()]
+    dpid = corral.daemon_pid()
+    out = corral.ok("kill")
+    assert "daemon stopped" in out
+    assert not alive(dpid)
+    assert not any(alive(p) for p in apps)
+    assert read_text(corral.log_path("bye")) == "hi\nbye\n"  # it ran its handler
+    assert not os.path.exists(corral.home + "/corral.sock")
+    assert not os.path.exists(corral.home + "/daemon.pid")
+    assert "daemon exiting" in corral.daemon_log()
+    # kill without a daemon does not start one.
+    out = corral.ok("kill")
+    assert "no daemon running" in out
+    assert daemons(corral) == []
+
+
+def test_sigterm_stops_apps_and_daemon(corral):
+    corral.ok("start", app("loop.py"), "--name", "t")
+    pid = corral.wait_status("t", "online")[0]["pid"]
+    dpid = corral.daemon_pid()
+    os.kill(dpid, signal.SIGTERM)
+    wait_for(lambda: not alive(dpid) and not alive(pid), what="daemon and app to exit")
+    assert "received" in corral.daemon_log()
+
+
+def test_sighup_is_ignored(corral):
+    corral.ok("start", app("loop.py"), "--name", "h")
+    pid = corral.wait_status("h", "online")[0]["pid"]
+    dpid = corral.daemon_pid()
+    os.kill(dpid, signal.SIGHUP)
+    corral.ok("ping")
+    assert corral.daemon_pid() == dpid and alive(dpid)
+    assert corral.proc("h")["pid"] == pid
+
+
+def test_stale_socket_after_a_crash(corral):
+    corral.ok("ping")
+    dpid = corral.daemon_pid()
+    os.kill(dpid, signal.SIGKILL)
+    wait_for(lambda: not alive(dpid))
+    assert os.path.exists(corral.home + "/corral.sock")
+    out = corral.ok("ping")
+    assert corral.daemon_pid() != dpid
+    assert f"pid {corral.daemon_pid()}" in out
+
+
+def test_a_second_daemon_refuses_to_run(corral):
+    corral.ok("ping")
+    r = subprocess.run([CORRAL, "daemon"], env=corral.env, capture_output=True, text=True,
+                       timeout=10 * SLOW)
+    assert r.returncode == 1
+    assert "already running" in r.stderr
+    corral.ok("ping")
+
+
+# ---- clients of another uid ----
+
+def as_nobody(corral, *args):
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv")
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           CORRAL, *args], env=corral.env, capture_output=True, text=True,
+                          timeout=30 * SLOW)
+
+
+def test_other_uid_cannot_connect_by_default(corral):
+    corral.ok("ping")
+    r = as_nobody(corral, "list")
+    assert r.returncode == 1
+    assert "Permission denied" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert len(daemons(corral)) == 1
+
+
+def test_other_uid_is_refused_by_the_daemon(corral):
+    corral.ok("start", app("loop.py"), "--name", "mine")
+    os.chmod(corral.home, 0o711)
+    os.chmod(corral.home + "/corral.sock", 0o666)
+    try:
+        for verb in ("list", "kill", "stop"):
+            r = as_nobody(corral, verb, *(["all"] if verb == "stop" else []))
+            assert r.returncode == 1, (verb, r.stdout)
+            assert "uid 65534 may not control this corral daemon" in r.stderr, r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        os.chmod(corral.home, 0o700)
+    assert "refused a client with uid 65534" in corral.daemon_log()
+    assert corral.proc("mine")["status"] == "online"
+
+
+# ---- garbage on the socket ----
+
+class Raw:
+    """A raw protocol client."""
+
+    def __init__(self, corral):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(corral.home + "/corral.sock")  # blocking: waits for a backlog slot
+        self.s.settimeout(10 * SLOW)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def reply(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError(self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def closed(self):
+        """True once the daemon closed the connection (EOF or reset)."""
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def hello(self):
+        self.send(b'{"cmd":"hello","v":1}\n')
+        r = self.reply()
+        assert r["ok"] is True and r["v"] == 1
+        return r
+
+    def close(self):
+        self.s.close()
+
+
+@pytest.fixture
+def raw(corral):
+    corral.ok("ping")
+    clients = []
+
+    def make():
+        c = Raw(corral)
+        clients.append(c)
+        return c
+    yield make
+    for c in clients:
+        c.close()
+
+
+def test_protocol_session(corral, raw):
+    c = raw()
+    r = c.hello()
+    assert r["pid"] == corral.daemon_pid() and r["version"]
+    c.send(b'{"id":7,"cmd":"ping"}\n{"id":8,"cmd":"list"}\n')
+    r = c.reply()
+    assert r["id"] == 7 and r["ok"] is True and r["pong"] is True
+    r = c.reply()
+    assert r["id"] == 8 and r["procs"] == []
+    c.send(b'{"id":"x","cmd":"frobnicate"}\n')
+    r = c.reply()
+    assert r == {"id": "x", "ok": False, "error": {"code": "unknown_command",
+                                                  "message": 'unknown command "frobnicate"'}}
+    # An error in a request does not end the session.
+    c.send(b'{"id":9,"cmd":"stop","targets":["nosuch"]}\n{"id":10,"cmd":"ping"}\n')
+    assert c.reply()["error"]["code"] == "not_found"
+    assert c.reply()["id"] == 10
+
+
+@pytest.mark.parametrize("garbage,code", [
+    (b"hello world\n", "bad_json"),
+    (b"[1,2,3]\n", "bad_request"),
+    (b'{"id":1,"cmd":"list"}\n', "no_hello"),
+    (b'{"cmd":"hello","v":2}\n', "version"),
+    (b'{"cmd":"hello"}\n', "version"),
+    (b'{"cmd":"hello","v":1}\n{"id":1,"cmd":"ping"\n', "bad_json"),
+    (b'\xff\xfe\x00garbage\n', "bad_json"),
+])
+def test_garbage_gets_an_error_and_is_disconnected(corral, raw, garbage, code):
+    c = raw()
+    c.send(garbage)
+    r = c.reply()
+    if r.get("ok") is True:  # the hello before the bad line
+        r = c.reply()
+    assert r["ok"] is False and r["error"]["code"] == code, r
+    assert r["error"]["message"]
+    assert c.closed()
+    corral.ok("ping")
+
+
+def test_truncated_line_then_close(corral, raw):
+    c = raw()
+    c.hello()
+    c.send(b'{"id":1,"cmd":"li')
+    c.s.shutdown(socket.SHUT_WR)
+    r = c.reply()
+    assert r["error"]["code"] == "truncated"
+    assert c.closed()
+    corral.ok("ping")
+
+
+def test_silent_clients_do_not_block_others(corral, raw):
+    idle = [raw() for _ in range(20)]
+    half = raw()
+    half.hello()
+    half.send(b'{"id":1,"cmd":')
+    assert corral.ok("ping").startswith("pong")
+    corral.ok("start", app("loop.py"))
+    assert corral.wait_status("loop", "online")
+    assert len(idle) == 20
+
+
+def test_100mb_line_is_refused_and_memory_stays_flat(corral, raw):
+    dpid = corral.daemon_pid()
+    rss_before = rss_kb(dpid)
+    c = raw()
+    c.hello()
+    chunk = b"x" * (1 << 20)
+    sent = [0]
+    errors = []
+
+    def flood():
+        try:
+            for _ in range(100):
+                c.s.sendall(chunk)
+                sent[0] += len(chunk)
+        except OSError as e:  # the daemon hung up: expected
+            errors.append(e)
+    t = threading.Thread(target=flood)
+    t.start()
+    # Others are served while the garbage flows.
+    for _ in range(3):
+        corral.ok("ping")
+    t.join(60 * SLOW)
+    assert not t.is_alive()
+    r = c.reply()
+    assert r["ok"] is False and r["error"]["code"] == "too_long"
+    assert c.closed()
+    assert errors, "the daemon read 100 MB without a newline"
+    assert sent[0] < 100 * (1 << 20)
+    grew = rss_kb(dpid) - rss_before
+    assert grew < 16 * 1024, f"daemon RSS grew by {grew} kB"
+    corral.ok("ping")
+
+
+def test_many_garbage_clients_in_a_row(corral, raw):
+    dpid = corral.daemon_pid()
+    rss_before = rss_kb(dpid)
+    for i in range(200):
+        c = raw()
+        c.send(b"\x00" * 1000 + b"\n" if i % 2 else b'{"cmd":"hello","v":1}\n{{{\n')
+        c.close()
+    corral.ok("ping")
+    grew = rss_kb(dpid) - rss_before
+    assert grew < 8 * 1024, f"daemon RSS grew by {grew} kB"
+
+
+def test_kill_with_a_stuck_log_follower(corral, tmp_path):
+    # A `logs` client that stopped reading (suspended terminal) must not
+    # keep the daemon from exiting.
+    corral.ok("start", "python3", "--name", "chatty", "--", "-c",
+              "import time\nwhile True:\n    print('x' * 2000, flush=True)\n    time.sleep(0.0005)\n")
+    corral.wait_status("chatty", "online")
+    f = subprocess.Popen([CORRAL, "logs", "chatty", "--raw"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=corral.env)
+    try:
+        wait_for(lambda: f.stdout.read(1), what="the follower to get lines")
+        f.send_signal(signal.SIGSTOP)
+        dpid = corral.daemon_pid()
+        rss0 = rss_kb(dpid)
+        # Let the daemon queue more than the socket can take.
+        size0 = os.path.getsize(corral.log_path("chatty"))
+        wait_for(lambda: os.path.getsize(corral.log_path("chatty")) > size0 + (4 << 20), 30,
+                 what="4 MB more output")
+        # The subscriber's queue is bounded: memory does not follow the output.
+        # (Sanitizer builds keep freed memory in quarantine: allow for it.)
+        grew = rss_kb(dpid) - rss0
+        limit = 4 * 1024 if SLOW == 1 else 48 * 1024
+        assert grew < limit, f"daemon RSS grew by {grew} kB for a stopped subscriber"
+        t0 = time.monotonic()
+        corral.ok("kill", timeout=30)
+        assert not alive(dpid), "the daemon is stuck writing to a stopped client"
+        assert time.monotonic() - t0 < 10 * SLOW
+    finally:
+        f.send_signal(signal.SIGCONT)
+        f.kill()
+        f.wait()
+
+
+def test_daemon_log_that_would_block(corral):
+    # daemon.log is a FIFO nobody reads: opening it must not hang the daemon
+    # at start-up, nor the client (which would keep the caller's pipes).
+    os.makedirs(corral.home, mode=0o700, exist_ok=True)
+    fifo = corral.home + "/daemon.log"
+    os.mkfifo(fifo, 0o600)
+    try:
+        r = corral.run("ping", timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("pong")
+        corral.ok("kill")
+    finally:
+        os.unlink(fifo)  # the fixture reads daemon.log at teardown

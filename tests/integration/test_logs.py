@@ -1,0 +1,369 @@
+"""Log capture and the logs verbs: exact framing (4 processes × 100k lines
+into one shared file, complete and in order per process; partial last lines;
+lines far longer than the 64 KiB buffer; bytes that are not UTF-8), --time,
+`logs` (tail with --lines, live follow, --raw/--err/--out/--json), flush,
+reloadLogs and SIGUSR2 after a logrotate-style move, back-pressure while the
+daemon is stopped, and a full disk."""
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import CORRAL, SLOW, wait_for, write
+from fhelpers import alive, app, helper, read_bytes, read_text, rss_kb, wait_log
+
+LINE_RE = re.compile(rb"^(T\d) (\d{7}) (x*)$")
+
+
+def check_lines(data, tags, count, width=None):
+    """Every line of data is 'TAG SEQ PAD' and each tag's SEQs are exactly
+    0..count-1 in order."""
+    nxt = {t.encode(): 0 for t in tags}
+    lines = data.split(b"\n")
+    assert lines[-1] == b"", "the file does not end with a newline"
+    for i, line in enumerate(lines[:-1]):
+        m = LINE_RE.match(line)
+        assert m, f"line {i} is mangled: {line[:120]!r}"
+        tag, seq, pad = m.group(1), int(m.group(2)), m.group(3)
+        assert seq == nxt[tag], f"line {i}: {tag!r} {seq} after {nxt[tag] - 1}"
+        want_pad = seq % 61 if width is None else width - len(tag) - 10
+        assert len(pad) == want_pad, f"line {i}: padding {len(pad)}, expected {want_pad}"
+        nxt[tag] += 1
+    assert all(n == count for n in nxt.values()), nxt
+
+
+def test_four_writers_100k_lines_each_into_one_file(corral, tmp_path):
+    shared = str(tmp_path / "shared.log")
+    tags = ["T0", "T1", "T2", "T3"]
+    for t in tags:
+        corral.ok("start", helper("lines"), "--name", t, "-o", shared, "--no-autorestart",
+                  "--", "100000", t)
+    for t in tags:
+        corral.wait_status(t, "stopped", timeout=60)
+    # Every line of every writer, whole, in order per writer.
+    check_lines(read_bytes(shared), tags, 100000)
+    for t in tags:
+        assert read_text(corral.log_path(t, "error")) == f"{t} done\n"
+        assert corral.proc(t)["exit_code"] == 0
+
+
+def test_lines_are_not_lost_when_the_daemon_is_stopped(corral):
+    # Back-pressure: the daemon is SIGSTOPped while an app writes 20 MB. The
+    # app blocks on its full pipe; after SIGCONT every line lands and the
+    # daemon's memory did not follow the data.
+    corral.ok("ping")
+    dpid = corral.daemon_pid()
+    rss_before = rss_kb(dpid)
+    corral.ok("start", helper("lines"), "--name", "T7", "--no-autorestart",
+              "--", "400000", "T7", "50", env={"LINES_HOLD": "1"})
+    pid = corral.wait_status("T7", "online")[0]["pid"]
+    os.kill(dpid, signal.SIGSTOP)
+    try:
+        def wchar():
+            with open(f"/proc/{pid}/io") as f:
+                return int(f.read().split("wchar: ")[1].split()[0])
+        last = [-1]
+
+        def stalled():
+            now = wchar()
+            same = now == last[0]
+            last[0] = now
+            return same and now < 400000 * 50
+        # The app writes until its pipe is full, then waits for the daemon:
+        # its byte count stays put across polls.
+        wait_for(stalled, 10, interval=0.25, what="the writer to block on its pipe")
+    finally:
+        os.kill(dpid, signal.SIGCONT)
+    wait_for(lambda: os.path.getsize(corral.log_path("T7")) == 400000 * 50, 60 * SLOW,
+             what="all 20 MB in the log")
+    check_lines(read_bytes(corral.log_path("T7")), ["T7"], 400000, width=50)
+    assert read_text(corral.log_path("T7", "error")) == "T7 done\n"
+    grew = rss_kb(dpid) - rss_before
+    assert grew < 16 * 1024, f"daemon RSS grew by {grew} kB for 20 MB of logs"
+
+
+def run_python(corral, name, code, *opts):
+    corral.ok("start", "python3", "--name", name, *opts, "--", "-c", code)
+
+
+def test_partial_last_line_is_kept(corral):
+    code = "import sys; sys.stdout.write('done\\nno newline at the end'); sys.stdout.flush()"
+    run_python(corral, "part", code, "--no-autorestart")
+    corral.wait_status("part", "stopped")
+    assert read_text(corral.log_path("part")) == "done\nno newline at the end\n"
+
+
+@pytest.mark.parametrize("size", [10, 65535, 65536, 65537, 3 * 65536])
+def test_partial_last_line_of_any_length_stays_a_line(corral, size):
+    # Each run writes a first line and an unterminated tail, then exits; the
+    # next run's first line must start on a line of its own.
+    code = f"import sys; sys.stdout.write('first\\n' + 'P' * {size}); sys.stdout.flush()"
+    run_python(corral, "tail", code, "--max-restarts", "2")
+    corral.wait_status("tail", "errored")
+    want = ("first\n" + "P" * size + "\n") * 2
+    got = read_text(corral.log_path("tail"))
+    assert got == want, (len(got), len(want), got[:20], got[-20:])
+
+
+def test_lines_longer_than_the_buffer_are_whole(corral):
+    big = 300 * 1024 + 7
+    code = (f"import sys\n"
+            f"for i in range(3):\n"
+            f"    sys.stdout.write(str(i) * {big} + '\\n')\n"
+            f"    sys.stderr.write('e' + str(i) * {big} + '\\n')\n"
+            f"    print('short', i)\n"
+            f"sys.stdout.flush()\n")
+    run_python(corral, "long", code, "--no-autorestart")
+    corral.wait_status("long", "stopped")
+    out = read_text(corral.log_path("long")).split("\n")
+    assert out == [str(0) * big, "short 0", str(1) * big, "short 1", str(2) * big, "short 2", ""]
+    err = read_text(corral.log_path("long", "error")).split("\n")
+    assert err == ["e" + str(i) * big for i in range(3)] + [""]
+    # The tail walks back over lines longer than its read size.
+    tail = corral.ok("logs", "long", "--nostream", "--raw", "--out", "--lines", "3")
+    assert tail.split("\n") == ["short 1", str(2) * big, "short 2", ""]
+
+
+def test_bytes_that_are_not_utf8_are_kept_exactly(corral, tmp_path):
+    payload = bytes(b for b in range(256) if b != 10) + b"\xc3\x28\xa0\xa1\xf0\x28\x8c\xbc\xed\xa0\x80"
+    blob = tmp_path / "blob"
+    blob.write_bytes(payload + b"\n" + payload + b"\n" + payload)
+    code = f"import sys; sys.stdout.buffer.write(open({str(blob)!r}, 'rb').read())"
+    run_python(corral, "bin", code, "--no-autorestart")
+    corral.wait_status("bin", "stopped")
+    assert read_bytes(corral.log_path("bin")) == payload + b"\n" + payload + b"\n" + payload + b"\n"
+    # logs shows them too (lossless through the live stream's base64).
+    out = subprocess.run([CORRAL, "logs", "bin", "--raw", "--nostream", "--out", "--lines", "1"],
+                         capture_output=True, env=corral.env, timeout=30).stdout
+    assert out == payload + b"\n"
+
+
+def test_time_prefix(corral):
+    code = "import sys; print('alpha'); print('beta', file=sys.stderr); sys.stdout.write('gam'); sys.stdout.flush(); sys.stdout.write('ma\\n')"
+    run_python(corral, "tm", code, "--time", "--no-autorestart")
+    corral.wait_status("tm", "stopped")
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d: "
+    out = read_text(corral.log_path("tm")).splitlines()
+    assert len(out) == 2
+    assert re.fullmatch(stamp + "alpha", out[0]), out
+    # A line written in two pieces gets one prefix.
+    assert re.fullmatch(stamp + "gamma", out[1]), out
+    assert re.fullmatch(stamp + "beta\n", read_text(corral.log_path("tm", "error")))
+
+
+def test_output_error_and_combined_log_paths(corral, tmp_path):
+    o, e, lg = (str(tmp_path / n) for n in ("o.log", "sub/e.log", "all.log"))
+    code = "import sys; print('to out'); print('to err', file=sys.stderr)"
+    run_python(corral, "paths", code, "--no-autorestart", "-o", o, "-e", e, f"--log={lg}")
+    corral.wait_status("paths", "stopped")
+    assert read_text(o) == "to out\n"
+    assert read_text(e) == "to err\n"
+    assert sorted(read_text(lg).splitlines()) == ["to err", "to out"]
+    p = corral.proc("paths")
+    assert (p["out_log"], p["err_log"], p["log"]) == (o, e, lg)
+
+
+def test_logs_nostream_lines(corral):
+    code = ("import sys\n"
+            "for i in range(40): print('out', i)\n"
+            "for i in range(40): print('err', i, file=sys.stderr)\n")
+    run_python(corral, "lg", code, "--no-autorestart")
+    corral.wait_status("lg", "stopped")
+    out = corral.ok("logs", "lg", "--nostream", "--lines", "5")
+    body = [l for l in out.splitlines() if l.startswith("0|lg | ")]
+    assert body == [f"0|lg | out {i}" for i in range(35, 40)] + \
+        [f"0|lg | err {i}" for i in range(35, 40)], out
+    # Default: 15 lines of each.
+    out = corral.ok("logs", "lg", "--nostream")
+    assert [l for l in out.splitlines() if "| out" in l] == [f"0|lg | out {i}" for i in range(25, 40)]
+    # --raw: no prefix, no header; --err / --out: one stream.
+    out = corral.ok("logs", "lg", "--nostream", "--raw", "--err", "--lines", "3")
+    assert out.splitlines() == ["err 37", "err 38", "err 39"]
+    out = corral.ok("logs", "0", "--nostream", "--raw", "--out", "--lines", "2")
+    assert out.splitlines() == ["out 38", "out 39"]
+    out = corral.ok("logs", "--nostream", "--raw", "--out", "--lines", "0")
+    assert out == ""
+    out = corral.ok("logs", "--nostream", "--raw", "--out", "--lines", "1000")
+    assert out.splitlines() == [f"out {i}" for i in range(40)]
+
+
+class Follower:
+    """`corral logs ...` running in the background, read line by line."""
+
+    def __init__(self, corral, *args):
+        self.p = subprocess.Popen([CORRAL, "logs", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=corral.env)
+        self.buf = b""
+
+    def wait_line(self, pred, timeout=10):
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            lines = self.buf.split(b"\n")
+            for i, line in enumerate(lines[:-1]):
+                if pred(line.decode("utf-8", "replace")):
+                    self.buf = b"\n".join(lines[i + 1:])
+                    return line.decode("utf-8", "replace")
+            left = deadline - time.monotonic()
+            assert left > 0, f"no matching line from corral logs; got {self.buf[-500:]!r}"
+            r, _, _ = select.select([self.p.stdout], [], [], left)
+            if r:
+                chunk = os.read(self.p.stdout.fileno(), 65536)
+                assert chunk, f"corral logs exited: {self.p.stderr.read()!r}"
+                self.buf += chunk
+
+    def close(self):
+        self.p.send_signal(signal.SIGINT)
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+@pytest.fixture
+def talker(corral, tmp_path):
+    """An app that prints 'ping N' (out) and 'pong N' (err) on SIGUSR1."""
+    code = write(str(tmp_path / "talk.py"),
+                 "import signal, sys, time\n"
+                 "n = [0]\n"
+                 "def h(s, f):\n"
+                 "    n[0] += 1\n"
+                 "    print('ping', n[0], flush=True)\n"
+                 "    print('pong', n[0], file=sys.stderr, flush=True)\n"
+                 "signal.signal(signal.SIGUSR1, h)\n"
+                 "print('ready', flush=True)\n"
+                 "while True: time.sleep(1)\n")
+    corral.ok("start", code, "--name", "talk")
+    corral.wait_status("talk", "online")
+    wait_log(corral, "talk", "ready")
+    return corral
+
+
+def test_logs_follows_live(talker):
+    c = talker
+    f = Follower(c, "talk")
+    try:
+        f.wait_line(lambda l: l == "0|talk | ready")  # the tail first
+        c.ok("sendSignal", "SIGUSR1", "talk")
+        f.wait_line(lambda l: l == "0|talk | ping 1")
+        f.wait_line(lambda l: l == "0|talk | pong 1")
+        c.ok("sendSignal", "SIGUSR1", "talk")
+        f.wait_line(lambda l: l == "0|talk | ping 2")
+    finally:
+        f.close()
+
+
+def test_logs_follow_raw_err_only(talker):
+    c = talker
+    f = Follower(c, "talk", "--raw", "--err", "--lines", "0")
+    try:
+        # Wait until the subscription is live: a signal per poll.
+        def got():
+            c.ok("sendSignal", "SIGUSR1", "talk")
+            return f.wait_line(lambda l: l.startswith("pong "), timeout=1)
+        first = None
+        deadline = time.monotonic() + 10 * SLOW
+        while first is None:
+            try:
+                first = got()
+            except AssertionError:
+                assert time.monotonic() < deadline
+        n = int(first.split()[1])
+        c.ok("sendSignal", "SIGUSR1", "talk")
+        line = f.wait_line(lambda l: True)
+        assert line == f"pong {n + 1}"
+    finally:
+        f.close()
+
+
+def test_logs_follow_json(talker):
+    c = talker
+    f = Follower(c, "talk", "--json", "--out")
+    try:
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            c.ok("sendSignal", "SIGUSR1", "talk")
+            try:
+                line = f.wait_line(lambda l: '"ping' in l, timeout=1)
+                break
+            except AssertionError:
+                assert time.monotonic() < deadline
+        o = json.loads(line)
+        assert o["pm_id"] == 0 and o["name"] == "talk" and o["stream"] == "out"
+        assert re.fullmatch(r"ping \d+", o["line"])
+    finally:
+        f.close()
+
+
+def test_flush(talker):
+    c = talker
+    c.ok("sendSignal", "SIGUSR1", "talk")
+    wait_log(c, "talk", "ping 1")
+    out = c.ok("flush", "talk")
+    assert c.log_path("talk") in out
+    assert read_text(c.log_path("talk")) == ""
+    assert read_text(c.log_path("talk", "error")) == ""
+    c.ok("sendSignal", "SIGUSR1", "talk")
+    wait_log(c, "talk", "ping 2")
+    assert read_text(c.log_path("talk")) == "ping 2\n"
+    c.ok("flush")
+    assert os.path.getsize(c.log_path("talk")) == 0
+    assert c.fail("flush", "nosuch")
+
+
+@pytest.mark.parametrize("how", ["reloadLogs", "SIGUSR2"])
+def test_reopen_after_logrotate(talker, how):
+    c = talker
+    path = c.log_path("talk")
+    c.ok("sendSignal", "SIGUSR1", "talk")
+    wait_log(c, "talk", "ping 1")
+    os.rename(path, path + ".1")
+    if how == "reloadLogs":
+        c.ok("reloadLogs")
+    else:
+        os.kill(c.daemon_pid(), signal.SIGUSR2)
+        wait_for(lambda: os.path.exists(path), what="the log file to be reopened")
+    c.ok("sendSignal", "SIGUSR1", "talk")
+    wait_for(lambda: "ping 2" in read_text(path), what="ping 2 in the new file")
+    assert read_text(path) == "ping 2\n"
+    assert read_text(path + ".1") == "ready\nping 1\n"
+    assert "pong 2" in read_text(c.log_path("talk", "error"))
+
+
+def test_full_disk_drops_lines_and_keeps_going(corral, tmp_path):
+    # A 256 KiB tmpfs in a private mount namespace holds the app's log. The
+    # daemon (started inside the namespace) sees ENOSPC, keeps serving, does
+    # not block the app, and says how many lines were lost once there is
+    # room again.
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        pytest.skip("needs root and unshare")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    out = str(mnt / "out.log")
+    script = (f"mount -t tmpfs -o size=256k tmpfs {mnt} && "
+              f"exec {CORRAL} start {helper('lines')} --name full -o {out} --no-autorestart "
+              f"-- 20000 T5 40")
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], env=corral.env,
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 and "mount" in r.stderr:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
+    assert r.returncode == 0, r.stderr
+    corral.wait_status("full", "stopped", timeout=30)
+    assert corral.proc("full")["exit_code"] == 0
+    assert "T5 done" in read_text(corral.log_path("full", "error"))
+    assert "write failed" in corral.daemon_log()
+    corral.ok("ping")
+    # Make room, write again: the loss is reported in the file.
+    corral.ok("flush", "full")
+    corral.ok("restart", "full")
+    corral.wait_status("full", "stopped", timeout=30)
+    dpid = corral.daemon_pid()
+    with open(f"/proc/{dpid}/root{out}", "rb") as f:
+        head = f.read(200)
+    assert head.startswith(b"[corral] ") and b"log lines lost" in head, head

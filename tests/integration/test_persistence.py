@@ -1,0 +1,142 @@
+"""save / kill / resurrect: the dump file (mode 0600, previous kept as .bak,
+no temp file left), refusing to replace a saved list with an empty one
+unless --force, the round trip through a dead daemon with options and
+environment kept, stopped apps coming back stopped, and the fallbacks."""
+import json
+import os
+import stat
+
+from conftest import wait_for
+from fhelpers import alive, app, read_text, wait_log
+
+
+def dump(corral):
+    with open(os.path.join(corral.home, "dump.json")) as f:
+        return json.load(f)
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_save_kill_resurrect_round_trip(corral):
+    env = {"SHOW_VARS": "FOO", "FOO": "saved-value"}
+    corral.ok("start", app("show.py"), "--name", "a", "--namespace", "ns", "--restart-delay",
+              "250", "--kill-timeout", "900", "--", "arg1", env=env)
+    corral.ok("start", app("loop.py"), "--name", "b")
+    corral.ok("start", app("loop.py"), "--name", "c", "-f")
+    for n in "abc":
+        corral.wait_status(n, "online")
+    wait_log(corral, "a", '"FOO": "saved-value"')
+    corral.ok("stop", "b")
+    out = corral.ok("save")
+    assert "3 apps" in out
+    path = os.path.join(corral.home, "dump.json")
+    assert mode(path) == 0o600
+    assert not os.path.exists(path + ".bak")
+    assert [f for f in os.listdir(corral.home) if ".tmp" in f] == []
+    d = dump(corral)
+    assert {e["spec"]["name"]: e["status"] for e in d["apps"]} == \
+        {"a": "online", "b": "stopped", "c": "online"}
+    assert d["apps"][0]["spec"]["env"]["FOO"] == "saved-value"
+
+    old = {p["name"]: p["pid"] for p in corral.jlist()}
+    dpid = corral.daemon_pid()
+    assert "daemon stopped" in corral.ok("kill")
+    assert not alive(dpid)
+    assert not any(alive(pid) for pid in old.values() if pid)
+    assert not os.path.exists(os.path.join(corral.home, "corral.sock"))
+
+    # resurrect starts a new daemon on demand, from another shell (no FOO).
+    out = corral.ok("resurrect")
+    assert corral.daemon_pid() not in (0, dpid)
+    corral.wait_status("a", "online")
+    corral.wait_status("c", "online")
+    assert corral.proc("b")["status"] == "stopped"
+    a = corral.proc("a")
+    assert a["namespace"] == "ns"
+    assert a["spec"]["restart_delay"] == 250 and a["spec"]["kill_timeout"] == 900
+    assert a["spec"]["args"] == ["arg1"]
+    wait_for(lambda: read_text(corral.log_path("a")).count('"FOO": "saved-value"') == 2,
+             what="the resurrected app to see the saved environment")
+    # Stopped apps come back stopped, and can be started.
+    corral.ok("restart", "b")
+    corral.wait_status("b", "online")
+
+    # Resurrecting again starts nothing twice.
+    out = corral.ok("resurrect")
+    assert "nothing to resurrect" in out
+    assert len(corral.jlist()) == 3
+
+
+def test_save_keeps_previous_as_bak(corral):
+    corral.ok("start", app("loop.py"), "--name", "one")
+    corral.ok("save")
+    first = read_text(os.path.join(corral.home, "dump.json"))
+    corral.ok("start", app("loop.py"), "--name", "two", "-f")
+    corral.ok("save")
+    bak = os.path.join(corral.home, "dump.json.bak")
+    assert read_text(bak) == first
+    assert mode(bak) == 0o600
+    assert [e["spec"]["name"] for e in dump(corral)["apps"]] == ["one", "two"]
+
+
+def test_empty_list_does_not_replace_a_saved_one(corral):
+    corral.ok("start", app("loop.py"), "--name", "keep")
+    corral.ok("save")
+    saved = read_text(os.path.join(corral.home, "dump.json"))
+    corral.ok("delete", "all")
+    r = corral.run("save")
+    assert r.returncode == 1
+    assert "refusing" in r.stderr and "--force" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert read_text(os.path.join(corral.home, "dump.json")) == saved
+    corral.ok("save", "--force")
+    assert dump(corral)["apps"] == []
+    assert read_text(os.path.join(corral.home, "dump.json.bak")) == saved
+    # An empty list over an empty list needs no force.
+    corral.ok("save")
+
+
+def test_resurrect_without_dump(corral):
+    r = corral.run("resurrect")
+    assert r.returncode == 1
+    assert "nothing saved" in r.stderr
+
+
+def test_resurrect_falls_back_to_bak(corral):
+    corral.ok("start", app("loop.py"), "--name", "x")
+    corral.ok("save")
+    corral.ok("save")  # .bak == dump.json
+    corral.ok("kill")
+    with open(os.path.join(corral.home, "dump.json"), "w") as f:
+        f.write("{ not json")
+    r = corral.run("resurrect")
+    assert r.returncode == 0, r.stderr
+    assert "dump.json.bak" in r.stderr
+    corral.wait_status("x", "online")
+
+
+def test_resurrect_refuses_garbage(corral):
+    os.makedirs(corral.home, exist_ok=True)
+    with open(os.path.join(corral.home, "dump.json"), "w") as f:
+        f.write('{"apps": 3}')
+    r = corral.run("resurrect")
+    assert r.returncode == 1
+    assert "not a corral dump" in r.stderr
+    with open(os.path.join(corral.home, "dump.json"), "w") as f:
+        f.write('{"version":1,"apps":[{"spec":{"name":"bad","script":"/bin/true",'
+                '"kill_timeout":"soon"},"instances":1,"status":"online"}]}')
+    r = corral.run("resurrect")
+    assert r.returncode == 1
+    assert "kill_timeout" in r.stderr
+    assert corral.jlist() == []
+
+
+def test_cleardump(corral):
+    corral.ok("start", app("loop.py"), "--name", "x")
+    corral.ok("save")
+    corral.ok("cleardump")
+    assert dump(corral)["apps"] == []
+    assert "nothing to resurrect" in corral.ok("resurrect") or corral.jlist()
+    wait_for(lambda: len(corral.jlist()) == 1)

@@ -14,95 +14,29 @@
 #include "common/units.h"
 #include "common/util.h"
 #include "daemon/daemon.h"
+#include "daemon/proctree.h"
 #include "daemon/reload.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 
-#define MAX_TREE 4096
-
-/* utime+stime and rss (pages) from /proc/<pid>/stat. */
-static int
-read_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read_retry(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip to the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -EIO;
-	p += 2;
-	unsigned long long utime = 0, stime = 0;
-	long long rss = 0;
-	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-	 * utime stime cutime cstime priority nice threads itreal start vsize rss */
-	if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-	    "%*d %*d %*u %*u %lld", &utime, &stime, &rss) != 3)
-		return -EIO;
-	*ticks = utime + stime;
-	*rss_pages = rss;
-	return 0;
-}
-
-/* Append the children of every thread of pid to list. */
-static void
-add_children(pid_t pid, pid_t *list, size_t *n)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL && *n < MAX_TREE) {
-		if (e->d_name[0] == '.')
-			continue;
-		char cpath[300];
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, e->d_name);
-		char *txt = NULL;
-		if (read_file(cpath, &txt, NULL, 1 << 16) < 0)
-			continue;
-		char *save = NULL;
-		for (char *tok = strtok_r(txt, " \n", &save); tok && *n < MAX_TREE;
-		    tok = strtok_r(NULL, " \n", &save))
-			list[(*n)++] = (pid_t)atoi(tok);
-		free(txt);
-	}
-	closedir(d);
-}
-
 int
 sampler_tree(pid_t pid, int64_t *rss_bytes, uint64_t *cpu_ticks)
 {
-	pid_t *list = xmalloc(MAX_TREE * sizeof(*list));
-	size_t n = 0, i = 0;
-	list[n++] = pid;
+	struct ptentry *tree = xmalloc(PROCTREE_MAX * sizeof(*tree));
+	size_t n = proctree_walk(pid, tree, PROCTREE_MAX);
 	long page = sysconf(_SC_PAGESIZE);
 	*rss_bytes = 0;
 	*cpu_ticks = 0;
-	int rc = 0;
-	while (i < n) {
+	for (size_t i = 0; i < n; i++) {
 		uint64_t t;
 		int64_t pages;
-		if (read_stat(list[i], &t, &pages) == 0) {
+		if (proctree_stat(tree[i].pid, &t, &pages, NULL, NULL) == 0) {
 			*cpu_ticks += t;
 			*rss_bytes += pages * page;
-			add_children(list[i], list, &n);
-		} else if (i == 0) {
-			rc = -ESRCH;
-			break;
 		}
-		i++;
 	}
-	free(list);
-	return rc;
+	free(tree);
+	return n > 0 ? 0 : -ESRCH;
 }
 
 static void

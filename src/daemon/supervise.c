@@ -30,6 +30,7 @@
 #include "daemon/logpipe.h"
 #include "daemon/op.h"
 #include "daemon/policy.h"
+#include "daemon/proctree.h"
 #include "daemon/reload.h"
 #include "daemon/server.h"
 #include "daemon/spawn.h"
@@ -91,6 +92,57 @@ group_alive(pid_t pgid)
 	return kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
+/* Remember the processes of p that a signal to its group would miss:
+ * descendants that called setsid(), and orphans adopted by the daemon that
+ * still carry the instance's pm_id and name. */
+static void
+snapshot_tree(struct proc *p)
+{
+	struct ptentry *all = xmalloc(PROCTREE_MAX * sizeof(*all));
+	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, PROCTREE_MAX);
+	if (p->inst) {
+		pid_t *known = xmalloc((size_t)PROCTREE_MAX * sizeof(*known));
+		size_t nknown = 0;
+		struct proc *q;
+		TAILQ_FOREACH(q, &D->procs, link)
+			if (nknown < PROCTREE_MAX)
+				known[nknown++] = q->pid;
+		n += proctree_orphans(p->inst->pm_id, p->inst->app->spec.name, known, nknown,
+		    all + n, PROCTREE_MAX - n);
+		free(known);
+	}
+	/* Keep only those outside the group: the group is signalled as one. */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (all[i].pid != p->pid && getpgid(all[i].pid) != p->pid)
+			all[k++] = all[i];
+	free(p->tree);
+	p->tree = k ? xrealloc(all, k * sizeof(*all)) : NULL;
+	p->ntree = k;
+	if (!k)
+		free(all);
+}
+
+static bool
+tree_alive(const struct proc *p)
+{
+	if (group_alive(p->pid))
+		return true;
+	for (size_t i = 0; i < p->ntree; i++)
+		if (proctree_alive(&p->tree[i]))
+			return true;
+	return false;
+}
+
+static void
+kill_tree(const struct proc *p, int sig)
+{
+	kill(-p->pid, sig);
+	for (size_t i = 0; i < p->ntree; i++)
+		if (proctree_alive(&p->tree[i]))
+			kill(p->tree[i].pid, sig);
+}
+
 static int
 pidfd_open_compat(pid_t pid)
 {
@@ -124,7 +176,7 @@ static void
 proc_free(void *ptr)
 {
 	struct proc *p = ptr;
-	free(p->sockets);
+	free(p->tree);
 	linebuf_free(&p->ipc_in);
 	free(p);
 }
@@ -463,11 +515,16 @@ send_stop(struct proc *p)
 	int sig = s ? signame_parse(s->kill_signal) : SIGINT;
 	bool tree = s ? s->treekill : true;
 	int64_t timeout = s ? s->kill_timeout : 1600;
+	if (tree)
+		snapshot_tree(p);
 	if (s && s->shutdown_with_message && p->ipc_fd >= 0 &&
 	    proc_send_ipc(p, "\"shutdown\"") == 0) {
 		/* PM2 sends no signal at all in this mode. */
+	} else if (tree) {
+		kill_tree(p, sig);
+		proc_kill(p, sig, false);
 	} else {
-		proc_kill(p, sig, tree);
+		proc_kill(p, sig, false);
 	}
 	p->kill_stage = 1;
 	p->stop_deadline = mono_ms() + timeout;
@@ -519,7 +576,7 @@ on_kill_timer(struct timer *t)
 			p->kill_stage = 1;
 		return;
 	}
-	if (p->exited && (!tree || !group_alive(p->pid))) {
+	if (p->exited && (!tree || !tree_alive(p))) {
 		proc_finished(p);
 		return;
 	}
@@ -529,7 +586,8 @@ on_kill_timer(struct timer *t)
 				dlog("%s[%d]: pid %d still running after %lld ms, sending SIGKILL",
 				    p->inst->app->spec.name, p->inst->pm_id, (int)p->pid,
 				    (long long)p->inst->app->spec.kill_timeout);
-			proc_kill(p, SIGKILL, tree);
+			if (tree)
+				kill_tree(p, SIGKILL);
 			proc_kill(p, SIGKILL, false);
 			p->kill_stage = 2;
 			p->stop_deadline = now + SIGKILL_GRACE_MS;
@@ -587,7 +645,10 @@ proc_exited(struct proc *p, int wstatus)
 	/* New connections must stop going to a dead process at once. */
 	cluster_proc_changed(p);
 	bool tree = in ? in->app->spec.treekill : true;
-	if (!p->stopping && tree && group_alive(p->pid)) {
+	if (!p->stopping && tree) {
+		snapshot_tree(p);
+	}
+	if (!p->stopping && tree && tree_alive(p)) {
 		/* The main process died but its children live on: give them the
 		 * kill signal and the usual grace before SIGKILL. */
 		p->stopping = true;

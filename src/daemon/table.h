@@ -131,8 +131,8 @@ struct proc {
 	int ipc_fd;                   /* Node IPC channel, -1 if none */
 	struct io ipc_io;
 	struct linebuf ipc_in;
-	int *sockets;                 /* per-group listening sockets handed out */
-	size_t nsockets;
+	struct ptentry *tree;         /* descendants outside the process group, */
+	size_t ntree;                 /* snapshotted when the stop begins */
 };
 
 /* Create an app from a spec (taken over) with its instances, all STOPPED. */

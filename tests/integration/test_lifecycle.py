@@ -612,9 +612,6 @@ def test_kill_while_waiting_restart(corral):
     assert not alive(dpid)
 
 
-@pytest.mark.xfail(strict=True, reason="stop signals the process group: a descendant that "
-                   "called setsid() escapes it (PM2's treekill by parent pid would catch it; "
-                   "see the foundation test report)")
 def test_stop_kills_a_descendant_that_left_the_group(corral):
     code = ("import os, time\n"
             "if os.fork() == 0:\n"
@@ -625,9 +622,31 @@ def test_stop_kills_a_descendant_that_left_the_group(corral):
     corral.ok("start", "python3", "--name", "esc", "--", "-c", code)
     child = int(wait_log(corral, "esc", "escaped").split()[1])
     try:
+        assert os.getpgid(child) != corral.proc("esc")["pid"]   # it did leave the group
         corral.ok("stop", "esc")
         assert not alive(child)
     finally:
         if alive(child):
             os.kill(child, signal.SIGKILL)
             wait_for(lambda: not alive(child))
+
+
+def test_crash_kills_an_orphan_that_left_the_group(corral):
+    """The main process dies; its setsid() child, now adopted by the daemon
+    (child subreaper), is still found by its pm_id/name and killed before the
+    restart, so it cannot hold on to the app's resources."""
+    code = ("import os, sys, time\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    print('orphan', os.getpid(), flush=True)\n"
+            "    time.sleep(300)\n"
+            "time.sleep(0.5)\n"
+            "sys.exit(1)\n")
+    corral.ok("start", "python3", "--name", "orph", "--no-autorestart", "--", "-c", code)
+    child = int(wait_log(corral, "orph", "orphan").split()[1])
+    try:
+        corral.wait_status("orph", "stopped", timeout=10)
+        wait_for(lambda: not alive(child), timeout=5, what="the orphan to be killed")
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)

@@ -45,4 +45,6 @@ policy_on_exit(const struct spec *s, int64_t run_ms, int exit_code,
 	} else {
 		out->delay_ms = s->restart_delay;
 	}
+	if (run_ms < SPIN_RUN_MS && out->delay_ms < SPIN_DELAY_MS)
+		out->delay_ms = SPIN_DELAY_MS;
 }

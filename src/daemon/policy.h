@@ -9,6 +9,10 @@
  *     what PM2's documentation promises — docs/compat.md)
  *   delay: exp_backoff_restart_delay → base, then ×1.5 per crash, at most
  *     15 s, back to base after a run of 30 s; else restart_delay; else 0
+ *   spin guard: a process that ran less than SPIN_RUN_MS waits at least
+ *     SPIN_DELAY_MS before its restart, whatever the settings, so a crash loop
+ *     (even with min_uptime 0 or a huge max_restarts) never spins a CPU: at
+ *     most 10 starts a second per instance
  */
 #ifndef CORRAL_POLICY_H
 #define CORRAL_POLICY_H
@@ -20,6 +24,8 @@
 
 #define BACKOFF_CAP_MS 15000
 #define BACKOFF_RESET_MS 30000
+#define SPIN_RUN_MS 1000
+#define SPIN_DELAY_MS 100
 
 enum exit_action {
 	EXIT_RESTART,   /* restart after delay_ms (0 = now) */

@@ -650,3 +650,19 @@ def test_crash_kills_an_orphan_that_left_the_group(corral):
     finally:
         if alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_crash_loop_never_spins(corral, tmp_path):
+    """With the unstable-restart guard turned off (min_uptime 0), an app that
+    dies at once still waits 100 ms between runs: at most 10 starts a second."""
+    app = write(str(tmp_path / "die.sh"), "#!/bin/sh\ndate +%s%N\nexit 1\n", 0o755)
+    corral.ok("start", app, "--name", "spin", "--min-uptime", "0")
+    log = corral.log_path("spin")
+
+    def stamps():
+        with open(log) as f:
+            return [int(x) for x in f.read().split()]
+    got = wait_for(lambda: len(stamps()) >= 8 and stamps(), timeout=10, what="8 runs")
+    gaps_ms = [(b - a) / 1e6 for a, b in zip(got, got[1:])]
+    assert min(gaps_ms) >= 90, gaps_ms
+    corral.ok("delete", "spin")

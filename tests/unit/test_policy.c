@@ -132,6 +132,25 @@ test_no_delay_by_default(void **state)
 	assert_int_equal(o.action, EXIT_RESTART);
 }
 
+/* A crash loop never spins, even with the unstable-restart guard off. */
+static void
+test_spin_guard(void **state)
+{
+	struct spec s = defaults();
+	s.min_uptime = 0;
+	struct inst_counters c = {0};
+	for (int i = 0; i < 1000; i++) {
+		struct exit_outcome o = process_exit(&s, &c, 1, 1);
+		assert_int_equal(o.action, EXIT_RESTART);
+		assert_int_equal(o.delay_ms, SPIN_DELAY_MS);
+	}
+	/* A run of a second or more restarts at once, as in PM2. */
+	assert_int_equal(process_exit(&s, &c, SPIN_RUN_MS, 1).delay_ms, 0);
+	/* A longer configured delay is kept. */
+	s.restart_delay = 250;
+	assert_int_equal(process_exit(&s, &c, 1, 1).delay_ms, 250);
+}
+
 static void
 test_autorestart_false(void **state)
 {
@@ -255,6 +274,7 @@ main(void)
 		cmocka_unit_test(test_backoff_overrides_restart_delay),
 		cmocka_unit_test(test_restart_delay_is_fixed),
 		cmocka_unit_test(test_no_delay_by_default),
+		cmocka_unit_test(test_spin_guard),
 		cmocka_unit_test(test_autorestart_false),
 		cmocka_unit_test(test_stop_exit_codes),
 		cmocka_unit_test(test_max_restarts_errored),

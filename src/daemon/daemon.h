@@ -73,6 +73,7 @@ struct daemon {
 	char *user_name;            /* our user's name, looked up once */
 
 	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
+	struct timer trim_timer;    /* gives freed heap back once clients are quiet */
 	bool shutting_down;         /* `corral kill` or SIGTERM in progress */
 	int exit_code;
 };

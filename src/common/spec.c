@@ -347,7 +347,7 @@ fail:
 }
 
 json_t *
-spec_to_json(const struct spec *s)
+spec_to_json(const struct spec *s, bool with_env)
 {
 	json_t *j = json_object();
 	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
@@ -380,6 +380,8 @@ spec_to_json(const struct spec *s)
 			break;
 		}
 		case F_ENV: {
+			if (!with_env)
+				continue;
 			json_t *e = *AT(s, f, json_t *);
 			v = e ? json_deep_copy(e) : json_object();
 			break;
@@ -425,7 +427,7 @@ spec_free(struct spec *s)
 void
 spec_copy(struct spec *dst, const struct spec *src)
 {
-	json_t *j = spec_to_json(src);
+	json_t *j = spec_to_json(src, true);
 	char *err = NULL;
 	if (spec_from_json(j, dst, &err) < 0)
 		fatal("spec_copy: a valid spec did not round-trip: %s", err);

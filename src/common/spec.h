@@ -100,8 +100,10 @@ struct spec {
 /* Fill *s from canonical JSON, defaults for missing fields. 0 or -EINVAL
  * with *err = "field: problem" (caller frees). */
 int spec_from_json(const json_t *j, struct spec *s, char **err);
-/* Canonical JSON for s (new reference). */
-json_t *spec_to_json(const struct spec *s);
+/* Canonical JSON for s (new reference). Without with_env, "env" and
+ * "app_env" are left out: they hold the whole environment (secrets, and most
+ * of the bytes). */
+json_t *spec_to_json(const struct spec *s, bool with_env);
 void spec_free(struct spec *s);
 /* Deep copy. */
 void spec_copy(struct spec *dst, const struct spec *src);

@@ -1540,7 +1540,7 @@ normalize_app(struct norm_ctx *ctx, json_t *raw, json_t **out, char **err)
 		return -EINVAL;
 	}
 	json_decref(a.out);
-	*out = spec_to_json(&s);
+	*out = spec_to_json(&s, true);
 	spec_free(&s);
 	return 0;
 }

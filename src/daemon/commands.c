@@ -151,11 +151,7 @@ command_procinfo(struct inst *in, bool with_env)
 	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
 	    in->state == ST_STOPPING;
 	int64_t now = wall_ms();
-	json_t *spec = spec_to_json(s);
-	if (!with_env) {
-		json_object_del(spec, "env");
-		json_object_del(spec, "app_env");
-	}
+	json_t *spec = spec_to_json(s, with_env);
 	json_t *j = json_pack("{s:i, s:I, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:I,"
 	    " s:s, s:b, s:b}",
 	    "pm_id", in->pm_id,

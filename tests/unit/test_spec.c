@@ -90,7 +90,7 @@ test_round_trip(void **state)
 	char *err = NULL;
 	if (spec_from_json(in, &s, &err) < 0)
 		fail_msg("%s", err);
-	json_t *out = spec_to_json(&s);
+	json_t *out = spec_to_json(&s, true);
 	/* Every field given comes back with the same value. */
 	const char *k;
 	json_t *v;
@@ -102,13 +102,13 @@ test_round_trip(void **state)
 	/* And the canonical form is a fixed point. */
 	struct spec s2;
 	assert_int_equal(spec_from_json(out, &s2, &err), 0);
-	json_t *out2 = spec_to_json(&s2);
+	json_t *out2 = spec_to_json(&s2, true);
 	assert_true(json_equal(out, out2));
 	/* A deep copy is equal and independent. */
 	struct spec s3;
 	spec_copy(&s3, &s);
 	spec_free(&s);
-	json_t *out3 = spec_to_json(&s3);
+	json_t *out3 = spec_to_json(&s3, true);
 	assert_true(json_equal(out, out3));
 	spec_free(&s2);
 	spec_free(&s3);

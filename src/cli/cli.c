@@ -660,16 +660,20 @@ verb_scale(struct ctx *x)
 static int
 verb_list(struct ctx *x)
 {
-	json_t *t = x->a.pos[0] ? targets_json(x->a.pos) : NULL;
-	json_t *procs = list_procs(x, t, false);
-	json_decref(t);
-	if (!procs)
+	bool json = args_has(&x->a, "json");
+	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", !json);
+	if (x->a.pos[0])
+		json_object_set_new(req, "targets", targets_json(x->a.pos));
+	/* The table needs the top-level fields only: ask for just those. */
+	json_t *r = call(x, req, QUICK_TIMEOUT_MS);
+	if (!r)
 		return 1;
-	if (args_has(&x->a, "json"))
+	json_t *procs = json_object_get(r, "procs");
+	if (json)
 		render_json(stdout, procs, true);
 	else
 		render_list(stdout, procs);
-	json_decref(procs);
+	json_decref(r);
 	return 0;
 }
 

@@ -143,15 +143,17 @@ user_name(const struct spec *s)
 	return "?";
 }
 
-json_t *
-command_procinfo(struct inst *in, bool with_env)
+/* One instance as a listing shows it. brief keeps the top-level fields only
+ * (what `list` draws): no spec, listeners or PM2-shaped copies, which are
+ * three quarters of the bytes. */
+static json_t *
+procinfo(struct inst *in, bool with_env, bool brief)
 {
 	const struct spec *s = &in->app->spec;
 	struct proc *p = in->proc;
 	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
 	    in->state == ST_STOPPING;
 	int64_t now = wall_ms();
-	json_t *spec = spec_to_json(s, with_env);
 	json_t *j = json_pack("{s:i, s:I, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:I,"
 	    " s:s, s:b, s:b}",
 	    "pm_id", in->pm_id,
@@ -182,6 +184,8 @@ command_procinfo(struct inst *in, bool with_env)
 	json_object_set_new(j, "err_log", in->err_path ? json_string(in->err_path) : json_null());
 	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
+	if (brief)
+		return j;
 	if (s->mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe(in->app));
 	/* The shapes PM2's jlist has, for scripts written against it. */
@@ -206,14 +210,21 @@ command_procinfo(struct inst *in, bool with_env)
 	json_object_set_new(pm2, "instances", json_integer(s->instances));
 	json_object_set_new(pm2, "version", s->version ? json_string(s->version) : json_null());
 	json_object_set_new(j, "pm2_env", pm2);
-	json_object_set_new(j, "spec", spec);
+	json_object_set_new(j, "spec", spec_to_json(s, with_env));
 	return j;
+}
+
+json_t *
+command_procinfo(struct inst *in, bool with_env)
+{
+	return procinfo(in, with_env, false);
 }
 
 static void
 cmd_list(struct client *c, json_t *id, json_t *req)
 {
 	bool with_env = json_is_true(json_object_get(req, "env"));
+	bool brief = json_is_true(json_object_get(req, "brief"));
 	json_t *targets = json_object_get(req, "targets");
 	json_t *procs = json_array();
 	if (targets && !json_is_null(targets)) {
@@ -227,12 +238,12 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 			return;
 		}
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(procs, command_procinfo(ins[i], with_env));
+			json_array_append_new(procs, procinfo(ins[i], with_env, brief));
 		free(ins);
 	} else {
 		struct inst *in;
 		TAILQ_FOREACH(in, &D->insts, link)
-			json_array_append_new(procs, command_procinfo(in, with_env));
+			json_array_append_new(procs, procinfo(in, with_env, brief));
 	}
 	client_reply(c, id, json_pack("{s:o}", "procs", procs));
 }

@@ -5,6 +5,7 @@
 #   make unit            build and run the cmocka unit tests
 #   make fuzz            build the libFuzzer targets (clang) in build-fuzz/
 #   make check           the whole suite (tests/run): unit, integration, asan, fuzz smoke
+#   make bench           corral against PM2 (bench/run; BENCH_ARGS="--quick" etc.)
 #   make install PREFIX=/usr/local
 #
 # Every .c under src/ is compiled; src/main.c holds main() and everything else
@@ -88,7 +89,7 @@ check: all
 	tests/run
 
 bench: all
-	bench/run
+	bench/run $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/corral $(DESTDIR)$(PREFIX)/share/man/man1

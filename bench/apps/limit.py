@@ -8,7 +8,8 @@ reuseport: one SO_REUSEPORT listening socket per copy (the kernel's own hash
 shared:    one listening socket inherited by every copy (one accept queue).
 
 Each copy gets its socket as an inherited fd named in BENCH_LISTEN_FD. The
-launcher waits for its children; SIGTERM or SIGINT kills them all and exits.
+launcher waits for its children; SIGTERM or SIGINT kills them all, and it
+exits once they are gone.
 """
 import os
 import signal
@@ -37,12 +38,14 @@ def main():
     kids = []
 
     def stop(*_):
+        # Only signal here: the main loop below is inside Popen.wait(), whose
+        # lock a second wait() from this handler would deadlock on.
         for k in kids:
-            if k.poll() is None:
-                k.kill()
-        for k in kids:
-            k.wait()
-        sys.exit(0)
+            if k.returncode is None:
+                try:
+                    os.kill(k.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for i, s in enumerate(socks):

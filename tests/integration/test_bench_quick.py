@@ -1,0 +1,52 @@
+"""bench/run must keep working: run its cheapest scenarios once, at small size.
+
+This checks the harness (it runs, writes its tables, cleans up), never the
+numbers: performance is measured in bench/, not asserted here. PM2 is used
+when bench/run installed it before; otherwise --corral-only.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import ROOT, pids_with
+
+BENCH = os.path.join(ROOT, "bench", "run")
+PM2 = os.path.join(ROOT, "bench", "pm2", "node_modules", "pm2", "bin", "pm2")
+
+
+def test_bench_quick(tmp_path):
+    if not shutil.which("wrk"):
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    # Short: the state homes hold unix sockets (108-byte paths).
+    work = tempfile.mkdtemp(prefix="cbq-", dir="/tmp")
+    results = tmp_path / "results"
+    cmd = [BENCH, "--quick", "--no-install", "--only", "footprint,cluster",
+           "--variants", "even,limit-reuseport", "--results-dir", str(results),
+           "--work-dir", work]
+    with_pm2 = os.access(PM2, os.X_OK)
+    if not with_pm2:
+        cmd.append("--corral-only")
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+        left = pids_with(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out = r.stdout[-4000:] + r.stderr[-4000:]
+    assert r.returncode == 0, out
+    assert not left, f"bench/run left processes behind: {left}\n{out}"
+    for scenario in ("footprint", "cluster"):
+        md = list(results.glob(f"*-{scenario}.md"))
+        raw = list(results.glob(f"*-{scenario}.json"))
+        assert md and raw, f"no {scenario} results in {sorted(os.listdir(results))}"
+        text = md[0].read_text()
+        assert "| metric | corral |" in text and "kernel" in text
+        doc = json.loads(raw[0].read_text())
+        assert doc["machine"]["cores"] >= 1 and doc["machine"]["node"]
+        for m in doc["metrics"]:
+            assert m["values"]["corral"], f"{scenario}: no corral value for {m['label']}"
+            if with_pm2 and scenario == "footprint":
+                assert m["values"]["pm2"], f"{scenario}: no PM2 value for {m['label']}"

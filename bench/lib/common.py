@@ -234,3 +234,21 @@ def machine_info():
         "loadavg_at_start": os.getloadavg()[0],
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+
+
+def cpu_ticks(pid):
+    """utime + stime of pid in clock ticks, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def system_ticks():
+    """(busy, total) clock ticks of the whole machine since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:9]]
+    idle = vals[3] + vals[4]
+    return sum(vals) - idle, sum(vals)

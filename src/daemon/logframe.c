@@ -15,6 +15,7 @@ logframe_init(struct logframe *f)
 	f->cap = 0;
 	f->len = 0;
 	f->mid_line = false;
+	f->batch = false;
 }
 
 void
@@ -63,7 +64,7 @@ logframe_drain(struct logframe *f, logframe_emit emit, void *arg, bool at_eof)
 	while (off < f->len) {
 		char *start = f->buf + off;
 		size_t avail = f->len - off;
-		char *nl = memchr(start, '\n', avail);
+		char *nl = f->batch ? memrchr(start, '\n', avail) : memchr(start, '\n', avail);
 		if (nl) {
 			size_t n = (size_t)(nl - start);
 			if (!emit(arg, start, n, !f->mid_line, true)) {

@@ -5,7 +5,10 @@
  * out through a callback. A segment is a whole line when it both starts and
  * ends one; a line longer than the buffer comes out as several segments
  * (first with line_start, last with line_end), so its length is unbounded
- * while memory stays at LOGFRAME_BUF per stream. The callback may refuse a
+ * while memory stays at LOGFRAME_BUF per stream. With `batch` set, a run of
+ * complete lines may come out as one segment (data then holds the newlines
+ * between them): for a callback that copies bytes and does not look inside,
+ * one write per read instead of one per line. The callback may refuse a
  * segment (return false) when its destination cannot take it now; the bytes
  * stay buffered and the caller stops reading the pipe — that is how a slow
  * disk or a busy shared file pushes back on the app instead of growing the
@@ -24,6 +27,7 @@ struct logframe {
 	size_t cap;
 	size_t len;        /* bytes held in buf */
 	bool mid_line;     /* the last segment emitted did not end its line */
+	bool batch;        /* several complete lines may form one segment */
 };
 
 /* Emit one segment; data excludes the newline. Return false to stop. */

@@ -345,17 +345,9 @@ struct reassembly {
 	int refusals;
 };
 
-static bool
-rebuild(void *arg, const char *data, size_t n, bool line_start, bool line_end)
+static void
+append(struct reassembly *r, const char *data, size_t n, bool line_end)
 {
-	struct reassembly *r = arg;
-	/* About one call in eight is refused. */
-	if (rand_r(&r->seed) % 8 == 0) {
-		r->refusals++;
-		return false;
-	}
-	/* A segment starts a line exactly when no line is in progress. */
-	assert_int_equal(line_start, !r->in_line);
 	if (r->cur_len + n > r->cur_cap) {
 		r->cur_cap = (r->cur_len + n) * 2 + 16;
 		r->cur = realloc(r->cur, r->cur_cap);
@@ -370,11 +362,33 @@ rebuild(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 		r->nlines++;
 		r->cur_len = 0;
 	}
+}
+
+static bool
+rebuild(void *arg, const char *data, size_t n, bool line_start, bool line_end)
+{
+	struct reassembly *r = arg;
+	/* About one call in eight is refused. */
+	if (rand_r(&r->seed) % 8 == 0) {
+		r->refusals++;
+		return false;
+	}
+	/* A segment starts a line exactly when no line is in progress. */
+	assert_int_equal(line_start, !r->in_line);
+	/* In batch mode a segment may hold several lines (the random lines
+	 * never contain a newline, so any inside a segment separates two). */
+	const char *nl;
+	while ((nl = memchr(data, '\n', n)) != NULL) {
+		append(r, data, (size_t)(nl - data), true);
+		n -= (size_t)(nl - data) + 1;
+		data = nl + 1;
+	}
+	append(r, data, n, line_end);
 	return true;
 }
 
 static void
-test_random_streams(void **state)
+random_streams(bool batch)
 {
 	for (unsigned round = 1; round <= 20; round++) {
 		unsigned seed = round * 7919;
@@ -410,6 +424,7 @@ test_random_streams(void **state)
 
 		struct logframe f;
 		logframe_init(&f);
+		f.batch = batch;
 		struct reassembly r = {0};
 		r.seed = seed;
 		r.lines = calloc(nlines + 1, sizeof(*r.lines));
@@ -457,6 +472,41 @@ test_random_streams(void **state)
 	}
 }
 
+static void
+test_random_streams(void **state)
+{
+	random_streams(false);
+}
+
+/* Batch mode: the same streams, where a segment may carry several lines. */
+static void
+test_random_streams_batched(void **state)
+{
+	random_streams(true);
+}
+
+static void
+test_batch_joins_whole_lines(void **state)
+{
+	struct logframe f;
+	struct sink s = {0};
+	logframe_init(&f);
+	f.batch = true;
+	sink_reset(&s);
+	put(&f, "one\ntwo\n\nfour\npart", 18);
+	assert_true(logframe_drain(&f, collect, &s, false));
+	assert_int_equal(s.nsegs, 1);
+	expect_seg(&s, 0, "one\ntwo\n\nfour", true, true);
+	/* The partial line waits, then leads the next batch. */
+	assert_int_equal(f.len, 4);
+	put(&f, "ial\nfive\n", 9);
+	assert_true(logframe_drain(&f, collect, &s, false));
+	assert_int_equal(s.nsegs, 2);
+	expect_seg(&s, 1, "partial\nfive", true, true);
+	sink_reset(&s);
+	logframe_free(&f);
+}
+
 int
 main(void)
 {
@@ -472,6 +522,8 @@ main(void)
 		cmocka_unit_test(test_eof_in_the_middle_of_a_long_line),
 		cmocka_unit_test(test_eof_right_after_a_full_segment),
 		cmocka_unit_test(test_random_streams),
+		cmocka_unit_test(test_batch_joins_whole_lines),
+		cmocka_unit_test(test_random_streams_batched),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -680,11 +680,23 @@ verb_list(struct ctx *x)
 static int
 verb_jlist(struct ctx *x)
 {
-	json_t *procs = list_procs(x, NULL, false);
-	if (!procs)
+	/* The daemon sends the array on the line after its reply, ready to
+	 * print; an older daemon ignores "raw" and puts it in the reply. */
+	json_t *r = call(x, json_pack("{s:s, s:b}", "cmd", "list", "raw", 1), QUICK_TIMEOUT_MS);
+	if (!r)
 		return 1;
-	render_json(stdout, procs, false);
-	json_decref(procs);
+	if (!json_is_true(json_object_get(r, "procs_follow"))) {
+		render_json(stdout, json_object_get(r, "procs"), false);
+		json_decref(r);
+		return 0;
+	}
+	json_decref(r);
+	size_t len;
+	char *line = client_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+	if (!line)
+		return fail(x, "the daemon closed the connection");
+	fwrite(line, 1, len, stdout);
+	fputc('\n', stdout);
 	return 0;
 }
 

@@ -164,19 +164,14 @@ send_line(struct conn *c, json_t *msg)
 	return rc;
 }
 
-json_t *
-client_next(struct conn *c, int timeout_ms)
+char *
+client_next_line(struct conn *c, int timeout_ms, size_t *len)
 {
 	int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
 	for (;;) {
-		size_t len;
-		char *line = linebuf_next(&c->in, &len);
-		if (line) {
-			json_t *j = json_loadb(line, len, 0, NULL);
-			if (j)
-				return j;
-			continue;
-		}
+		char *line = linebuf_next(&c->in, len);
+		if (line)
+			return line;
 		if (c->in.overflow)
 			return NULL;
 		int wait = -1;
@@ -195,6 +190,20 @@ client_next(struct conn *c, int timeout_ms)
 		ssize_t n = linebuf_read(&c->in, c->fd);
 		if (n <= 0 && n != -EAGAIN && n != -EINTR)
 			return NULL;
+	}
+}
+
+json_t *
+client_next(struct conn *c, int timeout_ms)
+{
+	for (;;) {
+		size_t len;
+		char *line = client_next_line(c, timeout_ms, &len);
+		if (!line)
+			return NULL;
+		json_t *j = json_loadb(line, len, 0, NULL);
+		if (j)
+			return j;
 	}
 }
 

@@ -35,6 +35,9 @@ json_t *client_call(struct conn *c, json_t *req, int timeout_ms, char **err);
 /* The next pushed line (for logs -f); NULL at EOF or timeout (timeout_ms
  * < 0 waits forever). */
 json_t *client_next(struct conn *c, int timeout_ms);
+/* The next line as it came, NUL-terminated, valid until the next read; NULL
+ * at EOF or timeout. For replies whose payload follows on its own line. */
+char *client_next_line(struct conn *c, int timeout_ms, size_t *len);
 
 /* Is a daemon answering for this home? */
 bool client_daemon_running(const struct paths *p);

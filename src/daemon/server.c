@@ -166,6 +166,20 @@ client_send(struct client *c, json_t *msg, bool push)
 }
 
 void
+client_send_line(struct client *c, const char *text)
+{
+	if (c->dead)
+		return;
+	if (queued(c) > MAX_REPLY_QUEUE) {
+		client_drop(c);
+		return;
+	}
+	sbuf_adds(&c->out, text);
+	sbuf_addc(&c->out, '\n');
+	flush_out(c);
+}
+
+void
 client_reply(struct client *c, json_t *id, json_t *result)
 {
 	json_t *r = json_object();

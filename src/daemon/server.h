@@ -30,6 +30,8 @@ void server_close_all(void);
 
 /* Reply {"id":id,"ok":true, ...result's members}; result is consumed. */
 void client_reply(struct client *c, json_t *id, json_t *result);
+/* Queue one preformatted line (no newline inside) right after a reply. */
+void client_send_line(struct client *c, const char *text);
 void client_error(struct client *c, json_t *id, const char *code,
     const char *fmt, ...) PRINTFLIKE(4, 5);
 /* An op of c finished (c may be NULL): close c if it only waited for it. */

@@ -73,6 +73,8 @@ def parse(argv):
     p.add_argument("--no-install", action="store_true",
                    help="install nothing; fail if wrk or PM2 is missing")
     p.add_argument("--results-dir", default=os.path.join(BENCH, "results"))
+    p.add_argument("--label", help="add -LABEL to the result file names (keeps a side run "
+                                   "from replacing the day's main results)")
     p.add_argument("--work-dir", help="state homes and scratch files (default bench/work/<run>)")
     p.add_argument("--keep-work", action="store_true", help="do not delete the work directory")
     a = p.parse_args(argv)
@@ -176,7 +178,7 @@ def main(argv):
             finally:
                 for m in managers:
                     m.shutdown()
-            path = report.write(result, machine, rctx, args.results_dir)
+            path = report.write(result, machine, rctx, args.results_dir, args.label)
             written.append(path)
             print(report.console(result), flush=True)
             log(f"scenario {name} took {time.monotonic() - t0:.0f} s → {os.path.relpath(path)}")

@@ -160,9 +160,10 @@ def render(result, machine, ctx):
     return "\n".join(lines) + "\n"
 
 
-def write(result, machine, ctx, results_dir):
+def write(result, machine, ctx, results_dir, label=None):
     os.makedirs(results_dir, exist_ok=True)
-    stem = os.path.join(results_dir, f"{time.strftime('%Y-%m-%d')}-{result['scenario']}")
+    stem = os.path.join(results_dir, f"{time.strftime('%Y-%m-%d')}-{result['scenario']}"
+                        + (f"-{label}" if label else ""))
     with open(stem + ".md", "w") as f:
         f.write(render(result, machine, ctx))
     summaries = []

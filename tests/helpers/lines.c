@@ -8,7 +8,8 @@
  * bytes per line when WIDTH is given), through a 64 KiB stdio buffer so
  * that writes cut lines at arbitrary places. Then, if LINES_HOLD is set, it
  * waits for a signal; otherwise it exits 0. On stderr it prints
- * "TAG done" once everything was written.
+ * "TAG done" once everything was written. With LINES_GO=<path>, it starts
+ * writing only once that file exists (so a test can set the stage first).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ main(int argc, char **argv)
 	long count = atol(argv[1]);
 	const char *tag = argv[2];
 	long width = argc > 3 ? atol(argv[3]) : 0;
+	const char *go = getenv("LINES_GO");
+	while (go && access(go, F_OK) != 0)
+		usleep(1000);
 	static char buf[65536];
 	setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 	char pad[4096];

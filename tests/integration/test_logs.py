@@ -53,17 +53,22 @@ def test_four_writers_100k_lines_each_into_one_file(corral, tmp_path):
         assert corral.proc(t)["exit_code"] == 0
 
 
-def test_lines_are_not_lost_when_the_daemon_is_stopped(corral):
+def test_lines_are_not_lost_when_the_daemon_is_stopped(corral, tmp_path):
     # Back-pressure: the daemon is SIGSTOPped while an app writes 20 MB. The
     # app blocks on its full pipe; after SIGCONT every line lands and the
     # daemon's memory did not follow the data.
     corral.ok("ping")
     dpid = corral.daemon_pid()
     rss_before = rss_kb(dpid)
+    # The writer starts only once the daemon is stopped: a daemon that
+    # drains 20 MB faster than the test can stop it would leave nothing to
+    # wait for.
+    go = str(tmp_path / "go")
     corral.ok("start", helper("lines"), "--name", "T7", "--no-autorestart",
-              "--", "400000", "T7", "50", env={"LINES_HOLD": "1"})
+              "--", "400000", "T7", "50", env={"LINES_HOLD": "1", "LINES_GO": go})
     pid = corral.wait_status("T7", "online")[0]["pid"]
     os.kill(dpid, signal.SIGSTOP)
+    open(go, "w").close()
     try:
         def wchar():
             with open(f"/proc/{pid}/io") as f:

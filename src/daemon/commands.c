@@ -168,8 +168,9 @@ procinfo_table(struct inst *in)
 	    "watching", in->app->watch != NULL);
 }
 
-json_t *
-command_procinfo(struct inst *in, bool with_env)
+/* Everything of command_procinfo() but "spec". */
+static json_t *
+procinfo_state(struct inst *in)
 {
 	const struct spec *s = &in->app->spec;
 	struct proc *p = in->proc;
@@ -230,8 +231,34 @@ command_procinfo(struct inst *in, bool with_env)
 	json_object_set_new(pm2, "instances", json_integer(s->instances));
 	json_object_set_new(pm2, "version", s->version ? json_string(s->version) : json_null());
 	json_object_set_new(j, "pm2_env", pm2);
-	json_object_set_new(j, "spec", spec_to_json(s, with_env));
 	return j;
+}
+
+json_t *
+command_procinfo(struct inst *in, bool with_env)
+{
+	json_t *j = procinfo_state(in);
+	json_object_set_new(j, "spec", spec_to_json(&in->app->spec, with_env));
+	return j;
+}
+
+/* The same as command_procinfo(in, false), as compact JSON text appended to
+ * b, with the app's cached spec text spliced in: with 100 apps, building and
+ * serializing the specs was most of a jlist. */
+static void
+procinfo_text(struct sbuf *b, struct inst *in)
+{
+	json_t *j = procinfo_state(in);
+	char *txt = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!txt)
+		fatal("cannot serialize process %d", in->pm_id);
+	size_t len = strlen(txt);
+	sbuf_add(b, txt, len - 1);              /* without the closing brace */
+	sbuf_adds(b, ",\"spec\":");
+	sbuf_adds(b, app_spec_text(in->app));
+	sbuf_addc(b, '}');
+	free(txt);
 }
 
 static void
@@ -239,43 +266,48 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 {
 	bool with_env = json_is_true(json_object_get(req, "env"));
 	bool brief = json_is_true(json_object_get(req, "brief"));
+	bool raw = json_is_true(json_object_get(req, "raw")) && !brief && !with_env;
 	json_t *targets = json_object_get(req, "targets");
-	json_t *procs = json_array();
+	struct inst **ins = NULL;
+	size_t n = 0;
 	if (targets && !json_is_null(targets)) {
-		struct inst **ins;
-		size_t n;
 		char *err;
 		if (table_resolve(targets, &ins, &n, &err) < 0) {
 			client_error(c, id, "not_found", "%s", err);
 			free(err);
-			json_decref(procs);
 			return;
 		}
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(procs, brief ? procinfo_table(ins[i])
-			    : command_procinfo(ins[i], with_env));
-		free(ins);
 	} else {
 		struct inst *in;
 		TAILQ_FOREACH(in, &D->insts, link)
-			json_array_append_new(procs, brief ? procinfo_table(in)
-			    : command_procinfo(in, with_env));
+			n++;
+		ins = xcalloc(n ? n : 1, sizeof(*ins));
+		n = 0;
+		TAILQ_FOREACH(in, &D->insts, link)
+			ins[n++] = in;
 	}
-	if (json_is_true(json_object_get(req, "raw"))) {
+	if (raw) {
 		/* `jlist` prints the array as it is: send it as the next line so
-		 * the CLI does not parse and re-serialize it (with 100 apps that
-		 * was two thirds of the command's time). */
-		char *txt = json_dumps(procs, JSON_COMPACT);
-		json_decref(procs);
-		if (!txt) {
-			client_error(c, id, "internal", "out of memory");
-			return;
+		 * the CLI does not parse and re-serialize it. */
+		struct sbuf b = SBUF_INIT;
+		sbuf_addc(&b, '[');
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				sbuf_addc(&b, ',');
+			procinfo_text(&b, ins[i]);
 		}
+		sbuf_addc(&b, ']');
+		free(ins);
 		client_reply(c, id, json_pack("{s:b}", "procs_follow", 1));
-		client_send_line(c, txt);
-		free(txt);
+		client_send_line(c, b.s);
+		sbuf_free(&b);
 		return;
 	}
+	json_t *procs = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(procs, brief ? procinfo_table(ins[i])
+		    : command_procinfo(ins[i], with_env));
+	free(ins);
 	client_reply(c, id, json_pack("{s:o}", "procs", procs));
 }
 
@@ -499,6 +531,7 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 		specs[i].mode = a->spec.mode;
 		spec_free(&a->spec);
 		a->spec = specs[i];
+		app_spec_changed(a);
 		struct inst *in;
 		TAILQ_FOREACH(in, &a->insts, app_link) {
 			if (inst_open_logs(in, &err) < 0) {

@@ -224,10 +224,31 @@ inst_remove(struct inst *in)
 	op_poke();
 }
 
+void
+app_spec_changed(struct app *a)
+{
+	free(a->spec_text);
+	a->spec_text = NULL;
+}
+
+const char *
+app_spec_text(struct app *a)
+{
+	if (!a->spec_text) {
+		json_t *j = spec_to_json(&a->spec, false);
+		a->spec_text = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		if (!a->spec_text)
+			fatal("cannot serialize the spec of %s", a->spec.name);
+	}
+	return a->spec_text;
+}
+
 static void
 app_free(void *p)
 {
 	struct app *a = p;
+	free(a->spec_text);
 	spec_free(&a->spec);
 	free(a);
 }

@@ -58,6 +58,8 @@ struct app {
 	struct watch *watch;          /* NULL when not watching */
 	struct reload *reload;        /* reload in progress, or NULL */
 	bool deleted;
+	char *spec_text;              /* spec as compact JSON without env, cached for
+	                               * listings; NULL after app_spec_changed() */
 };
 
 struct inst {
@@ -139,6 +141,10 @@ struct proc {
 struct app *app_create(struct spec *spec);
 /* Add one instance to app with the lowest free index. */
 struct inst *app_add_inst(struct app *app);
+/* The app's spec was replaced or edited: drop what was derived from it. */
+void app_spec_changed(struct app *a);
+/* The spec as compact JSON without the environment (borrowed, cached). */
+const char *app_spec_text(struct app *a);
 /* Resolve and open the instance's log files and pid file path. 0 or -EIO
  * with *err. */
 int inst_open_logs(struct inst *in, char **err);

@@ -369,6 +369,7 @@ void
 triggers_set_watch(struct app *a, bool on)
 {
 	a->spec.watch = on;
+	app_spec_changed(a);
 	if (a->watch && !on) {
 		watch_free(a->watch);
 		a->watch = NULL;

@@ -57,6 +57,8 @@
 
 struct member {
 	int fd;
+	uint32_t depth_avg16;   /* least-busy: smoothed queue depth, x16 */
+	uint32_t weight;        /* weight in the attached program */
 	uint64_t inst_uid;      /* the instance slot this socket belongs to */
 	int pm_id;
 	struct proc *proc;      /* the process using it; NULL = orphan */
@@ -96,27 +98,64 @@ member_gets_traffic(const struct member *m)
 }
 
 /* Recompute and attach the steering program of a reuseport group. */
+/* least-busy weights from smoothed queue depths. An instantaneous snapshot
+ * herds: the instance that looked idle 20 ms ago gets nearly every new
+ * connection until its queue builds up, and the load swings. So the depth
+ * is averaged (a quarter of each new sample), and no ready instance drops
+ * below a quarter of the best weight: a stalled instance still sheds three
+ * quarters of its share, a busy one is only leaned against. */
 static void
-group_steer(struct group *g)
+least_busy_weights(struct group *g, size_t n, const bool *ready, uint32_t *weights)
+{
+	uint32_t depth[STEER_MAX_MEMBERS];
+	for (size_t i = 0; i < n; i++) {
+		struct member *m = &g->members[i];
+		int d = steer_queue_depth(m->fd);
+		uint32_t sample16 = d > 0 ? (uint32_t)d * 16 : 0;
+		m->depth_avg16 = (m->depth_avg16 * 3 + sample16) / 4;
+		depth[i] = m->depth_avg16 / 16;
+	}
+	steer_weights_from_depths(depth, ready, (unsigned)n, weights);
+	uint32_t best = 0;
+	for (size_t i = 0; i < n; i++)
+		if (weights[i] > best)
+			best = weights[i];
+	for (size_t i = 0; i < n; i++)
+		if (ready[i] && weights[i] < best / 4)
+			weights[i] = best / 4 ? best / 4 : 1;
+}
+
+/* Recompute and attach the steering program of a reuseport group. With
+ * only_if_changed (the least-busy timer), keep the attached program unless
+ * some weight moved by more than an eighth. */
+static void
+group_steer_weights(struct group *g, bool only_if_changed)
 {
 	if (g->lb == LB_SHARED || g->n == 0)
 		return;
 	struct steer_member sm[STEER_MAX_MEMBERS];
-	uint32_t depth[STEER_MAX_MEMBERS], weights[STEER_MAX_MEMBERS];
+	uint32_t weights[STEER_MAX_MEMBERS];
 	bool ready[STEER_MAX_MEMBERS];
 	size_t n = g->n < STEER_MAX_MEMBERS ? g->n : STEER_MAX_MEMBERS;
 	for (size_t i = 0; i < n; i++) {
 		sm[i].id = (uint32_t)g->members[i].inst_uid;
 		ready[i] = member_gets_traffic(&g->members[i]);
-		int d = g->lb == LB_LEAST_BUSY ? steer_queue_depth(g->members[i].fd) : 0;
-		depth[i] = d > 0 ? (uint32_t)d : 0;
-		sm[i].weight = ready[i] ? 1 : 0;
+		weights[i] = ready[i] ? 1 : 0;
 	}
-	if (g->lb == LB_LEAST_BUSY) {
-		steer_weights_from_depths(depth, ready, (unsigned)n, weights);
-		for (size_t i = 0; i < n; i++)
-			sm[i].weight = weights[i];
+	if (g->lb == LB_LEAST_BUSY)
+		least_busy_weights(g, n, ready, weights);
+	bool changed = !only_if_changed;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t old = g->members[i].weight, now = weights[i];
+		uint32_t diff = old > now ? old - now : now - old;
+		if ((old == 0) != (now == 0) || diff > old / 8)
+			changed = true;
+		sm[i].weight = now;
 	}
+	if (!changed)
+		return;
+	for (size_t i = 0; i < n; i++)
+		g->members[i].weight = weights[i];
 	struct steer_prog *prog = xmalloc(sizeof(*prog));   /* 32 KiB */
 	int rc = steer_build(g->lb == LB_STICKY ? STEER_STICKY : STEER_RANDOM, sm,
 	    (unsigned)n, prog);
@@ -128,10 +167,16 @@ group_steer(struct group *g)
 }
 
 static void
+group_steer(struct group *g)
+{
+	group_steer_weights(g, false);
+}
+
+static void
 on_lb_timer(struct timer *t)
 {
 	struct group *g = (struct group *)((char *)t - offsetof(struct group, lb_timer));
-	group_steer(g);
+	group_steer_weights(g, true);
 	if (g->n > 0)
 		timer_start(D->loop, t, LEAST_BUSY_PERIOD_MS);
 }
@@ -324,7 +369,7 @@ group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 		g->cap = g->cap ? g->cap * 2 : 8;
 		g->members = xrealloc(g->members, g->cap * sizeof(*g->members));
 	}
-	g->members[g->n++] = (struct member){fd, in->uid, in->pm_id, p};
+	g->members[g->n++] = (struct member){.fd = fd, .inst_uid = in->uid, .pm_id = in->pm_id, .proc = p};
 	group_steer(g);
 	if (g->lb == LB_LEAST_BUSY && !timer_armed(&g->lb_timer))
 		timer_start(D->loop, &g->lb_timer, LEAST_BUSY_PERIOD_MS);

@@ -711,14 +711,23 @@ verb_prettylist(struct ctx *x)
 	return 0;
 }
 
+/* The processes named by the arguments (all when none), or NULL after
+ * printing why. */
+static json_t *
+procs_of_args(struct ctx *x, bool env)
+{
+	json_t *t = x->a.pos[0] ? targets_json(x->a.pos) : NULL;
+	json_t *procs = list_procs(x, t, env);
+	json_decref(t);
+	return procs;
+}
+
 static int
 verb_describe(struct ctx *x)
 {
 	if (!x->a.pos[0])
 		return fail(x, "missing target (an id, a name, a namespace or all)");
-	json_t *t = targets_json(x->a.pos);
-	json_t *procs = list_procs(x, t, false);
-	json_decref(t);
+	json_t *procs = procs_of_args(x, false);
 	if (!procs)
 		return 1;
 	if (args_has(&x->a, "json")) {
@@ -738,9 +747,7 @@ verb_env(struct ctx *x)
 {
 	if (!x->a.pos[0])
 		return fail(x, "missing process id");
-	json_t *t = targets_json(x->a.pos);
-	json_t *procs = list_procs(x, t, true);
-	json_decref(t);
+	json_t *procs = procs_of_args(x, true);
 	if (!procs)
 		return 1;
 	json_t *p = json_array_get(procs, 0);
@@ -779,23 +786,28 @@ verb_env(struct ctx *x)
 	return 0;
 }
 
+/* Print one integer field of every process (pid: only running ones). */
 static int
-verb_pid(struct ctx *x)
+print_field(struct ctx *x, const char *field)
 {
-	json_t *t = x->a.pos[0] ? targets_json(x->a.pos) : NULL;
-	json_t *procs = list_procs(x, t, false);
-	json_decref(t);
+	json_t *procs = procs_of_args(x, false);
 	if (!procs)
 		return 1;
 	size_t i;
 	json_t *p;
 	json_array_foreach(procs, i, p) {
-		long long pid = (long long)json_integer_value(json_object_get(p, "pid"));
-		if (pid > 0)
-			printf("%lld\n", pid);
+		long long v = (long long)json_integer_value(json_object_get(p, field));
+		if (v > 0 || strcmp(field, "pid") != 0)
+			printf("%lld\n", v);
 	}
 	json_decref(procs);
 	return 0;
+}
+
+static int
+verb_pid(struct ctx *x)
+{
+	return print_field(x, "pid");
 }
 
 static int
@@ -803,17 +815,7 @@ verb_id(struct ctx *x)
 {
 	if (!x->a.pos[0])
 		return fail(x, "missing app name");
-	json_t *t = targets_json(x->a.pos);
-	json_t *procs = list_procs(x, t, false);
-	json_decref(t);
-	if (!procs)
-		return 1;
-	size_t i;
-	json_t *p;
-	json_array_foreach(procs, i, p)
-		printf("%lld\n", (long long)json_integer_value(json_object_get(p, "pm_id")));
-	json_decref(procs);
-	return 0;
+	return print_field(x, "pm_id");
 }
 
 /* ---- logs ---- */

@@ -80,16 +80,6 @@ struct group {
 	struct timer lb_timer;  /* least-busy re-weighting */
 };
 
-static struct app *
-app_by_id(uint64_t id)
-{
-	struct app *a;
-	TAILQ_FOREACH(a, &D->apps, link)
-		if (a->id == id)
-			return a;
-	return NULL;
-}
-
 static bool
 member_gets_traffic(const struct member *m)
 {

@@ -53,16 +53,6 @@ wait_free(void *p)
 	free(w);
 }
 
-static struct inst *
-inst_by_uid(uint64_t uid)
-{
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
-		if (in->uid == uid)
-			return in;
-	return NULL;
-}
-
 static bool
 item_done(enum wait_kind kind, const struct wait_item *it)
 {
@@ -548,6 +538,20 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 
 /* "watch": true or false turns watching on or off for the targets' apps;
  * "toggle" flips it per app (PM2's `restart --watch`). */
+/* restart/reload: resolve the targets, then apply updated specs. Targets
+ * first, so a request that fails changes nothing. */
+static bool
+resolve_and_update(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
+{
+	if (!resolve(c, id, req, ins, n))
+		return false;
+	if (apply_specs(c, id, req) < 0) {
+		free(*ins);
+		return false;
+	}
+	return true;
+}
+
 static void
 set_watch(json_t *req, struct inst **ins, size_t n)
 {
@@ -593,15 +597,10 @@ cmd_stop(struct client *c, json_t *id, json_t *req)
 static void
 cmd_restart(struct client *c, json_t *id, json_t *req)
 {
-	/* Targets first: a request that fails changes nothing. */
 	struct inst **ins;
 	size_t n;
-	if (!resolve(c, id, req, &ins, &n))
+	if (!resolve_and_update(c, id, req, &ins, &n))
 		return;
-	if (apply_specs(c, id, req) < 0) {
-		free(ins);
-		return;
-	}
 	set_watch(req, ins, n);
 	struct wait *w = wait_new(WAIT_LAUNCHED, n);
 	for (size_t i = 0; i < n; i++) {
@@ -615,15 +614,10 @@ cmd_restart(struct client *c, json_t *id, json_t *req)
 static void
 cmd_reload(struct client *c, json_t *id, json_t *req)
 {
-	/* Targets first: a request that fails changes nothing. */
 	struct inst **ins;
 	size_t n;
-	if (!resolve(c, id, req, &ins, &n))
+	if (!resolve_and_update(c, id, req, &ins, &n))
 		return;
-	if (apply_specs(c, id, req) < 0) {
-		free(ins);
-		return;
-	}
 	json_int_t parallel = json_integer_value(json_object_get(req, "parallel"));
 	if (parallel < 1)
 		parallel = 1;

@@ -74,26 +74,6 @@ struct reload {
 	bool over;               /* failed, or every old process is gone */
 };
 
-static struct app *
-find_app(uint64_t id)
-{
-	struct app *a;
-	TAILQ_FOREACH(a, &D->apps, link)
-		if (a->id == id)
-			return a;
-	return NULL;
-}
-
-static struct inst *
-find_inst(uint64_t uid)
-{
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
-		if (in->uid == uid)
-			return in;
-	return NULL;
-}
-
 /* Is p still a live process we track? (p may point to freed memory.) */
 static struct proc *
 live_proc(struct proc *p, uint64_t serial)
@@ -108,7 +88,7 @@ live_proc(struct proc *p, uint64_t serial)
 static void
 reload_free(struct reload *r)
 {
-	struct app *a = find_app(r->app_id);
+	struct app *a = app_by_id(r->app_id);
 	if (a && a->reload == r)
 		a->reload = NULL;
 	free(r->queue);
@@ -182,7 +162,7 @@ exit_text(int wstatus)
 static bool
 step_slot(struct reload *r, struct slot *s)
 {
-	struct inst *in = find_inst(s->inst_uid);
+	struct inst *in = inst_by_uid(s->inst_uid);
 	struct proc *p = s->succ ? live_proc(s->succ, s->serial) : NULL;
 	if (!in) {
 		if (p)
@@ -234,7 +214,7 @@ static bool
 fill_slot(struct reload *r, struct slot *s)
 {
 	while (r->next < r->nqueue) {
-		struct inst *in = find_inst(r->queue[r->next++]);
+		struct inst *in = inst_by_uid(r->queue[r->next++]);
 		if (!in)
 			continue;
 		if (!in->proc || in->state != ST_ONLINE) {
@@ -278,7 +258,7 @@ old_processes_gone(struct reload *r)
 static bool
 reload_step(struct reload *r)
 {
-	struct app *a = find_app(r->app_id);
+	struct app *a = app_by_id(r->app_id);
 	if (!a || r->cancelled)
 		fail(r, "the reload was cancelled (the app was stopped or deleted)");
 	if (!r->error) {
@@ -309,7 +289,7 @@ reload_step(struct reload *r)
 static bool
 launched(const struct launch_wait *w)
 {
-	struct inst *in = find_inst(w->inst_uid);
+	struct inst *in = inst_by_uid(w->inst_uid);
 	return !in || (in->settled_serial >= w->serial && in->state != ST_STOPPING);
 }
 
@@ -323,7 +303,7 @@ reload_check(struct op *op)
 		if (!r->over && reload_step(r)) {
 			r->over = true;
 			/* The app may reload again while the others finish. */
-			struct app *a = find_app(r->app_id);
+			struct app *a = app_by_id(r->app_id);
 			if (a && a->reload == r)
 				a->reload = NULL;
 		}
@@ -345,7 +325,7 @@ reload_check(struct op *op)
 	sbuf_free(&errors);
 	json_t *procs = json_array();
 	for (size_t i = 0; i < q->nlisted; i++) {
-		struct inst *in = find_inst(q->listed[i]);
+		struct inst *in = inst_by_uid(q->listed[i]);
 		if (in)
 			json_array_append_new(procs, command_procinfo(in, false));
 	}

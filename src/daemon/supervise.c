@@ -715,6 +715,25 @@ supervise_init_inst(struct inst *in)
 	timer_init(&in->restart_timer, on_restart_timer);
 }
 
+/* The instance has no process any more after a requested stop: delete it,
+ * start it again, or leave it stopped, as the stop asked. */
+static void
+after_stop(struct inst *in)
+{
+	if (in->delete_after_stop) {
+		inst_remove(in);
+		return;
+	}
+	if (in->restart_after_stop) {
+		in->restart_after_stop = false;
+		char *err = NULL;
+		if (inst_start(in, &err) < 0)
+			free(err);
+		return;
+	}
+	inst_set_state(in, ST_STOPPED);
+}
+
 /* The serving process of in is gone for good; decide what comes next. */
 static void
 inst_process_ended(struct inst *in, struct proc *p)
@@ -724,18 +743,7 @@ inst_process_ended(struct inst *in, struct proc *p)
 	if (in->settled_serial < p->serial)
 		in->settled_serial = p->serial;
 	if (in->state == ST_STOPPING) {
-		if (in->delete_after_stop) {
-			inst_remove(in);
-			return;
-		}
-		if (in->restart_after_stop) {
-			in->restart_after_stop = false;
-			char *err = NULL;
-			if (inst_start(in, &err) < 0)
-				free(err);
-			return;
-		}
-		inst_set_state(in, ST_STOPPED);
+		after_stop(in);
 		return;
 	}
 	if (D->shutting_down) {
@@ -835,18 +843,7 @@ inst_stop(struct inst *in, enum after_stop then, const char *reason)
 	if (then != AFTER_STOP_RESTART)
 		reload_cancel(in->app);
 	if (!in->proc) {
-		if (in->delete_after_stop) {
-			inst_remove(in);
-			return;
-		}
-		if (in->restart_after_stop) {
-			in->restart_after_stop = false;
-			char *err = NULL;
-			if (inst_start(in, &err) < 0)
-				free(err);
-			return;
-		}
-		inst_set_state(in, ST_STOPPED);
+		after_stop(in);
 		return;
 	}
 	inst_set_state(in, ST_STOPPING);

@@ -277,6 +277,26 @@ inst_by_pm_id(int pm_id)
 	return NULL;
 }
 
+struct inst *
+inst_by_uid(uint64_t uid)
+{
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link)
+		if (in->uid == uid)
+			return in;
+	return NULL;
+}
+
+struct app *
+app_by_id(uint64_t id)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link)
+		if (a->id == id)
+			return a;
+	return NULL;
+}
+
 struct proc *
 proc_by_pid(pid_t pid)
 {

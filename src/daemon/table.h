@@ -154,6 +154,9 @@ void inst_remove(struct inst *in);
 void app_remove(struct app *app);
 
 struct inst *inst_by_pm_id(int pm_id);
+/* By the ids that are never reused (NULL when gone). */
+struct inst *inst_by_uid(uint64_t uid);
+struct app *app_by_id(uint64_t id);
 struct proc *proc_by_pid(pid_t pid);
 
 /*

@@ -234,6 +234,21 @@ time_text(long long ms, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* The rows that say what runs: script, its arguments, the interpreter. */
+static void
+kv_command(struct table *t, json_t *s, const char *script_label, const char *args_label)
+{
+	kv(t, script_label, str(s, "script"), NULL);
+	char *args = join(json_object_get(s, "args"));
+	kv(t, args_label, args, NULL);
+	free(args);
+	kv(t, "interpreter", json_is_null(json_object_get(s, "interpreter")) ? "none"
+	    : str(s, "interpreter"), NULL);
+	char *iargs = join(json_object_get(s, "interpreter_args"));
+	kv(t, "interpreter args", iargs, NULL);
+	free(iargs);
+}
+
 void
 render_describe(FILE *f, json_t *p)
 {
@@ -253,15 +268,7 @@ render_describe(FILE *f, json_t *p)
 	kv(&t, "uptime", num(p, "pid") ? buf : "0", NULL);
 	snprintf(buf, sizeof(buf), "%lld", num(p, "pid"));
 	kv(&t, "pid", buf, NULL);
-	kv(&t, "script path", str(s, "script"), NULL);
-	char *args = join(json_object_get(s, "args"));
-	kv(&t, "script args", args, NULL);
-	free(args);
-	kv(&t, "interpreter", json_is_null(json_object_get(s, "interpreter")) ? "none"
-	    : str(s, "interpreter"), NULL);
-	char *iargs = join(json_object_get(s, "interpreter_args"));
-	kv(&t, "interpreter args", iargs, NULL);
-	free(iargs);
+	kv_command(&t, s, "script path", "script args");
 	kv(&t, "exec cwd", str(s, "cwd"), NULL);
 	kv(&t, "exec mode", str(p, "mode"), NULL);
 	snprintf(buf, sizeof(buf), "%lld", num(p, "instance"));
@@ -340,15 +347,7 @@ render_config(FILE *f, json_t *apps)
 		struct table t = {.color = render_color(f), .ncols = 2, .head = {"field", "value"}};
 		char buf[96];
 		fprintf(f, " App %s\n", str(s, "name"));
-		kv(&t, "script", str(s, "script"), NULL);
-		char *args = join(json_object_get(s, "args"));
-		kv(&t, "args", args, NULL);
-		free(args);
-		kv(&t, "interpreter", json_is_null(json_object_get(s, "interpreter")) ? "none"
-		    : str(s, "interpreter"), NULL);
-		char *iargs = join(json_object_get(s, "interpreter_args"));
-		kv(&t, "interpreter args", iargs, NULL);
-		free(iargs);
+		kv_command(&t, s, "script", "args");
 		kv(&t, "cwd", str(s, "cwd"), NULL);
 		kv(&t, "version", str(s, "version"), NULL);
 		kv(&t, "namespace", str(s, "namespace"), NULL);

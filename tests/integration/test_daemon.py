@@ -291,6 +291,7 @@ def test_truncated_line_then_close(corral, raw):
     r = c.reply()
     assert r["error"]["code"] == "truncated"
     assert c.closed()
+    assert c.buf == b"", "exactly one error reply, then EOF"
     corral.ok("ping")
 
 

@@ -98,6 +98,10 @@ class Manager:
     def start_cluster(self, script, name, instances, env, lb=None):
         raise NotImplementedError
 
+    def start_binary(self, path, name, env):
+        """One fork-mode instance of an executable, run without an interpreter."""
+        return self.cli("start", path, "--name", name, "--interpreter", "none", env=env)
+
     def shutdown(self):
         """Stop the daemon and everything it runs; returns pids that had to be killed."""
         if os.path.isdir(self.home) and self.daemon_pid():

@@ -1,8 +1,9 @@
-"""bench/run must keep working: run its cheapest scenarios once, at small size.
+"""bench/run must keep working: run every scenario once, at small size.
 
 This checks the harness (it runs, writes its tables, cleans up), never the
-numbers: performance is measured in bench/, not asserted here. PM2 is used
-when bench/run installed it before; otherwise --corral-only.
+numbers: performance is measured in bench/, not asserted here. Every scenario
+runs for corral alone; the footprint scenario also drives PM2 when bench/run
+installed it before, so the PM2 driver cannot rot either.
 """
 import json
 import os
@@ -18,27 +19,36 @@ BENCH = os.path.join(ROOT, "bench", "run")
 PM2 = os.path.join(ROOT, "bench", "pm2", "node_modules", "pm2", "bin", "pm2")
 
 
-def test_bench_quick(tmp_path):
+SCENARIOS = ("footprint", "cli", "start", "crash", "logs", "cluster")
+
+
+@pytest.mark.parametrize("scenarios,pm2", [
+    (SCENARIOS, False),
+    (("footprint",), True),
+])
+def test_bench_quick(tmp_path, scenarios, pm2):
     if not shutil.which("wrk"):
         pytest.skip("wrk is not installed (apt-get install wrk)")
+    with_pm2 = pm2 and os.access(PM2, os.X_OK)
+    if pm2 and not with_pm2:
+        pytest.skip("PM2 is not installed under bench/ (bench/run installs it)")
     # Short: the state homes hold unix sockets (108-byte paths).
     work = tempfile.mkdtemp(prefix="cbq-", dir="/tmp")
     results = tmp_path / "results"
-    cmd = [BENCH, "--quick", "--no-install", "--only", "footprint,cluster",
+    cmd = [BENCH, "--quick", "--no-install", "--only", ",".join(scenarios),
            "--variants", "even,limit-reuseport", "--results-dir", str(results),
            "--work-dir", work]
-    with_pm2 = os.access(PM2, os.X_OK)
     if not with_pm2:
         cmd.append("--corral-only")
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
         left = pids_with(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = r.stdout[-4000:] + r.stderr[-4000:]
     assert r.returncode == 0, out
     assert not left, f"bench/run left processes behind: {left}\n{out}"
-    for scenario in ("footprint", "cluster"):
+    for scenario in scenarios:
         md = list(results.glob(f"*-{scenario}.md"))
         raw = list(results.glob(f"*-{scenario}.json"))
         assert md and raw, f"no {scenario} results in {sorted(os.listdir(results))}"

@@ -634,6 +634,40 @@ static const struct {
 	{".sh", "bash"}, {".coffee", "coffee"}, {".ls", "lsc"},
 };
 
+/*
+ * The program a script's "#!" line names when that is node or bun
+ * ("#!/usr/bin/env node", "#!/usr/local/bin/node"), else NULL. PM2 runs
+ * every text file without a known extension with node, so bin/www and
+ * npm's own launcher get node's arguments and the IPC channel there.
+ */
+static char *
+node_shebang(const char *path)
+{
+	char buf[256];
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return NULL;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if (n < 2 || buf[0] != '#' || buf[1] != '!')
+		return NULL;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	char *save = NULL;
+	char *prog = strtok_r(buf + 2, " \t", &save);
+	const char *base = prog ? (strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog) : "";
+	if (strcmp(base, "env") == 0) {
+		/* env's options (-S, -i, -u NAME) come before the program. */
+		while ((prog = strtok_r(NULL, " \t", &save)) && prog[0] == '-')
+			if (strcmp(prog, "-u") == 0 || strcmp(prog, "--unset") == 0)
+				strtok_r(NULL, " \t", &save);
+		base = prog ? (strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog) : "";
+	}
+	if (strcmp(base, "node") != 0 && strcmp(base, "nodejs") != 0 && strcmp(base, "bun") != 0)
+		return NULL;
+	return xstrdup(base);
+}
+
 bool
 normalize_is_config_file(const char *arg)
 {
@@ -999,12 +1033,12 @@ build(struct app_ctx *a)
 	struct stat st;
 	int st_rc = stat(resolved, &st);
 	int st_errno = st_rc < 0 ? errno : 0;
-	bool is_file = st_rc == 0 && S_ISREG(st.st_mode);
+	bool is_file = st_rc == 0 && S_ISREG(st.st_mode), on_path = false;
 	if (is_file) {
 		/* a file */
 	} else if (!strchr(script, '/') && !strchr(script, ' ') &&
 	    (free(resolved), resolved = normalize_which(script, ctx->environ)) != NULL) {
-		/* a program on PATH */
+		on_path = true;
 	} else if (strchr(script, ' ')) {
 		/* A command line: run through the shell, as PM2 does. */
 		free(resolved);
@@ -1044,6 +1078,22 @@ build(struct app_ctx *a)
 				goto fail;
 			}
 			break;
+		}
+		char *bang = interp || !(is_file || on_path) ? NULL : node_shebang(resolved);
+		if (bang) {
+			interp = normalize_which(bang, ctx->environ);
+			if (!interp && strcmp(bang, "nodejs") == 0)
+				interp = normalize_which("node", ctx->environ);
+			if (!interp) {
+				fail(a, f, "%s starts with #!...%s, which is not on PATH (set interpreter)",
+				    script, bang);
+				free(bang);
+				free(resolved);
+				free(script);
+				free(cwd);
+				goto fail;
+			}
+			free(bang);
 		}
 	}
 	/* An interpreter would start and fail on every restart: say it now. */

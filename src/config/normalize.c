@@ -1176,11 +1176,21 @@ build(struct app_ctx *a)
 			json_object_set_new(a->out, "args", arr);
 		}
 	}
-	if ((f = field(a, "interpreter_args")) && !shell) {
+	if ((f = field(a, "interpreter_args"))) {
 		json_t *arr = string_list(a, f, true);
 		if (!arr)
 			goto fail_cwd;
-		json_object_set_new(a->out, "interpreter_args", arr);
+		if (shell || json_is_null(json_object_get(a->out, "interpreter"))) {
+			/* PM2 drops them too; say so rather than lose them quietly. */
+			if (json_array_size(arr) > 0) {
+				char *w = where(a, f);
+				warn(ctx, "%signored: the script runs without an interpreter", w);
+				free(w);
+			}
+			json_decref(arr);
+		} else {
+			json_object_set_new(a->out, "interpreter_args", arr);
+		}
 	}
 
 	/* mode and instances */

@@ -1116,13 +1116,20 @@ build(struct app_ctx *a)
 
 	/* name */
 	char *name = NULL;
-	if ((f = field(a, "name"))) {
-		if (get_string(a, f, &name) < 0 || !*name) {
-			if (name)
-				fail(a, f, "must not be empty");
-			free(name);
-			name = NULL;
-		}
+	if ((f = field(a, "name")) && get_string(a, f, &name) < 0) {
+		free(resolved);
+		free(script);
+		free(cwd);
+		free(interp);
+		goto fail;
+	}
+	if (name && !*name) {
+		/* "name": "" gets the default name, as in PM2. */
+		free(name);
+		name = NULL;
+	}
+	if (name) {
+		/* given */
 	} else if (shell) {
 		name = xstrdup(script);
 	} else {
@@ -1131,12 +1138,6 @@ build(struct app_ctx *a)
 		name = dot && dot != base ? xstrndup(base, (size_t)(dot - base)) : xstrdup(base);
 	}
 	free(script);
-	if (!name) {
-		free(resolved);
-		free(cwd);
-		free(interp);
-		goto fail;
-	}
 	if (ctx->env_name && (f = field(a, "append_env_to_name"))) {
 		bool b;
 		if (get_bool(a, f, &b) == 0 && b) {
@@ -1579,7 +1580,7 @@ normalize_app(struct norm_ctx *ctx, json_t *raw, json_t **out, char **err)
 		return -EINVAL;
 	}
 	const char *nm = json_string_value(json_object_get(raw, "name"));
-	a.app_name = nm;
+	a.app_name = nm && *nm ? nm : NULL;
 	collect(&a);
 	if (build(&a) < 0) {
 		*err = a.err;

@@ -1390,10 +1390,14 @@ build(struct app_ctx *a)
 		if (get_string(a, f, &t) < 0)
 			goto fail_cwd;
 		if (strcmp(t, "json") != 0 && strcmp(t, "raw") != 0) {
-			fail(a, f, "\"%s\" is not a log type (json or raw)", t);
-			goto fail_cwd;
+			/* PM2 takes any string and only acts on "json". */
+			char *w = where(a, f);
+			warn(ctx, "%s\"%s\" is not a log type (json or raw); raw is used, as in PM2",
+			    w, t);
+			free(w);
 		}
-		json_object_set_new(a->out, "log_type", json_string(t));
+		json_object_set_new(a->out, "log_type",
+		    json_string(strcmp(t, "json") == 0 ? "json" : "raw"));
 		free(t);
 		t = NULL;
 	}

@@ -1159,19 +1159,13 @@ build(struct app_ctx *a)
 		if (!arr)
 			goto fail_cwd;
 		if (shell) {
-			/* Appended to the command line, quoted. */
-			json_t *s = json_object_get(a->out, "script");
-			struct sbuf b = SBUF_INIT;
-			sbuf_adds(&b, json_string_value(s));
-			size_t i;
-			json_t *e;
-			json_array_foreach(arr, i, e) {
-				char *q = shell_quote(json_string_value(e));
-				sbuf_addf(&b, " %s", q);
-				free(q);
+			/* PM2 runs a command line as written (bash -c) and drops args. */
+			if (json_array_size(arr) > 0) {
+				char *w = where(a, f);
+				warn(ctx, "%signored: script is a command line, which runs as it is "
+				    "written, as in PM2 (put the arguments in script)", w);
+				free(w);
 			}
-			json_object_set_new(a->out, "script", json_string(b.s));
-			sbuf_free(&b);
 			json_decref(arr);
 		} else {
 			json_object_set_new(a->out, "args", arr);

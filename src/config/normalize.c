@@ -1001,6 +1001,14 @@ build(struct app_ctx *a)
 		free(cwd);
 		goto fail;
 	}
+	if (!ctx->from_cli && strcmp(script, "serve") == 0) {
+		/* PM2 swaps in its own static file server for this name. */
+		fail(a, f, "\"serve\" is PM2's built-in static file server (PM2_SERVE_PATH), "
+		    "which corral does not have: run a static server of your own as the script");
+		free(script);
+		free(cwd);
+		goto fail;
+	}
 	char *interp = NULL;
 	bool shell = false;
 	const struct found *fi = field(a, "interpreter");

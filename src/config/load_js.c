@@ -42,11 +42,16 @@
  * exports. Mode "expr" evaluates "(<file text>)" as PM2 does for .json.
  * A SyntaxError that carries no location (ES modules) is rethrown uncaught,
  * so that node prints the file and line, which load_js reads from stderr.
+ * The globals "node -e" defines (module, require, ...) are removed first: an
+ * ES module that assigns module.exports must fail as it does under PM2
+ * ("module is not defined in ES module scope"), not write into ours.
  */
 static const char EVAL_SCRIPT[] =
     "'use strict';\n"
     "const fs = require('fs'), path = require('path'), url = require('url');\n"
-    "const mode = process.argv[1], file = path.resolve(process.argv[2]);\n"
+    "const mode = process.argv[1], file = path.resolve(process.argv[2]), load = require;\n"
+    "for (const k of ['module', 'exports', 'require', '__filename', '__dirname'])\n"
+    "  delete globalThis[k];\n"
     "function send(tag, json) {\n"
     "  const buf = Buffer.from(tag + json + '\\n');\n"
     "  let off = 0;\n"
@@ -70,7 +75,10 @@ static const char EVAL_SCRIPT[] =
     "    text = (e !== null && typeof e === 'object' && typeof e.message === 'string')\n"
     "      ? (e.name || 'Error') + ': ' + e.message : 'threw ' + String(e);\n"
     "  } catch (_) { text = 'threw a value that cannot be shown'; }\n"
-    "  send('E', JSON.stringify(text.split('\\n')[0] + where(e)));\n"
+    "  const lines = text.split('\\n');\n"
+    "  const hint = lines.slice(1).join(' ').split(/(?<=\\.) /).find((t) => t.includes('.cjs'));\n"
+    "  send('E', JSON.stringify(lines[0] + where(e) +\n"
+    "    (hint && lines[0].includes('ES module scope') ? '. ' + hint.trim() : '')));\n"
     "  process.exit(1);\n"
     "}\n"
     "function done(v, ns) {\n"
@@ -86,12 +94,12 @@ static const char EVAL_SCRIPT[] =
     "  if (mode === 'expr') {\n"
     "    let text = fs.readFileSync(file, 'utf8');\n"
     "    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);\n"
-    "    done(require('vm').runInThisContext('(' + text + '\\n)', { filename: file }), false);\n"
+    "    done(load('vm').runInThisContext('(' + text + '\\n)', { filename: file }), false);\n"
     "  } else if (file.endsWith('.mjs')) {\n"
     "    esm();\n"
     "  } else {\n"
     "    let v, viaImport = false;\n"
-    "    try { v = require(file); } catch (e) {\n"
+    "    try { v = load(file); } catch (e) {\n"
     "      if (!e || (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE'))\n"
     "        throw e;\n"
     "      viaImport = true;\n"

@@ -634,6 +634,40 @@ static const struct {
 	{".sh", "bash"}, {".coffee", "coffee"}, {".ls", "lsc"},
 };
 
+/*
+ * The program a script's "#!" line names when that is node or bun
+ * ("#!/usr/bin/env node", "#!/usr/local/bin/node"), else NULL. PM2 runs
+ * every text file without a known extension with node, so bin/www and
+ * npm's own launcher get node's arguments and the IPC channel there.
+ */
+static char *
+node_shebang(const char *path)
+{
+	char buf[256];
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return NULL;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if (n < 2 || buf[0] != '#' || buf[1] != '!')
+		return NULL;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	char *save = NULL;
+	char *prog = strtok_r(buf + 2, " \t", &save);
+	const char *base = prog ? (strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog) : "";
+	if (strcmp(base, "env") == 0) {
+		/* env's options (-S, -i, -u NAME) come before the program. */
+		while ((prog = strtok_r(NULL, " \t", &save)) && prog[0] == '-')
+			if (strcmp(prog, "-u") == 0 || strcmp(prog, "--unset") == 0)
+				strtok_r(NULL, " \t", &save);
+		base = prog ? (strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog) : "";
+	}
+	if (strcmp(base, "node") != 0 && strcmp(base, "nodejs") != 0 && strcmp(base, "bun") != 0)
+		return NULL;
+	return xstrdup(base);
+}
+
 bool
 normalize_is_config_file(const char *arg)
 {
@@ -967,6 +1001,14 @@ build(struct app_ctx *a)
 		free(cwd);
 		goto fail;
 	}
+	if (!ctx->from_cli && strcmp(script, "serve") == 0) {
+		/* PM2 swaps in its own static file server for this name. */
+		fail(a, f, "\"serve\" is PM2's built-in static file server (PM2_SERVE_PATH), "
+		    "which corral does not have: run a static server of your own as the script");
+		free(script);
+		free(cwd);
+		goto fail;
+	}
 	char *interp = NULL;
 	bool shell = false;
 	const struct found *fi = field(a, "interpreter");
@@ -999,12 +1041,12 @@ build(struct app_ctx *a)
 	struct stat st;
 	int st_rc = stat(resolved, &st);
 	int st_errno = st_rc < 0 ? errno : 0;
-	bool is_file = st_rc == 0 && S_ISREG(st.st_mode);
+	bool is_file = st_rc == 0 && S_ISREG(st.st_mode), on_path = false;
 	if (is_file) {
 		/* a file */
 	} else if (!strchr(script, '/') && !strchr(script, ' ') &&
 	    (free(resolved), resolved = normalize_which(script, ctx->environ)) != NULL) {
-		/* a program on PATH */
+		on_path = true;
 	} else if (strchr(script, ' ')) {
 		/* A command line: run through the shell, as PM2 does. */
 		free(resolved);
@@ -1045,6 +1087,22 @@ build(struct app_ctx *a)
 			}
 			break;
 		}
+		char *bang = interp || !(is_file || on_path) ? NULL : node_shebang(resolved);
+		if (bang) {
+			interp = normalize_which(bang, ctx->environ);
+			if (!interp && strcmp(bang, "nodejs") == 0)
+				interp = normalize_which("node", ctx->environ);
+			if (!interp) {
+				fail(a, f, "%s starts with #!...%s, which is not on PATH (set interpreter)",
+				    script, bang);
+				free(bang);
+				free(resolved);
+				free(script);
+				free(cwd);
+				goto fail;
+			}
+			free(bang);
+		}
 	}
 	/* An interpreter would start and fail on every restart: say it now. */
 	if (is_file && interp && !shell && access(resolved, R_OK) < 0) {
@@ -1066,13 +1124,20 @@ build(struct app_ctx *a)
 
 	/* name */
 	char *name = NULL;
-	if ((f = field(a, "name"))) {
-		if (get_string(a, f, &name) < 0 || !*name) {
-			if (name)
-				fail(a, f, "must not be empty");
-			free(name);
-			name = NULL;
-		}
+	if ((f = field(a, "name")) && get_string(a, f, &name) < 0) {
+		free(resolved);
+		free(script);
+		free(cwd);
+		free(interp);
+		goto fail;
+	}
+	if (name && !*name) {
+		/* "name": "" gets the default name, as in PM2. */
+		free(name);
+		name = NULL;
+	}
+	if (name) {
+		/* given */
 	} else if (shell) {
 		name = xstrdup(script);
 	} else {
@@ -1081,12 +1146,6 @@ build(struct app_ctx *a)
 		name = dot && dot != base ? xstrndup(base, (size_t)(dot - base)) : xstrdup(base);
 	}
 	free(script);
-	if (!name) {
-		free(resolved);
-		free(cwd);
-		free(interp);
-		goto fail;
-	}
 	if (ctx->env_name && (f = field(a, "append_env_to_name"))) {
 		bool b;
 		if (get_bool(a, f, &b) == 0 && b) {
@@ -1108,29 +1167,33 @@ build(struct app_ctx *a)
 		if (!arr)
 			goto fail_cwd;
 		if (shell) {
-			/* Appended to the command line, quoted. */
-			json_t *s = json_object_get(a->out, "script");
-			struct sbuf b = SBUF_INIT;
-			sbuf_adds(&b, json_string_value(s));
-			size_t i;
-			json_t *e;
-			json_array_foreach(arr, i, e) {
-				char *q = shell_quote(json_string_value(e));
-				sbuf_addf(&b, " %s", q);
-				free(q);
+			/* PM2 runs a command line as written (bash -c) and drops args. */
+			if (json_array_size(arr) > 0) {
+				char *w = where(a, f);
+				warn(ctx, "%signored: script is a command line, which runs as it is "
+				    "written, as in PM2 (put the arguments in script)", w);
+				free(w);
 			}
-			json_object_set_new(a->out, "script", json_string(b.s));
-			sbuf_free(&b);
 			json_decref(arr);
 		} else {
 			json_object_set_new(a->out, "args", arr);
 		}
 	}
-	if ((f = field(a, "interpreter_args")) && !shell) {
+	if ((f = field(a, "interpreter_args"))) {
 		json_t *arr = string_list(a, f, true);
 		if (!arr)
 			goto fail_cwd;
-		json_object_set_new(a->out, "interpreter_args", arr);
+		if (shell || json_is_null(json_object_get(a->out, "interpreter"))) {
+			/* PM2 drops them too; say so rather than lose them quietly. */
+			if (json_array_size(arr) > 0) {
+				char *w = where(a, f);
+				warn(ctx, "%signored: the script runs without an interpreter", w);
+				free(w);
+			}
+			json_decref(arr);
+		} else {
+			json_object_set_new(a->out, "interpreter_args", arr);
+		}
 	}
 
 	/* mode and instances */
@@ -1329,10 +1392,14 @@ build(struct app_ctx *a)
 		if (get_string(a, f, &t) < 0)
 			goto fail_cwd;
 		if (strcmp(t, "json") != 0 && strcmp(t, "raw") != 0) {
-			fail(a, f, "\"%s\" is not a log type (json or raw)", t);
-			goto fail_cwd;
+			/* PM2 takes any string and only acts on "json". */
+			char *w = where(a, f);
+			warn(ctx, "%s\"%s\" is not a log type (json or raw); raw is used, as in PM2",
+			    w, t);
+			free(w);
 		}
-		json_object_set_new(a->out, "log_type", json_string(t));
+		json_object_set_new(a->out, "log_type",
+		    json_string(strcmp(t, "json") == 0 ? "json" : "raw"));
 		free(t);
 		t = NULL;
 	}
@@ -1519,7 +1586,7 @@ normalize_app(struct norm_ctx *ctx, json_t *raw, json_t **out, char **err)
 		return -EINVAL;
 	}
 	const char *nm = json_string_value(json_object_get(raw, "name"));
-	a.app_name = nm;
+	a.app_name = nm && *nm ? nm : NULL;
 	collect(&a);
 	if (build(&a) < 0) {
 		*err = a.err;

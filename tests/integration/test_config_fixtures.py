@@ -152,6 +152,7 @@ BROKEN_CASES = [
     ("only_unknown.json", ["--only", "api,nope"], {}, 1),
     ("missing_env.json", ["--env", "production"], {}, 0),
     ("tiny_memory.json", [], {}, 0),
+    ("serve.json", [], {}, 1),
 ]
 
 

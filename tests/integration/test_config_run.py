@@ -222,6 +222,27 @@ def test_default_file_and_formats(corral, tmp_path):
     assert "no ecosystem.config.js in this directory" in err
 
 
+def test_node_shebang_script_runs_under_node(corral, tmp_path):
+    """bin/www as express-generator writes it, committed without its exec
+    bit: PM2 runs it with node, so node_args apply and process.send('ready')
+    reaches wait_ready."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    write(str(tmp_path / "bin" / "www"),
+          "#!/usr/bin/env node\n"
+          "console.log('execArgv ' + process.execArgv.join(' '));\n"
+          "setTimeout(() => process.send('ready'), 100);\n"
+          "setInterval(() => {}, 1000);\n", mode=0o644)
+    cfg = {"apps": [{"name": "www", "script": "bin/www", "node_args": "--max-old-space-size=96",
+                     "wait_ready": True, "listen_timeout": 60000}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    corral.ok("start", path)
+    p = corral.wait_status("www", "online")[0]
+    assert p["ready"] is True and p["restarts"] == 0
+    log = corral.log_path("www")
+    wait_for(lambda: "execArgv --max-old-space-size=96" in open(log).read(), what="www's log")
+
+
 def test_invalid_file_starts_nothing(corral, tmp_path):
     write(str(tmp_path / "tick.py"), TICK_APP)
     write(str(tmp_path / "data.txt"), "not a program\n")

@@ -770,6 +770,17 @@ test_js_errors(void **state)
 	free(where);
 	free(err);
 
+	/* module.exports under "type": "module" fails as under PM2 (node's
+	 * ReferenceError), not "no apps" from writing into the loader's own
+	 * module object; node's advice comes along. */
+	err = js_fail("typemodule/cjs.config.js", -EINVAL);
+	where = fixture("typemodule/cjs.config.js:1");
+	assert_non_null(strstr(err, "ReferenceError: module is not defined in ES module scope"));
+	assert_non_null(strstr(err, where));
+	assert_non_null(strstr(err, ".cjs"));
+	free(where);
+	free(err);
+
 	err = js_fail("exit.config.js", -EINVAL);
 	assert_non_null(strstr(err, "node exited with status 3"));
 	free(err);

@@ -82,6 +82,10 @@ wait_check(struct op *op)
 	for (size_t i = 0; i < w->n; i++)
 		if (!item_done(w->kind, &w->items[i]))
 			return false;
+	/* `kill` exits: nothing may outlive it, not even the processes a
+	 * reload replaced that are still draining. */
+	if (w->exit_after && !supervise_procs_gone())
+		return false;
 	if (w->error) {
 		op_fail(op, "failed", "%s", w->error);
 	} else {

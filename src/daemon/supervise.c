@@ -598,6 +598,7 @@ on_kill_timer(struct timer *t)
 			return;
 		} else {
 			struct inst *in = p->inst;
+			p->abandoned = true;
 			if (in && in->proc == p) {
 				free(in->error);
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
@@ -806,6 +807,16 @@ proc_finished(struct proc *p)
 		in->successor_wstatus = p->wstatus;
 	}
 	op_poke();
+}
+
+bool
+supervise_procs_gone(void)
+{
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link)
+		if (!p->abandoned)
+			return false;
+	return true;
 }
 
 void

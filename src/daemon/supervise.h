@@ -53,6 +53,10 @@ void inst_set_state(struct inst *in, enum inst_state st);
 /* Set up a new instance's timers. */
 void supervise_init_inst(struct inst *in);
 
+/* True when no process is left to wait for: none is tracked but those that
+ * survived SIGKILL. Processes replaced by a reload and aborted successors
+ * count, not only the instances' serving processes. */
+bool supervise_procs_gone(void);
 /* Drop a process from the table without waiting for it (daemon exit). */
 void proc_forget(struct proc *p);
 

@@ -127,6 +127,7 @@ struct proc {
 	struct timer ready_timer;     /* listen_timeout */
 	bool ready_timed_out;
 	int64_t exit_mono;
+	bool abandoned;               /* survived SIGKILL: no longer waited for */
 
 	int broker_fd;                /* preload channel (cluster), -1 if none */
 	struct io broker_io;

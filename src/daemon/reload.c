@@ -265,8 +265,12 @@ reload_step(struct reload *r)
 		bool busy = false;
 		for (int i = 0; i < r->parallel && !r->error; i++) {
 			struct slot *s = &r->slots[i];
-			if (s->inst_uid && step_slot(r, s))
+			if (s->inst_uid && step_slot(r, s)) {
+				/* Free, and forget the process: once promoted it
+				 * serves, and a later failure must not abort it. */
 				s->inst_uid = 0;
+				s->succ = NULL;
+			}
 			if (!s->inst_uid && !r->error)
 				fill_slot(r, s);
 			busy |= s->inst_uid != 0;

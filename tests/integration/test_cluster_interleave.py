@@ -76,3 +76,52 @@ def test_sigterm_while_replaced_processes_drain_stops_them(corral, tmp_path):
     reload.communicate(timeout=30)
     assert [p for p in old if alive(p)] == []
     assert port_is_free(port)
+
+
+def promoted_pids(corral):
+    """pm_id -> the pid a reload promoted, from the daemon log."""
+    import re
+    return {int(m.group(1)): int(m.group(2)) for m in
+            re.finditer(r"web\[(\d+)\]: reload promotes pid (\d+)", corral.daemon_log())}
+
+
+def test_stop_after_the_promotions_stops_the_new_processes_gracefully(corral, tmp_path):
+    port = free_port()
+    start_slow_exiting(corral, tmp_path, port)
+    old = live_pids(corral, "web")
+    reload = reload_until_promoted(corral, 2)
+    new = set(promoted_pids(corral).values())
+    corral.ok("stop", "web")
+    _, err = reload.communicate(timeout=30)
+    assert reload.returncode != 0 and "cancelled" in err
+    # The promoted processes got the stop signal, like any serving process:
+    # the stop of the app must not SIGKILL one of them as a failed successor.
+    log = corral.daemon_log()
+    assert "killed by SIGKILL" not in log, log[-2000:]
+    for pid in new:
+        assert f"pid {pid} exited with code 0" in log, log[-2000:]
+    wait_for(lambda: not any(alive(p) for p in old | new), 15, what="every process to exit")
+
+
+def test_failed_reload_keeps_the_instances_it_already_promoted(corral, tmp_path):
+    port = free_port()
+    app = copy_app(tmp_path, "pid_server.js")
+    corral.ok("start", app, "-i", "3", "--name", "web", env={"PORT": str(port), "HOST": "127.0.0.1"})
+    corral.wait_status("web", "online", count=3)
+    old = {p["pm_id"]: p["pid"] for p in corral.procs("web")}
+    # The new release works, except on instance 2, where it never binds and
+    # exits after a while: instances 0 and 1 are promoted first.
+    edit(app, "const http = require('http');",
+         "if (process.env.NODE_APP_INSTANCE === '2') { setTimeout(() => process.exit(3), 1500); "
+         "return; }\nconst http = require('http');")
+    err = corral.fail("reload", "web", "--parallel", "2")
+    assert "pm_id 2" in err and "exited with code 3" in err, err
+    promoted = promoted_pids(corral)
+    assert set(promoted) == {0, 1}, corral.daemon_log()[-2000:]
+    # What was promoted keeps serving; the rest still runs the old release.
+    procs = {p["pm_id"]: p for p in corral.procs("web")}
+    assert {k: p["pid"] for k, p in procs.items()} == {0: promoted[0], 1: promoted[1], 2: old[2]}
+    assert all(p["status"] == "online" for p in procs.values()), (procs, corral.daemon_log()[-2000:])
+    assert all(alive(pid) for pid in promoted.values())
+    for pid in promoted.values():
+        assert f"pid {pid} killed by SIGKILL" not in corral.daemon_log(), corral.daemon_log()[-2000:]

@@ -624,11 +624,15 @@ cluster_proc_detach(struct proc *p)
 			m->proc = NULL;
 			/* Keep it for the instance's next process, unless the
 			 * instance already has another socket here (reload) or
-			 * is gone. */
+			 * is gone, or p was not the instance's serving process:
+			 * a process a reload replaced, or a successor that was
+			 * never promoted. The process serving now did its binds,
+			 * and a release that moved to another port would leave
+			 * the old one listening with nobody to accept. */
 			bool other = false;
 			for (size_t k = 0; k < g->n; k++)
 				other |= k != i && g->members[k].inst_uid == m->inst_uid;
-			if (other || !p->inst) {
+			if (other || !p->inst || p->inst->proc != p) {
 				member_close(g, i);
 				closed = true;
 				i--;

@@ -3,10 +3,11 @@
 daemon must leave no process and no listener behind, and must never kill a
 process it has just promoted."""
 import os
+import re
 import signal
 import subprocess
 
-from clusterapp import copy_app, live_pids, port_is_free
+from clusterapp import answering, copy_app, live_pids, port_is_free, wait_port_free
 from conftest import CORRAL, free_port, wait_for
 
 SLOW_EXIT = "server.close(() => setTimeout(() => process.exit(0), 2500));"
@@ -80,7 +81,6 @@ def test_sigterm_while_replaced_processes_drain_stops_them(corral, tmp_path):
 
 def promoted_pids(corral):
     """pm_id -> the pid a reload promoted, from the daemon log."""
-    import re
     return {int(m.group(1)): int(m.group(2)) for m in
             re.finditer(r"web\[(\d+)\]: reload promotes pid (\d+)", corral.daemon_log())}
 
@@ -125,3 +125,35 @@ def test_failed_reload_keeps_the_instances_it_already_promoted(corral, tmp_path)
     assert all(alive(pid) for pid in promoted.values())
     for pid in promoted.values():
         assert f"pid {pid} killed by SIGKILL" not in corral.daemon_log(), corral.daemon_log()[-2000:]
+
+
+def test_reload_to_another_port_frees_the_old_one(corral, tmp_path):
+    port, moved = free_port(), free_port()
+    app = copy_app(tmp_path, "pid_server.js")
+    corral.ok("start", app, "-i", "2", "--name", "web", env={"PORT": str(port), "HOST": "127.0.0.1"})
+    corral.wait_status("web", "online", count=2)
+    corral.ok("reload", "web", "--update-env", env={"PORT": str(moved), "HOST": "127.0.0.1"})
+    new = live_pids(corral, "web")
+    assert answering(moved, 2) == new
+    # Nobody serves the old port any more: the daemon must not keep it
+    # listening (connections would wait there forever).
+    wait_port_free(port)
+    assert [g["address"] for g in corral.proc("web")["listeners"]] == [f"127.0.0.1:{moved}"]
+
+
+def test_failed_reload_to_another_port_frees_the_new_one(corral, tmp_path):
+    port, moved = free_port(), free_port()
+    app = copy_app(tmp_path, "pid_server.js")
+    env = {"PORT": str(port), "HOST": "127.0.0.1", "SEND_READY": "1"}
+    corral.ok("start", app, "-i", "2", "--name", "web", "--wait-ready", "--listen-timeout", "1500",
+              env=env)
+    corral.wait_status("web", "online", count=2)
+    old = live_pids(corral, "web")
+    # The new release binds another port but never says it is ready.
+    env.update({"PORT": str(moved), "SEND_READY": ""})
+    err = corral.fail("reload", "web", "--update-env", env=env)
+    assert "not ready within listen_timeout" in err, err
+    assert live_pids(corral, "web") == old
+    assert answering(port, 2) == old
+    wait_port_free(moved)
+    assert [g["address"] for g in corral.proc("web")["listeners"]] == [f"127.0.0.1:{port}"]

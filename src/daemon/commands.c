@@ -57,8 +57,10 @@ static bool
 item_done(enum wait_kind kind, const struct wait_item *it)
 {
 	struct inst *in = inst_by_uid(it->uid);
+	/* Stopped or deleted means nothing of the instance runs any more: a
+	 * process a reload replaced may still be draining, holding its port. */
 	if (!in)
-		return true;
+		return kind != WAIT_GONE || inst_procs_gone(it->uid);
 	switch (kind) {
 	case WAIT_LAUNCHED:
 		/* Launched — or stopped for good meanwhile (a stop overtook the
@@ -68,7 +70,8 @@ item_done(enum wait_kind kind, const struct wait_item *it)
 			return true;
 		return in->settled_serial >= it->serial && in->state != ST_STOPPING;
 	case WAIT_STOPPED:
-		return in->state == ST_STOPPED || in->state == ST_ERRORED;
+		return (in->state == ST_STOPPED || in->state == ST_ERRORED) &&
+		    inst_procs_gone(in->uid);
 	case WAIT_GONE:
 		return false;
 	}

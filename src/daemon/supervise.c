@@ -373,6 +373,7 @@ proc_spawn(struct inst *in, char **err)
 
 	p = xcalloc(1, sizeof(*p));
 	p->inst = in;
+	p->inst_uid = in->uid;
 	p->serial = in->spawn_serial;
 	p->pid = pid;
 	p->started_mono = mono_ms();
@@ -795,6 +796,8 @@ proc_finished(struct proc *p)
 	struct inst *in = p->inst;
 	p->inst = NULL;
 	loop_defer_free(D->loop, p, proc_free);
+	/* Requests may wait for detached processes too (stop, delete, kill). */
+	op_poke();
 	if (!in)
 		return;
 	if (in->proc == p) {
@@ -806,7 +809,6 @@ proc_finished(struct proc *p)
 		in->successor_exit_serial = p->serial;
 		in->successor_wstatus = p->wstatus;
 	}
-	op_poke();
 }
 
 bool
@@ -815,6 +817,16 @@ supervise_procs_gone(void)
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link)
 		if (!p->abandoned)
+			return false;
+	return true;
+}
+
+bool
+inst_procs_gone(uint64_t inst_uid)
+{
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link)
+		if (p->inst_uid == inst_uid && !p->abandoned)
 			return false;
 	return true;
 }

@@ -57,6 +57,9 @@ void supervise_init_inst(struct inst *in);
  * survived SIGKILL. Processes replaced by a reload and aborted successors
  * count, not only the instances' serving processes. */
 bool supervise_procs_gone(void);
+/* The same for the processes started for one instance (by uid: the
+ * instance may be deleted already). */
+bool inst_procs_gone(uint64_t inst_uid);
 /* Drop a process from the table without waiting for it (daemon exit). */
 void proc_forget(struct proc *p);
 

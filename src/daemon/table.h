@@ -110,6 +110,7 @@ struct inst {
 struct proc {
 	TAILQ_ENTRY(proc) link;       /* D->procs */
 	struct inst *inst;            /* NULL once detached from its instance */
+	uint64_t inst_uid;            /* the instance it was started for (kept) */
 	uint64_t serial;
 	pid_t pid;                    /* also the process group id */
 	int pidfd;                    /* -1 when the kernel has no pidfd */

@@ -85,13 +85,14 @@ def promoted_pids(corral):
             re.finditer(r"web\[(\d+)\]: reload promotes pid (\d+)", corral.daemon_log())}
 
 
-def test_stop_after_the_promotions_stops_the_new_processes_gracefully(corral, tmp_path):
+def test_stop_after_the_promotions_is_graceful_and_waits_for_the_old_processes(corral, tmp_path):
     port = free_port()
     start_slow_exiting(corral, tmp_path, port)
     old = live_pids(corral, "web")
     reload = reload_until_promoted(corral, 2)
     new = set(promoted_pids(corral).values())
     corral.ok("stop", "web")
+    alive_at_reply = [p for p in old | new if alive(p)]
     _, err = reload.communicate(timeout=30)
     assert reload.returncode != 0 and "cancelled" in err
     # The promoted processes got the stop signal, like any serving process:
@@ -100,7 +101,10 @@ def test_stop_after_the_promotions_stops_the_new_processes_gracefully(corral, tm
     assert "killed by SIGKILL" not in log, log[-2000:]
     for pid in new:
         assert f"pid {pid} exited with code 0" in log, log[-2000:]
-    wait_for(lambda: not any(alive(p) for p in old | new), 15, what="every process to exit")
+    # And `stop` answered once nothing of the app ran any more, the
+    # processes the reload replaced included.
+    assert alive_at_reply == []
+    assert port_is_free(port)
 
 
 def test_failed_reload_keeps_the_instances_it_already_promoted(corral, tmp_path):
@@ -157,3 +161,23 @@ def test_failed_reload_to_another_port_frees_the_new_one(corral, tmp_path):
     assert answering(port, 2) == old
     wait_port_free(moved)
     assert [g["address"] for g in corral.proc("web")["listeners"]] == [f"127.0.0.1:{port}"]
+
+
+def test_delete_mid_reload_returns_once_the_port_is_free(corral, tmp_path):
+    port = free_port()
+    start_slow_exiting(corral, tmp_path, port)
+    old = live_pids(corral, "web")
+    reload = reload_until_promoted(corral, 2)
+    corral.ok("delete", "web")
+    reload.communicate(timeout=30)
+    # `delete` answers once nothing of the app runs, the processes the
+    # reload replaced included: the port is free for another app at once.
+    assert [p for p in old if alive(p)] == []
+    assert port_is_free(port)
+    other = copy_app(tmp_path, "pid_server.js")
+    corral.ok("start", other, "-i", "2", "--name", "other",
+              env={"PORT": str(port), "HOST": "127.0.0.1"})
+    corral.wait_status("other", "online", count=2)
+    assert "refused" not in corral.daemon_log()
+    assert all(p["restarts"] == 0 for p in corral.procs("other"))
+

@@ -64,6 +64,13 @@ struct member {
 	struct proc *proc;      /* the process using it; NULL = orphan */
 };
 
+/* A process (or an instance waiting for its next one: proc NULL) that got
+ * a shared group's socket. */
+struct user {
+	uint64_t inst_uid;
+	struct proc *proc;
+};
+
 struct group {
 	LIST_ENTRY(group) link;
 	uint64_t app_id;
@@ -75,6 +82,8 @@ struct group {
 	char label[64];         /* "0.0.0.0:3000", "[::]:3000" */
 	int lb;                 /* enum lb_kind */
 	int shared_fd;          /* LB_SHARED */
+	struct user *users;     /* LB_SHARED: who got shared_fd (kept and */
+	size_t nusers, capusers; /* dropped as members are) */
 	struct member *members; /* others, in kernel index order */
 	size_t n, cap;
 	struct timer lb_timer;  /* least-busy re-weighting */
@@ -181,6 +190,7 @@ group_free(struct group *g)
 		close(g->members[i].fd);
 	LIST_REMOVE(g, link);
 	free(g->members);
+	free(g->users);
 	free(g);
 }
 
@@ -320,9 +330,37 @@ group_find_or_create(struct app *app, const struct group *key, char **err)
 	g->shared_fd = -1;
 	g->members = NULL;
 	g->n = g->cap = 0;
+	g->users = NULL;
+	g->nusers = g->capusers = 0;
 	timer_init(&g->lb_timer, on_lb_timer);
 	LIST_INSERT_HEAD(&D->groups, g, link);
 	return g;
+}
+
+/* Record that process p of instance in (p NULL: its next process) uses
+ * the shared socket of g. */
+static void
+shared_use(struct group *g, struct inst *in, struct proc *p)
+{
+	for (size_t i = 0; i < g->nusers; i++) {
+		struct user *u = &g->users[i];
+		if (u->inst_uid == in->uid && (u->proc == p || u->proc == NULL)) {
+			u->proc = p;
+			return;
+		}
+	}
+	if (g->nusers == g->capusers) {
+		g->capusers = g->capusers ? g->capusers * 2 : 8;
+		g->users = xrealloc(g->users, g->capusers * sizeof(*g->users));
+	}
+	g->users[g->nusers++] = (struct user){.inst_uid = in->uid, .proc = p};
+}
+
+static void
+shared_drop(struct group *g, size_t i)
+{
+	g->users[i] = g->users[g->nusers - 1];
+	g->nusers--;
 }
 
 /* The socket that process p (of instance in) should use in group g. */
@@ -336,6 +374,7 @@ group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 				return fd;
 			g->shared_fd = fd;
 		}
+		shared_use(g, in, p);
 		return g->shared_fd;
 	}
 	/* The instance's orphaned socket, or the one p already has. */
@@ -570,11 +609,15 @@ cluster_proc_attach(struct proc *p)
 {
 	/* Sockets reserved for this instance at spawn (LISTEN_FDS). */
 	struct group *g;
-	LIST_FOREACH(g, &D->groups, link)
+	LIST_FOREACH(g, &D->groups, link) {
 		for (size_t i = 0; i < g->n; i++)
 			if (p->inst && g->members[i].inst_uid == p->inst->uid &&
 			    g->members[i].proc == NULL && g->members[i].fd >= 0)
 				g->members[i].proc = p;
+		for (size_t i = 0; i < g->nusers; i++)
+			if (p->inst && g->users[i].inst_uid == p->inst->uid && g->users[i].proc == NULL)
+				g->users[i].proc = p;
+	}
 	if (p->broker_fd < 0)
 		return;
 	fd_set_nonblock(p->broker_fd, true);
@@ -638,8 +681,24 @@ cluster_proc_detach(struct proc *p)
 				i--;
 			}
 		}
-		/* A reuseport group whose last member went is over. */
-		if (closed && g->n == 0 && g->lb != LB_SHARED)
+		/* The same for the users of a shared socket, which has no
+		 * queue of its own per process. */
+		for (size_t i = 0; i < g->nusers; i++) {
+			struct user *u = &g->users[i];
+			if (u->proc != p)
+				continue;
+			u->proc = NULL;
+			bool other = false;
+			for (size_t k = 0; k < g->nusers; k++)
+				other |= k != i && g->users[k].inst_uid == u->inst_uid;
+			if (other || !p->inst || p->inst->proc != p) {
+				shared_drop(g, i);
+				closed = true;
+				i--;
+			}
+		}
+		/* A group whose last member or user went is over. */
+		if (closed && (g->lb == LB_SHARED ? g->nusers == 0 : g->n == 0))
 			group_free(g);
 	}
 }
@@ -655,6 +714,12 @@ cluster_inst_idle(struct inst *in)
 		for (size_t i = 0; i < g->n; i++) {
 			if (g->members[i].inst_uid == in->uid && g->members[i].proc == NULL) {
 				member_close(g, i);
+				i--;
+			}
+		}
+		for (size_t i = 0; i < g->nusers; i++) {
+			if (g->users[i].inst_uid == in->uid && g->users[i].proc == NULL) {
+				shared_drop(g, i);
 				i--;
 			}
 		}

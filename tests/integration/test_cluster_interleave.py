@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 
+import pytest
+
 from clusterapp import answering, copy_app, live_pids, port_is_free, wait_port_free
 from conftest import CORRAL, free_port, wait_for
 
@@ -131,10 +133,12 @@ def test_failed_reload_keeps_the_instances_it_already_promoted(corral, tmp_path)
         assert f"pid {pid} killed by SIGKILL" not in corral.daemon_log(), corral.daemon_log()[-2000:]
 
 
-def test_reload_to_another_port_frees_the_old_one(corral, tmp_path):
+@pytest.mark.parametrize("lb", ["even", "shared"])
+def test_reload_to_another_port_frees_the_old_one(corral, tmp_path, lb):
     port, moved = free_port(), free_port()
     app = copy_app(tmp_path, "pid_server.js")
-    corral.ok("start", app, "-i", "2", "--name", "web", env={"PORT": str(port), "HOST": "127.0.0.1"})
+    corral.ok("start", app, "-i", "2", "--name", "web", "--lb", lb,
+              env={"PORT": str(port), "HOST": "127.0.0.1"})
     corral.wait_status("web", "online", count=2)
     corral.ok("reload", "web", "--update-env", env={"PORT": str(moved), "HOST": "127.0.0.1"})
     new = live_pids(corral, "web")
@@ -145,12 +149,13 @@ def test_reload_to_another_port_frees_the_old_one(corral, tmp_path):
     assert [g["address"] for g in corral.proc("web")["listeners"]] == [f"127.0.0.1:{moved}"]
 
 
-def test_failed_reload_to_another_port_frees_the_new_one(corral, tmp_path):
+@pytest.mark.parametrize("lb", ["even", "shared"])
+def test_failed_reload_to_another_port_frees_the_new_one(corral, tmp_path, lb):
     port, moved = free_port(), free_port()
     app = copy_app(tmp_path, "pid_server.js")
     env = {"PORT": str(port), "HOST": "127.0.0.1", "SEND_READY": "1"}
-    corral.ok("start", app, "-i", "2", "--name", "web", "--wait-ready", "--listen-timeout", "1500",
-              env=env)
+    corral.ok("start", app, "-i", "2", "--name", "web", "--lb", lb, "--wait-ready",
+              "--listen-timeout", "1500", env=env)
     corral.wait_status("web", "online", count=2)
     old = live_pids(corral, "web")
     # The new release binds another port but never says it is ready.

@@ -545,7 +545,7 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 
 /* "watch": true or false turns watching on or off for the targets' apps;
  * "toggle" flips it per app (PM2's `restart --watch`). */
-/* restart/reload: resolve the targets, then apply updated specs. Targets
+/* restart: resolve the targets, then apply updated specs. Targets
  * first, so a request that fails changes nothing. */
 static bool
 resolve_and_update(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
@@ -623,8 +623,22 @@ cmd_reload(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	if (!resolve_and_update(c, id, req, &ins, &n))
+	if (!resolve(c, id, req, &ins, &n))
 		return;
+	/* Refused before the new specs apply: a refused reload changes
+	 * nothing (the running one would spawn its next successors, and
+	 * every later restart, with the specs of the refused request). */
+	struct app *busy = reload_busy(ins, n);
+	if (busy) {
+		client_error(c, id, "busy", "a reload of %s is already in progress",
+		    busy->spec.name);
+		free(ins);
+		return;
+	}
+	if (apply_specs(c, id, req) < 0) {
+		free(ins);
+		return;
+	}
 	json_int_t parallel = json_integer_value(json_object_get(req, "parallel"));
 	if (parallel < 1)
 		parallel = 1;

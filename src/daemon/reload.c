@@ -358,18 +358,25 @@ reload_new(struct reload_req *q, struct app *app, struct inst **insts, size_t n,
 	return r;
 }
 
+struct app *
+reload_busy(struct inst **insts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (insts[i]->app->reload)
+			return insts[i]->app;
+	return NULL;
+}
+
 void
 reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n, int parallel)
 {
 	/* All or nothing: no app of the request may be reloading already. */
-	for (size_t i = 0; i < n; i++) {
-		struct app *a = insts[i]->app;
-		if (a->reload) {
-			if (c)
-				client_error(c, req_id, "busy", "a reload of %s is already in "
-				    "progress", a->spec.name);
-			return;
-		}
+	struct app *busy = reload_busy(insts, n);
+	if (busy) {
+		if (c)
+			client_error(c, req_id, "busy", "a reload of %s is already in progress",
+			    busy->spec.name);
+		return;
 	}
 	struct reload_req *q = xcalloc(1, sizeof(*q));
 	q->listed = xcalloc(n ? n : 1, sizeof(*q->listed));

@@ -11,6 +11,7 @@ import pytest
 
 from clusterapp import answering, copy_app, live_pids, port_is_free, wait_port_free
 from conftest import CORRAL, free_port, wait_for
+from loadgen import request
 
 SLOW_EXIT = "server.close(() => setTimeout(() => process.exit(0), 2500));"
 FAST_EXIT = "server.close(() => process.exit(0));"
@@ -186,3 +187,27 @@ def test_delete_mid_reload_returns_once_the_port_is_free(corral, tmp_path):
     assert "refused" not in corral.daemon_log()
     assert all(p["restarts"] == 0 for p in corral.procs("other"))
 
+
+
+def test_refused_reload_changes_nothing(corral, tmp_path):
+    port = free_port()
+    app = copy_app(tmp_path, "pid_server.js")
+    env = {"PORT": str(port), "HOST": "127.0.0.1", "SEND_READY": "1", "INCR": "1"}
+    corral.ok("start", app, "-i", "2", "--name", "web", "--wait-ready", env=env)
+    corral.wait_status("web", "online", count=2)
+    # A slow release (ready 1.5 s after listening), one instance at a time.
+    env.update({"INCR": "2", "READY_DELAY_MS": "1500"})
+    first = subprocess.Popen([CORRAL, "reload", "web", "--update-env"], env={**corral.env, **env},
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: "reload of 2 instances" in corral.daemon_log(), 10,
+             what="the first reload to begin")
+    env.update({"INCR": "3", "READY_DELAY_MS": "0"})
+    r = corral.run("reload", "web", "--update-env", env=env)
+    assert r.returncode != 0 and "already in progress" in r.stderr, r
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err
+    # Every instance runs what the first reload asked for: the refused one
+    # did not change the app's environment behind its back.
+    assert {a["incr"] for a in (request(port) for _ in range(40))} == {"2"}
+    assert answering(port, 2) == live_pids(corral, "web")

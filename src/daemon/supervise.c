@@ -467,6 +467,7 @@ proc_mark_ready(struct proc *p, const char *how)
 	if (p->ready || p->exited)
 		return;
 	p->ready = true;
+	p->ready_mono = mono_ms();
 	timer_stop(D->loop, &p->ready_timer);
 	struct inst *in = p->inst;
 	if (in)

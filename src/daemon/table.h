@@ -119,6 +119,7 @@ struct proc {
 	bool exited;
 	int wstatus;
 	bool ready;
+	int64_t ready_mono;           /* when it became ready */
 	bool retiring;                /* replaced by a reload; just let it go */
 	bool stopping;
 	int kill_stage;               /* 0 none, 1 kill signal sent, 2 SIGKILL sent */

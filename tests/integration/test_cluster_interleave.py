@@ -211,3 +211,20 @@ def test_refused_reload_changes_nothing(corral, tmp_path):
     # did not change the app's environment behind its back.
     assert {a["incr"] for a in (request(port) for _ in range(40))} == {"2"}
     assert answering(port, 2) == live_pids(corral, "web")
+
+
+@pytest.mark.parametrize("lb", ["even", "shared"])
+def test_restart_to_another_port_frees_the_old_one(corral, tmp_path, lb):
+    port, moved = free_port(), free_port()
+    app = copy_app(tmp_path, "pid_server.js")
+    corral.ok("start", app, "-i", "2", "--name", "web", "--lb", lb,
+              env={"PORT": str(port), "HOST": "127.0.0.1"})
+    corral.wait_status("web", "online", count=2)
+    corral.ok("restart", "web", "--update-env", env={"PORT": str(moved), "HOST": "127.0.0.1"})
+    corral.wait_status("web", "online", count=2)
+    assert answering(moved, 2) == live_pids(corral, "web")
+    # The old port's sockets were kept for the instances' next processes,
+    # which bound another port: they must not stay listening for nobody.
+    wait_port_free(port)
+    wait_for(lambda: [g["address"] for g in corral.proc("web")["listeners"]] ==
+             [f"127.0.0.1:{moved}"], 10, what="only the new port in the listeners")

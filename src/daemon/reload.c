@@ -178,6 +178,12 @@ step_slot(struct reload *r, struct slot *s)
 		free(why);
 		return true;
 	}
+	if (in->successor_abort_serial == s->serial) {
+		/* A stop cancels the reload; only a restart gets here. */
+		fail(r, "%s (pm_id %d): restarted while it was being reloaded; the reload "
+		    "stops here", name, s->pm_id);
+		return true;
+	}
 	if (!p || in->successor != p) {
 		fail(r, "%s (pm_id %d): the new process went away before it was ready; "
 		    "the old processes keep serving", name, s->pm_id);

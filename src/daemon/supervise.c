@@ -861,6 +861,7 @@ inst_stop(struct inst *in, enum after_stop then, const char *reason)
 		inst_set_reason(in, "%s", reason);
 	if (in->successor) {
 		/* A reload in progress must not promote what is being stopped. */
+		in->successor_abort_serial = in->successor->serial;
 		proc_abort(in->successor);
 		in->successor = NULL;
 	}

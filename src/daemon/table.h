@@ -76,6 +76,7 @@ struct inst {
 	struct proc *successor;       /* reload: the replacement coming up */
 	uint64_t successor_exit_serial; /* serial of the last successor that */
 	int successor_wstatus;          /* exited before promotion, its status */
+	uint64_t successor_abort_serial; /* the last successor a restart aborted */
 
 	int restarts;                 /* ↺ */
 	int unstable_restarts;

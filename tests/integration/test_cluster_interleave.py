@@ -228,3 +228,27 @@ def test_restart_to_another_port_frees_the_old_one(corral, tmp_path, lb):
     wait_port_free(port)
     wait_for(lambda: [g["address"] for g in corral.proc("web")["listeners"]] ==
              [f"127.0.0.1:{moved}"], 10, what="only the new port in the listeners")
+
+
+def test_restart_mid_reload_is_reported_as_such(corral, tmp_path):
+    port = free_port()
+    app = copy_app(tmp_path, "pid_server.js")
+    env = {"PORT": str(port), "HOST": "127.0.0.1", "SEND_READY": "1"}
+    corral.ok("start", app, "-i", "2", "--name", "web", "--wait-ready", env=env)
+    corral.wait_status("web", "online", count=2)
+    old = live_pids(corral, "web")
+    slow = {**corral.env, **env, "READY_DELAY_MS": "2000"}
+    reload = subprocess.Popen([CORRAL, "reload", "web", "--update-env"], env=slow, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: "reload of 2" in corral.daemon_log() and
+             "web[0]: started pid" in corral.daemon_log().split("reload of 2")[1], 10,
+             what="the first successor")
+    corral.ok("restart", "web")
+    _, err = reload.communicate(timeout=30)
+    # The reload gave way to the restart, and says so: the old processes do
+    # not keep serving, they were restarted.
+    assert reload.returncode != 0
+    assert "pm_id 0" in err and "restarted" in err and "keep serving" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    corral.wait_status("web", "online", count=2)
+    assert not live_pids(corral, "web") & old

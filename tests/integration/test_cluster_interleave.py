@@ -113,13 +113,14 @@ def test_stop_after_the_promotions_is_graceful_and_waits_for_the_old_processes(c
 def test_failed_reload_keeps_the_instances_it_already_promoted(corral, tmp_path):
     port = free_port()
     app = copy_app(tmp_path, "pid_server.js")
-    corral.ok("start", app, "-i", "3", "--name", "web", env={"PORT": str(port), "HOST": "127.0.0.1"})
+    corral.ok("start", app, "-i", "3", "--name", "web", "--listen-timeout", "10000",
+              env={"PORT": str(port), "HOST": "127.0.0.1"})
     corral.wait_status("web", "online", count=3)
     old = {p["pm_id"]: p["pid"] for p in corral.procs("web")}
     # The new release works, except on instance 2, where it never binds and
     # exits after a while: instances 0 and 1 are promoted first.
     edit(app, "const http = require('http');",
-         "if (process.env.NODE_APP_INSTANCE === '2') { setTimeout(() => process.exit(3), 1500); "
+         "if (process.env.NODE_APP_INSTANCE === '2') { setTimeout(() => process.exit(3), 3000); "
          "return; }\nconst http = require('http');")
     err = corral.fail("reload", "web", "--parallel", "2")
     assert "pm_id 2" in err and "exited with code 3" in err, err

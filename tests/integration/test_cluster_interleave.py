@@ -1,7 +1,8 @@
 """Cluster operations that overlap: a reload interrupted by `kill`, SIGTERM,
-`stop` or a failing instance; a release that moves to another port. The
-daemon must leave no process and no listener behind, and must never kill a
-process it has just promoted."""
+`stop`, `delete`, `restart`, a second reload or a failing instance; a
+release that moves to another port (by reload or restart). The daemon must
+leave no process and no listener behind, must never kill a process it has
+just promoted, and a refused request must change nothing."""
 import os
 import re
 import signal

@@ -31,6 +31,11 @@ bool cluster_proc_drained(const struct proc *p);
 /* p is gone for good: close its channel, release its sockets (kept for
  * the instance's replacement, or closed when the instance has another). */
 void cluster_proc_detach(struct proc *p);
+/* Close the sockets kept for an instance's next process (after a crash or
+ * a restart) that its serving process, ready for a while, did not take: it
+ * binds other ports now (a new release), and nobody would accept there.
+ * Called periodically. */
+void cluster_sweep_orphans(void);
 /* The instance stopped or errored: close its sockets (free the port once
  * no instance of the app runs). */
 void cluster_inst_idle(struct inst *in);

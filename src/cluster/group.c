@@ -54,6 +54,8 @@
 #define LISTEN_BACKLOG 511
 #define LEAST_BUSY_PERIOD_MS 20
 #define INSPECTOR_DEFAULT_PORT 9229
+/* How long a ready process has to claim its instance's kept sockets. */
+#define ORPHAN_GRACE_MS 1000
 
 struct member {
 	int fd;
@@ -62,6 +64,15 @@ struct member {
 	uint64_t inst_uid;      /* the instance slot this socket belongs to */
 	int pm_id;
 	struct proc *proc;      /* the process using it; NULL = orphan */
+	bool reserved;          /* passed as LISTEN_FDS to a process being spawned */
+};
+
+/* A process (or an instance waiting for its next one: proc NULL) that got
+ * a shared group's socket. */
+struct user {
+	uint64_t inst_uid;
+	struct proc *proc;
+	bool reserved;          /* as for members */
 };
 
 struct group {
@@ -75,6 +86,8 @@ struct group {
 	char label[64];         /* "0.0.0.0:3000", "[::]:3000" */
 	int lb;                 /* enum lb_kind */
 	int shared_fd;          /* LB_SHARED */
+	struct user *users;     /* LB_SHARED: who got shared_fd (kept and */
+	size_t nusers, capusers; /* dropped as members are) */
 	struct member *members; /* others, in kernel index order */
 	size_t n, cap;
 	struct timer lb_timer;  /* least-busy re-weighting */
@@ -181,6 +194,7 @@ group_free(struct group *g)
 		close(g->members[i].fd);
 	LIST_REMOVE(g, link);
 	free(g->members);
+	free(g->users);
 	free(g);
 }
 
@@ -320,12 +334,44 @@ group_find_or_create(struct app *app, const struct group *key, char **err)
 	g->shared_fd = -1;
 	g->members = NULL;
 	g->n = g->cap = 0;
+	g->users = NULL;
+	g->nusers = g->capusers = 0;
 	timer_init(&g->lb_timer, on_lb_timer);
 	LIST_INSERT_HEAD(&D->groups, g, link);
 	return g;
 }
 
-/* The socket that process p (of instance in) should use in group g. */
+/* Record that process p of instance in (p NULL: its next process) uses
+ * the shared socket of g. */
+static void
+shared_use(struct group *g, struct inst *in, struct proc *p)
+{
+	for (size_t i = 0; i < g->nusers; i++) {
+		struct user *u = &g->users[i];
+		if (u->inst_uid == in->uid && (u->proc == p || u->proc == NULL)) {
+			u->proc = p;
+			u->reserved = p == NULL;
+			return;
+		}
+	}
+	if (g->nusers == g->capusers) {
+		g->capusers = g->capusers ? g->capusers * 2 : 8;
+		g->users = xrealloc(g->users, g->capusers * sizeof(*g->users));
+	}
+	g->users[g->nusers++] = (struct user){.inst_uid = in->uid, .proc = p,
+	    .reserved = p == NULL};
+}
+
+static void
+shared_drop(struct group *g, size_t i)
+{
+	g->users[i] = g->users[g->nusers - 1];
+	g->nusers--;
+}
+
+/* The socket that process p (of instance in) should use in group g; p is
+ * NULL for a socket passed as LISTEN_FDS to a process about to be spawned
+ * (reserved for it, claimed in cluster_proc_attach). */
 static int
 group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 {
@@ -336,6 +382,7 @@ group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 				return fd;
 			g->shared_fd = fd;
 		}
+		shared_use(g, in, p);
 		return g->shared_fd;
 	}
 	/* The instance's orphaned socket, or the one p already has. */
@@ -343,6 +390,7 @@ group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 		struct member *m = &g->members[i];
 		if (m->inst_uid == in->uid && (m->proc == p || m->proc == NULL)) {
 			m->proc = p;
+			m->reserved = p == NULL;
 			group_steer(g);
 			return m->fd;
 		}
@@ -359,7 +407,8 @@ group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 		g->cap = g->cap ? g->cap * 2 : 8;
 		g->members = xrealloc(g->members, g->cap * sizeof(*g->members));
 	}
-	g->members[g->n++] = (struct member){.fd = fd, .inst_uid = in->uid, .pm_id = in->pm_id, .proc = p};
+	g->members[g->n++] = (struct member){.fd = fd, .inst_uid = in->uid, .pm_id = in->pm_id,
+	    .proc = p, .reserved = p == NULL};
 	group_steer(g);
 	if (g->lb == LB_LEAST_BUSY && !timer_armed(&g->lb_timer))
 		timer_start(D->loop, &g->lb_timer, LEAST_BUSY_PERIOD_MS);
@@ -568,13 +617,26 @@ on_broker(struct io *io, uint32_t events)
 void
 cluster_proc_attach(struct proc *p)
 {
-	/* Sockets reserved for this instance at spawn (LISTEN_FDS). */
+	/* Sockets reserved for this instance at spawn (LISTEN_FDS). Only
+	 * those: a socket kept after a crash goes to the next process when it
+	 * binds it, or it would get connections for a port it never took. */
 	struct group *g;
-	LIST_FOREACH(g, &D->groups, link)
-		for (size_t i = 0; i < g->n; i++)
-			if (p->inst && g->members[i].inst_uid == p->inst->uid &&
-			    g->members[i].proc == NULL && g->members[i].fd >= 0)
-				g->members[i].proc = p;
+	LIST_FOREACH(g, &D->groups, link) {
+		for (size_t i = 0; i < g->n; i++) {
+			struct member *m = &g->members[i];
+			if (p->inst && m->inst_uid == p->inst->uid && m->proc == NULL && m->reserved) {
+				m->proc = p;
+				m->reserved = false;
+			}
+		}
+		for (size_t i = 0; i < g->nusers; i++) {
+			struct user *u = &g->users[i];
+			if (p->inst && u->inst_uid == p->inst->uid && u->proc == NULL && u->reserved) {
+				u->proc = p;
+				u->reserved = false;
+			}
+		}
+	}
 	if (p->broker_fd < 0)
 		return;
 	fd_set_nonblock(p->broker_fd, true);
@@ -624,19 +686,81 @@ cluster_proc_detach(struct proc *p)
 			m->proc = NULL;
 			/* Keep it for the instance's next process, unless the
 			 * instance already has another socket here (reload) or
-			 * is gone. */
+			 * is gone, or p was not the instance's serving process:
+			 * a process a reload replaced, or a successor that was
+			 * never promoted. The process serving now did its binds,
+			 * and a release that moved to another port would leave
+			 * the old one listening with nobody to accept. */
 			bool other = false;
 			for (size_t k = 0; k < g->n; k++)
 				other |= k != i && g->members[k].inst_uid == m->inst_uid;
-			if (other || !p->inst) {
+			if (other || !p->inst || p->inst->proc != p) {
 				member_close(g, i);
 				closed = true;
 				i--;
 			}
 		}
-		/* A reuseport group whose last member went is over. */
-		if (closed && g->n == 0 && g->lb != LB_SHARED)
+		/* The same for the users of a shared socket, which has no
+		 * queue of its own per process. */
+		for (size_t i = 0; i < g->nusers; i++) {
+			struct user *u = &g->users[i];
+			if (u->proc != p)
+				continue;
+			u->proc = NULL;
+			bool other = false;
+			for (size_t k = 0; k < g->nusers; k++)
+				other |= k != i && g->users[k].inst_uid == u->inst_uid;
+			if (other || !p->inst || p->inst->proc != p) {
+				shared_drop(g, i);
+				closed = true;
+				i--;
+			}
+		}
+		/* A group whose last member or user went is over. */
+		if (closed && (g->lb == LB_SHARED ? g->nusers == 0 : g->n == 0))
 			group_free(g);
+	}
+}
+
+/* Has the instance of an orphaned socket moved on without it? */
+static bool
+orphan_unclaimed(uint64_t inst_uid, int64_t now)
+{
+	struct inst *in = inst_by_uid(inst_uid);
+	const struct proc *p = in ? in->proc : NULL;
+	return p && p->ready && !p->exited && !p->stopping &&
+	    now - p->ready_mono >= ORPHAN_GRACE_MS;
+}
+
+void
+cluster_sweep_orphans(void)
+{
+	int64_t now = mono_ms();
+	struct group *g, *next;
+	for (g = LIST_FIRST(&D->groups); g; g = next) {
+		next = LIST_NEXT(g, link);
+		bool closed = false;
+		for (size_t i = 0; i < g->n; i++) {
+			if (g->members[i].proc == NULL &&
+			    orphan_unclaimed(g->members[i].inst_uid, now)) {
+				dlog("%s: closing the listener kept for pm_id %d: its new process "
+				    "did not bind it", g->label, g->members[i].pm_id);
+				member_close(g, i);
+				closed = true;
+				i--;
+			}
+		}
+		for (size_t i = 0; i < g->nusers; i++) {
+			if (g->users[i].proc == NULL && orphan_unclaimed(g->users[i].inst_uid, now)) {
+				shared_drop(g, i);
+				closed = true;
+				i--;
+			}
+		}
+		if (closed && (g->lb == LB_SHARED ? g->nusers == 0 : g->n == 0)) {
+			dlog("%s: no process uses it any more, closed", g->label);
+			group_free(g);
+		}
 	}
 }
 
@@ -651,6 +775,12 @@ cluster_inst_idle(struct inst *in)
 		for (size_t i = 0; i < g->n; i++) {
 			if (g->members[i].inst_uid == in->uid && g->members[i].proc == NULL) {
 				member_close(g, i);
+				i--;
+			}
+		}
+		for (size_t i = 0; i < g->nusers; i++) {
+			if (g->users[i].inst_uid == in->uid && g->users[i].proc == NULL) {
+				shared_drop(g, i);
 				i--;
 			}
 		}

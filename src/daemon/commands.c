@@ -57,8 +57,10 @@ static bool
 item_done(enum wait_kind kind, const struct wait_item *it)
 {
 	struct inst *in = inst_by_uid(it->uid);
+	/* Stopped or deleted means nothing of the instance runs any more: a
+	 * process a reload replaced may still be draining, holding its port. */
 	if (!in)
-		return true;
+		return kind != WAIT_GONE || inst_procs_gone(it->uid);
 	switch (kind) {
 	case WAIT_LAUNCHED:
 		/* Launched — or stopped for good meanwhile (a stop overtook the
@@ -68,7 +70,8 @@ item_done(enum wait_kind kind, const struct wait_item *it)
 			return true;
 		return in->settled_serial >= it->serial && in->state != ST_STOPPING;
 	case WAIT_STOPPED:
-		return in->state == ST_STOPPED || in->state == ST_ERRORED;
+		return (in->state == ST_STOPPED || in->state == ST_ERRORED) &&
+		    inst_procs_gone(in->uid);
 	case WAIT_GONE:
 		return false;
 	}
@@ -82,6 +85,10 @@ wait_check(struct op *op)
 	for (size_t i = 0; i < w->n; i++)
 		if (!item_done(w->kind, &w->items[i]))
 			return false;
+	/* `kill` exits: nothing may outlive it, not even the processes a
+	 * reload replaced that are still draining. */
+	if (w->exit_after && !supervise_procs_gone())
+		return false;
 	if (w->error) {
 		op_fail(op, "failed", "%s", w->error);
 	} else {
@@ -538,7 +545,7 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 
 /* "watch": true or false turns watching on or off for the targets' apps;
  * "toggle" flips it per app (PM2's `restart --watch`). */
-/* restart/reload: resolve the targets, then apply updated specs. Targets
+/* restart: resolve the targets, then apply updated specs. Targets
  * first, so a request that fails changes nothing. */
 static bool
 resolve_and_update(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
@@ -616,8 +623,22 @@ cmd_reload(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	if (!resolve_and_update(c, id, req, &ins, &n))
+	if (!resolve(c, id, req, &ins, &n))
 		return;
+	/* Refused before the new specs apply: a refused reload changes
+	 * nothing (the running one would spawn its next successors, and
+	 * every later restart, with the specs of the refused request). */
+	struct app *busy = reload_busy(ins, n);
+	if (busy) {
+		client_error(c, id, "busy", "a reload of %s is already in progress",
+		    busy->spec.name);
+		free(ins);
+		return;
+	}
+	if (apply_specs(c, id, req) < 0) {
+		free(ins);
+		return;
+	}
 	json_int_t parallel = json_integer_value(json_object_get(req, "parallel"));
 	if (parallel < 1)
 		parallel = 1;

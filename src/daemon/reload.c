@@ -178,6 +178,12 @@ step_slot(struct reload *r, struct slot *s)
 		free(why);
 		return true;
 	}
+	if (in->successor_abort_serial == s->serial) {
+		/* A stop cancels the reload; only a restart gets here. */
+		fail(r, "%s (pm_id %d): restarted while it was being reloaded; the reload "
+		    "stops here", name, s->pm_id);
+		return true;
+	}
 	if (!p || in->successor != p) {
 		fail(r, "%s (pm_id %d): the new process went away before it was ready; "
 		    "the old processes keep serving", name, s->pm_id);
@@ -265,8 +271,12 @@ reload_step(struct reload *r)
 		bool busy = false;
 		for (int i = 0; i < r->parallel && !r->error; i++) {
 			struct slot *s = &r->slots[i];
-			if (s->inst_uid && step_slot(r, s))
+			if (s->inst_uid && step_slot(r, s)) {
+				/* Free, and forget the process: once promoted it
+				 * serves, and a later failure must not abort it. */
 				s->inst_uid = 0;
+				s->succ = NULL;
+			}
 			if (!s->inst_uid && !r->error)
 				fill_slot(r, s);
 			busy |= s->inst_uid != 0;
@@ -354,18 +364,25 @@ reload_new(struct reload_req *q, struct app *app, struct inst **insts, size_t n,
 	return r;
 }
 
+struct app *
+reload_busy(struct inst **insts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (insts[i]->app->reload)
+			return insts[i]->app;
+	return NULL;
+}
+
 void
 reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n, int parallel)
 {
 	/* All or nothing: no app of the request may be reloading already. */
-	for (size_t i = 0; i < n; i++) {
-		struct app *a = insts[i]->app;
-		if (a->reload) {
-			if (c)
-				client_error(c, req_id, "busy", "a reload of %s is already in "
-				    "progress", a->spec.name);
-			return;
-		}
+	struct app *busy = reload_busy(insts, n);
+	if (busy) {
+		if (c)
+			client_error(c, req_id, "busy", "a reload of %s is already in progress",
+			    busy->spec.name);
+		return;
 	}
 	struct reload_req *q = xcalloc(1, sizeof(*q));
 	q->listed = xcalloc(n ? n : 1, sizeof(*q->listed));

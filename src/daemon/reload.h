@@ -26,6 +26,8 @@ struct client;
  * "busy" if one of the apps is reloading already. */
 void reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n,
     int parallel);
+/* The first app of these instances that is reloading already, or NULL. */
+struct app *reload_busy(struct inst **insts, size_t n);
 /* Abort a reload in progress (the app is being deleted or stopped). */
 void reload_cancel(struct app *app);
 

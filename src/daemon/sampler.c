@@ -13,6 +13,7 @@
 
 #include "common/units.h"
 #include "common/util.h"
+#include "cluster/cluster.h"
 #include "daemon/daemon.h"
 #include "daemon/proctree.h"
 #include "daemon/reload.h"
@@ -87,6 +88,7 @@ on_sample(struct timer *t)
 		    in->state == ST_ONLINE && !in->successor)
 			over_limit(in, rss);
 	}
+	cluster_sweep_orphans();
 	timer_start(D->loop, t, SAMPLE_PERIOD_MS);
 }
 

@@ -373,6 +373,7 @@ proc_spawn(struct inst *in, char **err)
 
 	p = xcalloc(1, sizeof(*p));
 	p->inst = in;
+	p->inst_uid = in->uid;
 	p->serial = in->spawn_serial;
 	p->pid = pid;
 	p->started_mono = mono_ms();
@@ -466,6 +467,7 @@ proc_mark_ready(struct proc *p, const char *how)
 	if (p->ready || p->exited)
 		return;
 	p->ready = true;
+	p->ready_mono = mono_ms();
 	timer_stop(D->loop, &p->ready_timer);
 	struct inst *in = p->inst;
 	if (in)
@@ -598,6 +600,7 @@ on_kill_timer(struct timer *t)
 			return;
 		} else {
 			struct inst *in = p->inst;
+			p->abandoned = true;
 			if (in && in->proc == p) {
 				free(in->error);
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
@@ -794,6 +797,8 @@ proc_finished(struct proc *p)
 	struct inst *in = p->inst;
 	p->inst = NULL;
 	loop_defer_free(D->loop, p, proc_free);
+	/* Requests may wait for detached processes too (stop, delete, kill). */
+	op_poke();
 	if (!in)
 		return;
 	if (in->proc == p) {
@@ -805,7 +810,26 @@ proc_finished(struct proc *p)
 		in->successor_exit_serial = p->serial;
 		in->successor_wstatus = p->wstatus;
 	}
-	op_poke();
+}
+
+bool
+supervise_procs_gone(void)
+{
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link)
+		if (!p->abandoned)
+			return false;
+	return true;
+}
+
+bool
+inst_procs_gone(uint64_t inst_uid)
+{
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link)
+		if (p->inst_uid == inst_uid && !p->abandoned)
+			return false;
+	return true;
 }
 
 void
@@ -837,6 +861,7 @@ inst_stop(struct inst *in, enum after_stop then, const char *reason)
 		inst_set_reason(in, "%s", reason);
 	if (in->successor) {
 		/* A reload in progress must not promote what is being stopped. */
+		in->successor_abort_serial = in->successor->serial;
 		proc_abort(in->successor);
 		in->successor = NULL;
 	}

@@ -53,6 +53,13 @@ void inst_set_state(struct inst *in, enum inst_state st);
 /* Set up a new instance's timers. */
 void supervise_init_inst(struct inst *in);
 
+/* True when no process is left to wait for: none is tracked but those that
+ * survived SIGKILL. Processes replaced by a reload and aborted successors
+ * count, not only the instances' serving processes. */
+bool supervise_procs_gone(void);
+/* The same for the processes started for one instance (by uid: the
+ * instance may be deleted already). */
+bool inst_procs_gone(uint64_t inst_uid);
 /* Drop a process from the table without waiting for it (daemon exit). */
 void proc_forget(struct proc *p);
 

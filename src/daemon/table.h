@@ -76,6 +76,7 @@ struct inst {
 	struct proc *successor;       /* reload: the replacement coming up */
 	uint64_t successor_exit_serial; /* serial of the last successor that */
 	int successor_wstatus;          /* exited before promotion, its status */
+	uint64_t successor_abort_serial; /* the last successor a restart aborted */
 
 	int restarts;                 /* ↺ */
 	int unstable_restarts;
@@ -110,6 +111,7 @@ struct inst {
 struct proc {
 	TAILQ_ENTRY(proc) link;       /* D->procs */
 	struct inst *inst;            /* NULL once detached from its instance */
+	uint64_t inst_uid;            /* the instance it was started for (kept) */
 	uint64_t serial;
 	pid_t pid;                    /* also the process group id */
 	int pidfd;                    /* -1 when the kernel has no pidfd */
@@ -118,6 +120,7 @@ struct proc {
 	bool exited;
 	int wstatus;
 	bool ready;
+	int64_t ready_mono;           /* when it became ready */
 	bool retiring;                /* replaced by a reload; just let it go */
 	bool stopping;
 	int kill_stage;               /* 0 none, 1 kill signal sent, 2 SIGKILL sent */
@@ -127,6 +130,7 @@ struct proc {
 	struct timer ready_timer;     /* listen_timeout */
 	bool ready_timed_out;
 	int64_t exit_mono;
+	bool abandoned;               /* survived SIGKILL: no longer waited for */
 
 	int broker_fd;                /* preload channel (cluster), -1 if none */
 	struct io broker_io;

@@ -228,6 +228,21 @@ def test_missing_arguments(corral):
         assert want in err, (args, err)
 
 
+def test_arguments_that_are_not_utf8(corral):
+    # The protocol carries text: an argument that is not UTF-8 was silently
+    # dropped (an app started with a default name, or without one of its
+    # arguments; `stop <it>` said no target was given).
+    bad = os.fsdecode(b"b\xffc")
+    for args in (("start", app("loop.py"), "--name", bad),
+                 ("start", app("loop.py"), "--name", "x", "--", "a", bad, "d"),
+                 ("start", app("loop.py"), "--cwd", "/tmp/" + bad),
+                 ("stop", bad)):
+        err = one_line_error(corral, *args)
+        where = next(i for i, a in enumerate(args) if bad in a)
+        assert "UTF-8" in err and f"argument {where}" in err, (args, err)
+    assert corral.jlist() == []
+
+
 def test_start_without_anything_to_start(corral, tmp_path):
     err = one_line_error(corral, "start", cwd=str(tmp_path))
     assert "nothing to start" in err

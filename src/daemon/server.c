@@ -313,6 +313,12 @@ process_lines(struct client *c)
 	maybe_finish(c);
 }
 
+bool
+client_alive(const struct client *c)
+{
+	return c && !c->dead;
+}
+
 void
 client_op_done(struct client *c)
 {

@@ -397,6 +397,25 @@ def test_held_back_request_waits_for_the_loop(corral, raw):
     assert corral.ok("ping").startswith("pong")
 
 
+def test_subscriber_gone_during_its_own_request(corral, raw):
+    # The client subscribed to events, asked for a stop and closed at once:
+    # the `stopping` event pushed while the stop was being set up failed to
+    # send and dropped the client, yet the stop's deferred reply kept a
+    # pointer to it and wrote to the freed client when the app was stopped.
+    corral.ok("start", app("loop.py"), "--name", "gone")
+    corral.wait_status("gone", "online")
+    c = raw()
+    c.hello()
+    c.send(b'{"id":1,"cmd":"events"}\n')
+    assert c.reply()["subscribed"] is True
+    c.send(b'{"id":2,"cmd":"stop","targets":["gone"]}\n')
+    c.close()
+    corral.wait_status("gone", "stopped")
+    assert corral.ok("ping").startswith("pong")
+    corral.ok("start", "gone")
+    corral.wait_status("gone", "online")
+
+
 def test_silent_clients_do_not_block_others(corral, raw):
     idle = [raw() for _ in range(20)]
     half = raw()

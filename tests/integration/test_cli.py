@@ -67,6 +67,17 @@ def test_empty_list(corral):
     assert corral.jlist() == []
 
 
+def test_all_with_nothing_running(corral):
+    # `all` on an empty table sorted a NULL array (undefined behaviour: the
+    # sanitizer build aborted, and the CLI blamed a daemon that was "stuck").
+    dpid = corral.daemon_pid() or int(corral.ok("ping").split("pid ")[1].rstrip(")\n"))
+    for verb in ("stop", "restart", "reload", "delete", "reset", "describe", "flush"):
+        corral.run(verb, "all")
+    corral.run("logs", "all", "--nostream")
+    assert corral.ok("ping").startswith(f"pong (daemon pid {dpid})")
+    assert corral.jlist() == []
+
+
 def run_in_pty(corral, args, env):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))

@@ -10,9 +10,11 @@ import os
 import pty
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import termios
+import threading
 
 import pytest
 
@@ -252,6 +254,34 @@ def test_arguments_that_are_not_utf8(corral):
         where = next(i for i, a in enumerate(args) if bad in a)
         assert "UTF-8" in err and f"argument {where}" in err, (args, err)
     assert corral.jlist() == []
+
+
+def test_daemon_that_hangs_up_without_answering(corral):
+    # A daemon that dies in the middle of a request (a crash) closes the
+    # connection: the CLI said "no answer from the daemon within 600 s", at
+    # once, instead of saying that it hung up.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(os.path.join(corral.home, "corral.sock"))
+    sock.listen(1)
+
+    def fake():
+        c, _ = sock.accept()
+        f = c.makefile("rb")
+        hello = json.loads(f.readline())
+        c.sendall(json.dumps({"id": hello["id"], "ok": True, "v": 1, "version": "0.1.0",
+                              "pid": os.getpid()}).encode() + b"\n")
+        f.readline()
+        f.close()
+        c.close()
+    t = threading.Thread(target=fake)
+    t.start()
+    try:
+        err = one_line_error(corral, "list", timeout=20)
+        assert "closed the connection" in err and "within" not in err, err
+    finally:
+        t.join(10)
+        sock.close()
+        os.unlink(os.path.join(corral.home, "corral.sock"))
 
 
 def test_start_without_anything_to_start(corral, tmp_path):

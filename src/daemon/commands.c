@@ -27,7 +27,7 @@
 
 enum wait_kind {
 	WAIT_LAUNCHED,   /* each instance's launch is over (online or failed) */
-	WAIT_STOPPED,    /* each instance is stopped or errored */
+	WAIT_STOPPED,    /* each instance is stopped or errored, or started again */
 	WAIT_GONE,       /* each instance is deleted */
 };
 
@@ -68,7 +68,10 @@ item_done(enum wait_kind kind, const struct wait_item *it)
 			return true;
 		return in->settled_serial >= it->serial && in->state != ST_STOPPING;
 	case WAIT_STOPPED:
-		return in->state == ST_STOPPED || in->state == ST_ERRORED;
+		/* A restart that came meanwhile took the instance over: it never
+		 * shows stopped, and that is the answer too. */
+		return in->state == ST_STOPPED || in->state == ST_ERRORED ||
+		    in->spawn_serial > it->serial;
 	case WAIT_GONE:
 		return false;
 	}
@@ -584,7 +587,7 @@ cmd_stop(struct client *c, json_t *id, json_t *req)
 	set_watch(req, ins, n);
 	struct wait *w = wait_new(WAIT_STOPPED, n);
 	for (size_t i = 0; i < n; i++) {
-		wait_add(w, ins[i], 0);
+		wait_add(w, ins[i], ins[i]->spawn_serial);
 		if (ins[i]->state != ST_STOPPED && ins[i]->state != ST_ERRORED)
 			inst_stop(ins[i], AFTER_STOP_NOTHING, "stopped by request");
 		else
@@ -849,7 +852,7 @@ cmd_kill(struct client *c, json_t *id, json_t *req)
 	struct wait *w = wait_new(WAIT_STOPPED, n);
 	w->exit_after = true;
 	TAILQ_FOREACH(in, &D->insts, link) {
-		wait_add(w, in, 0);
+		wait_add(w, in, in->spawn_serial);
 		inst_stop(in, AFTER_STOP_NOTHING, "corral kill");
 	}
 	dlog("kill requested: stopping %zu process%s, then exiting", n, n == 1 ? "" : "es");

@@ -602,6 +602,29 @@ def test_stop_twice_and_delete_while_waiting(corral):
     assert [p["name"] for p in corral.jlist()] == ["twice"]
 
 
+def test_stop_overtaken_by_a_restart_answers(corral):
+    # A restart that arrives while a stop waits for the process to go takes
+    # the instance over: it starts again and never shows "stopped". The stop
+    # waited for "stopped" forever (`corral stop` hung).
+    corral.ok("start", app("ignore_sigint.py"), "--name", "stubborn", "--kill-timeout", "1000")
+    pid = corral.wait_status("stubborn", "online")[0]["pid"]
+    wait_log(corral, "stubborn", "ignoring SIGINT")
+    stop = subprocess.Popen([CORRAL, "stop", "stubborn"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=corral.env)
+    try:
+        corral.wait_status("stubborn", "stopping")
+        corral.ok("restart", "stubborn")
+        new = corral.wait_status("stubborn", "online")[0]["pid"]
+        assert new != pid
+        out, err = stop.communicate(timeout=10 * SLOW)
+        assert stop.returncode == 0, err
+        assert "stubborn" in out
+    finally:
+        if stop.poll() is None:
+            stop.kill()
+            stop.wait()
+
+
 def test_kill_while_waiting_restart(corral):
     corral.ok("start", app("crash.sh"), "--name", "pending", "--restart-delay", "5000")
     corral.wait_status("pending", "waiting restart")

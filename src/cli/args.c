@@ -138,6 +138,16 @@ args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err)
 	size_t npos = 0, nrest = 0;
 	out->pos = xcalloc(1, sizeof(char *));
 	out->rest = xcalloc(1, sizeof(char *));
+	/* Everything goes to the daemon as JSON text: a string that is not
+	 * UTF-8 would be dropped on the way, silently. */
+	for (int i = 1; i < argc; i++) {
+		if (!utf8_valid(argv[i], strlen(argv[i]))) {
+			*err = xasprintf("corral %s: argument %d is not valid UTF-8 (names, paths "
+			    "and arguments must be text)", argv[0], i);
+			args_free(out);
+			return -EINVAL;
+		}
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--") == 0) {

@@ -188,8 +188,10 @@ client_next_line(struct conn *c, int timeout_ms, size_t *len)
 		if (r == 0)
 			return NULL;
 		ssize_t n = linebuf_read(&c->in, c->fd);
-		if (n <= 0 && n != -EAGAIN && n != -EINTR)
+		if (n <= 0 && n != -EAGAIN && n != -EINTR) {
+			c->hung_up = !c->in.overflow;
 			return NULL;
+		}
 	}
 }
 
@@ -236,7 +238,10 @@ client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 	for (;;) {
 		json_t *r = client_next(c, timeout_ms);
 		if (!r) {
-			if (timeout_ms >= 0 && !c->in.overflow)
+			if (c->hung_up)
+				*err = xstrdup("the daemon closed the connection without answering "
+				    "(did it crash? see daemon.log)");
+			else if (timeout_ms >= 0 && !c->in.overflow)
 				*err = xasprintf("no answer from the daemon within %d s (is it stuck? "
 				    "see daemon.log)", timeout_ms / 1000);
 			else

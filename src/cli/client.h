@@ -21,6 +21,7 @@ struct conn {
 	struct linebuf in;
 	int next_id;
 	int daemon_pid;
+	bool hung_up;       /* the daemon closed the connection */
 };
 
 /* Connect (and say hello); with autostart, start the daemon if needed.

@@ -78,6 +78,26 @@ found:
 	return 0;
 }
 
+/* s with every byte that does not start a UTF-8 sequence replaced by
+ * U+FFFD, for a JSON string. */
+static char *
+utf8_replaced(const char *s, size_t n, size_t *len)
+{
+	struct sbuf b = SBUF_INIT;
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq_len(s + i, n - i);
+		if (k == 0) {
+			sbuf_adds(&b, "\xef\xbf\xbd");
+			i++;
+		} else {
+			sbuf_add(&b, s + i, k);
+			i += k;
+		}
+	}
+	*len = b.len;
+	return sbuf_take(&b);
+}
+
 struct stream_state {
 	int pm_id;
 	char stream;
@@ -202,10 +222,18 @@ logs_run(struct conn *c, const struct args *a)
 			data = decoded;
 		}
 		if (json) {
+			/* Bytes that are not UTF-8 came as base64: a JSON string cannot
+			 * hold them, and json_pack() would fail for the whole line. */
+			char *text = NULL;
+			if (decoded) {
+				text = utf8_replaced(decoded, dlen, &dlen);
+				data = text;
+			}
 			json_t *o = json_pack("{s:i, s:s, s:s, s:s%}", "pm_id", id, "name", name ? name : "",
 			    "stream", stream ? stream : "", "line", data ? data : "", dlen);
 			render_json(stdout, o, false);
 			json_decref(o);
+			free(text);
 		} else {
 			char sk = stream && stream[0] == 'e' ? 'e' : 'o';
 			struct stream_state *s = NULL;

@@ -27,7 +27,7 @@
 
 enum wait_kind {
 	WAIT_LAUNCHED,   /* each instance's launch is over (online or failed) */
-	WAIT_STOPPED,    /* each instance is stopped or errored */
+	WAIT_STOPPED,    /* each instance is stopped or errored, or started again */
 	WAIT_GONE,       /* each instance is deleted */
 };
 
@@ -70,6 +70,11 @@ item_done(enum wait_kind kind, const struct wait_item *it)
 			return true;
 		return in->settled_serial >= it->serial && in->state != ST_STOPPING;
 	case WAIT_STOPPED:
+		/* A restart that came meanwhile took the instance over: it never
+		 * shows stopped, and that is the answer too. Stopped also means
+		 * the processes a reload replaced are gone. */
+		if (in->spawn_serial > it->serial)
+			return true;
 		return (in->state == ST_STOPPED || in->state == ST_ERRORED) &&
 		    inst_procs_gone(in->uid);
 	case WAIT_GONE:
@@ -591,7 +596,7 @@ cmd_stop(struct client *c, json_t *id, json_t *req)
 	set_watch(req, ins, n);
 	struct wait *w = wait_new(WAIT_STOPPED, n);
 	for (size_t i = 0; i < n; i++) {
-		wait_add(w, ins[i], 0);
+		wait_add(w, ins[i], ins[i]->spawn_serial);
 		if (ins[i]->state != ST_STOPPED && ins[i]->state != ST_ERRORED)
 			inst_stop(ins[i], AFTER_STOP_NOTHING, "stopped by request");
 		else
@@ -870,7 +875,7 @@ cmd_kill(struct client *c, json_t *id, json_t *req)
 	struct wait *w = wait_new(WAIT_STOPPED, n);
 	w->exit_after = true;
 	TAILQ_FOREACH(in, &D->insts, link) {
-		wait_add(w, in, 0);
+		wait_add(w, in, in->spawn_serial);
 		inst_stop(in, AFTER_STOP_NOTHING, "corral kill");
 	}
 	dlog("kill requested: stopping %zu process%s, then exiting", n, n == 1 ? "" : "es");

@@ -29,7 +29,9 @@ op_new(struct client *c, json_t *req_id, op_check_fn check, void *data,
     void (*free_data)(void *))
 {
 	struct op *op = xcalloc(1, sizeof(*op));
-	op->client = c;
+	/* The client may have been dropped while the request was being set
+	 * up (a push to it failed): op_client_gone() has run already. */
+	op->client = client_alive(c) ? c : NULL;
 	op->req_id = json_incref(req_id);
 	op->check = check;
 	op->data = data;

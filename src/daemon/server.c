@@ -82,7 +82,9 @@ static void
 update_events(struct client *c)
 {
 	uint32_t ev = c->closing || c->read_eof || queued(c) > READ_PAUSE_QUEUE ? 0 : EPOLLIN;
-	if (c->out.len > c->out_off)
+	/* Requests held back while the client was behind are handled from
+	 * on_client(): a writable socket brings us there once it caught up. */
+	if (c->out.len > c->out_off || (!c->closing && linebuf_has_line(&c->in)))
 		ev |= EPOLLOUT;
 	io_mod(D->loop, &c->io, ev);
 }
@@ -109,12 +111,6 @@ flush_out(struct client *c)
 		if (c->closing) {
 			client_drop(c);
 			return;
-		}
-		/* Caught up: handle requests held back meanwhile. */
-		if (linebuf_has_line(&c->in) || c->read_eof) {
-			process_lines(c);
-			if (c->dead)
-				return;
 		}
 	} else if (c->out_off > (1u << 20)) {
 		/* Drop what was sent so the buffer does not creep. */
@@ -317,6 +313,12 @@ process_lines(struct client *c)
 	maybe_finish(c);
 }
 
+bool
+client_alive(const struct client *c)
+{
+	return c && !c->dead;
+}
+
 void
 client_op_done(struct client *c)
 {
@@ -328,8 +330,18 @@ static void
 on_client(struct io *io, uint32_t events)
 {
 	struct client *c = (struct client *)((char *)io - offsetof(struct client, io));
-	if (events & EPOLLOUT)
+	if (events & EPOLLOUT) {
 		flush_out(c);
+		/* Caught up: handle requests held back meanwhile. Only here, never
+		 * from flush_out(): replies and pushes flush in the middle of other
+		 * work (another client's delete, a log line), which a request run
+		 * from there would pull the instances from under. */
+		if (!c->dead && c->out.len == 0 && (linebuf_has_line(&c->in) || c->read_eof)) {
+			process_lines(c);
+			if (!c->dead && !c->closing)
+				update_events(c);
+		}
+	}
 	if (c->dead || c->closing || c->read_eof || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	for (int round = 0; round < 8 && !c->dead && !c->closing; round++) {

@@ -34,6 +34,8 @@ void client_reply(struct client *c, json_t *id, json_t *result);
 void client_send_line(struct client *c, const char *text);
 void client_error(struct client *c, json_t *id, const char *code,
     const char *fmt, ...) PRINTFLIKE(4, 5);
+/* False once c was dropped (its memory lasts until the loop iteration ends). */
+bool client_alive(const struct client *c);
 /* An op of c finished (c may be NULL): close c if it only waited for it. */
 void client_op_done(struct client *c);
 /* After the pending output is written, close the connection. */

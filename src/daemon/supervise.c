@@ -19,6 +19,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -268,8 +269,18 @@ write_pid_file(struct inst *in, pid_t pid)
 		mkdir_p(dir, 0700);
 	}
 	free(dir);
-	int fd = open(in->pid_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0 || write_all(fd, buf, (size_t)n) < 0)
+	/* O_NONBLOCK and only a regular file: a FIFO or a device there would
+	 * block the loop in open() or write(). */
+	int fd = open(in->pid_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+	struct stat st;
+	if (fd < 0 ? errno == ENXIO : fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		dlog("%s: pid file %s is not a regular file; not writing it", in->app->spec.name,
+		    in->pid_path);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (fd < 0 || ftruncate(fd, 0) < 0 || write_all(fd, buf, (size_t)n) < 0)
 		dlog("%s: cannot write pid file %s: %s", in->app->spec.name, in->pid_path,
 		    strerror(errno));
 	if (fd >= 0)

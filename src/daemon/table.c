@@ -413,7 +413,9 @@ table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
 			goto fail;
 		}
 	}
-	qsort(*out, *n, sizeof(**out), cmp_pm_id);
+	/* "all" of an empty table matches nothing, and *out is still NULL. */
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), cmp_pm_id);
 	return 0;
 fail:
 	free(*out);

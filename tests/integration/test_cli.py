@@ -10,9 +10,11 @@ import os
 import pty
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import termios
+import threading
 
 import pytest
 
@@ -64,6 +66,17 @@ def test_empty_list(corral):
     out = corral.ok("list")
     head, rows = table_rows(out)
     assert head == COLUMNS and rows == []
+    assert corral.jlist() == []
+
+
+def test_all_with_nothing_running(corral):
+    # `all` on an empty table sorted a NULL array (undefined behaviour: the
+    # sanitizer build aborted, and the CLI blamed a daemon that was "stuck").
+    dpid = corral.daemon_pid() or int(corral.ok("ping").split("pid ")[1].rstrip(")\n"))
+    for verb in ("stop", "restart", "reload", "delete", "reset", "describe", "flush"):
+        corral.run(verb, "all")
+    corral.run("logs", "all", "--nostream")
+    assert corral.ok("ping").startswith(f"pong (daemon pid {dpid})")
     assert corral.jlist() == []
 
 
@@ -226,6 +239,49 @@ def test_missing_arguments(corral):
     for args, want in cases:
         err = one_line_error(corral, *args)
         assert want in err, (args, err)
+
+
+def test_arguments_that_are_not_utf8(corral):
+    # The protocol carries text: an argument that is not UTF-8 was silently
+    # dropped (an app started with a default name, or without one of its
+    # arguments; `stop <it>` said no target was given).
+    bad = os.fsdecode(b"b\xffc")
+    for args in (("start", app("loop.py"), "--name", bad),
+                 ("start", app("loop.py"), "--name", "x", "--", "a", bad, "d"),
+                 ("start", app("loop.py"), "--cwd", "/tmp/" + bad),
+                 ("stop", bad)):
+        err = one_line_error(corral, *args)
+        where = next(i for i, a in enumerate(args) if bad in a)
+        assert "UTF-8" in err and f"argument {where}" in err, (args, err)
+    assert corral.jlist() == []
+
+
+def test_daemon_that_hangs_up_without_answering(corral):
+    # A daemon that dies in the middle of a request (a crash) closes the
+    # connection: the CLI said "no answer from the daemon within 600 s", at
+    # once, instead of saying that it hung up.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(os.path.join(corral.home, "corral.sock"))
+    sock.listen(1)
+
+    def fake():
+        c, _ = sock.accept()
+        f = c.makefile("rb")
+        hello = json.loads(f.readline())
+        c.sendall(json.dumps({"id": hello["id"], "ok": True, "v": 1, "version": "0.1.0",
+                              "pid": os.getpid()}).encode() + b"\n")
+        f.readline()
+        f.close()
+        c.close()
+    t = threading.Thread(target=fake)
+    t.start()
+    try:
+        err = one_line_error(corral, "list", timeout=20)
+        assert "closed the connection" in err and "within" not in err, err
+    finally:
+        t.join(10)
+        sock.close()
+        os.unlink(os.path.join(corral.home, "corral.sock"))
 
 
 def test_start_without_anything_to_start(corral, tmp_path):

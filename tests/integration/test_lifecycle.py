@@ -602,6 +602,45 @@ def test_stop_twice_and_delete_while_waiting(corral):
     assert [p["name"] for p in corral.jlist()] == ["twice"]
 
 
+def test_stop_overtaken_by_a_restart_answers(corral):
+    # A restart that arrives while a stop waits for the process to go takes
+    # the instance over: it starts again and never shows "stopped". The stop
+    # waited for "stopped" forever (`corral stop` hung).
+    corral.ok("start", app("ignore_sigint.py"), "--name", "stubborn", "--kill-timeout", "1000")
+    pid = corral.wait_status("stubborn", "online")[0]["pid"]
+    wait_log(corral, "stubborn", "ignoring SIGINT")
+    stop = subprocess.Popen([CORRAL, "stop", "stubborn"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=corral.env)
+    try:
+        corral.wait_status("stubborn", "stopping")
+        corral.ok("restart", "stubborn")
+        new = corral.wait_status("stubborn", "online")[0]["pid"]
+        assert new != pid
+        out, err = stop.communicate(timeout=10 * SLOW)
+        assert stop.returncode == 0, err
+        assert "stubborn" in out
+    finally:
+        if stop.poll() is None:
+            stop.kill()
+            stop.wait()
+
+
+def test_pid_file_that_would_block(corral, tmp_path):
+    # The pid file is a FIFO nobody reads: opening it for writing blocked the
+    # daemon's loop for good (every later command hung).
+    os.mkfifo(tmp_path / "fifo-0.pid")
+    r = corral.run("start", app("loop.py"), "--name", "piped", "--pid", str(tmp_path / "fifo.pid"),
+                   timeout=20)
+    assert r.returncode == 0, r.stderr
+    corral.wait_status("piped", "online")
+    assert corral.ok("ping").startswith("pong")
+    assert "fifo-0.pid" in corral.daemon_log() and "not a regular file" in corral.daemon_log()
+    # A regular pid file next to it is written as before.
+    corral.ok("start", app("loop.py"), "--name", "filed", "--pid", str(tmp_path / "filed.pid"))
+    pid = corral.wait_status("filed", "online")[0]["pid"]
+    assert int(read_text(str(tmp_path / "filed-1.pid"))) == pid
+
+
 def test_kill_while_waiting_restart(corral):
     corral.ok("start", app("crash.sh"), "--name", "pending", "--restart-delay", "5000")
     corral.wait_status("pending", "waiting restart")

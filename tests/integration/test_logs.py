@@ -306,6 +306,39 @@ def test_logs_follow_json(talker):
         f.close()
 
 
+def test_logs_follow_json_with_bytes_that_are_not_utf8(corral, tmp_path):
+    # A line that is not UTF-8 comes as base64; --json printed nothing for
+    # it (the line was lost) instead of the text with U+FFFD in the holes.
+    code = write(str(tmp_path / "bytes.py"),
+                 "import signal, sys, time\n"
+                 "def h(s, f):\n"
+                 "    sys.stdout.buffer.write(b'bad \\xff\\xfe line\\nafter\\n')\n"
+                 "    sys.stdout.flush()\n"
+                 "signal.signal(signal.SIGUSR1, h)\n"
+                 "print('ready', flush=True)\n"
+                 "while True: time.sleep(1)\n")
+    corral.ok("start", code, "--name", "bytes")
+    wait_log(corral, "bytes", "ready")
+    f = Follower(corral, "bytes", "--json", "--out")
+    try:
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            corral.ok("sendSignal", "SIGUSR1", "bytes")
+            try:
+                f.wait_line(lambda l: '"bad' in l or '"after"' in l, timeout=1)
+                break
+            except AssertionError:
+                assert time.monotonic() < deadline
+        # From here on every signal prints the pair: both must show up.
+        corral.ok("sendSignal", "SIGUSR1", "bytes")
+        lines = [json.loads(f.wait_line(lambda l: True)) for _ in range(2)]
+        if lines[0]["line"] == "after":  # the first pair's second half
+            lines = [lines[1], json.loads(f.wait_line(lambda l: True))]
+        assert [o["line"] for o in lines] == ["bad \ufffd\ufffd line", "after"], lines
+    finally:
+        f.close()
+
+
 def test_flush(talker):
     c = talker
     c.ok("sendSignal", "SIGUSR1", "talk")

@@ -63,12 +63,7 @@ item_done(enum wait_kind kind, const struct wait_item *it)
 		return kind != WAIT_GONE || inst_procs_gone(it->uid);
 	switch (kind) {
 	case WAIT_LAUNCHED:
-		/* Launched — or stopped for good meanwhile (a stop overtook the
-		 * restart), which is also an answer. */
-		if (!in->proc && !in->restart_after_stop &&
-		    (in->state == ST_STOPPED || in->state == ST_ERRORED))
-			return true;
-		return in->settled_serial >= it->serial && in->state != ST_STOPPING;
+		return inst_launched(in, it->serial);
 	case WAIT_STOPPED:
 		/* A restart that came meanwhile took the instance over: it never
 		 * shows stopped, and that is the answer too. Stopped also means

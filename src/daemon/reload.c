@@ -299,8 +299,7 @@ reload_step(struct reload *r)
 static bool
 launched(const struct launch_wait *w)
 {
-	struct inst *in = inst_by_uid(w->inst_uid);
-	return !in || (in->settled_serial >= w->serial && in->state != ST_STOPPING);
+	return inst_launched(inst_by_uid(w->inst_uid), w->serial);
 }
 
 static bool

@@ -834,6 +834,17 @@ supervise_procs_gone(void)
 }
 
 bool
+inst_launched(const struct inst *in, uint64_t serial)
+{
+	if (!in)
+		return true;
+	if (!in->proc && !in->restart_after_stop &&
+	    (in->state == ST_STOPPED || in->state == ST_ERRORED))
+		return true;
+	return in->settled_serial >= serial && in->state != ST_STOPPING;
+}
+
+bool
 inst_procs_gone(uint64_t inst_uid)
 {
 	struct proc *p;

@@ -60,6 +60,10 @@ bool supervise_procs_gone(void);
 /* The same for the processes started for one instance (by uid: the
  * instance may be deleted already). */
 bool inst_procs_gone(uint64_t inst_uid);
+/* A start or restart that spawned past serial is over: the launch settled
+ * (online, or failed), or a stop overtook it and the instance is down for
+ * good. A deleted instance (NULL) is over too. */
+bool inst_launched(const struct inst *in, uint64_t serial);
 /* Drop a process from the table without waiting for it (daemon exit). */
 void proc_forget(struct proc *p);
 

@@ -625,6 +625,27 @@ def test_stop_overtaken_by_a_restart_answers(corral):
             stop.wait()
 
 
+def test_reload_of_a_fork_app_overtaken_by_a_stop_answers(corral):
+    # A fork-mode reload is a restart: its reply waits for the new process.
+    # A stop that overtakes it ends the instance for good, and that is the
+    # answer too (the reload waited forever).
+    corral.ok("start", app("ignore_sigint.py"), "--name", "slow", "--kill-timeout", "1000")
+    corral.wait_status("slow", "online")
+    wait_log(corral, "slow", "ignoring SIGINT")
+    reload = subprocess.Popen([CORRAL, "reload", "slow"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=corral.env)
+    try:
+        corral.wait_status("slow", "stopping")
+        corral.ok("stop", "slow")
+        assert corral.proc("slow")["status"] == "stopped"
+        out, err = reload.communicate(timeout=10 * SLOW)
+        assert "slow" in out + err
+    finally:
+        if reload.poll() is None:
+            reload.kill()
+            reload.wait()
+
+
 def test_pid_file_that_would_block(corral, tmp_path):
     # The pid file is a FIFO nobody reads: opening it for writing blocked the
     # daemon's loop for good (every later command hung).

@@ -896,12 +896,27 @@ verb_resurrect(struct ctx *x)
 	}
 	json_t *names = running_names(procs);
 	json_t *apps = json_array(), *stopped = json_array();
-	size_t i;
+	size_t i, skipped = 0;
 	json_t *e;
 	json_array_foreach(json_object_get(doc, "apps"), i, e) {
-		json_t *spec = json_deep_copy(json_object_get(e, "spec"));
+		/* A damaged entry (a hand edit) costs that app, not the others:
+		 * a resurrect at boot must bring back what it can. */
+		struct spec parsed;
+		char *why = NULL;
+		json_t *saved = json_object_get(e, "spec");
+		if (spec_from_json(saved, &parsed, &why) < 0) {
+			const char *sname = json_string_value(json_object_get(saved, "name"));
+			fprintf(stderr, "corral resurrect: %s: app %zu%s%s%s: %s; skipped\n",
+			    x->paths.dump, i, sname ? " (" : "", sname ? sname : "", sname ? ")" : "",
+			    why ? why : "not an app");
+			free(why);
+			skipped++;
+			continue;
+		}
+		json_t *spec = spec_to_json(&parsed, true);
+		spec_free(&parsed);
 		const char *name = json_string_value(json_object_get(spec, "name"));
-		if (!name || json_object_get(names, name)) {
+		if (json_object_get(names, name)) {
 			json_decref(spec);
 			continue;
 		}
@@ -912,10 +927,10 @@ verb_resurrect(struct ctx *x)
 			json_array_append_new(stopped, json_string(name));
 		json_array_append_new(apps, spec);
 	}
-	int rc = 0;
+	int rc = skipped > 0;
 	if (json_array_size(apps) > 0)
-		rc = send_start(x, apps, stopped);
-	else
+		rc |= send_start(x, apps, stopped);
+	else if (!skipped)
 		printf("corral: nothing to resurrect (every saved app is already here)\n");
 	json_decref(names);
 	json_decref(procs);

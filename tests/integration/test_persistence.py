@@ -140,3 +140,29 @@ def test_cleardump(corral):
     assert dump(corral)["apps"] == []
     assert "nothing to resurrect" in corral.ok("resurrect") or corral.jlist()
     wait_for(lambda: len(corral.jlist()) == 1)
+
+
+def test_resurrect_skips_damaged_entries_and_starts_the_rest(corral):
+    # A hand-edited dump with broken entries: each is named and skipped, the
+    # good apps come back, and the exit code says something was left out.
+    corral.ok("start", app("loop.py"), "--name", "good")
+    corral.ok("save")
+    corral.ok("kill")
+    path = os.path.join(corral.home, "dump.json")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["apps"] += [{"spec": {"name": "noscript"}, "instances": 1, "status": "online"},
+                    {"spec": {"name": "badtype", "script": 42}, "instances": 1},
+                    {"nospec": True}, 7]
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = corral.run("resurrect")
+    assert r.returncode == 1
+    errs = r.stderr.strip().splitlines()
+    assert len(errs) == 4, r.stderr
+    assert "app 1 (noscript): script" in errs[0] and errs[0].endswith("skipped")
+    assert "app 2 (badtype): script" in errs[1]
+    assert "app 3:" in errs[2] and "app 4:" in errs[3]
+    assert "(null)" not in r.stdout + r.stderr
+    corral.wait_status("good", "online")
+    assert [p["name"] for p in corral.jlist()] == ["good"]

@@ -550,9 +550,16 @@ refreshed_specs(struct ctx *x, json_t *targets)
 		char **fv = xcalloc(json_array_size(filter) + 1, sizeof(char *));
 		for (size_t k = 0; k < json_array_size(filter); k++)
 			fv[k] = (char *)json_string_value(json_array_get(filter, k));
+		json_t *skipped = json_array();
 		json_object_set_new(spec, "env", normalize_env(environ, json_object_get(spec, "app_env"),
-		    json_is_true(json_object_get(spec, "filter_env_all")), fv));
+		    json_is_true(json_object_get(spec, "filter_env_all")), fv, skipped));
 		free(fv);
+		size_t k;
+		json_t *var;
+		json_array_foreach(skipped, k, var)
+			fprintf(stderr, "corral: warning: environment variable %s is not UTF-8 "
+			    "text: %s does not get it\n", json_string_value(var), name);
+		json_decref(skipped);
 		json_array_append_new(apps, spec);
 	}
 	json_decref(seen);

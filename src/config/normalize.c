@@ -679,7 +679,8 @@ normalize_is_config_file(const char *arg)
 }
 
 json_t *
-normalize_env(char **environ_, const json_t *app_env, bool filter_all, char *const *filter)
+normalize_env(char **environ_, const json_t *app_env, bool filter_all, char *const *filter,
+    json_t *skipped)
 {
 	json_t *env = json_object();
 	/* Never pass on what corral itself manages for the app. */
@@ -703,8 +704,10 @@ normalize_env(char **environ_, const json_t *app_env, bool filter_all, char *con
 		/* A corral inside a corral app must not hand its preload on. */
 		if (!drop && strcmp(key, "LD_PRELOAD") == 0 && strstr(eq + 1, "libcorral-preload"))
 			drop = true;
-		if (!drop && utf8_valid(eq + 1, strlen(eq + 1)))
+		if (!drop && utf8_valid(key, strlen(key)) && utf8_valid(eq + 1, strlen(eq + 1)))
 			json_object_set_new(env, key, json_string(eq + 1));
+		else if (!drop && skipped)
+			json_array_append_new(skipped, json_string(utf8_valid(key, strlen(key)) ? key : "?"));
 		free(key);
 	}
 	if (app_env)
@@ -1551,8 +1554,16 @@ build(struct app_ctx *a)
 	char **fv = xcalloc(json_array_size(filter) + 1, sizeof(char *));
 	for (size_t i = 0; i < json_array_size(filter); i++)
 		fv[i] = (char *)json_string_value(json_array_get(filter, i));
-	json_object_set_new(a->out, "env", normalize_env(ctx->environ, app_env, filter_all, fv));
+	json_t *skipped = json_array();
+	json_object_set_new(a->out, "env", normalize_env(ctx->environ, app_env, filter_all, fv,
+	    skipped));
 	free(fv);
+	size_t k;
+	json_t *var;
+	json_array_foreach(skipped, k, var)
+		warn(ctx, "environment variable %s is not UTF-8 text: the app does not get it",
+		    json_string_value(var));
+	json_decref(skipped);
 	free(cwd);
 	/* A field that failed without stopping the build (append_env_to_name). */
 	if (a->err) {

@@ -49,9 +49,11 @@ int normalize_doc(struct norm_ctx *ctx, const struct config_doc *doc, const char
     json_t **apps, char **err);
 
 /* The environment a process gets: the shell's (unless filtered) with
- * app_env over it. New reference. */
+ * app_env over it. New reference. The protocol carries text: a variable
+ * that is not UTF-8 cannot be passed on, and its name (or "?" for a name
+ * that is not UTF-8 either) is appended to skipped when that is not NULL. */
 json_t *normalize_env(char **environ, const json_t *app_env, bool filter_all,
-    char *const *filter);
+    char *const *filter, json_t *skipped);
 
 /* A log_date_format as PM2 users write it (dayjs tokens "YYYY-MM-DD HH:mm:ss
  * Z") or already strftime ("%Y-..."), as the strftime-style format the

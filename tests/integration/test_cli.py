@@ -177,19 +177,22 @@ def test_env_and_pid_and_id(two, tmp_path):
 
 
 def test_env_with_odd_bytes(corral):
-    # An environment value that is not UTF-8 must not break `env`.
-    env = dict(corral.env)
+    # The protocol carries text: an environment variable that is not UTF-8
+    # cannot reach the app. The app starts without it, and the user is told
+    # which one (it used to vanish silently).
+    env = {k.encode(): v.encode() for k, v in corral.env.items()}
     code = "import time; time.sleep(300)"
     r = subprocess.run([CORRAL, "start", "python3", "--name", "odd", "--", "-c", code],
-                       env={k.encode(): v.encode() for k, v in env.items()} | {b"ODD": b"\xff\xfe"},
-                       capture_output=True, timeout=30)
-    if r.returncode != 0:
-        # Refusing a non-UTF-8 environment with a message is fine too.
-        assert b"ODD" in r.stderr or b"UTF-8" in r.stderr, r.stderr
-        return
+                       env=env | {b"ODD": b"\xff\xfe"}, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert b"warning: environment variable ODD is not UTF-8" in r.stderr, r.stderr
     corral.wait_status("odd", "online")
     out = corral.run("env", "odd")
-    assert out.returncode == 0 and "pm_id: 0" in out.stdout
+    assert out.returncode == 0 and "pm_id: 0" in out.stdout and "ODD" not in out.stdout
+    r = subprocess.run([CORRAL, "restart", "odd", "--update-env"],
+                       env=env | {b"ODD2": b"\xfe"}, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert b"variable ODD2 is not UTF-8 text: odd does not get it" in r.stderr, r.stderr
 
 
 # ---- bad input ----

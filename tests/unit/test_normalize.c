@@ -154,7 +154,7 @@ test_env_filters(void **state)
 {
 	json_t *own = json_pack("{s:s}", "OWN", "x");
 	char *substr[] = {"SECRET", NULL};
-	json_t *e = normalize_env(test_environ, own, false, substr);
+	json_t *e = normalize_env(test_environ, own, false, substr, NULL);
 	assert_null(json_object_get(e, "SECRET_A"));
 	assert_null(json_object_get(e, "SECRET_B"));
 	assert_null(json_object_get(e, "NOTIFY_SOCKET"));   /* corral's own */
@@ -162,11 +162,11 @@ test_env_filters(void **state)
 	assert_string_equal(json_string_value(json_object_get(e, "OWN")), "x");
 	json_decref(e);
 	char *exact[] = {"=SECRET", "=SECRET_A", NULL};
-	e = normalize_env(test_environ, own, false, exact);
+	e = normalize_env(test_environ, own, false, exact, NULL);
 	assert_null(json_object_get(e, "SECRET_A"));
 	assert_non_null(json_object_get(e, "SECRET_B"));
 	json_decref(e);
-	e = normalize_env(test_environ, own, true, NULL);
+	e = normalize_env(test_environ, own, true, NULL, NULL);
 	assert_int_equal(json_object_size(e), 1);
 	json_decref(e);
 	json_decref(own);

@@ -31,6 +31,15 @@ def alive(pid):
     return st is not None and st != "Z"
 
 
+def edit(path, old, new):
+    """Replace old (which must be there) with new in the file at path."""
+    with open(path) as f:
+        text = f.read()
+    assert old in text
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+
+
 def group_members(pgid):
     """Live pids whose process group is pgid."""
     out = []

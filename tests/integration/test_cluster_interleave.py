@@ -12,26 +12,11 @@ import pytest
 
 from clusterapp import answering, copy_app, live_pids, port_is_free, wait_port_free
 from conftest import CORRAL, free_port, wait_for
+from fhelpers import alive, edit
 from loadgen import request
 
 SLOW_EXIT = "server.close(() => setTimeout(() => process.exit(0), 2500));"
 FAST_EXIT = "server.close(() => process.exit(0));"
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def edit(path, old, new):
-    with open(path) as f:
-        text = f.read()
-    assert old in text
-    with open(path, "w") as f:
-        f.write(text.replace(old, new))
 
 
 def start_slow_exiting(corral, tmp_path, port, instances=2):

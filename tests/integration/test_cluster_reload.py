@@ -6,23 +6,8 @@ import subprocess
 
 from clusterapp import answering, copy_app, live_pids, start_node
 from conftest import CORRAL, free_port, wait_for
+from fhelpers import alive, edit
 from loadgen import Load
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def edit(path, old, new):
-    with open(path) as f:
-        text = f.read()
-    assert old in text
-    with open(path, "w") as f:
-        f.write(text.replace(old, new))
 
 
 def test_reload_under_load_loses_nothing(corral, tmp_path):

@@ -282,9 +282,6 @@ maybe_finish(struct client *c)
 	if (!c->read_eof || c->dead || c->closing || linebuf_has_line(&c->in))
 		return;
 	if (linebuf_pending(&c->in) > 0) {
-		/* Closing first: sending the error flushes, and a flush that
-		 * catches up comes back here through process_lines(). */
-		c->closing = true;
 		client_error(c, NULL, "truncated", "connection closed in the middle of a request line");
 		client_close_after_flush(c);
 	} else if (!client_has_ops(c)) {

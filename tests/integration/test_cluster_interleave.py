@@ -121,13 +121,20 @@ def test_failed_reload_keeps_the_instances_it_already_promoted(corral, tmp_path)
         assert f"pid {pid} killed by SIGKILL" not in corral.daemon_log(), corral.daemon_log()[-2000:]
 
 
-@pytest.mark.parametrize("lb", ["even", "shared"])
-def test_reload_to_another_port_frees_the_old_one(corral, tmp_path, lb):
+def start_two_on_a_port(corral, tmp_path, lb):
+    """Two pid_server.js instances online on a fresh port; returns that port
+    and another free one to move them to."""
     port, moved = free_port(), free_port()
     app = copy_app(tmp_path, "pid_server.js")
     corral.ok("start", app, "-i", "2", "--name", "web", "--lb", lb,
               env={"PORT": str(port), "HOST": "127.0.0.1"})
     corral.wait_status("web", "online", count=2)
+    return port, moved
+
+
+@pytest.mark.parametrize("lb", ["even", "shared"])
+def test_reload_to_another_port_frees_the_old_one(corral, tmp_path, lb):
+    port, moved = start_two_on_a_port(corral, tmp_path, lb)
     corral.ok("reload", "web", "--update-env", env={"PORT": str(moved), "HOST": "127.0.0.1"})
     new = live_pids(corral, "web")
     assert answering(moved, 2) == new
@@ -202,11 +209,7 @@ def test_refused_reload_changes_nothing(corral, tmp_path):
 
 @pytest.mark.parametrize("lb", ["even", "shared"])
 def test_restart_to_another_port_frees_the_old_one(corral, tmp_path, lb):
-    port, moved = free_port(), free_port()
-    app = copy_app(tmp_path, "pid_server.js")
-    corral.ok("start", app, "-i", "2", "--name", "web", "--lb", lb,
-              env={"PORT": str(port), "HOST": "127.0.0.1"})
-    corral.wait_status("web", "online", count=2)
+    port, moved = start_two_on_a_port(corral, tmp_path, lb)
     corral.ok("restart", "web", "--update-env", env={"PORT": str(moved), "HOST": "127.0.0.1"})
     corral.wait_status("web", "online", count=2)
     assert answering(moved, 2) == live_pids(corral, "web")

@@ -69,6 +69,8 @@ struct reload {
 	size_t ndone;
 	struct slot *slots;
 	int parallel;
+	struct slot *aborted;    /* successors killed by a failure */
+	size_t naborted;
 	char *error;
 	bool cancelled;
 	bool over;               /* failed, or every old process is gone */
@@ -94,6 +96,7 @@ reload_free(struct reload *r)
 	free(r->queue);
 	free(r->done);
 	free(r->slots);
+	free(r->aborted);
 	free(r->error);
 	free(r);
 }
@@ -143,8 +146,10 @@ fail(struct reload *r, const char *fmt, ...)
 	for (int i = 0; i < r->parallel; i++) {
 		struct slot *s = &r->slots[i];
 		struct proc *p = s->succ ? live_proc(s->succ, s->serial) : NULL;
-		if (p)
+		if (p) {
 			proc_abort(p);
+			r->aborted[r->naborted++] = *s;
+		}
 		s->inst_uid = 0;
 		s->succ = NULL;
 	}
@@ -285,6 +290,11 @@ reload_step(struct reload *r)
 			return false;
 	}
 	if (r->error) {
+		/* Reply once the killed successors are reaped: the failed
+		 * release must not outlive the answer that says it failed. */
+		for (size_t i = 0; i < r->naborted; i++)
+			if (live_proc(r->aborted[i].succ, r->aborted[i].serial))
+				return false;
 		dlog("reload failed: %s", r->error);
 		return true;
 	}
@@ -357,6 +367,7 @@ reload_new(struct reload_req *q, struct app *app, struct inst **insts, size_t n,
 	r->nqueue = n;
 	r->parallel = parallel < 1 ? 1 : parallel > (int)n ? (int)n : parallel;
 	r->slots = xcalloc((size_t)r->parallel, sizeof(*r->slots));
+	r->aborted = xcalloc((size_t)r->parallel, sizeof(*r->aborted));
 	app->reload = r;
 	dlog("%s: reload of %zu instance%s, %d at a time", app->spec.name, n,
 	    n == 1 ? "" : "s", r->parallel);

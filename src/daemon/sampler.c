@@ -47,11 +47,18 @@ over_limit(struct inst *in, int64_t rss)
 	char used[32], limit[32];
 	units_format_bytes(rss, used, sizeof(used));
 	units_format_bytes(s->max_memory_restart, limit, sizeof(limit));
+	if (s->mode == MODE_CLUSTER && in->app->reload) {
+		/* A restart now would take the instance down in the middle of
+		 * a zero-downtime reload; the next sample after it reloads. */
+		dlog("%s[%d]: memory %s over max_memory_restart %s: waiting for the reload "
+		    "in progress", s->name, in->pm_id, used, limit);
+		return;
+	}
 	inst_set_reason(in, "max_memory_restart: process tree used %s, limit %s", used, limit);
-	dlog("%s[%d]: memory %s over max_memory_restart %s: restarting", s->name, in->pm_id,
-	    used, limit);
+	dlog("%s[%d]: memory %s over max_memory_restart %s: %s", s->name, in->pm_id,
+	    used, limit, s->mode == MODE_CLUSTER ? "reloading" : "restarting");
 	/* Cluster instances are replaced without downtime, as PM2 reloads. */
-	if (s->mode == MODE_CLUSTER && !in->app->reload && in->state == ST_ONLINE)
+	if (s->mode == MODE_CLUSTER)
 		reload_start(NULL, NULL, &in, 1, 1);
 	else
 		inst_restart(in, NULL);

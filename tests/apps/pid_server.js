@@ -5,8 +5,19 @@
 // server on 127.0.0.1:$PORT2. Graceful: SIGINT or the 'shutdown' message
 // close the server and exit once in-flight requests are done. With
 // $SEND_READY it calls process.send('ready') once listening (and
-// $READY_DELAY_MS later).
+// $READY_DELAY_MS later). $GROW_MB: hold that many MB from the start, once
+// per instance (a marker file per NODE_APP_INSTANCE in $GROW_MARK).
 const http = require('http');
+const fs = require('fs');
+const path = require('path');
+
+if (process.env.GROW_MB) {
+  const mark = path.join(process.env.GROW_MARK, `grew-${process.env.NODE_APP_INSTANCE}`);
+  if (!fs.existsSync(mark)) {
+    fs.writeFileSync(mark, String(process.pid));
+    globalThis.ballast = Buffer.alloc(Number(process.env.GROW_MB) * 1024 * 1024, 1);
+  }
+}
 
 const port = Number(process.env.PORT);
 const server = http.createServer((req, res) => {

@@ -40,8 +40,8 @@ def edit(path, old, new):
         f.write(text.replace(old, new))
 
 
-def group_members(pgid):
-    """Live pids whose process group is pgid."""
+def _procs_where(field, value, zombies):
+    """Pids whose /proc stat field (0 state, 1 ppid, 2 pgrp) is value."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -51,9 +51,19 @@ def group_members(pgid):
                 fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
+        if int(fields[field]) == value and (zombies or fields[0] != b"Z"):
             out.append(int(d))
     return out
+
+
+def group_members(pgid):
+    """Live pids whose process group is pgid."""
+    return _procs_where(2, pgid, zombies=False)
+
+
+def children(ppid):
+    """Pids whose parent is ppid, zombies (exited, not yet reaped) included."""
+    return _procs_where(1, ppid, zombies=True)
 
 
 def rss_kb(pid):

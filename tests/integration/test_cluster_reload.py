@@ -6,7 +6,7 @@ import subprocess
 
 from clusterapp import answering, copy_app, live_pids, start_node
 from conftest import CORRAL, free_port, wait_for
-from fhelpers import alive, edit
+from fhelpers import alive, children, edit
 from loadgen import Load
 
 
@@ -35,6 +35,9 @@ def check_failed_reload(corral, port, old, err, load, *expect):
     assert "reload" in err.lower() or "pm_id" in err
     for text in expect:
         assert text in err, err
+    # The failed release's processes were killed and reaped before the
+    # answer: the daemon's children are the old processes, nothing else.
+    assert set(children(corral.daemon_pid())) == old
     # The old processes still serve, all of them, and nothing was lost.
     assert live_pids(corral, "web") == old
     assert all(p["status"] == "online" for p in corral.procs("web"))
@@ -122,3 +125,28 @@ def test_reload_all_waits_for_every_app(corral, tmp_path):
         assert len(live_pids(corral, "a") | live_pids(corral, "b")) == 4
         load.wait_more(50)
     assert load.failures == []
+
+
+def test_max_memory_restart_reloads_cluster_instances_one_at_a_time(corral, tmp_path):
+    """Both instances start over the limit (each holds 150 MB once). As in
+    PM2, a cluster instance over max_memory_restart is reloaded, not
+    restarted; the second waits for the first one's reload instead of being
+    restarted in the middle of it. Nothing is lost under load."""
+    port = free_port()
+    mark = tmp_path / "marks"
+    mark.mkdir()
+    start_node(corral, tmp_path, port, 2, args=("--max-memory-restart", "100M"),
+               env={"GROW_MB": "150", "GROW_MARK": str(mark)})
+    first = {p["pm_id"]: int((mark / f"grew-{p['pm_id']}").read_text()) for p in corral.procs("web")}
+    with Load(port) as load:
+        def replaced():
+            ps = corral.procs("web")
+            return all(p["pid"] != first[p["pm_id"]] and p["status"] == "online" for p in ps) and ps
+        procs = wait_for(replaced, timeout=20, what="both instances to be replaced")
+        load.wait_more(50)
+    assert load.failures == [], load.failures[:5]
+    assert all("max_memory_restart" in p["reason"] for p in procs), procs
+    assert all(p["restarts"] == 1 for p in procs), procs
+    log = corral.daemon_log()
+    assert log.count("over max_memory_restart 100.0mb: reloading") == 2, log
+    assert log.count("reload of 1 instance,") == 2, log

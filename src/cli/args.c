@@ -56,7 +56,7 @@ const struct opt_def args_options[] = {
 	{"instance-var", 0, 1, S, "instance_var", NULL, "variable holding the instance index (NODE_APP_INSTANCE)"},
 	{"increment-var", 0, 1, S, "increment_var", NULL, "variable incremented per instance"},
 	{"filter-env", 0, 1, S, "filter_env", NULL, "do not pass on shell variables containing this"},
-	{"lb", 0, 1, S, "lb", NULL, "cluster balancing: even, sticky, least-busy, shared"},
+	{"lb", 0, 1, S, "lb", NULL, "cluster balancing: least-busy (default), even, sticky, shared"},
 	{"listen", 0, 1, S, "listen", NULL, "pass this address as LISTEN_FDS (systemd socket activation)"},
 	{"share-ports", 0, 1, S, "share_ports", NULL, "share only these ports in cluster mode (3000,3001)"},
 	{"watch", 'w', 2, S | A, "watch", "true", "restart on file changes (--watch=dir1,dir2 for paths); restart --watch toggles, stop --watch ends it"},

@@ -1057,7 +1057,7 @@ static const char ecosystem_sample[] =
 "      script: './server.js',        // a file, a program on PATH, or a command line\n"
 "      args: '--port 3000',          // or ['--port', '3000']\n"
 "      instances: 'max',             // cluster mode: one instance per usable CPU\n"
-"      lb: 'even',                   // even, sticky (by client address), least-busy, shared\n"
+"      lb: 'least-busy',             // least-busy, even, sticky (by client address), shared\n"
 "      max_memory_restart: '300M',   // the whole process tree, checked every second\n"
 "      kill_timeout: 1600,           // ms from the stop signal to SIGKILL\n"
 "      // wait_ready: true,          // ready on process.send('ready') or READY=1\n"

@@ -52,14 +52,18 @@
 #include "daemon/table.h"
 
 #define LISTEN_BACKLOG 511
-#define LEAST_BUSY_PERIOD_MS 20
+/* least-busy samples the queues every LEAST_BUSY_FAST_MS, and slows down
+ * to LEAST_BUSY_IDLE_MS once every queue was empty at LEAST_BUSY_CALM
+ * samples in a row (nothing to balance then, and an idle daemon sleeps). */
+#define LEAST_BUSY_FAST_MS 2
+#define LEAST_BUSY_IDLE_MS 100
+#define LEAST_BUSY_CALM 50
 #define INSPECTOR_DEFAULT_PORT 9229
 /* How long a ready process has to claim its instance's kept sockets. */
 #define ORPHAN_GRACE_MS 1000
 
 struct member {
 	int fd;
-	uint32_t depth_avg16;   /* least-busy: smoothed queue depth, x16 */
 	uint32_t weight;        /* weight in the attached program */
 	uint64_t inst_uid;      /* the instance slot this socket belongs to */
 	int pm_id;
@@ -91,6 +95,7 @@ struct group {
 	struct member *members; /* others, in kernel index order */
 	size_t n, cap;
 	struct timer lb_timer;  /* least-busy re-weighting */
+	unsigned lb_calm;       /* samples in a row with every queue empty */
 };
 
 static bool
@@ -100,42 +105,35 @@ member_gets_traffic(const struct member *m)
 	return p && p->ready && !p->exited && !p->stopping && !p->retiring;
 }
 
-/* Recompute and attach the steering program of a reuseport group. */
-/* least-busy weights from smoothed queue depths. An instantaneous snapshot
- * herds: the instance that looked idle 20 ms ago gets nearly every new
- * connection until its queue builds up, and the load swings. So the depth
- * is averaged (a quarter of each new sample), and no ready instance drops
- * below a quarter of the best weight: a stalled instance still sheds three
- * quarters of its share, a busy one is only leaned against. */
-static void
+/* least-busy weights from the members' accept-queue depths now (see
+ * steer_weights_from_depths); true when some queue is not empty. The
+ * snapshot is at most LEAST_BUSY_FAST_MS old under load; slower or
+ * smoothed samples left the queues unbalanced for longer and cost
+ * throughput (docs/architecture.md, "The default strategy"). */
+static bool
 least_busy_weights(struct group *g, size_t n, const bool *ready, uint32_t *weights)
 {
 	uint32_t depth[STEER_MAX_MEMBERS];
+	bool queued = false;
 	for (size_t i = 0; i < n; i++) {
-		struct member *m = &g->members[i];
-		int d = steer_queue_depth(m->fd);
-		uint32_t sample16 = d > 0 ? (uint32_t)d * 16 : 0;
-		m->depth_avg16 = (m->depth_avg16 * 3 + sample16) / 4;
-		depth[i] = m->depth_avg16 / 16;
+		int d = steer_queue_depth(g->members[i].fd);
+		depth[i] = d > 0 ? (uint32_t)d : 0;
+		queued |= ready[i] && d > 0;
 	}
 	steer_weights_from_depths(depth, ready, (unsigned)n, weights);
-	uint32_t best = 0;
-	for (size_t i = 0; i < n; i++)
-		if (weights[i] > best)
-			best = weights[i];
-	for (size_t i = 0; i < n; i++)
-		if (ready[i] && weights[i] < best / 4)
-			weights[i] = best / 4 ? best / 4 : 1;
+	return queued;
 }
 
 /* Recompute and attach the steering program of a reuseport group. With
  * only_if_changed (the least-busy timer), keep the attached program unless
- * some weight moved by more than an eighth. */
-static void
+ * some weight moved by more than an eighth. True when least-busy found a
+ * connection waiting in some queue. */
+static bool
 group_steer_weights(struct group *g, bool only_if_changed)
 {
+	bool queued = false;
 	if (g->lb == LB_SHARED || g->n == 0)
-		return;
+		return false;
 	struct steer_member sm[STEER_MAX_MEMBERS];
 	uint32_t weights[STEER_MAX_MEMBERS];
 	bool ready[STEER_MAX_MEMBERS];
@@ -146,7 +144,7 @@ group_steer_weights(struct group *g, bool only_if_changed)
 		weights[i] = ready[i] ? 1 : 0;
 	}
 	if (g->lb == LB_LEAST_BUSY)
-		least_busy_weights(g, n, ready, weights);
+		queued = least_busy_weights(g, n, ready, weights);
 	bool changed = !only_if_changed;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t old = g->members[i].weight, now = weights[i];
@@ -156,7 +154,7 @@ group_steer_weights(struct group *g, bool only_if_changed)
 		sm[i].weight = now;
 	}
 	if (!changed)
-		return;
+		return queued;
 	for (size_t i = 0; i < n; i++)
 		g->members[i].weight = weights[i];
 	struct steer_prog *prog = xmalloc(sizeof(*prog));   /* 32 KiB */
@@ -167,6 +165,7 @@ group_steer_weights(struct group *g, bool only_if_changed)
 	free(prog);
 	if (rc < 0)
 		dlog("%s: cannot attach the steering program: %s", g->label, strerror(-rc));
+	return queued;
 }
 
 static void
@@ -179,9 +178,13 @@ static void
 on_lb_timer(struct timer *t)
 {
 	struct group *g = (struct group *)((char *)t - offsetof(struct group, lb_timer));
-	group_steer_weights(g, true);
+	if (group_steer_weights(g, true))
+		g->lb_calm = 0;
+	else if (g->lb_calm < LEAST_BUSY_CALM)
+		g->lb_calm++;
 	if (g->n > 0)
-		timer_start(D->loop, t, LEAST_BUSY_PERIOD_MS);
+		timer_start(D->loop, t, g->lb_calm < LEAST_BUSY_CALM ? LEAST_BUSY_FAST_MS
+		    : LEAST_BUSY_IDLE_MS);
 }
 
 static void
@@ -411,7 +414,7 @@ group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 	    .proc = p, .reserved = p == NULL};
 	group_steer(g);
 	if (g->lb == LB_LEAST_BUSY && !timer_armed(&g->lb_timer))
-		timer_start(D->loop, &g->lb_timer, LEAST_BUSY_PERIOD_MS);
+		timer_start(D->loop, &g->lb_timer, LEAST_BUSY_FAST_MS);
 	return fd;
 }
 

@@ -742,6 +742,7 @@ void
 steer_weights_from_depths(const uint32_t *depth, const bool *ready, unsigned n,
     uint32_t *weights_out)
 {
+	uint32_t best = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (!ready[i]) {
 			weights_out[i] = 0;
@@ -749,5 +750,11 @@ steer_weights_from_depths(const uint32_t *depth, const bool *ready, unsigned n,
 		}
 		uint64_t w = STEER_WEIGHT_FULL / (1 + (uint64_t)depth[i]);
 		weights_out[i] = w == 0 ? 1 : (uint32_t)w;
+		if (weights_out[i] > best)
+			best = weights_out[i];
 	}
+	uint32_t floor = best / 4 ? best / 4 : 1;
+	for (unsigned i = 0; i < n; i++)
+		if (ready[i] && weights_out[i] < floor)
+			weights_out[i] = floor;
 }

@@ -148,11 +148,13 @@ int steer_queue_depth(int fd);
 
 /*
  * least-busy: weight = 0 when not ready, else
- *     max(1, STEER_WEIGHT_FULL / (1 + depth))
- * so an empty queue gets 1024, one waiting connection 512, three 256: the
- * share falls as 1/(queue + 1), a proportional rather than all-or-nothing
- * preference that does not herd every new connection onto the one idle
- * instance between two samples. A ready member never drops to 0.
+ *     max(STEER_WEIGHT_FULL / (1 + depth), best / 4, 1)
+ * where best is the highest such weight. An empty queue gets 1024, one
+ * waiting connection 512, three 256: the share falls as 1/(queue + 1), a
+ * proportional rather than all-or-nothing preference that does not herd
+ * every new connection onto the one idle instance until the next sample.
+ * No ready member drops below a quarter of the best: a stalled instance
+ * sheds three quarters of its share, a busy one is only leaned against.
  */
 void steer_weights_from_depths(const uint32_t *depth, const bool *ready, unsigned n,
     uint32_t *weights_out);

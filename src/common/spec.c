@@ -90,7 +90,7 @@ static const struct field fields[] = {
 	{"user", F_STR, offsetof(struct spec, user), NULL, 0, 0, 0, NULL, false},
 	{"instance_var", F_STR, offsetof(struct spec, instance_var), "NODE_APP_INSTANCE", 0, 0, 0, NULL, false},
 	{"increment_var", F_STR, offsetof(struct spec, increment_var), NULL, 0, 0, 0, NULL, false},
-	{"lb", F_ENUM, offsetof(struct spec, lb), NULL, LB_EVEN, 0, 0, lb_names, false},
+	{"lb", F_ENUM, offsetof(struct spec, lb), NULL, LB_LEAST_BUSY, 0, 0, lb_names, false},
 	{"listen", F_STRV, offsetof(struct spec, listen), NULL, 0, 0, 0, NULL, false},
 	{"share_ports", F_INTV, offsetof(struct spec, share_ports), NULL, 0, 1, 65535, NULL, false},
 	{"node_ipc", F_BOOL, offsetof(struct spec, node_ipc), NULL, 0, 0, 0, NULL, false},

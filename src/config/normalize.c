@@ -1447,7 +1447,7 @@ build(struct app_ctx *a)
 		if (get_string(a, f, &t) < 0)
 			goto fail_cwd;
 		if (spec_lb_parse(t) < 0) {
-			fail(a, f, "\"%s\" is not a balancing strategy (shared, even, sticky, least-busy)", t);
+			fail(a, f, "\"%s\" is not a balancing strategy (least-busy, even, sticky, shared)", t);
 			goto fail_cwd;
 		}
 		json_object_set_new(a->out, "lb", json_string(t));

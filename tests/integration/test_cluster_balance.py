@@ -1,7 +1,9 @@
-"""How connections spread over the instances: the default strategy splits
-new connections evenly; `sticky` keeps each client address on one instance
+"""How connections spread over the instances: the default strategy
+(least-busy) and `even` split new connections evenly; `sticky` keeps each client address on one instance
 (IPv4 and IPv6), also across a reload."""
 import socket
+
+import pytest
 
 from clusterapp import listeners, live_pids, start_node
 from conftest import free_port
@@ -10,10 +12,11 @@ from loadgen import burst, request
 SOURCES = [f"127.0.0.{i}" for i in range(1, 17)]
 
 
-def test_default_strategy_spreads_4000_connections_evenly(corral, tmp_path):
+@pytest.mark.parametrize("lb", [None, "even"])
+def test_default_strategy_spreads_4000_connections_evenly(corral, tmp_path, lb):
     port = free_port()
-    start_node(corral, tmp_path, port, 4)
-    assert listeners(corral, "web")[0]["lb"] == "even"
+    start_node(corral, tmp_path, port, 4, args=("--lb", lb) if lb else ())
+    assert listeners(corral, "web")[0]["lb"] == (lb or "least-busy")
     pids = live_pids(corral, "web")
     counts = burst(port, 4000)
     assert set(counts) == pids

@@ -23,7 +23,7 @@ def test_node_four_instances_answer_on_one_port_v4_and_v6(corral, tmp_path):
     assert answering(port, 4) == pids
     assert answering(port, 4, host="::1", family=socket.AF_INET6) == pids
     (g,) = listeners(corral, "web")
-    assert g["address"] == f"[::]:{port}" and g["lb"] == "even"
+    assert g["address"] == f"[::]:{port}" and g["lb"] == "least-busy"
     assert sorted(m["pid"] for m in g["members"]) == sorted(pids)
     assert all(m["gets_traffic"] for m in g["members"])
     # Instances got NODE_APP_INSTANCE 0..3.

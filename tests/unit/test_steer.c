@@ -558,9 +558,23 @@ test_weights_from_depths(void **state)
 	assert_int_equal(w[0], STEER_WEIGHT_FULL);
 	assert_int_equal(w[1], STEER_WEIGHT_FULL / 2);
 	assert_int_equal(w[2], STEER_WEIGHT_FULL / 4);
-	assert_int_equal(w[3], 1);
+	/* Deep queues are held at a quarter of the best weight, not starved. */
+	assert_int_equal(w[3], STEER_WEIGHT_FULL / 4);
 	assert_int_equal(w[4], 0);
-	assert_int_equal(w[5], 1);
+	assert_int_equal(w[5], STEER_WEIGHT_FULL / 4);
+
+	/* The floor follows the best ready member, whatever its depth. */
+	static const uint32_t busy[3] = { 7, 15, 1000 };
+	static const bool all[3] = { true, true, true };
+	steer_weights_from_depths(busy, all, 3, w);
+	assert_int_equal(w[0], STEER_WEIGHT_FULL / 8);
+	assert_int_equal(w[1], STEER_WEIGHT_FULL / 16);
+	assert_int_equal(w[2], STEER_WEIGHT_FULL / 32);
+
+	/* Nobody ready: all zero, no floor. */
+	static const bool none[3] = { false, false, false };
+	steer_weights_from_depths(busy, none, 3, w);
+	assert_int_equal(w[0] | w[1] | w[2], 0);
 }
 
 /* ---- real kernel: SO_REUSEPORT groups on loopback --------------------- */

@@ -83,6 +83,12 @@ class Corral:
         return subprocess.run([CORRAL, *map(str, args)], capture_output=True, text=True,
                               timeout=timeout * SLOW, cwd=cwd, env=e, input=input)
 
+    def popen(self, *args, env=None):
+        """Run corral in the background (text pipes), for commands that
+        wait while the test does something else."""
+        return subprocess.Popen([CORRAL, *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**self.env, **(env or {})})
+
     def ok(self, *args, **kw):
         r = self.run(*args, **kw)
         assert r.returncode == 0, f"corral {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr}{r.stdout}"

@@ -6,12 +6,11 @@ just promoted, and a refused request must change nothing."""
 import os
 import re
 import signal
-import subprocess
 
 import pytest
 
 from clusterapp import answering, copy_app, live_pids, port_is_free, wait_port_free
-from conftest import CORRAL, free_port, wait_for
+from conftest import free_port, wait_for
 from fhelpers import alive, edit
 from loadgen import request
 
@@ -35,8 +34,7 @@ def start_slow_exiting(corral, tmp_path, port, instances=2):
 def reload_until_promoted(corral, n):
     """Run `corral reload web` in the background until n instances were
     promoted (the replaced processes are still draining then)."""
-    proc = subprocess.Popen([CORRAL, "reload", "web"], env=corral.env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = corral.popen("reload", "web")
     wait_for(lambda: corral.daemon_log().count("reload promotes") >= n, 15,
              what=f"{n} promotions")
     return proc
@@ -191,8 +189,7 @@ def test_refused_reload_changes_nothing(corral, tmp_path):
     corral.wait_status("web", "online", count=2)
     # A slow release (ready 1.5 s after listening), one instance at a time.
     env.update({"INCR": "2", "READY_DELAY_MS": "1500"})
-    first = subprocess.Popen([CORRAL, "reload", "web", "--update-env"], env={**corral.env, **env},
-                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = corral.popen("reload", "web", "--update-env", env=env)
     wait_for(lambda: "reload of 2 instances" in corral.daemon_log(), 10,
              what="the first reload to begin")
     env.update({"INCR": "3", "READY_DELAY_MS": "0"})
@@ -227,9 +224,8 @@ def test_restart_mid_reload_is_reported_as_such(corral, tmp_path):
     corral.ok("start", app, "-i", "2", "--name", "web", "--wait-ready", env=env)
     corral.wait_status("web", "online", count=2)
     old = live_pids(corral, "web")
-    slow = {**corral.env, **env, "READY_DELAY_MS": "2000"}
-    reload = subprocess.Popen([CORRAL, "reload", "web", "--update-env"], env=slow, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    slow = {**env, "READY_DELAY_MS": "2000"}
+    reload = corral.popen("reload", "web", "--update-env", env=slow)
     wait_for(lambda: "reload of 2" in corral.daemon_log() and
              "web[0]: started pid" in corral.daemon_log().split("reload of 2")[1], 10,
              what="the first successor")

@@ -2,16 +2,14 @@
 and with sd_notify READY=1 on $NOTIFY_SOCKET (any language); an instance
 gets no connections before it is ready; shutdown_with_message."""
 import os
-import subprocess
 
 from clusterapp import answering, copy_app, listeners, live_pids, start_node
-from conftest import CORRAL, free_port, wait_for
+from conftest import free_port, wait_for
 
 
 def start_in_background(corral, *args, env):
     """`corral start` returns once the instances are ready: run it aside."""
-    return subprocess.Popen([CORRAL, "start", *args], env=dict(corral.env, **env), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return corral.popen("start", *args, env=env)
 
 
 def check_not_ready_yet(corral, starter, n):

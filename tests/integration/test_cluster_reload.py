@@ -1,11 +1,9 @@
 """Zero-downtime reload of a cluster app under continuous load (a new
 connection per request), and reloads that must not promote a broken
 release: the new version exits at start, never binds, or never says ready."""
-import os
-import subprocess
 
-from clusterapp import answering, copy_app, live_pids, start_node
-from conftest import CORRAL, free_port, wait_for
+from clusterapp import answering, live_pids, start_node
+from conftest import free_port, wait_for
 from fhelpers import alive, children, edit
 from loadgen import Load
 
@@ -69,8 +67,7 @@ def test_reload_of_a_release_that_never_binds_keeps_the_old_one(corral, tmp_path
         edit(app, "else if (process.env.HOST)", "else if (false)")
         edit(app, "else server.listen(port, onListening);", "")
         # A second reload while this one runs is refused.
-        first = subprocess.Popen([CORRAL, "reload", "web"], env=corral.env, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = corral.popen("reload", "web")
         wait_for(lambda: "reload of 4 instances" in corral.daemon_log(), 10,
                  what="the first reload to begin")
         busy = corral.fail("reload", "web")

@@ -62,8 +62,7 @@ def test_home_is_made_private(corral):
 
 def test_racing_clients_start_exactly_one_daemon(corral):
     shutil.rmtree(corral.home)  # not even the directory exists
-    procs = [subprocess.Popen([CORRAL, "ping"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=corral.env, text=True) for _ in range(10)]
+    procs = [corral.popen("ping") for _ in range(10)]
     outs = [p.communicate(timeout=30 * SLOW) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     pids = {o.split("pid ")[1].rstrip(")\n") for o, _ in outs}

@@ -609,8 +609,7 @@ def test_stop_overtaken_by_a_restart_answers(corral):
     corral.ok("start", app("ignore_sigint.py"), "--name", "stubborn", "--kill-timeout", "1000")
     pid = corral.wait_status("stubborn", "online")[0]["pid"]
     wait_log(corral, "stubborn", "ignoring SIGINT")
-    stop = subprocess.Popen([CORRAL, "stop", "stubborn"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=corral.env)
+    stop = corral.popen("stop", "stubborn")
     try:
         corral.wait_status("stubborn", "stopping")
         corral.ok("restart", "stubborn")
@@ -632,8 +631,7 @@ def test_reload_of_a_fork_app_overtaken_by_a_stop_answers(corral):
     corral.ok("start", app("ignore_sigint.py"), "--name", "slow", "--kill-timeout", "1000")
     corral.wait_status("slow", "online")
     wait_log(corral, "slow", "ignoring SIGINT")
-    reload = subprocess.Popen([CORRAL, "reload", "slow"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=corral.env)
+    reload = corral.popen("reload", "slow")
     try:
         corral.wait_status("slow", "stopping")
         corral.ok("stop", "slow")

@@ -251,7 +251,7 @@ daemon_main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	D = &d;
 	D->log_fd = -1;
-	D->ctl_fd = D->sig_fd = D->notify_fd = D->pid_fd = -1;
+	D->ctl_fd = D->sig_fd = D->pid_fd = -1;
 	D->pid = getpid();
 	D->started_wall_ms = wall_ms();
 	TAILQ_INIT(&D->apps);

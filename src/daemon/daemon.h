@@ -52,8 +52,6 @@ struct daemon {
 	struct timer accept_retry;  /* out of fds: accept again later */
 	int sig_fd;                 /* signalfd */
 	struct io sig_io;
-	int notify_fd;              /* sd_notify datagram socket */
-	struct io notify_io;
 	int log_fd;                 /* daemon.log */
 	int pid_fd;                 /* daemon.pid, flock held for life */
 

@@ -4,6 +4,8 @@
 #include "daemon/notify.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +19,18 @@
 #include "daemon/table.h"
 
 #define NOTIFY_MAX 4096
+
+/* Two sockets, one protocol: the file $CORRAL_HOME/notify.sock for apps that
+ * run as the daemon's user, and an abstract one for apps that run as another
+ * (the uid option): they cannot reach a file inside the 0700 home. Anyone on
+ * the host may send to the abstract one, but the kernel vouches for the
+ * sender's pid and only an instance's own process group is listened to. */
+enum { NOTIFY_FILE, NOTIFY_ABSTRACT, NOTIFY_SOCKS };
+static struct {
+	int fd;
+	struct io io;
+} socks[NOTIFY_SOCKS] = {{.fd = -1}, {.fd = -1}};
+static char abstract_env[64];   /* "@corral-notify-<dev>-<ino>" */
 
 /* The process a message from pid belongs to: itself, or the process group
  * it is in (a wrapper shell's child speaks for the instance). */
@@ -57,6 +71,7 @@ notify_handle(int pid, const char *msg, size_t len)
 static void
 on_notify(struct io *io, uint32_t events)
 {
+	(void)events;
 	for (int i = 0; i < 32; i++) {
 		char buf[NOTIFY_MAX];
 		union {
@@ -66,7 +81,7 @@ on_notify(struct io *io, uint32_t events)
 		struct iovec iov = {buf, sizeof(buf)};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
 		    .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
-		ssize_t n = recvmsg(D->notify_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+		ssize_t n = recvmsg(io->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
 		if (n < 0)
 			return;
 		int pid = 0;
@@ -90,39 +105,86 @@ on_notify(struct io *io, uint32_t events)
 	}
 }
 
-int
-notify_listen(char **err)
+/* Bind fd to addr (len bytes) and watch it; name is for the message. */
+static int
+listen_on(int which, const struct sockaddr_un *addr, socklen_t len,
+    const char *name, char **err)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.notify);
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		*err = xasprintf("notify socket: %s", strerror(errno));
 		return -errno;
 	}
 	int one = 1;
-	unlink(D->paths.notify);
 	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+	    bind(fd, (const struct sockaddr *)addr, len) < 0) {
 		int e = errno;
-		*err = xasprintf("cannot bind %s: %s", D->paths.notify, strerror(e));
+		*err = xasprintf("cannot bind %s: %s", name, strerror(e));
 		close(fd);
 		return -e;
 	}
-	/* Apps may run under another uid (the uid option): let them send,
-	 * the directory's 0700 still keeps strangers out. */
-	chmod(D->paths.notify, 0622);
-	D->notify_fd = fd;
-	return io_add(D->loop, &D->notify_io, fd, EPOLLIN, on_notify);
+	int rc = io_add(D->loop, &socks[which].io, fd, EPOLLIN, on_notify);
+	if (rc < 0) {
+		*err = xasprintf("cannot watch %s: %s", name, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	socks[which].fd = fd;
+	return 0;
+}
+
+int
+notify_listen(char **err)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.notify);
+	unlink(D->paths.notify);
+	int rc = listen_on(NOTIFY_FILE, &addr, sizeof(addr), D->paths.notify, err);
+	if (rc < 0)
+		return rc;
+
+	/* The abstract name follows the home directory, not the daemon, so a
+	 * restarted daemon answers at the same address. Without it, apps of
+	 * other users get the file and cannot report READY=1: worth a line in
+	 * the log, not a daemon that refuses to start. */
+	struct stat st;
+	if (stat(D->paths.home, &st) < 0) {
+		dlog("notify: %s: %s; apps of other users cannot send READY=1",
+		    D->paths.home, strerror(errno));
+		return 0;
+	}
+	char name[sizeof(abstract_env)];
+	snprintf(name, sizeof(name), "@corral-notify-%llx-%llx",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	struct sockaddr_un abs = {.sun_family = AF_UNIX};
+	size_t n = strlen(name);
+	memcpy(abs.sun_path + 1, name + 1, n - 1);   /* sun_path[0] stays 0 */
+	char *why = NULL;
+	if (listen_on(NOTIFY_ABSTRACT, &abs,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n), name, &why) < 0) {
+		dlog("notify: %s; apps of other users cannot send READY=1", why);
+		free(why);
+		return 0;
+	}
+	memcpy(abstract_env, name, sizeof(name));
+	return 0;
+}
+
+const char *
+notify_socket_for(uid_t uid)
+{
+	return uid == geteuid() || !abstract_env[0] ? D->paths.notify : abstract_env;
 }
 
 void
 notify_close(void)
 {
-	if (D->notify_fd < 0)
-		return;
-	io_del(D->loop, &D->notify_io);
-	close(D->notify_fd);
-	D->notify_fd = -1;
+	for (int i = 0; i < NOTIFY_SOCKS; i++) {
+		if (socks[i].fd < 0)
+			continue;
+		io_del(D->loop, &socks[i].io);
+		close(socks[i].fd);
+		socks[i].fd = -1;
+	}
 	unlink(D->paths.notify);
 }

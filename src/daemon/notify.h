@@ -8,9 +8,13 @@
 #define CORRAL_NOTIFY_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 int notify_listen(char **err);
 void notify_close(void);
+/* NOTIFY_SOCKET for a process running as uid: the socket file in the home
+ * for the daemon's own user, an abstract socket ("@...") for any other. */
+const char *notify_socket_for(uid_t uid);
 /* Apply one datagram from pid (pure parsing of KEY=VALUE lines; exposed
  * for the fuzzer). */
 void notify_handle(int pid, const char *msg, size_t len);

@@ -29,6 +29,7 @@
 #include "common/signame.h"
 #include "common/util.h"
 #include "daemon/logpipe.h"
+#include "daemon/notify.h"
 #include "daemon/op.h"
 #include "daemon/policy.h"
 #include "daemon/proctree.h"
@@ -211,7 +212,8 @@ build_env(struct inst *in, char **extra)
 		snprintf(buf, sizeof(buf), "%lld", v + in->index);
 		json_object_set_new(env, s->increment_var, json_string(buf));
 	}
-	json_object_set_new(env, "NOTIFY_SOCKET", json_string(D->paths.notify));
+	json_object_set_new(env, "NOTIFY_SOCKET", json_string(notify_socket_for(
+	    s->uid >= 0 ? (uid_t)s->uid : geteuid())));
 
 	size_t n = json_object_size(env) + strv_len(extra);
 	char **envp = xcalloc(n + 1, sizeof(*envp));

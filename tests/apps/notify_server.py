@@ -23,6 +23,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def notify(msg):
     path = os.environ["NOTIFY_SOCKET"]
+    if path.startswith("@"):  # an abstract socket, as in sd_notify(3)
+        path = "\0" + path[1:]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.sendto(msg.encode(), path)
     s.close()

@@ -2,9 +2,15 @@
 and with sd_notify READY=1 on $NOTIFY_SOCKET (any language); an instance
 gets no connections before it is ready; shutdown_with_message."""
 import os
+import pwd
+import shutil
+import sys
+import tempfile
+
+import pytest
 
 from clusterapp import answering, copy_app, listeners, live_pids, start_node
-from conftest import free_port, wait_for
+from conftest import APPS, free_port, wait_for
 
 
 def start_in_background(corral, *args, env):
@@ -49,6 +55,41 @@ def test_wait_ready_sd_notify_from_python(corral, tmp_path):
         assert p["ready"] is True
     assert answering(port, 2) == live_pids(corral, "web")
     assert f"serving on port {port}" in corral.ok("describe", "web")
+
+
+def notify_socket_of(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    return env[b"NOTIFY_SOCKET"].decode()
+
+
+def test_sd_notify_from_an_app_running_as_another_user(corral):
+    """An app run as another user cannot reach the socket file inside the
+    0700 home: it gets an abstract socket (NOTIFY_SOCKET=@...) instead."""
+    if os.geteuid() != 0:
+        pytest.skip("only root can run an app as another user")
+    d = tempfile.mkdtemp(prefix="corral-notify-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        app = shutil.copy(os.path.join(APPS, "notify_server.py"), d)
+        port = free_port()
+        corral.ok("start", app, "--name", "web", "--uid", "nobody", "--interpreter", sys.executable,
+                  "--wait-ready",
+                  "--listen-timeout", "20000", env={"PORT": str(port)})
+        p = corral.wait_status("web", "online")[0]
+        assert p["ready"] is True and p["status_text"] == f"serving on port {port}", p
+        assert notify_socket_of(p["pid"]).startswith("@corral-notify-")
+        with open(f"/proc/{p['pid']}/status") as f:
+            assert int([l.split()[1] for l in f if l.startswith("Uid:")][0]) == \
+                pwd.getpwnam("nobody").pw_uid
+        # The daemon's own user still gets the file.
+        corral.ok("start", app, "--name", "mine", "--wait-ready", env={"PORT": str(free_port())})
+        mine = corral.wait_status("mine", "online")[0]
+        assert mine["ready"] is True
+        assert notify_socket_of(mine["pid"]) == os.path.join(corral.home, "notify.sock")
+        corral.ok("delete", "all")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_sd_notify_never_ready_is_reported(corral, tmp_path):

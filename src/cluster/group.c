@@ -278,6 +278,40 @@ open_listener(const struct group *g, bool reuseport, char **err)
 	return fd;
 }
 
+/*
+ * Before the first socket of a SO_REUSEPORT group: is anybody else
+ * listening there? The kernel would let our socket join a group of the same
+ * user's sockets: those of apps left over by a daemon that was killed, of
+ * another corral home, or of any server of this user that sets SO_REUSEPORT.
+ * Their sockets would come first in the kernel's group, and our steering
+ * program would send connections to processes we do not manage. A socket
+ * without SO_REUSEPORT cannot bind where anyone listens, so one probe tells.
+ */
+static int
+check_port_free(const struct group *g, char **err)
+{
+	int fd = socket(g->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = xasprintf("socket: %s", strerror(errno));
+		return -errno;
+	}
+	int one = 1, v6only = g->v6only, rc = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (g->family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&g->addr, g->addrlen) < 0) {
+		rc = -errno;
+		if (rc == -EADDRINUSE)
+			*err = xasprintf("cannot listen on %s: another process already listens "
+			    "there (an app left over by a corral daemon that was killed?)",
+			    g->label);
+		else
+			*err = xasprintf("cannot listen on %s: %s", g->label, strerror(-rc));
+	}
+	close(fd);
+	return rc;
+}
+
 static void
 format_label(struct group *g)
 {
@@ -402,6 +436,11 @@ group_socket_for(struct group *g, struct inst *in, struct proc *p, char **err)
 		*err = xasprintf("%s: more than %d instances cannot share one port",
 		    g->label, STEER_MAX_MEMBERS);
 		return -EMFILE;
+	}
+	if (g->n == 0 && g->port != 0) {
+		int rc = check_port_free(g, err);
+		if (rc < 0)
+			return rc;
 	}
 	int fd = open_listener(g, true, err);
 	if (fd < 0)

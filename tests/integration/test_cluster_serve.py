@@ -196,6 +196,32 @@ def test_second_app_on_the_same_port_is_refused(corral, tmp_path):
     assert answering(port, 2) == first
 
 
+def test_a_port_held_by_a_stranger_with_so_reuseport_is_refused(corral, tmp_path):
+    """A process corral does not manage (here: this test; in life, an app
+    left by a daemon that was SIGKILLed) listens with SO_REUSEPORT. corral's
+    socket must not join its group, or connections would go to the stranger."""
+    port = free_port()
+    stranger = socket.socket()
+    stranger.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    stranger.bind(("0.0.0.0", port))
+    stranger.listen(64)
+    try:
+        app = copy_app(tmp_path, "pid_server.js")
+        corral.run("start", app, "-i", "2", "--name", "web", "--no-autorestart",
+                   "--min-uptime", "0", env={"PORT": str(port)})
+        err_log = corral.log_path("web", "error", 0)
+        wait_for(lambda: "EADDRINUSE" in open(err_log).read(), 10, what="EADDRINUSE")
+        assert f"cannot listen on [::]:{port}: another process already listens there" \
+            in open(err_log).read()
+        assert listeners(corral, "web") == []
+    finally:
+        stranger.close()
+    # Once it is gone, the port is corral's.
+    corral.ok("restart", "web")
+    corral.wait_status("web", "online", count=2)
+    assert answering(port, 2) == live_pids(corral, "web")
+
+
 def test_ipv6_only_and_ipv4_apps_share_a_port_number(corral, tmp_path):
     # [::]:P with IPV6_V6ONLY does not cover IPv4: another app may take
     # 0.0.0.0:P, and each family reaches its own app.

@@ -83,7 +83,7 @@ live_proc(struct proc *p, uint64_t serial)
 	struct proc *q;
 	TAILQ_FOREACH(q, &D->procs, link)
 		if (q == p && q->serial == serial)
-			return q;
+			return q->abandoned ? NULL : q;   /* unkillable: not waited for */
 	return NULL;
 }
 
@@ -134,6 +134,14 @@ restart_inst(struct reload_req *q, struct inst *in, const char *reason)
 static void
 fail(struct reload *r, const char *fmt, ...) PRINTFLIKE(2, 3);
 
+/* Remember that in's serving process could not be replaced. */
+static void
+mark_failed(struct inst *in)
+{
+	if (in && in->proc)
+		in->reload_failed_serial = in->proc->serial;
+}
+
 static void
 fail(struct reload *r, const char *fmt, ...)
 {
@@ -145,6 +153,7 @@ fail(struct reload *r, const char *fmt, ...)
 	va_end(ap);
 	for (int i = 0; i < r->parallel; i++) {
 		struct slot *s = &r->slots[i];
+		mark_failed(inst_by_uid(s->inst_uid));
 		struct proc *p = s->succ ? live_proc(s->succ, s->serial) : NULL;
 		if (p) {
 			proc_abort(p);
@@ -211,6 +220,16 @@ step_slot(struct reload *r, struct slot *s)
 		r->done[r->ndone++] = in->uid;
 		return true;
 	}
+	if (p->ready_timed_out && in->proc && !in->proc->ready) {
+		/* The process it replaces never said it was ready either: this
+		 * app does not signal readiness (a worker that binds no port),
+		 * so, as PM2 does, listen_timeout is as good as it gets. */
+		dlog("%s[%d]: reload promotes pid %d after listen_timeout (pid %d was never "
+		    "ready either)", name, in->pm_id, (int)p->pid, (int)in->proc->pid);
+		inst_promote(in);
+		r->done[r->ndone++] = in->uid;
+		return true;
+	}
 	if (p->ready_timed_out) {
 		fail(r, "%s (pm_id %d): the new process (pid %d) was not ready within "
 		    "listen_timeout (%lld ms); the old processes keep serving", name, s->pm_id,
@@ -236,6 +255,7 @@ fill_slot(struct reload *r, struct slot *s)
 		char *err = NULL;
 		struct proc *p = proc_spawn(in, &err);
 		if (!p) {
+			mark_failed(in);
 			fail(r, "%s (pm_id %d): %s; the old processes keep serving",
 			    in->app->spec.name, in->pm_id, err);
 			free(err);
@@ -256,7 +276,7 @@ old_processes_gone(struct reload *r)
 {
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {
-		if (!p->retiring || !p->inst)
+		if (!p->retiring || !p->inst || p->abandoned)
 			continue;
 		for (size_t i = 0; i < r->ndone; i++)
 			if (p->inst->uid == r->done[i])

@@ -620,6 +620,8 @@ on_kill_timer(struct timer *t)
 				dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
 				in->proc = NULL;
 				p->inst = NULL;
+				/* A restart waiting for this stop would wait forever. */
+				in->restart_after_stop = false;
 				if (in->delete_after_stop)
 					inst_remove(in);
 				else
@@ -740,8 +742,9 @@ after_stop(struct inst *in)
 		inst_remove(in);
 		return;
 	}
-	if (in->restart_after_stop) {
-		in->restart_after_stop = false;
+	bool restart = in->restart_after_stop && !D->shutting_down;
+	in->restart_after_stop = false;
+	if (restart) {
 		char *err = NULL;
 		if (inst_start(in, &err) < 0)
 			free(err);
@@ -902,6 +905,10 @@ inst_stop(struct inst *in, enum after_stop then, const char *reason)
 void
 inst_restart(struct inst *in, const char *reason)
 {
+	/* cron_restart, watch and max_memory_restart may fire while the
+	 * daemon stops everything: nothing may start again then. */
+	if (D->shutting_down)
+		return;
 	if (in->proc && (in->state == ST_ONLINE || in->state == ST_LAUNCHING))
 		in->restarts++;
 	in->unstable_restarts = 0;

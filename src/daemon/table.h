@@ -77,6 +77,7 @@ struct inst {
 	uint64_t successor_exit_serial; /* serial of the last successor that */
 	int successor_wstatus;          /* exited before promotion, its status */
 	uint64_t successor_abort_serial; /* the last successor a restart aborted */
+	uint64_t reload_failed_serial;  /* serving process a reload failed to replace */
 
 	int restarts;                 /* ↺ */
 	int unstable_restarts;

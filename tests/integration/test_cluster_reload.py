@@ -147,3 +147,62 @@ def test_max_memory_restart_reloads_cluster_instances_one_at_a_time(corral, tmp_
     log = corral.daemon_log()
     assert log.count("over max_memory_restart 100.0mb: reloading") == 2, log
     assert log.count("reload of 1 instance,") == 2, log
+
+
+WORKER = """setInterval(() => {}, 1000);  // a queue worker: no port, no 'ready'
+"""
+
+
+def test_reload_of_a_worker_that_never_binds_promotes_after_listen_timeout(corral, tmp_path):
+    """A cluster app that binds no port never proves it is ready; as in PM2,
+    its reload goes on after listen_timeout instead of failing forever."""
+    app = tmp_path / "worker.js"
+    app.write_text(WORKER)
+    corral.ok("start", str(app), "-i", "2", "--name", "w", "--listen-timeout", "500")
+    old = {p["pid"] for p in corral.wait_status("w", "online", count=2)}
+    assert not any(p["ready"] for p in corral.procs("w"))
+    corral.ok("reload", "w")
+    procs = corral.procs("w")
+    assert {p["status"] for p in procs} == {"online"}
+    new = {p["pid"] for p in procs}
+    assert len(new) == 2 and not new & old
+    assert not any(alive(p) for p in old)
+    assert corral.daemon_log().count("after listen_timeout (pid ") == 2
+
+
+GROWER = """const fs = require('fs');
+// The first process binds its port and holds 150 MB; every later one (the
+// release that follows) never binds, so it never becomes ready.
+if (!fs.existsSync(process.env.MARK)) {
+  fs.writeFileSync(process.env.MARK, String(process.pid));
+  globalThis.ballast = Buffer.alloc(150 * 1024 * 1024, 1);
+  require('http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT));
+} else {
+  setInterval(() => {}, 1000);
+}
+"""
+
+
+def test_max_memory_restart_restarts_when_the_reload_fails(corral, tmp_path):
+    """A cluster instance over max_memory_restart is reloaded; if that reload
+    fails (the new process is never ready), the next sample restarts it
+    instead of starting a failing reload every second."""
+    app = tmp_path / "grower.js"
+    app.write_text(GROWER)
+    mark = tmp_path / "first"
+    corral.ok("start", str(app), "-i", "1", "--name", "g", "--listen-timeout", "1000",
+              "--max-memory-restart", "100M", env={"PORT": str(free_port()), "MARK": str(mark)})
+    wait_for(lambda: mark.exists(), what="the first process")
+    first = int(mark.read_text())
+
+    def restarted():
+        p = corral.procs("g")[0]
+        return p["pid"] not in (None, first) and p["status"] == "online" and p
+    p = wait_for(restarted, timeout=20, what="the instance to be restarted")
+    # (Its reason now says the new process, which binds nothing, was not
+    # ready after listen_timeout.)
+    assert p["restarts"] == 1, p
+    assert not alive(first)
+    log = corral.daemon_log()
+    assert log.count("reload failed:") == 1, log
+    assert log.count("restarting (a reload of it failed)") == 1, log

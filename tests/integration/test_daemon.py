@@ -111,6 +111,25 @@ def test_kill_stops_apps_gracefully_then_exits(corral, tmp_path):
     assert daemons(corral) == []
 
 
+def test_kill_is_not_undone_by_a_cron_restart_during_the_stop(corral):
+    """cron_restart fires while `kill` waits kill_timeout for an app that
+    ignores SIGINT: nothing may start again, and kill finishes."""
+    fire = (int(time.time()) + 4) % 60
+    corral.ok("start", app("ignore_sigint.py"), "--name", "stubborn", "--cron-restart",
+              f"{fire} * * * * *", "--kill-timeout", "3000")
+    pid = corral.wait_status("stubborn", "online")[0]["pid"]
+    dpid = corral.daemon_pid()
+    # Stop from one second before the cron second: it fires mid-stop.
+    wait_for(lambda: int(time.time()) % 60 == (fire - 1) % 60, timeout=10,
+             what="the second before the cron fires")
+    r = corral.run("kill", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert not alive(dpid) and not alive(pid)
+    log = corral.daemon_log()
+    assert "cron_restart" in log  # it did fire while stopping
+    assert log.count("started pid") == 1, log
+
+
 def test_sigterm_stops_apps_and_daemon(corral):
     corral.ok("start", app("loop.py"), "--name", "t")
     pid = corral.wait_status("t", "online")[0]["pid"]

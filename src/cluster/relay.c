@@ -36,6 +36,7 @@ struct relay {
 	bool connected;             /* upstream connect() completed */
 	bool eof[2];                /* side i will send nothing more */
 	bool shut[2];               /* we shut down writing to side i */
+	bool hup[2];                /* side i hung up: no longer watched */
 	size_t len[2], off[2];      /* buf[i]: bytes off..len still to write */
 	struct timer idle;
 	char buf[2][RELAY_BUF];
@@ -67,6 +68,7 @@ relay_close(struct relay *r)
 static bool
 relay_pump(struct relay *r)
 {
+	bool moved = false;
 	for (int i = 0; i < 2; i++) {
 		int other = 1 - i;
 		for (;;) {
@@ -78,6 +80,7 @@ relay_pump(struct relay *r)
 				if (n < 0)
 					goto dead;
 				r->off[i] += (size_t)n;
+				moved = true;
 				continue;
 			}
 			r->off[i] = r->len[i] = 0;
@@ -96,6 +99,7 @@ relay_pump(struct relay *r)
 			if (n == 0)
 				r->eof[i] = true;
 			r->len[i] = (size_t)n;
+			moved = true;
 		}
 	}
 	if (r->shut[0] && r->shut[1])
@@ -107,10 +111,12 @@ relay_pump(struct relay *r)
 			ev |= EPOLLIN;
 		if (r->off[other] < r->len[other])
 			ev |= EPOLLOUT;
-		if (ev != r->io[i].events)
+		if (!r->hup[i] && ev != r->io[i].events)
 			io_mod(D->loop, &r->io[i], ev);
 	}
-	timer_start(D->loop, &r->idle, RELAY_IDLE_MS);
+	/* Idle means no byte moved: wake-ups alone do not keep it alive. */
+	if (moved)
+		timer_start(D->loop, &r->idle, RELAY_IDLE_MS);
 	return true;
 dead:
 	relay_close(r);
@@ -130,8 +136,23 @@ on_side(struct relay *r, int side, uint32_t events)
 		r->connected = true;
 		/* Both sides are live now: io[0] was registered idle. */
 	}
-	(void)events;
-	relay_pump(r);
+	/* Bytes that arrived before a reset or hang-up are still passed on. */
+	if (!relay_pump(r) || !(events & (EPOLLERR | EPOLLHUP)))
+		return;
+	if (events & EPOLLERR) {
+		relay_close(r);        /* reset: nothing more goes either way */
+		return;
+	}
+	/* Hung up both ways. epoll reports that whatever it is asked for, so
+	 * the side must not stay watched. A client that left has no one to
+	 * answer; an app that left may still have bytes in its socket, which
+	 * the pump reads as the client takes what is already buffered. */
+	if (side == 0) {
+		relay_close(r);
+		return;
+	}
+	io_del(D->loop, &r->io[side]);
+	r->hup[side] = true;
 }
 
 static void

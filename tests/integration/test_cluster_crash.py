@@ -7,7 +7,9 @@ is not something a process manager can save. So the victim is first
 stopped (SIGSTOP) with no connection of its own open, and connections are
 left to pile up in its listener's queue; then it is killed."""
 import os
+import re
 import signal
+import struct
 
 from clusterapp import live_pids, member_of, start_node
 from conftest import wait_for
@@ -102,3 +104,67 @@ def test_kill_9_without_autorestart_hands_the_queue_on(corral, tmp_path):
     assert m and int(m.group(1)) >= 2 and m.group(1) == m.group(2), corral.daemon_log()[-2000:]
     (g,) = corral.proc("web")["listeners"]
     assert len(g["members"]) == 3
+
+
+HOLDER = """import os, socket, time
+# Accepts and holds every connection, never reads, never answers.
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(os.environ["PORT"])))
+s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])
+"""
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_a_relayed_client_that_resets_ends_its_relay(corral, tmp_path):
+    """A connection queued on a dead instance is relayed by the daemon to
+    the others. If its client half-closes and then resets while the app has
+    not answered, the relay must end, not spin on the hang-up."""
+    import socket
+    import time
+    port = free_port()
+    app = tmp_path / "holder.py"
+    app.write_text(HOLDER)
+    corral.ok("start", str(app), "-i", "2", "--name", "web", "--lb", "even",
+              "--no-autorestart", env={"PORT": str(port)})
+    procs = corral.wait_status("web", "online", count=2)
+    victim = procs[0]["pid"]
+    wait_for(lambda: member_of(corral, "web", victim), 10, what="the victim's member")
+    os.kill(victim, signal.SIGSTOP)
+    clients = []
+
+    other = procs[1]["pid"]
+
+    def one_queued_on_the_victim():
+        queued, held = member_of(corral, "web", victim)["queued"], established(other)
+        c = socket.create_connection(("127.0.0.1", port))
+        clients.append(c)
+        # It lands in the frozen victim's queue, or the other one takes it.
+        on_victim = wait_for(lambda: (member_of(corral, "web", victim)["queued"] > queued and
+                                      "victim") or (established(other) > held and "other"),
+                             5, what="the connection to land")
+        return on_victim == "victim" and c
+    c = wait_for(one_queued_on_the_victim, 20, what="a connection queued on the victim")
+    c.sendall(b"hello")
+    c.shutdown(socket.SHUT_WR)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: re.search(r"queued connections?, [1-9]\d* relayed", corral.daemon_log()),
+             10, what="the queue to be relayed")
+    # Reset from the client's side.
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    dpid = corral.daemon_pid()
+    wait_for(lambda: established(dpid) == 0, 10, what="the relay to close")
+    t0, ticks0 = time.monotonic(), cpu_ticks(dpid)
+    wait_for(lambda: time.monotonic() - t0 >= 1, 5, what="a second")
+    assert cpu_ticks(dpid) - ticks0 < 30  # a spinning loop would use ~100
+    for x in clients:
+        x.close()

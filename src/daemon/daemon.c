@@ -277,6 +277,14 @@ daemon_main(int argc, char **argv)
 	}
 	/* Our files are private; the apps get the umask we were started with. */
 	D->app_umask = umask(077);
+	/* Relays, kept sockets and many apps' pipes need descriptors; a soft
+	 * limit of 1024 would make spawns fail for every app. Apps get the
+	 * limit we were started with. */
+	if (getrlimit(RLIMIT_NOFILE, &D->app_nofile) == 0 &&
+	    D->app_nofile.rlim_cur < D->app_nofile.rlim_max) {
+		struct rlimit raised = {D->app_nofile.rlim_max, D->app_nofile.rlim_max};
+		setrlimit(RLIMIT_NOFILE, &raised);
+	}
 	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
 	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	D->loop = loop_new();

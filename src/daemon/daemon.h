@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "common/paths.h"
@@ -68,6 +69,7 @@ struct daemon {
 	uint64_t next_app_id;
 	int cpus;
 	mode_t app_umask;           /* the umask apps are started with */
+	struct rlimit app_nofile;   /* the fd limit apps are started with */
 	char *user_name;            /* our user's name, looked up once */
 
 	struct timer sample_timer;  /* cpu/memory sampling, memory limits */

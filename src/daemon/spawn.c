@@ -118,6 +118,8 @@ child(const struct spawn_opts *o, int errfd)
 	if (syscall(SYS_close_range, (unsigned)nsrc, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		cloexec_from(nsrc, errfd);
 	umask(o->umask);
+	if (o->nofile && setrlimit(RLIMIT_NOFILE, o->nofile) < 0)
+		child_fail(errfd, STAGE_FDS);
 
 	if (chdir(o->cwd) < 0)
 		child_fail(errfd, STAGE_CHDIR);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 struct spawn_opts {
@@ -26,6 +27,7 @@ struct spawn_opts {
 	gid_t gid;
 	const char *user;            /* for supplementary groups, may be NULL */
 	mode_t umask;
+	const struct rlimit *nofile; /* RLIMIT_NOFILE for the app, NULL = ours */
 };
 
 /* 0 with *pid set, or -errno with *err (caller frees) such as

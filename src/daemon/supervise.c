@@ -378,6 +378,7 @@ proc_spawn(struct inst *in, char **err)
 		.gid = s->gid >= 0 ? (gid_t)s->gid : getgid(),
 		.user = s->user,
 		.umask = D->app_umask,
+		.nofile = D->app_nofile.rlim_max ? &D->app_nofile : NULL,
 	};
 	pid_t pid;
 	rc = spawn_run(&so, &pid, err);

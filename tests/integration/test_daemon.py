@@ -111,6 +111,30 @@ def test_kill_stops_apps_gracefully_then_exits(corral, tmp_path):
     assert daemons(corral) == []
 
 
+def nofile(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        line = next(l for l in f if l.startswith("Max open files"))
+    return tuple(int(v) for v in line.split()[3:5])
+
+
+def test_daemon_raises_its_fd_limit_and_apps_keep_the_callers(corral):
+    """The daemon holds many descriptors (pipes, sockets, relays): it raises
+    its soft limit to the hard one. Apps get the limit corral was started
+    with, as if it were not there."""
+    import resource
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if saved[1] == resource.RLIM_INFINITY or saved[1] <= 300:
+        pytest.skip("needs a finite hard fd limit above 300")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, saved[1]))
+    try:
+        corral.ok("start", app("loop.py"), "--name", "l")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+    pid = corral.wait_status("l", "online")[0]["pid"]
+    assert nofile(corral.daemon_pid()) == (saved[1], saved[1])
+    assert nofile(pid) == (256, saved[1])
+
+
 def test_kill_is_not_undone_by_a_cron_restart_during_the_stop(corral):
     """cron_restart fires while `kill` waits kill_timeout for an app that
     ignores SIGINT: nothing may start again, and kill finishes."""

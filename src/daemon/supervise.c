@@ -95,14 +95,14 @@ group_alive(pid_t pgid)
 }
 
 /* Remember the processes of p that a signal to its group would miss:
- * descendants that called setsid(), and orphans adopted by the daemon that
- * still carry the instance's pm_id and name. */
+ * descendants that called setsid(), and (with orphans) those adopted by the
+ * daemon that still carry the instance's pm_id and name. */
 static void
-snapshot_tree(struct proc *p)
+snapshot_tree(struct proc *p, bool orphans)
 {
 	struct ptentry *all = xmalloc(PROCTREE_MAX * sizeof(*all));
 	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, PROCTREE_MAX);
-	if (p->inst) {
+	if (p->inst && orphans) {
 		pid_t *known = xmalloc((size_t)PROCTREE_MAX * sizeof(*known));
 		size_t nknown = 0;
 		struct proc *q;
@@ -532,7 +532,7 @@ send_stop(struct proc *p)
 	bool tree = s ? s->treekill : true;
 	int64_t timeout = s ? s->kill_timeout : 1600;
 	if (tree)
-		snapshot_tree(p);
+		snapshot_tree(p, true);
 	if (s && s->shutdown_with_message && p->ipc_fd >= 0 &&
 	    proc_send_ipc(p, "\"shutdown\"") == 0) {
 		/* PM2 sends no signal at all in this mode. */
@@ -665,7 +665,7 @@ proc_exited(struct proc *p, int wstatus)
 	cluster_proc_changed(p);
 	bool tree = in ? in->app->spec.treekill : true;
 	if (!p->stopping && tree) {
-		snapshot_tree(p);
+		snapshot_tree(p, true);
 	}
 	if (!p->stopping && tree && tree_alive(p)) {
 		/* The main process died but its children live on: give them the
@@ -939,7 +939,14 @@ proc_abort(struct proc *p)
 	p->stopping = true;
 	p->retiring = true;
 	cluster_proc_changed(p);
-	proc_kill(p, SIGKILL, true);
+	/* Its descendants too, even those that left its group; not orphans
+	 * by pm_id: those may be the serving process's, which stays. */
+	if (!p->inst || p->inst->app->spec.treekill) {
+		snapshot_tree(p, false);
+		kill_tree(p, SIGKILL);
+	} else {
+		proc_kill(p, SIGKILL, true);
+	}
 	proc_kill(p, SIGKILL, false);
 	p->kill_stage = 2;
 	p->stop_deadline = mono_ms() + SIGKILL_GRACE_MS;

@@ -78,6 +78,28 @@ def test_reload_of_a_release_that_never_binds_keeps_the_old_one(corral, tmp_path
                             "not ready within listen_timeout (1500 ms)")
 
 
+def test_a_failed_release_leaves_no_detached_child_behind(corral, tmp_path):
+    """The killed new process had started a helper in its own session
+    (detached: setsid). A signal to the process group misses it; the daemon
+    kills it too before it answers that the reload failed."""
+    port = free_port()
+    app = start_node(corral, tmp_path, port, 1, args=("--listen-timeout", "1000"))
+    old = live_pids(corral, "web")
+    helper = tmp_path / "helper.pid"
+    edit(app, "if (process.env.IPV6ONLY)",
+         "const h = require('child_process').spawn('sleep', ['1000'], "
+         "{detached: true, stdio: 'ignore'});\n"
+         f"require('fs').writeFileSync({str(helper)!r}, String(h.pid));\n"
+         "setInterval(() => {}, 1000);\nif (false)")
+    edit(app, "else if (process.env.HOST)", "else if (false)")
+    edit(app, "else server.listen(port, onListening);", "")
+    err = corral.fail("reload", "web")
+    assert "not ready within listen_timeout" in err, err
+    pid = int(helper.read_text())
+    assert not alive(pid), f"the failed release's helper {pid} survived"
+    assert live_pids(corral, "web") == old
+
+
 def test_reload_with_wait_ready_and_no_ready_message_keeps_the_old_one(corral, tmp_path):
     port = free_port()
     app = start_node(corral, tmp_path, port, 4, args=("--wait-ready", "--listen-timeout", "1500"),

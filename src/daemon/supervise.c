@@ -412,7 +412,8 @@ proc_spawn(struct inst *in, char **err)
 	logpipe_start(out_pipe[0], in, STREAM_OUT);
 	logpipe_start(err_pipe[0], in, STREAM_ERR);
 	out_pipe[0] = err_pipe[0] = -1;
-	write_pid_file(in, pid);
+	if (!in->proc)             /* a reload's successor: once promoted */
+		write_pid_file(in, pid);
 
 	switch (ready_mode(s)) {
 	case READY_NOW:
@@ -971,6 +972,7 @@ inst_promote(struct inst *in)
 		proc_retire(old);
 	}
 	cluster_proc_changed(next);
+	write_pid_file(in, next->pid);
 	in->state = ST_LAUNCHING;
 	inst_set_state(in, ST_ONLINE);
 }

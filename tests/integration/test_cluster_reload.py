@@ -22,6 +22,11 @@ def test_reload_under_load_loses_nothing(corral, tmp_path):
     assert load.failures == [], load.failures[:5]
     new = live_pids(corral, "web")
     assert len(new) == 4 and not new & old
+    pid_files = set()
+    for pm_id in range(4):
+        with open(f"{corral.home}/pids/web-{pm_id}.pid") as f:
+            pid_files.add(int(f.read()))
+    assert pid_files == new
     assert all(p["status"] == "online" for p in corral.procs("web"))
     # Every new process served during the test, and the load never paused.
     assert new <= set(load.pids), (new, load.pids)
@@ -98,6 +103,9 @@ def test_a_failed_release_leaves_no_detached_child_behind(corral, tmp_path):
     pid = int(helper.read_text())
     assert not alive(pid), f"the failed release's helper {pid} survived"
     assert live_pids(corral, "web") == old
+    # The pid file still names the process that serves, not the killed one.
+    with open(f"{corral.home}/pids/web-0.pid") as f:
+        assert {int(f.read())} == old
 
 
 def test_reload_with_wait_ready_and_no_ready_message_keeps_the_old_one(corral, tmp_path):

@@ -163,8 +163,13 @@ group_steer_weights(struct group *g, bool only_if_changed)
 	if (rc == 0)
 		rc = steer_attach(g->members[0].fd, prog);
 	free(prog);
-	if (rc < 0)
+	if (rc < 0) {
 		dlog("%s: cannot attach the steering program: %s", g->label, strerror(-rc));
+		/* Not attached: no weight is known to be in force, so the next
+		 * least-busy sample (or change) tries again. */
+		for (size_t i = 0; i < n; i++)
+			g->members[i].weight = UINT32_MAX;
+	}
 	return queued;
 }
 

@@ -387,6 +387,7 @@ proc_spawn(struct inst *in, char **err)
 
 	p = xcalloc(1, sizeof(*p));
 	p->inst = in;
+	p->detached_stop = stop_how_of(s);
 	p->inst_uid = in->uid;
 	p->serial = in->spawn_serial;
 	p->pid = pid;
@@ -524,27 +525,39 @@ on_ready_timer(struct timer *t)
 	op_poke();
 }
 
+struct stop_how
+stop_how_of(const struct spec *s)
+{
+	return (struct stop_how){.sig = signame_parse(s->kill_signal),
+	    .timeout_ms = s->kill_timeout, .tree = s->treekill,
+	    .message = s->shutdown_with_message};
+}
+
+/* The app's current settings while p belongs to an instance (a reload may
+ * have changed them), the ones kept at deletion afterwards. */
+static struct stop_how
+proc_stop_how(const struct proc *p)
+{
+	return p->inst ? stop_how_of(&p->inst->app->spec) : p->detached_stop;
+}
+
 /* Send the graceful stop: the 'shutdown' message or the kill signal. */
 static void
 send_stop(struct proc *p)
 {
-	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
-	int sig = s ? signame_parse(s->kill_signal) : SIGINT;
-	bool tree = s ? s->treekill : true;
-	int64_t timeout = s ? s->kill_timeout : 1600;
-	if (tree)
+	struct stop_how how = proc_stop_how(p);
+	if (how.tree)
 		snapshot_tree(p, true);
-	if (s && s->shutdown_with_message && p->ipc_fd >= 0 &&
-	    proc_send_ipc(p, "\"shutdown\"") == 0) {
+	if (how.message && p->ipc_fd >= 0 && proc_send_ipc(p, "\"shutdown\"") == 0) {
 		/* PM2 sends no signal at all in this mode. */
-	} else if (tree) {
-		kill_tree(p, sig);
-		proc_kill(p, sig, false);
+	} else if (how.tree) {
+		kill_tree(p, how.sig);
+		proc_kill(p, how.sig, false);
 	} else {
-		proc_kill(p, sig, false);
+		proc_kill(p, how.sig, false);
 	}
 	p->kill_stage = 1;
-	p->stop_deadline = mono_ms() + timeout;
+	p->stop_deadline = mono_ms() + how.timeout_ms;
 	timer_start(D->loop, &p->kill_timer, 0);
 }
 
@@ -579,7 +592,7 @@ on_kill_timer(struct timer *t)
 {
 	struct proc *p = (struct proc *)((char *)t - offsetof(struct proc, kill_timer));
 	int64_t now = mono_ms();
-	bool tree = p->inst ? p->inst->app->spec.treekill : true;
+	bool tree = proc_stop_how(p).tree;
 
 	if (p->kill_stage == -1) {
 		if (!p->exited && (now < p->drain_settled_mono || !cluster_proc_drained(p)) &&
@@ -942,7 +955,7 @@ proc_abort(struct proc *p)
 	cluster_proc_changed(p);
 	/* Its descendants too, even those that left its group; not orphans
 	 * by pm_id: those may be the serving process's, which stays. */
-	if (!p->inst || p->inst->app->spec.treekill) {
+	if (proc_stop_how(p).tree) {
 		snapshot_tree(p, false);
 		kill_tree(p, SIGKILL);
 	} else {

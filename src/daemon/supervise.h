@@ -34,6 +34,8 @@ struct proc *proc_spawn(struct inst *in, char **err);
 void proc_retire(struct proc *p);
 /* Kill a process now (failed successor): SIGKILL to its group. */
 void proc_abort(struct proc *p);
+/* The stop settings of an app's spec (kill_signal, kill_timeout...). */
+struct stop_how stop_how_of(const struct spec *s);
 /* The process is ready to get traffic (bound its port, or said READY=1,
  * or process.send('ready')). */
 void proc_mark_ready(struct proc *p, const char *how);

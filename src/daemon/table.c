@@ -206,6 +206,7 @@ inst_remove(struct inst *in)
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {
 		if (p->inst == in) {
+			p->detached_stop = stop_how_of(&a->spec);
 			p->inst = NULL;
 			p->retiring = true;
 		}

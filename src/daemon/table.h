@@ -109,9 +109,19 @@ struct inst {
 	int64_t over_limit_since;     /* max_memory_restart bookkeeping */
 };
 
+/* How a process is stopped: its app's settings, kept in the process when
+ * its instance is deleted while it is still on its way out. */
+struct stop_how {
+	int sig;                      /* kill_signal */
+	int64_t timeout_ms;           /* kill_timeout */
+	bool tree;                    /* treekill */
+	bool message;                 /* shutdown_with_message */
+};
+
 struct proc {
 	TAILQ_ENTRY(proc) link;       /* D->procs */
 	struct inst *inst;            /* NULL once detached from its instance */
+	struct stop_how detached_stop; /* used once inst is NULL */
 	uint64_t inst_uid;            /* the instance it was started for (kept) */
 	uint64_t serial;
 	pid_t pid;                    /* also the process group id */

@@ -67,6 +67,7 @@ struct daemon {
 	struct group_list groups;   /* cluster listener groups */
 	struct relay_list relays;   /* connections handed on from closed listeners */
 	uint64_t next_app_id;
+	int next_pm_id;             /* reset when the table empties */
 	int cpus;
 	mode_t app_umask;           /* the umask apps are started with */
 	struct rlimit app_nofile;   /* the fd limit apps are started with */

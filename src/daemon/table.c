@@ -173,12 +173,11 @@ app_add_inst(struct app *a)
 			break;
 		}
 	}
-	/* pm_ids restart from 0 when the table is empty, as in PM2. */
-	int pm_id = 0;
-	struct inst *last = TAILQ_LAST(&D->insts, inst_list);
-	if (last)
-		pm_id = last->pm_id + 1;
-	in->pm_id = pm_id;
+	/* As in PM2, a pm_id is never given twice (a script's `stop 12` must
+	 * not hit another app after 12 was deleted) until the table empties. */
+	if (TAILQ_EMPTY(&D->insts))
+		D->next_pm_id = 0;
+	in->pm_id = D->next_pm_id++;
 	TAILQ_INSERT_TAIL(&D->insts, in, link);
 	TAILQ_INSERT_TAIL(&a->insts, in, app_link);
 	a->target_count++;

@@ -724,3 +724,17 @@ def test_crash_loop_never_spins(corral, tmp_path):
     gaps_ms = [(b - a) / 1e6 for a, b in zip(got, got[1:])]
     assert min(gaps_ms) >= 90, gaps_ms
     corral.ok("delete", "spin")
+
+
+def test_pm_ids_are_not_reused_until_the_table_empties(corral):
+    """As in PM2: deleting the newest app does not hand its pm_id to the next
+    one (a script's `corral stop 2` must not hit another app)."""
+    for name in ("a", "b", "c"):
+        corral.ok("start", app("loop.py"), "--name", name)
+    corral.ok("delete", "c")
+    corral.ok("start", app("loop.py"), "--name", "d")
+    assert corral.proc("d")["pm_id"] == 3
+    assert "no process or namespace matches 2" in corral.fail("stop", "2")
+    corral.ok("delete", "all")
+    corral.ok("start", app("loop.py"), "--name", "e")
+    assert corral.proc("e")["pm_id"] == 0

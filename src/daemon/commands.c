@@ -826,7 +826,17 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 static void
 cmd_reload_logs(struct client *c, json_t *id, json_t *req)
 {
-	logfile_reopen_all();
+	char *first = NULL;
+	size_t failed = logfile_reopen_all(&first);
+	if (failed) {
+		char more[48] = "";
+		if (failed > 1)
+			snprintf(more, sizeof(more), " (and %zu more)", failed - 1);
+		client_error(c, id, "reopen_failed", "cannot reopen %s%s; output still goes to "
+		    "the old file", first, more);
+		free(first);
+		return;
+	}
 	dlog("log files reopened");
 	client_reply(c, id, NULL);
 }

@@ -71,7 +71,7 @@ on_signal(struct io *io, uint32_t events)
 			daemon_shutdown();
 			break;
 		case SIGUSR2:
-			logfile_reopen_all();
+			logfile_reopen_all(NULL);
 			dlog("SIGUSR2: log files reopened");
 			break;
 		case SIGHUP:

@@ -161,17 +161,21 @@ logfile_truncate(struct logfile *lf)
 	return ftruncate(lf->fd, 0) < 0 ? -errno : 0;
 }
 
-void
-logfile_reopen_all(void)
+size_t
+logfile_reopen_all(char **first_error)
 {
+	size_t failed = 0;
 	struct logfile *lf;
 	LIST_FOREACH(lf, &D->logfiles, link) {
 		int fd = open_log(lf->path);
 		if (fd < 0) {
 			dlog("reopen %s: %s (still writing to the old file)", lf->path, strerror(-fd));
+			if (failed++ == 0 && first_error)
+				*first_error = xasprintf("%s: %s", lf->path, strerror(-fd));
 			continue;
 		}
 		dup3(fd, lf->fd, O_CLOEXEC);
 		close(fd);
 	}
+	return failed;
 }

@@ -46,6 +46,9 @@ void logfile_release(struct logfile *lf, const void *writer);
 /* Truncate to zero length (flush). 0 or -errno. */
 int logfile_truncate(struct logfile *lf);
 /* Reopen every file by path (after logrotate moved them). */
-void logfile_reopen_all(void);
+/* Reopen every log file (after logrotate moved them). Returns how many
+ * could not be reopened (they keep the old file); *first_error, if given,
+ * gets "path: reason" of the first (caller frees). */
+size_t logfile_reopen_all(char **first_error);
 
 #endif

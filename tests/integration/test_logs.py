@@ -374,6 +374,22 @@ def test_reopen_after_logrotate(talker, how):
     assert "pong 2" in read_text(c.log_path("talk", "error"))
 
 
+def test_reload_logs_that_cannot_reopen_says_so(corral, tmp_path):
+    """logrotate scripts rely on the exit code: a log that cannot be
+    reopened (its directory replaced by a file) is an error naming it."""
+    logs = tmp_path / "mlogs"
+    corral.ok("start", app("loop.py"), "--name", "m", "-o", str(logs / "c.out"))
+    shutil.rmtree(logs)
+    logs.write_text("")
+    err = corral.fail("reloadLogs")
+    assert f"cannot reopen {logs}/c.out: Not a directory; output still goes to the old " \
+        "file" in err, err
+    logs.unlink()
+    logs.mkdir()
+    corral.ok("reloadLogs")
+    wait_for(lambda: (logs / "c.out").exists(), what="the log file again")
+
+
 def test_full_disk_drops_lines_and_keeps_going(corral, tmp_path):
     # A 256 KiB tmpfs in a private mount namespace holds the app's log. The
     # daemon (started inside the namespace) sees ENOSPC, keeps serving, does

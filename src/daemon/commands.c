@@ -140,6 +140,18 @@ user_name(const struct spec *s)
 	return "?";
 }
 
+/* The state to show: between its main process's exit and the end of the
+ * cleanup of what it left running (up to kill_timeout), an instance is not
+ * online any more, whatever follows. */
+static const char *
+shown_state(const struct inst *in)
+{
+	if (in->proc && in->proc->exited &&
+	    (in->state == ST_ONLINE || in->state == ST_LAUNCHING))
+		return inst_state_name(ST_STOPPING);
+	return inst_state_name(in->state);
+}
+
 /* Just what the `list` table draws: a tenth of the bytes of the full form
  * below, which the CLI would otherwise parse for nothing. */
 static json_t *
@@ -158,7 +170,7 @@ procinfo_table(struct inst *in)
 	    "pid", p && !p->exited ? (int)p->pid : 0,
 	    "uptime_ms", (json_int_t)(running ? wall_ms() - in->started_wall : 0),
 	    "restarts", in->restarts,
-	    "status", inst_state_name(in->state),
+	    "status", shown_state(in),
 	    "cpu", running ? in->cpu_pct : 0.0,
 	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
 	    "user", user_name(s),
@@ -181,7 +193,7 @@ procinfo_state(struct inst *in)
 	    "name", s->name,
 	    "namespace", s->namespace,
 	    "pid", p && !p->exited ? (int)p->pid : 0,
-	    "status", inst_state_name(in->state),
+	    "status", shown_state(in),
 	    "mode", spec_mode_name(s->mode),
 	    "instance", in->index,
 	    "restarts", in->restarts,
@@ -210,7 +222,7 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
 	    (json_int_t)(running ? in->mem_bytes : 0), "cpu", running ? in->cpu_pct : 0.0));
 	json_t *pm2 = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s, s:i, s:s, s:s}",
-	    "status", inst_state_name(in->state),
+	    "status", shown_state(in),
 	    "restart_time", in->restarts,
 	    "unstable_restarts", in->unstable_restarts,
 	    "created_at", (json_int_t)in->created_wall,

@@ -738,3 +738,23 @@ def test_pm_ids_are_not_reused_until_the_table_empties(corral):
     corral.ok("delete", "all")
     corral.ok("start", app("loop.py"), "--name", "e")
     assert corral.proc("e")["pm_id"] == 0
+
+
+def test_an_instance_whose_main_process_died_is_not_shown_online(corral):
+    """The main process dies, its children (ignoring SIGINT) are being
+    stopped for up to kill_timeout: the instance shows `stopping` and no
+    pid, never `online` with pid 0; then it restarts."""
+    corral.ok("start", app("tree.py"), "--name", "t", "--kill-timeout", "3000",
+              env={"TREE_IGNORE_INT": "1", "TREE_CHILDREN": "1"})
+    first = corral.wait_status("t", "online")[0]["pid"]
+    wait_log(corral, "t", "tree grandchild")
+    os.kill(first, signal.SIGKILL)
+    p = wait_for(lambda: corral.proc("t")["status"] != "online" and corral.proc("t"),
+                 what="the instance to leave online")
+    assert (p["status"], p["pid"]) == ("stopping", 0), p
+    shown = {(q["status"], q["pid"]) for q in corral.jlist()}
+    assert ("online", 0) not in shown
+    p = wait_for(lambda: corral.proc("t")["pid"] not in (0, first) and
+                 corral.proc("t")["status"] == "online" and corral.proc("t"),
+                 timeout=15, what="the restart")
+    assert p["restarts"] == 1

@@ -24,7 +24,9 @@ dump_from_procs(json_t *procs)
 		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(p, "app_id")));
 		json_t *entry = json_object_get(by_app, key);
 		const char *status = json_string_value(json_object_get(p, "status"));
-		bool running = status && strcmp(status, "stopped") != 0 && strcmp(status, "errored") != 0;
+		/* As in PM2, only apps someone stopped stay stopped: an app that
+		 * went errored (its database was not up yet...) is tried again. */
+		bool running = status && strcmp(status, "stopped") != 0;
 		if (!entry) {
 			entry = json_pack("{s:O, s:i, s:s}", "spec", json_object_get(p, "spec"),
 			    "instances", 0, "status", "stopped");

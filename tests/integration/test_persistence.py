@@ -25,19 +25,29 @@ def test_save_kill_resurrect_round_trip(corral):
               "250", "--kill-timeout", "900", "--", "arg1", env=env)
     corral.ok("start", app("loop.py"), "--name", "b")
     corral.ok("start", app("loop.py"), "--name", "c", "-f")
+    # Crashes while fail_file exists: errored when saved.
+    fail_file = os.path.join(corral.home, "fail-now")
+    open(fail_file, "w").close()
+    flaky = os.path.join(corral.home, "flaky.py")
+    with open(flaky, "w") as f:
+        f.write("import os, sys, time\n"
+                f"if os.path.exists({fail_file!r}): sys.exit(1)\n"
+                "while True: time.sleep(1)\n")
+    corral.run("start", flaky, "--name", "e", "--max-restarts", "1", "--restart-delay", "0")
     for n in "abc":
         corral.wait_status(n, "online")
+    corral.wait_status("e", "errored")
     wait_log(corral, "a", '"FOO": "saved-value"')
     corral.ok("stop", "b")
     out = corral.ok("save")
-    assert "3 apps" in out
+    assert "4 apps" in out
     path = os.path.join(corral.home, "dump.json")
     assert mode(path) == 0o600
     assert not os.path.exists(path + ".bak")
     assert [f for f in os.listdir(corral.home) if ".tmp" in f] == []
     d = dump(corral)
     assert {e["spec"]["name"]: e["status"] for e in d["apps"]} == \
-        {"a": "online", "b": "stopped", "c": "online"}
+        {"a": "online", "b": "stopped", "c": "online", "e": "online"}
     assert d["apps"][0]["spec"]["env"]["FOO"] == "saved-value"
 
     old = {p["name"]: p["pid"] for p in corral.jlist()}
@@ -53,6 +63,9 @@ def test_save_kill_resurrect_round_trip(corral):
     corral.wait_status("a", "online")
     corral.wait_status("c", "online")
     assert corral.proc("b")["status"] == "stopped"
+    # Errored apps are tried again (as in PM2): this time it can start.
+    os.unlink(fail_file)
+    corral.wait_status("e", "online")
     a = corral.proc("a")
     assert a["namespace"] == "ns"
     assert a["spec"]["restart_delay"] == 250 and a["spec"]["kill_timeout"] == 900
@@ -66,7 +79,7 @@ def test_save_kill_resurrect_round_trip(corral):
     # Resurrecting again starts nothing twice.
     out = corral.ok("resurrect")
     assert "nothing to resurrect" in out
-    assert len(corral.jlist()) == 3
+    assert len(corral.jlist()) == 4
 
 
 def test_save_keeps_previous_as_bak(corral):

@@ -117,6 +117,15 @@ strv_dup(char *const *v)
 	return out;
 }
 
+json_t *
+strv_to_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t k = 0; v && v[k]; k++)
+		json_array_append_new(a, json_string(v[k]));
+	return a;
+}
+
 void
 strv_free(char **v)
 {
@@ -359,13 +368,9 @@ spec_to_json(const struct spec *s, bool with_env)
 			v = str ? json_string(str) : json_null();
 			break;
 		}
-		case F_STRV: {
-			char **sv = *AT(s, f, char **);
-			v = json_array();
-			for (size_t k = 0; sv && sv[k]; k++)
-				json_array_append_new(v, json_string(sv[k]));
+		case F_STRV:
+			v = strv_to_json(*AT(s, f, char **));
 			break;
-		}
 		case F_INT:
 			v = json_integer(*AT(s, f, int64_t));
 			break;

@@ -125,5 +125,7 @@ int spec_usable_cpus(void);
 size_t strv_len(char *const *v);
 char **strv_dup(char *const *v);
 void strv_free(char **v);
+/* A new JSON array of v's strings (empty for NULL). */
+json_t *strv_to_json(char *const *v);
 
 #endif

@@ -232,13 +232,24 @@ procinfo_state(struct inst *in)
 	    "name", s->name,
 	    "pm_exec_path", s->script);
 	json_object_set_new(pm2, "pm_cwd", json_string(s->cwd));
-	json_object_set_new(pm2, "pm_uptime", json_integer(running ? in->started_wall : 0));
+	/* PM2 keeps the last start time once stopped. */
+	json_object_set_new(pm2, "pm_uptime", json_integer(in->started_wall));
 	json_object_set_new(pm2, "pm_out_log_path", in->out_path ? json_string(in->out_path) : json_null());
 	json_object_set_new(pm2, "pm_err_log_path", in->err_path ? json_string(in->err_path) : json_null());
 	json_object_set_new(pm2, "pm_pid_path", in->pid_path ? json_string(in->pid_path) : json_null());
 	json_object_set_new(pm2, "exit_code", in->exit_code >= 0 ? json_integer(in->exit_code) : json_null());
 	json_object_set_new(pm2, "instances", json_integer(s->instances));
-	json_object_set_new(pm2, "version", s->version ? json_string(s->version) : json_null());
+	json_object_set_new(pm2, "version", json_string(s->version ? s->version : "N/A"));
+	json_object_set_new(pm2, s->instance_var, json_integer(in->index));
+	json_object_set_new(pm2, "args", strv_to_json(s->args));
+	json_object_set_new(pm2, "node_args", strv_to_json(s->interpreter_args));
+	json_object_set_new(pm2, "exec_interpreter",
+	    json_string(s->interpreter ? s->interpreter : "none"));
+	json_object_set_new(pm2, "autorestart", json_boolean(s->autorestart));
+	json_object_set_new(pm2, "watch", json_boolean(s->watch));
+	json_object_set_new(pm2, "username", json_string(user_name(s)));
+	json_object_set_new(pm2, "unique_id", json_sprintf("%016llx",
+	    (unsigned long long)in->uid));
 	json_object_set_new(j, "pm2_env", pm2);
 	return j;
 }

@@ -133,6 +133,13 @@ def test_jlist_prettylist_json(two):
         assert k in a
     assert a["pm2_env"]["status"] == "online" and a["pm2_env"]["namespace"] == "team"
     assert "env" not in a["spec"]  # the environment is not listed
+    # Fields of PM2's pm2_env that scripts read.
+    e, b = a["pm2_env"], j[1]["pm2_env"]
+    assert e["NODE_APP_INSTANCE"] == 0 and e["version"] == "N/A"
+    assert e["args"] == [] and e["node_args"] == [] and e["exec_interpreter"].endswith("python3")
+    assert e["autorestart"] is True and b["autorestart"] is False and e["watch"] is False
+    assert e["username"] and len(e["unique_id"]) == 16 and e["unique_id"] != b["unique_id"]
+    assert b["status"] == "stopped" and b["pm_uptime"] > 0  # the last start, as in PM2
     assert len(c.ok("jlist").strip().splitlines()) == 1
     pretty = c.ok("prettylist")
     assert len(pretty.splitlines()) > 10

@@ -835,13 +835,23 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 			ins[n++] = in;
 	}
 	json_t *files = json_array();
+	/* Instances of one app may share their files (merge_logs): once each. */
+	struct logfile **done = xcalloc(3 * n + 1, sizeof(*done));
+	size_t ndone = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct logfile *lfs[] = {ins[i]->out_file, ins[i]->err_file, ins[i]->log_file};
 		for (size_t k = 0; k < ARRAY_LEN(lfs); k++) {
-			if (lfs[k] && logfile_truncate(lfs[k]) == 0)
+			bool seen = false;
+			for (size_t d = 0; d < ndone && !seen; d++)
+				seen = done[d] == lfs[k];
+			if (!lfs[k] || seen)
+				continue;
+			done[ndone++] = lfs[k];
+			if (logfile_truncate(lfs[k]) == 0)
 				json_array_append_new(files, json_string(lfs[k]->path));
 		}
 	}
+	free(done);
 	free(ins);
 	client_reply(c, id, json_pack("{s:o}", "files", files));
 }

@@ -355,6 +355,14 @@ def test_flush(talker):
     assert c.fail("flush", "nosuch")
 
 
+def test_flush_names_a_merged_file_once(corral):
+    corral.ok("start", app("loop.py"), "--name", "m", "-i", "3", "-x", "--merge-logs")
+    corral.wait_status("m", "online", count=3)
+    out = corral.ok("flush", "m")
+    path = corral.log_path("m")
+    assert out.count(path) == 1, out
+
+
 @pytest.mark.parametrize("how", ["reloadLogs", "SIGUSR2"])
 def test_reopen_after_logrotate(talker, how):
     c = talker

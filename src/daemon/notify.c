@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,7 +30,7 @@ static struct {
 	int fd;
 	struct io io;
 } socks[NOTIFY_SOCKS] = {{.fd = -1}, {.fd = -1}};
-static char abstract_env[64];   /* "@corral-notify-<dev>-<ino>" */
+static char abstract_env[64];   /* "@corral-notify-<pid>-<random>" */
 
 /* The process a message from pid belongs to: itself, or the process group
  * it is in (a wrapper shell's child speaks for the instance). */
@@ -143,19 +143,19 @@ notify_listen(char **err)
 	if (rc < 0)
 		return rc;
 
-	/* The abstract name follows the home directory, not the daemon, so a
-	 * restarted daemon answers at the same address. Without it, apps of
-	 * other users get the file and cannot report READY=1: worth a line in
-	 * the log, not a daemon that refuses to start. */
-	struct stat st;
-	if (stat(D->paths.home, &st) < 0) {
-		dlog("notify: %s: %s; apps of other users cannot send READY=1",
-		    D->paths.home, strerror(errno));
+	/* A random name: nobody can take it before us, so no other user can
+	 * stand in for the daemon. If it cannot be had, apps of other users
+	 * get the file and cannot report READY=1: worth a line in the log,
+	 * not a daemon that refuses to start. */
+	uint64_t rnd;
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		dlog("notify: getrandom: %s; apps of other users cannot send READY=1",
+		    strerror(errno));
 		return 0;
 	}
 	char name[sizeof(abstract_env)];
-	snprintf(name, sizeof(name), "@corral-notify-%llx-%llx",
-	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	snprintf(name, sizeof(name), "@corral-notify-%d-%016llx", (int)D->pid,
+	    (unsigned long long)rnd);
 	struct sockaddr_un abs = {.sun_family = AF_UNIX};
 	size_t n = strlen(name);
 	memcpy(abs.sun_path + 1, name + 1, n - 1);   /* sun_path[0] stays 0 */

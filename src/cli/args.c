@@ -71,6 +71,11 @@ const struct opt_def args_options[] = {
 	{"err", 0, 0, OG_LOGS, NULL, NULL, "only the error stream"},
 	{"out", 0, 0, OG_LOGS, NULL, NULL, "only the output stream"},
 	{"nostream", 0, 0, OG_LOGS, NULL, NULL, "print and exit, do not follow"},
+	{"user", 'u', 1, OG_STARTUP | OG_UNSTARTUP, NULL, NULL, "the user the service runs as (default: you)"},
+	{"hp", 0, 1, OG_STARTUP, NULL, NULL, "that user's home (CORRAL_HOME is <home>/.corral unless set)"},
+	{"service-name", 0, 1, OG_STARTUP | OG_UNSTARTUP, NULL, NULL, "name of the systemd unit (default corral-<user>)"},
+	{"print", 0, 0, OG_STARTUP, NULL, NULL, "print the unit and how to install it; install nothing"},
+	{"wait-ip", 0, 0, OG_STARTUP, NULL, NULL, "start once the network is online (network-online.target)"},
 	{NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -86,13 +91,22 @@ find_long(const char *name)
 	return NULL;
 }
 
+/* The option -c means for a verb accepting `groups`: a letter may serve
+ * verbs that never meet (-u is --uid for start, --user for startup, as
+ * in PM2). Outside them, the first option with that letter. */
 static const struct opt_def *
-find_short(char c)
+find_short(char c, unsigned groups)
 {
-	for (const struct opt_def *o = args_options; o->lng; o++)
-		if (o->shrt == c)
+	const struct opt_def *first = NULL;
+	for (const struct opt_def *o = args_options; o->lng; o++) {
+		if (o->shrt != c)
+			continue;
+		if (o->groups & groups)
 			return o;
-	return NULL;
+		if (!first)
+			first = o;
+	}
+	return first;
 }
 
 const char *
@@ -181,7 +195,7 @@ args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err)
 				/* -i4 is -i 4; -fn is not supported (ambiguous). */
 				inline_val = a + 2;
 			}
-			o = find_short(a[1]);
+			o = find_short(a[1], groups);
 			if (!o) {
 				char shown[3] = {'-', a[1], 0};
 				args_free(out);

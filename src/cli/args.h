@@ -22,6 +22,8 @@ enum {
 	OG_LIST = 1 << 3,     /* --json */
 	OG_LOGS = 1 << 4,     /* --lines, --raw, --err, --out, --nostream */
 	OG_SAVE = 1 << 5,     /* --force */
+	OG_STARTUP = 1 << 6,  /* -u/--user, --hp, --service-name, --print, --wait-ip */
+	OG_UNSTARTUP = 1 << 7, /* -u/--user, --service-name */
 };
 
 struct opt_def {

@@ -21,6 +21,7 @@
 #include "cli/dump.h"
 #include "cli/logs.h"
 #include "cli/render.h"
+#include "cli/startup.h"
 #include "common/paths.h"
 #include "common/spec.h"
 #include "common/units.h"
@@ -963,6 +964,18 @@ verb_cleardump(struct ctx *x)
 	return 0;
 }
 
+static int
+verb_startup(struct ctx *x)
+{
+	return startup_command(&x->a, &x->paths, true);
+}
+
+static int
+verb_unstartup(struct ctx *x)
+{
+	return startup_command(&x->a, &x->paths, false);
+}
+
 /* ---- daemon ---- */
 
 static int
@@ -1142,6 +1155,12 @@ static const struct verb verbs[] = {
 	{"save", {"dump", 0}, OG_SAVE, verb_save, "save [--force]", "save the process list"},
 	{"resurrect", {0}, OG_LIST, verb_resurrect, "resurrect", "start the saved process list"},
 	{"cleardump", {0}, 0, verb_cleardump, "cleardump", "empty the saved process list"},
+	{"startup", {0}, OG_STARTUP, verb_startup,
+	    "startup [systemd] [-u user] [--hp home] [--service-name name] [--print] [--wait-ip]",
+	    "install a systemd unit that runs resurrect at boot (as root)"},
+	{"unstartup", {0}, OG_UNSTARTUP, verb_unstartup,
+	    "unstartup [systemd] [-u user] [--service-name name]",
+	    "disable and remove that unit (as root)"},
 	{"ping", {0}, OG_LIST, verb_ping, "ping", "check the daemon (starts it if needed)"},
 	{"kill", {0}, 0, verb_kill, "kill", "stop every app, then the daemon"},
 	{"config", {0}, OG_CONFIG, verb_config, "config [file] [--env name] [--only a,b] [--json]",

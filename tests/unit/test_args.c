@@ -271,6 +271,26 @@ test_suggest_option(void **state)
 }
 
 static void
+test_short_option_by_verb(void **state)
+{
+	/* -u is --uid for start and --user for startup, as in PM2. */
+	struct args a;
+	char *err = NULL;
+	assert_int_equal(PARSE(OG_START, &a, &err, "start", "app.js", "-u", "www"), 0);
+	assert_string_equal(args_get(&a, "uid"), "www");
+	assert_false(args_has(&a, "user"));
+	args_free(&a);
+	assert_int_equal(PARSE(OG_STARTUP, &a, &err, "startup", "-u", "alice", "--hp", "/home/a"), 0);
+	assert_string_equal(args_get(&a, "user"), "alice");
+	assert_string_equal(args_get(&a, "hp"), "/home/a");
+	assert_false(args_has(&a, "uid"));
+	args_free(&a);
+	assert_int_equal(PARSE(OG_LIST, &a, &err, "list", "-u", "x"), -EINVAL);
+	assert_non_null(strstr(err, "does not apply"));
+	free(err);
+}
+
+static void
 test_every_option_is_well_formed(void **state)
 {
 	/* Each long option parses in its own group, with or without a value as
@@ -288,8 +308,9 @@ test_every_option_is_well_formed(void **state)
 		args_free(&a);
 		assert_true(o->help && *o->help);
 		if (o->shrt) {
+			/* A letter may be shared by options no verb accepts together. */
 			for (const struct opt_def *p = o + 1; p->lng; p++)
-				if (p->shrt == o->shrt)
+				if (p->shrt == o->shrt && (p->groups & o->groups))
 					fail_msg("-%c is used by --%s and --%s", o->shrt, o->lng, p->lng);
 		}
 	}
@@ -312,6 +333,7 @@ main(void)
 		cmocka_unit_test(test_option_not_for_this_verb),
 		cmocka_unit_test(test_app_fields),
 		cmocka_unit_test(test_suggest_option),
+		cmocka_unit_test(test_short_option_by_verb),
 		cmocka_unit_test(test_every_option_is_well_formed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,15 +58,30 @@ struct verb {
 static int
 fail(struct ctx *x, const char *fmt, ...) PRINTFLIKE(2, 3);
 
+static void
+vcomplain(const char *verb, const char *fmt, va_list ap)
+{
+	char *msg = xvasprintf(fmt, ap);
+	fprintf(stderr, "corral %s: %s\n", verb, msg);
+	free(msg);
+}
+
+void
+cli_complain(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vcomplain(verb, fmt, ap);
+	va_end(ap);
+}
+
 static int
 fail(struct ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
+	vcomplain(x->verb, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "corral %s: %s\n", x->verb, msg);
-	free(msg);
 	return 1;
 }
 

@@ -5,6 +5,12 @@
 #ifndef CORRAL_CLI_H
 #define CORRAL_CLI_H
 
+#include "common/util.h"
+
 int cli_main(int argc, char **argv);
+
+/* The one shape of a user-facing error: "corral <verb>: <message>" on
+ * stderr. */
+void cli_complain(const char *verb, const char *fmt, ...) PRINTFLIKE(2, 3);
 
 #endif

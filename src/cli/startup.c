@@ -14,7 +14,6 @@
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/cli.h"
 #include "common/paths.h"
 #include "common/util.h"
 
@@ -338,20 +338,6 @@ resolve_target(const struct args *a, const struct paths *p, struct target *t, ch
 /* ---- printing ---- */
 
 static void
-complain(const char *verb, const char *fmt, ...) PRINTFLIKE(2, 3);
-
-static void
-complain(const char *verb, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "corral %s: %s\n", verb, msg);
-	free(msg);
-}
-
-static void
 add_quoted(struct sbuf *b, const char *s)
 {
 	char *q = shell_quote(s);
@@ -490,13 +476,13 @@ install(const struct target *t, const char *unit)
 {
 	char *err = NULL;
 	if (write_atomic(t, unit, &err) < 0) {
-		complain("startup", "%s", err);
+		cli_complain("startup", "%s", err);
 		free(err);
 		return 1;
 	}
 	printf("corral: wrote %s\n", t->unit_path);
 	if (systemctl("daemon-reload", NULL, &err) < 0 || systemctl("enable", t->service, &err) < 0) {
-		complain("startup", "%s; the unit is written at %s", err, t->unit_path);
+		cli_complain("startup", "%s; the unit is written at %s", err, t->unit_path);
 		free(err);
 		return 1;
 	}
@@ -516,7 +502,7 @@ do_startup(const struct args *a, const struct target *t)
 	    .user = t->user, .corral_home = t->corral_home, .pidfile = t->pidfile,
 	    .path_env = t->path_env, .exe = t->exe, .wait_ip = t->wait_ip}, &err);
 	if (!unit) {
-		complain("startup", "%s", err);
+		cli_complain("startup", "%s", err);
 		free(err);
 		return 1;
 	}
@@ -532,7 +518,7 @@ do_startup(const struct args *a, const struct target *t)
 		free(cmd);
 		rc = args_has(a, "print") ? 0 : 1;
 		if (rc)
-			complain("startup", "not root: nothing installed (run the command above)");
+			cli_complain("startup", "not root: nothing installed (run the command above)");
 	} else {
 		rc = install(t, unit);
 	}
@@ -548,27 +534,27 @@ do_unstartup(const struct target *t)
 		char *cmd = root_command(t, false);
 		printf("corral: to remove %s, run this command as root:\n%s\n", t->unit_path, cmd);
 		free(cmd);
-		complain("unstartup", "not root: nothing removed (run the command above)");
+		cli_complain("unstartup", "not root: nothing removed (run the command above)");
 		return 1;
 	}
 	if (access(t->unit_path, F_OK) < 0) {
-		complain("unstartup", "no unit at %s (nothing to remove; --service-name?)",
+		cli_complain("unstartup", "no unit at %s (nothing to remove; --service-name?)",
 		    t->unit_path);
 		return 1;
 	}
 	if (systemctl("disable", t->service, &err) < 0) {
-		complain("unstartup", "%s; %s is left in place", err, t->unit_path);
+		cli_complain("unstartup", "%s; %s is left in place", err, t->unit_path);
 		free(err);
 		return 1;
 	}
 	if (unlink(t->unit_path) < 0) {
-		complain("unstartup", "cannot remove %s: %s", t->unit_path, strerror(errno));
+		cli_complain("unstartup", "cannot remove %s: %s", t->unit_path, strerror(errno));
 		return 1;
 	}
 	printf("corral: disabled %s and removed %s (a daemon running now keeps running; "
 	    "corral kill stops it)\n", t->service, t->unit_path);
 	if (systemctl("daemon-reload", NULL, &err) < 0) {
-		complain("unstartup", "%s", err);
+		cli_complain("unstartup", "%s", err);
 		free(err);
 		return 1;
 	}
@@ -583,7 +569,7 @@ startup_command(const struct args *a, const struct paths *p, bool install_it)
 	char *err = NULL;
 	int rc = resolve_target(a, p, &t, &err);
 	if (rc < 0) {
-		complain(verb, "%s", err);
+		cli_complain(verb, "%s", err);
 		free(err);
 		target_free(&t);
 		return rc == -EINVAL ? 2 : 1;

@@ -43,12 +43,12 @@ sampler_tree(pid_t pid, int64_t *rss_bytes, uint64_t *cpu_ticks)
 static void
 over_limit(struct inst *in, int64_t rss)
 {
+	if (D->shutting_down)   /* nothing starts again while everything stops */
+		return;
 	const struct spec *s = &in->app->spec;
 	char used[32], limit[32];
 	units_format_bytes(rss, used, sizeof(used));
 	units_format_bytes(s->max_memory_restart, limit, sizeof(limit));
-	if (D->shutting_down)
-		return;
 	if (s->mode == MODE_CLUSTER && in->app->reload) {
 		/* A restart now would take the instance down in the middle of
 		 * a zero-downtime reload; the next sample after it reloads. */

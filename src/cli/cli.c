@@ -59,6 +59,9 @@ static int
 fail(struct ctx *x, const char *fmt, ...) PRINTFLIKE(2, 3);
 
 static void
+vcomplain(const char *verb, const char *fmt, va_list ap) PRINTFLIKE(2, 0);
+
+static void
 vcomplain(const char *verb, const char *fmt, va_list ap)
 {
 	char *msg = xvasprintf(fmt, ap);

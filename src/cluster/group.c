@@ -256,8 +256,10 @@ member_close(struct group *g, size_t i)
 	group_steer(g);
 }
 
+/* A socket for g's address, bound, and listening if listen_it; or -errno
+ * with *err "cannot listen on <address>: <reason>". */
 static int
-open_listener(const struct group *g, bool reuseport, char **err)
+bound_socket(const struct group *g, bool reuseport, bool listen_it, char **err)
 {
 	/* Blocking, as systemd hands sockets over: an app that gets it as
 	 * LISTEN_FDS and calls a plain accept() must not see EAGAIN. The
@@ -274,13 +276,21 @@ open_listener(const struct group *g, bool reuseport, char **err)
 	    (g->family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) ||
 	    bind(fd, (const struct sockaddr *)&g->addr, g->addrlen) < 0 ||
-	    listen(fd, LISTEN_BACKLOG) < 0) {
+	    (listen_it && listen(fd, LISTEN_BACKLOG) < 0)) {
 		int e = errno;
-		*err = xasprintf("cannot listen on %s: %s", g->label, strerror(e));
+		*err = xasprintf("cannot listen on %s: %s", g->label,
+		    e == EADDRINUSE && !reuseport ? "another process already listens there "
+		    "(an app left over by a corral daemon that was killed?)" : strerror(e));
 		close(fd);
 		return -e;
 	}
 	return fd;
+}
+
+static int
+open_listener(const struct group *g, bool reuseport, char **err)
+{
+	return bound_socket(g, reuseport, true, err);
 }
 
 /*
@@ -295,26 +305,11 @@ open_listener(const struct group *g, bool reuseport, char **err)
 static int
 check_port_free(const struct group *g, char **err)
 {
-	int fd = socket(g->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		*err = xasprintf("socket: %s", strerror(errno));
-		return -errno;
-	}
-	int one = 1, v6only = g->v6only, rc = 0;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    (g->family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) ||
-	    bind(fd, (const struct sockaddr *)&g->addr, g->addrlen) < 0) {
-		rc = -errno;
-		if (rc == -EADDRINUSE)
-			*err = xasprintf("cannot listen on %s: another process already listens "
-			    "there (an app left over by a corral daemon that was killed?)",
-			    g->label);
-		else
-			*err = xasprintf("cannot listen on %s: %s", g->label, strerror(-rc));
-	}
+	int fd = bound_socket(g, false, false, err);
+	if (fd < 0)
+		return fd;
 	close(fd);
-	return rc;
+	return 0;
 }
 
 static void

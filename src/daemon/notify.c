@@ -26,10 +26,7 @@
  * the host may send to the abstract one, but the kernel vouches for the
  * sender's pid and only an instance's own process group is listened to. */
 enum { NOTIFY_FILE, NOTIFY_ABSTRACT, NOTIFY_SOCKS };
-static struct {
-	int fd;
-	struct io io;
-} socks[NOTIFY_SOCKS] = {{.fd = -1}, {.fd = -1}};
+static struct io socks[NOTIFY_SOCKS];   /* open while active */
 static char abstract_env[64];   /* "@corral-notify-<pid>-<random>" */
 
 /* The process a message from pid belongs to: itself, or the process group
@@ -105,7 +102,8 @@ on_notify(struct io *io, uint32_t events)
 	}
 }
 
-/* Bind fd to addr (len bytes) and watch it; name is for the message. */
+/* A datagram socket bound to addr (len bytes), watched as socks[which];
+ * name is for the message. */
 static int
 listen_on(int which, const struct sockaddr_un *addr, socklen_t len,
     const char *name, char **err)
@@ -123,14 +121,12 @@ listen_on(int which, const struct sockaddr_un *addr, socklen_t len,
 		close(fd);
 		return -e;
 	}
-	int rc = io_add(D->loop, &socks[which].io, fd, EPOLLIN, on_notify);
+	int rc = io_add(D->loop, &socks[which], fd, EPOLLIN, on_notify);
 	if (rc < 0) {
 		*err = xasprintf("cannot watch %s: %s", name, strerror(-rc));
 		close(fd);
-		return rc;
 	}
-	socks[which].fd = fd;
-	return 0;
+	return rc;
 }
 
 int
@@ -180,11 +176,10 @@ void
 notify_close(void)
 {
 	for (int i = 0; i < NOTIFY_SOCKS; i++) {
-		if (socks[i].fd < 0)
+		if (!socks[i].active)
 			continue;
-		io_del(D->loop, &socks[i].io);
+		io_del(D->loop, &socks[i]);
 		close(socks[i].fd);
-		socks[i].fd = -1;
 	}
 	unlink(D->paths.notify);
 }

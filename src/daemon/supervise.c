@@ -677,7 +677,7 @@ proc_exited(struct proc *p, int wstatus)
 	}
 	/* New connections must stop going to a dead process at once. */
 	cluster_proc_changed(p);
-	bool tree = in ? in->app->spec.treekill : true;
+	bool tree = proc_stop_how(p).tree;
 	if (!p->stopping && tree) {
 		snapshot_tree(p, true);
 	}

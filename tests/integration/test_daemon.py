@@ -138,7 +138,7 @@ def test_daemon_raises_its_fd_limit_and_apps_keep_the_callers(corral):
 def test_kill_is_not_undone_by_a_cron_restart_during_the_stop(corral):
     """cron_restart fires while `kill` waits kill_timeout for an app that
     ignores SIGINT: nothing may start again, and kill finishes."""
-    fire = (int(time.time()) + 4) % 60
+    fire = (int(time.time()) + 6) % 60  # leaves time to start, even under ASan
     corral.ok("start", app("ignore_sigint.py"), "--name", "stubborn", "--cron-restart",
               f"{fire} * * * * *", "--kill-timeout", "3000")
     pid = corral.wait_status("stubborn", "online")[0]["pid"]

@@ -180,15 +180,15 @@ group_steer(struct group *g)
 }
 
 static void
-on_lb_timer(struct timer *t)
+on_lb_timer(struct loop *l, struct timer *t, void *arg)
 {
-	struct group *g = (struct group *)((char *)t - offsetof(struct group, lb_timer));
+	struct group *g = arg;
 	if (group_steer_weights(g, true))
 		g->lb_calm = 0;
 	else if (g->lb_calm < LEAST_BUSY_CALM)
 		g->lb_calm++;
 	if (g->n > 0)
-		timer_start(D->loop, t, g->lb_calm < LEAST_BUSY_CALM ? LEAST_BUSY_FAST_MS
+		timer_start(l, t, g->lb_calm < LEAST_BUSY_CALM ? LEAST_BUSY_FAST_MS
 		    : LEAST_BUSY_IDLE_MS);
 }
 
@@ -373,7 +373,7 @@ group_find_or_create(struct app *app, const struct group *key, char **err)
 	g->n = g->cap = 0;
 	g->users = NULL;
 	g->nusers = g->capusers = 0;
-	timer_init(&g->lb_timer, on_lb_timer);
+	timer_init(&g->lb_timer, on_lb_timer, g);
 	LIST_INSERT_HEAD(&D->groups, g, link);
 	return g;
 }
@@ -606,9 +606,9 @@ broker_answer(struct proc *p, const struct broker_req *req, int reply_fd)
 }
 
 static void
-on_broker(struct io *io, uint32_t events)
+on_broker(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	struct proc *p = (struct proc *)((char *)io - offsetof(struct proc, broker_io));
+	struct proc *p = arg;
 	for (int i = 0; i < 16; i++) {
 		char buf[BROKER_MSG_MAX];
 		union {
@@ -623,7 +623,7 @@ on_broker(struct io *io, uint32_t events)
 			return;
 		if (n <= 0) {
 			/* Every copy of the app's end is closed. */
-			io_del(D->loop, io);
+			io_del(l, io);
 			close(p->broker_fd);
 			p->broker_fd = -1;
 			return;
@@ -682,7 +682,7 @@ cluster_proc_attach(struct proc *p)
 	if (p->broker_fd < 0)
 		return;
 	fd_set_nonblock(p->broker_fd, true);
-	if (io_add(D->loop, &p->broker_io, p->broker_fd, EPOLLIN, on_broker) < 0)
+	if (io_add(D->loop, &p->broker_io, p->broker_fd, EPOLLIN, on_broker, p) < 0)
 		dlog("cannot watch the broker channel of pid %d: %s", (int)p->pid, strerror(errno));
 }
 

@@ -123,9 +123,12 @@ dead:
 	return false;
 }
 
+/* Either side is ready: which one is told by the io that fired. */
 static void
-on_side(struct relay *r, int side, uint32_t events)
+on_side(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
+	struct relay *r = arg;
+	int side = io == &r->io[0] ? 0 : 1;
 	if (side == 1 && !r->connected) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -151,29 +154,14 @@ on_side(struct relay *r, int side, uint32_t events)
 		relay_close(r);
 		return;
 	}
-	io_del(D->loop, &r->io[side]);
+	io_del(l, &r->io[side]);
 	r->hup[side] = true;
 }
 
 static void
-on_client(struct io *io, uint32_t events)
+on_idle(struct loop *l, struct timer *t, void *arg)
 {
-	struct relay *r = (struct relay *)((char *)io - offsetof(struct relay, io[0]));
-	on_side(r, 0, events);
-}
-
-static void
-on_upstream(struct io *io, uint32_t events)
-{
-	struct relay *r = (struct relay *)((char *)io - offsetof(struct relay, io[1]));
-	on_side(r, 1, events);
-}
-
-static void
-on_idle(struct timer *t)
-{
-	struct relay *r = (struct relay *)((char *)t - offsetof(struct relay, idle));
-	relay_close(r);
+	relay_close(arg);
 }
 
 /* Start relaying client (an accepted connection) to dst. 0 or -errno; on
@@ -193,11 +181,11 @@ relay_one(int client, const struct sockaddr *dst, socklen_t dst_len)
 	memset(r, 0, offsetof(struct relay, buf));
 	r->fd[0] = client;
 	r->fd[1] = up;
-	timer_init(&r->idle, on_idle);
+	timer_init(&r->idle, on_idle, r);
 	LIST_INSERT_HEAD(&D->relays, r, link);
 	/* The client is read only once the upstream side is connected. */
-	if (io_add(D->loop, &r->io[0], client, 0, on_client) < 0 ||
-	    io_add(D->loop, &r->io[1], up, EPOLLOUT, on_upstream) < 0) {
+	if (io_add(D->loop, &r->io[0], client, 0, on_side, r) < 0 ||
+	    io_add(D->loop, &r->io[1], up, EPOLLOUT, on_side, r) < 0) {
 		int e = errno;
 		relay_close(r);
 		return -e;

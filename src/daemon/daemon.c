@@ -55,7 +55,7 @@ dlog(const char *fmt, ...)
 }
 
 static void
-on_signal(struct io *io, uint32_t events)
+on_signal(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	struct signalfd_siginfo si;
 	while (read_retry(D->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -82,9 +82,8 @@ on_signal(struct io *io, uint32_t events)
 
 /* Stop every instance; leave the loop once all are stopped. */
 static void
-shutdown_check(void *unused)
+shutdown_check(struct loop *l, void *arg)
 {
-	(void)unused;
 	if (!D->shutting_down)
 		return;
 	struct inst *in;
@@ -135,7 +134,7 @@ setup_signals(char **err)
 		*err = xasprintf("signalfd: %s", strerror(errno));
 		return -errno;
 	}
-	return io_add(D->loop, &D->sig_io, D->sig_fd, EPOLLIN, on_signal);
+	return io_add(D->loop, &D->sig_io, D->sig_fd, EPOLLIN, on_signal, NULL);
 }
 
 /* Take daemon.pid's lock for our whole life: one daemon per home. */

@@ -18,7 +18,7 @@
 
 #include "common/paths.h"
 #include "common/util.h"
-#include "daemon/loop.h"
+#include "ev/loop.h"
 
 struct app;
 struct inst;

@@ -40,7 +40,7 @@ struct logpipe {
 	struct logframe frame;
 };
 
-static void on_readable(struct io *io, uint32_t events);
+static void on_readable(struct loop *l, struct io *io, uint32_t events, void *arg);
 
 static void
 logpipe_free(void *p)
@@ -218,7 +218,7 @@ resume_pipe(struct logpipe *lp)
 {
 	lp->paused = false;
 	timer_stop(D->loop, &lp->retry);
-	if (!lp->eof && !lp->io.active && io_add(D->loop, &lp->io, lp->fd, EPOLLIN, on_readable) < 0)
+	if (!lp->eof && !lp->io.active && io_add(D->loop, &lp->io, lp->fd, EPOLLIN, on_readable, lp) < 0)
 		dlog("cannot watch the output pipe of %s again: %s", lp->name, strerror(errno));
 }
 
@@ -240,9 +240,9 @@ drain(struct logpipe *lp)
 }
 
 static void
-on_readable(struct io *io, uint32_t events)
+on_readable(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	struct logpipe *lp = (struct logpipe *)((char *)io - offsetof(struct logpipe, io));
+	struct logpipe *lp = arg;
 	for (int i = 0; i < READS_PER_WAKEUP; i++) {
 		size_t space = logframe_space(&lp->frame);
 		if (space == 0) {
@@ -266,11 +266,11 @@ on_readable(struct io *io, uint32_t events)
 }
 
 static void
-on_retry(struct timer *t)
+on_retry(struct loop *l, struct timer *t, void *arg)
 {
-	struct logpipe *lp = (struct logpipe *)((char *)t - offsetof(struct logpipe, retry));
+	struct logpipe *lp = arg;
 	if (drain(lp) && !lp->eof)
-		on_readable(&lp->io, EPOLLIN);
+		on_readable(l, &lp->io, EPOLLIN, lp);
 }
 
 void
@@ -318,10 +318,10 @@ logpipe_start(int fd, struct inst *in, enum log_stream stream)
 	 * than one write per line (with 100-byte lines the daemon spent its
 	 * time in writev; bench/ logs). Stamps and JSON need each line. */
 	lp->frame.batch = !lp->json && !lp->date_fmt;
-	timer_init(&lp->retry, on_retry);
+	timer_init(&lp->retry, on_retry, lp);
 	fd_set_nonblock(fd, true);
 	LIST_INSERT_HEAD(&D->logpipes, lp, link);
-	if (io_add(D->loop, &lp->io, fd, EPOLLIN, on_readable) < 0) {
+	if (io_add(D->loop, &lp->io, fd, EPOLLIN, on_readable, lp) < 0) {
 		dlog("cannot watch the output pipe of %s: %s", s->name, strerror(errno));
 		logpipe_close(lp);
 	}

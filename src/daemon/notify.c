@@ -66,9 +66,8 @@ notify_handle(int pid, const char *msg, size_t len)
 }
 
 static void
-on_notify(struct io *io, uint32_t events)
+on_notify(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	(void)events;
 	for (int i = 0; i < 32; i++) {
 		char buf[NOTIFY_MAX];
 		union {
@@ -121,7 +120,7 @@ listen_on(int which, const struct sockaddr_un *addr, socklen_t len,
 		close(fd);
 		return -e;
 	}
-	int rc = io_add(D->loop, &socks[which], fd, EPOLLIN, on_notify);
+	int rc = io_add(D->loop, &socks[which], fd, EPOLLIN, on_notify, NULL);
 	if (rc < 0) {
 		*err = xasprintf("cannot watch %s: %s", name, strerror(-rc));
 		close(fd);

@@ -11,9 +11,8 @@
 #include "daemon/server.h"
 
 static void
-on_deadline(struct timer *t)
+on_deadline(struct loop *l, struct timer *t, void *arg)
 {
-	(void)t;
 	op_poke();
 }
 
@@ -36,7 +35,7 @@ op_new(struct client *c, json_t *req_id, op_check_fn check, void *data,
 	op->check = check;
 	op->data = data;
 	op->free_data = free_data;
-	timer_init(&op->timer, on_deadline);
+	timer_init(&op->timer, on_deadline, op);
 	TAILQ_INSERT_TAIL(&D->ops, op, link);
 	op_poke();
 	return op;
@@ -89,9 +88,8 @@ op_poke(void)
 }
 
 void
-op_run(void *unused)
+op_run(struct loop *l, void *arg)
 {
-	(void)unused;
 	struct op *op, *next;
 	if (!D->ops_poked)
 		return;

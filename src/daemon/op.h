@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "daemon/loop.h"
+#include "ev/loop.h"
 
 struct client;
 struct op;
@@ -47,7 +47,7 @@ void op_set_deadline(struct op *op, int64_t delay_ms);
 /* Something changed: re-check every op after this loop iteration. */
 void op_poke(void);
 /* Loop hook: run the checks if poked. */
-void op_run(void *unused);
+void op_run(struct loop *l, void *arg);
 void op_client_gone(struct client *c);
 /* Fail every pending op with this error and drop it. */
 void op_fail_all(const char *code, const char *msg);

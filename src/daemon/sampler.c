@@ -72,7 +72,7 @@ over_limit(struct inst *in, int64_t rss)
 }
 
 static void
-on_sample(struct timer *t)
+on_sample(struct loop *l, struct timer *t, void *arg)
 {
 	long hz = sysconf(_SC_CLK_TCK);
 	int64_t now = mono_ms();
@@ -109,6 +109,6 @@ on_sample(struct timer *t)
 void
 sampler_start(void)
 {
-	timer_init(&D->sample_timer, on_sample);
+	timer_init(&D->sample_timer, on_sample, NULL);
 	timer_start(D->loop, &D->sample_timer, SAMPLE_PERIOD_MS);
 }

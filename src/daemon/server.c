@@ -217,9 +217,8 @@ client_close_after_flush(struct client *c)
 #define TRIM_IDLE_MS 1000
 
 static void
-on_trim(struct timer *t)
+on_trim(struct loop *l, struct timer *t, void *arg)
 {
-	(void)t;
 	malloc_trim(0);
 }
 
@@ -324,9 +323,9 @@ client_op_done(struct client *c)
 }
 
 static void
-on_client(struct io *io, uint32_t events)
+on_client(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	struct client *c = (struct client *)((char *)io - offsetof(struct client, io));
+	struct client *c = arg;
 	if (events & EPOLLOUT) {
 		flush_out(c);
 		/* Caught up: handle requests held back meanwhile. Only here, never
@@ -366,7 +365,7 @@ on_client(struct io *io, uint32_t events)
 }
 
 static void
-on_accept(struct io *io, uint32_t events)
+on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(D->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -407,7 +406,7 @@ on_accept(struct io *io, uint32_t events)
 		c->pid = cred.pid;
 		linebuf_init(&c->in, PROTO_MAX_LINE);
 		TAILQ_INSERT_TAIL(&D->clients, c, link);
-		if (io_add(D->loop, &c->io, fd, EPOLLIN, on_client) < 0) {
+		if (io_add(D->loop, &c->io, fd, EPOLLIN, on_client, c) < 0) {
 			TAILQ_REMOVE(&D->clients, c, link);
 			close(fd);
 			client_free(c);
@@ -423,16 +422,15 @@ on_accept(struct io *io, uint32_t events)
 }
 
 static void
-on_accept_retry(struct timer *t)
+on_accept_retry(struct loop *l, struct timer *t, void *arg)
 {
-	(void)t;
-	io_mod(D->loop, &D->ctl_io, EPOLLIN);
+	io_mod(l, &D->ctl_io, EPOLLIN);
 }
 
 int
 server_listen(char **err)
 {
-	timer_init(&D->accept_retry, on_accept_retry);
+	timer_init(&D->accept_retry, on_accept_retry, NULL);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.sock);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -451,8 +449,8 @@ server_listen(char **err)
 		return -e;
 	}
 	D->ctl_fd = fd;
-	timer_init(&D->trim_timer, on_trim);
-	return io_add(D->loop, &D->ctl_io, fd, EPOLLIN, on_accept);
+	timer_init(&D->trim_timer, on_trim, NULL);
+	return io_add(D->loop, &D->ctl_io, fd, EPOLLIN, on_accept, NULL);
 }
 
 void

@@ -45,9 +45,9 @@
 static uint64_t spawn_counter;
 
 static void proc_finished(struct proc *p);
-static void on_kill_timer(struct timer *t);
-static void on_ready_timer(struct timer *t);
-static void on_restart_timer(struct timer *t);
+static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
+static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
+static void on_restart_timer(struct loop *l, struct timer *t, void *arg);
 
 const char *
 inst_state_name(enum inst_state st)
@@ -289,8 +289,8 @@ write_pid_file(struct inst *in, pid_t pid)
 		close(fd);
 }
 
-static void on_pidfd(struct io *io, uint32_t events);
-static void on_ipc(struct io *io, uint32_t events);
+static void on_pidfd(struct loop *l, struct io *io, uint32_t events, void *arg);
+static void on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg);
 
 /* How a new process proves it can take traffic. */
 static enum {
@@ -394,21 +394,21 @@ proc_spawn(struct inst *in, char **err)
 	p->started_mono = mono_ms();
 	p->broker_fd = broker[0];
 	p->ipc_fd = ipc[0];
-	timer_init(&p->kill_timer, on_kill_timer);
-	timer_init(&p->ready_timer, on_ready_timer);
+	timer_init(&p->kill_timer, on_kill_timer, p);
+	timer_init(&p->ready_timer, on_ready_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	broker[0] = ipc[0] = -1;
 
 	p->pidfd = pidfd_open_compat(pid);
-	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd) < 0) {
+	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd, p) < 0) {
 		close(p->pidfd);
 		p->pidfd = -1;
 	}
 	cluster_proc_attach(p);
 	if (p->ipc_fd >= 0) {
 		fd_set_nonblock(p->ipc_fd, true);
-		io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc);
+		io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p);
 	}
 	logpipe_start(out_pipe[0], in, STREAM_OUT);
 	logpipe_start(err_pipe[0], in, STREAM_ERR);
@@ -502,9 +502,9 @@ proc_bound(struct proc *p, const char *how)
 }
 
 static void
-on_ready_timer(struct timer *t)
+on_ready_timer(struct loop *l, struct timer *t, void *arg)
 {
-	struct proc *p = (struct proc *)((char *)t - offsetof(struct proc, ready_timer));
+	struct proc *p = arg;
 	struct inst *in = p->inst;
 	if (in && ready_mode(&in->app->spec) == READY_UPTIME) {
 		proc_mark_ready(p, "alive for min_uptime");
@@ -588,16 +588,16 @@ proc_begin_stop(struct proc *p)
 }
 
 static void
-on_kill_timer(struct timer *t)
+on_kill_timer(struct loop *l, struct timer *t, void *arg)
 {
-	struct proc *p = (struct proc *)((char *)t - offsetof(struct proc, kill_timer));
+	struct proc *p = arg;
 	int64_t now = mono_ms();
 	bool tree = proc_stop_how(p).tree;
 
 	if (p->kill_stage == -1) {
 		if (!p->exited && (now < p->drain_settled_mono || !cluster_proc_drained(p)) &&
 		    now < p->stop_deadline) {
-			timer_start(D->loop, t, DRAIN_POLL_MS);
+			timer_start(l, t, DRAIN_POLL_MS);
 			return;
 		}
 		if (!p->exited)
@@ -646,7 +646,7 @@ on_kill_timer(struct timer *t)
 		}
 	}
 	int64_t wait = p->stop_deadline - now;
-	timer_start(D->loop, t, wait < GROUP_POLL_MS ? wait : GROUP_POLL_MS);
+	timer_start(l, t, wait < GROUP_POLL_MS ? wait : GROUP_POLL_MS);
 }
 
 static void
@@ -691,19 +691,19 @@ proc_exited(struct proc *p, int wstatus)
 	p->stopping = true;
 	if (p->kill_stage <= 0)
 		p->kill_stage = 1;
-	on_kill_timer(&p->kill_timer);
+	on_kill_timer(D->loop, &p->kill_timer, p);
 }
 
 static void
-on_pidfd(struct io *io, uint32_t events)
+on_pidfd(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	struct proc *p = (struct proc *)((char *)io - offsetof(struct proc, pidfd_io));
+	struct proc *p = arg;
 	siginfo_t info;
 	memset(&info, 0, sizeof(info));
 	if (waitid(P_PIDFD, (id_t)p->pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) {
 		/* Already reaped by the SIGCHLD path, or spurious. */
 		if (errno == ECHILD)
-			io_del(D->loop, io);
+			io_del(l, io);
 		return;
 	}
 	int status = info.si_code == CLD_EXITED ? W_EXITCODE(info.si_status, 0)
@@ -735,9 +735,9 @@ restart_now(struct inst *in)
 }
 
 static void
-on_restart_timer(struct timer *t)
+on_restart_timer(struct loop *l, struct timer *t, void *arg)
 {
-	struct inst *in = (struct inst *)((char *)t - offsetof(struct inst, restart_timer));
+	struct inst *in = arg;
 	if (in->state == ST_WAITING)
 		restart_now(in);
 }
@@ -745,7 +745,7 @@ on_restart_timer(struct timer *t)
 void
 supervise_init_inst(struct inst *in)
 {
-	timer_init(&in->restart_timer, on_restart_timer);
+	timer_init(&in->restart_timer, on_restart_timer, in);
 }
 
 /* The instance has no process any more after a requested stop: delete it,
@@ -1010,15 +1010,15 @@ proc_send_ipc(struct proc *p, const char *json_line)
 
 /* Messages from a Node app: process.send(x) arrives as one JSON line. */
 static void
-on_ipc(struct io *io, uint32_t events)
+on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	struct proc *p = (struct proc *)((char *)io - offsetof(struct proc, ipc_io));
+	struct proc *p = arg;
 	ssize_t n = linebuf_read(&p->ipc_in, p->ipc_fd);
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
 		/* The app closed its channel (or sent an absurd line). */
-		io_del(D->loop, io);
+		io_del(l, io);
 		close(p->ipc_fd);
 		p->ipc_fd = -1;
 		return;

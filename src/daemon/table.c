@@ -146,7 +146,7 @@ app_create(struct spec *spec)
 	a->spec = *spec;
 	memset(spec, 0, sizeof(*spec));
 	TAILQ_INIT(&a->insts);
-	timer_init(&a->cron_timer, triggers_cron_fire);
+	timer_init(&a->cron_timer, triggers_cron_fire, a);
 	TAILQ_INSERT_TAIL(&D->apps, a, link);
 	return a;
 }

@@ -65,9 +65,9 @@ cron_arm(struct app *a)
 }
 
 void
-triggers_cron_fire(struct timer *t)
+triggers_cron_fire(struct loop *l, struct timer *t, void *arg)
 {
-	struct app *a = (struct app *)((char *)t - offsetof(struct app, cron_timer));
+	struct app *a = arg;
 	/* The timer may fire a little early on a clock step: wait for the
 	 * second itself. */
 	time_t now = (time_t)(wall_ms() / 1000), next;
@@ -262,9 +262,9 @@ dir_of(const struct watch *w, int wd)
 }
 
 static void
-on_debounce(struct timer *t)
+on_debounce(struct loop *l, struct timer *t, void *arg)
 {
-	struct watch *w = (struct watch *)((char *)t - offsetof(struct watch, debounce));
+	struct watch *w = arg;
 	struct app *a = w->app;
 	dlog("%s: %s changed, restarting", a->spec.name, w->changed ? w->changed : "a file");
 	struct inst *in;
@@ -279,9 +279,9 @@ on_debounce(struct timer *t)
 }
 
 static void
-on_inotify(struct io *io, uint32_t events)
+on_inotify(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	struct watch *w = (struct watch *)((char *)io - offsetof(struct watch, io));
+	struct watch *w = arg;
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	for (;;) {
 		ssize_t n = read_retry(w->fd, buf, sizeof(buf));
@@ -336,14 +336,14 @@ watch_start(struct app *a)
 	struct watch *w = xcalloc(1, sizeof(*w));
 	w->app = a;
 	w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (w->fd < 0 || io_add(D->loop, &w->io, w->fd, EPOLLIN, on_inotify) < 0) {
+	if (w->fd < 0 || io_add(D->loop, &w->io, w->fd, EPOLLIN, on_inotify, w) < 0) {
 		dlog("%s: cannot watch files: %s", a->spec.name, strerror(errno));
 		if (w->fd >= 0)
 			close(w->fd);
 		free(w);
 		return;
 	}
-	timer_init(&w->debounce, on_debounce);
+	timer_init(&w->debounce, on_debounce, w);
 	a->watch = w;
 	if (strv_len(a->spec.watch_paths) == 0)
 		watch_add_tree(w, a->spec.cwd);

@@ -3,18 +3,12 @@
  * bytes, and a table of malformed messages that must be rejected.
  */
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "unit.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "common/brokerproto.h"
-
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct broker_req
 make_req(int family, const char *addr, uint16_t port, bool v6only)

@@ -4,11 +4,7 @@
  * Files live in tests/fixtures/loaders (found next to this source, or at
  * $CORRAL_FIXTURES); the JavaScript tests run the real node.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,16 +8,12 @@
  * buffer) in random read sizes with random refusals and checks that the
  * reassembled lines are exactly the lines written.
  */
-#include <setjmp.h>
-#include <stdarg.h>
+#include "unit.h"
+
 #include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cmocka.h>
 
 #include "daemon/logframe.h"
 

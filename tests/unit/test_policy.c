@@ -6,18 +6,12 @@
  * (shorter than min_uptime) counted in a row until max_restarts → errored,
  * and a stable run clearing the count.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "unit.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "daemon/policy.h"
-
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The spec fields the policy reads, with PM2's defaults. */
 static struct spec

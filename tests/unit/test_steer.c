@@ -4,11 +4,7 @@
  * attached to real SO_REUSEPORT listener groups on loopback, where the
  * kernel's choice must match the interpreter's.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

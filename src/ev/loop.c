@@ -1,7 +1,8 @@
 /*
- * loop.c — epoll + timer heap + per-iteration hooks.
+ * loop.c — epoll + timer heap + per-iteration hooks + deferred frees. The
+ * contract is in loop.h.
  */
-#include "daemon/loop.h"
+#include "ev/loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct deferred {
 struct loop {
 	int epfd;
 	bool stop;
+	uint64_t timer_seq;     /* the next timer_start()'s seq */
 	struct timer **heap;
 	size_t nheap, capheap;
 	struct {
@@ -55,11 +57,12 @@ loop_free(struct loop *l)
 }
 
 int
-io_add(struct loop *l, struct io *io, int fd, uint32_t events, io_cb cb)
+io_add(struct loop *l, struct io *io, int fd, uint32_t events, io_cb cb, void *arg)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = io};
 	io->fd = fd;
 	io->cb = cb;
+	io->arg = arg;
 	io->events = events;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
@@ -90,7 +93,13 @@ io_del(struct loop *l, struct io *io)
 	io->active = false;
 }
 
-/* Timer heap, ordered by when_ms. */
+/* Timer heap, ordered by when_ms, then by start order. */
+
+static bool
+timer_before(const struct timer *a, const struct timer *b)
+{
+	return a->when_ms < b->when_ms || (a->when_ms == b->when_ms && a->seq < b->seq);
+}
 
 static void
 heap_swap(struct loop *l, size_t a, size_t b)
@@ -107,7 +116,7 @@ heap_up(struct loop *l, size_t i)
 {
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (l->heap[parent]->when_ms <= l->heap[i]->when_ms)
+		if (!timer_before(l->heap[i], l->heap[parent]))
 			break;
 		heap_swap(l, i, parent);
 		i = parent;
@@ -119,9 +128,9 @@ heap_down(struct loop *l, size_t i)
 {
 	for (;;) {
 		size_t left = 2 * i + 1, right = left + 1, best = i;
-		if (left < l->nheap && l->heap[left]->when_ms < l->heap[best]->when_ms)
+		if (left < l->nheap && timer_before(l->heap[left], l->heap[best]))
 			best = left;
-		if (right < l->nheap && l->heap[right]->when_ms < l->heap[best]->when_ms)
+		if (right < l->nheap && timer_before(l->heap[right], l->heap[best]))
 			best = right;
 		if (best == i)
 			break;
@@ -131,10 +140,12 @@ heap_down(struct loop *l, size_t i)
 }
 
 void
-timer_init(struct timer *t, timer_cb cb)
+timer_init(struct timer *t, timer_cb cb, void *arg)
 {
 	t->cb = cb;
+	t->arg = arg;
 	t->when_ms = 0;
+	t->seq = 0;
 	t->heap_index = -1;
 }
 
@@ -171,6 +182,7 @@ timer_start(struct loop *l, struct timer *t, int64_t delay_ms)
 		l->heap = xrealloc(l->heap, l->capheap * sizeof(*l->heap));
 	}
 	t->when_ms = mono_ms() + (delay_ms > 0 ? delay_ms : 0);
+	t->seq = l->timer_seq++;
 	t->heap_index = (int)l->nheap;
 	l->heap[l->nheap++] = t;
 	heap_up(l, l->nheap - 1);
@@ -208,14 +220,19 @@ run_deferred(struct loop *l)
 	}
 }
 
+/* Fire the timers that are due. One armed by a callback during this pass
+ * waits for the next iteration, even with a delay of 0, so a timer that
+ * re-arms itself cannot keep the loop from polling. */
 static void
 run_timers(struct loop *l)
 {
 	int64_t now = mono_ms();
-	while (l->nheap > 0 && l->heap[0]->when_ms <= now) {
+	uint64_t armed_during_pass = l->timer_seq;
+	while (l->nheap > 0 && l->heap[0]->when_ms <= now &&
+	    l->heap[0]->seq < armed_during_pass) {
 		struct timer *t = l->heap[0];
 		timer_stop(l, t);
-		t->cb(t);
+		t->cb(l, t, t->arg);
 	}
 }
 
@@ -232,30 +249,38 @@ loop_stop(struct loop *l)
 }
 
 int
-loop_run(struct loop *l)
+loop_run_once(struct loop *l, int max_wait_ms)
 {
 	struct epoll_event events[MAX_EVENTS];
+	int timeout = max_wait_ms;
+	if (l->nheap > 0) {
+		int64_t wait = l->heap[0]->when_ms - mono_ms();
+		wait = wait < 0 ? 0 : (wait > 60000 ? 60000 : wait);
+		if (timeout < 0 || wait < timeout)
+			timeout = (int)wait;
+	}
+	int n = epoll_wait(l->epfd, events, MAX_EVENTS, timeout);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct io *io = events[i].data.ptr;
+		if (io->active)
+			io->cb(l, io, events[i].events, io->arg);
+	}
+	run_timers(l);
+	for (size_t i = 0; i < l->nhooks; i++)
+		l->hooks[i].fn(l, l->hooks[i].arg);
+	run_deferred(l);
+	return 0;
+}
+
+int
+loop_run(struct loop *l)
+{
 	while (!l->stop) {
-		int timeout = -1;
-		if (l->nheap > 0) {
-			int64_t wait = l->heap[0]->when_ms - mono_ms();
-			timeout = wait < 0 ? 0 : (wait > 60000 ? 60000 : (int)wait);
-		}
-		int n = epoll_wait(l->epfd, events, MAX_EVENTS, timeout);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (int i = 0; i < n; i++) {
-			struct io *io = events[i].data.ptr;
-			if (io->active)
-				io->cb(io, events[i].events);
-		}
-		run_timers(l);
-		for (size_t i = 0; i < l->nhooks; i++)
-			l->hooks[i].fn(l->hooks[i].arg);
-		run_deferred(l);
+		int rc = loop_run_once(l, -1);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

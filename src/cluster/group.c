@@ -46,8 +46,9 @@
 #include "cluster/relay.h"
 #include "cluster/steer.h"
 #include "common/brokerproto.h"
+#include "common/log.h"
 #include "common/util.h"
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 

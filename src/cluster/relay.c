@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 
 #define RELAY_BUF 16384
 #define RELAY_IDLE_MS 60000

@@ -14,13 +14,14 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "common/log.h"
 #include "common/signame.h"
 #include "common/spec.h"
-#include "daemon/daemon.h"
 #include "daemon/logfile.h"
 #include "daemon/op.h"
 #include "daemon/reload.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 #include "daemon/triggers.h"

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cluster/relay.h"
+#include "common/log.h"
 #include "common/spec.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
@@ -27,32 +28,11 @@
 #include "daemon/op.h"
 #include "daemon/sampler.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 
-struct daemon *D;
-
-void
-dlog(const char *fmt, ...)
-{
-	if (!D || D->log_fd < 0)
-		return;
-	char stamp[64];
-	int64_t now = wall_ms();
-	time_t secs = (time_t)(now / 1000);
-	struct tm tm;
-	localtime_r(&secs, &tm);
-	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(stamp + n, sizeof(stamp) - n, ".%03d", (int)(now % 1000));
-	va_list ap;
-	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	char *line = xasprintf("%s %s\n", stamp, msg);
-	write_all(D->log_fd, line, strlen(line));
-	free(line);
-	free(msg);
-}
+static void daemon_shutdown(void);
 
 static void
 on_signal(struct loop *l, struct io *io, uint32_t events, void *arg)
@@ -100,7 +80,8 @@ shutdown_check(struct loop *l, void *arg)
 	loop_stop(D->loop);
 }
 
-void
+/* Begin an orderly exit: stop every app, then leave the loop. */
+static void
 daemon_shutdown(void)
 {
 	if (D->shutting_down)
@@ -211,8 +192,7 @@ daemon_teardown(void)
 	timer_stop(D->loop, &D->sample_timer);
 	if (D->sig_fd >= 0)
 		close(D->sig_fd);
-	if (D->log_fd >= 0)
-		close(D->log_fd);
+	log_close();
 	loop_free(D->loop);
 	paths_free(&D->paths);
 	free(D->exe_path);
@@ -247,21 +227,7 @@ daemon_main(int argc, char **argv)
 	/* Static: the state must outlive this frame for anything that runs at
 	 * exit (daemon_teardown frees what it points to). */
 	static struct daemon d;
-	memset(&d, 0, sizeof(d));
-	D = &d;
-	D->log_fd = -1;
-	D->ctl_fd = D->sig_fd = D->pid_fd = -1;
-	D->pid = getpid();
-	D->started_wall_ms = wall_ms();
-	TAILQ_INIT(&D->apps);
-	TAILQ_INIT(&D->insts);
-	TAILQ_INIT(&D->procs);
-	TAILQ_INIT(&D->clients);
-	TAILQ_INIT(&D->ops);
-	LIST_INIT(&D->logfiles);
-	LIST_INIT(&D->logpipes);
-	LIST_INIT(&D->groups);
-	LIST_INIT(&D->relays);
+	state_init(&d);
 	D->cpus = spec_usable_cpus();
 
 	char *err = NULL;
@@ -285,7 +251,7 @@ daemon_main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &raised);
 	}
 	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
-	D->log_fd = open(D->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	log_open(D->paths.log);
 	D->loop = loop_new();
 	if (!D->loop) {
 		report_ready(ready_fd, "epoll_create1 failed");

@@ -1,93 +1,11 @@
 /*
- * daemon.h — the supervisor's state, in one struct.
- *
- * The daemon is one single-threaded process: an epoll loop (loop.c) that
- * watches the control socket and its clients (server.c), each child's pidfd,
- * stdout/stderr pipes (logpipe.c), preload broker and Node IPC channels,
- * signals (signalfd) and timers. Nothing in it blocks on anything a client
- * or an app controls.
+ * daemon.h — `corral daemon`: the entry point that wires every subsystem of
+ * the supervisor together (the state itself is in state.h).
  */
 #ifndef CORRAL_DAEMON_H
 #define CORRAL_DAEMON_H
 
-#include <stdbool.h>
-#include <stdint.h>
-#include <sys/queue.h>
-#include <sys/resource.h>
-#include <sys/types.h>
-
-#include "common/paths.h"
-#include "common/util.h"
-#include "ev/loop.h"
-
-struct app;
-struct inst;
-struct proc;
-struct client;
-struct op;
-struct logfile;
-struct logpipe;
-struct group;
-struct relay;
-
-TAILQ_HEAD(app_list, app);
-TAILQ_HEAD(inst_list, inst);
-TAILQ_HEAD(proc_list, proc);
-TAILQ_HEAD(client_list, client);
-TAILQ_HEAD(op_list, op);
-LIST_HEAD(logfile_list, logfile);
-LIST_HEAD(logpipe_list, logpipe);
-LIST_HEAD(group_list, group);
-LIST_HEAD(relay_list, relay);
-
-struct daemon {
-	struct loop *loop;
-	struct paths paths;
-	pid_t pid;
-	int64_t started_wall_ms;
-	char *exe_path;             /* this binary */
-	char *preload_path;         /* libcorral-preload.so, NULL if missing */
-
-	int ctl_fd;                 /* listening control socket */
-	struct io ctl_io;
-	struct timer accept_retry;  /* out of fds: accept again later */
-	int sig_fd;                 /* signalfd */
-	struct io sig_io;
-	int log_fd;                 /* daemon.log */
-	int pid_fd;                 /* daemon.pid, flock held for life */
-
-	struct app_list apps;
-	struct inst_list insts;     /* every instance, ordered by pm_id */
-	struct proc_list procs;     /* every live OS process we started */
-	struct client_list clients;
-	struct op_list ops;         /* requests waiting for their outcome */
-	bool ops_poked;             /* an instance changed: re-check ops */
-	struct logfile_list logfiles;
-	struct logpipe_list logpipes;
-	struct group_list groups;   /* cluster listener groups */
-	struct relay_list relays;   /* connections handed on from closed listeners */
-	uint64_t next_app_id;
-	int next_pm_id;             /* reset when the table empties */
-	int cpus;
-	mode_t app_umask;           /* the umask apps are started with */
-	struct rlimit app_nofile;   /* the fd limit apps are started with */
-	char *user_name;            /* our user's name, looked up once */
-
-	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
-	struct timer trim_timer;    /* gives freed heap back once clients are quiet */
-	bool shutting_down;         /* `corral kill` or SIGTERM in progress */
-	int exit_code;
-};
-
-extern struct daemon *D;
-
-/* Entry point for `corral daemon`. Returns the process exit code. */
+/* Run the daemon for $CORRAL_HOME. Returns the process exit code. */
 int daemon_main(int argc, char **argv);
-
-/* The daemon's own log ($CORRAL_HOME/daemon.log), one line per call. */
-void dlog(const char *fmt, ...) PRINTFLIKE(1, 2);
-
-/* Begin an orderly exit: stop every app, then leave the loop. */
-void daemon_shutdown(void);
 
 #endif

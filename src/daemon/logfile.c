@@ -13,8 +13,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 
 /* A hold older than this is broken: the app stopped in the middle of a huge
  * line, and the other writers of the file must not wait for it forever. */

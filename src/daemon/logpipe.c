@@ -12,11 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
-#include "daemon/daemon.h"
 #include "daemon/logfile.h"
 #include "daemon/logframe.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 #include "daemon/table.h"
 
 #define READS_PER_WAKEUP 16

@@ -13,8 +13,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/daemon.h"
+#include "common/log.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 

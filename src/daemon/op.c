@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include "common/util.h"
-#include "daemon/daemon.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 
 static void
 on_deadline(struct loop *l, struct timer *t, void *arg)

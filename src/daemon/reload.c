@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
 #include "daemon/commands.h"

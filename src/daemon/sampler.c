@@ -11,12 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
+#include "common/log.h"
 #include "common/units.h"
 #include "common/util.h"
-#include "cluster/cluster.h"
-#include "daemon/daemon.h"
 #include "daemon/proctree.h"
 #include "daemon/reload.h"
+#include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 

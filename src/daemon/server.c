@@ -14,9 +14,10 @@
 #include <unistd.h>
 
 #include "common/linebuf.h"
+#include "common/log.h"
 #include "daemon/commands.h"
-#include "daemon/daemon.h"
 #include "daemon/op.h"
+#include "daemon/state.h"
 #include "daemon/table.h"
 
 /* Replies may be large (jlist of many apps); pushes must stay small. */

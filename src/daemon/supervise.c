@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
 #include "daemon/logpipe.h"

@@ -35,7 +35,7 @@
 #include "common/cron.h"
 #include "common/linebuf.h"
 #include "common/spec.h"
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 
 enum inst_state {
 	ST_LAUNCHING,  /* process started, not ready yet */

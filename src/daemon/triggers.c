@@ -23,8 +23,9 @@
 #include <unistd.h>
 
 #include "common/cron.h"
+#include "common/log.h"
 #include "common/util.h"
-#include "daemon/daemon.h"
+#include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/complain.h"
 #include "cli/client.h"
 #include "cli/dump.h"
 #include "cli/logs.h"
@@ -28,7 +29,6 @@
 #include "common/util.h"
 #include "config/doc.h"
 #include "config/normalize.h"
-#include "daemon/daemon.h"
 
 extern char **environ;
 
@@ -58,32 +58,12 @@ struct verb {
 static int
 fail(struct ctx *x, const char *fmt, ...) PRINTFLIKE(2, 3);
 
-static void
-vcomplain(const char *verb, const char *fmt, va_list ap) PRINTFLIKE(2, 0);
-
-static void
-vcomplain(const char *verb, const char *fmt, va_list ap)
-{
-	char *msg = xvasprintf(fmt, ap);
-	fprintf(stderr, "corral %s: %s\n", verb, msg);
-	free(msg);
-}
-
-void
-cli_complain(const char *verb, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vcomplain(verb, fmt, ap);
-	va_end(ap);
-}
-
 static int
 fail(struct ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vcomplain(x->verb, fmt, ap);
+	cli_vcomplain(x->verb, fmt, ap);
 	va_end(ap);
 	return 1;
 }
@@ -1055,12 +1035,6 @@ verb_kill(struct ctx *x)
 	return 0;
 }
 
-static int
-verb_daemon(struct ctx *x)
-{
-	return daemon_main(0, NULL);
-}
-
 /* ---- config ---- */
 
 static int
@@ -1184,7 +1158,7 @@ static const struct verb verbs[] = {
 	{"config", {0}, OG_CONFIG, verb_config, "config [file] [--env name] [--only a,b] [--json]",
 	    "show an ecosystem file as corral will run it"},
 	{"ecosystem", {"init", 0}, OG_SAVE, verb_ecosystem, "ecosystem", "write a sample ecosystem.config.js"},
-	{"daemon", {0}, 0, verb_daemon, "daemon", "run the daemon (started on demand)"},
+	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)"},
 	{"version", {0}, 0, verb_version, "version", "print the version"},
 	{"help", {0}, 0, verb_help, "help [verb]", "this help"},
 };
@@ -1287,8 +1261,10 @@ cli_main(int argc, char **argv)
 			return 0;
 		}
 	}
-	if (v->fn == verb_daemon)
-		return daemon_main(argc - 1, argv + 1);
+	if (!v->fn) {           /* `corral daemon`: main() runs it, not the client */
+		verb_usage(stderr, v);
+		return 2;
+	}
 
 	struct ctx x;
 	memset(&x, 0, sizeof(x));

@@ -9,8 +9,4 @@
 
 int cli_main(int argc, char **argv);
 
-/* The one shape of a user-facing error: "corral <verb>: <message>" on
- * stderr. */
-void cli_complain(const char *verb, const char *fmt, ...) PRINTFLIKE(2, 3);
-
 #endif

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/cli.h"
+#include "cli/complain.h"
 #include "common/paths.h"
 #include "common/util.h"
 

@@ -18,7 +18,7 @@
 
 #include "cli/args.h"
 #include "cli/complain.h"
-#include "cli/client.h"
+#include "cli/conn.h"
 #include "cli/dump.h"
 #include "cli/logs.h"
 #include "cli/render.h"
@@ -74,7 +74,7 @@ connect_daemon(struct ctx *x, bool autostart)
 	if (x->connected)
 		return 0;
 	char *err = NULL;
-	int rc = client_open(&x->paths, autostart, &x->conn, &err);
+	int rc = conn_open(&x->paths, autostart, &x->conn, &err);
 	if (rc == -ENOENT && !autostart)
 		return rc;
 	if (rc < 0) {
@@ -95,7 +95,7 @@ call(struct ctx *x, json_t *req, int timeout_ms)
 		return NULL;
 	}
 	char *err = NULL;
-	json_t *r = client_call(&x->conn, req, timeout_ms, &err);
+	json_t *r = conn_call(&x->conn, req, timeout_ms, &err);
 	json_decref(req);
 	if (!r) {
 		fail(x, "%s", err);
@@ -123,7 +123,7 @@ print_procs(struct ctx *x, json_t *procs)
 	}
 	json_t *req = json_pack("{s:s}", "cmd", "list");
 	char *err = NULL;
-	json_t *r = client_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
+	json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
 	json_decref(req);
 	if (r) {
 		render_list(stdout, json_object_get(r, "procs"));
@@ -454,7 +454,7 @@ verb_start(struct ctx *x)
 			return 1;
 		}
 		char *err = NULL;
-		json_t *r = client_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
+		json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
 		json_decref(req);
 		free(err);
 		if (r && json_array_size(json_object_get(r, "procs")) > 0) {
@@ -698,7 +698,7 @@ verb_jlist(struct ctx *x)
 	}
 	json_decref(r);
 	size_t len;
-	char *line = client_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+	char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
 	if (!line)
 		return fail(x, "the daemon closed the connection");
 	fwrite(line, 1, len, stdout);
@@ -1025,7 +1025,7 @@ verb_kill(struct ctx *x)
 	if (!r)
 		return 1;
 	json_decref(r);
-	client_close(&x->conn);
+	conn_close(&x->conn);
 	x->connected = false;
 	/* Wait for the daemon process itself to be gone. */
 	int64_t deadline = mono_ms() + 10000;
@@ -1285,7 +1285,7 @@ cli_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	int rc = v->fn(&x);
 	if (x.connected)
-		client_close(&x.conn);
+		conn_close(&x.conn);
 	args_free(&x.a);
 	paths_free(&x.paths);
 	fflush(stdout);

@@ -133,7 +133,7 @@ logs_run(struct conn *c, const struct args *a)
 	json_t *req = json_pack("{s:s}", "cmd", "list");
 	if (targets)
 		json_object_set(req, "targets", targets);
-	json_t *r = client_call(c, req, 30000, &err);
+	json_t *r = conn_call(c, req, 30000, &err);
 	json_decref(req);
 	if (!r) {
 		fprintf(stderr, "corral logs: %s\n", err);
@@ -145,7 +145,7 @@ logs_run(struct conn *c, const struct args *a)
 		json_t *sub = json_pack("{s:s, s:b, s:b}", "cmd", "logs", "out", want_out, "err", want_err);
 		if (targets)
 			json_object_set(sub, "targets", targets);
-		json_t *sr = client_call(c, sub, 30000, &err);
+		json_t *sr = conn_call(c, sub, 30000, &err);
 		json_decref(sub);
 		if (!sr) {
 			fprintf(stderr, "corral logs: %s\n", err);
@@ -193,7 +193,7 @@ logs_run(struct conn *c, const struct args *a)
 	struct stream_state st[64];
 	size_t nst = 0;
 	for (;;) {
-		json_t *ev = client_next(c, -1);
+		json_t *ev = conn_next(c, -1);
 		if (!ev) {
 			fprintf(stderr, "corral logs: the daemon went away\n");
 			return 1;

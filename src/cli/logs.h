@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 #include "cli/args.h"
-#include "cli/client.h"
+#include "cli/conn.h"
 
 int logs_run(struct conn *c, const struct args *a);
 /* Print the last n lines of path to f with prefix (may be ""); 0 or -errno. */

@@ -1,7 +1,7 @@
 /*
- * client.c — connecting to (and starting) the daemon.
+ * conn.c — the CLI's connection to the daemon (and starting it).
  */
-#include "cli/client.h"
+#include "cli/conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +40,7 @@ try_connect(const struct paths *p)
 }
 
 bool
-client_daemon_running(const struct paths *p)
+conn_daemon_running(const struct paths *p)
 {
 	int fd = try_connect(p);
 	if (fd < 0)
@@ -165,7 +165,7 @@ send_line(struct conn *c, json_t *msg)
 }
 
 char *
-client_next_line(struct conn *c, int timeout_ms, size_t *len)
+conn_next_line(struct conn *c, int timeout_ms, size_t *len)
 {
 	int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
 	for (;;) {
@@ -196,11 +196,11 @@ client_next_line(struct conn *c, int timeout_ms, size_t *len)
 }
 
 json_t *
-client_next(struct conn *c, int timeout_ms)
+conn_next(struct conn *c, int timeout_ms)
 {
 	for (;;) {
 		size_t len;
-		char *line = client_next_line(c, timeout_ms, &len);
+		char *line = conn_next_line(c, timeout_ms, &len);
 		if (!line)
 			return NULL;
 		json_t *j = json_loadb(line, len, 0, NULL);
@@ -217,7 +217,7 @@ error_text(json_t *reply)
 }
 
 json_t *
-client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
+conn_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 {
 	int id = ++c->next_id;
 	json_object_set_new(req, "id", json_integer(id));
@@ -225,7 +225,7 @@ client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 	if (rc < 0) {
 		/* The daemon may have refused us and hung up before we wrote:
 		 * its reason is waiting in our receive buffer. */
-		json_t *r = client_next(c, 1000);
+		json_t *r = conn_next(c, 1000);
 		if (r && json_is_null(json_object_get(r, "id")) && json_object_get(r, "error")) {
 			*err = error_text(r);
 			json_decref(r);
@@ -236,7 +236,7 @@ client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 		return NULL;
 	}
 	for (;;) {
-		json_t *r = client_next(c, timeout_ms);
+		json_t *r = conn_next(c, timeout_ms);
 		if (!r) {
 			if (c->hung_up)
 				*err = xstrdup("the daemon closed the connection without answering "
@@ -270,7 +270,7 @@ static int
 hello(struct conn *c, char **err)
 {
 	json_t *req = json_pack("{s:s, s:i}", "cmd", "hello", "v", 1);
-	json_t *r = client_call(c, req, 10000, err);
+	json_t *r = conn_call(c, req, 10000, err);
 	json_decref(req);
 	if (!r)
 		return -EPROTO;
@@ -280,7 +280,7 @@ hello(struct conn *c, char **err)
 }
 
 int
-client_open(const struct paths *p, bool autostart, struct conn *c, char **err)
+conn_open(const struct paths *p, bool autostart, struct conn *c, char **err)
 {
 	memset(c, 0, sizeof(*c));
 	linebuf_init(&c->in, MAX_REPLY);
@@ -328,14 +328,14 @@ client_open(const struct paths *p, bool autostart, struct conn *c, char **err)
 	c->fd = fd;
 	int rc = hello(c, err);
 	if (rc < 0) {
-		client_close(c);
+		conn_close(c);
 		return rc;
 	}
 	return 0;
 }
 
 void
-client_close(struct conn *c)
+conn_close(struct conn *c)
 {
 	if (c->fd > 0)
 		close(c->fd);

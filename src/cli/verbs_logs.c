@@ -1,22 +1,23 @@
 /*
- * logs.c — tail files, then follow the daemon's stream.
+ * verbs_logs.c — `corral logs`: the last lines of each matching log file,
+ * then the live stream from the daemon until Ctrl-C; flush and reloadLogs.
  */
-#include "cli/logs.h"
-
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/render.h"
+#include "cli/verbs.h"
 #include "common/units.h"
-#include "common/util.h"
 
 #define TAIL_CHUNK 65536
 
-int
+/* Print the last n lines of path to f with prefix (may be ""); 0 or -errno. */
+static int
 logs_tail(FILE *f, const char *path, long n, const char *prefix)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -105,8 +106,12 @@ struct stream_state {
 };
 
 int
-logs_run(struct conn *c, const struct args *a)
+verb_logs(struct ctx *x)
 {
+	if (cli_connect(x, true) < 0)
+		return 1;
+	struct conn *c = &x->conn;
+	const struct args *a = &x->a;
 	long lines = 15;
 	const char *ls = args_get(a, "lines");
 	if (ls) {
@@ -260,5 +265,33 @@ logs_run(struct conn *c, const struct args *a)
 		free(decoded);
 		json_decref(ev);
 	}
+	return 0;
+}
+
+int
+verb_flush(struct ctx *x)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "flush");
+	if (x->a.pos[0])
+		json_object_set_new(req, "targets", cli_targets(x->a.pos));
+	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(r, "files"), i, f)
+		printf("corral: flushed %s\n", json_string_value(f));
+	json_decref(r);
+	return 0;
+}
+
+int
+verb_reload_logs(struct ctx *x)
+{
+	json_t *r = cli_call(x, json_pack("{s:s}", "cmd", "reload_logs"), QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	printf("corral: log files reopened\n");
+	json_decref(r);
 	return 0;
 }

@@ -1,0 +1,156 @@
+/*
+ * verbs_config.c — ecosystem files: loading one for any verb (with the
+ * start options PM2 applies to its apps), `corral config` to show one as it
+ * will run, `corral ecosystem` to write a sample.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/render.h"
+#include "cli/verbs.h"
+#include "config/doc.h"
+#include "config/normalize.h"
+
+extern char **environ;
+
+/* The start options PM2 applies to the apps of an ecosystem file; the
+ * others are dropped with a warning (PM2 drops them silently). New
+ * reference, or NULL when there are none. */
+static json_t *
+config_overrides(struct ctx *x, json_t *warnings)
+{
+	static const char *const kept[] = {"namespace", "watch", "ignore_watch", "uid", "gid", "cwd"};
+	if (strcmp(x->verb, "start") != 0)
+		return NULL;
+	json_t *fields = args_app_fields(&x->a);
+	for (const struct opt_def *o = args_options; o->lng; o++) {
+		if (!o->field || !args_has(&x->a, o->lng))
+			continue;
+		bool keep = false;
+		for (size_t i = 0; i < ARRAY_LEN(kept); i++)
+			keep |= strcmp(kept[i], o->field) == 0;
+		if (!keep) {
+			config_doc_warn(&warnings, "--%s is ignored with an ecosystem file, as in "
+			    "PM2 (set \"%s\" in the file)", o->lng, o->field);
+			json_object_del(fields, o->field);
+		}
+	}
+	if (json_object_size(fields) == 0) {
+		json_decref(fields);
+		return NULL;
+	}
+	return fields;
+}
+
+/* Load and normalize an ecosystem file. NULL after printing the error. */
+json_t *
+cli_load_config(struct ctx *x, const char *file)
+{
+	struct config_doc *doc = NULL;
+	json_t *warnings = json_array(), *apps = NULL;
+	char *err = NULL, *dir = NULL;
+	if (config_doc_load(file, &doc, &warnings, &err) < 0)
+		goto out;
+	/* Relative paths in the file resolve against its directory. */
+	char *here = cli_current_dir();
+	dir = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
+	free(here);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	struct norm_ctx nctx = {
+		.base_dir = dir,
+		.environ = environ,
+		.env_name = args_get(&x->a, "env"),
+		.warnings = warnings,
+		.overrides = config_overrides(x, warnings),
+	};
+	normalize_doc(&nctx, doc, args_get(&x->a, "only"), &apps, &err);
+	json_decref(nctx.overrides);
+out:
+	cli_print_warnings(warnings);
+	if (!apps)
+		cli_fail(x, "%s", err);
+	json_decref(warnings);
+	config_doc_free(doc);
+	free(dir);
+	free(err);
+	return apps;
+}
+
+bool
+cli_is_config_arg(const char *arg)
+{
+	struct stat st;
+	return normalize_is_config_file(arg) && (stat(arg, &st) == 0 || strchr(arg, '.'));
+}
+
+int
+verb_config(struct ctx *x)
+{
+	const char *file = x->a.pos[0] ? x->a.pos[0] : "ecosystem.config.js";
+	json_t *apps = cli_load_config(x, file);
+	if (!apps)
+		return 1;
+	if (args_has(&x->a, "json"))
+		render_json(stdout, apps, true);
+	else
+		render_config(stdout, apps);
+	json_decref(apps);
+	return 0;
+}
+
+static const char ecosystem_sample[] =
+"// corral ecosystem file — the same format as PM2's.\n"
+"// Start it with `corral start`, check it with `corral config`.\n"
+"module.exports = {\n"
+"  apps: [\n"
+"    {\n"
+"      name: 'web',\n"
+"      script: './server.js',        // a file, a program on PATH, or a command line\n"
+"      args: '--port 3000',          // or ['--port', '3000']\n"
+"      instances: 'max',             // cluster mode: one instance per usable CPU\n"
+"      lb: 'least-busy',             // least-busy, even, sticky (by client address), shared\n"
+"      max_memory_restart: '300M',   // the whole process tree, checked every second\n"
+"      kill_timeout: 1600,           // ms from the stop signal to SIGKILL\n"
+"      // wait_ready: true,          // ready on process.send('ready') or READY=1\n"
+"      env: {\n"
+"        NODE_ENV: 'development',\n"
+"      },\n"
+"      env_production: {             // corral start ecosystem.config.js --env production\n"
+"        NODE_ENV: 'production',\n"
+"      },\n"
+"    },\n"
+"    {\n"
+"      name: 'worker',\n"
+"      script: 'worker.py',          // python3, unbuffered\n"
+"      cron_restart: '0 3 * * *',    // restart every day at 03:00\n"
+"      exp_backoff_restart_delay: 100,\n"
+"    },\n"
+"  ],\n"
+"};\n";
+
+int
+verb_ecosystem(struct ctx *x)
+{
+	const char *file = "ecosystem.config.js";
+	if (access(file, F_OK) == 0 && !args_has(&x->a, "force"))
+		return cli_fail(x, "%s already exists (use --force to overwrite it)", file);
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, ecosystem_sample, strlen(ecosystem_sample)) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cli_fail(x, "cannot write %s: %s", file, strerror(e));
+	}
+	close(fd);
+	printf("corral: wrote %s\n", file);
+	return 0;
+}

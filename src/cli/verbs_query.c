@@ -1,0 +1,171 @@
+/*
+ * verbs_query.c — what the daemon knows, printed: list, jlist, prettylist,
+ * describe, env, pid, id.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/render.h"
+#include "cli/verbs.h"
+
+int
+verb_list(struct ctx *x)
+{
+	bool json = args_has(&x->a, "json");
+	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", !json);
+	if (x->a.pos[0])
+		json_object_set_new(req, "targets", cli_targets(x->a.pos));
+	/* The table needs the top-level fields only: ask for just those. */
+	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	json_t *procs = json_object_get(r, "procs");
+	if (json)
+		render_json(stdout, procs, true);
+	else
+		render_list(stdout, procs);
+	json_decref(r);
+	return 0;
+}
+
+int
+verb_jlist(struct ctx *x)
+{
+	/* The daemon sends the array on the line after its reply, ready to
+	 * print; an older daemon ignores "raw" and puts it in the reply. */
+	json_t *r = cli_call(x, json_pack("{s:s, s:b}", "cmd", "list", "raw", 1), QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	if (!json_is_true(json_object_get(r, "procs_follow"))) {
+		render_json(stdout, json_object_get(r, "procs"), false);
+		json_decref(r);
+		return 0;
+	}
+	json_decref(r);
+	size_t len;
+	char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+	if (!line)
+		return cli_fail(x, "the daemon closed the connection");
+	fwrite(line, 1, len, stdout);
+	fputc('\n', stdout);
+	return 0;
+}
+
+int
+verb_prettylist(struct ctx *x)
+{
+	json_t *procs = cli_list_procs(x, NULL, false);
+	if (!procs)
+		return 1;
+	render_json(stdout, procs, true);
+	json_decref(procs);
+	return 0;
+}
+
+/* The processes named by the arguments (all when none), or NULL after
+ * printing why. */
+static json_t *
+procs_of_args(struct ctx *x, bool env)
+{
+	json_t *t = x->a.pos[0] ? cli_targets(x->a.pos) : NULL;
+	json_t *procs = cli_list_procs(x, t, env);
+	json_decref(t);
+	return procs;
+}
+
+int
+verb_describe(struct ctx *x)
+{
+	if (!x->a.pos[0])
+		return cli_fail(x, "missing target (an id, a name, a namespace or all)");
+	json_t *procs = procs_of_args(x, false);
+	if (!procs)
+		return 1;
+	if (args_has(&x->a, "json")) {
+		render_json(stdout, procs, true);
+	} else {
+		size_t i;
+		json_t *p;
+		json_array_foreach(procs, i, p)
+			render_describe(stdout, p);
+	}
+	json_decref(procs);
+	return 0;
+}
+
+int
+verb_env(struct ctx *x)
+{
+	if (!x->a.pos[0])
+		return cli_fail(x, "missing process id");
+	json_t *procs = procs_of_args(x, true);
+	if (!procs)
+		return 1;
+	json_t *p = json_array_get(procs, 0);
+	int pid = (int)json_integer_value(json_object_get(p, "pid"));
+	/* The environment the process really has, when we can read it. */
+	char *path = xasprintf("/proc/%d/environ", pid);
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *out = json_object();
+	if (pid > 0 && read_file(path, &buf, &len, 16u << 20) == 0) {
+		for (size_t i = 0; i < len;) {
+			const char *e = buf + i;
+			const char *eq = strchr(e, '=');
+			if (eq) {
+				char *key = xstrndup(e, (size_t)(eq - e));
+				json_object_set_new(out, key, json_string(eq + 1));
+				free(key);
+			}
+			i += strlen(e) + 1;
+		}
+	} else {
+		json_object_update(out, json_object_get(json_object_get(p, "spec"), "env"));
+	}
+	free(buf);
+	free(path);
+	if (args_has(&x->a, "json")) {
+		render_json(stdout, out, true);
+	} else {
+		const char *k;
+		json_t *v;
+		json_object_foreach(out, k, v)
+			printf("%s: %s\n", k, json_string_value(v));
+	}
+	json_decref(out);
+	json_decref(procs);
+	return 0;
+}
+
+/* Print one integer field of every process (pid: only running ones). */
+static int
+print_field(struct ctx *x, const char *field)
+{
+	json_t *procs = procs_of_args(x, false);
+	if (!procs)
+		return 1;
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		long long v = (long long)json_integer_value(json_object_get(p, field));
+		if (v > 0 || strcmp(field, "pid") != 0)
+			printf("%lld\n", v);
+	}
+	json_decref(procs);
+	return 0;
+}
+
+int
+verb_pid(struct ctx *x)
+{
+	return print_field(x, "pid");
+}
+
+int
+verb_id(struct ctx *x)
+{
+	if (!x->a.pos[0])
+		return cli_fail(x, "missing app name");
+	return print_field(x, "pm_id");
+}

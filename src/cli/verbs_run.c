@@ -1,0 +1,182 @@
+/*
+ * verbs_run.c — actions on running apps: stop, restart, reload, delete,
+ * reset, sendSignal, scale.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/verbs.h"
+#include "common/units.h"
+#include "config/normalize.h"
+
+extern char **environ;
+
+/* Targets for an action: positional names, or the apps of a config file. */
+static json_t *
+action_targets(struct ctx *x, json_t **file_apps)
+{
+	*file_apps = NULL;
+	if (!x->a.pos[0]) {
+		cli_fail(x, "missing target (an id, a name, a namespace, all, or an ecosystem file)");
+		return NULL;
+	}
+	if (!x->a.pos[1] && cli_is_config_arg(x->a.pos[0])) {
+		json_t *apps = cli_load_config(x, x->a.pos[0]);
+		if (!apps)
+			return NULL;
+		/* The file's apps that are here; the others are skipped, as PM2
+		 * does for stop and delete. */
+		json_t *procs = cli_list_procs(x, NULL, false);
+		if (!procs) {
+			json_decref(apps);
+			return NULL;
+		}
+		json_t *names = cli_running_names(procs);
+		json_t *t = json_array();
+		size_t i;
+		json_t *s;
+		json_array_foreach(apps, i, s)
+			if (json_object_get(names, json_string_value(json_object_get(s, "name"))))
+				json_array_append(t, json_object_get(s, "name"));
+		json_decref(names);
+		json_decref(procs);
+		*file_apps = apps;
+		return t;
+	}
+	if (args_has(&x->a, "only") || args_has(&x->a, "env"))
+		fprintf(stderr, "corral %s: warning: --only and --env apply to ecosystem files only\n", x->verb);
+	return cli_targets(x->a.pos);
+}
+
+/* --update-env: the apps' specs with env rebuilt from this shell. */
+static json_t *
+refreshed_specs(struct ctx *x, json_t *targets)
+{
+	json_t *procs = cli_list_procs(x, targets, true);
+	if (!procs)
+		return NULL;
+	json_t *apps = json_array(), *seen = json_object();
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		if (json_object_get(seen, name))
+			continue;
+		json_object_set_new(seen, name, json_true());
+		json_t *spec = json_deep_copy(json_object_get(p, "spec"));
+		json_t *filter = json_object_get(spec, "filter_env");
+		char **fv = xcalloc(json_array_size(filter) + 1, sizeof(char *));
+		for (size_t k = 0; k < json_array_size(filter); k++)
+			fv[k] = (char *)json_string_value(json_array_get(filter, k));
+		json_t *skipped = json_array();
+		json_object_set_new(spec, "env", normalize_env(environ, json_object_get(spec, "app_env"),
+		    json_is_true(json_object_get(spec, "filter_env_all")), fv, skipped));
+		free(fv);
+		size_t k;
+		json_t *var;
+		json_array_foreach(skipped, k, var)
+			fprintf(stderr, "corral: warning: environment variable %s is not UTF-8 "
+			    "text: %s does not get it\n", json_string_value(var), name);
+		json_decref(skipped);
+		json_array_append_new(apps, spec);
+	}
+	json_decref(seen);
+	json_decref(procs);
+	return apps;
+}
+
+/* stop, restart, reload, delete, reset: `cmd` on the targets. */
+static int
+do_action(struct ctx *x, const char *cmd)
+{
+	bool updates = strcmp(cmd, "restart") == 0 || strcmp(cmd, "reload") == 0;
+	/* PM2: restart and reload of a file start what is not running. */
+	if (updates && x->a.pos[0] && !x->a.pos[1] && cli_is_config_arg(x->a.pos[0]))
+		return start_or_update(x, x->a.pos[0], cmd);
+	int rc = 1;
+	json_t *file_apps = NULL, *req = NULL, *r = NULL;
+	json_t *targets = action_targets(x, &file_apps);
+	if (!targets)
+		goto out;
+	if (file_apps && json_array_size(targets) == 0) {
+		fprintf(stderr, "corral %s: none of the apps of %s is here\n", x->verb, x->a.pos[0]);
+		rc = 0;
+		goto out;
+	}
+	req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
+	if (updates && args_has(&x->a, "update-env")) {
+		json_t *apps = refreshed_specs(x, targets);
+		if (!apps)
+			goto out;
+		json_object_set_new(req, "apps", apps);
+	}
+	const char *watch = args_get(&x->a, "watch");
+	if (watch && (strcmp(cmd, "stop") == 0))
+		json_object_set_new(req, "watch", json_false());
+	else if (watch && updates)
+		json_object_set_new(req, "watch", json_string("toggle"));
+	const char *par = args_get(&x->a, "parallel");
+	if (par) {
+		int64_t n;
+		if (units_parse_int(par, 1, 4096, &n) < 0) {
+			cli_fail(x, "--parallel: \"%s\" is not a number from 1 to 4096", par);
+			goto out;
+		}
+		json_object_set_new(req, "parallel", json_integer(n));
+	}
+	r = cli_call(x, req, ACTION_TIMEOUT_MS);
+	req = NULL;             /* cli_call() took it */
+	if (!r)
+		goto out;
+	cli_print_procs(x, json_object_get(r, "procs"));
+	rc = 0;
+out:
+	json_decref(r);
+	json_decref(req);
+	json_decref(targets);
+	json_decref(file_apps);
+	return rc;
+}
+
+int verb_stop(struct ctx *x) { return do_action(x, "stop"); }
+int verb_restart(struct ctx *x) { return do_action(x, "restart"); }
+int verb_reload(struct ctx *x) { return do_action(x, "reload"); }
+int verb_delete(struct ctx *x) { return do_action(x, "delete"); }
+int verb_reset(struct ctx *x) { return do_action(x, "reset"); }
+
+int
+verb_signal(struct ctx *x)
+{
+	if (!x->a.pos[0] || !x->a.pos[1])
+		return cli_usage_error(x);
+	json_t *req = json_pack("{s:s, s:s, s:o}", "cmd", "signal", "signal", x->a.pos[0],
+	    "targets", cli_targets(x->a.pos + 1));
+	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	printf("corral: sent %s to %lld process%s\n", x->a.pos[0],
+	    (long long)json_integer_value(json_object_get(r, "signalled")),
+	    json_integer_value(json_object_get(r, "signalled")) == 1 ? "" : "es");
+	json_decref(r);
+	return 0;
+}
+
+int
+verb_scale(struct ctx *x)
+{
+	if (!x->a.pos[0] || !x->a.pos[1])
+		return cli_usage_error(x);
+	const char *n = x->a.pos[1];
+	int64_t v;
+	if (units_parse_int(n, -4096, 4096, &v) < 0)
+		return cli_fail(x, "\"%s\" is not a number of instances (N, +N or -N)", n);
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "scale", "name", x->a.pos[0]);
+	json_object_set_new(req, n[0] == '+' || n[0] == '-' ? "delta" : "count", json_integer(v));
+	json_t *r = cli_call(x, req, ACTION_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	cli_print_procs(x, json_object_get(r, "procs"));
+	json_decref(r);
+	return 0;
+}

@@ -203,7 +203,9 @@ conn_next(struct conn *c, int timeout_ms)
 		char *line = conn_next_line(c, timeout_ms, &len);
 		if (!line)
 			return NULL;
-		json_t *j = json_loadb(line, len, 0, NULL);
+		/* A log line may hold NUL bytes (sent as \u0000): without
+		 * JSON_ALLOW_NUL jansson refuses the whole line. */
+		json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 		if (j)
 			return j;
 	}

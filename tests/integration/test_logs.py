@@ -222,6 +222,17 @@ class Follower:
                 assert chunk, f"corral logs exited: {self.p.stderr.read()!r}"
                 self.buf += chunk
 
+    def poke_until(self, poke, pred, timeout=10):
+        """Call poke() until a line matching pred comes (a subscription is
+        live only some time after the command starts); return that line."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            poke()
+            try:
+                return self.wait_line(pred, timeout=1)
+            except AssertionError:
+                assert time.monotonic() < deadline, f"no matching line within {timeout}s"
+
     def close(self):
         self.p.send_signal(signal.SIGINT)
         try:
@@ -229,6 +240,19 @@ class Follower:
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
+
+
+def on_sigusr1(corral, tmp_path, name, body):
+    """Start an app that runs the Python statements `body` on each SIGUSR1;
+    return once it is ready."""
+    code = write(str(tmp_path / f"{name}.py"),
+                 "import signal, sys, time\n"
+                 "def h(s, f):\n" + "".join(f"    {line}\n" for line in body.splitlines()) +
+                 "signal.signal(signal.SIGUSR1, h)\n"
+                 "print('ready', flush=True)\n"
+                 "while True: time.sleep(1)\n")
+    corral.ok("start", code, "--name", name)
+    wait_log(corral, name, "ready")
 
 
 @pytest.fixture
@@ -268,17 +292,8 @@ def test_logs_follow_raw_err_only(talker):
     c = talker
     f = Follower(c, "talk", "--raw", "--err", "--lines", "0")
     try:
-        # Wait until the subscription is live: a signal per poll.
-        def got():
-            c.ok("sendSignal", "SIGUSR1", "talk")
-            return f.wait_line(lambda l: l.startswith("pong "), timeout=1)
-        first = None
-        deadline = time.monotonic() + 10 * SLOW
-        while first is None:
-            try:
-                first = got()
-            except AssertionError:
-                assert time.monotonic() < deadline
+        first = f.poke_until(lambda: c.ok("sendSignal", "SIGUSR1", "talk"),
+                             lambda l: l.startswith("pong "))
         n = int(first.split()[1])
         c.ok("sendSignal", "SIGUSR1", "talk")
         line = f.wait_line(lambda l: True)
@@ -291,14 +306,7 @@ def test_logs_follow_json(talker):
     c = talker
     f = Follower(c, "talk", "--json", "--out")
     try:
-        deadline = time.monotonic() + 10 * SLOW
-        while True:
-            c.ok("sendSignal", "SIGUSR1", "talk")
-            try:
-                line = f.wait_line(lambda l: '"ping' in l, timeout=1)
-                break
-            except AssertionError:
-                assert time.monotonic() < deadline
+        line = f.poke_until(lambda: c.ok("sendSignal", "SIGUSR1", "talk"), lambda l: '"ping' in l)
         o = json.loads(line)
         assert o["pm_id"] == 0 and o["name"] == "talk" and o["stream"] == "out"
         assert re.fullmatch(r"ping \d+", o["line"])
@@ -309,26 +317,13 @@ def test_logs_follow_json(talker):
 def test_logs_follow_json_with_bytes_that_are_not_utf8(corral, tmp_path):
     # A line that is not UTF-8 comes as base64; --json printed nothing for
     # it (the line was lost) instead of the text with U+FFFD in the holes.
-    code = write(str(tmp_path / "bytes.py"),
-                 "import signal, sys, time\n"
-                 "def h(s, f):\n"
-                 "    sys.stdout.buffer.write(b'bad \\xff\\xfe line\\nafter\\n')\n"
-                 "    sys.stdout.flush()\n"
-                 "signal.signal(signal.SIGUSR1, h)\n"
-                 "print('ready', flush=True)\n"
-                 "while True: time.sleep(1)\n")
-    corral.ok("start", code, "--name", "bytes")
-    wait_log(corral, "bytes", "ready")
+    on_sigusr1(corral, tmp_path, "bytes",
+               "sys.stdout.buffer.write(b'bad \\xff\\xfe line\\nafter\\n')\n"
+               "sys.stdout.flush()")
     f = Follower(corral, "bytes", "--json", "--out")
     try:
-        deadline = time.monotonic() + 10 * SLOW
-        while True:
-            corral.ok("sendSignal", "SIGUSR1", "bytes")
-            try:
-                f.wait_line(lambda l: '"bad' in l or '"after"' in l, timeout=1)
-                break
-            except AssertionError:
-                assert time.monotonic() < deadline
+        f.poke_until(lambda: corral.ok("sendSignal", "SIGUSR1", "bytes"),
+                     lambda l: '"bad' in l or '"after"' in l)
         # From here on every signal prints the pair: both must show up.
         corral.ok("sendSignal", "SIGUSR1", "bytes")
         lines = [json.loads(f.wait_line(lambda l: True)) for _ in range(2)]
@@ -337,6 +332,25 @@ def test_logs_follow_json_with_bytes_that_are_not_utf8(corral, tmp_path):
         assert [o["line"] for o in lines] == ["bad \ufffd\ufffd line", "after"], lines
     finally:
         f.close()
+
+
+def test_logs_follow_line_with_a_nul_byte(corral, tmp_path):
+    # The daemon sends such a line as JSON with \u0000 in it; the CLI
+    # decoded it without allowing NUL and dropped the whole line, while
+    # the file on disk had it. Every reader gets it as the file has it.
+    on_sigusr1(corral, tmp_path, "nul",
+               "sys.stdout.buffer.write(b'nul \\x00 inside\\n')\n"
+               "sys.stdout.flush()")
+    f = Follower(corral, "nul", "--raw", "--out", "--lines", "0")
+    try:
+        line = f.poke_until(lambda: corral.ok("sendSignal", "SIGUSR1", "nul"),
+                            lambda l: l.startswith("nul"))
+        assert line == "nul \x00 inside", repr(line)
+    finally:
+        f.close()
+    assert b"nul \x00 inside\n" in read_bytes(corral.log_path("nul"))
+    out = corral.run("logs", "nul", "--raw", "--out", "--nostream", "--lines", "2").stdout
+    assert "nul \x00 inside" in out.splitlines(), repr(out)
 
 
 def test_flush(talker):

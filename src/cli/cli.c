@@ -171,35 +171,37 @@ verb_version(struct ctx *x)
 	return 0;
 }
 
-#define G_ACT (OG_ACTION | OG_CONFIG | OG_LIST)
+/* What stop, restart, reload and delete accept: targets or a file. */
+#define G_TARGETS (OG_CONFIG | OG_LIST)
 
 static const struct verb verbs[] = {
 	{"start", {0}, OG_START | OG_CONFIG | OG_LIST, verb_start,
 	    "start [script|command|ecosystem file|name] [options] [-- args]",
 	    "start an app (or every app of an ecosystem file)"},
-	{"stop", {0}, G_ACT, verb_stop, "stop <id|name|namespace|all|file>...", "stop gracefully"},
-	{"restart", {0}, G_ACT, verb_restart, "restart <target>... [--update-env]",
+	{"stop", {0}, G_TARGETS | OG_ACTION, verb_stop, "stop <id|name|namespace|all|file>...", "stop gracefully"},
+	{"restart", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_restart, "restart <target>... [--update-env]",
 	    "stop then start again"},
-	{"reload", {0}, G_ACT, verb_reload, "reload <target>... [--parallel N]",
+	{"reload", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_reload, "reload <target>... [--parallel N]",
 	    "zero-downtime replacement (cluster mode; fork mode restarts)"},
-	{"delete", {"del", 0}, G_ACT, verb_delete, "delete <target>...", "stop and forget"},
+	{"delete", {"del", 0}, G_TARGETS, verb_delete, "delete <target>...", "stop and forget"},
 	{"reset", {0}, OG_LIST, verb_reset, "reset <target>...", "zero the restart counters"},
 	{"sendSignal", {"send-signal", 0}, 0, verb_signal, "sendSignal <signal> <target>...",
 	    "send a signal to the main process"},
 	{"scale", {0}, OG_LIST, verb_scale, "scale <app> <N|+N|-N>", "change the number of instances live"},
-	{"startOrRestart", {0}, OG_CONFIG | OG_ACTION | OG_LIST, verb_start_or_restart,
+	{"startOrRestart", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_start_or_restart,
 	    "startOrRestart <ecosystem file>", "start what is not running, restart the rest"},
-	{"startOrReload", {"startOrGracefulReload", 0}, OG_CONFIG | OG_ACTION | OG_LIST,
+	{"startOrReload", {"startOrGracefulReload", 0}, G_TARGETS | OG_ACTION | OG_RESTART,
 	    verb_start_or_reload, "startOrReload <ecosystem file>",
 	    "start what is not running, reload the rest"},
 	{"list", {"ls", "l", "ps", "status"}, OG_LIST, verb_list, "list [target]", "the process table"},
 	{"jlist", {0}, 0, verb_jlist, "jlist", "the process list as JSON"},
-	{"prettylist", {0}, 0, verb_prettylist, "prettylist", "the process list as indented JSON"},
+	{"prettylist", {0}, 0, verb_prettylist, "prettylist",
+	    "the process list as PM2 prints it (Node's object notation)"},
 	{"describe", {"desc", "info", "show", 0}, OG_LIST, verb_describe, "describe <target>",
 	    "everything about a process"},
 	{"env", {0}, OG_LIST, verb_env, "env <id>", "the environment of a process"},
 	{"pid", {0}, 0, verb_pid, "pid [name]", "pids of the running processes"},
-	{"id", {0}, 0, verb_id, "id <name>", "pm_ids of an app"},
+	{"id", {0}, 0, verb_id, "id <name>", "pm_ids of an app, as PM2 prints them: [ 0, 1 ]"},
 	{"logs", {"log", 0}, OG_LOGS, verb_logs,
 	    "logs [target] [--lines N] [--raw] [--err|--out] [--nostream] [--json]",
 	    "print the last lines, then follow"},

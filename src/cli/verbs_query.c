@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/inspect.h"
 #include "cli/render.h"
 #include "cli/verbs.h"
 
@@ -52,13 +53,26 @@ verb_jlist(struct ctx *x)
 	return 0;
 }
 
+/* PM2's `prettylist`: each process as PM2's list has it ({pid, name,
+ * pm2_env, pm_id, monit}, each field once), laid out by util.inspect. */
 int
 verb_prettylist(struct ctx *x)
 {
 	json_t *procs = cli_list_procs(x, NULL, false);
 	if (!procs)
 		return 1;
-	render_json(stdout, procs, true);
+	json_t *shown = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p)
+		json_array_append_new(shown, json_pack("{s:O, s:O, s:O, s:O, s:O}",
+		    "pid", json_object_get(p, "pid"), "name", json_object_get(p, "name"),
+		    "pm2_env", json_object_get(p, "pm2_env"), "pm_id", json_object_get(p, "pm_id"),
+		    "monit", json_object_get(p, "monit")));
+	char *text = inspect_json(shown);
+	printf("%s\n", text);
+	free(text);
+	json_decref(shown);
 	json_decref(procs);
 	return 0;
 }
@@ -138,9 +152,9 @@ verb_env(struct ctx *x)
 	return 0;
 }
 
-/* Print one integer field of every process (pid: only running ones). */
-static int
-print_field(struct ctx *x, const char *field)
+/* The pids of the running processes (all, or those the arguments name). */
+int
+verb_pid(struct ctx *x)
 {
 	json_t *procs = procs_of_args(x, false);
 	if (!procs)
@@ -148,24 +162,46 @@ print_field(struct ctx *x, const char *field)
 	size_t i;
 	json_t *p;
 	json_array_foreach(procs, i, p) {
-		long long v = (long long)json_integer_value(json_object_get(p, field));
-		if (v > 0 || strcmp(field, "pid") != 0)
-			printf("%lld\n", v);
+		long long pid = (long long)json_integer_value(json_object_get(p, "pid"));
+		if (pid > 0)
+			printf("%lld\n", pid);
 	}
 	json_decref(procs);
 	return 0;
 }
 
-int
-verb_pid(struct ctx *x)
-{
-	return print_field(x, "pid");
-}
-
+/* PM2's `id <name>`: the pm_ids of the processes of that name (or running
+ * that script), as Node prints an array: "[ 4, 5 ]", "[]" when none. */
 int
 verb_id(struct ctx *x)
 {
-	if (!x->a.pos[0])
-		return cli_fail(x, "missing app name");
-	return print_field(x, "pm_id");
+	const char *name = x->a.pos[0];
+	if (!name)
+		return cli_usage_error(x);
+	json_t *procs = cli_list_procs(x, NULL, false);
+	if (!procs)
+		return 1;
+	char *here = cli_current_dir();
+	char *joined = xasprintf("%s/%s", here, name);
+	char *real = realpath(name, NULL);
+	json_t *ids = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		const char *script = json_string_value(json_object_get(json_object_get(p, "spec"),
+		    "script"));
+		if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0 || (script &&
+		    (strcmp(script, name) == 0 || strcmp(script, joined) == 0 ||
+		    (real && strcmp(script, real) == 0))))
+			json_array_append(ids, json_object_get(p, "pm_id"));
+	}
+	char *text = inspect_json(ids);
+	printf("%s\n", text);
+	free(text);
+	json_decref(ids);
+	free(real);
+	free(joined);
+	free(here);
+	json_decref(procs);
+	return 0;
 }

@@ -1,13 +1,15 @@
 """The CLI's listings and its answers to bad input: list and its aliases
 (PM2's columns, plain when piped, coloured on a terminal unless NO_COLOR),
-jlist/prettylist/describe/env/pid/id and --json; and for every kind of bad
-input (unknown verb or flag, missing argument, unknown target, malformed
-number or duration, unreadable script) a one-line message and a non-zero
-exit, never a crash or a hang."""
+jlist/describe/env/pid and --json, prettylist and id as PM2 prints them
+(Node's util.inspect), help that lists only the options a verb takes; and
+for every kind of bad input (unknown verb or flag, missing argument,
+unknown target, malformed number or duration, unreadable script) a
+one-line message and a non-zero exit, never a crash or a hang."""
 import fcntl
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import socket
@@ -141,9 +143,6 @@ def test_jlist_prettylist_json(two):
     assert e["username"] and len(e["unique_id"]) == 16 and e["unique_id"] != b["unique_id"]
     assert b["status"] == "stopped" and b["pm_uptime"] > 0  # the last start, as in PM2
     assert len(c.ok("jlist").strip().splitlines()) == 1
-    pretty = c.ok("prettylist")
-    assert len(pretty.splitlines()) > 10
-    assert [p["name"] for p in json.loads(pretty)] == ["alpha", "beta"]
     assert [p["name"] for p in json.loads(c.ok("list", "--json"))] == ["alpha", "beta"]
     # Actions print JSON with --json too.
     started = json.loads(c.ok("start", app("loop.py"), "--name", "gamma", "--json"))
@@ -153,6 +152,57 @@ def test_jlist_prettylist_json(two):
     out = json.loads(c.ok("restart", "alpha", "--json"))
     assert [p["name"] for p in out] == ["alpha"]
     assert out[0]["restarts"] == 1
+
+
+NODE_INSPECT = ("process.stdout.write(require('util').inspect("
+                "JSON.parse(require('fs').readFileSync(0, 'utf8')), false, null, false) + '\\n')")
+
+
+def node_inspect(value):
+    """What Node's util.inspect() prints for value (PM2's prettylist, id)."""
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("needs node")
+    return subprocess.run([node, "-e", NODE_INSPECT], input=json.dumps(value), text=True,
+                          capture_output=True, check=True, timeout=30).stdout
+
+
+def test_prettylist_is_pm2s_layout(corral):
+    # PM2 prints util.inspect() of its list, {pid, name, pm2_env, pm_id,
+    # monit} per process. prettylist printed indented JSON of corral's own
+    # list instead, with status, name and others at the top level and again
+    # in pm2_env. Apps that never started keep every field still.
+    corral.ok("start", app("loop.py"), "--name", "alpha", "--no-autostart")
+    corral.ok("start", app("crash.py"), "--name", "beta", "--no-autostart", "--", "it's", "x")
+    pm2_shape = [{k: p[k] for k in ("pid", "name", "pm2_env", "pm_id", "monit")}
+                 for p in corral.jlist()]
+    out = corral.ok("prettylist")
+    assert out == node_inspect(pm2_shape)
+    assert out.count("status: 'stopped'") == 2 and out.count("status:") == 2
+    assert "args: [ \"it's\", 'x' ]" in out
+
+
+def test_id_prints_pm2s_array(corral):
+    corral.ok("start", app("loop.py"), "--name", "one", "--no-autostart")
+    corral.ok("start", app("crash.py"), "--name", "two", "-i", "2", "-x", "--no-autostart")
+    assert corral.ok("id", "two") == "[ 1, 2 ]\n" == node_inspect([1, 2])
+    assert corral.ok("id", "one") == "[ 0 ]\n"
+    assert corral.ok("id", app("crash.py")) == "[ 1, 2 ]\n"  # PM2 matches the script too
+    assert corral.ok("id", "nosuch") == "[]\n"  # as PM2: an empty list, not an error
+
+
+def test_help_lists_only_options_that_apply(corral):
+    # stop and delete listed --update-env, --parallel and --force, which do
+    # nothing for them (and delete listed --watch).
+    def options(verb):
+        out = corral.ok("help", verb)
+        return set(re.findall(r"^ +(?:-\w, +)?(--[a-z-]+)", out.split("options:")[-1], re.M))
+    assert options("stop") == {"--watch", "--env", "--only", "--json"}
+    assert options("delete") == {"--env", "--only", "--json"}
+    assert {"--update-env", "--parallel", "--watch"} <= options("restart")
+    for verb, opt in (("stop", "--update-env"), ("delete", "--watch"), ("stop", "--parallel")):
+        err = one_line_error(corral, verb, "all", opt, *(["2"] if opt == "--parallel" else []))
+        assert f"option {opt} does not apply to {verb}" in err, err
 
 
 def test_describe(two):
@@ -178,7 +228,6 @@ def test_env_and_pid_and_id(two, tmp_path):
     assert env["NODE_APP_INSTANCE"] == "0" and env["PYTHONUNBUFFERED"] == "1"
     assert c.ok("pid", "alpha").split() == [str(pid)]
     assert c.ok("pid").split() == [str(pid)]  # stopped beta has no pid
-    assert c.ok("id", "beta").split() == ["1"]
     # A stopped app's env comes from its spec: the environment it was started with.
     assert json.loads(c.ok("env", "beta", "--json"))["CORRAL_HOME"] == c.home
 

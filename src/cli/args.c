@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/suggest.h"
 #include "common/util.h"
 
 #define S OG_START
@@ -110,18 +111,18 @@ find_short(char c, unsigned groups)
 }
 
 const char *
-args_suggest_option(const char *typed)
+args_suggest_option(const char *typed, unsigned groups)
 {
 	const char *best = NULL;
 	int best_d = INT_MAX;
 	for (const struct opt_def *o = args_options; o->lng; o++) {
 		int d = str_distance(typed, o->lng);
-		if (d < best_d) {
+		if (d < best_d && (o->groups & groups) && suggest_near_miss(typed, o->lng, false)) {
 			best_d = d;
 			best = o->lng;
 		}
 	}
-	return best_d <= 3 ? best : NULL;
+	return best;
 }
 
 static void
@@ -133,9 +134,9 @@ push(char ***v, size_t *n, const char *s)
 }
 
 static int
-unknown(const char *verb, const char *shown, const char *name, char **err)
+unknown(const char *verb, const char *shown, const char *name, unsigned groups, char **err)
 {
-	const char *sugg = args_suggest_option(name);
+	const char *sugg = args_suggest_option(name, groups);
 	if (sugg)
 		*err = xasprintf("corral %s: unknown option %s (did you mean --%s?)", verb, shown, sugg);
 	else
@@ -188,7 +189,7 @@ args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err)
 			o = find_long(name);
 			if (!o) {
 				args_free(out);
-				return unknown(argv[0], a, name, err);
+				return unknown(argv[0], a, name, groups, err);
 			}
 		} else {
 			if (a[2] != '\0') {
@@ -199,7 +200,7 @@ args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err)
 			if (!o) {
 				char shown[3] = {'-', a[1], 0};
 				args_free(out);
-				return unknown(argv[0], shown, shown + 1, err);
+				return unknown(argv[0], shown, shown + 1, groups, err);
 			}
 			snprintf(name, sizeof(name), "%s", o->lng);
 		}

@@ -60,7 +60,8 @@ bool args_has(const struct args *a, const char *lng);
  * (new reference). */
 json_t *args_app_fields(const struct args *a);
 
-/* The closest option name to a mistyped one, or NULL. */
-const char *args_suggest_option(const char *typed);
+/* The closest option of a verb accepting `groups` to a mistyped one, when
+ * it is a near miss (suggest.h), or NULL. */
+const char *args_suggest_option(const char *typed, unsigned groups);
 
 #endif

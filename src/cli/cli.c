@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "cli/complain.h"
 #include "cli/conn.h"
 #include "cli/render.h"
+#include "cli/suggest.h"
 #include "cli/verbs.h"
 #include "common/paths.h"
 #include "common/util.h"
@@ -33,6 +35,7 @@ struct verb {
 	verb_fn fn;
 	const char *usage;
 	const char *help;
+	bool destructive;     /* stops, deletes, overwrites or signals something */
 };
 
 int
@@ -173,58 +176,72 @@ verb_version(struct ctx *x)
 
 /* What stop, restart, reload and delete accept: targets or a file. */
 #define G_TARGETS (OG_CONFIG | OG_LIST)
+/* For suggestions: the verb stops, deletes, overwrites or signals (or
+ * it does not). */
+#define DESTRUCTIVE true
+#define SAFE false
 
 static const struct verb verbs[] = {
 	{"start", {0}, OG_START | OG_CONFIG | OG_LIST, verb_start,
 	    "start [script|command|ecosystem file|name] [options] [-- args]",
-	    "start an app (or every app of an ecosystem file)"},
-	{"stop", {0}, G_TARGETS | OG_ACTION, verb_stop, "stop <id|name|namespace|all|file>...", "stop gracefully"},
-	{"restart", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_restart, "restart <target>... [--update-env]",
-	    "stop then start again"},
-	{"reload", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_reload, "reload <target>... [--parallel N]",
-	    "zero-downtime replacement (cluster mode; fork mode restarts)"},
-	{"delete", {"del", 0}, G_TARGETS, verb_delete, "delete <target>...", "stop and forget"},
-	{"reset", {0}, OG_LIST, verb_reset, "reset <target>...", "zero the restart counters"},
+	    "start an app (or every app of an ecosystem file)", SAFE},
+	{"stop", {0}, G_TARGETS | OG_ACTION, verb_stop, "stop <id|name|namespace|all|file>...",
+	    "stop gracefully", DESTRUCTIVE},
+	{"restart", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_restart,
+	    "restart <target>... [--update-env]", "stop then start again", DESTRUCTIVE},
+	{"reload", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_reload,
+	    "reload <target>... [--parallel N]",
+	    "zero-downtime replacement (cluster mode; fork mode restarts)", DESTRUCTIVE},
+	{"delete", {"del", 0}, G_TARGETS, verb_delete, "delete <target>...", "stop and forget",
+	    DESTRUCTIVE},
+	{"reset", {0}, OG_LIST, verb_reset, "reset <target>...", "zero the restart counters",
+	    DESTRUCTIVE},
 	{"sendSignal", {"send-signal", 0}, 0, verb_signal, "sendSignal <signal> <target>...",
-	    "send a signal to the main process"},
-	{"scale", {0}, OG_LIST, verb_scale, "scale <app> <N|+N|-N>", "change the number of instances live"},
+	    "send a signal to the main process", DESTRUCTIVE},
+	{"scale", {0}, OG_LIST, verb_scale, "scale <app> <N|+N|-N>",
+	    "change the number of instances live", DESTRUCTIVE},
 	{"startOrRestart", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_start_or_restart,
-	    "startOrRestart <ecosystem file>", "start what is not running, restart the rest"},
+	    "startOrRestart <ecosystem file>", "start what is not running, restart the rest",
+	    DESTRUCTIVE},
 	{"startOrReload", {"startOrGracefulReload", 0}, G_TARGETS | OG_ACTION | OG_RESTART,
 	    verb_start_or_reload, "startOrReload <ecosystem file>",
-	    "start what is not running, reload the rest"},
-	{"list", {"ls", "l", "ps", "status"}, OG_LIST, verb_list, "list [target]", "the process table"},
-	{"jlist", {0}, 0, verb_jlist, "jlist", "the process list as JSON"},
+	    "start what is not running, reload the rest", DESTRUCTIVE},
+	{"list", {"ls", "l", "ps", "status"}, OG_LIST, verb_list, "list [target]",
+	    "the process table", SAFE},
+	{"jlist", {0}, 0, verb_jlist, "jlist", "the process list as JSON", SAFE},
 	{"prettylist", {0}, 0, verb_prettylist, "prettylist",
-	    "the process list as PM2 prints it (Node's object notation)"},
+	    "the process list as PM2 prints it (Node's object notation)", SAFE},
 	{"describe", {"desc", "info", "show", 0}, OG_LIST, verb_describe, "describe <target>",
-	    "everything about a process"},
-	{"env", {0}, OG_LIST, verb_env, "env <id>", "the environment of a process"},
-	{"pid", {0}, 0, verb_pid, "pid [name]", "pids of the running processes"},
-	{"id", {0}, 0, verb_id, "id <name>", "pm_ids of an app, as PM2 prints them: [ 0, 1 ]"},
+	    "everything about a process", SAFE},
+	{"env", {0}, OG_LIST, verb_env, "env <id>", "the environment of a process", SAFE},
+	{"pid", {0}, 0, verb_pid, "pid [name]", "pids of the running processes", SAFE},
+	{"id", {0}, 0, verb_id, "id <name>", "pm_ids of an app, as PM2 prints them: [ 0, 1 ]", SAFE},
 	{"logs", {"log", 0}, OG_LOGS, verb_logs,
 	    "logs [target] [--lines N] [--raw] [--err|--out] [--nostream] [--json]",
-	    "print the last lines, then follow"},
-	{"flush", {0}, 0, verb_flush, "flush [target]", "empty log files"},
+	    "print the last lines, then follow", SAFE},
+	{"flush", {0}, 0, verb_flush, "flush [target]", "empty log files", DESTRUCTIVE},
 	{"reloadLogs", {"reload-logs", 0}, 0, verb_reload_logs, "reloadLogs",
-	    "reopen log files (after logrotate)"},
-	{"save", {"dump", 0}, OG_SAVE, verb_save, "save [--force]", "save the process list"},
-	{"resurrect", {0}, OG_LIST, verb_resurrect, "resurrect", "start the saved process list"},
-	{"cleardump", {0}, 0, verb_cleardump, "cleardump", "empty the saved process list"},
+	    "reopen log files (after logrotate)", SAFE},
+	{"save", {"dump", 0}, OG_SAVE, verb_save, "save [--force]", "save the process list",
+	    DESTRUCTIVE},
+	{"resurrect", {0}, OG_LIST, verb_resurrect, "resurrect", "start the saved process list", SAFE},
+	{"cleardump", {0}, 0, verb_cleardump, "cleardump", "empty the saved process list",
+	    DESTRUCTIVE},
 	{"startup", {0}, OG_STARTUP, verb_startup,
 	    "startup [systemd] [-u user] [--hp home] [--service-name name] [--print] [--wait-ip]",
-	    "install a systemd unit that runs resurrect at boot (as root)"},
+	    "install a systemd unit that runs resurrect at boot (as root)", DESTRUCTIVE},
 	{"unstartup", {0}, OG_UNSTARTUP, verb_unstartup,
 	    "unstartup [systemd] [-u user] [--service-name name]",
-	    "disable and remove that unit (as root)"},
-	{"ping", {0}, OG_LIST, verb_ping, "ping", "check the daemon (starts it if needed)"},
-	{"kill", {0}, 0, verb_kill, "kill", "stop every app, then the daemon"},
+	    "disable and remove that unit (as root)", DESTRUCTIVE},
+	{"ping", {0}, OG_LIST, verb_ping, "ping", "check the daemon (starts it if needed)", SAFE},
+	{"kill", {0}, 0, verb_kill, "kill", "stop every app, then the daemon", DESTRUCTIVE},
 	{"config", {0}, OG_CONFIG, verb_config, "config [file] [--env name] [--only a,b] [--json]",
-	    "show an ecosystem file as corral will run it"},
-	{"ecosystem", {"init", 0}, OG_SAVE, verb_ecosystem, "ecosystem", "write a sample ecosystem.config.js"},
-	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)"},
-	{"version", {0}, 0, verb_version, "version", "print the version"},
-	{"help", {0}, 0, verb_help, "help [verb]", "this help"},
+	    "show an ecosystem file as corral will run it", SAFE},
+	{"ecosystem", {"init", 0}, OG_SAVE, verb_ecosystem, "ecosystem",
+	    "write a sample ecosystem.config.js", SAFE},
+	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)", SAFE},
+	{"version", {0}, 0, verb_version, "version", "print the version", SAFE},
+	{"help", {0}, 0, verb_help, "help [verb]", "this help", SAFE},
 };
 
 static const struct verb *
@@ -284,6 +301,37 @@ verb_help(struct ctx *x)
 	return 0;
 }
 
+/* A command corral does not know: what to use instead of a PM2 command it
+ * lacks, or the verb a typo was meant to be (suggest.h has the rule). */
+static int
+unknown_verb(const char *name)
+{
+	const char *instead = suggest_pm2_alternative(name);
+	if (instead) {
+		fprintf(stderr, "corral %s: not in corral; %s\n", name, instead);
+		return 2;
+	}
+	const char *best = NULL;
+	int best_d = INT_MAX;
+	for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
+		const char *names[ARRAY_LEN(verbs[i].aliases) + 1] = {verbs[i].name};
+		memcpy(names + 1, verbs[i].aliases, sizeof(verbs[i].aliases));
+		for (size_t k = 0; k < ARRAY_LEN(names) && names[k]; k++) {
+			int d = str_distance(name, names[k]);
+			if (d < best_d && verbs[i].fn && suggest_near_miss(name, names[k],
+			    verbs[i].destructive)) {
+				best_d = d;
+				best = names[k];
+			}
+		}
+	}
+	if (best)
+		fprintf(stderr, "corral: unknown command \"%s\" (did you mean \"%s\"?)\n", name, best);
+	else
+		fprintf(stderr, "corral: unknown command \"%s\" (corral help lists them)\n", name);
+	return 2;
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -301,22 +349,8 @@ cli_main(int argc, char **argv)
 		return 0;
 	}
 	const struct verb *v = find_verb(name);
-	if (!v) {
-		const char *best = NULL;
-		int best_d = 4;
-		for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
-			int d = str_distance(name, verbs[i].name);
-			if (d < best_d) {
-				best_d = d;
-				best = verbs[i].name;
-			}
-		}
-		if (best)
-			fprintf(stderr, "corral: unknown command \"%s\" (did you mean \"%s\"?)\n", name, best);
-		else
-			fprintf(stderr, "corral: unknown command \"%s\" (corral help lists them)\n", name);
-		return 2;
-	}
+	if (!v)
+		return unknown_verb(name);
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;

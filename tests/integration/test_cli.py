@@ -268,6 +268,18 @@ def test_unknown_verb(corral):
     assert 'did you mean "list"' in one_line_error(corral, "lsit")
     err = one_line_error(corral, "frobnicate")
     assert "frobnicate" in err and "did you mean" not in err
+    # Never a command that does something else, least of all a destructive
+    # one: heapdump was taken for cleardump (which empties the saved list),
+    # plus for flush, monit for config. PM2's commands that corral lacks
+    # say what to use instead.
+    for typed, instead in (("heapdump", "profilers"), ("plus", "PM2 Plus"),
+                           ("monit", "corral list"), ("deploy", "startOrReload")):
+        err = one_line_error(corral, typed)
+        assert err.startswith(f"corral {typed}: not in corral; ") and instead in err, err
+        assert "did you mean" not in err
+    # A destructive verb only for a one-edit typo of that very verb.
+    assert 'did you mean "delete"' in one_line_error(corral, "delte")
+    assert "did you mean" not in one_line_error(corral, "dlte")
     # No daemon was started for a typo.
     assert not os.path.exists(os.path.join(corral.home, "corral.sock"))
 
@@ -277,6 +289,10 @@ def test_unknown_flag(corral):
     assert "--nmae" in err and "--name" in err
     err = one_line_error(corral, "list", "--frobnicate")
     assert "--frobnicate" in err
+    # Only the verb's own options are suggested: --port belongs to start.
+    err = one_line_error(corral, "list", "--prot")
+    assert "--prot" in err and "--port" not in err, err
+    assert "did you mean --lines?" in one_line_error(corral, "logs", "--lnies")
     err = one_line_error(corral, "stop", "all", "--lines", "3")
     assert "does not apply" in err
     assert corral.jlist() == []

@@ -67,6 +67,7 @@ const struct opt_def args_options[] = {
 	{"update-env", 'a', 0, OG_RESTART, NULL, NULL, "give the app the current shell environment"},
 	{"parallel", 0, 1, OG_RESTART, NULL, NULL, "reload this many instances at a time"},
 	{"json", 0, 0, S | A | OG_LIST | OG_CONFIG | OG_LOGS, NULL, NULL, "print JSON"},
+	{"sort", 0, 1, OG_SORT, NULL, NULL, "order by name, namespace, id, pid, cpu, mem, uptime, restarts or status; field:desc reverses"},
 	{"lines", 0, 1, OG_LOGS, NULL, NULL, "how many lines of each log to print first (15)"},
 	{"raw", 0, 0, OG_LOGS, NULL, NULL, "no id|name| prefix"},
 	{"err", 0, 0, OG_LOGS, NULL, NULL, "only the error stream"},

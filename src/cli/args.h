@@ -25,6 +25,7 @@ enum {
 	OG_STARTUP = 1 << 6,  /* -u/--user, --hp, --service-name, --print, --wait-ip */
 	OG_UNSTARTUP = 1 << 7, /* -u/--user, --service-name */
 	OG_RESTART = 1 << 8,  /* --update-env, --parallel, --force (restart, reload) */
+	OG_SORT = 1 << 9,     /* --sort (list) */
 };
 
 struct opt_def {

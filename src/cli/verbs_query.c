@@ -10,10 +10,90 @@
 #include "cli/render.h"
 #include "cli/verbs.h"
 
+/* `--sort field[:asc|desc]`: what a process is ordered by. */
+struct sort_key {
+	const char *field;      /* in the list reply */
+	bool number;
+	bool descending;
+};
+
+/* --sort's value as a key: 0, or 1 after saying what is wrong with it. PM2's
+ * names are accepted (memory, and id for pm_id). */
+static int
+sort_key_parse(struct ctx *x, const char *value, struct sort_key *key)
+{
+	static const struct {
+		const char *name, *field;
+		bool number;
+	} fields[] = {
+		{"name", "name", false}, {"namespace", "namespace", false}, {"id", "pm_id", true},
+		{"pid", "pid", true}, {"cpu", "cpu", true}, {"mem", "memory", true},
+		{"memory", "memory", true}, {"uptime", "uptime_ms", true},
+		{"restarts", "restarts", true}, {"status", "status", false},
+	};
+	const char *colon = strchr(value, ':');
+	size_t len = colon ? (size_t)(colon - value) : strlen(value);
+	const char *order = colon ? colon + 1 : "asc";
+	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
+		return cli_fail(x, "--sort %s: the order is asc or desc, not \"%s\"", value, order);
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		if (strlen(fields[i].name) == len && strncmp(fields[i].name, value, len) == 0) {
+			*key = (struct sort_key){fields[i].field, fields[i].number, order[0] == 'd'};
+			return 0;
+		}
+	}
+	return cli_fail(x, "--sort %s: no field \"%.*s\" (name, namespace, id, pid, cpu, mem, "
+	    "uptime, restarts, status)", value, (int)len, value);
+}
+
+struct sort_item {
+	json_t *proc;
+	size_t order;           /* ties keep the daemon's order (by pm_id) */
+	const struct sort_key *key;
+};
+
+static int
+sort_item_cmp(const void *a, const void *b)
+{
+	const struct sort_item *x = a, *y = b;
+	json_t *vx = json_object_get(x->proc, x->key->field);
+	json_t *vy = json_object_get(y->proc, x->key->field);
+	int c;
+	if (x->key->number) {
+		double dx = json_number_value(vx), dy = json_number_value(vy);
+		c = dx < dy ? -1 : dx > dy;
+	} else {
+		c = strcmp(json_string_value(vx) ?: "", json_string_value(vy) ?: "");
+	}
+	if (x->key->descending)
+		c = -c;
+	return c ? c : x->order < y->order ? -1 : 1;
+}
+
+/* The processes of a list reply in the order of key (a new array). */
+static json_t *
+sorted(json_t *procs, const struct sort_key *key)
+{
+	size_t n = json_array_size(procs);
+	struct sort_item *items = xcalloc(n ? n : 1, sizeof(*items));
+	for (size_t i = 0; i < n; i++)
+		items[i] = (struct sort_item){json_array_get(procs, i), i, key};
+	qsort(items, n, sizeof(*items), sort_item_cmp);
+	json_t *out = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append(out, items[i].proc);
+	free(items);
+	return out;
+}
+
 int
 verb_list(struct ctx *x)
 {
 	bool json = args_has(&x->a, "json");
+	struct sort_key key = {"pm_id", true, false};
+	const char *sort = args_get(&x->a, "sort");
+	if (sort && sort_key_parse(x, sort, &key) != 0)
+		return 1;
 	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", !json);
 	if (x->a.pos[0])
 		json_object_set_new(req, "targets", cli_targets(x->a.pos));
@@ -21,11 +101,12 @@ verb_list(struct ctx *x)
 	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
 	if (!r)
 		return 1;
-	json_t *procs = json_object_get(r, "procs");
+	json_t *procs = sorted(json_object_get(r, "procs"), &key);
 	if (json)
 		render_json(stdout, procs, true);
 	else
 		render_list(stdout, procs);
+	json_decref(procs);
 	json_decref(r);
 	return 0;
 }

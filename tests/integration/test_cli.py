@@ -64,6 +64,40 @@ def test_list_and_aliases(two):
     assert [r[1] for r in rows] == ["alpha"]
 
 
+def test_list_sort(corral):
+    # PM2's `list --sort field[:asc|desc]`; corral had no --sort (and
+    # proposed --port for it).
+    for name, ns in (("bravo", "x"), ("alpha", "z"), ("charlie", "y")):
+        corral.ok("start", app("loop.py"), "--name", name, "--namespace", ns)
+    corral.ok("stop", "alpha")
+    corral.ok("restart", "charlie")
+    corral.ok("restart", "charlie")
+    corral.wait_status("charlie", "online")
+    wait_for(lambda: all(p["monit"]["memory"] > 0 for p in corral.jlist() if p["pid"]),
+             what="the memory of the running apps")
+
+    def names(*args):
+        return [r[1] for r in table_rows(corral.ok("list", *args))[1]]
+    assert names() == ["bravo", "alpha", "charlie"]  # by id
+    assert names("--sort", "name") == ["alpha", "bravo", "charlie"]
+    assert names("--sort", "name:desc") == ["charlie", "bravo", "alpha"]
+    assert names("--sort", "namespace") == ["bravo", "charlie", "alpha"]
+    assert names("--sort", "id:desc") == ["charlie", "alpha", "bravo"]
+    assert names("--sort", "restarts:desc")[0] == "charlie"
+    assert names("--sort", "status:desc")[0] == "alpha"  # stopped after online
+    assert names("--sort", "pid")[0] == "alpha"  # a stopped app has no pid
+    for field in ("mem", "memory", "uptime:asc"):
+        assert names("--sort", field)[0] == "alpha", field  # stopped: 0
+    assert names("--sort", "mem:desc")[-1] == "alpha"
+    assert sorted(names("--sort", "cpu")) == ["alpha", "bravo", "charlie"]
+    j = json.loads(corral.ok("list", "--json", "--sort", "name:desc"))
+    assert [p["name"] for p in j] == ["charlie", "bravo", "alpha"]
+    err = one_line_error(corral, "list", "--sort", "size")
+    assert 'no field "size"' in err and "restarts" in err, err
+    err = one_line_error(corral, "list", "--sort", "name:up")
+    assert "asc or desc" in err, err
+
+
 def test_empty_list(corral):
     out = corral.ok("list")
     head, rows = table_rows(out)

@@ -86,6 +86,27 @@ refreshed_specs(struct ctx *x, json_t *targets)
 	return apps;
 }
 
+/* PM2: `stop all` (restart, reload, delete) with no process at all is an
+ * error. True when that is the case, or when asking failed (*rc is 1). */
+static bool
+all_of_nothing(struct ctx *x, json_t *targets, int *rc)
+{
+	size_t i;
+	json_t *t;
+	bool all = false;
+	json_array_foreach(targets, i, t)
+		all |= strcmp(json_string_value(t), "all") == 0;
+	if (!all)
+		return false;
+	json_t *procs = cli_list_procs(x, NULL, false);
+	bool none = procs && json_array_size(procs) == 0;
+	if (none)
+		cli_fail(x, "all: no process found (the process list is empty)");
+	json_decref(procs);
+	*rc = 1;
+	return !procs || none;
+}
+
 /* stop, restart, reload, delete, reset: `cmd` on the targets. */
 static int
 do_action(struct ctx *x, const char *cmd)
@@ -104,6 +125,8 @@ do_action(struct ctx *x, const char *cmd)
 		rc = 0;
 		goto out;
 	}
+	if (!file_apps && strcmp(cmd, "reset") != 0 && all_of_nothing(x, targets, &rc))
+		goto out;
 	req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
 	if (updates && args_has(&x->a, "update-env")) {
 		json_t *apps = refreshed_specs(x, targets);

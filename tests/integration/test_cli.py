@@ -116,6 +116,18 @@ def test_all_with_nothing_running(corral):
     assert corral.jlist() == []
 
 
+def test_all_with_no_process_fails_as_in_pm2(corral):
+    # PM2 says "No process found" and exits 1; corral exited 0 having done
+    # nothing.
+    for verb in ("stop", "restart", "reload", "delete"):
+        err = one_line_error(corral, verb, "all")
+        assert err == f"corral {verb}: all: no process found (the process list is empty)", err
+    corral.ok("reset", "all")  # PM2 resets nothing, successfully
+    corral.ok("start", app("loop.py"))
+    corral.ok("stop", "all")
+    corral.ok("delete", "all")
+
+
 def run_in_pty(corral, args, env):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))

@@ -183,8 +183,8 @@ verb_version(struct ctx *x)
 
 static const struct verb verbs[] = {
 	{"start", {0}, OG_START | OG_CONFIG | OG_LIST, verb_start,
-	    "start [script|command|ecosystem file|name] [options] [-- args]",
-	    "start an app (or every app of an ecosystem file)", SAFE},
+	    "start [script|command|ecosystem file|name|-]... [options] [-- args]",
+	    "start apps (every app of an ecosystem file; - reads them as JSON from stdin)", SAFE},
 	{"stop", {0}, G_TARGETS | OG_ACTION, verb_stop, "stop <id|name|namespace|all|file>...",
 	    "stop gracefully", DESTRUCTIVE},
 	{"restart", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_restart,

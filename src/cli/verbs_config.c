@@ -47,24 +47,62 @@ config_overrides(struct ctx *x, json_t *warnings)
 	return fields;
 }
 
-/* Load and normalize an ecosystem file. NULL after printing the error. */
-json_t *
-cli_load_config(struct ctx *x, const char *file)
+/* Standard input, whole (PM2's `start -`); NUL-terminated, caller frees.
+ * NULL with *err. */
+static char *
+read_stdin(size_t *len, char **err)
 {
-	struct config_doc *doc = NULL;
-	json_t *warnings = json_array(), *apps = NULL;
-	char *err = NULL, *dir = NULL;
-	if (config_doc_load(file, &doc, &warnings, &err) < 0)
-		goto out;
-	/* Relative paths in the file resolve against its directory. */
+	struct sbuf b = SBUF_INIT;
+	sbuf_adds(&b, "");
+	char buf[65536];
+	ssize_t n;
+	while ((n = read_retry(0, buf, sizeof(buf))) > 0 && b.len <= CONFIG_DOC_MAX_BYTES)
+		sbuf_add(&b, buf, (size_t)n);
+	if (n < 0 || b.len > CONFIG_DOC_MAX_BYTES) {
+		*err = n < 0 ? xasprintf("cannot read standard input: %s", strerror((int)-n))
+		    : xasprintf("standard input: more than %zu MiB", CONFIG_DOC_MAX_BYTES >> 20);
+		sbuf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return sbuf_take(&b);
+}
+
+/* The directory relative paths of a file resolve against (caller frees);
+ * for standard input, the current one. */
+static char *
+base_dir(const char *file)
+{
 	char *here = cli_current_dir();
-	dir = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
+	if (strcmp(file, "-") == 0)
+		return here;
+	char *dir = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
 	free(here);
 	char *slash = strrchr(dir, '/');
 	if (slash == dir)
 		dir[1] = '\0';
 	else if (slash)
 		*slash = '\0';
+	return dir;
+}
+
+/* Load and normalize an ecosystem file ("-": JSON on standard input). NULL
+ * after printing the error. */
+json_t *
+cli_load_config(struct ctx *x, const char *file)
+{
+	struct config_doc *doc = NULL;
+	json_t *warnings = json_array(), *apps = NULL;
+	char *err = NULL, *dir = NULL, *text = NULL;
+	size_t len;
+	if (strcmp(file, "-") == 0) {
+		if (!(text = read_stdin(&len, &err)) ||
+		    config_doc_load_json_mem("<stdin>", text, len, &doc, &warnings, &err) < 0)
+			goto out;
+	} else if (config_doc_load(file, &doc, &warnings, &err) < 0) {
+		goto out;
+	}
+	dir = base_dir(file);
 	struct norm_ctx nctx = {
 		.base_dir = dir,
 		.environ = environ,
@@ -80,6 +118,7 @@ out:
 		cli_fail(x, "%s", err);
 	json_decref(warnings);
 	config_doc_free(doc);
+	free(text);
 	free(dir);
 	free(err);
 	return apps;

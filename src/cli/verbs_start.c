@@ -1,6 +1,10 @@
 /*
- * verbs_start.c — `corral start` (a script, a command, an ecosystem file or
- * a known app), startOrRestart and startOrReload.
+ * verbs_start.c — `corral start` (scripts, commands, ecosystem files, known
+ * apps, or apps piped in as JSON), startOrRestart and startOrReload.
+ *
+ * Each step returns the processes it acted on, and the verb prints the
+ * table once at the end, as PM2 does; what happened to each app is said
+ * after the daemon did it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,41 +18,96 @@
 
 extern char **environ;
 
-int
-start_send(struct ctx *x, json_t *apps, json_t *stopped)
+/* The processes a reply (consumed) lists: a new reference, or NULL when
+ * there was no reply. */
+static json_t *
+reply_procs(json_t *reply)
 {
+	if (!reply)
+		return NULL;
+	json_t *procs = json_object_get(reply, "procs");
+	procs = procs ? json_incref(procs) : json_array();
+	json_decref(reply);
+	return procs;
+}
+
+/* Append procs (consumed) to acted; false when a step failed (NULL). */
+static bool
+collect(json_t *acted, json_t *procs)
+{
+	if (!procs)
+		return false;
+	json_array_extend(acted, procs);
+	json_decref(procs);
+	return true;
+}
+
+/* One line for each app of a start request: started (how many instances,
+ * in which mode), or registered without starting. */
+static void
+say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped)
+{
+	if (args_has(&x->a, "json"))
+		return;
+	size_t i, k;
+	json_t *s, *p;
+	json_array_foreach(apps, i, s) {
+		const char *name = json_string_value(json_object_get(s, "name"));
+		const char *script = json_string_value(json_object_get(s, "script"));
+		int count = 0, running = 0;
+		const char *mode = "";
+		json_array_foreach(procs, k, p) {
+			if (strcmp(json_string_value(json_object_get(p, "name")), name) != 0)
+				continue;
+			count++;
+			running += strcmp(json_string_value(json_object_get(p, "status")), "stopped") != 0;
+			mode = json_string_value(json_object_get(p, "mode"));
+		}
+		bool saved_stopped = false;
+		json_array_foreach(stopped, k, p)
+			saved_stopped |= strcmp(json_string_value(p), name) == 0;
+		if (running)
+			printf("corral: started %s (%s) in %s mode, %d instance%s\n", name, script, mode,
+			    count, count == 1 ? "" : "s");
+		else
+			printf("corral: %s (%s) is registered, not started (%s)\n", name, script,
+			    saved_stopped ? "it was saved stopped" : "autostart is off");
+	}
+}
+
+/* Ask the daemon to start these app specs (stopped: names to register
+ * without starting, or NULL); the processes started, or NULL after
+ * printing why. */
+static json_t *
+start_apps(struct ctx *x, json_t *apps, json_t *stopped)
+{
+	bool force = args_has(&x->a, "force");
 	size_t i;
 	json_t *s;
-	bool force = args_has(&x->a, "force");
-	json_array_foreach(apps, i, s) {
-		if (json_is_true(json_object_get(s, "force")))
-			force = true;
-		if (!args_has(&x->a, "json")) {
-			long long n = json_integer_value(json_object_get(s, "instances"));
-			const char *mode = json_string_value(json_object_get(s, "exec_mode"));
-			char count[48];
-			if (n > 0)
-				snprintf(count, sizeof(count), "%lld instance%s", n, n == 1 ? "" : "s");
-			else
-				snprintf(count, sizeof(count), "one instance per usable CPU%s",
-				    n < 0 ? ", minus some" : "");
-			printf("corral: starting %s (%s) in %s mode, %s\n",
-			    json_string_value(json_object_get(s, "name")),
-			    json_string_value(json_object_get(s, "script")), mode, count);
-		}
-	}
+	json_array_foreach(apps, i, s)
+		force |= json_is_true(json_object_get(s, "force"));
 	json_t *req = json_pack("{s:s, s:O, s:b}", "cmd", "start", "apps", apps, "force", force);
 	if (stopped)
 		json_object_set(req, "stopped", stopped);
-	json_t *r = cli_call(x, req, ACTION_TIMEOUT_MS);
-	if (!r)
+	json_t *procs = reply_procs(cli_call(x, req, ACTION_TIMEOUT_MS));
+	if (procs)
+		say_started(x, apps, procs, stopped);
+	return procs;
+}
+
+int
+start_send(struct ctx *x, json_t *apps, json_t *stopped)
+{
+	json_t *procs = start_apps(x, apps, stopped);
+	if (!procs)
 		return 1;
-	cli_print_procs(x, json_object_get(r, "procs"));
-	json_decref(r);
+	cli_print_procs(x, procs);
+	json_decref(procs);
 	return 0;
 }
 
-static int
+/* A script or a command line, with the start options. */
+static json_t *
 start_script(struct ctx *x, const char *script)
 {
 	json_t *raw = args_app_fields(&x->a);
@@ -59,23 +118,22 @@ start_script(struct ctx *x, const char *script)
 	json_t *warnings = json_array();
 	struct norm_ctx nctx = {.base_dir = cwd, .environ = environ, .from_cli = true,
 	    .warnings = warnings, .env_name = NULL};
-	json_t *spec = NULL;
+	json_t *spec = NULL, *procs = NULL;
 	char *err = NULL;
 	int rc = normalize_app(&nctx, raw, &spec, &err);
 	cli_print_warnings(warnings);
+	if (rc < 0) {
+		cli_fail(x, "%s", err);
+	} else {
+		json_t *apps = json_pack("[o]", spec);
+		procs = start_apps(x, apps, NULL);
+		json_decref(apps);
+	}
+	free(err);
 	json_decref(warnings);
 	json_decref(raw);
 	free(cwd);
-	if (rc < 0) {
-		fprintf(stderr, "corral start: %s\n", err);
-		free(err);
-		return 1;
-	}
-	json_t *apps = json_array();
-	json_array_append_new(apps, spec);
-	rc = start_send(x, apps, NULL);
-	json_decref(apps);
-	return rc;
+	return procs;
 }
 
 /* A running app keeps its mode and its number of instances across a
@@ -107,21 +165,18 @@ warn_kept_shape(struct ctx *x, json_t *spec, json_t *procs)
 		    want, name, want);
 }
 
-/* startOrRestart / startOrReload: start what is missing, restart or reload
- * the rest with the file's new settings. */
-int
-start_or_update(struct ctx *x, const char *file, const char *action)
+/* Start the apps (specs) that are not running, `action` ("restart" or
+ * "reload") the others with their new settings; the processes acted on, or
+ * NULL after printing why. */
+static json_t *
+update_or_start(struct ctx *x, json_t *apps, const char *action)
 {
-	json_t *apps = cli_load_config(x, file);
-	if (!apps)
-		return 1;
 	json_t *procs = cli_list_procs(x, NULL, false);
-	if (!procs) {
-		json_decref(apps);
-		return 1;
-	}
+	if (!procs)
+		return NULL;
 	json_t *names = cli_running_names(procs);
 	json_t *to_start = json_array(), *to_update = json_array(), *targets = json_array();
+	json_t *acted = json_array();
 	size_t i;
 	json_t *s;
 	json_array_foreach(apps, i, s) {
@@ -134,7 +189,7 @@ start_or_update(struct ctx *x, const char *file, const char *action)
 			json_array_append(to_start, s);
 		}
 	}
-	int rc = 0;
+	bool ok = true;
 	if (json_array_size(to_update) > 0) {
 		json_t *req = json_pack("{s:s, s:O, s:O}", "cmd", action, "apps", to_update,
 		    "targets", targets);
@@ -144,36 +199,58 @@ start_or_update(struct ctx *x, const char *file, const char *action)
 		const char *par = args_get(&x->a, "parallel");
 		if (par)
 			json_object_set_new(req, "parallel", json_integer(atoi(par)));
-		json_t *r = cli_call(x, req, ACTION_TIMEOUT_MS);
-		if (!r)
-			rc = 1;
-		json_decref(r);
+		ok = collect(acted, reply_procs(cli_call(x, req, ACTION_TIMEOUT_MS)));
 	}
-	if (rc == 0 && json_array_size(to_start) > 0)
-		rc = start_send(x, to_start, NULL);
-	else if (rc == 0) {
-		json_t *none = json_array();
-		cli_print_procs(x, none);
-		json_decref(none);
-	}
+	if (ok && json_array_size(to_start) > 0)
+		ok = collect(acted, start_apps(x, to_start, NULL));
 	json_decref(names);
 	json_decref(procs);
-	json_decref(apps);
 	json_decref(to_start);
 	json_decref(to_update);
 	json_decref(targets);
-	return rc;
+	if (!ok) {
+		json_decref(acted);
+		return NULL;
+	}
+	return acted;
 }
 
-/* PM2: `start <name|id>` of something already known restarts it. True when
- * arg names something known, with the outcome in *rc. */
-static bool
-restart_known(struct ctx *x, const char *arg, int *rc)
+int
+start_or_update(struct ctx *x, const char *file, const char *action)
 {
-	if (cli_connect(x, true) < 0) {
-		*rc = 1;
-		return true;
-	}
+	json_t *apps = cli_load_config(x, file);
+	json_t *acted = apps ? update_or_start(x, apps, action) : NULL;
+	if (acted)
+		cli_print_procs(x, acted);
+	json_decref(acted);
+	json_decref(apps);
+	return acted ? 0 : 1;
+}
+
+/* The apps of an ecosystem file ("-": standard input). PM2: starting a
+ * file restarts its apps that are running, with the file's settings; -f
+ * starts copies instead. */
+static json_t *
+start_file(struct ctx *x, const char *file)
+{
+	json_t *apps = cli_load_config(x, file);
+	if (!apps)
+		return NULL;
+	json_t *procs = !args_has(&x->a, "force") ? update_or_start(x, apps, "restart")
+	    : json_array_size(apps) ? start_apps(x, apps, NULL) : json_array();
+	json_decref(apps);
+	return procs;
+}
+
+/* PM2: `start <name|id>` of something already known restarts it. The
+ * processes restarted (NULL after printing why), with *known set; nothing
+ * when arg names nothing known. */
+static json_t *
+restart_known(struct ctx *x, const char *arg, bool *known)
+{
+	*known = true;
+	if (cli_connect(x, true) < 0)
+		return NULL;
 	json_t *t = json_pack("[s]", arg);
 	json_t *req = json_pack("{s:s, s:O}", "cmd", "list", "targets", t);
 	char *err = NULL;
@@ -181,53 +258,65 @@ restart_known(struct ctx *x, const char *arg, int *rc)
 	json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
 	json_decref(req);
 	free(err);
-	bool known = r && json_array_size(json_object_get(r, "procs")) > 0;
+	*known = r && json_array_size(json_object_get(r, "procs")) > 0;
 	json_decref(r);
-	if (known) {
-		r = cli_call(x, json_pack("{s:s, s:O}", "cmd", "restart", "targets", t),
-		    ACTION_TIMEOUT_MS);
-		if (r)
-			cli_print_procs(x, json_object_get(r, "procs"));
-		*rc = r ? 0 : 1;
-		json_decref(r);
-	}
+	json_t *procs = NULL;
+	if (*known)
+		procs = reply_procs(cli_call(x, json_pack("{s:s, s:O}", "cmd", "restart",
+		    "targets", t), ACTION_TIMEOUT_MS));
 	json_decref(t);
-	return known;
+	return procs;
+}
+
+/* One argument of `corral start`: an ecosystem file, a known app, or a
+ * script or command. */
+static json_t *
+start_one(struct ctx *x, const char *arg)
+{
+	struct stat st;
+	bool is_file = stat(arg, &st) == 0;
+	if (cli_is_config_arg(arg) && (is_file || !strchr(arg, ' ')))
+		return start_file(x, arg);
+	if (args_has(&x->a, "env") || args_has(&x->a, "only")) {
+		cli_fail(x, "--env and --only need an ecosystem file (\"%s\" is not one)", arg);
+		return NULL;
+	}
+	if (!is_file && !strchr(arg, '/') && !strchr(arg, ' ')) {
+		bool known;
+		json_t *procs = restart_known(x, arg, &known);
+		if (known)
+			return procs;
+	}
+	return start_script(x, arg);
 }
 
 int
 verb_start(struct ctx *x)
 {
-	const char *arg = x->a.pos[0];
-	if (!arg) {
-		if (access("ecosystem.config.js", F_OK) != 0)
+	static char *default_file[] = {"ecosystem.config.js", NULL};
+	char **args = x->a.pos;
+	if (!args[0]) {
+		if (access(default_file[0], F_OK) != 0)
 			return cli_fail(x, "nothing to start: give a script, a command or an ecosystem "
 			    "file (no ecosystem.config.js in this directory)");
-		arg = "ecosystem.config.js";
+		args = default_file;
 	}
-	if (x->a.pos[0] && x->a.pos[1])
-		return cli_fail(x, "one script at a time (\"%s\" is extra; script arguments go after --)",
-		    x->a.pos[1]);
-	struct stat st;
-	bool is_file = stat(arg, &st) == 0;
-	if (cli_is_config_arg(arg) && (is_file || !strchr(arg, ' '))) {
-		/* PM2: starting a file restarts its apps that are running, with
-		 * the file's settings; -f starts copies instead. */
-		if (!args_has(&x->a, "force"))
-			return start_or_update(x, arg, "restart");
-		json_t *apps = cli_load_config(x, arg);
-		if (!apps)
-			return 1;
-		int rc = json_array_size(apps) ? start_send(x, apps, NULL) : 0;
-		json_decref(apps);
-		return rc;
-	}
-	if (args_has(&x->a, "env") || args_has(&x->a, "only"))
-		return cli_fail(x, "--env and --only need an ecosystem file");
-	int rc;
-	if (!is_file && !strchr(arg, '/') && !strchr(arg, ' ') && restart_known(x, arg, &rc))
-		return rc;
-	return start_script(x, arg);
+	if (strcmp(args[0], "-") == 0 && args[1])
+		return cli_fail(x, "- reads the apps from standard input: give it alone (\"%s\" is "
+		    "extra)", args[1]);
+	if (args[1] && args_has(&x->a, "name"))
+		return cli_fail(x, "--name names one app: start \"%s\" and \"%s\" one at a time",
+		    args[0], args[1]);
+	/* One after the other, as PM2 does; the first failure stops. */
+	json_t *acted = json_array();
+	bool ok = true;
+	for (size_t i = 0; ok && args[i]; i++)
+		ok = collect(acted, strcmp(args[i], "-") == 0 ? start_file(x, "-")
+		    : start_one(x, args[i]));
+	if (ok)
+		cli_print_procs(x, acted);
+	json_decref(acted);
+	return ok ? 0 : 1;
 }
 
 int

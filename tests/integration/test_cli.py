@@ -408,7 +408,7 @@ def test_daemon_that_hangs_up_without_answering(corral):
 def test_start_without_anything_to_start(corral, tmp_path):
     err = one_line_error(corral, "start", cwd=str(tmp_path))
     assert "nothing to start" in err
-    err = one_line_error(corral, "start", app("loop.py"), "extra.py")
+    err = one_line_error(corral, "start", "-", "extra.py")
     assert "extra.py" in err
 
 

@@ -59,6 +59,13 @@ def test_save_kill_resurrect_round_trip(corral):
 
     # resurrect starts a new daemon on demand, from another shell (no FOO).
     out = corral.ok("resurrect")
+    # It says what it did, after doing it: b was saved stopped and stays so
+    # (it said "starting b").
+    lines = out.splitlines()
+    assert f"corral: b ({app('loop.py')}) is registered, not started (it was saved " \
+        "stopped)" in lines, out
+    assert f"corral: started a ({app('show.py')}) in fork mode, 1 instance" in lines, out
+    assert "starting" not in out and "started b" not in out
     assert corral.daemon_pid() not in (0, dpid)
     corral.wait_status("a", "online")
     corral.wait_status("c", "online")

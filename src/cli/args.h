@@ -20,7 +20,8 @@ enum {
 	OG_CONFIG = 1 << 1,   /* --env, --only */
 	OG_ACTION = 1 << 2,   /* --watch (stop, restart, reload) */
 	OG_LIST = 1 << 3,     /* --json */
-	OG_LOGS = 1 << 4,     /* --lines, --raw, --err, --out, --nostream */
+	OG_LOGS = 1 << 4,     /* --lines, --raw, --err, --out, --nostream, --timestamp,
+	                         --format, --highlight */
 	OG_SAVE = 1 << 5,     /* --force */
 	OG_STARTUP = 1 << 6,  /* -u/--user, --hp, --service-name, --print, --wait-ip */
 	OG_UNSTARTUP = 1 << 7, /* -u/--user, --service-name */

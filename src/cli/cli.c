@@ -217,8 +217,8 @@ static const struct verb verbs[] = {
 	{"pid", {0}, 0, verb_pid, "pid [name]", "pids of the running processes", SAFE},
 	{"id", {0}, 0, verb_id, "id <name>", "pm_ids of an app, as PM2 prints them: [ 0, 1 ]", SAFE},
 	{"logs", {"log", 0}, OG_LOGS, verb_logs,
-	    "logs [target] [--lines N] [--raw] [--err|--out] [--nostream] [--json]",
-	    "print the last lines, then follow", SAFE},
+	    "logs [target] [--lines N] [--err|--out] [--nostream] [--raw|--json|--format] "
+	    "[--timestamp[=format]] [--highlight=word]", "print the last lines, then follow", SAFE},
 	{"flush", {0}, 0, verb_flush, "flush [target]", "empty log files", DESTRUCTIVE},
 	{"reloadLogs", {"reload-logs", 0}, 0, verb_reload_logs, "reloadLogs",
 	    "reopen log files (after logrotate)", SAFE},

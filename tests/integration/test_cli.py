@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import re
-import select
 import shutil
 import socket
 import struct
@@ -21,7 +20,7 @@ import threading
 import pytest
 
 from conftest import CORRAL, SLOW, wait_for, write
-from fhelpers import app, wait_log
+from fhelpers import app, run_in_pty, wait_log
 
 COLUMNS = ["id", "name", "namespace", "version", "mode", "pid", "uptime", "↺", "status",
            "cpu", "mem", "user", "watching"]
@@ -126,31 +125,6 @@ def test_all_with_no_process_fails_as_in_pm2(corral):
     corral.ok("start", app("loop.py"))
     corral.ok("stop", "all")
     corral.ok("delete", "all")
-
-
-def run_in_pty(corral, args, env):
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
-    e = dict(corral.env)
-    e.pop("NO_COLOR", None)
-    e.update(env)
-    p = subprocess.Popen([CORRAL, *args], stdout=slave, stderr=slave, env=e)
-    os.close(slave)
-    out = b""
-    while True:
-        r, _, _ = select.select([master], [], [], 10 * SLOW)
-        if not r:
-            break
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    p.wait(10)
-    os.close(master)
-    return out.decode()
 
 
 def test_colour_on_a_terminal_unless_no_color(two):

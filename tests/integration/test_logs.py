@@ -234,6 +234,12 @@ class Follower:
             except AssertionError:
                 assert time.monotonic() < deadline, f"no matching line within {timeout}s"
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def close(self):
         self.p.send_signal(signal.SIGINT)
         try:
@@ -374,30 +380,31 @@ def test_logs_json_prints_the_last_lines_too(corral):
 def test_logs_timestamp_and_format(talker):
     c = talker
     poke = lambda: c.ok("sendSignal", "SIGUSR1", "talk")  # noqa: E731
-    f = Follower(c, "talk", "--timestamp", "--out", "--lines", "0")
-    try:
+    with Follower(c, "talk", "--timestamp", "--out", "--lines", "0") as f:
         line = f.poke_until(poke, lambda l: "ping" in l)
         assert re.fullmatch(r"\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d 0\|talk \| ping \d+", line), line
-    finally:
-        f.close()
-    f = Follower(c, "talk", "--timestamp=HH:mm:ss", "--err", "--lines", "1")
-    try:
+    with Follower(c, "talk", "--timestamp=HH:mm:ss", "--err", "--lines", "1") as f:
         # The last lines have no recorded time: none is printed for them.
         assert f.wait_line(lambda l: "pong" in l).startswith("0|talk | pong ")
         line = f.poke_until(poke, lambda l: "pong" in l)
         assert re.fullmatch(r"\d\d:\d\d:\d\d 0\|talk \| pong \d+", line), line
-    finally:
-        f.close()
-    f = Follower(c, "talk", "--format", "--lines", "1", "--out")
-    try:
-        assert f.wait_line(lambda l: True) == "app=talk id=0 type=out message=ping 2"
+
+    def settled():
+        """The last ping and pong, once both files have the last poke's."""
+        def last_pair():
+            ping = read_text(c.log_path("talk")).splitlines()[-1]
+            pong = read_text(c.log_path("talk", "error")).splitlines()[-1]
+            return ping.split()[-1] == pong.split()[-1] and (ping, pong)
+        return wait_for(last_pair, what="the last ping and pong in the files")
+    last, _ = settled()
+    with Follower(c, "talk", "--format", "--lines", "1", "--out") as f:
+        assert f.wait_line(lambda l: True) == f"app=talk id=0 type=out message={last}"
         line = f.poke_until(poke, lambda l: "ping" in l)
         assert re.fullmatch(r"timestamp=\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d[+-]\d{4} app=talk id=0 "
                             r"type=out message=ping \d+", line), line
-    finally:
-        f.close()
+    _, last = settled()
     out = c.ok("logs", "talk", "--format", "--nostream", "--err", "--lines", "1")
-    assert out.splitlines() == [f"app=talk id=0 type=error message=pong {int(line.split()[-1])}"]
+    assert out.splitlines() == [f"app=talk id=0 type=error message={last}"]
 
 
 def test_logs_highlight(corral):
@@ -420,13 +427,10 @@ def test_logs_follow_line_with_a_nul_byte(corral, tmp_path):
     on_sigusr1(corral, tmp_path, "nul",
                "sys.stdout.buffer.write(b'nul \\x00 inside\\n')\n"
                "sys.stdout.flush()")
-    f = Follower(corral, "nul", "--raw", "--out", "--lines", "0")
-    try:
+    with Follower(corral, "nul", "--raw", "--out", "--lines", "0") as f:
         line = f.poke_until(lambda: corral.ok("sendSignal", "SIGUSR1", "nul"),
                             lambda l: l.startswith("nul"))
         assert line == "nul \x00 inside", repr(line)
-    finally:
-        f.close()
     assert b"nul \x00 inside\n" in read_bytes(corral.log_path("nul"))
     out = corral.run("logs", "nul", "--raw", "--out", "--nostream", "--lines", "2").stdout
     assert "nul \x00 inside" in out.splitlines(), repr(out)

@@ -187,23 +187,14 @@ quote(const char *s, size_t n)
 		q = '`';
 	struct sbuf b = SBUF_INIT;
 	sbuf_addc(&b, q);
+	static const char *const named[] = {['\b'] = "\\b", ['\t'] = "\\t", ['\n'] = "\\n",
+	    ['\f'] = "\\f", ['\r'] = "\\r", ['\\'] = "\\\\", ['\''] = "\\'"};
 	for (size_t i = 0; i < n;) {
 		size_t k;
 		unsigned c = code_point(s + i, &k);
-		if (c == '\'' && q == '\'')
-			sbuf_adds(&b, "\\'");
-		else if (c == '\\')
-			sbuf_adds(&b, "\\\\");
-		else if (c == '\b')
-			sbuf_adds(&b, "\\b");
-		else if (c == '\t')
-			sbuf_adds(&b, "\\t");
-		else if (c == '\n')
-			sbuf_adds(&b, "\\n");
-		else if (c == '\f')
-			sbuf_adds(&b, "\\f");
-		else if (c == '\r')
-			sbuf_adds(&b, "\\r");
+		const char *esc = c < ARRAY_LEN(named) && (c != '\'' || q == '\'') ? named[c] : NULL;
+		if (esc)
+			sbuf_adds(&b, esc);
 		else if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
 			sbuf_addf(&b, "\\x%02X", c);
 		else

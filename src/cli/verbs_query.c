@@ -158,11 +158,15 @@ verb_prettylist(struct ctx *x)
 	return 0;
 }
 
-/* The processes named by the arguments (all when none), or NULL after
- * printing why. */
+/* The processes named by the arguments (all when none; when `missing` is
+ * set, there must be some and it says what), or NULL after printing why. */
 static json_t *
-procs_of_args(struct ctx *x, bool env)
+procs_of_args(struct ctx *x, bool env, const char *missing)
 {
+	if (missing && !x->a.pos[0]) {
+		cli_fail(x, "missing %s", missing);
+		return NULL;
+	}
 	json_t *t = x->a.pos[0] ? cli_targets(x->a.pos) : NULL;
 	json_t *procs = cli_list_procs(x, t, env);
 	json_decref(t);
@@ -172,9 +176,7 @@ procs_of_args(struct ctx *x, bool env)
 int
 verb_describe(struct ctx *x)
 {
-	if (!x->a.pos[0])
-		return cli_fail(x, "missing target (an id, a name, a namespace or all)");
-	json_t *procs = procs_of_args(x, false);
+	json_t *procs = procs_of_args(x, false, "target (an id, a name, a namespace or all)");
 	if (!procs)
 		return 1;
 	if (args_has(&x->a, "json")) {
@@ -192,9 +194,7 @@ verb_describe(struct ctx *x)
 int
 verb_env(struct ctx *x)
 {
-	if (!x->a.pos[0])
-		return cli_fail(x, "missing process id");
-	json_t *procs = procs_of_args(x, true);
+	json_t *procs = procs_of_args(x, true, "process id");
 	if (!procs)
 		return 1;
 	json_t *p = json_array_get(procs, 0);
@@ -237,7 +237,7 @@ verb_env(struct ctx *x)
 int
 verb_pid(struct ctx *x)
 {
-	json_t *procs = procs_of_args(x, false);
+	json_t *procs = procs_of_args(x, false, NULL);
 	if (!procs)
 		return 1;
 	size_t i;

@@ -134,6 +134,15 @@ verb_jlist(struct ctx *x)
 	return 0;
 }
 
+/* value as Node's console.log() prints it (what PM2 prints). */
+static void
+print_like_node(const json_t *value)
+{
+	char *text = inspect_json(value);
+	printf("%s\n", text);
+	free(text);
+}
+
 /* PM2's `prettylist`: each process as PM2's list has it ({pid, name,
  * pm2_env, pm_id, monit}, each field once), laid out by util.inspect. */
 int
@@ -150,9 +159,7 @@ verb_prettylist(struct ctx *x)
 		    "pid", json_object_get(p, "pid"), "name", json_object_get(p, "name"),
 		    "pm2_env", json_object_get(p, "pm2_env"), "pm_id", json_object_get(p, "pm_id"),
 		    "monit", json_object_get(p, "monit")));
-	char *text = inspect_json(shown);
-	printf("%s\n", text);
-	free(text);
+	print_like_node(shown);
 	json_decref(shown);
 	json_decref(procs);
 	return 0;
@@ -276,9 +283,7 @@ verb_id(struct ctx *x)
 		    (real && strcmp(script, real) == 0))))
 			json_array_append(ids, json_object_get(p, "pm_id"));
 	}
-	char *text = inspect_json(ids);
-	printf("%s\n", text);
-	free(text);
+	print_like_node(ids);
 	json_decref(ids);
 	free(real);
 	free(joined);

@@ -32,8 +32,8 @@
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
-#include "daemon/commands.h"
 #include "daemon/op.h"
+#include "daemon/procinfo.h"
 #include "daemon/server.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
@@ -367,7 +367,7 @@ reload_check(struct op *op)
 	for (size_t i = 0; i < q->nlisted; i++) {
 		struct inst *in = inst_by_uid(q->listed[i]);
 		if (in)
-			json_array_append_new(procs, command_procinfo(in, false));
+			json_array_append_new(procs, procinfo_json(in, false));
 	}
 	op_reply(op, json_pack("{s:o}", "procs", procs));
 	return true;

@@ -50,31 +50,15 @@ static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
 static void on_restart_timer(struct loop *l, struct timer *t, void *arg);
 
-const char *
-inst_state_name(enum inst_state st)
-{
-	switch (st) {
-	case ST_LAUNCHING: return "launching";
-	case ST_ONLINE: return "online";
-	case ST_STOPPING: return "stopping";
-	case ST_STOPPED: return "stopped";
-	case ST_WAITING: return "waiting restart";
-	case ST_ERRORED: return "errored";
-	}
-	return "?";
-}
-
 void
 inst_set_state(struct inst *in, enum inst_state st)
 {
 	if (in->state == st)
 		return;
-	enum inst_state old = in->state;
 	in->state = st;
 	if (st == ST_STOPPED || st == ST_ERRORED)
 		cluster_inst_idle(in);
 	server_publish_event(in, inst_state_name(st));
-	(void)old;
 	op_poke();
 }
 

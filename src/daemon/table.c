@@ -146,7 +146,6 @@ app_create(struct spec *spec)
 	a->spec = *spec;
 	memset(spec, 0, sizeof(*spec));
 	TAILQ_INIT(&a->insts);
-	timer_init(&a->cron_timer, triggers_cron_fire, a);
 	TAILQ_INSERT_TAIL(&D->apps, a, link);
 	return a;
 }
@@ -265,6 +264,20 @@ app_remove(struct app *a)
 	triggers_stop(a);
 	TAILQ_REMOVE(&D->apps, a, link);
 	loop_defer_free(D->loop, a, app_free);
+}
+
+const char *
+inst_state_name(enum inst_state st)
+{
+	switch (st) {
+	case ST_LAUNCHING: return "launching";
+	case ST_ONLINE: return "online";
+	case ST_STOPPING: return "stopping";
+	case ST_STOPPED: return "stopped";
+	case ST_WAITING: return "waiting restart";
+	case ST_ERRORED: return "errored";
+	}
+	return "?";
 }
 
 struct inst *

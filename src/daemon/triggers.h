@@ -13,7 +13,6 @@ struct app;
  * change). */
 void triggers_start(struct app *a);
 void triggers_stop(struct app *a);
-void triggers_cron_fire(struct loop *l, struct timer *t, void *arg);
 /* Turn watching on or off (--watch on start/restart/stop). */
 void triggers_set_watch(struct app *a, bool on);
 

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster/relay.h"
+#include "cluster/cluster.h"
 #include "common/log.h"
 #include "common/spec.h"
 #include "daemon/logfile.h"
@@ -186,6 +186,7 @@ daemon_teardown(void)
 	struct app *a;
 	while ((a = TAILQ_FIRST(&D->apps)) != NULL)
 		app_remove(a);
+	cluster_free(D->cluster);
 	logpipe_close_all();
 	op_free_all();
 	loop_flush(D->loop);
@@ -257,6 +258,7 @@ daemon_main(int argc, char **argv)
 		report_ready(ready_fd, "epoll_create1 failed");
 		return 1;
 	}
+	D->cluster = cluster_new(D->loop, &supervise_cluster_ops, NULL);
 	find_self();
 	if (lock_pidfile(&err) < 0 || setup_signals(&err) < 0 || server_listen(&err) < 0 ||
 	    notify_listen(&err) < 0) {
@@ -283,7 +285,6 @@ daemon_main(int argc, char **argv)
 		dlog("event loop failed: %s", strerror(-rc));
 
 	server_close_all();
-	relay_close_all();
 	notify_close();
 	dlog("daemon exiting");
 	unlink(D->paths.pidfile);

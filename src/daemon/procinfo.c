@@ -105,7 +105,7 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
 	if (s->mode == MODE_CLUSTER)
-		json_object_set_new(j, "listeners", cluster_describe(in->app));
+		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
 	    (json_int_t)(running ? in->mem_bytes : 0), "cpu", running ? in->cpu_pct : 0.0));

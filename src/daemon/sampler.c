@@ -103,7 +103,7 @@ on_sample(struct loop *l, struct timer *t, void *arg)
 		    in->state == ST_ONLINE && !in->successor)
 			over_limit(in, rss);
 	}
-	cluster_sweep_orphans();
+	cluster_sweep_orphans(D->cluster);
 	timer_start(D->loop, t, SAMPLE_PERIOD_MS);
 }
 

@@ -57,7 +57,7 @@ inst_set_state(struct inst *in, enum inst_state st)
 		return;
 	in->state = st;
 	if (st == ST_STOPPED || st == ST_ERRORED)
-		cluster_inst_idle(in);
+		inst_cluster_idle(in);
 	server_publish_event(in, inst_state_name(st));
 	op_poke();
 }
@@ -292,6 +292,73 @@ static enum {
 	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
 }
 
+/* ---- cluster mode: what src/cluster is told about processes ---- */
+
+static struct cluster_slot
+slot_of(const struct inst *in)
+{
+	return (struct cluster_slot){.app_id = in->app->id, .spec = &in->app->spec,
+	    .uid = in->uid, .pm_id = in->pm_id};
+}
+
+/* Tell cluster mode whether p takes new connections. Called after every
+ * change of ready, exited, stopping or retiring. */
+static void
+proc_sync_traffic(struct proc *p)
+{
+	if (p->peer)
+		cluster_peer_set_traffic(p->peer, p->ready && !p->exited && !p->stopping &&
+		    !p->retiring);
+}
+
+static bool
+proc_drained(const struct proc *p)
+{
+	return !p->peer || cluster_peer_drained(p->peer);
+}
+
+void
+proc_detach_inst(struct proc *p)
+{
+	p->inst = NULL;
+	if (p->peer)
+		cluster_peer_unslot(p->peer);
+}
+
+void
+inst_cluster_idle(struct inst *in)
+{
+	bool others = false;
+	struct inst *o;
+	TAILQ_FOREACH(o, &in->app->insts, app_link)
+		if (o != in && (o->proc || o->state == ST_LAUNCHING ||
+		    o->state == ST_WAITING || o->state == ST_ONLINE))
+			others = true;
+	cluster_slot_idle(D->cluster, in->app->id, in->uid, others);
+}
+
+static void
+on_peer_bound(void *owner, const char *how)
+{
+	proc_bound(owner, how);
+}
+
+static bool
+slot_serving_since(void *arg, uint64_t slot_uid, int64_t *since_ms)
+{
+	struct inst *in = inst_by_uid(slot_uid);
+	const struct proc *p = in ? in->proc : NULL;
+	if (!p || !p->ready || p->exited || p->stopping)
+		return false;
+	*since_ms = p->ready_mono;
+	return true;
+}
+
+const struct cluster_ops supervise_cluster_ops = {
+	.bound = on_peer_bound,
+	.slot_serving_since = slot_serving_since,
+};
+
 struct proc *
 proc_spawn(struct inst *in, char **err)
 {
@@ -314,7 +381,8 @@ proc_spawn(struct inst *in, char **err)
 		goto fail;
 	}
 	/* Socket activation: listening fds first, at 3, 4, ... */
-	int nlisten = cluster_listen_fds(in, pass, 32, &listen_names, err);
+	struct cluster_slot slot = slot_of(in);
+	int nlisten = cluster_listen_fds(D->cluster, &slot, pass, 32, &listen_names, err);
 	if (nlisten < 0)
 		goto fail;
 	npass = (size_t)nlisten;
@@ -377,12 +445,13 @@ proc_spawn(struct inst *in, char **err)
 	p->serial = in->spawn_serial;
 	p->pid = pid;
 	p->started_mono = mono_ms();
-	p->broker_fd = broker[0];
 	p->ipc_fd = ipc[0];
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
+	if (broker[0] >= 0 || nlisten > 0)
+		p->peer = cluster_peer_new(D->cluster, &slot, pid, broker[0], p);
 	broker[0] = ipc[0] = -1;
 
 	p->pidfd = pidfd_open_compat(pid);
@@ -390,7 +459,6 @@ proc_spawn(struct inst *in, char **err)
 		close(p->pidfd);
 		p->pidfd = -1;
 	}
-	cluster_proc_attach(p);
 	if (p->ipc_fd >= 0) {
 		fd_set_nonblock(p->ipc_fd, true);
 		io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p);
@@ -404,6 +472,7 @@ proc_spawn(struct inst *in, char **err)
 	switch (ready_mode(s)) {
 	case READY_NOW:
 		p->ready = true;
+		proc_sync_traffic(p);
 		break;
 	case READY_UPTIME:
 		timer_start(D->loop, &p->ready_timer, s->min_uptime);
@@ -473,7 +542,7 @@ proc_mark_ready(struct proc *p, const char *how)
 	struct inst *in = p->inst;
 	if (in)
 		dlog("%s[%d]: pid %d ready (%s)", in->app->spec.name, in->pm_id, (int)p->pid, how);
-	cluster_proc_changed(p);
+	proc_sync_traffic(p);
 	if (in)
 		became_ready(in, p);
 	op_poke();
@@ -557,7 +626,7 @@ proc_begin_stop(struct proc *p)
 		timer_start(D->loop, &p->kill_timer, 0);
 		return;
 	}
-	cluster_proc_changed(p);
+	proc_sync_traffic(p);
 	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
 	if (!s || s->mode != MODE_CLUSTER) {
 		send_stop(p);
@@ -580,7 +649,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 	bool tree = proc_stop_how(p).tree;
 
 	if (p->kill_stage == -1) {
-		if (!p->exited && (now < p->drain_settled_mono || !cluster_proc_drained(p)) &&
+		if (!p->exited && (now < p->drain_settled_mono || !proc_drained(p)) &&
 		    now < p->stop_deadline) {
 			timer_start(l, t, DRAIN_POLL_MS);
 			return;
@@ -619,7 +688,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
 				dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
 				in->proc = NULL;
-				p->inst = NULL;
+				proc_detach_inst(p);
 				/* A restart waiting for this stop would wait forever. */
 				in->restart_after_stop = false;
 				if (in->delete_after_stop)
@@ -661,7 +730,8 @@ proc_exited(struct proc *p, int wstatus)
 		server_publish_event(in, "exit");
 	}
 	/* New connections must stop going to a dead process at once. */
-	cluster_proc_changed(p);
+	if (p->peer)
+		cluster_peer_exited(p->peer);
 	bool tree = proc_stop_how(p).tree;
 	if (!p->stopping && tree) {
 		snapshot_tree(p, true);
@@ -804,7 +874,11 @@ proc_finished(struct proc *p)
 	timer_stop(D->loop, &p->kill_timer);
 	timer_stop(D->loop, &p->ready_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
-	cluster_proc_detach(p);
+	if (p->peer) {
+		/* The serving process's sockets wait for the instance's next. */
+		cluster_peer_free(p->peer, p->inst && p->inst->proc == p);
+		p->peer = NULL;
+	}
 	if (p->ipc_fd >= 0) {
 		io_del(D->loop, &p->ipc_io);
 		close(p->ipc_fd);
@@ -872,7 +946,7 @@ proc_forget(struct proc *p)
 			p->inst->proc = NULL;
 		if (p->inst->successor == p)
 			p->inst->successor = NULL;
-		p->inst = NULL;
+		proc_detach_inst(p);
 	}
 	proc_finished(p);
 }
@@ -937,7 +1011,7 @@ proc_abort(struct proc *p)
 {
 	p->stopping = true;
 	p->retiring = true;
-	cluster_proc_changed(p);
+	proc_sync_traffic(p);
 	/* Its descendants too, even those that left its group; not orphans
 	 * by pm_id: those may be the serving process's, which stays. */
 	if (proc_stop_how(p).tree) {
@@ -969,7 +1043,7 @@ inst_promote(struct inst *in)
 		old->retiring = true;
 		proc_retire(old);
 	}
-	cluster_proc_changed(next);
+	proc_sync_traffic(next);
 	write_pid_file(in, next->pid);
 	in->state = ST_LAUNCHING;
 	inst_set_state(in, ST_ONLINE);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "cluster/cluster.h"
 #include "daemon/table.h"
 
 enum after_stop {
@@ -68,6 +69,14 @@ bool inst_procs_gone(uint64_t inst_uid);
 bool inst_launched(const struct inst *in, uint64_t serial);
 /* Drop a process from the table without waiting for it (daemon exit). */
 void proc_forget(struct proc *p);
+
+/* The process no longer belongs to its instance (deleted, or given up). */
+void proc_detach_inst(struct proc *p);
+/* The instance stopped or errored: cluster mode closes its kept sockets,
+ * and the app's, once no other instance of it runs. */
+void inst_cluster_idle(struct inst *in);
+/* What cluster mode asks of the supervisor (daemon.c hands it over). */
+extern const struct cluster_ops supervise_cluster_ops;
 
 /* Send a JSON message line to a Node app over its IPC channel. */
 int proc_send_ipc(struct proc *p, const char *json_line);

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cluster/cluster.h"
 #include "common/units.h"
 #include "daemon/logfile.h"
 #include "daemon/op.h"
@@ -205,13 +204,13 @@ inst_remove(struct inst *in)
 	TAILQ_FOREACH(p, &D->procs, link) {
 		if (p->inst == in) {
 			p->detached_stop = stop_how_of(&a->spec);
-			p->inst = NULL;
+			proc_detach_inst(p);
 			p->retiring = true;
 		}
 	}
 	in->proc = NULL;
 	in->successor = NULL;
-	cluster_inst_idle(in);
+	inst_cluster_idle(in);
 	inst_close_logs(in);
 	server_publish_event(in, "delete");
 	TAILQ_REMOVE(&D->insts, in, link);

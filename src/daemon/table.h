@@ -143,8 +143,7 @@ struct proc {
 	int64_t exit_mono;
 	bool abandoned;               /* survived SIGKILL: no longer waited for */
 
-	int broker_fd;                /* preload channel (cluster), -1 if none */
-	struct io broker_io;
+	struct cluster_peer *peer;    /* its sockets in cluster mode, NULL if none */
 	int ipc_fd;                   /* Node IPC channel, -1 if none */
 	struct io ipc_io;
 	struct linebuf ipc_in;

@@ -32,6 +32,7 @@
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
+#include "daemon/events.h"
 #include "daemon/op.h"
 #include "daemon/procinfo.h"
 #include "daemon/server.h"
@@ -445,4 +446,11 @@ reload_cancel(struct app *app)
 		((struct reload *)app->reload)->cancelled = true;
 		op_poke();
 	}
+}
+
+void
+reload_on_event(const struct event *ev, void *arg)
+{
+	if (ev->kind == EV_APP_REMOVE)
+		reload_cancel(ev->app);
 }

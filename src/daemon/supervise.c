@@ -31,11 +31,9 @@
 #include "common/util.h"
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
-#include "daemon/op.h"
 #include "daemon/policy.h"
 #include "daemon/proctree.h"
 #include "daemon/reload.h"
-#include "daemon/server.h"
 #include "daemon/spawn.h"
 
 #define GROUP_POLL_MS 20
@@ -46,6 +44,7 @@
 static uint64_t spawn_counter;
 
 static void proc_finished(struct proc *p);
+static void inst_cluster_idle(struct inst *in);
 static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
 static void on_restart_timer(struct loop *l, struct timer *t, void *arg);
@@ -58,8 +57,7 @@ inst_set_state(struct inst *in, enum inst_state st)
 	in->state = st;
 	if (st == ST_STOPPED || st == ST_ERRORED)
 		inst_cluster_idle(in);
-	server_publish_event(in, inst_state_name(st));
-	op_poke();
+	events_inst(EV_INST_STATE, in, inst_state_name(st));
 }
 
 void
@@ -317,7 +315,7 @@ proc_drained(const struct proc *p)
 	return !p->peer || cluster_peer_drained(p->peer);
 }
 
-void
+static void
 proc_detach_inst(struct proc *p)
 {
 	p->inst = NULL;
@@ -325,7 +323,7 @@ proc_detach_inst(struct proc *p)
 		cluster_peer_unslot(p->peer);
 }
 
-void
+static void
 inst_cluster_idle(struct inst *in)
 {
 	bool others = false;
@@ -545,7 +543,7 @@ proc_mark_ready(struct proc *p, const char *how)
 	proc_sync_traffic(p);
 	if (in)
 		became_ready(in, p);
-	op_poke();
+	events_changed();
 }
 
 void
@@ -576,7 +574,7 @@ on_ready_timer(struct loop *l, struct timer *t, void *arg)
 		in->settled_serial = p->serial;
 		inst_set_state(in, ST_ONLINE);
 	}
-	op_poke();
+	events_changed();
 }
 
 struct stop_how
@@ -727,7 +725,7 @@ proc_exited(struct proc *p, int wstatus)
 		else
 			dlog("%s[%d]: pid %d exited with code %d", in->app->spec.name,
 			    in->pm_id, (int)p->pid, in->exit_code);
-		server_publish_event(in, "exit");
+		events_inst(EV_INST_EXIT, in, "exit");
 	}
 	/* New connections must stop going to a dead process at once. */
 	if (p->peer)
@@ -797,10 +795,39 @@ on_restart_timer(struct loop *l, struct timer *t, void *arg)
 		restart_now(in);
 }
 
-void
-supervise_init_inst(struct inst *in)
+/* The instance is being removed: processes still on their way out (a
+ * replaced process draining, an aborted successor, an unkillable one)
+ * outlive it and must not point at it any more. */
+static void
+inst_removed(struct inst *in)
 {
-	timer_init(&in->restart_timer, on_restart_timer, in);
+	timer_stop(D->loop, &in->restart_timer);
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link) {
+		if (p->inst == in) {
+			p->detached_stop = stop_how_of(&in->app->spec);
+			proc_detach_inst(p);
+			p->retiring = true;
+		}
+	}
+	in->proc = NULL;
+	in->successor = NULL;
+	inst_cluster_idle(in);
+}
+
+void
+supervise_on_event(const struct event *ev, void *arg)
+{
+	switch (ev->kind) {
+	case EV_INST_NEW:
+		timer_init(&ev->in->restart_timer, on_restart_timer, ev->in);
+		break;
+	case EV_INST_REMOVE:
+		inst_removed(ev->in);
+		break;
+	default:
+		break;
+	}
 }
 
 /* The instance has no process any more after a requested stop: delete it,
@@ -888,7 +915,7 @@ proc_finished(struct proc *p)
 	p->inst = NULL;
 	loop_defer_free(D->loop, p, proc_free);
 	/* Requests may wait for detached processes too (stop, delete, kill). */
-	op_poke();
+	events_changed();
 	if (!in)
 		return;
 	if (in->proc == p) {
@@ -1091,7 +1118,7 @@ on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 		if (json_is_string(msg) && strcmp(json_string_value(msg), "ready") == 0)
 			proc_mark_ready(p, "process.send('ready')");
 		else if (p->inst)
-			server_publish_msg(p->inst, msg);
+			events_emit(&(struct event){.kind = EV_INST_MSG, .in = p->inst, .msg = msg});
 		json_decref(msg);
 	}
 }

@@ -25,6 +25,7 @@
 #include "common/cron.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/events.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
@@ -409,4 +410,11 @@ triggers_start(struct app *a)
 	}
 	if (a->spec.watch)
 		watch_start(a);
+}
+
+void
+triggers_on_event(const struct event *ev, void *arg)
+{
+	if (ev->kind == EV_APP_REMOVE)
+		triggers_stop(ev->app);
 }

@@ -91,7 +91,7 @@ procinfo_state(struct inst *in)
 	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
 	    "user", user_name(s),
 	    "watching", in->app->watch != NULL,
-	    "ready", p ? p->ready : false);
+	    "ready", p ? p->ready_mono >= 0 : false);
 	json_object_set_new(j, "version", s->version ? json_string(s->version) : json_null());
 	json_object_set_new(j, "started_at", running ? json_integer(in->started_wall) : json_null());
 	json_object_set_new(j, "uptime_ms", running ? json_integer(now - in->started_wall) : json_integer(0));

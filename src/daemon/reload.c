@@ -85,7 +85,7 @@ live_proc(struct proc *p, uint64_t serial)
 	struct proc *q;
 	TAILQ_FOREACH(q, &D->procs, link)
 		if (q == p && q->serial == serial)
-			return q->abandoned ? NULL : q;   /* unkillable: not waited for */
+			return q->state == P_ABANDONED ? NULL : q;   /* unkillable: not waited for */
 	return NULL;
 }
 
@@ -212,17 +212,17 @@ step_slot(struct reload *r, struct slot *s)
 		free(why);
 		return true;
 	}
-	if (p->stopping || p->retiring || in->state == ST_STOPPING) {
+	if (proc_stopping(p) || p->retiring || in->state == ST_STOPPING) {
 		fail(r, "%s (pm_id %d): stopped while it was being reloaded", name, s->pm_id);
 		return true;
 	}
-	if (p->ready) {
+	if (p->state == P_READY) {
 		dlog("%s[%d]: reload promotes pid %d", name, in->pm_id, (int)p->pid);
 		inst_promote(in);
 		r->done[r->ndone++] = in->uid;
 		return true;
 	}
-	if (p->ready_timed_out && in->proc && !in->proc->ready) {
+	if (p->ready_timed_out && in->proc && in->proc->ready_mono < 0) {
 		/* The process it replaces never said it was ready either: this
 		 * app does not signal readiness (a worker that binds no port),
 		 * so, as PM2 does, listen_timeout is as good as it gets. */
@@ -278,7 +278,7 @@ old_processes_gone(struct reload *r)
 {
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {
-		if (!p->retiring || !p->inst || p->abandoned)
+		if (!p->retiring || !p->inst || p->state == P_ABANDONED)
 			continue;
 		for (size_t i = 0; i < r->ndone; i++)
 			if (p->inst->uid == r->done[i])

@@ -300,13 +300,33 @@ slot_of(const struct inst *in)
 }
 
 /* Tell cluster mode whether p takes new connections. Called after every
- * change of ready, exited, stopping or retiring. */
+ * change of state, exited or retiring. */
 static void
 proc_sync_traffic(struct proc *p)
 {
 	if (p->peer)
-		cluster_peer_set_traffic(p->peer, p->ready && !p->exited && !p->stopping &&
+		cluster_peer_set_traffic(p->peer, p->state == P_READY && !p->exited &&
 		    !p->retiring);
+}
+
+/* The one place a process changes state (the diagram is in table.h). */
+static void
+proc_set_state(struct proc *p, enum proc_state st)
+{
+	if (st <= p->state)
+		fatal("pid %d: state %d cannot follow %d", (int)p->pid, (int)st, (int)p->state);
+	p->state = st;
+	if (st == P_READY)
+		p->ready_mono = mono_ms();
+	proc_sync_traffic(p);
+}
+
+/* p will never serve again. */
+static void
+proc_set_retiring(struct proc *p)
+{
+	p->retiring = true;
+	proc_sync_traffic(p);
 }
 
 static bool
@@ -346,7 +366,7 @@ slot_serving_since(void *arg, uint64_t slot_uid, int64_t *since_ms)
 {
 	struct inst *in = inst_by_uid(slot_uid);
 	const struct proc *p = in ? in->proc : NULL;
-	if (!p || !p->ready || p->exited || p->stopping)
+	if (!p || p->state != P_READY || p->exited)
 		return false;
 	*since_ms = p->ready_mono;
 	return true;
@@ -443,6 +463,8 @@ proc_spawn(struct inst *in, char **err)
 	p->serial = in->spawn_serial;
 	p->pid = pid;
 	p->started_mono = mono_ms();
+	p->state = P_STARTING;
+	p->ready_mono = -1;
 	p->ipc_fd = ipc[0];
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
@@ -469,8 +491,7 @@ proc_spawn(struct inst *in, char **err)
 
 	switch (ready_mode(s)) {
 	case READY_NOW:
-		p->ready = true;
-		proc_sync_traffic(p);
+		proc_set_state(p, P_READY);
 		break;
 	case READY_UPTIME:
 		timer_start(D->loop, &p->ready_timer, s->min_uptime);
@@ -524,7 +545,7 @@ inst_start(struct inst *in, char **err)
 	in->started_mono = p->started_mono;
 	in->state = ST_STOPPED; /* force the LAUNCHING event */
 	inst_set_state(in, ST_LAUNCHING);
-	if (p->ready)
+	if (p->state == P_READY)
 		became_ready(in, p);
 	return 0;
 }
@@ -532,15 +553,13 @@ inst_start(struct inst *in, char **err)
 void
 proc_mark_ready(struct proc *p, const char *how)
 {
-	if (p->ready || p->exited)
+	if (p->state != P_STARTING || p->exited)
 		return;
-	p->ready = true;
-	p->ready_mono = mono_ms();
+	proc_set_state(p, P_READY);
 	timer_stop(D->loop, &p->ready_timer);
 	struct inst *in = p->inst;
 	if (in)
 		dlog("%s[%d]: pid %d ready (%s)", in->app->spec.name, in->pm_id, (int)p->pid, how);
-	proc_sync_traffic(p);
 	if (in)
 		became_ready(in, p);
 	events_changed();
@@ -598,6 +617,8 @@ static void
 send_stop(struct proc *p)
 {
 	struct stop_how how = proc_stop_how(p);
+	/* No new connection may come once the signal is on its way. */
+	proc_set_state(p, P_STOPPING);
 	if (how.tree)
 		snapshot_tree(p, true);
 	if (how.message && p->ipc_fd >= 0 && proc_send_ipc(p, "\"shutdown\"") == 0) {
@@ -608,7 +629,6 @@ send_stop(struct proc *p)
 	} else {
 		proc_kill(p, how.sig, false);
 	}
-	p->kill_stage = 1;
 	p->stop_deadline = mono_ms() + how.timeout_ms;
 	timer_start(D->loop, &p->kill_timer, 0);
 }
@@ -617,14 +637,9 @@ send_stop(struct proc *p)
 static void
 proc_begin_stop(struct proc *p)
 {
-	if (p->stopping)
+	/* A process that exited is stopping already (proc_exited). */
+	if (proc_stopping(p))
 		return;
-	p->stopping = true;
-	if (p->exited) {
-		timer_start(D->loop, &p->kill_timer, 0);
-		return;
-	}
-	proc_sync_traffic(p);
 	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
 	if (!s || s->mode != MODE_CLUSTER) {
 		send_stop(p);
@@ -633,7 +648,7 @@ proc_begin_stop(struct proc *p)
 	/* A SYN steered here just before the program changed may still
 	 * complete its handshake into this queue: an empty queue counts only
 	 * after DRAIN_SETTLE_MS (many loopback round trips). */
-	p->kill_stage = -1;
+	proc_set_state(p, P_DRAINING);
 	p->drain_settled_mono = mono_ms() + DRAIN_SETTLE_MS;
 	p->stop_deadline = mono_ms() + s->kill_timeout;
 	timer_start(D->loop, &p->kill_timer, DRAIN_SETTLE_MS);
@@ -646,7 +661,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 	int64_t now = mono_ms();
 	bool tree = proc_stop_how(p).tree;
 
-	if (p->kill_stage == -1) {
+	if (p->state == P_DRAINING) {
 		if (!p->exited && (now < p->drain_settled_mono || !proc_drained(p)) &&
 		    now < p->stop_deadline) {
 			timer_start(l, t, DRAIN_POLL_MS);
@@ -655,7 +670,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		if (!p->exited)
 			send_stop(p);
 		else
-			p->kill_stage = 1;
+			proc_set_state(p, P_STOPPING);
 		return;
 	}
 	if (p->exited && (!tree || !tree_alive(p))) {
@@ -663,15 +678,15 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		return;
 	}
 	if (now >= p->stop_deadline) {
-		if (p->kill_stage < 2) {
+		if (p->state < P_KILLING) {
 			if (p->inst)
 				dlog("%s[%d]: pid %d still running after %lld ms, sending SIGKILL",
 				    p->inst->app->spec.name, p->inst->pm_id, (int)p->pid,
 				    (long long)p->inst->app->spec.kill_timeout);
 			if (tree)
 				kill_tree(p, SIGKILL);
+			proc_set_state(p, P_KILLING);
 			proc_kill(p, SIGKILL, false);
-			p->kill_stage = 2;
 			p->stop_deadline = now + SIGKILL_GRACE_MS;
 		} else if (p->exited) {
 			/* Only unkillable leftovers (D state) remain: stop caring. */
@@ -680,7 +695,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 			return;
 		} else {
 			struct inst *in = p->inst;
-			p->abandoned = true;
+			proc_set_state(p, P_ABANDONED);
 			if (in && in->proc == p) {
 				free(in->error);
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
@@ -731,19 +746,17 @@ proc_exited(struct proc *p, int wstatus)
 	if (p->peer)
 		cluster_peer_exited(p->peer);
 	bool tree = proc_stop_how(p).tree;
-	if (!p->stopping && tree) {
+	if (!proc_stopping(p) && tree) {
 		snapshot_tree(p, true);
+		if (tree_alive(p)) {
+			/* The main process died but its children live on: give
+			 * them the kill signal and the usual grace before SIGKILL. */
+			send_stop(p);
+			return;
+		}
 	}
-	if (!p->stopping && tree && tree_alive(p)) {
-		/* The main process died but its children live on: give them the
-		 * kill signal and the usual grace before SIGKILL. */
-		p->stopping = true;
-		send_stop(p);
-		return;
-	}
-	p->stopping = true;
-	if (p->kill_stage <= 0)
-		p->kill_stage = 1;
+	if (p->state < P_STOPPING)
+		proc_set_state(p, P_STOPPING);
 	on_kill_timer(D->loop, &p->kill_timer, p);
 }
 
@@ -807,7 +820,7 @@ inst_removed(struct inst *in)
 		if (p->inst == in) {
 			p->detached_stop = stop_how_of(&in->app->spec);
 			proc_detach_inst(p);
-			p->retiring = true;
+			proc_set_retiring(p);
 		}
 	}
 	in->proc = NULL;
@@ -934,7 +947,7 @@ supervise_procs_gone(void)
 {
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link)
-		if (!p->abandoned)
+		if (p->state != P_ABANDONED)
 			return false;
 	return true;
 }
@@ -955,7 +968,7 @@ inst_procs_gone(uint64_t inst_uid)
 {
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->inst_uid == inst_uid && !p->abandoned)
+		if (p->inst_uid == inst_uid && p->state != P_ABANDONED)
 			return false;
 	return true;
 }
@@ -1029,16 +1042,16 @@ inst_signal(struct inst *in, int sig)
 void
 proc_retire(struct proc *p)
 {
-	p->retiring = true;
+	proc_set_retiring(p);
 	proc_begin_stop(p);
 }
 
 void
 proc_abort(struct proc *p)
 {
-	p->stopping = true;
 	p->retiring = true;
-	proc_sync_traffic(p);
+	if (p->state < P_KILLING)
+		proc_set_state(p, P_KILLING);
 	/* Its descendants too, even those that left its group; not orphans
 	 * by pm_id: those may be the serving process's, which stays. */
 	if (proc_stop_how(p).tree) {
@@ -1048,7 +1061,6 @@ proc_abort(struct proc *p)
 		proc_kill(p, SIGKILL, true);
 	}
 	proc_kill(p, SIGKILL, false);
-	p->kill_stage = 2;
 	p->stop_deadline = mono_ms() + SIGKILL_GRACE_MS;
 	timer_start(D->loop, &p->kill_timer, 0);
 }
@@ -1066,10 +1078,8 @@ inst_promote(struct inst *in)
 	in->started_wall = wall_ms();
 	in->started_mono = next->started_mono;
 	in->settled_serial = next->serial;
-	if (old) {
-		old->retiring = true;
+	if (old)
 		proc_retire(old);
-	}
 	proc_sync_traffic(next);
 	write_pid_file(in, next->pid);
 	in->state = ST_LAUNCHING;

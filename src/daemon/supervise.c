@@ -377,73 +377,135 @@ const struct cluster_ops supervise_cluster_ops = {
 	.slot_serving_since = slot_serving_since,
 };
 
-struct proc *
-proc_spawn(struct inst *in, char **err)
+/* What a spawn needs besides the spec: the descriptors the process gets
+ * and the environment variables that name them. */
+struct spawn_plan {
+	int out_pipe[2], err_pipe[2];   /* stdout, stderr: [0] ours, [1] the app's */
+	int broker[2];                  /* cluster via preload: [0] ours */
+	int ipc[2];                     /* Node IPC channel: [0] ours */
+	int pass[64];                   /* fds for the app, from 3 on */
+	size_t npass;
+	int nlisten;                    /* LISTEN_FDS sockets at the start of pass */
+	char *extra[16];                /* environment entries to add */
+	size_t nextra;
+};
+
+/* The plan's pairs of descriptors, for init and cleanup. */
+static int *
+plan_pair(struct spawn_plan *pl, int i)
 {
-	struct app *app = in->app;
-	const struct spec *s = &app->spec;
-	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-	int broker[2] = {-1, -1}, ipc[2] = {-1, -1};
-	int pass[64];
-	size_t npass = 0;
-	char *extra[16] = {0};
-	size_t nextra = 0;
-	char *listen_names = NULL;
-	char **envp = NULL, **argv = NULL;
-	struct proc *p = NULL;
-	int rc;
+	int *pairs[] = {pl->out_pipe, pl->err_pipe, pl->broker, pl->ipc};
+	return i < (int)ARRAY_LEN(pairs) ? pairs[i] : NULL;
+}
 
-	in->spawn_serial = ++spawn_counter;
-	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+static void
+plan_init(struct spawn_plan *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	for (int *pair, i = 0; (pair = plan_pair(pl, i)) != NULL; i++)
+		pair[0] = pair[1] = -1;
+}
+
+/* Close what is still ours (the app's ends after the spawn, everything on
+ * failure) and free the environment entries. */
+static void
+plan_free(struct spawn_plan *pl)
+{
+	for (int *pair, i = 0; (pair = plan_pair(pl, i)) != NULL; i++)
+		for (int k = 0; k < 2; k++)
+			if (pair[k] >= 0)
+				close(pair[k]);
+	for (size_t i = 0; i < pl->nextra; i++)
+		free(pl->extra[i]);
+}
+
+/* Socket activation: the app's `listen` sockets at fds 3, 4, ... */
+static int
+plan_listen_fds(struct spawn_plan *pl, const struct cluster_slot *slot, char **err)
+{
+	char *names = NULL;
+	int n = cluster_listen_fds(D->cluster, slot, pl->pass, 32, &names, err);
+	if (n < 0)
+		return -EINVAL;
+	pl->nlisten = n;
+	pl->npass = (size_t)n;
+	if (n > 0) {
+		pl->extra[pl->nextra++] = xasprintf("LISTEN_FDS=%d", n);
+		pl->extra[pl->nextra++] = xstrdup("LISTEN_PID=");
+		pl->extra[pl->nextra++] = xasprintf("LISTEN_FDNAMES=%s", names);
+	}
+	free(names);
+	return 0;
+}
+
+/* Cluster mode through the preload library: LD_PRELOAD and the broker
+ * channel it asks for sockets on. */
+static int
+plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
+{
+	if (!D->preload_path) {
+		*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
+		    "found next to the corral binary");
+		return -ENOENT;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pl->broker) < 0) {
+		*err = xasprintf("cannot create the broker channel: %s", strerror(errno));
+		return -errno;
+	}
+	const char *old = json_string_value(json_object_get(s->env, "LD_PRELOAD"));
+	if (old && *old && !strstr(old, "libcorral-preload"))
+		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s:%s", D->preload_path, old);
+	else
+		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
+	pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + pl->npass);
+	pl->pass[pl->npass++] = pl->broker[1];
+	return 0;
+}
+
+static int
+plan_node_ipc(struct spawn_plan *pl, char **err)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pl->ipc) < 0) {
+		*err = xasprintf("cannot create the Node IPC channel: %s", strerror(errno));
+		return -errno;
+	}
+	pl->extra[pl->nextra++] = xasprintf("NODE_CHANNEL_FD=%zu", 3 + pl->npass);
+	pl->extra[pl->nextra++] = xstrdup("NODE_CHANNEL_SERIALIZATION_MODE=json");
+	pl->pass[pl->npass++] = pl->ipc[1];
+	return 0;
+}
+
+/* Every descriptor and variable the instance's process needs. 0 or -errno
+ * with *err. */
+static int
+plan_make(struct spawn_plan *pl, struct inst *in, const struct cluster_slot *slot,
+    char **err)
+{
+	const struct spec *s = &in->app->spec;
+	if (pipe2(pl->out_pipe, O_CLOEXEC) < 0 || pipe2(pl->err_pipe, O_CLOEXEC) < 0) {
 		*err = xasprintf("cannot create output pipes: %s", strerror(errno));
-		goto fail;
+		return -errno;
 	}
-	/* Socket activation: listening fds first, at 3, 4, ... */
-	struct cluster_slot slot = slot_of(in);
-	int nlisten = cluster_listen_fds(D->cluster, &slot, pass, 32, &listen_names, err);
-	if (nlisten < 0)
-		goto fail;
-	npass = (size_t)nlisten;
-	if (nlisten > 0) {
-		extra[nextra++] = xasprintf("LISTEN_FDS=%d", nlisten);
-		extra[nextra++] = xstrdup("LISTEN_PID=");
-		extra[nextra++] = xasprintf("LISTEN_FDNAMES=%s", listen_names);
-	}
-	if (s->mode == MODE_CLUSTER && strv_len(s->listen) == 0) {
-		if (!D->preload_path) {
-			*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
-			    "found next to the corral binary");
-			goto fail;
-		}
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, broker) < 0) {
-			*err = xasprintf("cannot create the broker channel: %s", strerror(errno));
-			goto fail;
-		}
-		const char *old = json_string_value(json_object_get(s->env, "LD_PRELOAD"));
-		if (old && *old && !strstr(old, "libcorral-preload"))
-			extra[nextra++] = xasprintf("LD_PRELOAD=%s:%s", D->preload_path, old);
-		else
-			extra[nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
-		extra[nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + npass);
-		pass[npass++] = broker[1];
-	}
-	if (s->node_ipc) {
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ipc) < 0) {
-			*err = xasprintf("cannot create the Node IPC channel: %s", strerror(errno));
-			goto fail;
-		}
-		extra[nextra++] = xasprintf("NODE_CHANNEL_FD=%zu", 3 + npass);
-		extra[nextra++] = xstrdup("NODE_CHANNEL_SERIALIZATION_MODE=json");
-		pass[npass++] = ipc[1];
-	}
-	envp = build_env(in, extra);
-	const char *path;
-	argv = build_argv(s, &path);
+	int rc = plan_listen_fds(pl, slot, err);
+	if (rc == 0 && s->mode == MODE_CLUSTER && strv_len(s->listen) == 0)
+		rc = plan_broker(pl, s, err);
+	if (rc == 0 && s->node_ipc)
+		rc = plan_node_ipc(pl, err);
+	return rc;
+}
 
+/* Run the plan: fork/exec the instance's program. 0 or -errno with *err. */
+static int
+plan_spawn(struct spawn_plan *pl, struct inst *in, pid_t *pid, char **err)
+{
+	const struct spec *s = &in->app->spec;
+	char **envp = build_env(in, pl->extra);
+	const char *path;
+	char **argv = build_argv(s, &path);
 	struct spawn_opts so = {
 		.path = path, .argv = argv, .envp = envp, .cwd = s->cwd,
-		.stdout_fd = out_pipe[1], .stderr_fd = err_pipe[1],
-		.pass_fds = pass, .npass = npass,
+		.stdout_fd = pl->out_pipe[1], .stderr_fd = pl->err_pipe[1],
+		.pass_fds = pl->pass, .npass = pl->npass,
 		.change_ids = s->uid >= 0 || s->gid >= 0,
 		.uid = s->uid >= 0 ? (uid_t)s->uid : getuid(),
 		.gid = s->gid >= 0 ? (gid_t)s->gid : getgid(),
@@ -451,12 +513,20 @@ proc_spawn(struct inst *in, char **err)
 		.umask = D->app_umask,
 		.nofile = D->app_nofile.rlim_max ? &D->app_nofile : NULL,
 	};
-	pid_t pid;
-	rc = spawn_run(&so, &pid, err);
-	if (rc < 0)
-		goto fail;
+	int rc = spawn_run(&so, pid, err);
+	strv_free(envp);
+	strv_free(argv);
+	return rc;
+}
 
-	p = xcalloc(1, sizeof(*p));
+/* The table entry of a process just spawned for in, watched by the loop:
+ * its exit (pidfd), its channels, its output. Takes our ends of the plan's
+ * descriptors. */
+static struct proc *
+proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster_slot *slot)
+{
+	const struct spec *s = &in->app->spec;
+	struct proc *p = xcalloc(1, sizeof(*p));
 	p->inst = in;
 	p->detached_stop = stop_how_of(s);
 	p->inst_uid = in->uid;
@@ -465,14 +535,15 @@ proc_spawn(struct inst *in, char **err)
 	p->started_mono = mono_ms();
 	p->state = P_STARTING;
 	p->ready_mono = -1;
-	p->ipc_fd = ipc[0];
+	p->ipc_fd = pl->ipc[0];
+	pl->ipc[0] = -1;
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
-	if (broker[0] >= 0 || nlisten > 0)
-		p->peer = cluster_peer_new(D->cluster, &slot, pid, broker[0], p);
-	broker[0] = ipc[0] = -1;
+	if (pl->broker[0] >= 0 || pl->nlisten > 0)
+		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0], p);
+	pl->broker[0] = -1;
 
 	p->pidfd = pidfd_open_compat(pid);
 	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd, p) < 0) {
@@ -481,14 +552,32 @@ proc_spawn(struct inst *in, char **err)
 	}
 	if (p->ipc_fd >= 0) {
 		fd_set_nonblock(p->ipc_fd, true);
-		io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p);
+		if (io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p) < 0)
+			dlog("%s[%d]: cannot watch the Node IPC channel of pid %d: %s", s->name,
+			    in->pm_id, (int)pid, strerror(errno));
 	}
-	logpipe_start(out_pipe[0], in, STREAM_OUT);
-	logpipe_start(err_pipe[0], in, STREAM_ERR);
-	out_pipe[0] = err_pipe[0] = -1;
+	logpipe_start(pl->out_pipe[0], in, STREAM_OUT);
+	logpipe_start(pl->err_pipe[0], in, STREAM_ERR);
+	pl->out_pipe[0] = pl->err_pipe[0] = -1;
+	return p;
+}
+
+struct proc *
+proc_spawn(struct inst *in, char **err)
+{
+	const struct spec *s = &in->app->spec;
+	struct cluster_slot slot = slot_of(in);
+	struct spawn_plan pl;
+	struct proc *p = NULL;
+	pid_t pid;
+
+	in->spawn_serial = ++spawn_counter;
+	plan_init(&pl);
+	if (plan_make(&pl, in, &slot, err) < 0 || plan_spawn(&pl, in, &pid, err) < 0)
+		goto out;
+	p = proc_new(in, pid, &pl, &slot);
 	if (!in->proc)             /* a reload's successor: once promoted */
 		write_pid_file(in, pid);
-
 	switch (ready_mode(s)) {
 	case READY_NOW:
 		proc_set_state(p, P_READY);
@@ -501,16 +590,8 @@ proc_spawn(struct inst *in, char **err)
 		break;
 	}
 	dlog("%s[%d]: started pid %d", s->name, in->pm_id, (int)pid);
-fail:
-	for (int *fd = (int[]){out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1],
-	    broker[0], broker[1], ipc[0], ipc[1], -2}; *fd != -2; fd++)
-		if (*fd >= 0)
-			close(*fd);
-	for (size_t i = 0; i < nextra; i++)
-		free(extra[i]);
-	free(listen_names);
-	strv_free(envp);
-	strv_free(argv);
+out:
+	plan_free(&pl);
 	if (!p)
 		in->settled_serial = in->spawn_serial;
 	return p;

@@ -52,7 +52,7 @@ static const struct field fields[] = {
 	{"interpreter_args", F_STRV, offsetof(struct spec, interpreter_args), NULL, 0, 0, 0, NULL, false},
 	{"cwd", F_STR, offsetof(struct spec, cwd), "/", 0, 0, 0, NULL, false},
 	{"version", F_STR, offsetof(struct spec, version), NULL, 0, 0, 0, NULL, false},
-	{"exec_mode", F_ENUM, offsetof(struct spec, mode), NULL, MODE_FORK, 0, 0, mode_names, false},
+	{"exec_mode", F_ENUM, offsetof(struct spec, exec_mode), NULL, MODE_FORK, 0, 0, mode_names, false},
 	{"instances", F_INT, offsetof(struct spec, instances), NULL, 1, -4096, 4096, NULL, false},
 	{"env", F_ENV, offsetof(struct spec, env), NULL, 0, 0, 0, NULL, false},
 	{"app_env", F_ENV, offsetof(struct spec, app_env), NULL, 0, 0, 0, NULL, false},

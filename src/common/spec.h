@@ -51,7 +51,7 @@ struct spec {
 	char **interpreter_args;
 	char *cwd;               /* absolute */
 	char *version;           /* from package.json, may be NULL */
-	int mode;                /* enum exec_mode */
+	int exec_mode;           /* enum exec_mode */
 	int64_t instances;       /* N > 0, 0 = all CPUs, -N = all but N */
 	json_t *env;             /* object of strings: the whole environment */
 	json_t *app_env;         /* what the app itself sets (env, env_<name>,

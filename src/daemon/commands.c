@@ -307,7 +307,7 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 		if (!w->error) {
 			triggers_start(a);
 			dlog("started app %s (%s, %d instance%s)", a->spec.name,
-			    spec_mode_name(a->spec.mode), count, count == 1 ? "" : "s");
+			    spec_mode_name(a->spec.exec_mode), count, count == 1 ? "" : "s");
 		}
 	}
 	if (w->error) {
@@ -391,7 +391,7 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 	for (i = 0; i < n; i++) {
 		struct app *a = app_named(specs[i].name, NULL);
 		/* The mode and the count stay: change them with scale/delete. */
-		specs[i].mode = a->spec.mode;
+		specs[i].exec_mode = a->spec.exec_mode;
 		spec_free(&a->spec);
 		a->spec = specs[i];
 		app_spec_changed(a);

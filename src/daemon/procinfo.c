@@ -54,7 +54,7 @@ procinfo_brief(struct inst *in)
 	    "name", s->name,
 	    "namespace", s->namespace,
 	    "version", s->version,
-	    "mode", spec_mode_name(s->mode),
+	    "mode", spec_mode_name(s->exec_mode),
 	    "pid", p && !p->exited ? (int)p->pid : 0,
 	    "uptime_ms", (json_int_t)(running ? wall_ms() - in->started_wall : 0),
 	    "restarts", in->restarts,
@@ -82,7 +82,7 @@ procinfo_state(struct inst *in)
 	    "namespace", s->namespace,
 	    "pid", p && !p->exited ? (int)p->pid : 0,
 	    "status", shown_state(in),
-	    "mode", spec_mode_name(s->mode),
+	    "mode", spec_mode_name(s->exec_mode),
 	    "instance", in->index,
 	    "restarts", in->restarts,
 	    "unstable_restarts", in->unstable_restarts,
@@ -104,7 +104,7 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "err_log", in->err_path ? json_string(in->err_path) : json_null());
 	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
-	if (s->mode == MODE_CLUSTER)
+	if (s->exec_mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
@@ -115,7 +115,7 @@ procinfo_state(struct inst *in)
 	    "unstable_restarts", in->unstable_restarts,
 	    "created_at", (json_int_t)in->created_wall,
 	    "namespace", s->namespace,
-	    "exec_mode", s->mode == MODE_CLUSTER ? "cluster_mode" : "fork_mode",
+	    "exec_mode", s->exec_mode == MODE_CLUSTER ? "cluster_mode" : "fork_mode",
 	    "pm_id", in->pm_id,
 	    "name", s->name,
 	    "pm_exec_path", s->script);

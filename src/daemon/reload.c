@@ -423,7 +423,7 @@ reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n, in
 	for (size_t i = 0; i < n; i++) {
 		struct app *a = insts[i]->app;
 		q->listed[q->nlisted++] = insts[i]->uid;
-		if (a->spec.mode != MODE_CLUSTER) {
+		if (a->spec.exec_mode != MODE_CLUSTER) {
 			restart_inst(q, insts[i], "reloaded (fork mode restarts)");
 			continue;
 		}

@@ -285,7 +285,7 @@ static enum {
 {
 	if (s->wait_ready)
 		return READY_SIGNAL;
-	if (s->mode != MODE_CLUSTER)
+	if (s->exec_mode != MODE_CLUSTER)
 		return READY_NOW;
 	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
 }
@@ -487,7 +487,7 @@ plan_make(struct spawn_plan *pl, struct inst *in, const struct cluster_slot *slo
 		return -errno;
 	}
 	int rc = plan_listen_fds(pl, slot, err);
-	if (rc == 0 && s->mode == MODE_CLUSTER && strv_len(s->listen) == 0)
+	if (rc == 0 && s->exec_mode == MODE_CLUSTER && strv_len(s->listen) == 0)
 		rc = plan_broker(pl, s, err);
 	if (rc == 0 && s->node_ipc)
 		rc = plan_node_ipc(pl, err);
@@ -722,7 +722,7 @@ proc_begin_stop(struct proc *p)
 	if (proc_stopping(p))
 		return;
 	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
-	if (!s || s->mode != MODE_CLUSTER) {
+	if (!s || s->exec_mode != MODE_CLUSTER) {
 		send_stop(p);
 		return;
 	}

@@ -9,8 +9,10 @@
  * daemon trusts nothing: spec_from_json() checks every field's type and
  * range, because the socket is an API any program may speak.
  *
- * One table in spec.c lists every field (JSON key, C member, type, default);
- * both directions of the conversion are driven by it.
+ * One table lists every field (JSON key, C member, type, default, range):
+ * common/fields.def, which also describes how users write each field and
+ * the option that sets it. Both directions of the conversion are driven by
+ * it.
  */
 #ifndef CORRAL_SPEC_H
 #define CORRAL_SPEC_H

@@ -93,7 +93,7 @@ named_env(struct app_ctx *a)
 	if (deploy_env && json_is_object(deploy_env)) {
 		json_t *merged = json_deep_copy(deploy_env);
 		json_t *tmp = json_object();
-		struct found df = {fields_def("env"), "deploy", deploy_env, false};
+		struct found df = {fields_def(FID_env), "deploy", deploy_env, false};
 		if (merge_env(a, &df, merged, tmp) == 0) {
 			json_object_update(tmp, a->app_env);
 			json_object_clear(a->app_env);
@@ -106,7 +106,7 @@ named_env(struct app_ctx *a)
 	json_t *named = json_object_get(a->raw, key);
 	int rc = 0;
 	if (named) {
-		struct found nf = {fields_def("env"), key, named, false};
+		struct found nf = {fields_def(FID_env), key, named, false};
 		rc = merge_env(a, &nf, named, a->app_env);
 	} else {
 		fields_warn(ctx, "%s: app '%s' has no %s (--env %s)",
@@ -120,11 +120,11 @@ int
 env_merge(struct app_ctx *a)
 {
 	const struct found *f;
-	if ((f = fields_find(a, "env")) && merge_env(a, f, f->value, a->app_env) < 0)
+	if ((f = fields_find(a, FID_env)) && merge_env(a, f, f->value, a->app_env) < 0)
 		return -EINVAL;
 	if (a->ctx->env_name && named_env(a) < 0)
 		return -EINVAL;
-	if ((f = fields_find(a, "port"))) {
+	if ((f = fields_find(a, FID_port))) {
 		int64_t n;
 		if (fields_number(a, f, 1, 65535, &n) < 0)
 			return -EINVAL;
@@ -138,7 +138,7 @@ env_merge(struct app_ctx *a)
 static int
 filter_env(struct app_ctx *a, json_t *filter, bool *filter_all)
 {
-	const struct found *f = fields_find(a, "filter_env");
+	const struct found *f = fields_find(a, FID_filter_env);
 	if (!f)
 		return 0;
 	json_t *v = f->value;

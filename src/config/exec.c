@@ -143,7 +143,7 @@ node_shebang(const char *path)
 int
 exec_cwd(struct app_ctx *a)
 {
-	const struct found *f = fields_find(a, "cwd");
+	const struct found *f = fields_find(a, FID_cwd);
 	if (!f) {
 		a->cwd = xstrdup(a->ctx->base_dir);
 	} else {
@@ -253,7 +253,7 @@ default_interpreter(struct app_ctx *a, const struct found *f)
 int
 exec_script(struct app_ctx *a)
 {
-	const struct found *f = fields_find(a, "script");
+	const struct found *f = fields_find(a, FID_script);
 	if (!f)
 		return fields_fail(a, NULL, "no script: every app needs \"script\" (the file or "
 		    "command to run)");
@@ -267,7 +267,7 @@ exec_script(struct app_ctx *a)
 		    "(PM2_SERVE_PATH), which corral does not have: run a static server of your "
 		    "own as the script");
 	}
-	const struct found *fi = fields_find(a, "interpreter");
+	const struct found *fi = fields_find(a, FID_interpreter);
 	if (fi && given_interpreter(a, fi) < 0)
 		return -EINVAL;
 	bool is_file;
@@ -326,7 +326,7 @@ exec_name(struct app_ctx *a)
 {
 	const struct found *f;
 	char *name = NULL;
-	if ((f = fields_find(a, "name")) && fields_string(a, f, &name) < 0)
+	if ((f = fields_find(a, FID_name)) && fields_string(a, f, &name) < 0)
 		return -EINVAL;
 	if (name && !*name) {
 		/* "name": "" gets the default name, as in PM2. */
@@ -343,7 +343,7 @@ exec_name(struct app_ctx *a)
 		const char *dot = strrchr(base, '.');
 		name = dot && dot != base ? xstrndup(base, (size_t)(dot - base)) : xstrdup(base);
 	}
-	if (a->ctx->env_name && (f = fields_find(a, "append_env_to_name"))) {
+	if (a->ctx->env_name && (f = fields_find(a, FID_append_env_to_name))) {
 		bool b;
 		/* A wrong value fails the app at the end, not here. */
 		if (fields_bool(a, f, &b) == 0 && b) {
@@ -363,7 +363,7 @@ int
 exec_args(struct app_ctx *a)
 {
 	const struct found *f;
-	if ((f = fields_find(a, "args"))) {
+	if ((f = fields_find(a, FID_args))) {
 		json_t *arr = fields_list(a, f, true);
 		if (!arr)
 			return -EINVAL;
@@ -377,7 +377,7 @@ exec_args(struct app_ctx *a)
 			json_decref(arr);
 		}
 	}
-	if ((f = fields_find(a, "interpreter_args"))) {
+	if ((f = fields_find(a, FID_interpreter_args))) {
 		json_t *arr = fields_list(a, f, true);
 		if (!arr)
 			return -EINVAL;
@@ -406,7 +406,7 @@ id_or_name(struct app_ctx *a, const struct found *f, char **text, int64_t *id, b
 int
 exec_user(struct app_ctx *a)
 {
-	const struct found *fu = fields_find(a, "uid"), *fg = fields_find(a, "gid");
+	const struct found *fu = fields_find(a, FID_uid), *fg = fields_find(a, FID_gid);
 	char *t = NULL;
 	int64_t n;
 	bool is_id;

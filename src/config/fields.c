@@ -23,58 +23,57 @@
 #include "common/units.h"
 #include "config/doc.h"
 
-static const struct fdef fdefs[] = {
-	{"name", K_STR, "--name", {0}},
-	{"script", K_STR, "script", {"exec", "cmd", "command", 0}},
-	{"args", K_ARGS, "arguments after --", {0}},
-	{"interpreter", K_STR, "--interpreter", {"exec_interpreter", 0}},
-	{"interpreter_args", K_ARGS, "--interpreter-args", {"node_args", 0}},
-	{"cwd", K_STR, "--cwd", {0}},
-	{"instances", K_INSTANCES, "--instances", {0}},
-	{"exec_mode", K_MODE, "--exec-mode", {0}},
-	{"env", K_ENV, "env", {0}},
-	{"filter_env", K_FILTER_ENV, "--filter-env", {0}},
-	{"append_env_to_name", K_BOOL, "--append-env-to-name", {0}},
-	{"namespace", K_STR, "--namespace", {0}},
-	{"autorestart", K_BOOL, "--no-autorestart", {0}},
-	{"autostart", K_BOOL, "--no-autostart", {0}},
-	{"max_restarts", K_INT, "--max-restarts", {0}},
-	{"min_uptime", K_MS, "--min-uptime", {0}},
-	{"restart_delay", K_MS, "--restart-delay", {0}},
-	{"exp_backoff_restart_delay", K_MS, "--exp-backoff-restart-delay", {0}},
-	{"stop_exit_codes", K_CODES, "--stop-exit-codes", {0}},
-	{"kill_timeout", K_MS, "--kill-timeout", {0}},
-	{"kill_signal", K_SIGNAL, "--kill-signal", {0}},
-	{"listen_timeout", K_MS, "--listen-timeout", {0}},
-	{"wait_ready", K_BOOL, "--wait-ready", {0}},
-	{"shutdown_with_message", K_BOOL, "--shutdown-with-message", {0}},
-	{"max_memory_restart", K_BYTES, "--max-memory-restart", {0}},
-	{"cron_restart", K_CRON, "--cron-restart", {"cron", 0}},
-	{"watch", K_WATCH, "--watch", {0}},
-	{"ignore_watch", K_STRLIST, "--ignore-watch", {0}},
-	{"watch_delay", K_WATCH_DELAY, "--watch-delay", {0}},
-	{"time", K_BOOL, "--time", {0}},
-	{"log_date_format", K_DATEFMT, "--log-date-format", {0}},
-	{"log_type", K_LOGTYPE, "--log-type", {0}},
-	{"merge_logs", K_BOOL, "--merge-logs", {"combine_logs", 0}},
-	{"out_file", K_LOGPATH, "--output", {"out", "output", "out_log", 0}},
-	{"error_file", K_LOGPATH, "--error", {"error", "err", "err_file", "err_log", 0}},
-	{"log_file", K_LOGFILE, "--log", {"log", 0}},
-	{"pid_file", K_LOGPATH, "--pid", {"pid", 0}},
-	{"disable_logs", K_BOOL, "--disable-logs", {0}},
-	{"uid", K_USER, "--uid", {"user", 0}},
-	{"gid", K_GROUP, "--gid", {0}},
-	{"increment_var", K_STR, "--increment-var", {0}},
-	{"instance_var", K_STR, "--instance-var", {0}},
-	{"port", K_PORT, "--port", {0}},
-	{"treekill", K_BOOL, "--no-treekill", {0}},
-	{"force", K_BOOL, "--force", {0}},
-	{"lb", K_LB, "--lb", {0}},
-	{"listen", K_STRLIST, "--listen", {0}},
-	{"share_ports", K_PORTS, "--share-ports", {0}},
+/* The table, from common/fields.def; a spec tag there gives the range. */
+#define CLI_VALUE(name) "--" name
+#define CLI_OPTIONAL(name) "--" name
+#define CLI_SET(name) "--" name
+#define CLI_UNSET(name) "--" name
+#define CLI_NOOPT(name) name
+#define LIST(...) {__VA_ARGS__}
+#define FIELD(key_, kind_, tag_, opt_, name_, letter_, aliases_, help_) \
+	{.key = #key_, .kind = kind_, .cli = CLI_##opt_(name_), .aliases = LIST aliases_, \
+	 .stored = true, tag_},
+#define INPUT(key_, kind_, opt_, name_, letter_, aliases_, help_) \
+	{.key = #key_, .kind = kind_, .cli = CLI_##opt_(name_), .aliases = LIST aliases_},
+#define COMPUTED(...)
+#define OPTION(...)
+#define REQUIRED
+#define STR(text)
+#define STR_NULL
+#define STRV
+#define INT(n, lo, hi) .min = (lo), .max = (hi)
+#define MS(n)
+#define BOOL(b)
+#define INTV(lo, hi) .min = (lo), .max = (hi)
+#define ENV
+#define ENUM(text, names)
+#define HIDDEN(tag) tag
+
+static const struct fdef fdefs[FIELD_COUNT] = {
+#include "common/fields.def"
 };
 
-_Static_assert(ARRAY_LEN(fdefs) == FIELD_COUNT, "FIELD_COUNT is the number of fields");
+#undef CLI_VALUE
+#undef CLI_OPTIONAL
+#undef CLI_SET
+#undef CLI_UNSET
+#undef CLI_NOOPT
+#undef LIST
+#undef FIELD
+#undef INPUT
+#undef COMPUTED
+#undef OPTION
+#undef REQUIRED
+#undef STR
+#undef STR_NULL
+#undef STRV
+#undef INT
+#undef MS
+#undef BOOL
+#undef INTV
+#undef ENV
+#undef ENUM
+#undef HIDDEN
 
 /* PM2 fields corral accepts and does not act on. */
 static const char *const ignored_fields[] = {
@@ -122,12 +121,9 @@ lookup(const char *key, bool *is_alias)
 }
 
 const struct fdef *
-fields_def(const char *key)
+fields_def(enum field_id id)
 {
-	for (size_t i = 0; i < ARRAY_LEN(fdefs); i++)
-		if (strcmp(fdefs[i].key, key) == 0)
-			return &fdefs[i];
-	fatal("normalize: no field %s", key);
+	return &fdefs[id];
 }
 
 static bool
@@ -563,7 +559,7 @@ fields_collect(struct app_ctx *a)
 			continue;
 		struct found *f = &a->found[def - fdefs];
 		/* --namespace only for apps that have none, as PM2. */
-		if (strcmp(def->key, "namespace") == 0 && f->def)
+		if (def == &fdefs[FID_namespace] && f->def)
 			continue;
 		f->def = def;
 		f->key = key;
@@ -573,29 +569,29 @@ fields_collect(struct app_ctx *a)
 }
 
 const struct found *
-fields_find(struct app_ctx *a, const char *key)
+fields_find(struct app_ctx *a, enum field_id id)
 {
-	const struct found *f = &a->found[fields_def(key) - fdefs];
+	const struct found *f = &a->found[id];
 	return f->def && !json_is_null(f->value) ? f : NULL;
 }
 
-int
-fields_set_bool(struct app_ctx *a, const char *key)
+static int
+set_bool(struct app_ctx *a, enum field_id id)
 {
-	const struct found *f = fields_find(a, key);
+	const struct found *f = fields_find(a, id);
 	bool b;
 	if (!f)
 		return 0;
 	if (fields_bool(a, f, &b) < 0)
 		return -EINVAL;
-	json_object_set_new(a->out, key, json_boolean(b));
+	json_object_set_new(a->out, f->def->key, json_boolean(b));
 	return 0;
 }
 
-int
-fields_set_ms(struct app_ctx *a, const char *key)
+static int
+set_ms(struct app_ctx *a, enum field_id id)
 {
-	const struct found *f = fields_find(a, key);
+	const struct found *f = fields_find(a, id);
 	int64_t ms;
 	if (!f)
 		return 0;
@@ -603,6 +599,21 @@ fields_set_ms(struct app_ctx *a, const char *key)
 	int64_t bare = f->def->kind == K_WATCH_DELAY && a->ctx->from_cli ? 1000 : 1;
 	if (fields_duration(a, f, bare, &ms) < 0)
 		return -EINVAL;
-	json_object_set_new(a->out, key, json_integer(ms));
+	json_object_set_new(a->out, f->def->key, json_integer(ms));
+	return 0;
+}
+
+int
+fields_set_plain(struct app_ctx *a)
+{
+	for (enum field_id id = 0; id < FIELD_COUNT; id++)
+		if (fdefs[id].stored && fdefs[id].kind == K_BOOL && set_bool(a, id) < 0)
+			return -EINVAL;
+	/* force is the CLI's business (--force), but a file's is checked too. */
+	if (set_bool(a, FID_force) < 0)
+		return -EINVAL;
+	for (enum field_id id = 0; id < FIELD_COUNT; id++)
+		if ((fdefs[id].kind == K_MS || fdefs[id].kind == K_WATCH_DELAY) && set_ms(a, id) < 0)
+			return -EINVAL;
 	return 0;
 }

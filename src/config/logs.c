@@ -57,11 +57,11 @@ time_prefix(struct app_ctx *a)
 {
 	const struct found *f;
 	bool time_on = false;
-	if ((f = fields_find(a, "time")) && fields_bool(a, f, &time_on) < 0)
+	if ((f = fields_find(a, FID_time)) && fields_bool(a, f, &time_on) < 0)
 		return -EINVAL;
 	if (time_on)
 		json_object_set_new(a->out, "log_date_format", json_string("%Y-%m-%dT%H:%M:%S"));
-	if (!(f = fields_find(a, "log_date_format")))
+	if (!(f = fields_find(a, FID_log_date_format)))
 		return 0;
 	char *t;
 	if (fields_string(a, f, &t) < 0)
@@ -100,20 +100,20 @@ is_null_path(const char *p)
 /* out_file, error_file, pid_file: a path relative to cwd; "NULL" or
  * /dev/null discards the stream, and means the default for pid_file. */
 static int
-log_path(struct app_ctx *a, const char *key)
+log_path(struct app_ctx *a, enum field_id id)
 {
-	const struct found *f = fields_find(a, key);
+	const struct found *f = fields_find(a, id);
 	char *t;
 	if (!f)
 		return 0;
 	if (fields_string(a, f, &t) < 0)
 		return -EINVAL;
 	char *p = is_null_path(t) ? xstrdup("/dev/null") : exec_abs_path(a->cwd, t);
-	if (strcmp(key, "pid_file") == 0 && strcmp(p, "/dev/null") == 0) {
+	if (id == FID_pid_file && strcmp(p, "/dev/null") == 0) {
 		free(p);
 		p = NULL;
 	}
-	json_object_set_new(a->out, key, p ? json_string(p) : json_null());
+	json_object_set_new(a->out, f->def->key, p ? json_string(p) : json_null());
 	free(p);
 	free(t);
 	return 0;
@@ -145,13 +145,13 @@ logs_fields(struct app_ctx *a)
 	const struct found *f;
 	if (time_prefix(a) < 0)
 		return -EINVAL;
-	if ((f = fields_find(a, "log_type")) && log_type(a, f) < 0)
+	if ((f = fields_find(a, FID_log_type)) && log_type(a, f) < 0)
 		return -EINVAL;
-	const char *paths[] = {"out_file", "error_file", "pid_file"};
+	const enum field_id paths[] = {FID_out_file, FID_error_file, FID_pid_file};
 	for (size_t i = 0; i < ARRAY_LEN(paths); i++)
 		if (log_path(a, paths[i]) < 0)
 			return -EINVAL;
-	if ((f = fields_find(a, "log_file")) && combined_log(a, f) < 0)
+	if ((f = fields_find(a, FID_log_file)) && combined_log(a, f) < 0)
 		return -EINVAL;
 	return 0;
 }

@@ -26,13 +26,13 @@ step_mode(struct app_ctx *a)
 	const struct found *f;
 	int64_t instances = 1;
 	bool instances_given = false;
-	if ((f = fields_find(a, "instances"))) {
+	if ((f = fields_find(a, FID_instances))) {
 		instances_given = true;
 		json_t *v = f->value;
 		char *txt = json_is_number(v) || json_is_string(v) ? fields_scalar_text(v) : NULL;
 		if (txt && strcmp(txt, "max") == 0)
 			instances = 0;
-		else if (!txt || units_parse_int(txt, -4096, 4096, &instances) < 0) {
+		else if (!txt || units_parse_int(txt, f->def->min, f->def->max, &instances) < 0) {
 			fields_fail(a, f, "expected a number of instances, \"max\", 0 or a negative "
 			    "number, got %s", txt ? txt : fields_type_name(v));
 			free(txt);
@@ -42,7 +42,7 @@ step_mode(struct app_ctx *a)
 	}
 	json_object_set_new(a->out, "instances", json_integer(instances));
 	const char *mode = instances_given ? "cluster" : "fork";
-	if ((f = fields_find(a, "exec_mode"))) {
+	if ((f = fields_find(a, FID_exec_mode))) {
 		char *t;
 		int rc = 0;
 		if (fields_string(a, f, &t) < 0)
@@ -70,24 +70,14 @@ static int
 step_plain(struct app_ctx *a)
 {
 	const struct found *f;
-	if ((f = fields_find(a, "namespace"))) {
+	if ((f = fields_find(a, FID_namespace))) {
 		char *t;
 		if (fields_string(a, f, &t) < 0)
 			return -EINVAL;
 		json_object_set_new(a->out, "namespace", json_string(*t ? t : "default"));
 		free(t);
 	}
-	const char *bools[] = {"autorestart", "autostart", "wait_ready", "shutdown_with_message",
-	    "treekill", "merge_logs", "disable_logs", "force"};
-	for (size_t i = 0; i < ARRAY_LEN(bools); i++)
-		if (fields_set_bool(a, bools[i]) < 0)
-			return -EINVAL;
-	const char *durations[] = {"min_uptime", "restart_delay", "exp_backoff_restart_delay",
-	    "kill_timeout", "listen_timeout", "watch_delay"};
-	for (size_t i = 0; i < ARRAY_LEN(durations); i++)
-		if (fields_set_ms(a, durations[i]) < 0)
-			return -EINVAL;
-	return 0;
+	return fields_set_plain(a);
 }
 
 static int
@@ -98,8 +88,9 @@ share_ports(struct app_ctx *a, const struct found *f)
 	json_t *e;
 	json_array_foreach(arr, i, e) {
 		int64_t n;
-		if (units_parse_int(json_string_value(e), 1, 65535, &n) < 0) {
-			fields_fail(a, f, "\"%s\" is not a port (1..65535)", json_string_value(e));
+		if (units_parse_int(json_string_value(e), f->def->min, f->def->max, &n) < 0) {
+			fields_fail(a, f, "\"%s\" is not a port (%lld..%lld)", json_string_value(e),
+			    (long long)f->def->min, (long long)f->def->max);
 			json_decref(arr);
 			json_decref(ports);
 			return -EINVAL;
@@ -118,7 +109,7 @@ step_cluster(struct app_ctx *a)
 	const struct found *f;
 	char *t;
 	int rc = 0;
-	if ((f = fields_find(a, "lb"))) {
+	if ((f = fields_find(a, FID_lb))) {
 		if (fields_string(a, f, &t) < 0)
 			return -EINVAL;
 		if (spec_lb_parse(t) < 0)
@@ -130,15 +121,15 @@ step_cluster(struct app_ctx *a)
 		if (rc < 0)
 			return rc;
 	}
-	if ((f = fields_find(a, "listen"))) {
+	if ((f = fields_find(a, FID_listen))) {
 		json_t *arr = fields_list(a, f, false);
 		if (!arr)
 			return -EINVAL;
 		json_object_set_new(a->out, "listen", arr);
 	}
-	if ((f = fields_find(a, "share_ports")) && share_ports(a, f) < 0)
+	if ((f = fields_find(a, FID_share_ports)) && share_ports(a, f) < 0)
 		return -EINVAL;
-	const char *vars[] = {"instance_var", "increment_var"};
+	const enum field_id vars[] = {FID_instance_var, FID_increment_var};
 	for (size_t i = 0; i < ARRAY_LEN(vars); i++) {
 		if (!(f = fields_find(a, vars[i])))
 			continue;
@@ -147,7 +138,7 @@ step_cluster(struct app_ctx *a)
 		if (!*t || strchr(t, '='))
 			rc = fields_fail(a, f, "\"%s\" is not a variable name", t);
 		else
-			json_object_set_new(a->out, vars[i], json_string(t));
+			json_object_set_new(a->out, f->def->key, json_string(t));
 		free(t);
 		if (rc < 0)
 			return rc;

@@ -35,6 +35,7 @@
 #include "common/util.h"
 #include "config/normalize.h"
 
+/* What users may write for a field (the kind column of common/fields.def). */
 enum kind {
 	K_STR,        /* string (numbers accepted and turned into strings) */
 	K_ARGS,       /* string split like a shell, or array of strings */
@@ -63,14 +64,29 @@ enum kind {
 	K_LOGTYPE,
 };
 
+/* The fields users may write, from common/fields.def: FID_name... */
+enum field_id {
+#define FIELD(key, ...) FID_##key,
+#define INPUT(key, ...) FID_##key,
+#define COMPUTED(...)
+#define OPTION(...)
+#include "common/fields.def"
+#undef FIELD
+#undef INPUT
+#undef COMPUTED
+#undef OPTION
+	FIELD_COUNT
+};
+
 struct fdef {
 	const char *key;
 	enum kind kind;
-	const char *cli;            /* the option that sets it, for messages */
+	const char *cli;            /* how messages name it when it comes from the
+	                             * command line: "--kill-timeout", "script" */
 	const char *aliases[6];
+	int64_t min, max;           /* the range of a number, or of each number */
+	bool stored;                /* the spec keeps it under its key (a FIELD row) */
 };
-
-#define FIELD_COUNT 48
 
 /* One field as found in the raw object. */
 struct found {
@@ -101,10 +117,9 @@ struct app_ctx {
 /* The first pass: every key of a->raw (and of ctx->overrides) to its field
  * in a->found; unknown and ignored keys are warned about. */
 void fields_collect(struct app_ctx *a);
-/* The field `key` when the app sets it to something other than null. */
-const struct found *fields_find(struct app_ctx *a, const char *key);
-/* The definition of field `key` (which must exist). */
-const struct fdef *fields_def(const char *key);
+/* The field when the app sets it to something other than null. */
+const struct found *fields_find(struct app_ctx *a, enum field_id id);
+const struct fdef *fields_def(enum field_id id);
 
 /* "file:12:20: app 'api': field: " or "--option: " for messages; caller
  * frees. f NULL: the app itself. */
@@ -139,10 +154,9 @@ int fields_string(struct app_ctx *a, const struct found *f, char **out);
  * with split, a string is split like a shell would. NULL after
  * fields_fail(). */
 json_t *fields_list(struct app_ctx *a, const struct found *f, bool split);
-/* The field as a JSON true/false at out[key] (missing: nothing). */
-int fields_set_bool(struct app_ctx *a, const char *key);
-/* The field as integer milliseconds at out[key] (missing: nothing). */
-int fields_set_ms(struct app_ctx *a, const char *key);
+/* Every switch and duration the spec keeps, as true/false and integer
+ * milliseconds in out (missing: nothing). */
+int fields_set_plain(struct app_ctx *a);
 
 /* exec.c — the steps that decide what runs, where and as whom */
 

@@ -53,8 +53,9 @@ stop_exit_codes(struct app_ctx *a, const struct found *f)
 		char *save = NULL;
 		for (char *tok = strtok_r(txt, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 			int64_t n;
-			if (units_parse_int(tok, 0, 255, &n) < 0) {
-				fields_fail(a, f, "\"%s\" is not an exit code (0..255)", tok);
+			if (units_parse_int(tok, f->def->min, f->def->max, &n) < 0) {
+				fields_fail(a, f, "\"%s\" is not an exit code (%lld..%lld)", tok,
+				    (long long)f->def->min, (long long)f->def->max);
 				free(txt);
 				json_decref(arr);
 				return -EINVAL;
@@ -112,18 +113,18 @@ restart_policy(struct app_ctx *a)
 {
 	const struct found *f;
 	int64_t n;
-	if ((f = fields_find(a, "max_restarts"))) {
-		if (fields_number(a, f, 0, INT_MAX, &n) < 0)
+	if ((f = fields_find(a, FID_max_restarts))) {
+		if (fields_number(a, f, f->def->min, f->def->max, &n) < 0)
 			return -EINVAL;
 		json_object_set_new(a->out, "max_restarts", json_integer(n));
 	}
-	if ((f = fields_find(a, "max_memory_restart")) && memory_limit(a, f) < 0)
+	if ((f = fields_find(a, FID_max_memory_restart)) && memory_limit(a, f) < 0)
 		return -EINVAL;
-	if ((f = fields_find(a, "stop_exit_codes")) && stop_exit_codes(a, f) < 0)
+	if ((f = fields_find(a, FID_stop_exit_codes)) && stop_exit_codes(a, f) < 0)
 		return -EINVAL;
-	if ((f = fields_find(a, "kill_signal")) && kill_signal(a, f) < 0)
+	if ((f = fields_find(a, FID_kill_signal)) && kill_signal(a, f) < 0)
 		return -EINVAL;
-	if ((f = fields_find(a, "cron_restart")) && cron_restart(a, f) < 0)
+	if ((f = fields_find(a, FID_cron_restart)) && cron_restart(a, f) < 0)
 		return -EINVAL;
 	return 0;
 }
@@ -163,9 +164,9 @@ int
 restart_watch(struct app_ctx *a)
 {
 	const struct found *f;
-	if ((f = fields_find(a, "watch")) && watch_paths(a, f) < 0)
+	if ((f = fields_find(a, FID_watch)) && watch_paths(a, f) < 0)
 		return -EINVAL;
-	if ((f = fields_find(a, "ignore_watch"))) {
+	if ((f = fields_find(a, FID_ignore_watch))) {
 		json_t *arr = fields_list(a, f, false);
 		if (!arr)
 			return -EINVAL;

@@ -22,6 +22,7 @@
 #include "cli/dump.h"
 #include "cli/logs.h"
 #include "cli/render.h"
+#include "cli/sample.h"
 #include "cli/startup.h"
 #include "common/paths.h"
 #include "common/spec.h"
@@ -1052,50 +1053,23 @@ verb_config(struct ctx *x)
 	return 0;
 }
 
-static const char ecosystem_sample[] =
-"// corral ecosystem file — the same format as PM2's.\n"
-"// Start it with `corral start`, check it with `corral config`.\n"
-"module.exports = {\n"
-"  apps: [\n"
-"    {\n"
-"      name: 'web',\n"
-"      script: './server.js',        // a file, a program on PATH, or a command line\n"
-"      args: '--port 3000',          // or ['--port', '3000']\n"
-"      instances: 'max',             // cluster mode: one instance per usable CPU\n"
-"      lb: 'least-busy',             // least-busy, even, sticky (by client address), shared\n"
-"      max_memory_restart: '300M',   // the whole process tree, checked every second\n"
-"      kill_timeout: 1600,           // ms from the stop signal to SIGKILL\n"
-"      // wait_ready: true,          // ready on process.send('ready') or READY=1\n"
-"      env: {\n"
-"        NODE_ENV: 'development',\n"
-"      },\n"
-"      env_production: {             // corral start ecosystem.config.js --env production\n"
-"        NODE_ENV: 'production',\n"
-"      },\n"
-"    },\n"
-"    {\n"
-"      name: 'worker',\n"
-"      script: 'worker.py',          // python3, unbuffered\n"
-"      cron_restart: '0 3 * * *',    // restart every day at 03:00\n"
-"      exp_backoff_restart_delay: 100,\n"
-"    },\n"
-"  ],\n"
-"};\n";
-
 static int
 verb_ecosystem(struct ctx *x)
 {
 	const char *file = "ecosystem.config.js";
 	if (access(file, F_OK) == 0 && !args_has(&x->a, "force"))
 		return fail(x, "%s already exists (use --force to overwrite it)", file);
+	char *sample = sample_ecosystem();
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, ecosystem_sample, strlen(ecosystem_sample)) < 0) {
+	if (fd < 0 || write_all(fd, sample, strlen(sample)) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
+		free(sample);
 		return fail(x, "cannot write %s: %s", file, strerror(e));
 	}
 	close(fd);
+	free(sample);
 	printf("corral: wrote %s\n", file);
 	return 0;
 }

@@ -396,6 +396,18 @@ spec_to_json(const struct spec *s, bool with_env)
 	return j;
 }
 
+json_t *
+spec_defaults(void)
+{
+	struct spec s;
+	memset(&s, 0, sizeof(s));
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++)
+		set_default(&s, &fields[i]);
+	json_t *j = spec_to_json(&s, false);
+	spec_free(&s);
+	return j;
+}
+
 void
 spec_free(struct spec *s)
 {

@@ -106,6 +106,10 @@ int spec_from_json(const json_t *j, struct spec *s, char **err);
  * "app_env" are left out: they hold the whole environment (secrets, and most
  * of the bytes). */
 json_t *spec_to_json(const struct spec *s, bool with_env);
+/* Every field at its default, as canonical JSON without the environment
+ * (new reference): what an app gets for a field the daemon receives
+ * without it. name and script, which have none, are null. */
+json_t *spec_defaults(void);
 void spec_free(struct spec *s);
 /* Deep copy. */
 void spec_copy(struct spec *dst, const struct spec *src);

@@ -284,16 +284,8 @@ args_app_fields(const struct args *a)
 			json_object_set_new(app, "watch", arr);
 			continue;
 		}
-		if ((strcmp(o->field, "ignore_watch") == 0 || strcmp(o->field, "listen") == 0 ||
-		    strcmp(o->field, "share_ports") == 0) && strchr(val, ',')) {
-			json_t *arr = json_array();
-			char *copy = xstrdup(val), *save = NULL;
-			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-				json_array_append_new(arr, json_string(t));
-			free(copy);
-			json_object_set_new(app, o->field, arr);
-			continue;
-		}
+		/* Lists given as one string ("a,b", "a b") are split by the
+		 * normalizer, the same for options and files. */
 		json_object_set_new(app, o->field, json_string(val));
 	}
 	return app;

@@ -147,7 +147,7 @@ filter_env(struct app_ctx *a, json_t *filter, bool *filter_all)
 	} else if (json_is_string(v)) {
 		json_array_append_new(filter, json_sprintf("=%s", json_string_value(v)));
 	} else if (json_is_array(v)) {
-		json_t *arr = fields_list(a, f, false);
+		json_t *arr = fields_list(a, f);
 		if (!arr)
 			return -EINVAL;
 		json_array_extend(filter, arr);

@@ -364,7 +364,7 @@ exec_args(struct app_ctx *a)
 {
 	const struct found *f;
 	if ((f = fields_find(a, FID_args))) {
-		json_t *arr = fields_list(a, f, true);
+		json_t *arr = fields_list(a, f);
 		if (!arr)
 			return -EINVAL;
 		if (!a->shell) {
@@ -378,7 +378,7 @@ exec_args(struct app_ctx *a)
 		}
 	}
 	if ((f = fields_find(a, FID_interpreter_args))) {
-		json_t *arr = fields_list(a, f, true);
+		json_t *arr = fields_list(a, f);
 		if (!arr)
 			return -EINVAL;
 		if (!a->shell && a->interp) {

@@ -371,11 +371,44 @@ normalize_split_args(const char *s, char **err)
 	return out;
 }
 
+/*
+ * A string given for a list: "node_modules logs" and "a,b" are two words,
+ * as PM2 splits a string given for an array on white space (and corral's
+ * command line always split on commas). '...' or "..." keeps spaces and
+ * commas in a word; a quote that is never closed is an ordinary character.
+ * A string without a space or a comma is one word, as written.
+ */
+static json_t *
+split_words(const char *s)
+{
+	if (!s[strcspn(s, " \t\n\r\f\v,")])
+		return json_pack("[s]", s);
+	json_t *words = json_array();
+	struct sbuf w = SBUF_INIT;
+	for (const char *p = s;; p++) {
+		const char *close = *p == '\'' || *p == '"' ? strchr(p + 1, *p) : NULL;
+		if (close) {
+			sbuf_add(&w, p + 1, (size_t)(close - p - 1));
+			p = close;
+		} else if (*p && !isspace((unsigned char)*p) && *p != ',') {
+			sbuf_addc(&w, *p);
+		} else {
+			if (w.len > 0)
+				json_array_append_new(words, json_string(w.s));
+			sbuf_reset(&w);
+			if (!*p)
+				break;
+		}
+	}
+	sbuf_free(&w);
+	return words;
+}
+
 json_t *
-fields_list(struct app_ctx *a, const struct found *f, bool split)
+fields_list(struct app_ctx *a, const struct found *f)
 {
 	json_t *v = f->value;
-	if (json_is_string(v) && split) {
+	if (json_is_string(v) && f->def->kind == K_ARGS) {
 		char *err = NULL;
 		char **words = normalize_split_args(json_string_value(v), &err);
 		if (!words) {
@@ -387,6 +420,8 @@ fields_list(struct app_ctx *a, const struct found *f, bool split)
 		strv_free(words);
 		return arr;
 	}
+	if (json_is_string(v) && (f->def->kind == K_STRLIST || f->def->kind == K_PORTS))
+		return split_words(json_string_value(v));
 	if (json_is_string(v) || json_is_number(v)) {
 		char *t = fields_scalar_text(v);
 		json_t *arr = json_pack("[s]", t);

@@ -83,7 +83,7 @@ step_plain(struct app_ctx *a)
 static int
 share_ports(struct app_ctx *a, const struct found *f)
 {
-	json_t *arr = fields_list(a, f, false), *ports = json_array();
+	json_t *arr = fields_list(a, f), *ports = json_array();
 	size_t i;
 	json_t *e;
 	json_array_foreach(arr, i, e) {
@@ -122,7 +122,7 @@ step_cluster(struct app_ctx *a)
 			return rc;
 	}
 	if ((f = fields_find(a, FID_listen))) {
-		json_t *arr = fields_list(a, f, false);
+		json_t *arr = fields_list(a, f);
 		if (!arr)
 			return -EINVAL;
 		json_object_set_new(a->out, "listen", arr);

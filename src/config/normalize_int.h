@@ -150,10 +150,11 @@ int fields_duration(struct app_ctx *a, const struct found *f, int64_t bare_unit,
 int fields_size(struct app_ctx *a, const struct found *f, int64_t *out);
 /* *out is a new string (caller frees), NULL on error. */
 int fields_string(struct app_ctx *a, const struct found *f, char **out);
-/* A string or an array of strings (numbers accepted) as a new JSON array;
- * with split, a string is split like a shell would. NULL after
- * fields_fail(). */
-json_t *fields_list(struct app_ctx *a, const struct found *f, bool split);
+/* A string or an array of strings (numbers accepted) as a new JSON array.
+ * A string is split like a shell would for K_ARGS, on white space and
+ * commas for K_STRLIST and K_PORTS, and kept whole otherwise (a watch path,
+ * a filter_env name). NULL after fields_fail(). */
+json_t *fields_list(struct app_ctx *a, const struct found *f);
 /* Every switch and duration the spec keeps, as true/false and integer
  * milliseconds in out (missing: nothing). */
 int fields_set_plain(struct app_ctx *a);

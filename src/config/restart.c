@@ -139,7 +139,7 @@ watch_paths(struct app_ctx *a, const struct found *f)
 		json_object_set_new(a->out, "watch", json_boolean(b));
 		return 0;
 	}
-	json_t *arr = fields_list(a, f, false);
+	json_t *arr = fields_list(a, f);
 	if (!arr)
 		return -EINVAL;
 	json_t *paths = json_array();
@@ -167,7 +167,7 @@ restart_watch(struct app_ctx *a)
 	if ((f = fields_find(a, FID_watch)) && watch_paths(a, f) < 0)
 		return -EINVAL;
 	if ((f = fields_find(a, FID_ignore_watch))) {
-		json_t *arr = fields_list(a, f, false);
+		json_t *arr = fields_list(a, f);
 		if (!arr)
 			return -EINVAL;
 		json_object_set_new(a->out, "ignore_watch", arr);

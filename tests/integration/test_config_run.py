@@ -485,6 +485,41 @@ def test_watch_restarts_once_per_burst_and_ignores(corral, tmp_path):
     wait_for(lambda: restarts_of(corral, "wd") >= 1, what="wd to restart")
 
 
+# Appends to logs/app.log every 0.3 s, as an app with a log of its own does
+# (slower than the watch debounce, so each write would be one restart).
+LOGGING_APP = """import os, time
+os.makedirs("logs", exist_ok=True)
+while True:
+    with open("logs/app.log", "a") as f:
+        f.write("line\\n")
+    time.sleep(0.3)
+"""
+
+
+def test_ignore_watch_string_is_a_list(corral, tmp_path):
+    """'node_modules logs' is two patterns, in a file and as an option (as PM2
+    splits it): an app writing into logs/ is not restarted by it."""
+    app = tmp_path / "app"
+    app.mkdir()
+    write(str(app / "logger.py"), LOGGING_APP)
+    cfg = {"apps": [{"name": "from-file", "script": "logger.py", "interpreter": PY,
+                     "watch": True, "ignore_watch": "node_modules logs"}]}
+    corral.ok("start", write(str(app / "eco.json"), json.dumps(cfg)))
+    corral.ok("start", "logger.py", "--name", "from-cli", "--interpreter", PY, "--watch",
+              "--ignore-watch", "node_modules logs", cwd=str(app))
+    for name in ("from-file", "from-cli"):
+        corral.wait_status(name, "online")
+        assert corral.proc(name)["spec"]["ignore_watch"] == ["node_modules", "logs"]
+    log = app / "logs" / "app.log"
+    wait_for(lambda: log.exists() and log.stat().st_size > 20, what="the apps to write logs")
+    stays(lambda: restarts_of(corral, "from-file") == 0 and restarts_of(corral, "from-cli") == 0,
+          1.5)
+    # Still watching: a change elsewhere restarts both.
+    (app / "config.txt").write_text("x")
+    for name in ("from-file", "from-cli"):
+        wait_for(lambda: restarts_of(corral, name) == 1, what=f"{name} to restart")
+
+
 def test_watch_flag_toggles(corral, tmp_path):
     write(str(tmp_path / "tick.py"), TICK_APP)
     corral.ok("start", str(tmp_path / "tick.py"), "--interpreter", PY, "--watch", "--name", "tw")

@@ -160,31 +160,34 @@ exec_cwd(struct app_ctx *a)
 	return 0;
 }
 
-/* The interpreter the app names: a program on PATH or a path (relative to
- * cwd) into a->interp; "none" leaves it NULL. */
+/* The interpreter the app names into a->interp: a program on PATH, or a
+ * path, which like the script's is relative to cwd (./venv/bin/python);
+ * "none" leaves it NULL. */
 static int
 given_interpreter(struct app_ctx *a, const struct found *fi)
 {
 	char *t;
+	int rc = 0;
 	if (fields_string(a, fi, &t) < 0)
 		return -EINVAL;
-	if (strcmp(t, "none") != 0) {
+	if (strcmp(t, "none") == 0) {
+		/* the script runs itself */
+	} else if (!strchr(t, '/')) {
 		a->interp = normalize_which(t, a->ctx->environ);
-		if (!a->interp && strchr(t, '/')) {
-			char *abs = exec_abs_path(a->cwd, t);
-			if (access(abs, X_OK) == 0)
-				a->interp = abs;
-			else
-				free(abs);
-		}
-		if (!a->interp) {
-			fields_fail(a, fi, "\"%s\" not found (not on PATH, or not executable)", t);
-			free(t);
-			return -EINVAL;
+		if (!a->interp)
+			rc = fields_fail(a, fi, "\"%s\" not found (not on PATH, or not executable)", t);
+	} else {
+		a->interp = exec_abs_path(a->cwd, t);
+		struct stat st;
+		if (stat(a->interp, &st) < 0 || !S_ISREG(st.st_mode) || access(a->interp, X_OK) < 0) {
+			rc = fields_fail(a, fi, "%s: %s", a->interp, access(a->interp, F_OK) < 0
+			    ? "no such program" : "not an executable file");
+			free(a->interp);
+			a->interp = NULL;
 		}
 	}
 	free(t);
-	return 0;
+	return rc;
 }
 
 /* Where a->script is: a file in cwd, a program on PATH, or a command line,

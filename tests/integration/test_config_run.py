@@ -275,6 +275,33 @@ def test_start_options_with_a_file(corral, tmp_path):
     assert ps["x"]["watching"] and ps["y"]["watching"]
 
 
+# ---- paths ----
+
+def test_relative_interpreter_resolves_like_the_script(corral, tmp_path):
+    """interpreter: './venv/bin/python' is relative to the app's cwd, as the
+    script is, in a file and as an option, wherever corral runs from."""
+    app = tmp_path / "app"
+    (app / "venv" / "bin").mkdir(parents=True)
+    os.symlink(PY, app / "venv" / "bin" / "python")
+    write(str(app / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": "venv-file", "script": "tick.py",
+                     "interpreter": "./venv/bin/python"}]}
+    path = write(str(app / "eco.json"), json.dumps(cfg))
+    venv_python = str(app / "venv" / "bin" / "python")
+    for cwd in (app, tmp_path):
+        apps = json.loads(corral.ok("config", str(path), "--json", cwd=str(cwd)))
+        assert apps[0]["interpreter"] == venv_python
+    corral.ok("start", "eco.json", cwd=str(app))
+    corral.ok("start", "tick.py", "--name", "venv-cli", "--interpreter", "./venv/bin/python",
+              cwd=str(app))
+    for name in ("venv-file", "venv-cli"):
+        corral.wait_status(name, "online")
+        assert corral.proc(name)["spec"]["interpreter"] == venv_python
+    err = corral.fail("start", "tick.py", "--name", "nope", "--interpreter", "./venv/bin/nope",
+                      cwd=str(app))
+    assert err.strip() == f"corral start: --interpreter: {app}/venv/bin/nope: no such program"
+
+
 # ---- config and ecosystem verbs ----
 
 def test_config_table_and_sample(corral, tmp_path):

@@ -51,7 +51,7 @@ normalize_date_format(const char *fmt)
 	return sbuf_take(&b);
 }
 
-/* time, then log_date_format over it. */
+/* time, then log_date_format over it: a format, or false for none. */
 static int
 time_prefix(struct app_ctx *a)
 {
@@ -63,6 +63,12 @@ time_prefix(struct app_ctx *a)
 		json_object_set_new(a->out, "log_date_format", json_string("%Y-%m-%dT%H:%M:%S"));
 	if (!(f = fields_find(a, FID_log_date_format)))
 		return 0;
+	if (json_is_false(f->value)) {
+		json_object_del(a->out, "log_date_format");
+		return 0;
+	}
+	if (json_is_true(f->value))
+		return fields_fail(a, f, "expected a format or false, got true");
 	char *t;
 	if (fields_string(a, f, &t) < 0)
 		return -EINVAL;

@@ -372,6 +372,20 @@ def test_log_options(corral, tmp_path):
     assert not os.path.exists(q) or open(q).read() == ""
 
 
+def test_log_date_format_false_means_no_prefix(corral, tmp_path):
+    """log_date_format: false turns the prefix off, even with time: true."""
+    say = write(str(tmp_path / "say.py"),
+                "import time\nprint('hello out', flush=True)\nwhile True:\n    time.sleep(1)\n")
+    cfg = {"apps": [{"name": "plain", "script": say, "interpreter": PY, "time": True,
+                     "log_date_format": False}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    assert json.loads(corral.ok("config", path, "--json"))[0]["log_date_format"] is None
+    corral.ok("start", path)
+    out = corral.log_path("plain")
+    wait_for(lambda: os.path.exists(out) and "hello out" in open(out).read(), what="plain's log")
+    assert open(out).read().splitlines()[0] == "hello out"
+
+
 # ---- max_memory_restart ----
 
 def test_max_memory_restart_counts_the_child_process(corral, tmp_path):

@@ -330,6 +330,8 @@ test_errors_name_file_line_app_field(void **state)
 	    "t.json:1:2: app 'x': no script: every app needs \"script\" (the file or command to run)");
 	expect_error("[{\"name\": \"x\", \"script\": \"/bin/sh\", \"autorestart\": \"maybe\"}]",
 	    "t.json:1:52: app 'x': autorestart: expected true or false, got a string");
+	expect_error("[{\"name\": \"x\", \"script\": \"/bin/sh\", \"log_date_format\": true}]",
+	    "t.json:1:56: app 'x': log_date_format: expected a format or false, got true");
 	expect_error("[{\"name\": \"x\", \"script\": \"/bin/sh\", \"interpreter\": \"./nope\"}]",
 	    "t.json:1:52: app 'x': interpreter: /tmp/nope: no such program");
 	expect_error("{\"deploy\": {}}",

@@ -191,7 +191,6 @@ load_config(struct ctx *x, const char *file)
 	char *err = NULL;
 	char *here = current_dir();
 	char *abs = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
-	free(here);
 	int rc = config_doc_load(file, &doc, &warnings, &err);
 	if (rc < 0) {
 		print_warnings(warnings);
@@ -199,6 +198,7 @@ load_config(struct ctx *x, const char *file)
 		fprintf(stderr, "corral %s: %s\n", x->verb, err);
 		free(err);
 		free(abs);
+		free(here);
 		return NULL;
 	}
 	char *dir = xstrdup(abs);
@@ -209,6 +209,7 @@ load_config(struct ctx *x, const char *file)
 		*slash = '\0';
 	struct norm_ctx nctx = {
 		.base_dir = dir,
+		.invoke_dir = here,
 		.environ = environ,
 		.env_name = args_get(&x->a, "env"),
 		.warnings = warnings,
@@ -222,6 +223,7 @@ load_config(struct ctx *x, const char *file)
 	config_doc_free(doc);
 	free(dir);
 	free(abs);
+	free(here);
 	if (rc < 0) {
 		fprintf(stderr, "corral %s: %s\n", x->verb, err);
 		free(err);

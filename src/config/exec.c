@@ -72,6 +72,74 @@ exec_abs_path(const char *base, const char *p)
 	return clean_path(xasprintf("%s/%s", base, p));
 }
 
+bool
+exec_is_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool
+exec_is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool
+exec_is_place(const char *path)
+{
+	if (access(path, F_OK) == 0)
+		return true;
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	bool is_dir = slash && exec_is_dir(dir);
+	free(dir);
+	return is_dir;
+}
+
+static bool
+same_dir(const char *a, const char *b)
+{
+	char *ca = exec_abs_path(a, "."), *cb = exec_abs_path(b, ".");
+	bool same = strcmp(ca, cb) == 0;
+	free(ca);
+	free(cb);
+	return same;
+}
+
+/* Whether p, relative to base, may be looked for from the directory
+ * corral runs in too: base is the file's directory, and that is another. */
+static bool
+may_fall_back(struct app_ctx *a, const char *base, const char *p)
+{
+	const char *here = a->ctx->invoke_dir;
+	bool absolute = p[0] == '/' || (p[0] == '~' && (p[1] == '/' || p[1] == '\0'));
+	return here && !absolute && same_dir(base, a->ctx->base_dir) && !same_dir(here, base);
+}
+
+char *
+exec_resolve(struct app_ctx *a, const struct found *f, const char *base, const char *p,
+    bool (*found)(const char *path))
+{
+	char *path = exec_abs_path(base, p);
+	if (found(path) || !may_fall_back(a, base, p))
+		return path;
+	char *alt = exec_abs_path(a->ctx->invoke_dir, p);
+	if (!found(alt)) {
+		free(alt);
+		return path;
+	}
+	fields_warn_at(a, f, "%s is not in %s; using %s, relative to the current directory "
+	    "(as PM2 resolves it)", p, base, alt);
+	free(path);
+	return alt;
+}
+
 char *
 normalize_which(const char *prog, char **environ_)
 {
@@ -150,7 +218,7 @@ exec_cwd(struct app_ctx *a)
 		char *t;
 		if (fields_string(a, f, &t) < 0)
 			return -EINVAL;
-		a->cwd = exec_abs_path(a->ctx->base_dir, t);
+		a->cwd = exec_resolve(a, f, a->ctx->base_dir, t, exec_is_dir);
 		free(t);
 		struct stat st;
 		if (stat(a->cwd, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -177,9 +245,8 @@ given_interpreter(struct app_ctx *a, const struct found *fi)
 		if (!a->interp)
 			rc = fields_fail(a, fi, "\"%s\" not found (not on PATH, or not executable)", t);
 	} else {
-		a->interp = exec_abs_path(a->cwd, t);
-		struct stat st;
-		if (stat(a->interp, &st) < 0 || !S_ISREG(st.st_mode) || access(a->interp, X_OK) < 0) {
+		a->interp = exec_resolve(a, fi, a->cwd, t, exec_is_file);
+		if (!exec_is_file(a->interp) || access(a->interp, X_OK) < 0) {
 			rc = fields_fail(a, fi, "%s: %s", a->interp, access(a->interp, F_OK) < 0
 			    ? "no such program" : "not an executable file");
 			free(a->interp);
@@ -196,7 +263,7 @@ static int
 locate_script(struct app_ctx *a, const struct found *f, bool *is_file)
 {
 	const char *script = a->script;
-	char *resolved = exec_abs_path(a->cwd, script);
+	char *resolved = exec_resolve(a, f, a->cwd, script, exec_is_file);
 	struct stat st;
 	int st_rc = stat(resolved, &st);
 	int st_errno = st_rc < 0 ? errno : 0;
@@ -219,7 +286,9 @@ locate_script(struct app_ctx *a, const struct found *f, bool *is_file)
 		return fields_fail(a, f, "%s: not a file that can be run", script);
 	if (st_errno != ENOENT && st_errno != ENOTDIR)
 		return fields_fail(a, f, "%s: %s", script, strerror(st_errno));
-	return fields_fail(a, f, "%s: no such file (looked in %s%s)", script, a->cwd,
+	const char *here = may_fall_back(a, a->cwd, script) ? a->ctx->invoke_dir : NULL;
+	return fields_fail(a, f, "%s: no such file (looked in %s%s%s%s)", script, a->cwd,
+	    here ? (strchr(script, '/') ? " and " : ", ") : "", here ? here : "",
 	    strchr(script, '/') ? "" : " and on PATH");
 }
 

@@ -114,7 +114,8 @@ log_path(struct app_ctx *a, enum field_id id)
 		return 0;
 	if (fields_string(a, f, &t) < 0)
 		return -EINVAL;
-	char *p = is_null_path(t) ? xstrdup("/dev/null") : exec_abs_path(a->cwd, t);
+	char *p = is_null_path(t) ? xstrdup("/dev/null")
+	    : exec_resolve(a, f, a->cwd, t, exec_is_place);
 	if (id == FID_pid_file && strcmp(p, "/dev/null") == 0) {
 		free(p);
 		p = NULL;
@@ -138,7 +139,7 @@ combined_log(struct app_ctx *a, const struct found *f)
 	char *t;
 	if (fields_string(a, f, &t) < 0)
 		return -EINVAL;
-	char *p = is_null_path(t) ? NULL : exec_abs_path(a->cwd, t);
+	char *p = is_null_path(t) ? NULL : exec_resolve(a, f, a->cwd, t, exec_is_place);
 	json_object_set_new(a->out, "log_file", p ? json_string(p) : json_null());
 	free(p);
 	free(t);

@@ -163,6 +163,17 @@ int fields_set_plain(struct app_ctx *a);
 
 /* base + p as a clean absolute path ("~/" is $HOME). Caller frees. */
 char *exec_abs_path(const char *base, const char *p);
+/* A path of field f resolved against base. When base is the file's
+ * directory and nothing there passes found(), but the same path from the
+ * directory corral runs in does, that one, with a warning: a file written
+ * for PM2 means paths relative to where pm2 runs. Caller frees. */
+char *exec_resolve(struct app_ctx *a, const struct found *f, const char *base, const char *p,
+    bool (*found)(const char *path));
+/* found() tests for exec_resolve(). */
+bool exec_is_file(const char *path);
+bool exec_is_dir(const char *path);
+/* The file, or at least its directory (a log file yet to be created). */
+bool exec_is_place(const char *path);
 int exec_cwd(struct app_ctx *a);
 int exec_script(struct app_ctx *a);
 int exec_name(struct app_ctx *a);

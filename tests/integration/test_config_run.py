@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, wait_for, write
+from conftest import ROOT, SLOW, wait_for, write
 
 PY = sys.executable
 
@@ -300,6 +300,77 @@ def test_relative_interpreter_resolves_like_the_script(corral, tmp_path):
     err = corral.fail("start", "tick.py", "--name", "nope", "--interpreter", "./venv/bin/nope",
                       cwd=str(app))
     assert err.strip() == f"corral start: --interpreter: {app}/venv/bin/nope: no such program"
+
+
+SEED = os.path.join(ROOT, "tests", "fixtures", "seed")
+SEED_FILE = "src/apps/cluster_server/ecosystem.config.js"
+
+
+def fallback_warnings(stderr):
+    return [l for l in stderr.splitlines() if "relative to the current directory" in l]
+
+
+def test_seed_layout_paths_relative_to_where_corral_runs(corral, tmp_path):
+    """An ecosystem file in a subfolder whose paths are relative to the
+    project root, where it is started from (as under PM2): what is not in
+    the file's folder is found from the current directory, with a warning."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    root = tmp_path / "seed"
+    shutil.copytree(SEED, root)
+    r = corral.run("start", SEED_FILE, cwd=str(root))
+    assert r.returncode == 0, r.stderr
+    warned = fallback_warnings(r.stderr)
+    assert len(warned) == 3, r.stderr
+    folder = root / "src" / "apps" / "cluster_server"
+    script = root / "dist" / "apps" / "cluster_server" / "server.js"
+    assert warned[0] == (f"corral: warning: {SEED_FILE}: app 'cluster_server': "
+                         f"script: ./dist/apps/cluster_server/server.js is not in {folder}; "
+                         f"using {script}, relative to the current directory (as PM2 "
+                         f"resolves it)"), warned[0]
+    corral.wait_status("cluster_server", "online")
+    spec = corral.proc("cluster_server")["spec"]
+    assert spec["script"] == str(script)
+    assert spec["out_file"] == str(root / "logs" / "cluster_server.out.log")
+    assert spec["cwd"] == str(folder), "the app still runs in the file's folder"
+    out = root / "logs" / "cluster_server.out.log"
+    wait_for(lambda: out.exists() and "listening on" in out.read_text(), what="the server's log")
+
+    # From elsewhere it is not found, and the message says where corral looked.
+    err = corral.fail("config", str(root / SEED_FILE), cwd=str(tmp_path))
+    assert err.strip().endswith(f"script: ./dist/apps/cluster_server/server.js: no such file "
+                                f"(looked in {folder} and {tmp_path})"), err
+
+
+def test_fallback_keeps_the_files_folder_first(corral, tmp_path):
+    """The file's folder wins when the path is there; cwd and interpreter
+    paths fall back like the script."""
+    root = tmp_path / "proj"
+    folder = root / "deploy"
+    (root / "run" / "bin").mkdir(parents=True)
+    folder.mkdir()
+    os.symlink(PY, root / "run" / "bin" / "python")
+    write(str(root / "run" / "tick.py"), TICK_APP)
+    write(str(folder / "tick.py"), TICK_APP)
+    cfg = {"apps": [
+        {"name": "here", "script": "tick.py", "interpreter": PY},
+        {"name": "there", "cwd": "run", "script": "tick.py", "interpreter": "./bin/python"},
+        {"name": "venv", "script": "./run/tick.py", "interpreter": "./run/bin/python"},
+    ]}
+    path = write(str(folder / "eco.json"), json.dumps(cfg))
+    r = corral.run("config", path, "--json", cwd=str(root))
+    assert r.returncode == 0, r.stderr
+    apps = {a["name"]: a for a in json.loads(r.stdout)}
+    assert apps["here"]["script"] == str(folder / "tick.py")
+    assert apps["there"]["cwd"] == str(root / "run")
+    assert apps["there"]["interpreter"] == str(root / "run" / "bin" / "python")
+    assert apps["venv"]["script"] == str(root / "run" / "tick.py")
+    assert apps["venv"]["interpreter"] == str(root / "run" / "bin" / "python")
+    assert [w.split("app '")[1].split("'")[0] for w in fallback_warnings(r.stderr)] == \
+        ["there", "venv", "venv"], r.stderr
+    # From the file's own folder, nothing falls back and nothing is said.
+    r = corral.run("config", "eco.json", "--json", "--only", "here", cwd=str(folder))
+    assert r.returncode == 0 and not fallback_warnings(r.stderr), r.stderr
 
 
 # ---- config and ecosystem verbs ----

@@ -75,21 +75,6 @@ const struct opt_def args_options[] = {
 #undef ARGS_SET
 #undef ARGS_UNSET
 #undef ARGS_NOOPT
-#undef FIELD
-#undef INPUT
-#undef COMPUTED
-#undef OPTION
-#undef REQUIRED
-#undef STR
-#undef STR_NULL
-#undef STRV
-#undef INT
-#undef MS
-#undef BOOL
-#undef INTV
-#undef ENV
-#undef ENUM
-#undef HIDDEN
 
 static const struct opt_def *
 find_long(const char *name)

@@ -66,21 +66,6 @@ static const struct field fields[] = {
 };
 
 #undef SPEC_ROW
-#undef FIELD
-#undef COMPUTED
-#undef INPUT
-#undef OPTION
-#undef REQUIRED
-#undef STR
-#undef STR_NULL
-#undef STRV
-#undef INT
-#undef MS
-#undef BOOL
-#undef INTV
-#undef ENV
-#undef ENUM
-#undef HIDDEN
 
 #define AT(s, f, T) ((T *)((char *)(s) + (f)->off))
 

@@ -59,21 +59,6 @@ static const struct fdef fdefs[FIELD_COUNT] = {
 #undef CLI_UNSET
 #undef CLI_NOOPT
 #undef LIST
-#undef FIELD
-#undef INPUT
-#undef COMPUTED
-#undef OPTION
-#undef REQUIRED
-#undef STR
-#undef STR_NULL
-#undef STRV
-#undef INT
-#undef MS
-#undef BOOL
-#undef INTV
-#undef ENV
-#undef ENUM
-#undef HIDDEN
 
 /* PM2 fields corral accepts and does not act on. */
 static const char *const ignored_fields[] = {
@@ -497,6 +482,16 @@ fields_number(struct app_ctx *a, const struct found *f, int64_t min, int64_t max
 		fields_fail(a, f, "\"%s\" is not a whole number", t);
 	free(t);
 	return rc;
+}
+
+int
+fields_in_range(struct app_ctx *a, const struct found *f, const char *text, const char *what,
+    int64_t *out)
+{
+	if (units_parse_int(text, f->def->min, f->def->max, out) == 0)
+		return 0;
+	return fields_fail(a, f, "\"%s\" is not %s (%lld..%lld)", text, what,
+	    (long long)f->def->min, (long long)f->def->max);
 }
 
 int

@@ -88,9 +88,7 @@ share_ports(struct app_ctx *a, const struct found *f)
 	json_t *e;
 	json_array_foreach(arr, i, e) {
 		int64_t n;
-		if (units_parse_int(json_string_value(e), f->def->min, f->def->max, &n) < 0) {
-			fields_fail(a, f, "\"%s\" is not a port (%lld..%lld)", json_string_value(e),
-			    (long long)f->def->min, (long long)f->def->max);
+		if (fields_in_range(a, f, json_string_value(e), "a port", &n) < 0) {
 			json_decref(arr);
 			json_decref(ports);
 			return -EINVAL;

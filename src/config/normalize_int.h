@@ -71,10 +71,6 @@ enum field_id {
 #define COMPUTED(...)
 #define OPTION(...)
 #include "common/fields.def"
-#undef FIELD
-#undef INPUT
-#undef COMPUTED
-#undef OPTION
 	FIELD_COUNT
 };
 
@@ -145,6 +141,10 @@ int fields_bool(struct app_ctx *a, const struct found *f, bool *out);
  * a switch or a path. */
 bool fields_is_switch(const json_t *v);
 int fields_number(struct app_ctx *a, const struct found *f, int64_t min, int64_t max,
+    int64_t *out);
+/* text as a whole number in the field's range; else the message says it
+ * is not `what` ("an exit code"). */
+int fields_in_range(struct app_ctx *a, const struct found *f, const char *text, const char *what,
     int64_t *out);
 int fields_duration(struct app_ctx *a, const struct found *f, int64_t bare_unit, int64_t *out);
 int fields_size(struct app_ctx *a, const struct found *f, int64_t *out);

@@ -15,7 +15,6 @@
 
 #include "common/cron.h"
 #include "common/signame.h"
-#include "common/units.h"
 
 static int
 memory_limit(struct app_ctx *a, const struct found *f)
@@ -53,9 +52,7 @@ stop_exit_codes(struct app_ctx *a, const struct found *f)
 		char *save = NULL;
 		for (char *tok = strtok_r(txt, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 			int64_t n;
-			if (units_parse_int(tok, f->def->min, f->def->max, &n) < 0) {
-				fields_fail(a, f, "\"%s\" is not an exit code (%lld..%lld)", tok,
-				    (long long)f->def->min, (long long)f->def->max);
+			if (fields_in_range(a, f, tok, "an exit code", &n) < 0) {
 				free(txt);
 				json_decref(arr);
 				return -EINVAL;

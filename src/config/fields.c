@@ -1,8 +1,9 @@
 /*
  * fields.c — the normalizer's field table and the first pass over an app.
  *
- * Every field users may write, with its aliases and the command-line
- * option that sets it; the lookup that maps a key as written (camelCase,
+ * Every field users may write (the FIELD and INPUT rows of
+ * common/fields.def), with its aliases and the command-line option that
+ * sets it; the lookup that maps a key as written (camelCase,
  * alias) to its field, with a "did you mean" for unknown keys; where a
  * value was written, for messages; and the typed getters every step uses,
  * which turn PM2's lenient values ("true", "300M", "2s", 4 as "4") into one

@@ -17,8 +17,8 @@
  * app_ctx and freed by the driver, so a step has no cleanup beyond its own
  * locals.
  *
- *   fields.c  the field table, lookup and suggestions, the first pass,
- *             where/fail/warn, the typed getters
+ *   fields.c  the field table (made from common/fields.def), lookup and
+ *             suggestions, the first pass, where/fail/warn, the typed getters
  *   exec.c    cwd, script, interpreter, shebangs, PATH lookup, name, args,
  *             version, user and group
  *   restart.c restart policy, stop signal, cron, watch

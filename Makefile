@@ -2,6 +2,7 @@
 #
 #   make                 build/corral and build/libcorral-preload.so
 #   make asan            the same under AddressSanitizer + UBSan, in build-asan/
+#   make asan-unit       the unit tests under AddressSanitizer + UBSan
 #   make unit            build and run the cmocka unit tests
 #   make fuzz            build the libFuzzer targets (clang) in build-fuzz/
 #   make check           the whole suite (tests/run): unit, integration, asan, fuzz smoke
@@ -68,10 +69,16 @@ unit-build: $(UNIT_BIN)
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
 
-asan:
-	$(MAKE) BUILD=build-asan CC=clang \
+ASAN_MAKE = $(MAKE) BUILD=build-asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	    LDFLAGS="-fsanitize=address,undefined" all
+	    LDFLAGS="-fsanitize=address,undefined"
+
+asan:
+	$(ASAN_MAKE) all
+
+# The unit tests under ASan+UBSan, in build-asan/tests.
+asan-unit:
+	$(ASAN_MAKE) unit-build
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
@@ -100,5 +107,5 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit unit-build asan fuzz check bench install clean
+.PHONY: all unit unit-build asan asan-unit fuzz check bench install clean
 -include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d

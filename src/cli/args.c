@@ -11,56 +11,45 @@
 #include "cli/suggest.h"
 #include "common/util.h"
 
+/* The start options of the app fields in common/fields.def; a field's
+ * help ends with its default, from the field's spec tag. */
+#define ARGS_VALUE(field_, name_, letter_, help_) \
+	{.lng = name_, .shrt = letter_, .arg = 1, .groups = OG_START, .field = field_, .help = help_},
+#define ARGS_OPTIONAL(field_, name_, letter_, help_) \
+	{.lng = name_, .shrt = letter_, .arg = 2, .groups = OG_START, .field = field_, \
+	 .flag_value = "true", .help = help_},
+#define ARGS_SET(field_, name_, letter_, help_) \
+	{.lng = name_, .shrt = letter_, .groups = OG_START, .field = field_, \
+	 .flag_value = "true", .help = help_},
+#define ARGS_UNSET(field_, name_, letter_, help_) \
+	{.lng = name_, .shrt = letter_, .groups = OG_START, .field = field_, \
+	 .flag_value = "false", .help = help_},
+#define ARGS_NOOPT(field_, name_, letter_, help_)
+#define FIELD(key, kind, tag, opt, name, letter, aliases, help) \
+	ARGS_##opt(#key, name, letter, help tag)
+#define INPUT(key, kind, opt, name, letter, aliases, help) \
+	ARGS_##opt(#key, name, letter, help)
+#define COMPUTED(key, tag)
+#define OPTION(key, name_, letter_, arg_, groups_, value_, help_) \
+	{.lng = name_, .shrt = letter_, .arg = arg_, .groups = groups_, .field = #key, \
+	 .flag_value = value_, .help = help_},
+#define REQUIRED ""
+#define STR(text) " (default: " #text ")"
+#define STR_NULL ""
+#define STRV ""
+#define INT(n, lo, hi) " (default: " #n ")"
+#define MS(n) " (default: " #n " ms)"
+#define BOOL(b) ""
+#define INTV(lo, hi) ""
+#define ENV ""
+#define ENUM(text, names) " (default: " #text ")"
+#define HIDDEN(tag) ""
+
 #define S OG_START
 #define A OG_ACTION
 
 const struct opt_def args_options[] = {
-	{"name", 'n', 1, S, "name", NULL, "name of the app"},
-	{"instances", 'i', 1, S, "instances", NULL, "number of instances (max, 0, -1: per CPU) — cluster mode"},
-	{"exec-mode", 0, 1, S, "exec_mode", NULL, "fork or cluster"},
-	{"execute-command", 'x', 0, S, "exec_mode", "fork", "force fork mode"},
-	{"interpreter", 0, 1, S, "interpreter", NULL, "program that runs the script (none: run it directly)"},
-	{"interpreter-args", 0, 1, S, "interpreter_args", NULL, "arguments for the interpreter"},
-	{"node-args", 0, 1, S, "interpreter_args", NULL, "alias of --interpreter-args"},
-	{"cwd", 0, 1, S, "cwd", NULL, "working directory of the app"},
-	{"namespace", 0, 1, S, "namespace", NULL, "namespace of the app"},
-	{"kill-timeout", 'k', 1, S, "kill_timeout", NULL, "ms between the stop signal and SIGKILL (default 1600)"},
-	{"kill-signal", 0, 1, S, "kill_signal", NULL, "stop signal (default SIGINT)"},
-	{"no-autorestart", 0, 0, S, "autorestart", "false", "never restart on exit"},
-	{"no-autostart", 0, 0, S, "autostart", "false", "register the app without starting it"},
-	{"max-restarts", 0, 1, S, "max_restarts", NULL, "unstable restarts in a row before errored (16)"},
-	{"min-uptime", 0, 1, S, "min_uptime", NULL, "a shorter run is unstable (default 1000 ms)"},
-	{"restart-delay", 0, 1, S, "restart_delay", NULL, "delay before an automatic restart"},
-	{"exp-backoff-restart-delay", 0, 1, S, "exp_backoff_restart_delay", NULL, "first delay of the exponential backoff"},
-	{"stop-exit-codes", 0, 1, S, "stop_exit_codes", NULL, "exit codes that do not restart (0,143)"},
-	{"output", 'o', 1, S, "out_file", NULL, "stdout log file"},
-	{"error", 'e', 1, S, "error_file", NULL, "stderr log file"},
-	{"log", 'l', 2, S, "log_file", "true", "combined log file (--log=path; default path without)"},
-	{"pid", 'p', 1, S, "pid_file", NULL, "pid file"},
-	{"time", 0, 0, S, "time", "true", "prefix log lines with the time"},
-	{"log-date-format", 0, 1, S, "log_date_format", NULL, "time prefix format (YYYY-MM-DD HH:mm:ss or strftime)"},
-	{"log-type", 0, 1, S, "log_type", NULL, "json: one JSON object per log line"},
-	{"merge-logs", 0, 0, S, "merge_logs", "true", "one log file for all instances"},
-	{"disable-logs", 0, 0, S, "disable_logs", "true", "drop the app's output"},
-	{"max-memory-restart", 0, 1, S, "max_memory_restart", NULL, "restart above this memory (300M, 1G)"},
-	{"cron-restart", 'c', 1, S, "cron_restart", NULL, "restart on a cron schedule"},
-	{"cron", 0, 1, S, "cron_restart", NULL, "alias of --cron-restart"},
-	{"ignore-watch", 0, 1, S, "ignore_watch", NULL, "paths not to watch"},
-	{"watch-delay", 0, 1, S, "watch_delay", NULL, "debounce before a watch restart (seconds, or 500ms)"},
-	{"wait-ready", 0, 0, S, "wait_ready", "true", "online only after process.send('ready') or READY=1"},
-	{"listen-timeout", 0, 1, S, "listen_timeout", NULL, "how long to wait for readiness (default 3000 ms)"},
-	{"shutdown-with-message", 0, 0, S, "shutdown_with_message", "true", "stop Node apps with the 'shutdown' message"},
-	{"no-treekill", 0, 0, S, "treekill", "false", "signal only the main process, not its children"},
-	{"uid", 'u', 1, S, "uid", NULL, "run as this user (root only)"},
-	{"gid", 'g', 1, S, "gid", NULL, "run as this group (root only)"},
-	{"port", 0, 1, S, "port", NULL, "sets PORT in the app's environment"},
-	{"instance-var", 0, 1, S, "instance_var", NULL, "variable holding the instance index (NODE_APP_INSTANCE)"},
-	{"increment-var", 0, 1, S, "increment_var", NULL, "variable incremented per instance"},
-	{"filter-env", 0, 1, S, "filter_env", NULL, "do not pass on shell variables containing this"},
-	{"lb", 0, 1, S, "lb", NULL, "cluster balancing: least-busy (default), even, sticky, shared"},
-	{"listen", 0, 1, S, "listen", NULL, "pass this address as LISTEN_FDS (systemd socket activation)"},
-	{"share-ports", 0, 1, S, "share_ports", NULL, "share only these ports in cluster mode (3000,3001)"},
-	{"watch", 'w', 2, S | A, "watch", "true", "restart on file changes (--watch=dir1,dir2 for paths); restart --watch toggles, stop --watch ends it"},
+#include "common/fields.def"
 	{"force", 'f', 0, S | OG_RESTART | OG_SAVE, NULL, NULL, "start another copy / overwrite"},
 	{"env", 0, 1, S | OG_CONFIG | A, NULL, NULL, "use env_<name> of the ecosystem file"},
 	{"only", 0, 1, S | OG_CONFIG | A, NULL, NULL, "only these apps of the ecosystem file (a,b)"},
@@ -86,6 +75,11 @@ const struct opt_def args_options[] = {
 
 #undef S
 #undef A
+#undef ARGS_VALUE
+#undef ARGS_OPTIONAL
+#undef ARGS_SET
+#undef ARGS_UNSET
+#undef ARGS_NOOPT
 
 static const struct opt_def *
 find_long(const char *name)
@@ -280,16 +274,8 @@ args_app_fields(const struct args *a)
 			json_object_set_new(app, "watch", arr);
 			continue;
 		}
-		if ((strcmp(o->field, "ignore_watch") == 0 || strcmp(o->field, "listen") == 0 ||
-		    strcmp(o->field, "share_ports") == 0) && strchr(val, ',')) {
-			json_t *arr = json_array();
-			char *copy = xstrdup(val), *save = NULL;
-			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-				json_array_append_new(arr, json_string(t));
-			free(copy);
-			json_object_set_new(app, o->field, arr);
-			continue;
-		}
+		/* Lists given as one string ("a,b", "a b") are split by the
+		 * normalizer, the same for options and files. */
 		json_object_set_new(app, o->field, json_string(val));
 	}
 	return app;

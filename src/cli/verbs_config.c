@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/render.h"
+#include "cli/sample.h"
 #include "cli/verbs.h"
 #include "config/doc.h"
 #include "config/normalize.h"
@@ -69,15 +70,13 @@ read_stdin(size_t *len, char **err)
 }
 
 /* The directory relative paths of a file resolve against (caller frees);
- * for standard input, the current one. */
+ * for standard input, the current one (here). */
 static char *
-base_dir(const char *file)
+base_dir(const char *file, const char *here)
 {
-	char *here = cli_current_dir();
 	if (strcmp(file, "-") == 0)
-		return here;
+		return xstrdup(here);
 	char *dir = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", here, file);
-	free(here);
 	char *slash = strrchr(dir, '/');
 	if (slash == dir)
 		dir[1] = '\0';
@@ -93,7 +92,7 @@ cli_load_config(struct ctx *x, const char *file)
 {
 	struct config_doc *doc = NULL;
 	json_t *warnings = json_array(), *apps = NULL;
-	char *err = NULL, *dir = NULL, *text = NULL;
+	char *err = NULL, *dir = NULL, *text = NULL, *here = cli_current_dir();
 	size_t len;
 	if (strcmp(file, "-") == 0) {
 		if (!(text = read_stdin(&len, &err)) ||
@@ -102,9 +101,10 @@ cli_load_config(struct ctx *x, const char *file)
 	} else if (config_doc_load(file, &doc, &warnings, &err) < 0) {
 		goto out;
 	}
-	dir = base_dir(file);
+	dir = base_dir(file, here);
 	struct norm_ctx nctx = {
 		.base_dir = dir,
+		.invoke_dir = here,
 		.environ = environ,
 		.env_name = args_get(&x->a, "env"),
 		.warnings = warnings,
@@ -120,6 +120,7 @@ out:
 	config_doc_free(doc);
 	free(text);
 	free(dir);
+	free(here);
 	free(err);
 	return apps;
 }
@@ -146,50 +147,21 @@ verb_config(struct ctx *x)
 	return 0;
 }
 
-static const char ecosystem_sample[] =
-"// corral ecosystem file — the same format as PM2's.\n"
-"// Start it with `corral start`, check it with `corral config`.\n"
-"module.exports = {\n"
-"  apps: [\n"
-"    {\n"
-"      name: 'web',\n"
-"      script: './server.js',        // a file, a program on PATH, or a command line\n"
-"      args: '--port 3000',          // or ['--port', '3000']\n"
-"      instances: 'max',             // cluster mode: one instance per usable CPU\n"
-"      lb: 'least-busy',             // least-busy, even, sticky (by client address), shared\n"
-"      max_memory_restart: '300M',   // the whole process tree, checked every second\n"
-"      kill_timeout: 1600,           // ms from the stop signal to SIGKILL\n"
-"      // wait_ready: true,          // ready on process.send('ready') or READY=1\n"
-"      env: {\n"
-"        NODE_ENV: 'development',\n"
-"      },\n"
-"      env_production: {             // corral start ecosystem.config.js --env production\n"
-"        NODE_ENV: 'production',\n"
-"      },\n"
-"    },\n"
-"    {\n"
-"      name: 'worker',\n"
-"      script: 'worker.py',          // python3, unbuffered\n"
-"      cron_restart: '0 3 * * *',    // restart every day at 03:00\n"
-"      exp_backoff_restart_delay: 100,\n"
-"    },\n"
-"  ],\n"
-"};\n";
-
 int
 verb_ecosystem(struct ctx *x)
 {
 	const char *file = "ecosystem.config.js";
 	if (access(file, F_OK) == 0 && !args_has(&x->a, "force"))
 		return cli_fail(x, "%s already exists (use --force to overwrite it)", file);
+	char *sample = sample_ecosystem();
+	int rc = 0;
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, ecosystem_sample, strlen(ecosystem_sample)) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return cli_fail(x, "cannot write %s: %s", file, strerror(e));
-	}
-	close(fd);
-	printf("corral: wrote %s\n", file);
-	return 0;
+	if (fd < 0 || write_all(fd, sample, strlen(sample)) < 0)
+		rc = cli_fail(x, "cannot write %s: %s", file, strerror(errno));
+	else
+		printf("corral: wrote %s\n", file);
+	if (fd >= 0)
+		close(fd);
+	free(sample);
+	return rc;
 }

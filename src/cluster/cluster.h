@@ -1,10 +1,19 @@
 /*
- * cluster.h — what the supervisor asks of cluster mode (src/cluster).
+ * cluster.h — cluster mode: the listening sockets the daemon owns for its
+ * apps, handed to instances over the broker channel (libcorral-preload.so)
+ * or as LISTEN_FDS, and the steering that spreads connections over them.
  *
- * Listener groups are created lazily: when an instance's app binds a TCP
- * port (through libcorral-preload.so, over the broker channel) or when a
- * process is spawned with `listen` addresses (socket activation). Every hook
- * below is a no-op for fork-mode apps.
+ * This layer sits below the supervisor and knows nothing of its table: the
+ * daemon describes an instance as a `struct cluster_slot`, each process it
+ * starts as a `struct cluster_peer`, and pushes what changes ("this peer
+ * takes traffic now", "it exited", "the instance is idle"). Cluster mode
+ * calls back through `struct cluster_ops` for the two things only the
+ * daemon knows. It runs on the loop it is given.
+ *
+ * Listener groups are created lazily: when a peer binds a TCP port over its
+ * broker channel, or when cluster_listen_fds() reserves the sockets of an
+ * app's `listen` addresses for a process about to be spawned. Every call is
+ * cheap for apps that use neither.
  */
 #ifndef CORRAL_CLUSTER_H
 #define CORRAL_CLUSTER_H
@@ -12,34 +21,83 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-struct app;
-struct inst;
-struct proc;
+#include "common/spec.h"
+#include "ev/loop.h"
 
-/* Sockets for the app's `listen` addresses, to pass at fds 3.. (borrowed,
- * stay owned by the group). Returns how many, or -1 with *err. *names is
- * set to the colon-separated LISTEN_FDNAMES (caller frees) when > 0. */
-int cluster_listen_fds(struct inst *in, int *fds, size_t max, char **names, char **err);
-/* Watch p's broker channel (p->broker_fd) for bind requests. */
-void cluster_proc_attach(struct proc *p);
-/* p became ready, exited, started stopping or retiring: recompute which
- * sockets get new connections. */
-void cluster_proc_changed(struct proc *p);
-/* True when no socket used only by p holds queued connections. */
-bool cluster_proc_drained(const struct proc *p);
-/* p is gone for good: close its channel, release its sockets (kept for
- * the instance's replacement, or closed when the instance has another). */
-void cluster_proc_detach(struct proc *p);
-/* Close the sockets kept for an instance's next process (after a crash or
- * a restart) that its serving process, ready for a while, did not take: it
- * binds other ports now (a new release), and nobody would accept there.
- * Called periodically. */
-void cluster_sweep_orphans(void);
-/* The instance stopped or errored: close its sockets (free the port once
- * no instance of the app runs). */
-void cluster_inst_idle(struct inst *in);
-/* Listener groups of an app for describe/jlist. */
-json_t *cluster_describe(const struct app *a);
+struct cluster;
+struct cluster_peer;
+
+/* An instance slot (what `list` shows as a row) as cluster mode sees it.
+ * The spec is borrowed for the duration of a call; a peer
+ * keeps the spec pointer until cluster_peer_unslot() or cluster_peer_free(),
+ * so it must stay valid that long (the daemon's app owns it). */
+struct cluster_slot {
+	uint64_t app_id;            /* never reused */
+	const struct spec *spec;    /* name, lb, share_ports, listen, inspector options */
+	uint64_t uid;               /* the instance: never reused, unlike pm_id */
+	int pm_id;
+};
+
+struct cluster_ops {
+	/* The peer's process bound a shared port: how is "bound <address>". */
+	void (*bound)(void *owner, const char *how);
+	/* Is the slot's serving process ready (and not stopping), and since
+	 * when (CLOCK_MONOTONIC ms)? Decides when a socket kept for the slot's
+	 * next process is given up (cluster_sweep_orphans). */
+	bool (*slot_serving_since)(void *arg, uint64_t slot_uid, int64_t *since_ms);
+};
+
+/* A cluster on loop l; ops and arg are kept (arg is passed to
+ * slot_serving_since). Never fails. */
+struct cluster *cluster_new(struct loop *l, const struct cluster_ops *ops, void *arg);
+/* Close every socket, relayed connection and broker channel (daemon exit).
+ * Peers still alive are freed too; their owners must not use them after. */
+void cluster_free(struct cluster *c);
+
+/* Sockets for the slot's `listen` addresses, to pass at fds 3.. (borrowed,
+ * stay owned by the group), reserved for the slot's next peer. Returns how
+ * many, or -1 with *err. *names is set to the colon-separated
+ * LISTEN_FDNAMES (caller frees) when > 0. */
+int cluster_listen_fds(struct cluster *c, const struct cluster_slot *slot, int *fds,
+    size_t max, char **names, char **err);
+
+/*
+ * A process started for a slot. broker_fd is the daemon's end of its broker
+ * channel (taken over; -1 when it has none); owner is passed back in
+ * ops->bound. The peer claims the sockets reserved for its slot by
+ * cluster_listen_fds(). It starts without traffic.
+ */
+struct cluster_peer *cluster_peer_new(struct cluster *c, const struct cluster_slot *slot,
+    pid_t pid, int broker_fd, void *owner);
+/* Whether new connections may go to the peer's sockets: ready, not exited,
+ * not stopping, not replaced. Re-steers the peer's groups when it changes. */
+void cluster_peer_set_traffic(struct cluster_peer *peer, bool on);
+/* The process exited: no traffic, binds are refused, describe shows pid 0. */
+void cluster_peer_exited(struct cluster_peer *peer);
+/* The process no longer belongs to its slot (the instance was deleted or
+ * gave up on it): its later binds are passed through, not shared. */
+void cluster_peer_unslot(struct cluster_peer *peer);
+/* True when no socket used only by the peer holds queued connections. */
+bool cluster_peer_drained(const struct cluster_peer *peer);
+/* The process is gone for good: close its channel and release its sockets.
+ * With keep_for_slot (it was its slot's serving process), they are kept
+ * for the slot's next process (after a crash or a restart) with their
+ * queues; otherwise they are closed, their queued connections relayed to
+ * the rest of the group. */
+void cluster_peer_free(struct cluster_peer *peer, bool keep_for_slot);
+
+/* Close the sockets kept for a slot's next process that its serving
+ * process, ready for a while, did not take: it binds other ports now (a new
+ * release), and nobody would accept there. Called periodically. */
+void cluster_sweep_orphans(struct cluster *c);
+/* The slot stopped or errored: close its kept sockets, and the app's groups
+ * once no other instance of the app runs (app_still_running false). */
+void cluster_slot_idle(struct cluster *c, uint64_t app_id, uint64_t slot_uid,
+    bool app_still_running);
+/* The listener groups of an app for describe/jlist (a new reference). */
+json_t *cluster_describe(struct cluster *c, uint64_t app_id);
 
 #endif

@@ -18,10 +18,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/state.h"
+#include "ev/loop.h"
 
 #define RELAY_BUF 16384
 #define RELAY_IDLE_MS 60000
@@ -29,8 +30,16 @@
  * backlog is 511 unless the app asked for more). */
 #define RELAY_TAKE_MAX 512
 
+LIST_HEAD(relay_list, relay);
+
+struct relays {
+	struct loop *loop;
+	struct relay_list list;
+};
+
 struct relay {
-	LIST_ENTRY(relay) link;     /* D->relays */
+	LIST_ENTRY(relay) link;     /* relays.list */
+	struct relays *set;
 	int fd[2];                  /* 0 client side, 1 upstream */
 	struct io io[2];
 	bool connected;             /* upstream connect() completed */
@@ -51,16 +60,17 @@ relay_free(void *p)
 static void
 relay_close(struct relay *r)
 {
+	struct loop *l = r->set->loop;
 	for (int i = 0; i < 2; i++) {
 		if (r->fd[i] >= 0) {
-			io_del(D->loop, &r->io[i]);
+			io_del(l, &r->io[i]);
 			close(r->fd[i]);
 			r->fd[i] = -1;
 		}
 	}
-	timer_stop(D->loop, &r->idle);
+	timer_stop(l, &r->idle);
 	LIST_REMOVE(r, link);
-	loop_defer_free(D->loop, r, relay_free);
+	loop_defer_free(l, r, relay_free);
 }
 
 /* Move bytes both ways until the kernel says EAGAIN; pass EOFs on as
@@ -112,11 +122,11 @@ relay_pump(struct relay *r)
 		if (r->off[other] < r->len[other])
 			ev |= EPOLLOUT;
 		if (!r->hup[i] && ev != r->io[i].events)
-			io_mod(D->loop, &r->io[i], ev);
+			io_mod(r->set->loop, &r->io[i], ev);
 	}
 	/* Idle means no byte moved: wake-ups alone do not keep it alive. */
 	if (moved)
-		timer_start(D->loop, &r->idle, RELAY_IDLE_MS);
+		timer_start(r->set->loop, &r->idle, RELAY_IDLE_MS);
 	return true;
 dead:
 	relay_close(r);
@@ -167,7 +177,7 @@ on_idle(struct loop *l, struct timer *t, void *arg)
 /* Start relaying client (an accepted connection) to dst. 0 or -errno; on
  * failure the client is closed (reset), as the listener's close would. */
 static int
-relay_one(int client, const struct sockaddr *dst, socklen_t dst_len)
+relay_one(struct relays *set, int client, const struct sockaddr *dst, socklen_t dst_len)
 {
 	int up = socket(dst->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (up < 0 || (connect(up, dst, dst_len) < 0 && errno != EINPROGRESS)) {
@@ -179,23 +189,46 @@ relay_one(int client, const struct sockaddr *dst, socklen_t dst_len)
 	}
 	struct relay *r = xmalloc(sizeof(*r));
 	memset(r, 0, offsetof(struct relay, buf));
+	r->set = set;
 	r->fd[0] = client;
 	r->fd[1] = up;
 	timer_init(&r->idle, on_idle, r);
-	LIST_INSERT_HEAD(&D->relays, r, link);
+	LIST_INSERT_HEAD(&set->list, r, link);
 	/* The client is read only once the upstream side is connected. */
-	if (io_add(D->loop, &r->io[0], client, 0, on_side, r) < 0 ||
-	    io_add(D->loop, &r->io[1], up, EPOLLOUT, on_side, r) < 0) {
-		int e = errno;
+	int rc = io_add(set->loop, &r->io[0], client, 0, on_side, r);
+	if (rc == 0)
+		rc = io_add(set->loop, &r->io[1], up, EPOLLOUT, on_side, r);
+	if (rc < 0) {
 		relay_close(r);
-		return -e;
+		return rc;
 	}
-	timer_start(D->loop, &r->idle, RELAY_IDLE_MS);
+	timer_start(set->loop, &r->idle, RELAY_IDLE_MS);
 	return 0;
 }
 
+struct relays *
+relays_new(struct loop *l)
+{
+	struct relays *set = xcalloc(1, sizeof(*set));
+	set->loop = l;
+	LIST_INIT(&set->list);
+	return set;
+}
+
+void
+relays_free(struct relays *set)
+{
+	if (!set)
+		return;
+	struct relay *r;
+	while ((r = LIST_FIRST(&set->list)) != NULL)
+		relay_close(r);
+	free(set);
+}
+
 int
-relay_take_queue(int listen_fd, const struct sockaddr *dst, socklen_t dst_len)
+relays_take_queue(struct relays *set, int listen_fd, const struct sockaddr *dst,
+    socklen_t dst_len)
 {
 	int taken = 0;
 	/* Only the daemon holds the socket now: non-blocking is safe. */
@@ -207,16 +240,8 @@ relay_take_queue(int listen_fd, const struct sockaddr *dst, socklen_t dst_len)
 				continue;
 			break;
 		}
-		if (relay_one(c, dst, dst_len) == 0)
+		if (relay_one(set, c, dst, dst_len) == 0)
 			taken++;
 	}
 	return taken;
-}
-
-void
-relay_close_all(void)
-{
-	struct relay *r;
-	while ((r = LIST_FIRST(&D->relays)) != NULL)
-		relay_close(r);
 }

@@ -5,7 +5,8 @@
  * that reaches the group; its return value is the index of the socket that
  * gets the connection. No proxy, no work in the daemon per connection.
  *
- * Kernel facts the layout relies on (reference/peers.md §3-§4):
+ * Kernel facts the layout relies on (docs/architecture.md, "The steering
+ * program", says how each was checked):
  *   - The program runs after the TCP header was pulled: offset 0 is the
  *     (empty) SYN payload, so the IP header is read through SKF_NET_OFF.
  *     IPv4 source at NET+12 (4 bytes), IPv6 source at NET+8 (16 bytes),

@@ -33,68 +33,39 @@ struct field {
 	const char *key;
 	enum ftype type;
 	size_t off;
-	const char *def_str;
-	int64_t def_int;         /* also bool and enum defaults */
+	const char *def_str;     /* F_STR, F_ENUM: the default's text */
+	int64_t def_int;         /* F_INT, F_BOOL */
 	int64_t min, max;
 	const char *const *names;
 	bool required;
 };
 
 #define DAY_MS (86400LL * 1000)
-#define MS(key, def) {#key, F_INT, offsetof(struct spec, key), NULL, def, 0, 30 * DAY_MS, NULL, false}
+
+/* The spec's fields, from common/fields.def: each spec tag there becomes
+ * the type, default and range of a row. */
+#define SPEC_ROW(key_, ...) {.key = #key_, .off = offsetof(struct spec, key_), __VA_ARGS__},
+#define FIELD(key, kind, tag, opt, name, letter, aliases, help) SPEC_ROW(key, tag)
+#define COMPUTED(key, tag) SPEC_ROW(key, tag)
+#define INPUT(...)
+#define OPTION(...)
+#define REQUIRED .type = F_STR, .required = true
+#define STR(text) .type = F_STR, .def_str = #text
+#define STR_NULL .type = F_STR
+#define STRV .type = F_STRV
+#define INT(n, lo, hi) .type = F_INT, .def_int = (n), .min = (lo), .max = (hi)
+#define MS(n) INT(n, 0, 30 * DAY_MS)
+#define BOOL(b) .type = F_BOOL, .def_int = (b)
+#define INTV(lo, hi) .type = F_INTV, .min = (lo), .max = (hi)
+#define ENV .type = F_ENV
+#define ENUM(text, names_) .type = F_ENUM, .def_str = #text, .names = names_
+#define HIDDEN(tag) tag
 
 static const struct field fields[] = {
-	{"name", F_STR, offsetof(struct spec, name), NULL, 0, 0, 0, NULL, true},
-	{"namespace", F_STR, offsetof(struct spec, namespace), "default", 0, 0, 0, NULL, false},
-	{"script", F_STR, offsetof(struct spec, script), NULL, 0, 0, 0, NULL, true},
-	{"args", F_STRV, offsetof(struct spec, args), NULL, 0, 0, 0, NULL, false},
-	{"interpreter", F_STR, offsetof(struct spec, interpreter), NULL, 0, 0, 0, NULL, false},
-	{"interpreter_args", F_STRV, offsetof(struct spec, interpreter_args), NULL, 0, 0, 0, NULL, false},
-	{"cwd", F_STR, offsetof(struct spec, cwd), "/", 0, 0, 0, NULL, false},
-	{"version", F_STR, offsetof(struct spec, version), NULL, 0, 0, 0, NULL, false},
-	{"exec_mode", F_ENUM, offsetof(struct spec, mode), NULL, MODE_FORK, 0, 0, mode_names, false},
-	{"instances", F_INT, offsetof(struct spec, instances), NULL, 1, -4096, 4096, NULL, false},
-	{"env", F_ENV, offsetof(struct spec, env), NULL, 0, 0, 0, NULL, false},
-	{"app_env", F_ENV, offsetof(struct spec, app_env), NULL, 0, 0, 0, NULL, false},
-	{"filter_env_all", F_BOOL, offsetof(struct spec, filter_env_all), NULL, 0, 0, 0, NULL, false},
-	{"filter_env", F_STRV, offsetof(struct spec, filter_env), NULL, 0, 0, 0, NULL, false},
-	{"autorestart", F_BOOL, offsetof(struct spec, autorestart), NULL, 1, 0, 0, NULL, false},
-	{"autostart", F_BOOL, offsetof(struct spec, autostart), NULL, 1, 0, 0, NULL, false},
-	{"max_restarts", F_INT, offsetof(struct spec, max_restarts), NULL, 16, 0, INT_MAX, NULL, false},
-	MS(min_uptime, 1000),
-	MS(restart_delay, 0),
-	MS(exp_backoff_restart_delay, 0),
-	{"stop_exit_codes", F_INTV, offsetof(struct spec, stop_exit_codes), NULL, 0, 0, 255, NULL, false},
-	MS(kill_timeout, 1600),
-	{"kill_signal", F_STR, offsetof(struct spec, kill_signal), "SIGINT", 0, 0, 0, NULL, false},
-	MS(listen_timeout, 3000),
-	{"wait_ready", F_BOOL, offsetof(struct spec, wait_ready), NULL, 0, 0, 0, NULL, false},
-	{"shutdown_with_message", F_BOOL, offsetof(struct spec, shutdown_with_message), NULL, 0, 0, 0, NULL, false},
-	{"treekill", F_BOOL, offsetof(struct spec, treekill), NULL, 1, 0, 0, NULL, false},
-	{"max_memory_restart", F_INT, offsetof(struct spec, max_memory_restart), NULL, 0, 0, INT64_MAX, NULL, false},
-	{"cron_restart", F_STR, offsetof(struct spec, cron_restart), NULL, 0, 0, 0, NULL, false},
-	{"watch", F_BOOL, offsetof(struct spec, watch), NULL, 0, 0, 0, NULL, false},
-	{"watch_paths", F_STRV, offsetof(struct spec, watch_paths), NULL, 0, 0, 0, NULL, false},
-	{"ignore_watch", F_STRV, offsetof(struct spec, ignore_watch), NULL, 0, 0, 0, NULL, false},
-	MS(watch_delay, 0),
-	{"log_date_format", F_STR, offsetof(struct spec, log_date_format), NULL, 0, 0, 0, NULL, false},
-	{"log_type", F_ENUM, offsetof(struct spec, log_type), NULL, LOGTYPE_RAW, 0, 0, logtype_names, false},
-	{"merge_logs", F_BOOL, offsetof(struct spec, merge_logs), NULL, 1, 0, 0, NULL, false},
-	{"out_file", F_STR, offsetof(struct spec, out_file), NULL, 0, 0, 0, NULL, false},
-	{"error_file", F_STR, offsetof(struct spec, error_file), NULL, 0, 0, 0, NULL, false},
-	{"log_file", F_STR, offsetof(struct spec, log_file), NULL, 0, 0, 0, NULL, false},
-	{"pid_file", F_STR, offsetof(struct spec, pid_file), NULL, 0, 0, 0, NULL, false},
-	{"disable_logs", F_BOOL, offsetof(struct spec, disable_logs), NULL, 0, 0, 0, NULL, false},
-	{"uid", F_INT, offsetof(struct spec, uid), NULL, -1, -1, UINT32_MAX - 1, NULL, false},
-	{"gid", F_INT, offsetof(struct spec, gid), NULL, -1, -1, UINT32_MAX - 1, NULL, false},
-	{"user", F_STR, offsetof(struct spec, user), NULL, 0, 0, 0, NULL, false},
-	{"instance_var", F_STR, offsetof(struct spec, instance_var), "NODE_APP_INSTANCE", 0, 0, 0, NULL, false},
-	{"increment_var", F_STR, offsetof(struct spec, increment_var), NULL, 0, 0, 0, NULL, false},
-	{"lb", F_ENUM, offsetof(struct spec, lb), NULL, LB_LEAST_BUSY, 0, 0, lb_names, false},
-	{"listen", F_STRV, offsetof(struct spec, listen), NULL, 0, 0, 0, NULL, false},
-	{"share_ports", F_INTV, offsetof(struct spec, share_ports), NULL, 0, 1, 65535, NULL, false},
-	{"node_ipc", F_BOOL, offsetof(struct spec, node_ipc), NULL, 0, 0, 0, NULL, false},
+#include "common/fields.def"
 };
+
+#undef SPEC_ROW
 
 #define AT(s, f, T) ((T *)((char *)(s) + (f)->off))
 
@@ -134,6 +105,16 @@ strv_free(char **v)
 	free(v);
 }
 
+/* The index of an F_ENUM field's default among its names. */
+static int
+enum_default(const struct field *f)
+{
+	for (int i = 0; f->names[i]; i++)
+		if (strcmp(f->names[i], f->def_str) == 0)
+			return i;
+	fatal("spec: %s: default \"%s\" is none of its names", f->key, f->def_str);
+}
+
 static void
 set_default(struct spec *s, const struct field *f)
 {
@@ -158,7 +139,7 @@ set_default(struct spec *s, const struct field *f)
 		*AT(s, f, json_t *) = json_object();
 		break;
 	case F_ENUM:
-		*AT(s, f, int) = (int)f->def_int;
+		*AT(s, f, int) = enum_default(f);
 		break;
 	}
 }
@@ -397,6 +378,18 @@ spec_to_json(const struct spec *s, bool with_env)
 		}
 		json_object_set_new(j, f->key, v);
 	}
+	return j;
+}
+
+json_t *
+spec_defaults(void)
+{
+	struct spec s;
+	memset(&s, 0, sizeof(s));
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++)
+		set_default(&s, &fields[i]);
+	json_t *j = spec_to_json(&s, false);
+	spec_free(&s);
 	return j;
 }
 

@@ -9,8 +9,10 @@
  * daemon trusts nothing: spec_from_json() checks every field's type and
  * range, because the socket is an API any program may speak.
  *
- * One table in spec.c lists every field (JSON key, C member, type, default);
- * both directions of the conversion are driven by it.
+ * One table lists every field (JSON key, C member, type, default, range):
+ * common/fields.def, which also describes how users write each field and
+ * the option that sets it. Both directions of the conversion are driven by
+ * it.
  */
 #ifndef CORRAL_SPEC_H
 #define CORRAL_SPEC_H
@@ -51,7 +53,7 @@ struct spec {
 	char **interpreter_args;
 	char *cwd;               /* absolute */
 	char *version;           /* from package.json, may be NULL */
-	int mode;                /* enum exec_mode */
+	int exec_mode;           /* enum exec_mode */
 	int64_t instances;       /* N > 0, 0 = all CPUs, -N = all but N */
 	json_t *env;             /* object of strings: the whole environment */
 	json_t *app_env;         /* what the app itself sets (env, env_<name>,
@@ -104,6 +106,10 @@ int spec_from_json(const json_t *j, struct spec *s, char **err);
  * "app_env" are left out: they hold the whole environment (secrets, and most
  * of the bytes). */
 json_t *spec_to_json(const struct spec *s, bool with_env);
+/* Every field at its default, as canonical JSON without the environment
+ * (new reference): what an app gets for a field the daemon receives
+ * without it. name and script, which have none, are null. */
+json_t *spec_defaults(void);
 void spec_free(struct spec *s);
 /* Deep copy. */
 void spec_copy(struct spec *dst, const struct spec *src);

@@ -7,7 +7,8 @@
  * aliases and camelCase form; strings converted to numbers where PM2 does;
  * units ("300M", "2h", "500ms"); the environment merged in PM2's order
  * (the shell's env, then `env`, then `env_<name>` for --env <name>); the
- * script, interpreter and paths resolved. Fields corral does not implement
+ * script, interpreter and paths resolved (against the file's directory,
+ * else, with a warning, against the one corral runs in). Fields corral does not implement
  * are accepted with one warning; unknown fields get a warning naming the
  * closest known field. A wrong type or unit is an error naming the file,
  * line and column (when the format has them), the app and the field — or
@@ -26,6 +27,9 @@ struct config_doc;
 
 struct norm_ctx {
 	const char *base_dir;           /* relative paths resolve here */
+	const char *invoke_dir;         /* the directory corral runs in: a relative
+	                                 * path not found from base_dir is tried
+	                                 * here, as PM2 resolves it (NULL: never) */
 	char **environ;                 /* the environment of the `corral` command */
 	const char *env_name;           /* --env <name>, or NULL */
 	const struct config_doc *doc;   /* where values came from, NULL for options */

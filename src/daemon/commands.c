@@ -8,17 +8,16 @@
 #include "daemon/commands.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cluster/cluster.h"
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/spec.h"
 #include "daemon/logfile.h"
 #include "daemon/op.h"
+#include "daemon/procinfo.h"
 #include "daemon/reload.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
@@ -97,7 +96,7 @@ wait_check(struct op *op)
 		for (size_t i = 0; i < w->n; i++) {
 			struct inst *in = inst_by_uid(w->items[i].uid);
 			if (in)
-				json_array_append_new(procs, command_procinfo(in, false));
+				json_array_append_new(procs, procinfo_json(in, false));
 		}
 		op_reply(op, json_pack("{s:o}", "procs", procs));
 	}
@@ -124,163 +123,6 @@ wait_add(struct wait *w, struct inst *in, uint64_t serial)
 }
 
 /* ---- listing ---- */
-
-/* The user an app runs as, without an NSS lookup per listed process. */
-static const char *
-user_name(const struct spec *s)
-{
-	if (s->user)
-		return s->user;
-	if (s->uid < 0 || (uid_t)s->uid == geteuid()) {
-		if (!D->user_name) {
-			struct passwd *pw = getpwuid(geteuid());
-			D->user_name = xstrdup(pw ? pw->pw_name : "?");
-		}
-		return D->user_name;
-	}
-	return "?";
-}
-
-/* The state to show: between its main process's exit and the end of the
- * cleanup of what it left running (up to kill_timeout), an instance is not
- * online any more, whatever follows. */
-static const char *
-shown_state(const struct inst *in)
-{
-	if (in->proc && in->proc->exited &&
-	    (in->state == ST_ONLINE || in->state == ST_LAUNCHING))
-		return inst_state_name(ST_STOPPING);
-	return inst_state_name(in->state);
-}
-
-/* Just what the `list` table draws: a tenth of the bytes of the full form
- * below, which the CLI would otherwise parse for nothing. */
-static json_t *
-procinfo_table(struct inst *in)
-{
-	const struct spec *s = &in->app->spec;
-	struct proc *p = in->proc;
-	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
-	    in->state == ST_STOPPING;
-	return json_pack("{s:i, s:s, s:s, s:s?, s:s, s:i, s:I, s:i, s:s, s:f, s:I, s:s, s:b}",
-	    "pm_id", in->pm_id,
-	    "name", s->name,
-	    "namespace", s->namespace,
-	    "version", s->version,
-	    "mode", spec_mode_name(s->mode),
-	    "pid", p && !p->exited ? (int)p->pid : 0,
-	    "uptime_ms", (json_int_t)(running ? wall_ms() - in->started_wall : 0),
-	    "restarts", in->restarts,
-	    "status", shown_state(in),
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
-	    "user", user_name(s),
-	    "watching", in->app->watch != NULL);
-}
-
-/* Everything of command_procinfo() but "spec". */
-static json_t *
-procinfo_state(struct inst *in)
-{
-	const struct spec *s = &in->app->spec;
-	struct proc *p = in->proc;
-	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
-	    in->state == ST_STOPPING;
-	int64_t now = wall_ms();
-	json_t *j = json_pack("{s:i, s:I, s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:I,"
-	    " s:s, s:b, s:b}",
-	    "pm_id", in->pm_id,
-	    "app_id", (json_int_t)in->app->id,
-	    "name", s->name,
-	    "namespace", s->namespace,
-	    "pid", p && !p->exited ? (int)p->pid : 0,
-	    "status", shown_state(in),
-	    "mode", spec_mode_name(s->mode),
-	    "instance", in->index,
-	    "restarts", in->restarts,
-	    "unstable_restarts", in->unstable_restarts,
-	    "created_at", (json_int_t)in->created_wall,
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
-	    "user", user_name(s),
-	    "watching", in->app->watch != NULL,
-	    "ready", p ? p->ready : false);
-	json_object_set_new(j, "version", s->version ? json_string(s->version) : json_null());
-	json_object_set_new(j, "started_at", running ? json_integer(in->started_wall) : json_null());
-	json_object_set_new(j, "uptime_ms", running ? json_integer(now - in->started_wall) : json_integer(0));
-	json_object_set_new(j, "exit_code", in->exit_code >= 0 ? json_integer(in->exit_code) : json_null());
-	json_object_set_new(j, "exit_signal", in->exit_signal ? json_string(signame_name(in->exit_signal)) : json_null());
-	json_object_set_new(j, "reason", in->reason ? json_string(in->reason) : json_null());
-	json_object_set_new(j, "error", in->error ? json_string(in->error) : json_null());
-	json_object_set_new(j, "status_text", in->status_text ? json_string(in->status_text) : json_null());
-	json_object_set_new(j, "out_log", in->out_path ? json_string(in->out_path) : json_null());
-	json_object_set_new(j, "err_log", in->err_path ? json_string(in->err_path) : json_null());
-	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
-	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
-	if (s->mode == MODE_CLUSTER)
-		json_object_set_new(j, "listeners", cluster_describe(in->app));
-	/* The shapes PM2's jlist has, for scripts written against it. */
-	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
-	    (json_int_t)(running ? in->mem_bytes : 0), "cpu", running ? in->cpu_pct : 0.0));
-	json_t *pm2 = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s, s:i, s:s, s:s}",
-	    "status", shown_state(in),
-	    "restart_time", in->restarts,
-	    "unstable_restarts", in->unstable_restarts,
-	    "created_at", (json_int_t)in->created_wall,
-	    "namespace", s->namespace,
-	    "exec_mode", s->mode == MODE_CLUSTER ? "cluster_mode" : "fork_mode",
-	    "pm_id", in->pm_id,
-	    "name", s->name,
-	    "pm_exec_path", s->script);
-	json_object_set_new(pm2, "pm_cwd", json_string(s->cwd));
-	/* PM2 keeps the last start time once stopped. */
-	json_object_set_new(pm2, "pm_uptime", json_integer(in->started_wall));
-	json_object_set_new(pm2, "pm_out_log_path", in->out_path ? json_string(in->out_path) : json_null());
-	json_object_set_new(pm2, "pm_err_log_path", in->err_path ? json_string(in->err_path) : json_null());
-	json_object_set_new(pm2, "pm_pid_path", in->pid_path ? json_string(in->pid_path) : json_null());
-	json_object_set_new(pm2, "exit_code", in->exit_code >= 0 ? json_integer(in->exit_code) : json_null());
-	json_object_set_new(pm2, "instances", json_integer(s->instances));
-	json_object_set_new(pm2, "version", json_string(s->version ? s->version : "N/A"));
-	json_object_set_new(pm2, s->instance_var, json_integer(in->index));
-	json_object_set_new(pm2, "args", strv_to_json(s->args));
-	json_object_set_new(pm2, "node_args", strv_to_json(s->interpreter_args));
-	json_object_set_new(pm2, "exec_interpreter",
-	    json_string(s->interpreter ? s->interpreter : "none"));
-	json_object_set_new(pm2, "autorestart", json_boolean(s->autorestart));
-	json_object_set_new(pm2, "watch", json_boolean(s->watch));
-	json_object_set_new(pm2, "username", json_string(user_name(s)));
-	json_object_set_new(pm2, "unique_id", json_sprintf("%016llx",
-	    (unsigned long long)in->uid));
-	json_object_set_new(j, "pm2_env", pm2);
-	return j;
-}
-
-json_t *
-command_procinfo(struct inst *in, bool with_env)
-{
-	json_t *j = procinfo_state(in);
-	json_object_set_new(j, "spec", spec_to_json(&in->app->spec, with_env));
-	return j;
-}
-
-/* The same as command_procinfo(in, false), as compact JSON text appended to
- * b, with the app's cached spec text spliced in: with 100 apps, building and
- * serializing the specs was most of a jlist. */
-static void
-procinfo_text(struct sbuf *b, struct inst *in)
-{
-	json_t *j = procinfo_state(in);
-	char *txt = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (!txt)
-		fatal("cannot serialize process %d", in->pm_id);
-	size_t len = strlen(txt);
-	sbuf_add(b, txt, len - 1);              /* without the closing brace */
-	sbuf_adds(b, ",\"spec\":");
-	sbuf_adds(b, app_spec_text(in->app));
-	sbuf_addc(b, '}');
-	free(txt);
-}
 
 static void
 cmd_list(struct client *c, json_t *id, json_t *req)
@@ -315,7 +157,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				sbuf_addc(&b, ',');
-			procinfo_text(&b, ins[i]);
+			procinfo_append_text(&b, ins[i]);
 		}
 		sbuf_addc(&b, ']');
 		free(ins);
@@ -326,8 +168,8 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 	}
 	json_t *procs = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(procs, brief ? procinfo_table(ins[i])
-		    : command_procinfo(ins[i], with_env));
+		json_array_append_new(procs, brief ? procinfo_brief(ins[i])
+		    : procinfo_json(ins[i], with_env));
 	free(ins);
 	client_reply(c, id, json_pack("{s:o}", "procs", procs));
 }
@@ -465,7 +307,7 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 		if (!w->error) {
 			triggers_start(a);
 			dlog("started app %s (%s, %d instance%s)", a->spec.name,
-			    spec_mode_name(a->spec.mode), count, count == 1 ? "" : "s");
+			    spec_mode_name(a->spec.exec_mode), count, count == 1 ? "" : "s");
 		}
 	}
 	if (w->error) {
@@ -549,7 +391,7 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 	for (i = 0; i < n; i++) {
 		struct app *a = app_named(specs[i].name, NULL);
 		/* The mode and the count stay: change them with scale/delete. */
-		specs[i].mode = a->spec.mode;
+		specs[i].exec_mode = a->spec.exec_mode;
 		spec_free(&a->spec);
 		a->spec = specs[i];
 		app_spec_changed(a);
@@ -714,7 +556,7 @@ cmd_reset(struct client *c, json_t *id, json_t *req)
 		ins[i]->unstable_restarts = 0;
 		ins[i]->prev_restart_delay = 0;
 		ins[i]->created_wall = wall_ms();
-		json_array_append_new(procs, command_procinfo(ins[i], false));
+		json_array_append_new(procs, procinfo_json(ins[i], false));
 	}
 	free(ins);
 	client_reply(c, id, json_pack("{s:o}", "procs", procs));
@@ -738,7 +580,7 @@ cmd_signal(struct client *c, json_t *id, json_t *req)
 	for (size_t i = 0; i < n; i++) {
 		if (inst_signal(ins[i], sig) == 0)
 			sent++;
-		json_array_append_new(procs, command_procinfo(ins[i], false));
+		json_array_append_new(procs, procinfo_json(ins[i], false));
 	}
 	free(ins);
 	if (sent == 0) {

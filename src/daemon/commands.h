@@ -9,10 +9,7 @@
 #include <stdbool.h>
 
 struct client;
-struct inst;
 
 void command_dispatch(struct client *c, json_t *id, const char *cmd, json_t *req);
-/* The JSON a listing shows for one instance (jlist). */
-json_t *command_procinfo(struct inst *in, bool with_env);
 
 #endif

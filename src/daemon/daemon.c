@@ -19,18 +19,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster/relay.h"
+#include "cluster/cluster.h"
 #include "common/log.h"
 #include "common/spec.h"
+#include "daemon/events.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
 #include "daemon/op.h"
+#include "daemon/reload.h"
 #include "daemon/sampler.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
+#include "daemon/triggers.h"
 
 static void daemon_shutdown(void);
 
@@ -176,6 +179,26 @@ find_self(void)
 	}
 }
 
+/* Who hears what the model and the life cycle emit (events.h). The life
+ * cycle first: it lets go of a removed instance's processes before the
+ * control plane hears of the removal. */
+static void
+subscribe_events(void)
+{
+	events_on(EV_INST_NEW, supervise_on_event, NULL);
+	events_on(EV_INST_REMOVE, supervise_on_event, NULL);
+	events_on(EV_APP_REMOVE, reload_on_event, NULL);
+	events_on(EV_APP_REMOVE, triggers_on_event, NULL);
+	const enum event_kind to_clients[] = {EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE,
+	    EV_INST_MSG, EV_LOG};
+	for (size_t i = 0; i < ARRAY_LEN(to_clients); i++)
+		events_on(to_clients[i], server_on_event, NULL);
+	const enum event_kind wake_ops[] = {EV_INST_STATE, EV_INST_REMOVE, EV_APP_REMOVE,
+	    EV_CHANGED};
+	for (size_t i = 0; i < ARRAY_LEN(wake_ops); i++)
+		events_on(wake_ops[i], op_on_event, NULL);
+}
+
 /* Free every object at exit, so leak checkers see only real leaks. */
 static void
 daemon_teardown(void)
@@ -186,6 +209,7 @@ daemon_teardown(void)
 	struct app *a;
 	while ((a = TAILQ_FIRST(&D->apps)) != NULL)
 		app_remove(a);
+	cluster_free(D->cluster);
 	logpipe_close_all();
 	op_free_all();
 	loop_flush(D->loop);
@@ -194,6 +218,7 @@ daemon_teardown(void)
 		close(D->sig_fd);
 	log_close();
 	loop_free(D->loop);
+	events_reset();
 	paths_free(&D->paths);
 	free(D->exe_path);
 	free(D->preload_path);
@@ -257,6 +282,8 @@ daemon_main(int argc, char **argv)
 		report_ready(ready_fd, "epoll_create1 failed");
 		return 1;
 	}
+	D->cluster = cluster_new(D->loop, &supervise_cluster_ops, NULL);
+	subscribe_events();
 	find_self();
 	if (lock_pidfile(&err) < 0 || setup_signals(&err) < 0 || server_listen(&err) < 0 ||
 	    notify_listen(&err) < 0) {
@@ -283,7 +310,6 @@ daemon_main(int argc, char **argv)
 		dlog("event loop failed: %s", strerror(-rc));
 
 	server_close_all();
-	relay_close_all();
 	notify_close();
 	dlog("daemon exiting");
 	unlink(D->paths.pidfile);

@@ -15,9 +15,9 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "common/util.h"
+#include "daemon/events.h"
 #include "daemon/logfile.h"
 #include "daemon/logframe.h"
-#include "daemon/server.h"
 #include "daemon/state.h"
 #include "daemon/table.h"
 
@@ -102,6 +102,14 @@ utf8_clean(const char *s, size_t n)
 	return sbuf_take(&b);
 }
 
+/* Tell live subscribers about a line (or part of one). */
+static void
+publish_log(const struct logpipe *lp, const char *stream, const char *data, size_t n, bool eol)
+{
+	events_emit(&(struct event){.kind = EV_LOG, .pm_id = lp->pm_id, .name = lp->name,
+	    .stream = stream, .data = data, .len = n, .eol = eol});
+}
+
 static bool
 emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 {
@@ -158,11 +166,11 @@ emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 	const char *stream = lp->stream == STREAM_OUT ? "out" : "err";
 	const char *nl;
 	while (lp->frame.batch && (nl = memchr(data, '\n', n)) != NULL) {
-		server_publish_log(lp->pm_id, lp->name, stream, data, (size_t)(nl - data), true);
+		publish_log(lp, stream, data, (size_t)(nl - data), true);
 		n -= (size_t)(nl - data) + 1;
 		data = nl + 1;
 	}
-	server_publish_log(lp->pm_id, lp->name, stream, data, n, line_end);
+	publish_log(lp, stream, data, n, line_end);
 	return true;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "common/util.h"
+#include "daemon/events.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
 
@@ -85,6 +86,12 @@ void
 op_poke(void)
 {
 	D->ops_poked = true;
+}
+
+void
+op_on_event(const struct event *ev, void *arg)
+{
+	op_poke();
 }
 
 void

@@ -19,6 +19,7 @@
 #include "ev/loop.h"
 
 struct client;
+struct event;
 struct op;
 
 /* Return true when the op is done (it has replied through op_reply or
@@ -46,6 +47,8 @@ bool op_expired(const struct op *op);
 void op_set_deadline(struct op *op, int64_t delay_ms);
 /* Something changed: re-check every op after this loop iteration. */
 void op_poke(void);
+/* Events handler: op_poke() on any event it is subscribed to. */
+void op_on_event(const struct event *ev, void *arg);
 /* Loop hook: run the checks if poked. */
 void op_run(struct loop *l, void *arg);
 void op_client_gone(struct client *c);

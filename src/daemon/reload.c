@@ -32,8 +32,9 @@
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
-#include "daemon/commands.h"
+#include "daemon/events.h"
 #include "daemon/op.h"
+#include "daemon/procinfo.h"
 #include "daemon/server.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
@@ -84,7 +85,7 @@ live_proc(struct proc *p, uint64_t serial)
 	struct proc *q;
 	TAILQ_FOREACH(q, &D->procs, link)
 		if (q == p && q->serial == serial)
-			return q->abandoned ? NULL : q;   /* unkillable: not waited for */
+			return q->state == P_ABANDONED ? NULL : q;   /* unkillable: not waited for */
 	return NULL;
 }
 
@@ -211,17 +212,17 @@ step_slot(struct reload *r, struct slot *s)
 		free(why);
 		return true;
 	}
-	if (p->stopping || p->retiring || in->state == ST_STOPPING) {
+	if (proc_stopping(p) || p->retiring || in->state == ST_STOPPING) {
 		fail(r, "%s (pm_id %d): stopped while it was being reloaded", name, s->pm_id);
 		return true;
 	}
-	if (p->ready) {
+	if (p->state == P_READY) {
 		dlog("%s[%d]: reload promotes pid %d", name, in->pm_id, (int)p->pid);
 		inst_promote(in);
 		r->done[r->ndone++] = in->uid;
 		return true;
 	}
-	if (p->ready_timed_out && in->proc && !in->proc->ready) {
+	if (p->ready_timed_out && in->proc && in->proc->ready_mono < 0) {
 		/* The process it replaces never said it was ready either: this
 		 * app does not signal readiness (a worker that binds no port),
 		 * so, as PM2 does, listen_timeout is as good as it gets. */
@@ -277,7 +278,7 @@ old_processes_gone(struct reload *r)
 {
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {
-		if (!p->retiring || !p->inst || p->abandoned)
+		if (!p->retiring || !p->inst || p->state == P_ABANDONED)
 			continue;
 		for (size_t i = 0; i < r->ndone; i++)
 			if (p->inst->uid == r->done[i])
@@ -367,7 +368,7 @@ reload_check(struct op *op)
 	for (size_t i = 0; i < q->nlisted; i++) {
 		struct inst *in = inst_by_uid(q->listed[i]);
 		if (in)
-			json_array_append_new(procs, command_procinfo(in, false));
+			json_array_append_new(procs, procinfo_json(in, false));
 	}
 	op_reply(op, json_pack("{s:o}", "procs", procs));
 	return true;
@@ -422,7 +423,7 @@ reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n, in
 	for (size_t i = 0; i < n; i++) {
 		struct app *a = insts[i]->app;
 		q->listed[q->nlisted++] = insts[i]->uid;
-		if (a->spec.mode != MODE_CLUSTER) {
+		if (a->spec.exec_mode != MODE_CLUSTER) {
 			restart_inst(q, insts[i], "reloaded (fork mode restarts)");
 			continue;
 		}
@@ -445,4 +446,11 @@ reload_cancel(struct app *app)
 		((struct reload *)app->reload)->cancelled = true;
 		op_poke();
 	}
+}
+
+void
+reload_on_event(const struct event *ev, void *arg)
+{
+	if (ev->kind == EV_APP_REMOVE)
+		reload_cancel(ev->app);
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 struct app;
+struct event;
 struct inst;
 struct op;
 struct client;
@@ -30,5 +31,7 @@ void reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t 
 struct app *reload_busy(struct inst **insts, size_t n);
 /* Abort a reload in progress (the app is being deleted or stopped). */
 void reload_cancel(struct app *app);
+/* Events handler (EV_APP_REMOVE): a removed app's reload is cancelled. */
+void reload_on_event(const struct event *ev, void *arg);
 
 #endif

@@ -50,7 +50,7 @@ over_limit(struct inst *in, int64_t rss)
 	char used[32], limit[32];
 	units_format_bytes(rss, used, sizeof(used));
 	units_format_bytes(s->max_memory_restart, limit, sizeof(limit));
-	if (s->mode == MODE_CLUSTER && in->app->reload) {
+	if (s->exec_mode == MODE_CLUSTER && in->app->reload) {
 		/* A restart now would take the instance down in the middle of
 		 * a zero-downtime reload; the next sample after it reloads. */
 		dlog("%s[%d]: memory %s over max_memory_restart %s: waiting for the reload "
@@ -60,11 +60,11 @@ over_limit(struct inst *in, int64_t rss)
 	/* Cluster instances are replaced without downtime, as PM2 reloads;
 	 * if a reload already failed to replace this process, a new one would
 	 * fail again (every second, forever): restart it instead. */
-	bool reload = s->mode == MODE_CLUSTER && in->proc &&
+	bool reload = s->exec_mode == MODE_CLUSTER && in->proc &&
 	    in->reload_failed_serial != in->proc->serial;
 	inst_set_reason(in, "max_memory_restart: process tree used %s, limit %s", used, limit);
 	dlog("%s[%d]: memory %s over max_memory_restart %s: %s", s->name, in->pm_id, used,
-	    limit, reload ? "reloading" : s->mode == MODE_CLUSTER ?
+	    limit, reload ? "reloading" : s->exec_mode == MODE_CLUSTER ?
 	    "restarting (a reload of it failed)" : "restarting");
 	if (reload)
 		reload_start(NULL, NULL, &in, 1, 1);
@@ -103,7 +103,7 @@ on_sample(struct loop *l, struct timer *t, void *arg)
 		    in->state == ST_ONLINE && !in->successor)
 			over_limit(in, rss);
 	}
-	cluster_sweep_orphans();
+	cluster_sweep_orphans(D->cluster);
 	timer_start(D->loop, t, SAMPLE_PERIOD_MS);
 }
 

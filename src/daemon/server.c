@@ -16,6 +16,7 @@
 #include "common/linebuf.h"
 #include "common/log.h"
 #include "daemon/commands.h"
+#include "daemon/events.h"
 #include "daemon/op.h"
 #include "daemon/state.h"
 #include "daemon/table.h"
@@ -506,7 +507,7 @@ wants_pm_id(const struct client *c, int pm_id)
 	return false;
 }
 
-void
+static void
 server_publish_log(int pm_id, const char *name, const char *stream, const char *data,
     size_t n, bool eol)
 {
@@ -556,7 +557,7 @@ server_publish_event(struct inst *in, const char *event)
 	json_decref(msg);
 }
 
-void
+static void
 server_publish_msg(struct inst *in, json_t *data)
 {
 	if (TAILQ_EMPTY(&D->clients))
@@ -565,4 +566,24 @@ server_publish_msg(struct inst *in, json_t *data)
 	    "pm_id", in->pm_id, "name", in->app->spec.name, "data", data);
 	publish_event(msg);
 	json_decref(msg);
+}
+
+void
+server_on_event(const struct event *ev, void *arg)
+{
+	switch (ev->kind) {
+	case EV_INST_STATE:
+	case EV_INST_EXIT:
+	case EV_INST_REMOVE:
+		server_publish_event(ev->in, ev->what);
+		break;
+	case EV_INST_MSG:
+		server_publish_msg(ev->in, ev->msg);
+		break;
+	case EV_LOG:
+		server_publish_log(ev->pm_id, ev->name, ev->stream, ev->data, ev->len, ev->eol);
+		break;
+	default:
+		break;
+	}
 }

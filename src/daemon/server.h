@@ -23,6 +23,7 @@
 #define PROTO_MAX_LINE (4u << 20)
 
 struct client;
+struct event;
 struct inst;
 
 int server_listen(char **err);
@@ -45,9 +46,11 @@ void client_close_after_flush(struct client *c);
 void client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err);
 void client_subscribe_events(struct client *c);
 
-void server_publish_log(int pm_id, const char *name, const char *stream,
-    const char *data, size_t n, bool eol);
+/* Push an event about in to the clients that subscribed to events. */
 void server_publish_event(struct inst *in, const char *event);
-void server_publish_msg(struct inst *in, json_t *msg);
+/* Events handler (daemon.c subscribes it): instance state changes, exits,
+ * deletions and app messages to event subscribers, log lines to log
+ * subscribers. */
+void server_on_event(const struct event *ev, void *arg);
 
 #endif

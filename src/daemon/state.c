@@ -22,7 +22,5 @@ state_init(struct daemon *d)
 	TAILQ_INIT(&d->ops);
 	LIST_INIT(&d->logfiles);
 	LIST_INIT(&d->logpipes);
-	LIST_INIT(&d->groups);
-	LIST_INIT(&d->relays);
 	D = d;
 }

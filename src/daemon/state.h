@@ -30,8 +30,7 @@ struct client;
 struct op;
 struct logfile;
 struct logpipe;
-struct group;
-struct relay;
+struct cluster;
 
 TAILQ_HEAD(app_list, app);
 TAILQ_HEAD(inst_list, inst);
@@ -40,8 +39,6 @@ TAILQ_HEAD(client_list, client);
 TAILQ_HEAD(op_list, op);
 LIST_HEAD(logfile_list, logfile);
 LIST_HEAD(logpipe_list, logpipe);
-LIST_HEAD(group_list, group);
-LIST_HEAD(relay_list, relay);
 
 struct daemon {
 	struct loop *loop;
@@ -66,8 +63,7 @@ struct daemon {
 	bool ops_poked;             /* an instance changed: re-check ops */
 	struct logfile_list logfiles;
 	struct logpipe_list logpipes;
-	struct group_list groups;   /* cluster listener groups */
-	struct relay_list relays;   /* connections handed on from closed listeners */
+	struct cluster *cluster;    /* listener groups of cluster apps (src/cluster) */
 	uint64_t next_app_id;
 	int next_pm_id;             /* reset when the table empties */
 	int cpus;

@@ -31,11 +31,9 @@
 #include "common/util.h"
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
-#include "daemon/op.h"
 #include "daemon/policy.h"
 #include "daemon/proctree.h"
 #include "daemon/reload.h"
-#include "daemon/server.h"
 #include "daemon/spawn.h"
 
 #define GROUP_POLL_MS 20
@@ -46,36 +44,20 @@
 static uint64_t spawn_counter;
 
 static void proc_finished(struct proc *p);
+static void inst_cluster_idle(struct inst *in);
 static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
 static void on_restart_timer(struct loop *l, struct timer *t, void *arg);
-
-const char *
-inst_state_name(enum inst_state st)
-{
-	switch (st) {
-	case ST_LAUNCHING: return "launching";
-	case ST_ONLINE: return "online";
-	case ST_STOPPING: return "stopping";
-	case ST_STOPPED: return "stopped";
-	case ST_WAITING: return "waiting restart";
-	case ST_ERRORED: return "errored";
-	}
-	return "?";
-}
 
 void
 inst_set_state(struct inst *in, enum inst_state st)
 {
 	if (in->state == st)
 		return;
-	enum inst_state old = in->state;
 	in->state = st;
 	if (st == ST_STOPPED || st == ST_ERRORED)
-		cluster_inst_idle(in);
-	server_publish_event(in, inst_state_name(st));
-	(void)old;
-	op_poke();
+		inst_cluster_idle(in);
+	events_inst(EV_INST_STATE, in, inst_state_name(st));
 }
 
 void
@@ -303,77 +285,227 @@ static enum {
 {
 	if (s->wait_ready)
 		return READY_SIGNAL;
-	if (s->mode != MODE_CLUSTER)
+	if (s->exec_mode != MODE_CLUSTER)
 		return READY_NOW;
 	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
 }
 
-struct proc *
-proc_spawn(struct inst *in, char **err)
+/* ---- cluster mode: what src/cluster is told about processes ---- */
+
+static struct cluster_slot
+slot_of(const struct inst *in)
 {
-	struct app *app = in->app;
-	const struct spec *s = &app->spec;
-	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-	int broker[2] = {-1, -1}, ipc[2] = {-1, -1};
-	int pass[64];
-	size_t npass = 0;
-	char *extra[16] = {0};
-	size_t nextra = 0;
-	char *listen_names = NULL;
-	char **envp = NULL, **argv = NULL;
-	struct proc *p = NULL;
-	int rc;
+	return (struct cluster_slot){.app_id = in->app->id, .spec = &in->app->spec,
+	    .uid = in->uid, .pm_id = in->pm_id};
+}
 
-	in->spawn_serial = ++spawn_counter;
-	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+/* Tell cluster mode whether p takes new connections. Called after every
+ * change of state, exited or retiring. */
+static void
+proc_sync_traffic(struct proc *p)
+{
+	if (p->peer)
+		cluster_peer_set_traffic(p->peer, p->state == P_READY && !p->exited &&
+		    !p->retiring);
+}
+
+/* The one place a process changes state (the diagram is in table.h). */
+static void
+proc_set_state(struct proc *p, enum proc_state st)
+{
+	if (st <= p->state)
+		fatal("pid %d: state %d cannot follow %d", (int)p->pid, (int)st, (int)p->state);
+	p->state = st;
+	if (st == P_READY)
+		p->ready_mono = mono_ms();
+	proc_sync_traffic(p);
+}
+
+/* p will never serve again. */
+static void
+proc_set_retiring(struct proc *p)
+{
+	p->retiring = true;
+	proc_sync_traffic(p);
+}
+
+static bool
+proc_drained(const struct proc *p)
+{
+	return !p->peer || cluster_peer_drained(p->peer);
+}
+
+static void
+proc_detach_inst(struct proc *p)
+{
+	p->inst = NULL;
+	if (p->peer)
+		cluster_peer_unslot(p->peer);
+}
+
+static void
+inst_cluster_idle(struct inst *in)
+{
+	bool others = false;
+	struct inst *o;
+	TAILQ_FOREACH(o, &in->app->insts, app_link)
+		if (o != in && (o->proc || o->state == ST_LAUNCHING ||
+		    o->state == ST_WAITING || o->state == ST_ONLINE))
+			others = true;
+	cluster_slot_idle(D->cluster, in->app->id, in->uid, others);
+}
+
+static void
+on_peer_bound(void *owner, const char *how)
+{
+	proc_bound(owner, how);
+}
+
+static bool
+slot_serving_since(void *arg, uint64_t slot_uid, int64_t *since_ms)
+{
+	struct inst *in = inst_by_uid(slot_uid);
+	const struct proc *p = in ? in->proc : NULL;
+	if (!p || p->state != P_READY || p->exited)
+		return false;
+	*since_ms = p->ready_mono;
+	return true;
+}
+
+const struct cluster_ops supervise_cluster_ops = {
+	.bound = on_peer_bound,
+	.slot_serving_since = slot_serving_since,
+};
+
+/* What a spawn needs besides the spec: the descriptors the process gets
+ * and the environment variables that name them. */
+struct spawn_plan {
+	int out_pipe[2], err_pipe[2];   /* stdout, stderr: [0] ours, [1] the app's */
+	int broker[2];                  /* cluster via preload: [0] ours */
+	int ipc[2];                     /* Node IPC channel: [0] ours */
+	int pass[64];                   /* fds for the app, from 3 on */
+	size_t npass;
+	int nlisten;                    /* LISTEN_FDS sockets at the start of pass */
+	char *extra[16];                /* environment entries to add */
+	size_t nextra;
+};
+
+/* The plan's pairs of descriptors, for init and cleanup. */
+static int *
+plan_pair(struct spawn_plan *pl, int i)
+{
+	int *pairs[] = {pl->out_pipe, pl->err_pipe, pl->broker, pl->ipc};
+	return i < (int)ARRAY_LEN(pairs) ? pairs[i] : NULL;
+}
+
+static void
+plan_init(struct spawn_plan *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	for (int *pair, i = 0; (pair = plan_pair(pl, i)) != NULL; i++)
+		pair[0] = pair[1] = -1;
+}
+
+/* Close what is still ours (the app's ends after the spawn, everything on
+ * failure) and free the environment entries. */
+static void
+plan_free(struct spawn_plan *pl)
+{
+	for (int *pair, i = 0; (pair = plan_pair(pl, i)) != NULL; i++)
+		for (int k = 0; k < 2; k++)
+			if (pair[k] >= 0)
+				close(pair[k]);
+	for (size_t i = 0; i < pl->nextra; i++)
+		free(pl->extra[i]);
+}
+
+/* Socket activation: the app's `listen` sockets at fds 3, 4, ... */
+static int
+plan_listen_fds(struct spawn_plan *pl, const struct cluster_slot *slot, char **err)
+{
+	char *names = NULL;
+	int n = cluster_listen_fds(D->cluster, slot, pl->pass, 32, &names, err);
+	if (n < 0)
+		return -EINVAL;
+	pl->nlisten = n;
+	pl->npass = (size_t)n;
+	if (n > 0) {
+		pl->extra[pl->nextra++] = xasprintf("LISTEN_FDS=%d", n);
+		pl->extra[pl->nextra++] = xstrdup("LISTEN_PID=");
+		pl->extra[pl->nextra++] = xasprintf("LISTEN_FDNAMES=%s", names);
+	}
+	free(names);
+	return 0;
+}
+
+/* Cluster mode through the preload library: LD_PRELOAD and the broker
+ * channel it asks for sockets on. */
+static int
+plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
+{
+	if (!D->preload_path) {
+		*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
+		    "found next to the corral binary");
+		return -ENOENT;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pl->broker) < 0) {
+		*err = xasprintf("cannot create the broker channel: %s", strerror(errno));
+		return -errno;
+	}
+	const char *old = json_string_value(json_object_get(s->env, "LD_PRELOAD"));
+	if (old && *old && !strstr(old, "libcorral-preload"))
+		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s:%s", D->preload_path, old);
+	else
+		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
+	pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + pl->npass);
+	pl->pass[pl->npass++] = pl->broker[1];
+	return 0;
+}
+
+static int
+plan_node_ipc(struct spawn_plan *pl, char **err)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pl->ipc) < 0) {
+		*err = xasprintf("cannot create the Node IPC channel: %s", strerror(errno));
+		return -errno;
+	}
+	pl->extra[pl->nextra++] = xasprintf("NODE_CHANNEL_FD=%zu", 3 + pl->npass);
+	pl->extra[pl->nextra++] = xstrdup("NODE_CHANNEL_SERIALIZATION_MODE=json");
+	pl->pass[pl->npass++] = pl->ipc[1];
+	return 0;
+}
+
+/* Every descriptor and variable the instance's process needs. 0 or -errno
+ * with *err. */
+static int
+plan_make(struct spawn_plan *pl, struct inst *in, const struct cluster_slot *slot,
+    char **err)
+{
+	const struct spec *s = &in->app->spec;
+	if (pipe2(pl->out_pipe, O_CLOEXEC) < 0 || pipe2(pl->err_pipe, O_CLOEXEC) < 0) {
 		*err = xasprintf("cannot create output pipes: %s", strerror(errno));
-		goto fail;
+		return -errno;
 	}
-	/* Socket activation: listening fds first, at 3, 4, ... */
-	int nlisten = cluster_listen_fds(in, pass, 32, &listen_names, err);
-	if (nlisten < 0)
-		goto fail;
-	npass = (size_t)nlisten;
-	if (nlisten > 0) {
-		extra[nextra++] = xasprintf("LISTEN_FDS=%d", nlisten);
-		extra[nextra++] = xstrdup("LISTEN_PID=");
-		extra[nextra++] = xasprintf("LISTEN_FDNAMES=%s", listen_names);
-	}
-	if (s->mode == MODE_CLUSTER && strv_len(s->listen) == 0) {
-		if (!D->preload_path) {
-			*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
-			    "found next to the corral binary");
-			goto fail;
-		}
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, broker) < 0) {
-			*err = xasprintf("cannot create the broker channel: %s", strerror(errno));
-			goto fail;
-		}
-		const char *old = json_string_value(json_object_get(s->env, "LD_PRELOAD"));
-		if (old && *old && !strstr(old, "libcorral-preload"))
-			extra[nextra++] = xasprintf("LD_PRELOAD=%s:%s", D->preload_path, old);
-		else
-			extra[nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
-		extra[nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + npass);
-		pass[npass++] = broker[1];
-	}
-	if (s->node_ipc) {
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ipc) < 0) {
-			*err = xasprintf("cannot create the Node IPC channel: %s", strerror(errno));
-			goto fail;
-		}
-		extra[nextra++] = xasprintf("NODE_CHANNEL_FD=%zu", 3 + npass);
-		extra[nextra++] = xstrdup("NODE_CHANNEL_SERIALIZATION_MODE=json");
-		pass[npass++] = ipc[1];
-	}
-	envp = build_env(in, extra);
-	const char *path;
-	argv = build_argv(s, &path);
+	int rc = plan_listen_fds(pl, slot, err);
+	if (rc == 0 && s->exec_mode == MODE_CLUSTER && strv_len(s->listen) == 0)
+		rc = plan_broker(pl, s, err);
+	if (rc == 0 && s->node_ipc)
+		rc = plan_node_ipc(pl, err);
+	return rc;
+}
 
+/* Run the plan: fork/exec the instance's program. 0 or -errno with *err. */
+static int
+plan_spawn(struct spawn_plan *pl, struct inst *in, pid_t *pid, char **err)
+{
+	const struct spec *s = &in->app->spec;
+	char **envp = build_env(in, pl->extra);
+	const char *path;
+	char **argv = build_argv(s, &path);
 	struct spawn_opts so = {
 		.path = path, .argv = argv, .envp = envp, .cwd = s->cwd,
-		.stdout_fd = out_pipe[1], .stderr_fd = err_pipe[1],
-		.pass_fds = pass, .npass = npass,
+		.stdout_fd = pl->out_pipe[1], .stderr_fd = pl->err_pipe[1],
+		.pass_fds = pl->pass, .npass = pl->npass,
 		.change_ids = s->uid >= 0 || s->gid >= 0,
 		.uid = s->uid >= 0 ? (uid_t)s->uid : getuid(),
 		.gid = s->gid >= 0 ? (gid_t)s->gid : getgid(),
@@ -381,45 +513,74 @@ proc_spawn(struct inst *in, char **err)
 		.umask = D->app_umask,
 		.nofile = D->app_nofile.rlim_max ? &D->app_nofile : NULL,
 	};
-	pid_t pid;
-	rc = spawn_run(&so, &pid, err);
-	if (rc < 0)
-		goto fail;
+	int rc = spawn_run(&so, pid, err);
+	strv_free(envp);
+	strv_free(argv);
+	return rc;
+}
 
-	p = xcalloc(1, sizeof(*p));
+/* The table entry of a process just spawned for in, watched by the loop:
+ * its exit (pidfd), its channels, its output. Takes our ends of the plan's
+ * descriptors. */
+static struct proc *
+proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster_slot *slot)
+{
+	const struct spec *s = &in->app->spec;
+	struct proc *p = xcalloc(1, sizeof(*p));
 	p->inst = in;
 	p->detached_stop = stop_how_of(s);
 	p->inst_uid = in->uid;
 	p->serial = in->spawn_serial;
 	p->pid = pid;
 	p->started_mono = mono_ms();
-	p->broker_fd = broker[0];
-	p->ipc_fd = ipc[0];
+	p->state = P_STARTING;
+	p->ready_mono = -1;
+	p->ipc_fd = pl->ipc[0];
+	pl->ipc[0] = -1;
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
-	broker[0] = ipc[0] = -1;
+	if (pl->broker[0] >= 0 || pl->nlisten > 0)
+		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0], p);
+	pl->broker[0] = -1;
 
 	p->pidfd = pidfd_open_compat(pid);
 	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd, p) < 0) {
 		close(p->pidfd);
 		p->pidfd = -1;
 	}
-	cluster_proc_attach(p);
 	if (p->ipc_fd >= 0) {
 		fd_set_nonblock(p->ipc_fd, true);
-		io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p);
+		if (io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p) < 0)
+			dlog("%s[%d]: cannot watch the Node IPC channel of pid %d: %s", s->name,
+			    in->pm_id, (int)pid, strerror(errno));
 	}
-	logpipe_start(out_pipe[0], in, STREAM_OUT);
-	logpipe_start(err_pipe[0], in, STREAM_ERR);
-	out_pipe[0] = err_pipe[0] = -1;
+	logpipe_start(pl->out_pipe[0], in, STREAM_OUT);
+	logpipe_start(pl->err_pipe[0], in, STREAM_ERR);
+	pl->out_pipe[0] = pl->err_pipe[0] = -1;
+	return p;
+}
+
+struct proc *
+proc_spawn(struct inst *in, char **err)
+{
+	const struct spec *s = &in->app->spec;
+	struct cluster_slot slot = slot_of(in);
+	struct spawn_plan pl;
+	struct proc *p = NULL;
+	pid_t pid;
+
+	in->spawn_serial = ++spawn_counter;
+	plan_init(&pl);
+	if (plan_make(&pl, in, &slot, err) < 0 || plan_spawn(&pl, in, &pid, err) < 0)
+		goto out;
+	p = proc_new(in, pid, &pl, &slot);
 	if (!in->proc)             /* a reload's successor: once promoted */
 		write_pid_file(in, pid);
-
 	switch (ready_mode(s)) {
 	case READY_NOW:
-		p->ready = true;
+		proc_set_state(p, P_READY);
 		break;
 	case READY_UPTIME:
 		timer_start(D->loop, &p->ready_timer, s->min_uptime);
@@ -429,16 +590,8 @@ proc_spawn(struct inst *in, char **err)
 		break;
 	}
 	dlog("%s[%d]: started pid %d", s->name, in->pm_id, (int)pid);
-fail:
-	for (int *fd = (int[]){out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1],
-	    broker[0], broker[1], ipc[0], ipc[1], -2}; *fd != -2; fd++)
-		if (*fd >= 0)
-			close(*fd);
-	for (size_t i = 0; i < nextra; i++)
-		free(extra[i]);
-	free(listen_names);
-	strv_free(envp);
-	strv_free(argv);
+out:
+	plan_free(&pl);
 	if (!p)
 		in->settled_serial = in->spawn_serial;
 	return p;
@@ -473,7 +626,7 @@ inst_start(struct inst *in, char **err)
 	in->started_mono = p->started_mono;
 	in->state = ST_STOPPED; /* force the LAUNCHING event */
 	inst_set_state(in, ST_LAUNCHING);
-	if (p->ready)
+	if (p->state == P_READY)
 		became_ready(in, p);
 	return 0;
 }
@@ -481,18 +634,16 @@ inst_start(struct inst *in, char **err)
 void
 proc_mark_ready(struct proc *p, const char *how)
 {
-	if (p->ready || p->exited)
+	if (p->state != P_STARTING || p->exited)
 		return;
-	p->ready = true;
-	p->ready_mono = mono_ms();
+	proc_set_state(p, P_READY);
 	timer_stop(D->loop, &p->ready_timer);
 	struct inst *in = p->inst;
 	if (in)
 		dlog("%s[%d]: pid %d ready (%s)", in->app->spec.name, in->pm_id, (int)p->pid, how);
-	cluster_proc_changed(p);
 	if (in)
 		became_ready(in, p);
-	op_poke();
+	events_changed();
 }
 
 void
@@ -523,7 +674,7 @@ on_ready_timer(struct loop *l, struct timer *t, void *arg)
 		in->settled_serial = p->serial;
 		inst_set_state(in, ST_ONLINE);
 	}
-	op_poke();
+	events_changed();
 }
 
 struct stop_how
@@ -547,6 +698,8 @@ static void
 send_stop(struct proc *p)
 {
 	struct stop_how how = proc_stop_how(p);
+	/* No new connection may come once the signal is on its way. */
+	proc_set_state(p, P_STOPPING);
 	if (how.tree)
 		snapshot_tree(p, true);
 	if (how.message && p->ipc_fd >= 0 && proc_send_ipc(p, "\"shutdown\"") == 0) {
@@ -557,7 +710,6 @@ send_stop(struct proc *p)
 	} else {
 		proc_kill(p, how.sig, false);
 	}
-	p->kill_stage = 1;
 	p->stop_deadline = mono_ms() + how.timeout_ms;
 	timer_start(D->loop, &p->kill_timer, 0);
 }
@@ -566,23 +718,18 @@ send_stop(struct proc *p)
 static void
 proc_begin_stop(struct proc *p)
 {
-	if (p->stopping)
+	/* A process that exited is stopping already (proc_exited). */
+	if (proc_stopping(p))
 		return;
-	p->stopping = true;
-	if (p->exited) {
-		timer_start(D->loop, &p->kill_timer, 0);
-		return;
-	}
-	cluster_proc_changed(p);
 	const struct spec *s = p->inst ? &p->inst->app->spec : NULL;
-	if (!s || s->mode != MODE_CLUSTER) {
+	if (!s || s->exec_mode != MODE_CLUSTER) {
 		send_stop(p);
 		return;
 	}
 	/* A SYN steered here just before the program changed may still
 	 * complete its handshake into this queue: an empty queue counts only
 	 * after DRAIN_SETTLE_MS (many loopback round trips). */
-	p->kill_stage = -1;
+	proc_set_state(p, P_DRAINING);
 	p->drain_settled_mono = mono_ms() + DRAIN_SETTLE_MS;
 	p->stop_deadline = mono_ms() + s->kill_timeout;
 	timer_start(D->loop, &p->kill_timer, DRAIN_SETTLE_MS);
@@ -595,8 +742,8 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 	int64_t now = mono_ms();
 	bool tree = proc_stop_how(p).tree;
 
-	if (p->kill_stage == -1) {
-		if (!p->exited && (now < p->drain_settled_mono || !cluster_proc_drained(p)) &&
+	if (p->state == P_DRAINING) {
+		if (!p->exited && (now < p->drain_settled_mono || !proc_drained(p)) &&
 		    now < p->stop_deadline) {
 			timer_start(l, t, DRAIN_POLL_MS);
 			return;
@@ -604,7 +751,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		if (!p->exited)
 			send_stop(p);
 		else
-			p->kill_stage = 1;
+			proc_set_state(p, P_STOPPING);
 		return;
 	}
 	if (p->exited && (!tree || !tree_alive(p))) {
@@ -612,15 +759,15 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		return;
 	}
 	if (now >= p->stop_deadline) {
-		if (p->kill_stage < 2) {
+		if (p->state < P_KILLING) {
 			if (p->inst)
 				dlog("%s[%d]: pid %d still running after %lld ms, sending SIGKILL",
 				    p->inst->app->spec.name, p->inst->pm_id, (int)p->pid,
 				    (long long)p->inst->app->spec.kill_timeout);
 			if (tree)
 				kill_tree(p, SIGKILL);
+			proc_set_state(p, P_KILLING);
 			proc_kill(p, SIGKILL, false);
-			p->kill_stage = 2;
 			p->stop_deadline = now + SIGKILL_GRACE_MS;
 		} else if (p->exited) {
 			/* Only unkillable leftovers (D state) remain: stop caring. */
@@ -629,13 +776,13 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 			return;
 		} else {
 			struct inst *in = p->inst;
-			p->abandoned = true;
+			proc_set_state(p, P_ABANDONED);
 			if (in && in->proc == p) {
 				free(in->error);
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
 				dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
 				in->proc = NULL;
-				p->inst = NULL;
+				proc_detach_inst(p);
 				/* A restart waiting for this stop would wait forever. */
 				in->restart_after_stop = false;
 				if (in->delete_after_stop)
@@ -674,24 +821,23 @@ proc_exited(struct proc *p, int wstatus)
 		else
 			dlog("%s[%d]: pid %d exited with code %d", in->app->spec.name,
 			    in->pm_id, (int)p->pid, in->exit_code);
-		server_publish_event(in, "exit");
+		events_inst(EV_INST_EXIT, in, "exit");
 	}
 	/* New connections must stop going to a dead process at once. */
-	cluster_proc_changed(p);
+	if (p->peer)
+		cluster_peer_exited(p->peer);
 	bool tree = proc_stop_how(p).tree;
-	if (!p->stopping && tree) {
+	if (!proc_stopping(p) && tree) {
 		snapshot_tree(p, true);
+		if (tree_alive(p)) {
+			/* The main process died but its children live on: give
+			 * them the kill signal and the usual grace before SIGKILL. */
+			send_stop(p);
+			return;
+		}
 	}
-	if (!p->stopping && tree && tree_alive(p)) {
-		/* The main process died but its children live on: give them the
-		 * kill signal and the usual grace before SIGKILL. */
-		p->stopping = true;
-		send_stop(p);
-		return;
-	}
-	p->stopping = true;
-	if (p->kill_stage <= 0)
-		p->kill_stage = 1;
+	if (p->state < P_STOPPING)
+		proc_set_state(p, P_STOPPING);
 	on_kill_timer(D->loop, &p->kill_timer, p);
 }
 
@@ -743,10 +889,39 @@ on_restart_timer(struct loop *l, struct timer *t, void *arg)
 		restart_now(in);
 }
 
-void
-supervise_init_inst(struct inst *in)
+/* The instance is being removed: processes still on their way out (a
+ * replaced process draining, an aborted successor, an unkillable one)
+ * outlive it and must not point at it any more. */
+static void
+inst_removed(struct inst *in)
 {
-	timer_init(&in->restart_timer, on_restart_timer, in);
+	timer_stop(D->loop, &in->restart_timer);
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link) {
+		if (p->inst == in) {
+			p->detached_stop = stop_how_of(&in->app->spec);
+			proc_detach_inst(p);
+			proc_set_retiring(p);
+		}
+	}
+	in->proc = NULL;
+	in->successor = NULL;
+	inst_cluster_idle(in);
+}
+
+void
+supervise_on_event(const struct event *ev, void *arg)
+{
+	switch (ev->kind) {
+	case EV_INST_NEW:
+		timer_init(&ev->in->restart_timer, on_restart_timer, ev->in);
+		break;
+	case EV_INST_REMOVE:
+		inst_removed(ev->in);
+		break;
+	default:
+		break;
+	}
 }
 
 /* The instance has no process any more after a requested stop: delete it,
@@ -820,7 +995,11 @@ proc_finished(struct proc *p)
 	timer_stop(D->loop, &p->kill_timer);
 	timer_stop(D->loop, &p->ready_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
-	cluster_proc_detach(p);
+	if (p->peer) {
+		/* The serving process's sockets wait for the instance's next. */
+		cluster_peer_free(p->peer, p->inst && p->inst->proc == p);
+		p->peer = NULL;
+	}
 	if (p->ipc_fd >= 0) {
 		io_del(D->loop, &p->ipc_io);
 		close(p->ipc_fd);
@@ -830,7 +1009,7 @@ proc_finished(struct proc *p)
 	p->inst = NULL;
 	loop_defer_free(D->loop, p, proc_free);
 	/* Requests may wait for detached processes too (stop, delete, kill). */
-	op_poke();
+	events_changed();
 	if (!in)
 		return;
 	if (in->proc == p) {
@@ -849,7 +1028,7 @@ supervise_procs_gone(void)
 {
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link)
-		if (!p->abandoned)
+		if (p->state != P_ABANDONED)
 			return false;
 	return true;
 }
@@ -870,7 +1049,7 @@ inst_procs_gone(uint64_t inst_uid)
 {
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->inst_uid == inst_uid && !p->abandoned)
+		if (p->inst_uid == inst_uid && p->state != P_ABANDONED)
 			return false;
 	return true;
 }
@@ -888,7 +1067,7 @@ proc_forget(struct proc *p)
 			p->inst->proc = NULL;
 		if (p->inst->successor == p)
 			p->inst->successor = NULL;
-		p->inst = NULL;
+		proc_detach_inst(p);
 	}
 	proc_finished(p);
 }
@@ -944,16 +1123,16 @@ inst_signal(struct inst *in, int sig)
 void
 proc_retire(struct proc *p)
 {
-	p->retiring = true;
+	proc_set_retiring(p);
 	proc_begin_stop(p);
 }
 
 void
 proc_abort(struct proc *p)
 {
-	p->stopping = true;
 	p->retiring = true;
-	cluster_proc_changed(p);
+	if (p->state < P_KILLING)
+		proc_set_state(p, P_KILLING);
 	/* Its descendants too, even those that left its group; not orphans
 	 * by pm_id: those may be the serving process's, which stays. */
 	if (proc_stop_how(p).tree) {
@@ -963,7 +1142,6 @@ proc_abort(struct proc *p)
 		proc_kill(p, SIGKILL, true);
 	}
 	proc_kill(p, SIGKILL, false);
-	p->kill_stage = 2;
 	p->stop_deadline = mono_ms() + SIGKILL_GRACE_MS;
 	timer_start(D->loop, &p->kill_timer, 0);
 }
@@ -981,11 +1159,9 @@ inst_promote(struct inst *in)
 	in->started_wall = wall_ms();
 	in->started_mono = next->started_mono;
 	in->settled_serial = next->serial;
-	if (old) {
-		old->retiring = true;
+	if (old)
 		proc_retire(old);
-	}
-	cluster_proc_changed(next);
+	proc_sync_traffic(next);
 	write_pid_file(in, next->pid);
 	in->state = ST_LAUNCHING;
 	inst_set_state(in, ST_ONLINE);
@@ -1033,7 +1209,7 @@ on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 		if (json_is_string(msg) && strcmp(json_string_value(msg), "ready") == 0)
 			proc_mark_ready(p, "process.send('ready')");
 		else if (p->inst)
-			server_publish_msg(p->inst, msg);
+			events_emit(&(struct event){.kind = EV_INST_MSG, .in = p->inst, .msg = msg});
 		json_decref(msg);
 	}
 }

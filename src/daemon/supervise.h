@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "cluster/cluster.h"
+#include "daemon/events.h"
 #include "daemon/table.h"
 
 enum after_stop {
@@ -52,8 +54,10 @@ void supervise_reap(void);
 void inst_set_reason(struct inst *in, const char *fmt, ...) PRINTFLIKE(2, 3);
 
 void inst_set_state(struct inst *in, enum inst_state st);
-/* Set up a new instance's timers. */
-void supervise_init_inst(struct inst *in);
+/* Events handler (daemon.c subscribes it to EV_INST_NEW and
+ * EV_INST_REMOVE): sets up a new instance, lets go of a removed one's
+ * processes and sockets. */
+void supervise_on_event(const struct event *ev, void *arg);
 
 /* True when no process is left to wait for: none is tracked but those that
  * survived SIGKILL. Processes replaced by a reload and aborted successors
@@ -68,6 +72,9 @@ bool inst_procs_gone(uint64_t inst_uid);
 bool inst_launched(const struct inst *in, uint64_t serial);
 /* Drop a process from the table without waiting for it (daemon exit). */
 void proc_forget(struct proc *p);
+
+/* What cluster mode asks of the supervisor (daemon.c hands it over). */
+extern const struct cluster_ops supervise_cluster_ops;
 
 /* Send a JSON message line to a Node app over its IPC channel. */
 int proc_send_ipc(struct proc *p, const char *json_line);

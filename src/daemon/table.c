@@ -9,14 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cluster/cluster.h"
 #include "common/units.h"
+#include "daemon/events.h"
 #include "daemon/logfile.h"
-#include "daemon/op.h"
-#include "daemon/reload.h"
-#include "daemon/server.h"
-#include "daemon/supervise.h"
-#include "daemon/triggers.h"
 
 static uint64_t inst_uid_counter;
 
@@ -146,7 +141,6 @@ app_create(struct spec *spec)
 	a->spec = *spec;
 	memset(spec, 0, sizeof(*spec));
 	TAILQ_INIT(&a->insts);
-	timer_init(&a->cron_timer, triggers_cron_fire, a);
 	TAILQ_INSERT_TAIL(&D->apps, a, link);
 	return a;
 }
@@ -160,7 +154,6 @@ app_add_inst(struct app *a)
 	in->state = ST_STOPPED;
 	in->exit_code = -1;
 	in->created_wall = wall_ms();
-	supervise_init_inst(in);
 	/* Lowest free NODE_APP_INSTANCE index, as PM2. */
 	for (int idx = 0;; idx++) {
 		bool used = false;
@@ -181,6 +174,7 @@ app_add_inst(struct app *a)
 	TAILQ_INSERT_TAIL(&D->insts, in, link);
 	TAILQ_INSERT_TAIL(&a->insts, in, app_link);
 	a->target_count++;
+	events_inst(EV_INST_NEW, in, NULL);
 	return in;
 }
 
@@ -198,30 +192,18 @@ void
 inst_remove(struct inst *in)
 {
 	struct app *a = in->app;
-	timer_stop(D->loop, &in->restart_timer);
-	/* Processes still on their way out (a replaced process draining, an
-	 * aborted successor, an unkillable one) outlive the instance: they
-	 * must not point at it any more. */
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link) {
-		if (p->inst == in) {
-			p->detached_stop = stop_how_of(&a->spec);
-			p->inst = NULL;
-			p->retiring = true;
-		}
-	}
+	/* The life cycle lets go of the processes still on their way out and
+	 * of the instance's sockets; clients hear "delete". */
+	events_inst(EV_INST_REMOVE, in, "delete");
 	in->proc = NULL;
 	in->successor = NULL;
-	cluster_inst_idle(in);
 	inst_close_logs(in);
-	server_publish_event(in, "delete");
 	TAILQ_REMOVE(&D->insts, in, link);
 	TAILQ_REMOVE(&a->insts, in, app_link);
 	a->target_count--;
 	loop_defer_free(D->loop, in, inst_free);
 	if (TAILQ_EMPTY(&a->insts) && a->deleted)
 		app_remove(a);
-	op_poke();
 }
 
 void
@@ -261,10 +243,23 @@ app_remove(struct app *a)
 		a->deleted = false;     /* avoid recursion from inst_remove */
 		inst_remove(in);
 	}
-	reload_cancel(a);
-	triggers_stop(a);
+	events_emit(&(struct event){.kind = EV_APP_REMOVE, .app = a});
 	TAILQ_REMOVE(&D->apps, a, link);
 	loop_defer_free(D->loop, a, app_free);
+}
+
+const char *
+inst_state_name(enum inst_state st)
+{
+	switch (st) {
+	case ST_LAUNCHING: return "launching";
+	case ST_ONLINE: return "online";
+	case ST_STOPPING: return "stopping";
+	case ST_STOPPED: return "stopped";
+	case ST_WAITING: return "waiting restart";
+	case ST_ERRORED: return "errored";
+	}
+	return "?";
 }
 
 struct inst *

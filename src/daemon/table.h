@@ -109,6 +109,36 @@ struct inst {
 	int64_t over_limit_since;     /* max_memory_restart bookkeeping */
 };
 
+/*
+ * Process states (one OS process started for an instance):
+ *
+ *   spawn ──▶ STARTING ──ready──▶ READY
+ *                │                  │
+ *                └──── stop ────────┤ (a cluster app's process)
+ *                                   ├────────────▶ DRAINING
+ *                                   │                 │ its queues are empty,
+ *                                   │ (any other)     ▼ or kill_timeout
+ *                                   └────────────▶ STOPPING ──kill_timeout──▶ KILLING
+ *                                                                              │
+ *                                                              still alive after the
+ *                                                              SIGKILL grace ▼
+ *                                                                          ABANDONED
+ *
+ * States only move forward, through proc_set_state() (supervise.c), which
+ * also tells cluster mode whether the process takes traffic. The main
+ * process may exit in any state (`exited`); with treekill the processes it
+ * leaves are then stopped the same way (STOPPING, KILLING). A process leaves
+ * the table once it and its tree are gone, or when ABANDONED.
+ */
+enum proc_state {
+	P_STARTING,   /* running, not ready yet */
+	P_READY,      /* running and ready: takes traffic unless retiring */
+	P_DRAINING,   /* stop begun: no new connections; its accept queues empty out */
+	P_STOPPING,   /* kill signal (or 'shutdown') sent; SIGKILL at stop_deadline */
+	P_KILLING,    /* SIGKILL sent; given up at stop_deadline */
+	P_ABANDONED,  /* survived SIGKILL: no longer waited for */
+};
+
 /* How a process is stopped: its app's settings, kept in the process when
  * its instance is deleted while it is still on its way out. */
 struct stop_how {
@@ -128,23 +158,20 @@ struct proc {
 	int pidfd;                    /* -1 when the kernel has no pidfd */
 	struct io pidfd_io;
 	int64_t started_mono;
-	bool exited;
+	enum proc_state state;        /* only proc_set_state() changes it */
+	bool exited;                  /* the main process was reaped: pid is not ours */
 	int wstatus;
-	bool ready;
-	int64_t ready_mono;           /* when it became ready */
-	bool retiring;                /* replaced by a reload; just let it go */
-	bool stopping;
-	int kill_stage;               /* 0 none, 1 kill signal sent, 2 SIGKILL sent */
+	int64_t ready_mono;           /* when it became READY; -1 if it never did */
+	bool ready_timed_out;         /* listen_timeout passed while STARTING */
+	bool retiring;                /* will never serve again: replaced by a
+	                               * reload, aborted, or its instance deleted */
 	int64_t stop_deadline;        /* mono ms of the next escalation */
 	int64_t drain_settled_mono;   /* cluster stop: queue may count as empty */
 	struct timer kill_timer;      /* escalation and group polling */
 	struct timer ready_timer;     /* listen_timeout */
-	bool ready_timed_out;
 	int64_t exit_mono;
-	bool abandoned;               /* survived SIGKILL: no longer waited for */
 
-	int broker_fd;                /* preload channel (cluster), -1 if none */
-	struct io broker_io;
+	struct cluster_peer *peer;    /* its sockets in cluster mode, NULL if none */
 	int ipc_fd;                   /* Node IPC channel, -1 if none */
 	struct io ipc_io;
 	struct linebuf ipc_in;
@@ -183,5 +210,12 @@ struct proc *proc_by_pid(pid_t pid);
 int table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err);
 
 const char *inst_state_name(enum inst_state st);
+
+/* A stop of p has begun (DRAINING or later). */
+static inline bool
+proc_stopping(const struct proc *p)
+{
+	return p->state >= P_DRAINING;
+}
 
 #endif

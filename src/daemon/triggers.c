@@ -25,6 +25,7 @@
 #include "common/cron.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/events.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
@@ -65,15 +66,15 @@ cron_arm(struct app *a)
 	timer_start(D->loop, &a->cron_timer, (int64_t)next * 1000 - wall_ms());
 }
 
-void
-triggers_cron_fire(struct loop *l, struct timer *t, void *arg)
+static void
+on_cron(struct loop *l, struct timer *t, void *arg)
 {
 	struct app *a = arg;
 	/* The timer may fire a little early on a clock step: wait for the
 	 * second itself. */
 	time_t now = (time_t)(wall_ms() / 1000), next;
 	if (cron_next(&a->cron, now - 1, &next) == 0 && next > now) {
-		timer_start(D->loop, t, (int64_t)next * 1000 - wall_ms());
+		timer_start(l, t, (int64_t)next * 1000 - wall_ms());
 		return;
 	}
 	dlog("%s: cron_restart \"%s\" fired", a->spec.name, a->spec.cron_restart);
@@ -86,7 +87,7 @@ triggers_cron_fire(struct loop *l, struct timer *t, void *arg)
 	/* Never twice in the same second. */
 	time_t after = now;
 	if (cron_next(&a->cron, after, &next) == 0)
-		timer_start(D->loop, t, (int64_t)next * 1000 - wall_ms());
+		timer_start(l, t, (int64_t)next * 1000 - wall_ms());
 }
 
 /* ---- watch ---- */
@@ -382,7 +383,9 @@ triggers_set_watch(struct app *a, bool on)
 void
 triggers_stop(struct app *a)
 {
-	timer_stop(D->loop, &a->cron_timer);
+	/* The cron timer exists only while has_cron (triggers_start). */
+	if (a->has_cron)
+		timer_stop(D->loop, &a->cron_timer);
 	a->has_cron = false;
 	if (a->watch) {
 		watch_free(a->watch);
@@ -397,6 +400,7 @@ triggers_start(struct app *a)
 	if (a->spec.cron_restart && *a->spec.cron_restart) {
 		char *err = NULL;
 		if (cron_parse(a->spec.cron_restart, &a->cron, &err) == 0) {
+			timer_init(&a->cron_timer, on_cron, a);
 			a->has_cron = true;
 			cron_arm(a);
 		} else {
@@ -406,4 +410,11 @@ triggers_start(struct app *a)
 	}
 	if (a->spec.watch)
 		watch_start(a);
+}
+
+void
+triggers_on_event(const struct event *ev, void *arg)
+{
+	if (ev->kind == EV_APP_REMOVE)
+		triggers_stop(ev->app);
 }

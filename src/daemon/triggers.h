@@ -8,12 +8,14 @@
 #include "ev/loop.h"
 
 struct app;
+struct event;
 
 /* Arm the app's cron and watch triggers from its spec (again after a spec
  * change). */
 void triggers_start(struct app *a);
 void triggers_stop(struct app *a);
-void triggers_cron_fire(struct loop *l, struct timer *t, void *arg);
+/* Events handler (EV_APP_REMOVE): a removed app's triggers stop. */
+void triggers_on_event(const struct event *ev, void *arg);
 /* Turn watching on or off (--watch on start/restart/stop). */
 void triggers_set_watch(struct app *a, bool on);
 

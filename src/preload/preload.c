@@ -33,8 +33,8 @@
  *             The library remembers (in a small fixed table) which fds it
  *             brokered; if the real listen() fails on one of those and the
  *             socket is still listening, listen() returns 0: the app asked
- *             for a listening socket and has one. (DESIGN.md's prototype notes
- *             say to swallow listen(); passing it through is deliberate: the
+ *             for a listening socket and has one. (corral's first prototype
+ *             swallowed listen(); passing it through is deliberate: the
  *             app gets the backlog it asked for. On a `shared` socket the
  *             last instance to call listen() sets it for all.)
  *
@@ -531,8 +531,8 @@ socket_matches(int fd, int family)
  * app's O_NONBLOCK and FD_CLOEXEC. Always consumes received. 0 or -errno; on
  * failure the app's fd is untouched (dup3 replaces it atomically or not at
  * all). O_NONBLOCK lives on the open file description, so setting it here
- * sets it for the daemon and every instance sharing the socket (DESIGN.md,
- * cluster mode point 1).
+ * sets it for the daemon and every instance sharing the socket
+ * (docs/architecture.md, "Listener groups": why `shared` has this cost).
  */
 static int
 adopt_socket(int received, int fd)

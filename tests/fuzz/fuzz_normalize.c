@@ -10,8 +10,9 @@
  * spec the daemon accepts (spec_from_json) and that survives a round trip
  * through struct spec unchanged; its environment holds strings only.
  *
- * Relative paths resolve in a directory that does not exist, so the file
- * system is touched only for absolute names (/bin/sh, PATH lookups).
+ * Relative paths resolve in a directory that does not exist (and fall back
+ * to another one that does not), so the file system is touched only for
+ * absolute names (/bin/sh, PATH lookups).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -95,6 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *warnings = json_array();
 	struct norm_ctx ctx = {
 		.base_dir = "/nonexistent-fuzz",
+		.invoke_dir = "/nonexistent-fuzz-cwd",
 		.environ = fuzz_environ,
 		.env_name = (mode & 1) ? "production" : NULL,
 		.from_cli = (mode & 2) != 0,

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, wait_for, write
+from conftest import ROOT, SLOW, wait_for, write
 
 PY = sys.executable
 
@@ -275,6 +275,104 @@ def test_start_options_with_a_file(corral, tmp_path):
     assert ps["x"]["watching"] and ps["y"]["watching"]
 
 
+# ---- paths ----
+
+def test_relative_interpreter_resolves_like_the_script(corral, tmp_path):
+    """interpreter: './venv/bin/python' is relative to the app's cwd, as the
+    script is, in a file and as an option, wherever corral runs from."""
+    app = tmp_path / "app"
+    (app / "venv" / "bin").mkdir(parents=True)
+    os.symlink(PY, app / "venv" / "bin" / "python")
+    write(str(app / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": "venv-file", "script": "tick.py",
+                     "interpreter": "./venv/bin/python"}]}
+    path = write(str(app / "eco.json"), json.dumps(cfg))
+    venv_python = str(app / "venv" / "bin" / "python")
+    for cwd in (app, tmp_path):
+        apps = json.loads(corral.ok("config", str(path), "--json", cwd=str(cwd)))
+        assert apps[0]["interpreter"] == venv_python
+    corral.ok("start", "eco.json", cwd=str(app))
+    corral.ok("start", "tick.py", "--name", "venv-cli", "--interpreter", "./venv/bin/python",
+              cwd=str(app))
+    for name in ("venv-file", "venv-cli"):
+        corral.wait_status(name, "online")
+        assert corral.proc(name)["spec"]["interpreter"] == venv_python
+    err = corral.fail("start", "tick.py", "--name", "nope", "--interpreter", "./venv/bin/nope",
+                      cwd=str(app))
+    assert err.strip() == f"corral start: --interpreter: {app}/venv/bin/nope: no such program"
+
+
+SEED = os.path.join(ROOT, "tests", "fixtures", "seed")
+SEED_FILE = "src/apps/cluster_server/ecosystem.config.js"
+
+
+def fallback_warnings(stderr):
+    return [l for l in stderr.splitlines() if "relative to the current directory" in l]
+
+
+def test_seed_layout_paths_relative_to_where_corral_runs(corral, tmp_path):
+    """An ecosystem file in a subfolder whose paths are relative to the
+    project root, where it is started from (as under PM2): what is not in
+    the file's folder is found from the current directory, with a warning."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    root = tmp_path / "seed"
+    shutil.copytree(SEED, root)
+    r = corral.run("start", SEED_FILE, cwd=str(root))
+    assert r.returncode == 0, r.stderr
+    warned = fallback_warnings(r.stderr)
+    assert len(warned) == 3, r.stderr
+    folder = root / "src" / "apps" / "cluster_server"
+    script = root / "dist" / "apps" / "cluster_server" / "server.js"
+    assert warned[0] == (f"corral: warning: {SEED_FILE}: app 'cluster_server': "
+                         f"script: ./dist/apps/cluster_server/server.js is not in {folder}; "
+                         f"using {script}, relative to the current directory (as PM2 "
+                         f"resolves it)"), warned[0]
+    corral.wait_status("cluster_server", "online")
+    spec = corral.proc("cluster_server")["spec"]
+    assert spec["script"] == str(script)
+    assert spec["out_file"] == str(root / "logs" / "cluster_server.out.log")
+    assert spec["cwd"] == str(folder), "the app still runs in the file's folder"
+    out = root / "logs" / "cluster_server.out.log"
+    wait_for(lambda: out.exists() and "listening on" in out.read_text(), what="the server's log")
+
+    # From elsewhere it is not found, and the message says where corral looked.
+    err = corral.fail("config", str(root / SEED_FILE), cwd=str(tmp_path))
+    assert err.strip().endswith(f"script: ./dist/apps/cluster_server/server.js: no such file "
+                                f"(looked in {folder} and {tmp_path})"), err
+
+
+def test_fallback_keeps_the_files_folder_first(corral, tmp_path):
+    """The file's folder wins when the path is there; cwd and interpreter
+    paths fall back like the script."""
+    root = tmp_path / "proj"
+    folder = root / "deploy"
+    (root / "run" / "bin").mkdir(parents=True)
+    folder.mkdir()
+    os.symlink(PY, root / "run" / "bin" / "python")
+    write(str(root / "run" / "tick.py"), TICK_APP)
+    write(str(folder / "tick.py"), TICK_APP)
+    cfg = {"apps": [
+        {"name": "here", "script": "tick.py", "interpreter": PY},
+        {"name": "there", "cwd": "run", "script": "tick.py", "interpreter": "./bin/python"},
+        {"name": "venv", "script": "./run/tick.py", "interpreter": "./run/bin/python"},
+    ]}
+    path = write(str(folder / "eco.json"), json.dumps(cfg))
+    r = corral.run("config", path, "--json", cwd=str(root))
+    assert r.returncode == 0, r.stderr
+    apps = {a["name"]: a for a in json.loads(r.stdout)}
+    assert apps["here"]["script"] == str(folder / "tick.py")
+    assert apps["there"]["cwd"] == str(root / "run")
+    assert apps["there"]["interpreter"] == str(root / "run" / "bin" / "python")
+    assert apps["venv"]["script"] == str(root / "run" / "tick.py")
+    assert apps["venv"]["interpreter"] == str(root / "run" / "bin" / "python")
+    assert [w.split("app '")[1].split("'")[0] for w in fallback_warnings(r.stderr)] == \
+        ["there", "venv", "venv"], r.stderr
+    # From the file's own folder, nothing falls back and nothing is said.
+    r = corral.run("config", "eco.json", "--json", "--only", "here", cwd=str(folder))
+    assert r.returncode == 0 and not fallback_warnings(r.stderr), r.stderr
+
+
 # ---- config and ecosystem verbs ----
 
 def test_config_table_and_sample(corral, tmp_path):
@@ -343,6 +441,20 @@ def test_log_options(corral, tmp_path):
     corral.wait_status("quiet", "online")
     q = corral.log_path("quiet")
     assert not os.path.exists(q) or open(q).read() == ""
+
+
+def test_log_date_format_false_means_no_prefix(corral, tmp_path):
+    """log_date_format: false turns the prefix off, even with time: true."""
+    say = write(str(tmp_path / "say.py"),
+                "import time\nprint('hello out', flush=True)\nwhile True:\n    time.sleep(1)\n")
+    cfg = {"apps": [{"name": "plain", "script": say, "interpreter": PY, "time": True,
+                     "log_date_format": False}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    assert json.loads(corral.ok("config", path, "--json"))[0]["log_date_format"] is None
+    corral.ok("start", path)
+    out = corral.log_path("plain")
+    wait_for(lambda: os.path.exists(out) and "hello out" in open(out).read(), what="plain's log")
+    assert open(out).read().splitlines()[0] == "hello out"
 
 
 # ---- max_memory_restart ----
@@ -483,6 +595,41 @@ def test_watch_restarts_once_per_burst_and_ignores(corral, tmp_path):
 
     (app / ".hidden" / "site" / "page.html").write_text("p")
     wait_for(lambda: restarts_of(corral, "wd") >= 1, what="wd to restart")
+
+
+# Appends to logs/app.log every 0.3 s, as an app with a log of its own does
+# (slower than the watch debounce, so each write would be one restart).
+LOGGING_APP = """import os, time
+os.makedirs("logs", exist_ok=True)
+while True:
+    with open("logs/app.log", "a") as f:
+        f.write("line\\n")
+    time.sleep(0.3)
+"""
+
+
+def test_ignore_watch_string_is_a_list(corral, tmp_path):
+    """'node_modules logs' is two patterns, in a file and as an option (as PM2
+    splits it): an app writing into logs/ is not restarted by it."""
+    app = tmp_path / "app"
+    app.mkdir()
+    write(str(app / "logger.py"), LOGGING_APP)
+    cfg = {"apps": [{"name": "from-file", "script": "logger.py", "interpreter": PY,
+                     "watch": True, "ignore_watch": "node_modules logs"}]}
+    corral.ok("start", write(str(app / "eco.json"), json.dumps(cfg)))
+    corral.ok("start", "logger.py", "--name", "from-cli", "--interpreter", PY, "--watch",
+              "--ignore-watch", "node_modules logs", cwd=str(app))
+    for name in ("from-file", "from-cli"):
+        corral.wait_status(name, "online")
+        assert corral.proc(name)["spec"]["ignore_watch"] == ["node_modules", "logs"]
+    log = app / "logs" / "app.log"
+    wait_for(lambda: log.exists() and log.stat().st_size > 20, what="the apps to write logs")
+    stays(lambda: restarts_of(corral, "from-file") == 0 and restarts_of(corral, "from-cli") == 0,
+          1.5)
+    # Still watching: a change elsewhere restarts both.
+    (app / "config.txt").write_text("x")
+    for name in ("from-file", "from-cli"):
+        wait_for(lambda: restarts_of(corral, name) == 1, what=f"{name} to restart")
 
 
 def test_watch_flag_toggles(corral, tmp_path):

@@ -110,7 +110,9 @@ def test_partial_last_line_of_any_length_stays_a_line(corral, size):
     # Each run writes a first line and an unterminated tail, then exits; the
     # next run's first line must start on a line of its own.
     code = f"import sys; sys.stdout.write('first\\n' + 'P' * {size}); sys.stdout.flush()"
-    run_python(corral, "tail", code, "--max-restarts", "2")
+    # Every run counts as unstable, however slow a loaded machine starts
+    # python: exactly two runs, then errored.
+    run_python(corral, "tail", code, "--max-restarts", "2", "--min-uptime", "1h")
     corral.wait_status("tail", "errored")
     want = ("first\n" + "P" * size + "\n") * 2
     got = read_text(corral.log_path("tail"))

@@ -205,6 +205,56 @@ test_defaults_and_units(void **state)
 	done(&r);
 }
 
+/* The array at a[k] as one string: ["a", "b"] → "a|b". */
+static char *
+joined(json_t *a, const char *k)
+{
+	json_t *arr = json_object_get(a, k);
+	assert_true(json_is_array(arr));
+	struct sbuf b = SBUF_INIT;
+	sbuf_adds(&b, "");
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e) {
+		if (json_is_integer(e))
+			sbuf_addf(&b, "%s%lld", i ? "|" : "", (long long)json_integer_value(e));
+		else
+			sbuf_addf(&b, "%s%s", i ? "|" : "", json_string_value(e));
+	}
+	return sbuf_take(&b);
+}
+
+static void
+test_list_strings_split(void **state)
+{
+	/* As PM2 splits a string given for an array, plus commas; quotes keep
+	 * a word whole; a watch path stays whole. */
+	struct result r = run("{\"name\": \"a\", \"script\": \"/bin/sh\", \"watch\": \"my dir\", "
+	    "\"ignore_watch\": \"node_modules logs,*.tmp  'a b' it's\", "
+	    "\"listen\": \"127.0.0.1:80, [::1]:80\", \"share_ports\": \"3000,3001 3002\"}",
+	    NULL, NULL, true);
+	json_t *a = app_at(&r, 0);
+	const char *want[][2] = {
+		{"ignore_watch", "node_modules|logs|*.tmp|a b|it's"},
+		{"listen", "127.0.0.1:80|[::1]:80"},
+		{"share_ports", "3000|3001|3002"},
+		{"watch_paths", "/tmp/my dir"},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(want); i++) {
+		char *got = joined(a, want[i][0]);
+		assert_string_equal(got, want[i][1]);
+		free(got);
+	}
+	done(&r);
+	/* One word stays as written, an empty string too. */
+	r = run("{\"name\": \"a\", \"script\": \"/bin/sh\", \"ignore_watch\": \"\"}", NULL, NULL, true);
+	char *got = joined(app_at(&r, 0), "ignore_watch");
+	assert_string_equal(got, "");
+	assert_int_equal(json_array_size(json_object_get(app_at(&r, 0), "ignore_watch")), 1);
+	free(got);
+	done(&r);
+}
+
 static void
 test_canonical_name_wins_over_alias(void **state)
 {
@@ -280,6 +330,10 @@ test_errors_name_file_line_app_field(void **state)
 	    "t.json:1:2: app 'x': no script: every app needs \"script\" (the file or command to run)");
 	expect_error("[{\"name\": \"x\", \"script\": \"/bin/sh\", \"autorestart\": \"maybe\"}]",
 	    "t.json:1:52: app 'x': autorestart: expected true or false, got a string");
+	expect_error("[{\"name\": \"x\", \"script\": \"/bin/sh\", \"log_date_format\": true}]",
+	    "t.json:1:56: app 'x': log_date_format: expected a format or false, got true");
+	expect_error("[{\"name\": \"x\", \"script\": \"/bin/sh\", \"interpreter\": \"./nope\"}]",
+	    "t.json:1:52: app 'x': interpreter: /tmp/nope: no such program");
 	expect_error("{\"deploy\": {}}",
 	    "t.json: no apps found (expected {\"apps\": [...]}, an array of apps, or one app object)");
 }
@@ -343,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_env_filters),
 		cmocka_unit_test(test_is_config_file),
 		cmocka_unit_test(test_defaults_and_units),
+		cmocka_unit_test(test_list_strings_split),
 		cmocka_unit_test(test_canonical_name_wins_over_alias),
 		cmocka_unit_test(test_env_merge_order),
 		cmocka_unit_test(test_only),

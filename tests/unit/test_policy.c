@@ -1,5 +1,6 @@
 /*
- * test_policy.c — PM2's restart rules as arithmetic (reference/pm2.md §2.2):
+ * test_policy.c — PM2's restart rules as arithmetic (docs/config.md, the
+ * restart policy fields):
  * the exponential backoff sequence from 100 ms (×1.5, integer, capped at
  * 15 s), its reset after a run of 30 s, restart_delay, autorestart false,
  * stop_exit_codes (never matched by a death by signal), unstable runs

@@ -40,7 +40,7 @@ test_defaults(void **state)
 	assert_string_equal(s.cwd, "/");
 	assert_null(s.interpreter);
 	assert_null(s.args[0]);
-	assert_int_equal(s.mode, MODE_FORK);
+	assert_int_equal(s.exec_mode, MODE_FORK);
 	assert_int_equal(s.instances, 1);
 	assert_true(s.autorestart);
 	assert_true(s.autostart);

@@ -1,0 +1,121 @@
+/*
+ * group.h — inside cluster mode: listener groups, their members, and the
+ * peers that use them. Shared by cluster.c (groups and peers), broker.c (the
+ * bind requests of the preload library) and listen.c (LISTEN_FDS); nothing
+ * outside src/cluster includes it.
+ *
+ * A group is one address (family, address, port, v6only) of one app. Its
+ * kind follows the app's `lb`:
+ *
+ *   shared     one socket; every member holds a copy of it and accepts from
+ *              the same queue. A dead instance costs nothing; the split is
+ *              the kernel's wake-up order.
+ *   even, sticky, least-busy
+ *              one SO_REUSEPORT socket per member, in the kernel's index
+ *              order; a cBPF program (steer.c) picks the member for each new
+ *              connection and is rebuilt on every change.
+ *
+ * Member life cycle (both kinds):
+ *
+ *   created for a peer ──────▶ in use (weight 1 while its peer takes traffic)
+ *   or reserved for a slot's        │ peer freed, keep_for_slot (a crash)
+ *   next peer (LISTEN_FDS)          ▼
+ *        │                      orphan (weight 0; queued connections wait)
+ *        │                          │ the slot's next peer binds it
+ *        │                          ▼
+ *        │                      in use again — same socket, same queue
+ *        │
+ *        └─ closed when its slot goes idle, its peer is freed without
+ *           keep_for_slot (a reload replaced it; drained first, see
+ *           cluster_peer_drained), or the orphan sweep gives it up.
+ *
+ * The daemon keeps its own copy of every socket, so a member leaves the
+ * kernel's group exactly when the daemon closes it, and the index model
+ * (last member moves into the hole) stays true.
+ */
+#ifndef CORRAL_CLUSTER_GROUP_H
+#define CORRAL_CLUSTER_GROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "cluster/cluster.h"
+#include "cluster/relay.h"
+#include "ev/loop.h"
+
+struct member {
+	int fd;                 /* its own socket; a copy of shared_fd in shared groups */
+	uint32_t weight;        /* weight in the attached program */
+	uint64_t slot_uid;      /* the instance slot this socket belongs to */
+	int pm_id;
+	struct cluster_peer *peer; /* the process using it; NULL = orphan */
+	bool reserved;          /* passed as LISTEN_FDS to a peer being spawned */
+};
+
+struct group {
+	LIST_ENTRY(group) link;
+	struct cluster *c;
+	uint64_t app_id;
+	char *app_name;         /* for "already used by app X" */
+	int family;             /* AF_INET or AF_INET6 */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	bool v6only;
+	uint16_t port;
+	char label[64];         /* "0.0.0.0:3000", "[::]:3000" */
+	int lb;                 /* enum lb_kind */
+	int shared_fd;          /* LB_SHARED: the one socket, -1 until opened */
+	struct member *members; /* reuseport: in kernel index order */
+	size_t n, cap;
+	struct timer lb_timer;  /* least-busy re-weighting */
+	unsigned lb_calm;       /* samples in a row with every queue empty */
+};
+
+LIST_HEAD(group_list, group);
+LIST_HEAD(peer_list, cluster_peer);
+
+struct cluster {
+	struct loop *loop;
+	const struct cluster_ops *ops;
+	void *ops_arg;
+	struct group_list groups;
+	struct peer_list peers;
+	struct relays *relays;  /* connections handed on from closed listeners */
+};
+
+struct cluster_peer {
+	LIST_ENTRY(cluster_peer) link;
+	struct cluster *c;
+	void *owner;
+	pid_t pid;
+	bool has_slot;          /* false after cluster_peer_unslot() */
+	uint64_t app_id;
+	const struct spec *spec; /* borrowed while has_slot */
+	uint64_t slot_uid;
+	int pm_id;
+	bool exited;
+	bool traffic;
+	int broker_fd;          /* -1 when none (or closed by the app) */
+	struct io broker_io;
+};
+
+/* A group key (no sockets) from numeric address text; 0 or -EINVAL. */
+int group_key_make(struct group *key, int family, const char *host, uint16_t port, bool v6only);
+/* The app's group for key's address, created if needed; NULL with *err when
+ * another app uses the address or one that overlaps it. */
+struct group *group_find_or_create(struct cluster *c, const struct cluster_slot *slot,
+    const struct group *key, char **err);
+/* The socket that peer (of the slot) should use in g; peer is NULL for a
+ * socket reserved for the slot's next peer (LISTEN_FDS). The fd stays the
+ * group's; or -errno with *err. */
+int group_socket_for(struct group *g, const struct cluster_slot *slot,
+    struct cluster_peer *peer, char **err);
+
+/* Watch peer's broker channel (broker.c). */
+void broker_watch(struct cluster_peer *peer);
+/* Stop watching it and close it. */
+void broker_close(struct cluster_peer *peer);
+
+#endif

@@ -285,8 +285,15 @@ send_start(struct ctx *x, json_t *apps, json_t *stopped)
 	if (!r)
 		return 1;
 	print_procs(x, json_object_get(r, "procs"));
+	/* Each app starts on its own: name every one that did not. */
+	size_t k;
+	json_t *f;
+	json_t *failed = json_object_get(r, "failed");
+	json_array_foreach(failed, k, f)
+		fail(x, "%s", json_string_value(json_object_get(f, "error")));
+	int rc = json_array_size(failed) ? 1 : 0;
 	json_decref(r);
-	return 0;
+	return rc;
 }
 
 static int
@@ -618,8 +625,15 @@ do_action(struct ctx *x, const char *cmd)
 	if (!r)
 		return 1;
 	print_procs(x, json_object_get(r, "procs"));
+	/* Each app starts on its own: name every one that did not. */
+	size_t k;
+	json_t *f;
+	json_t *failed = json_object_get(r, "failed");
+	json_array_foreach(failed, k, f)
+		fail(x, "%s", json_string_value(json_object_get(f, "error")));
+	int rc = json_array_size(failed) ? 1 : 0;
 	json_decref(r);
-	return 0;
+	return rc;
 }
 
 static int verb_stop(struct ctx *x) { return do_action(x, "stop"); }
@@ -660,8 +674,15 @@ verb_scale(struct ctx *x)
 	if (!r)
 		return 1;
 	print_procs(x, json_object_get(r, "procs"));
+	/* Each app starts on its own: name every one that did not. */
+	size_t k;
+	json_t *f;
+	json_t *failed = json_object_get(r, "failed");
+	json_array_foreach(failed, k, f)
+		fail(x, "%s", json_string_value(json_object_get(f, "error")));
+	int rc = json_array_size(failed) ? 1 : 0;
 	json_decref(r);
-	return 0;
+	return rc;
 }
 
 /* ---- listing ---- */

@@ -499,6 +499,14 @@ static int
 plan_spawn(struct spawn_plan *pl, struct inst *in, pid_t *pid, char **err)
 {
 	const struct spec *s = &in->app->spec;
+	/* The interpreter would start and die at once on a script that is
+	 * gone (a release removed since `save`): say so instead of a crash
+	 * loop. */
+	if (s->interpreter && s->script[0] == '/' && access(s->script, F_OK) < 0) {
+		int e = errno;
+		*err = xasprintf("cannot find the script %s: %s", s->script, strerror(e));
+		return -e;
+	}
 	char **envp = build_env(in, pl->extra);
 	const char *path;
 	char **argv = build_argv(s, &path);

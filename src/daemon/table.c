@@ -272,6 +272,17 @@ inst_by_pm_id(int pm_id)
 	return NULL;
 }
 
+struct app *
+app_named(const char *name, const char *script)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link)
+		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
+		    (!script || strcmp(a->spec.script, script) == 0))
+			return a;
+	return NULL;
+}
+
 struct inst *
 inst_by_uid(uint64_t uid)
 {

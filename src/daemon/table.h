@@ -199,6 +199,9 @@ struct inst *inst_by_pm_id(int pm_id);
 /* By the ids that are never reused (NULL when gone). */
 struct inst *inst_by_uid(uint64_t uid);
 struct app *app_by_id(uint64_t id);
+/* The app named name (and running script, unless script is NULL) that is
+ * not being deleted; NULL if none. */
+struct app *app_named(const char *name, const char *script);
 struct proc *proc_by_pid(pid_t pid);
 
 /*

@@ -252,11 +252,24 @@ def test_invalid_file_starts_nothing(corral, tmp_path):
     err = corral.fail("start", path)
     assert "app 'bad': kill_timeout" in err
     assert corral.jlist() == []
-    # A failure when the second app is spawned undoes the first too.
-    cfg["apps"][1] = {"name": "bad", "script": "data.txt", "interpreter": "none"}
-    write(path, json.dumps(cfg))
-    corral.fail("start", path)
-    wait_for(lambda: corral.jlist() == [], what="the started app to be undone")
+
+
+def test_an_app_that_cannot_run_does_not_stop_the_others(corral, tmp_path):
+    """A file whose second app cannot be executed: the first starts anyway,
+    the second is named with the reason, and the exit code says so."""
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    write(str(tmp_path / "data.txt"), "not a program\n")
+    cfg = {"apps": [{"name": "good", "script": "tick.py", "interpreter": PY},
+                    {"name": "bad", "script": "data.txt", "interpreter": "none"},
+                    {"name": "also", "script": "tick.py", "interpreter": PY}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    err = corral.fail("start", path)
+    assert "corral start: bad: cannot execute" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    corral.wait_status("good", "online")
+    corral.wait_status("also", "online")
+    wait_for(lambda: sorted(p["name"] for p in corral.jlist()) == ["also", "good"],
+             what="the failed app to be removed")
 
 
 def test_start_options_with_a_file(corral, tmp_path):

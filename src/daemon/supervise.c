@@ -47,6 +47,7 @@ static void proc_finished(struct proc *p);
 static void inst_cluster_idle(struct inst *in);
 static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
+static void on_online_timer(struct loop *l, struct timer *t, void *arg);
 static void on_restart_timer(struct loop *l, struct timer *t, void *arg);
 
 void
@@ -547,6 +548,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	pl->ipc[0] = -1;
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
+	timer_init(&p->online_timer, on_online_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
@@ -593,7 +595,14 @@ proc_spawn(struct inst *in, char **err)
 	case READY_UPTIME:
 		timer_start(D->loop, &p->ready_timer, s->min_uptime);
 		break;
-	default:
+	case READY_BIND:
+		/* Online as in PM2 once it runs (for min_uptime), even if it
+		 * never binds a port (a worker); it takes connections only once
+		 * it has bound. */
+		timer_start(D->loop, &p->online_timer, s->min_uptime);
+		timer_start(D->loop, &p->ready_timer, s->listen_timeout);
+		break;
+	case READY_SIGNAL:
 		timer_start(D->loop, &p->ready_timer, s->listen_timeout);
 		break;
 	}
@@ -646,6 +655,7 @@ proc_mark_ready(struct proc *p, const char *how)
 		return;
 	proc_set_state(p, P_READY);
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	struct inst *in = p->inst;
 	if (in)
 		dlog("%s[%d]: pid %d ready (%s)", in->app->spec.name, in->pm_id, (int)p->pid, how);
@@ -659,6 +669,17 @@ proc_bound(struct proc *p, const char *how)
 {
 	if (p->inst && ready_mode(&p->inst->app->spec) == READY_BIND)
 		proc_mark_ready(p, how);
+}
+
+static void
+on_online_timer(struct loop *l, struct timer *t, void *arg)
+{
+	struct proc *p = arg;
+	struct inst *in = p->inst;
+	if (!in || in->proc != p || in->state != ST_LAUNCHING || p->exited)
+		return;
+	in->settled_serial = p->serial;
+	inst_set_state(in, ST_ONLINE);
 }
 
 static void
@@ -819,6 +840,7 @@ proc_exited(struct proc *p, int wstatus)
 		p->pidfd = -1;
 	}
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	struct inst *in = p->inst;
 	if (in && in->proc == p) {
 		in->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
@@ -1002,6 +1024,7 @@ proc_finished(struct proc *p)
 {
 	timer_stop(D->loop, &p->kill_timer);
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
 	if (p->peer) {
 		/* The serving process's sockets wait for the instance's next. */

@@ -169,6 +169,7 @@ struct proc {
 	int64_t drain_settled_mono;   /* cluster stop: queue may count as empty */
 	struct timer kill_timer;      /* escalation and group polling */
 	struct timer ready_timer;     /* listen_timeout */
+	struct timer online_timer;    /* cluster: online once alive for min_uptime */
 	int64_t exit_mono;
 
 	struct cluster_peer *peer;    /* its sockets in cluster mode, NULL if none */

@@ -30,6 +30,17 @@ user_name(const struct spec *s)
 	return "?";
 }
 
+/* Whether the sampler's figures are those of the instance's process now:
+ * a process started since the last sample shows 0, not its predecessor's
+ * memory under its own pid. */
+static bool
+sampled(const struct inst *in)
+{
+	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
+	    in->state == ST_STOPPING;
+	return running && in->proc && in->sampled_serial == in->proc->serial;
+}
+
 /* The state to show: between its main process's exit and the end of the
  * cleanup of what it left running (up to kill_timeout), an instance is not
  * online any more, whatever follows. */
@@ -59,8 +70,8 @@ procinfo_brief(struct inst *in)
 	    "uptime_ms", (json_int_t)(running ? wall_ms() - in->started_wall : 0),
 	    "restarts", in->restarts,
 	    "status", shown_state(in),
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
+	    "cpu", sampled(in) ? in->cpu_pct : 0.0,
+	    "memory", (json_int_t)(sampled(in) ? in->mem_bytes : 0),
 	    "user", user_name(s),
 	    "watching", in->app->watch != NULL);
 }
@@ -87,8 +98,8 @@ procinfo_state(struct inst *in)
 	    "restarts", in->restarts,
 	    "unstable_restarts", in->unstable_restarts,
 	    "created_at", (json_int_t)in->created_wall,
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
+	    "cpu", sampled(in) ? in->cpu_pct : 0.0,
+	    "memory", (json_int_t)(sampled(in) ? in->mem_bytes : 0),
 	    "user", user_name(s),
 	    "watching", in->app->watch != NULL,
 	    "ready", p ? p->ready_mono >= 0 : false);
@@ -108,7 +119,7 @@ procinfo_state(struct inst *in)
 		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
-	    (json_int_t)(running ? in->mem_bytes : 0), "cpu", running ? in->cpu_pct : 0.0));
+	    (json_int_t)(sampled(in) ? in->mem_bytes : 0), "cpu", sampled(in) ? in->cpu_pct : 0.0));
 	json_t *pm2 = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s, s:i, s:s, s:s}",
 	    "status", shown_state(in),
 	    "restart_time", in->restarts,

@@ -104,6 +104,7 @@ struct inst {
 
 	double cpu_pct;               /* sampler: whole process tree */
 	int64_t mem_bytes;
+	uint64_t sampled_serial;      /* the process these figures are of */
 	uint64_t last_cpu_ticks;
 	int64_t last_sample_mono;
 	int64_t over_limit_since;     /* max_memory_restart bookkeeping */

@@ -208,7 +208,8 @@ struct proc *proc_by_pid(pid_t pid);
 
 /*
  * Resolve targets as PM2 does: "all"; a /regex/ on names; otherwise a
- * name, then a namespace, then (for numbers) a pm_id. Appends matching
+ * name, then a namespace, then (for numbers) a pm_id, then the apps that
+ * run that script (absolute path, or base name). Appends matching
  * instances to *out (no duplicates, pm_id order). 0, or -ENOENT with
  * *err naming the first target that matched nothing.
  */

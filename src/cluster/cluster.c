@@ -440,6 +440,7 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 	peer->spec = slot->spec;
 	peer->slot_uid = slot->uid;
 	peer->pm_id = slot->pm_id;
+	peer->inspect_port = slot->inspect_port;
 	peer->broker_fd = broker_fd;
 	LIST_INSERT_HEAD(&c->peers, peer, link);
 	/* Sockets reserved for this slot at spawn (LISTEN_FDS). Only those: a

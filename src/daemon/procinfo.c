@@ -12,6 +12,7 @@
 #include "common/signame.h"
 #include "common/spec.h"
 #include "daemon/state.h"
+#include "daemon/supervise.h"
 #include "daemon/table.h"
 
 /* The user an app runs as, without an NSS lookup per listed process. */
@@ -117,6 +118,8 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
 	if (s->exec_mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
+	int inspect = inst_inspect_port(in);
+	json_object_set_new(j, "inspect_port", inspect ? json_integer(inspect) : json_null());
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
 	    (json_int_t)(sampled(in) ? in->mem_bytes : 0), "cpu", sampled(in) ? in->cpu_pct : 0.0));

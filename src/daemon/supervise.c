@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "common/inspect.h"
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
@@ -220,16 +221,40 @@ build_env(struct inst *in, char **extra)
 	return envp;
 }
 
-static char **
-build_argv(const struct spec *s, const char **path)
+/* The Node inspector port of a cluster instance whose interpreter options
+ * ask for the inspector (common/inspect.h); 0 when none. */
+int
+inst_inspect_port(const struct inst *in)
 {
+	const struct spec *s = &in->app->spec;
+	if (s->exec_mode != MODE_CLUSTER)
+		return 0;
+	for (size_t i = 0; s->interpreter_args[i]; i++) {
+		int port;
+		const char *a = s->interpreter_args[i];
+		if (inspect_option(a, strlen(a), &port))
+			return port + 1 + in->index <= 65535 ? port + 1 + in->index : 0;
+	}
+	return 0;
+}
+
+/* The command line: interpreter and its options, script, arguments. A
+ * cluster instance's inspector options get its own port. */
+static char **
+build_argv(const struct inst *in, const char **path)
+{
+	const struct spec *s = &in->app->spec;
 	size_t n = 1 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
 	char **argv = xcalloc(n + 1, sizeof(*argv));
 	size_t k = 0;
 	if (s->interpreter) {
 		argv[k++] = xstrdup(s->interpreter);
-		for (size_t i = 0; s->interpreter_args[i]; i++)
-			argv[k++] = xstrdup(s->interpreter_args[i]);
+		for (size_t i = 0; s->interpreter_args[i]; i++) {
+			const char *a = s->interpreter_args[i];
+			char *own = s->exec_mode == MODE_CLUSTER ?
+			    inspect_option_for_instance(a, in->index) : NULL;
+			argv[k++] = own ? own : xstrdup(a);
+		}
 		*path = s->interpreter;
 	} else {
 		*path = s->script;
@@ -297,7 +322,7 @@ static struct cluster_slot
 slot_of(const struct inst *in)
 {
 	return (struct cluster_slot){.app_id = in->app->id, .spec = &in->app->spec,
-	    .uid = in->uid, .pm_id = in->pm_id};
+	    .uid = in->uid, .pm_id = in->pm_id, .inspect_port = inst_inspect_port(in)};
 }
 
 /* Tell cluster mode whether p takes new connections. Called after every
@@ -510,7 +535,7 @@ plan_spawn(struct spawn_plan *pl, struct inst *in, pid_t *pid, char **err)
 	}
 	char **envp = build_env(in, pl->extra);
 	const char *path;
-	char **argv = build_argv(s, &path);
+	char **argv = build_argv(in, &path);
 	struct spawn_opts so = {
 		.path = path, .argv = argv, .envp = envp, .cwd = s->cwd,
 		.stdout_fd = pl->out_pipe[1], .stderr_fd = pl->err_pipe[1],

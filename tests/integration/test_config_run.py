@@ -698,3 +698,23 @@ def test_uid_and_gid(corral):
         corral.ok("delete", "all")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_pm2_and_corral_variables_set_stop_defaults(corral, tmp_path):
+    """PM2_KILL_TIMEOUT, PM2_KILL_SIGNAL, PM2_GRACEFUL_LISTEN_TIMEOUT (and the
+    CORRAL_ names, which win) are the defaults of their fields; the file and
+    the options still win; a bad value names the variable."""
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": "a", "script": "tick.py", "interpreter": PY},
+                    {"name": "b", "script": "tick.py", "interpreter": PY, "kill_timeout": 100}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    env = {"PM2_KILL_TIMEOUT": "4200", "PM2_KILL_SIGNAL": "SIGTERM",
+           "CORRAL_KILL_SIGNAL": "SIGHUP", "PM2_GRACEFUL_LISTEN_TIMEOUT": "7s"}
+    corral.ok("start", path, env=env)
+    specs = {p["name"]: p["spec"] for p in corral.jlist()}
+    assert specs["a"]["kill_timeout"] == 4200 and specs["b"]["kill_timeout"] == 100
+    assert specs["a"]["kill_signal"] == "SIGHUP"
+    assert specs["a"]["listen_timeout"] == 7000
+    err = corral.fail("start", str(tmp_path / "tick.py"), "--name", "c",
+                      env={"PM2_KILL_TIMEOUT": "soon"})
+    assert "environment variable PM2_KILL_TIMEOUT: \"soon\" is not a duration" in err, err

@@ -552,7 +552,8 @@ cluster_peer_free(struct cluster_peer *peer, bool keep_for_slot)
 		}
 	}
 	LIST_REMOVE(peer, link);
-	free(peer);
+	/* Its broker io may still have an event in the loop's current batch. */
+	loop_defer_free(c->loop, peer, free);
 }
 
 /* ---- slots ---- */

@@ -383,6 +383,8 @@ cli_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	int rc = v->fn(&x);
+	if (x.some_failed)
+		rc = rc ? rc : 1;
 	if (x.connected)
 		conn_close(&x.conn);
 	args_free(&x.a);

@@ -38,6 +38,7 @@ struct ctx {
 	bool connected;
 	const char *verb;     /* canonical verb name */
 	const char *usage;    /* its usage line, from the verb table */
+	bool some_failed;     /* a part failed and said so: exit 1 at the end */
 };
 
 /* ---- cli.c ---- */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/inspect.h"
+#include "cli/nodefmt.h"
 #include "cli/render.h"
 #include "cli/verbs.h"
 
@@ -138,7 +138,7 @@ verb_jlist(struct ctx *x)
 static void
 print_like_node(const json_t *value)
 {
-	char *text = inspect_json(value);
+	char *text = nodefmt_json(value);
 	printf("%s\n", text);
 	free(text);
 }

@@ -43,9 +43,10 @@ collect(json_t *acted, json_t *procs)
 }
 
 /* One line for each app of a start request: started (how many instances,
- * in which mode), or registered without starting. */
+ * in which mode), or registered without starting; the apps that failed
+ * (names in failed) were named already. */
 static void
-say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped)
+say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t *failed)
 {
 	if (args_has(&x->a, "json"))
 		return;
@@ -54,6 +55,8 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped)
 	json_array_foreach(apps, i, s) {
 		const char *name = json_string_value(json_object_get(s, "name"));
 		const char *script = json_string_value(json_object_get(s, "script"));
+		if (json_object_get(failed, name))
+			continue;
 		int count = 0, running = 0;
 		const char *mode = "";
 		json_array_foreach(procs, k, p) {
@@ -75,9 +78,44 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped)
 	}
 }
 
+/* A request line stays far below the daemon's limit (PROTO_MAX_LINE,
+ * 4 MiB): apps go in batches of at most this many bytes of specs. One app's
+ * spec is bounded by what exec() takes (its environment), well below it. */
+#define START_BATCH_BYTES (1u << 20)
+
+/* Send one start request for apps[from..to); append what started to
+ * procs and the apps that could not to failed (name → error). False when
+ * there was no reply (printed). */
+static bool
+start_batch(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *stopped, bool force,
+    json_t *procs, json_t *failed)
+{
+	json_t *batch = json_array();
+	for (size_t i = from; i < to; i++)
+		json_array_append(batch, json_array_get(apps, i));
+	json_t *req = json_pack("{s:s, s:o, s:b}", "cmd", "start", "apps", batch, "force", force);
+	if (stopped)
+		json_object_set(req, "stopped", stopped);
+	json_t *reply = cli_call(x, req, ACTION_TIMEOUT_MS);
+	if (!reply)
+		return false;
+	json_array_extend(procs, json_object_get(reply, "procs"));
+	size_t k;
+	json_t *f;
+	json_array_foreach(json_object_get(reply, "failed"), k, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const char *error = json_string_value(json_object_get(f, "error"));
+		cli_fail(x, "%s", error ? error : "failed");
+		json_object_set_new(failed, name ? name : "?", json_string(error ? error : ""));
+	}
+	json_decref(reply);
+	return true;
+}
+
 /* Ask the daemon to start these app specs (stopped: names to register
- * without starting, or NULL); the processes started, or NULL after
- * printing why. */
+ * without starting, or NULL). Each app starts or fails on its own: those
+ * that fail are named (and x->some_failed set), the others are in the
+ * processes returned; NULL when no request got through (printed). */
 static json_t *
 start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 {
@@ -86,12 +124,33 @@ start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 	json_t *s;
 	json_array_foreach(apps, i, s)
 		force |= json_is_true(json_object_get(s, "force"));
-	json_t *req = json_pack("{s:s, s:O, s:b}", "cmd", "start", "apps", apps, "force", force);
-	if (stopped)
-		json_object_set(req, "stopped", stopped);
-	json_t *procs = reply_procs(cli_call(x, req, ACTION_TIMEOUT_MS));
-	if (procs)
-		say_started(x, apps, procs, stopped);
+	json_t *procs = json_array(), *failed = json_object();
+	size_t from = 0, bytes = 0, n = json_array_size(apps);
+	bool ok = true;
+	/* A batch that fails (a single app that cannot start is an error
+	 * reply) does not keep the next ones from starting. */
+	for (i = 0; i < n; i++) {
+		char *text = json_dumps(json_array_get(apps, i), JSON_COMPACT);
+		size_t len = text ? strlen(text) : 0;
+		free(text);
+		if (i > from && bytes + len > START_BATCH_BYTES) {
+			ok &= start_batch(x, apps, from, i, stopped, force, procs, failed);
+			from = i;
+			bytes = 0;
+		}
+		bytes += len;
+	}
+	if (from < n)
+		ok &= start_batch(x, apps, from, n, stopped, force, procs, failed);
+	if (!ok && json_array_size(procs) == 0) {
+		json_decref(procs);
+		json_decref(failed);
+		return NULL;
+	}
+	say_started(x, apps, procs, stopped, failed);
+	if (json_object_size(failed) || !ok)
+		x->some_failed = true;
+	json_decref(failed);
 	return procs;
 }
 
@@ -252,7 +311,8 @@ restart_known(struct ctx *x, const char *arg, bool *known)
 	if (cli_connect(x, true) < 0)
 		return NULL;
 	json_t *t = json_pack("[s]", arg);
-	json_t *req = json_pack("{s:s, s:O}", "cmd", "list", "targets", t);
+	/* A name, a namespace or an id: a script's name starts a new app. */
+	json_t *req = json_pack("{s:s, s:O, s:b}", "cmd", "list", "targets", t, "by_script", 0);
 	char *err = NULL;
 	/* Not known is the daemon's "no such target": no error for us. */
 	json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
@@ -262,8 +322,8 @@ restart_known(struct ctx *x, const char *arg, bool *known)
 	json_decref(r);
 	json_t *procs = NULL;
 	if (*known)
-		procs = reply_procs(cli_call(x, json_pack("{s:s, s:O}", "cmd", "restart",
-		    "targets", t), ACTION_TIMEOUT_MS));
+		procs = reply_procs(cli_call(x, json_pack("{s:s, s:O, s:b}", "cmd", "restart",
+		    "targets", t, "by_script", 0), ACTION_TIMEOUT_MS));
 	json_decref(t);
 	return procs;
 }

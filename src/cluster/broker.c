@@ -17,41 +17,27 @@
 
 #include "cluster/group.h"
 #include "common/brokerproto.h"
+#include "common/inspect.h"
 #include "common/log.h"
 #include "common/util.h"
-
-#define INSPECTOR_DEFAULT_PORT 9229
-
-/* Does one Node option (--inspect[-brk|-port]=[host:]port) name port? */
-static bool
-inspect_arg_names(const char *a, size_t len, uint16_t port)
-{
-	if (len < 9 || strncmp(a, "--inspect", 9) != 0)
-		return false;
-	const char *eq = memchr(a, '=', len);
-	if (!eq)
-		return false;
-	const char *num = eq + 1;
-	for (const char *c = num; c < a + len; c++)
-		if (*c == ':')
-			num = c + 1;
-	return atoi(num) == port;
-}
 
 /* Ports the Node inspector may use: never shared. Node takes them from
  * its arguments and from NODE_OPTIONS. */
 static bool
-is_inspector_port(const struct spec *s, uint16_t port)
+is_inspector_port(const struct cluster_peer *peer, uint16_t port)
 {
-	if (port == INSPECTOR_DEFAULT_PORT)
+	const struct spec *s = peer->spec;
+	int p;
+	if (port == INSPECT_DEFAULT_PORT || port == peer->inspect_port)
 		return true;
 	for (size_t i = 0; s->interpreter_args[i]; i++)
-		if (inspect_arg_names(s->interpreter_args[i], strlen(s->interpreter_args[i]), port))
+		if (inspect_option(s->interpreter_args[i], strlen(s->interpreter_args[i]), &p) &&
+		    p == port)
 			return true;
 	const char *opts = json_string_value(json_object_get(s->env, "NODE_OPTIONS"));
 	while (opts && *opts) {
 		size_t len = strcspn(opts, " \t");
-		if (inspect_arg_names(opts, len, port))
+		if (inspect_option(opts, len, &p) && p == port)
 			return true;
 		opts += len;
 		opts += strspn(opts, " \t");
@@ -60,9 +46,10 @@ is_inspector_port(const struct spec *s, uint16_t port)
 }
 
 static bool
-port_is_shared(const struct spec *s, uint16_t port)
+port_is_shared(const struct cluster_peer *peer, uint16_t port)
 {
-	if (is_inspector_port(s, port))
+	const struct spec *s = peer->spec;
+	if (is_inspector_port(peer, port))
 		return false;
 	if (s->share_ports.n == 0)
 		return true;
@@ -105,7 +92,7 @@ broker_answer(struct cluster_peer *peer, const struct broker_req *req, int reply
 {
 	struct broker_reply rep = {.kind = BROKER_PASS};
 	char *err = NULL;
-	if (!peer->has_slot || peer->exited || !port_is_shared(peer->spec, req->port)) {
+	if (!peer->has_slot || peer->exited || !port_is_shared(peer, req->port)) {
 		broker_send(reply_fd, &rep, -1);
 		return;
 	}

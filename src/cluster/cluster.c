@@ -440,6 +440,7 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 	peer->spec = slot->spec;
 	peer->slot_uid = slot->uid;
 	peer->pm_id = slot->pm_id;
+	peer->inspect_port = slot->inspect_port;
 	peer->broker_fd = broker_fd;
 	LIST_INSERT_HEAD(&c->peers, peer, link);
 	/* Sockets reserved for this slot at spawn (LISTEN_FDS). Only those: a
@@ -551,7 +552,8 @@ cluster_peer_free(struct cluster_peer *peer, bool keep_for_slot)
 		}
 	}
 	LIST_REMOVE(peer, link);
-	free(peer);
+	/* Its broker io may still have an event in the loop's current batch. */
+	loop_defer_free(c->loop, peer, free);
 }
 
 /* ---- slots ---- */

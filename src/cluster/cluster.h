@@ -39,6 +39,7 @@ struct cluster_slot {
 	const struct spec *spec;    /* name, lb, share_ports, listen, inspector options */
 	uint64_t uid;               /* the instance: never reused, unlike pm_id */
 	int pm_id;
+	int inspect_port;           /* its Node inspector's own port, 0 if none */
 };
 
 struct cluster_ops {

@@ -95,6 +95,7 @@ struct cluster_peer {
 	const struct spec *spec; /* borrowed while has_slot */
 	uint64_t slot_uid;
 	int pm_id;
+	int inspect_port;       /* never shared (broker.c) */
 	bool exited;
 	bool traffic;
 	int broker_fd;          /* -1 when none (or closed by the app) */

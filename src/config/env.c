@@ -93,7 +93,7 @@ named_env(struct app_ctx *a)
 	if (deploy_env && json_is_object(deploy_env)) {
 		json_t *merged = json_deep_copy(deploy_env);
 		json_t *tmp = json_object();
-		struct found df = {fields_def(FID_env), "deploy", deploy_env, false};
+		struct found df = {.def = fields_def(FID_env), .key = "deploy", .value = deploy_env};
 		if (merge_env(a, &df, merged, tmp) == 0) {
 			json_object_update(tmp, a->app_env);
 			json_object_clear(a->app_env);
@@ -106,7 +106,7 @@ named_env(struct app_ctx *a)
 	json_t *named = json_object_get(a->raw, key);
 	int rc = 0;
 	if (named) {
-		struct found nf = {fields_def(FID_env), key, named, false};
+		struct found nf = {.def = fields_def(FID_env), .key = key, .value = named};
 		rc = merge_env(a, &nf, named, a->app_env);
 	} else {
 		fields_warn(ctx, "%s: app '%s' has no %s (--env %s)",

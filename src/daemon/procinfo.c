@@ -12,6 +12,7 @@
 #include "common/signame.h"
 #include "common/spec.h"
 #include "daemon/state.h"
+#include "daemon/supervise.h"
 #include "daemon/table.h"
 
 /* The user an app runs as, without an NSS lookup per listed process. */
@@ -28,6 +29,17 @@ user_name(const struct spec *s)
 		return D->user_name;
 	}
 	return "?";
+}
+
+/* Whether the sampler's figures are those of the instance's process now:
+ * a process started since the last sample shows 0, not its predecessor's
+ * memory under its own pid. */
+static bool
+sampled(const struct inst *in)
+{
+	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
+	    in->state == ST_STOPPING;
+	return running && in->proc && in->sampled_serial == in->proc->serial;
 }
 
 /* The state to show: between its main process's exit and the end of the
@@ -59,8 +71,8 @@ procinfo_brief(struct inst *in)
 	    "uptime_ms", (json_int_t)(running ? wall_ms() - in->started_wall : 0),
 	    "restarts", in->restarts,
 	    "status", shown_state(in),
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
+	    "cpu", sampled(in) ? in->cpu_pct : 0.0,
+	    "memory", (json_int_t)(sampled(in) ? in->mem_bytes : 0),
 	    "user", user_name(s),
 	    "watching", in->app->watch != NULL);
 }
@@ -87,8 +99,8 @@ procinfo_state(struct inst *in)
 	    "restarts", in->restarts,
 	    "unstable_restarts", in->unstable_restarts,
 	    "created_at", (json_int_t)in->created_wall,
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
+	    "cpu", sampled(in) ? in->cpu_pct : 0.0,
+	    "memory", (json_int_t)(sampled(in) ? in->mem_bytes : 0),
 	    "user", user_name(s),
 	    "watching", in->app->watch != NULL,
 	    "ready", p ? p->ready_mono >= 0 : false);
@@ -106,9 +118,11 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
 	if (s->exec_mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
+	int inspect = inst_inspect_port(in);
+	json_object_set_new(j, "inspect_port", inspect ? json_integer(inspect) : json_null());
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
-	    (json_int_t)(running ? in->mem_bytes : 0), "cpu", running ? in->cpu_pct : 0.0));
+	    (json_int_t)(sampled(in) ? in->mem_bytes : 0), "cpu", sampled(in) ? in->cpu_pct : 0.0));
 	json_t *pm2 = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s, s:i, s:s, s:s}",
 	    "status", shown_state(in),
 	    "restart_time", in->restarts,

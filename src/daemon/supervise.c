@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "common/inspect.h"
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
@@ -47,6 +48,7 @@ static void proc_finished(struct proc *p);
 static void inst_cluster_idle(struct inst *in);
 static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
+static void on_online_timer(struct loop *l, struct timer *t, void *arg);
 static void on_restart_timer(struct loop *l, struct timer *t, void *arg);
 
 void
@@ -219,16 +221,40 @@ build_env(struct inst *in, char **extra)
 	return envp;
 }
 
-static char **
-build_argv(const struct spec *s, const char **path)
+/* The Node inspector port of a cluster instance whose interpreter options
+ * ask for the inspector (common/inspect.h); 0 when none. */
+int
+inst_inspect_port(const struct inst *in)
 {
+	const struct spec *s = &in->app->spec;
+	if (s->exec_mode != MODE_CLUSTER)
+		return 0;
+	for (size_t i = 0; s->interpreter_args[i]; i++) {
+		int port;
+		const char *a = s->interpreter_args[i];
+		if (inspect_option(a, strlen(a), &port))
+			return port + in->index <= 65535 ? port + in->index : 0;
+	}
+	return 0;
+}
+
+/* The command line: interpreter and its options, script, arguments. A
+ * cluster instance's inspector options get its own port. */
+static char **
+build_argv(const struct inst *in, const char **path)
+{
+	const struct spec *s = &in->app->spec;
 	size_t n = 1 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
 	char **argv = xcalloc(n + 1, sizeof(*argv));
 	size_t k = 0;
 	if (s->interpreter) {
 		argv[k++] = xstrdup(s->interpreter);
-		for (size_t i = 0; s->interpreter_args[i]; i++)
-			argv[k++] = xstrdup(s->interpreter_args[i]);
+		for (size_t i = 0; s->interpreter_args[i]; i++) {
+			const char *a = s->interpreter_args[i];
+			char *own = s->exec_mode == MODE_CLUSTER ?
+			    inspect_option_for_instance(a, in->index) : NULL;
+			argv[k++] = own ? own : xstrdup(a);
+		}
 		*path = s->interpreter;
 	} else {
 		*path = s->script;
@@ -296,7 +322,7 @@ static struct cluster_slot
 slot_of(const struct inst *in)
 {
 	return (struct cluster_slot){.app_id = in->app->id, .spec = &in->app->spec,
-	    .uid = in->uid, .pm_id = in->pm_id};
+	    .uid = in->uid, .pm_id = in->pm_id, .inspect_port = inst_inspect_port(in)};
 }
 
 /* Tell cluster mode whether p takes new connections. Called after every
@@ -499,9 +525,17 @@ static int
 plan_spawn(struct spawn_plan *pl, struct inst *in, pid_t *pid, char **err)
 {
 	const struct spec *s = &in->app->spec;
+	/* The interpreter would start and die at once on a script that is
+	 * gone (a release removed since `save`): say so instead of a crash
+	 * loop. */
+	if (s->interpreter && s->script[0] == '/' && access(s->script, F_OK) < 0) {
+		int e = errno;
+		*err = xasprintf("cannot find the script %s: %s", s->script, strerror(e));
+		return -e;
+	}
 	char **envp = build_env(in, pl->extra);
 	const char *path;
-	char **argv = build_argv(s, &path);
+	char **argv = build_argv(in, &path);
 	struct spawn_opts so = {
 		.path = path, .argv = argv, .envp = envp, .cwd = s->cwd,
 		.stdout_fd = pl->out_pipe[1], .stderr_fd = pl->err_pipe[1],
@@ -539,6 +573,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	pl->ipc[0] = -1;
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
+	timer_init(&p->online_timer, on_online_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
@@ -585,7 +620,14 @@ proc_spawn(struct inst *in, char **err)
 	case READY_UPTIME:
 		timer_start(D->loop, &p->ready_timer, s->min_uptime);
 		break;
-	default:
+	case READY_BIND:
+		/* Online as in PM2 once it runs (for min_uptime), even if it
+		 * never binds a port (a worker); it takes connections only once
+		 * it has bound. */
+		timer_start(D->loop, &p->online_timer, s->min_uptime);
+		timer_start(D->loop, &p->ready_timer, s->listen_timeout);
+		break;
+	case READY_SIGNAL:
 		timer_start(D->loop, &p->ready_timer, s->listen_timeout);
 		break;
 	}
@@ -638,6 +680,7 @@ proc_mark_ready(struct proc *p, const char *how)
 		return;
 	proc_set_state(p, P_READY);
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	struct inst *in = p->inst;
 	if (in)
 		dlog("%s[%d]: pid %d ready (%s)", in->app->spec.name, in->pm_id, (int)p->pid, how);
@@ -651,6 +694,17 @@ proc_bound(struct proc *p, const char *how)
 {
 	if (p->inst && ready_mode(&p->inst->app->spec) == READY_BIND)
 		proc_mark_ready(p, how);
+}
+
+static void
+on_online_timer(struct loop *l, struct timer *t, void *arg)
+{
+	struct proc *p = arg;
+	struct inst *in = p->inst;
+	if (!in || in->proc != p || in->state != ST_LAUNCHING || p->exited)
+		return;
+	in->settled_serial = p->serial;
+	inst_set_state(in, ST_ONLINE);
 }
 
 static void
@@ -811,6 +865,7 @@ proc_exited(struct proc *p, int wstatus)
 		p->pidfd = -1;
 	}
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	struct inst *in = p->inst;
 	if (in && in->proc == p) {
 		in->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
@@ -994,6 +1049,7 @@ proc_finished(struct proc *p)
 {
 	timer_stop(D->loop, &p->kill_timer);
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
 	if (p->peer) {
 		/* The serving process's sockets wait for the instance's next. */

@@ -272,6 +272,17 @@ inst_by_pm_id(int pm_id)
 	return NULL;
 }
 
+struct app *
+app_named(const char *name, const char *script)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link)
+		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
+		    (!script || strcmp(a->spec.script, script) == 0))
+			return a;
+	return NULL;
+}
+
 struct inst *
 inst_by_uid(uint64_t uid)
 {
@@ -323,8 +334,20 @@ cmp_pm_id(const void *a, const void *b)
 	return (x->pm_id > y->pm_id) - (x->pm_id < y->pm_id);
 }
 
+/* Does app a run the script named by target: its absolute path, or (for a
+ * target without a slash) its base name? */
+static bool
+runs_script(const struct app *a, const char *target)
+{
+	const char *script = a->spec.script;
+	if (strchr(target, '/'))
+		return strcmp(script, target) == 0;
+	const char *base = strrchr(script, '/');
+	return strcmp(base ? base + 1 : script, target) == 0;
+}
+
 int
-table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
+table_resolve(json_t *targets, bool by_script, struct inst ***out, size_t *n, char **err)
 {
 	size_t cap = 0;
 	*out = NULL;
@@ -402,6 +425,14 @@ table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
 					matched = true;
 				}
 			}
+			/* As PM2: every app that runs this script, by its path (the
+			 * CLI makes a path it can see absolute) or its base name. */
+			if (!matched && by_script)
+				TAILQ_FOREACH(in, &D->insts, link)
+					if (runs_script(in->app, s)) {
+						add_unique(out, n, &cap, in);
+						matched = true;
+					}
 		}
 		if (!matched) {
 			*err = xasprintf("no process or namespace matches %s", s);

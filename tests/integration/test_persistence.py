@@ -186,3 +186,34 @@ def test_resurrect_skips_damaged_entries_and_starts_the_rest(corral):
     assert "(null)" not in r.stdout + r.stderr
     corral.wait_status("good", "online")
     assert [p["name"] for p in corral.jlist()] == ["good"]
+
+
+def test_resurrect_brings_back_every_app_it_can(corral, tmp_path):
+    """One saved app's program and another's working directory are gone (an
+    old release removed, a mount not ready at boot): the other apps come
+    back, each missing one is named with the reason, and the exit code is 1."""
+    gone = tmp_path / "release-1"
+    gone.mkdir()
+    script = gone / "old.py"
+    script.write_text(open(app("loop.py")).read())
+    cwd_gone = tmp_path / "mnt"
+    cwd_gone.mkdir()
+    corral.ok("start", app("loop.py"), "--name", "first")
+    corral.ok("start", str(script), "--name", "oldrelease")
+    corral.ok("start", app("loop.py"), "--name", "nomount", "--cwd", str(cwd_gone))
+    corral.ok("start", app("loop.py"), "--name", "last")
+    corral.ok("save")
+    corral.ok("kill")
+    script.unlink()
+    gone.rmdir()
+    cwd_gone.rmdir()
+    r = corral.run("resurrect")
+    assert r.returncode == 1, r.stdout + r.stderr
+    errs = r.stderr.strip().splitlines()
+    assert len(errs) == 2, r.stderr
+    assert any("oldrelease" in e and "old.py" in e for e in errs), r.stderr
+    assert any("nomount" in e and "mnt" in e for e in errs), r.stderr
+    corral.wait_status("first", "online")
+    corral.wait_status("last", "online")
+    wait_for(lambda: sorted(p["name"] for p in corral.jlist()) == ["first", "last"],
+             what="only the apps that could start")

@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -554,6 +555,49 @@ test_listen_fds_reserved_for_next_peer(void **state)
 	spec_free(&s);
 }
 
+/* A peer freed by an event earlier in the same batch as its own broker
+ * channel's event: the loop must still find its io (the free is deferred).
+ * Under ASan a use-after-free here fails the test run. */
+struct freeing_io {
+	struct io io;
+	struct cluster_peer *victim;
+	bool fired;
+};
+
+static void
+on_free_peer(struct loop *l, struct io *io, uint32_t events, void *arg)
+{
+	struct freeing_io *fi = arg;
+	if (fi->victim)
+		cluster_peer_free(fi->victim, false);
+	fi->victim = NULL;
+	fi->fired = true;
+	io_del(l, io);
+}
+
+static void
+test_peer_freed_inside_a_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct spec s;
+	make_spec(&s, "web", "even", NULL);
+	struct cluster_slot slot = {.app_id = 1, .spec = &s, .uid = 1};
+	struct app_proc ap = spawn(f, &slot, 1);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	struct freeing_io fi = {.victim = ap.peer};
+	assert_int_equal(io_add(f->loop, &fi.io, p[0], EPOLLIN, on_free_peer, &fi), 0);
+	/* The pipe becomes ready first, then the broker channel. */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(send(ap.app_end, "bind 1 4 127.0.0.1 1 0", 22, 0), 22);
+	assert_int_equal(loop_run_once(f->loop, 1000), 0);
+	assert_true(fi.fired);
+	close(p[0]);
+	close(p[1]);
+	close(ap.app_end);
+	spec_free(&s);
+}
+
 int
 main(void)
 {
@@ -569,6 +613,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_fds_reserved_for_next_peer, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_peer_freed_inside_a_batch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

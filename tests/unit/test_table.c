@@ -103,7 +103,7 @@ resolve(const char *target_json, char **err)
 	struct inst **ins;
 	size_t n;
 	*err = NULL;
-	int rc = table_resolve(t, &ins, &n, err);
+	int rc = table_resolve(t, true, &ins, &n, err);
 	json_decref(t);
 	if (rc < 0)
 		return NULL;
@@ -173,6 +173,11 @@ test_resolve_like_pm2(void **state)
 	 * worker (pm_id 4); a number that names nothing is a pm_id. */
 	assert_string_equal(resolve("[\"4\"]", &err), "3");
 	assert_string_equal(resolve("[\"1\"]", &err), "1");
+	/* By script: all apps run /bin/true here. */
+	assert_string_equal(resolve("[\"true\"]", &err), "0,1,2,3,4");
+	assert_string_equal(resolve("[\"/bin/true\"]", &err), "0,1,2,3,4");
+	assert_null(resolve("[\"bin/true\"]", &err));
+	free(err);
 	assert_null(resolve("[\"nope\"]", &err));
 	assert_string_equal(err, "no process or namespace matches nope");
 	free(err);

@@ -1,12 +1,12 @@
 /*
- * inspect.c — Node's util.inspect() layout for JSON values (inspect.h).
+ * nodefmt.c — Node's util.inspect() layout for JSON values (nodefmt.h).
  *
  * Lengths are counted as JavaScript counts them, in UTF-16 units, since
  * the layout decisions compare them with the 80-column break length; only
  * the columns of grouped arrays are aligned by display width (a CJK
  * character takes two columns, a combining mark none), as Node does.
  */
-#include "cli/inspect.h"
+#include "cli/nodefmt.h"
 
 #include <locale.h>
 #include <math.h>
@@ -24,7 +24,7 @@
 #define MAX_STRING_LENGTH 10000
 #define MIN_LINE_WIDTH 16       /* shorter strings are never split */
 
-struct inspect {
+struct nodefmt {
 	int indent;             /* columns of indentation of the current entry */
 	int current_depth;      /* depth of the innermost object entered last */
 };
@@ -208,7 +208,7 @@ quote(const char *s, size_t n)
 /* A string value: long ones that hold newlines are split after each, one
  * quoted piece per line joined by " +". */
 static char *
-format_string(struct inspect *c, const char *s, size_t n)
+format_string(struct nodefmt *c, const char *s, size_t n)
 {
 	char *trailer = NULL;
 	size_t units = js_length(s, n);
@@ -295,12 +295,12 @@ key_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static char *format_value(struct inspect *c, const json_t *v, int depth);
+static char *format_value(struct nodefmt *c, const json_t *v, int depth);
 
 /* Lay out more than six short array entries in aligned columns, numbers
  * right-aligned: fewer lines, each within the break length. */
 static void
-group_entries(struct inspect *c, struct entries *e, const json_t *array)
+group_entries(struct nodefmt *c, struct entries *e, const json_t *array)
 {
 	size_t count = e->n, total = 0, max = 0;
 	if (json_array_size(array) > MAX_ARRAY_LENGTH)
@@ -396,7 +396,7 @@ join(const struct entries *e, const char *sep)
 /* The entries of an object or array between its braces: on one line when
  * nothing in it is nested too deep and it fits, else one entry a line. */
 static char *
-reduce(struct inspect *c, struct entries *e, const json_t *v, int depth)
+reduce(struct nodefmt *c, struct entries *e, const json_t *v, int depth)
 {
 	bool array = json_is_array(v);
 	const char *open = array ? "[" : "{", *close = array ? "]" : "}";
@@ -422,7 +422,7 @@ reduce(struct inspect *c, struct entries *e, const json_t *v, int depth)
 }
 
 static char *
-format_object(struct inspect *c, const json_t *v, int depth)
+format_object(struct nodefmt *c, const json_t *v, int depth)
 {
 	bool array = json_is_array(v);
 	size_t n = array ? json_array_size(v) : json_object_size(v);
@@ -469,7 +469,7 @@ format_object(struct inspect *c, const json_t *v, int depth)
 }
 
 static char *
-format_value(struct inspect *c, const json_t *v, int depth)
+format_value(struct nodefmt *c, const json_t *v, int depth)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
@@ -492,8 +492,8 @@ format_value(struct inspect *c, const json_t *v, int depth)
 }
 
 char *
-inspect_json(const json_t *value)
+nodefmt_json(const json_t *value)
 {
-	struct inspect c = {0};
+	struct nodefmt c = {0};
 	return format_value(&c, value, 0);
 }

@@ -1,5 +1,5 @@
 /*
- * inspect.h — a JSON value as Node's util.inspect() prints it (no colours,
+ * nodefmt.h — a JSON value as Node's util.inspect() prints it (no colours,
  * no depth limit): what PM2's `prettylist` and `id` print.
  *
  *     [ 4, 5 ]
@@ -20,11 +20,11 @@
  *
  * Pure: value in, text out (no trailing newline); the caller frees it.
  */
-#ifndef CORRAL_INSPECT_H
-#define CORRAL_INSPECT_H
+#ifndef CORRAL_NODEFMT_H
+#define CORRAL_NODEFMT_H
 
 #include <jansson.h>
 
-char *inspect_json(const json_t *value);
+char *nodefmt_json(const json_t *value);
 
 #endif

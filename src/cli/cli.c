@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -90,6 +91,34 @@ cli_targets(char **pos)
 	json_t *t = json_array();
 	for (size_t i = 0; pos && pos[i]; i++)
 		json_array_append_new(t, json_string(pos[i]));
+	return t;
+}
+
+/* A target that is a relative path to a file (`dist/server.js`): the
+ * daemon compares it with the apps' absolute scripts, so it goes absolute,
+ * as PM2 resolves it. Anything else as given. */
+static json_t *
+target_json(const char *t)
+{
+	struct stat st;
+	if (t[0] != '/' && strchr(t, '/') && stat(t, &st) == 0 && S_ISREG(st.st_mode)) {
+		char *abs = realpath(t, NULL);
+		if (abs) {
+			json_t *j = json_string(abs);
+			free(abs);
+			if (j)
+				return j;
+		}
+	}
+	return json_string(t);
+}
+
+json_t *
+cli_process_targets(char **pos)
+{
+	json_t *t = json_array();
+	for (size_t i = 0; pos && pos[i]; i++)
+		json_array_append_new(t, target_json(pos[i]));
 	return t;
 }
 

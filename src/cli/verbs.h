@@ -55,6 +55,9 @@ int cli_connect(struct ctx *x, bool autostart);
 json_t *cli_call(struct ctx *x, json_t *req, int timeout_ms);
 /* The strings of a NULL-terminated vector as a JSON array (new). */
 json_t *cli_targets(char **pos);
+/* The same for targets of processes: a relative path to a script file is
+ * made absolute (the daemon matches apps by their script). */
+json_t *cli_process_targets(char **pos);
 /* The daemon's processes (all, or those the targets name); with env, their
  * specs carry the environment. New reference, or NULL after printing why. */
 json_t *cli_list_procs(struct ctx *x, json_t *targets, bool env);

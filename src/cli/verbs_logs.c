@@ -361,7 +361,7 @@ verb_logs(struct ctx *x)
 	bool want_err = !args_has(a, "out") || args_has(a, "err");
 	bool live = !args_has(a, "nostream");
 	int rc = 1;
-	json_t *targets = a->pos[0] ? cli_targets(a->pos) : NULL;
+	json_t *targets = a->pos[0] ? cli_process_targets(a->pos) : NULL;
 	json_t *procs = cli_list_procs(x, targets, false);
 	if (!procs)
 		goto out;
@@ -390,7 +390,7 @@ verb_flush(struct ctx *x)
 {
 	json_t *req = json_pack("{s:s}", "cmd", "flush");
 	if (x->a.pos[0])
-		json_object_set_new(req, "targets", cli_targets(x->a.pos));
+		json_object_set_new(req, "targets", cli_process_targets(x->a.pos));
 	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
 	if (!r)
 		return 1;

@@ -96,7 +96,7 @@ verb_list(struct ctx *x)
 		return 1;
 	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", !json);
 	if (x->a.pos[0])
-		json_object_set_new(req, "targets", cli_targets(x->a.pos));
+		json_object_set_new(req, "targets", cli_process_targets(x->a.pos));
 	/* The table needs the top-level fields only: ask for just those. */
 	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
 	if (!r)
@@ -174,7 +174,7 @@ procs_of_args(struct ctx *x, bool env, const char *missing)
 		cli_fail(x, "missing %s", missing);
 		return NULL;
 	}
-	json_t *t = x->a.pos[0] ? cli_targets(x->a.pos) : NULL;
+	json_t *t = x->a.pos[0] ? cli_process_targets(x->a.pos) : NULL;
 	json_t *procs = cli_list_procs(x, t, env);
 	json_decref(t);
 	return procs;

@@ -46,7 +46,7 @@ action_targets(struct ctx *x, json_t **file_apps)
 	}
 	if (args_has(&x->a, "only") || args_has(&x->a, "env"))
 		fprintf(stderr, "corral %s: warning: --only and --env apply to ecosystem files only\n", x->verb);
-	return cli_targets(x->a.pos);
+	return cli_process_targets(x->a.pos);
 }
 
 /* --update-env: the apps' specs with env rebuilt from this shell. */
@@ -174,7 +174,7 @@ verb_signal(struct ctx *x)
 	if (!x->a.pos[0] || !x->a.pos[1])
 		return cli_usage_error(x);
 	json_t *req = json_pack("{s:s, s:s, s:o}", "cmd", "signal", "signal", x->a.pos[0],
-	    "targets", cli_targets(x->a.pos + 1));
+	    "targets", cli_process_targets(x->a.pos + 1));
 	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
 	if (!r)
 		return 1;

@@ -334,7 +334,9 @@ def test_seed_layout_paths_relative_to_where_corral_runs(corral, tmp_path):
     r = corral.run("start", SEED_FILE, cwd=str(root))
     assert r.returncode == 0, r.stderr
     warned = fallback_warnings(r.stderr)
-    assert len(warned) == 3, r.stderr
+    # The script only: the app then runs from the root, and its log paths
+    # are found from there.
+    assert len(warned) == 1, r.stderr
     folder = root / "src" / "apps" / "cluster_server"
     script = root / "dist" / "apps" / "cluster_server" / "server.js"
     assert warned[0] == (f"corral: warning: {SEED_FILE}: app 'cluster_server': "
@@ -345,7 +347,7 @@ def test_seed_layout_paths_relative_to_where_corral_runs(corral, tmp_path):
     spec = corral.proc("cluster_server")["spec"]
     assert spec["script"] == str(script)
     assert spec["out_file"] == str(root / "logs" / "cluster_server.out.log")
-    assert spec["cwd"] == str(folder), "the app still runs in the file's folder"
+    assert spec["cwd"] == str(root), "the app runs where its script was found, as in PM2"
     out = root / "logs" / "cluster_server.out.log"
     wait_for(lambda: out.exists() and "listening on" in out.read_text(), what="the server's log")
 
@@ -718,3 +720,26 @@ def test_pm2_and_corral_variables_set_stop_defaults(corral, tmp_path):
     err = corral.fail("start", str(tmp_path / "tick.py"), "--name", "c",
                       env={"PM2_KILL_TIMEOUT": "soon"})
     assert "environment variable PM2_KILL_TIMEOUT: \"soon\" is not a duration" in err, err
+
+
+def test_seed_layout_acts_on_apps_by_script_path(corral, tmp_path):
+    """Seed 002: `pm2 reload dist/apps/cluster_server/server.js` (and stop,
+    describe...) acts on every app that runs that script, by its path from
+    the current directory or by its base name."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    root = tmp_path / "seed"
+    shutil.copytree(SEED, root)
+    corral.ok("start", SEED_FILE, cwd=str(root))
+    corral.wait_status("cluster_server", "online")
+    pid = corral.proc("cluster_server")["pid"]
+    script = "dist/apps/cluster_server/server.js"
+    r = corral.run("reload", script, cwd=str(root))
+    assert r.returncode == 0, r.stderr
+    assert corral.proc("cluster_server")["pid"] != pid
+    out = corral.ok("describe", "server.js", cwd=str(tmp_path))
+    assert "cluster_server" in out
+    corral.ok("stop", "./" + script, cwd=str(root))
+    corral.wait_status("cluster_server", "stopped")
+    err = corral.fail("stop", "dist/apps/other/server.js", cwd=str(root))
+    assert "no process or namespace matches dist/apps/other/server.js" in err, err

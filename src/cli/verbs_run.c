@@ -103,6 +103,7 @@ option_fields(struct ctx *x, json_t *spec)
 	int rc = normalize_app(&nctx, base, &out, &err);
 	json_decref(base);
 	cli_print_warnings(warnings);
+	json_decref(warnings);
 	if (rc < 0) {
 		cli_fail(x, "%s", err);
 		free(err);

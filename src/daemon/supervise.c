@@ -316,6 +316,14 @@ static enum {
 	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
 }
 
+/* p is reaped (or forgotten): its pid may be given to another process. */
+static void
+proc_unindex(struct proc *p)
+{
+	if (idmap_get(&D->procs_by_pid, (uint64_t)p->pid) == p)
+		idmap_del(&D->procs_by_pid, (uint64_t)p->pid);
+}
+
 /* ---- cluster mode: what src/cluster is told about processes ---- */
 
 static struct cluster_slot
@@ -576,6 +584,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	timer_init(&p->online_timer, on_online_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
+	idmap_put(&D->procs_by_pid, (uint64_t)pid, p);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
 		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0], p);
 	pl->broker[0] = -1;
@@ -857,6 +866,7 @@ proc_exited(struct proc *p, int wstatus)
 	if (p->exited)
 		return;
 	p->exited = true;
+	proc_unindex(p);
 	p->wstatus = wstatus;
 	p->exit_mono = mono_ms();
 	if (p->pidfd >= 0) {
@@ -1051,6 +1061,7 @@ proc_finished(struct proc *p)
 	timer_stop(D->loop, &p->ready_timer);
 	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
+	proc_unindex(p);
 	if (p->peer) {
 		/* The serving process's sockets wait for the instance's next. */
 		cluster_peer_free(p->peer, p->inst && p->inst->proc == p);

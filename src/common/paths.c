@@ -52,6 +52,8 @@ paths_init(struct paths *p, char **err)
 	p->lock = xasprintf("%s/daemon.lock", base);
 	p->log = xasprintf("%s/daemon.log", base);
 	p->notify = xasprintf("%s/notify.sock", base);
+	p->keeper_sock = xasprintf("%s/keeper.sock", base);
+	p->keeper_pid = xasprintf("%s/keeper.pid", base);
 	p->logs_dir = xasprintf("%s/logs", base);
 	p->pids_dir = xasprintf("%s/pids", base);
 	p->dump = xasprintf("%s/dump.json", base);
@@ -115,7 +117,8 @@ void
 paths_free(struct paths *p)
 {
 	char **all[] = {&p->home, &p->sock, &p->pidfile, &p->lock, &p->log,
-	    &p->notify, &p->logs_dir, &p->pids_dir, &p->dump, &p->dump_bak};
+	    &p->notify, &p->keeper_sock, &p->keeper_pid, &p->logs_dir, &p->pids_dir,
+	    &p->dump, &p->dump_bak};
 	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
 		free(*all[i]);
 		*all[i] = NULL;

@@ -5,6 +5,8 @@
  *   daemon.lock   start-up lock for clients    daemon.log   the daemon's log
  *   notify.sock   sd_notify datagrams          logs/        app logs
  *   pids/         pid files                    dump.json    saved list (0600)
+ *   keeper.sock   where a daemon finds the     keeper.pid   the keeper's pid
+ *                 keeper (src/keeper)
  */
 #ifndef CORRAL_PATHS_H
 #define CORRAL_PATHS_H
@@ -16,6 +18,8 @@ struct paths {
 	char *lock;
 	char *log;
 	char *notify;
+	char *keeper_sock;
+	char *keeper_pid;
 	char *logs_dir;
 	char *pids_dir;
 	char *dump;

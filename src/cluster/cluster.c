@@ -138,15 +138,28 @@ on_lb_timer(struct loop *l, struct timer *t, void *arg)
 		    : LEAST_BUSY_IDLE_MS);
 }
 
+void
+listener_close(int fd)
+{
+	/* A listener leaves its group and stops listening when the last copy
+	 * of it closes: the keeper's copy would keep it there, connections
+	 * would queue where nobody accepts, and the kernel's member order would
+	 * no longer be ours. shutdown() takes it out at once. */
+	shutdown(fd, SHUT_RDWR);
+	close(fd);
+}
+
 static void
 group_free(struct group *g)
 {
 	timer_stop(g->c->loop, &g->lb_timer);
+	for (size_t i = g->n; i-- > 0;)
+		member_event(g, i, CLUSTER_MEMBER_GONE);
 	if (g->shared_fd >= 0)
-		close(g->shared_fd);
+		listener_close(g->shared_fd);
 	if (g->lb != LB_SHARED)
 		for (size_t i = 0; i < g->n; i++)
-			close(g->members[i].fd);
+			listener_close(g->members[i].fd);
 	LIST_REMOVE(g, link);
 	free(g->members);
 	free(g->app_name);
@@ -201,10 +214,14 @@ member_drop(struct group *g, size_t i)
 			    "%d relayed to the other instances", g->label, g->members[i].pm_id,
 			    queued, queued == 1 ? "" : "s", relayed);
 		}
-		close(g->members[i].fd);
 	}
+	member_event(g, i, CLUSTER_MEMBER_GONE);
+	if (g->lb != LB_SHARED)
+		listener_close(g->members[i].fd);
 	g->members[i] = g->members[g->n - 1];
 	g->n--;
+	if (i < g->n)
+		member_event(g, i, CLUSTER_MEMBER_CHANGED);
 	group_steer(g);
 }
 
@@ -370,15 +387,17 @@ group_find_or_create(struct cluster *c, const struct cluster_slot *slot,
 	return g;
 }
 
-static void
+struct member *
 member_add(struct group *g, int fd, const struct cluster_slot *slot, struct cluster_peer *peer)
 {
 	if (g->n == g->cap) {
 		g->cap = g->cap ? g->cap * 2 : 8;
 		g->members = xrealloc(g->members, g->cap * sizeof(*g->members));
 	}
-	g->members[g->n++] = (struct member){.fd = fd, .slot_uid = slot->uid,
-	    .pm_id = slot->pm_id, .peer = peer, .reserved = peer == NULL};
+	g->members[g->n++] = (struct member){.id = ++g->c->next_member_id, .fd = fd,
+	    .slot_uid = slot->uid, .pm_id = slot->pm_id, .peer = peer, .reserved = peer == NULL};
+	member_event(g, g->n - 1, CLUSTER_MEMBER_NEW);
+	return &g->members[g->n - 1];
 }
 
 int
@@ -389,8 +408,11 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 	for (size_t i = 0; i < g->n; i++) {
 		struct member *m = &g->members[i];
 		if (m->slot_uid == slot->uid && (m->peer == peer || m->peer == NULL)) {
+			bool changed = m->peer != peer || m->reserved != (peer == NULL);
 			m->peer = peer;
 			m->reserved = peer == NULL;
+			if (changed)
+				member_event(g, i, CLUSTER_MEMBER_CHANGED);
 			group_steer(g);
 			return m->fd;
 		}
@@ -453,6 +475,7 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 			if (m->slot_uid == slot->uid && m->peer == NULL && m->reserved) {
 				m->peer = peer;
 				m->reserved = false;
+				member_event(g, i, CLUSTER_MEMBER_CHANGED);
 			}
 		}
 	}
@@ -529,6 +552,7 @@ drop_peer_member(struct group *g, struct member *m, void *arg)
 	for (size_t k = 0; k < g->n; k++)
 		if (&g->members[k] != m && g->members[k].slot_uid == m->slot_uid)
 			return true;
+	member_event(g, (size_t)(m - g->members), CLUSTER_MEMBER_CHANGED);
 	return false;
 }
 
@@ -610,6 +634,20 @@ cluster_slot_idle(struct cluster *c, uint64_t app_id, uint64_t slot_uid, bool ap
 		 * copy: those are processes on their way out. */
 		if (!app_still_running && (g->lb == LB_SHARED || g->n == 0))
 			group_free(g);
+	}
+}
+
+void
+cluster_adopt_done(struct cluster *c)
+{
+	struct group *g;
+	LIST_FOREACH(g, &c->groups, link) {
+		/* The weights we know nothing of: attach ours. */
+		for (size_t i = 0; i < g->n; i++)
+			g->members[i].weight = UINT32_MAX;
+		group_steer(g);
+		if (g->lb == LB_LEAST_BUSY && g->n > 0 && !timer_armed(&g->lb_timer))
+			timer_start(c->loop, &g->lb_timer, LEAST_BUSY_FAST_MS);
 	}
 }
 

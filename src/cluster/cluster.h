@@ -42,6 +42,31 @@ struct cluster_slot {
 	int inspect_port;           /* its Node inspector's own port, 0 if none */
 };
 
+/* A listening socket of a group ("member"), as the daemon records it for
+ * its keeper: enough for the next daemon to put it back in its group, in
+ * the kernel's SO_REUSEPORT order, with the process using it. */
+struct cluster_member_info {
+	uint64_t id;                /* never reused by this cluster */
+	int fd;                     /* borrowed */
+	uint64_t app_id;
+	int family;                 /* AF_INET or AF_INET6 */
+	char host[48];              /* numeric address */
+	uint16_t port;
+	bool v6only;
+	int lb;                     /* enum lb_kind */
+	unsigned index;             /* in the kernel's order (reuseport groups) */
+	uint64_t slot_uid;
+	int pm_id;
+	void *owner;                /* the owner of the peer using it, NULL if none */
+	bool reserved;              /* LISTEN_FDS for a process being spawned */
+};
+
+enum cluster_member_event {
+	CLUSTER_MEMBER_NEW,         /* a socket was opened */
+	CLUSTER_MEMBER_CHANGED,     /* its index or its peer changed */
+	CLUSTER_MEMBER_GONE,        /* it is being closed */
+};
+
 struct cluster_ops {
 	/* The peer's process bound a shared port: how is "bound <address>". */
 	void (*bound)(void *owner, const char *how);
@@ -49,6 +74,9 @@ struct cluster_ops {
 	 * when (CLOCK_MONOTONIC ms)? Decides when a socket kept for the slot's
 	 * next process is given up (cluster_sweep_orphans). */
 	bool (*slot_serving_since)(void *arg, uint64_t slot_uid, int64_t *since_ms);
+	/* A member socket came, changed or goes (for the keeper); may be NULL. */
+	void (*member)(void *arg, enum cluster_member_event ev,
+	    const struct cluster_member_info *m);
 };
 
 /* A cluster on loop l; ops and arg are kept (arg is passed to
@@ -98,6 +126,21 @@ void cluster_sweep_orphans(struct cluster *c);
  * once no other instance of the app runs (app_still_running false). */
 void cluster_slot_idle(struct cluster *c, uint64_t app_id, uint64_t slot_uid,
     bool app_still_running);
+/* ---- handing the sockets over to the next daemon (handover.c) ---- */
+
+/* Call fn for every member socket (to send them all to a new keeper). */
+void cluster_foreach_member(struct cluster *c,
+    void (*fn)(void *arg, const struct cluster_member_info *m), void *arg);
+/* The daemon's end of the peer's broker channel, -1 if closed. */
+int cluster_peer_broker_fd(const struct cluster_peer *peer);
+/* Put back a member socket the previous daemon had (fd taken over), used
+ * by peer (NULL: kept for the slot's next process). The members of a group
+ * must come in their index order. 0, or -errno with *err (fd closed). */
+int cluster_adopt_member(struct cluster *c, const struct cluster_slot *slot,
+    const struct cluster_member_info *m, int fd, struct cluster_peer *peer, char **err);
+/* Every member is back: steer every group, sample the least-busy ones. */
+void cluster_adopt_done(struct cluster *c);
+
 /* The listener groups of an app for describe/jlist (a new reference). */
 json_t *cluster_describe(struct cluster *c, uint64_t app_id);
 

@@ -46,6 +46,7 @@
 #include "ev/loop.h"
 
 struct member {
+	uint64_t id;            /* never reused by its cluster (the keeper's key) */
 	int fd;                 /* its own socket; a copy of shared_fd in shared groups */
 	uint32_t weight;        /* weight in the attached program */
 	uint64_t slot_uid;      /* the instance slot this socket belongs to */
@@ -83,6 +84,7 @@ struct cluster {
 	struct group_list groups;
 	struct peer_list peers;
 	struct relays *relays;  /* connections handed on from closed listeners */
+	uint64_t next_member_id;
 };
 
 struct cluster_peer {
@@ -113,6 +115,17 @@ struct group *group_find_or_create(struct cluster *c, const struct cluster_slot 
  * group's; or -errno with *err. */
 int group_socket_for(struct group *g, const struct cluster_slot *slot,
     struct cluster_peer *peer, char **err);
+
+/* Append a member for slot (its peer, or NULL for a socket reserved for
+ * the slot's next peer) and tell the daemon (handover.c). */
+struct member *member_add(struct group *g, int fd, const struct cluster_slot *slot,
+    struct cluster_peer *peer);
+/* Tell the daemon (ops->member) that member i of g came, changed (its index
+ * or its peer) or is about to go (handover.c). */
+void member_event(struct group *g, size_t i, enum cluster_member_event ev);
+/* Take a listening socket out of its SO_REUSEPORT group (and its port)
+ * now, whoever else holds a copy of it (the keeper does), then close it. */
+void listener_close(int fd);
 
 /* Watch peer's broker channel (broker.c). */
 void broker_watch(struct cluster_peer *peer);

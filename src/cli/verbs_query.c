@@ -86,6 +86,23 @@ sorted(json_t *procs, const struct sort_key *key)
 	return out;
 }
 
+/* Processes a daemon that died with its keeper left running: the daemon
+ * cannot manage them, but the user must know they are there. */
+static void
+print_orphans(json_t *orphans)
+{
+	size_t i;
+	json_t *o;
+	if (json_array_size(orphans) == 0)
+		return;
+	printf("Orphans: processes a daemon that died with its keeper left running (not "
+	    "managed; `corral delete <name>` or `corral kill` stops them):\n");
+	json_array_foreach(orphans, i, o)
+		printf("  %s[%lld] pid %lld\n", json_string_value(json_object_get(o, "name")),
+		    (long long)json_integer_value(json_object_get(o, "pm_id")),
+		    (long long)json_integer_value(json_object_get(o, "pid")));
+}
+
 int
 verb_list(struct ctx *x)
 {
@@ -102,10 +119,12 @@ verb_list(struct ctx *x)
 	if (!r)
 		return 1;
 	json_t *procs = sorted(json_object_get(r, "procs"), &key);
-	if (json)
+	if (json) {
 		render_json(stdout, procs, true);
-	else
+	} else {
 		render_list(stdout, procs);
+		print_orphans(json_object_get(r, "orphans"));
+	}
 	json_decref(procs);
 	json_decref(r);
 	return 0;

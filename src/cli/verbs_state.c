@@ -2,6 +2,7 @@
  * verbs_state.c — the saved process list and the daemon itself: save,
  * resurrect, cleardump, startup, unstartup, ping, kill.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -139,8 +140,8 @@ verb_ping(struct ctx *x)
 	return 0;
 }
 
-/* True while pid runs. A zombie counts as gone: the daemon's parent is
- * init, and some container inits reap late or never. */
+/* True while pid runs. A zombie counts as gone: the daemon's parent (its
+ * keeper, or init) may reap it late; some container inits never do. */
 static bool
 process_running(int pid)
 {
@@ -159,10 +160,32 @@ process_running(int pid)
 	return running;
 }
 
+/* With no daemon, may something of this home still run? A keeper (the
+ * daemon died, and it gave up starting one), or apps whose pid files a
+ * daemon that died left behind: a daemon started now adopts them or finds
+ * them as orphans, and stops them. */
+static bool
+maybe_left_running(const struct paths *p)
+{
+	if (access(p->keeper_pid, F_OK) == 0)
+		return true;
+	DIR *d = opendir(p->pids_dir);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)) != NULL)
+		found = str_ends(e->d_name, ".pid");
+	closedir(d);
+	return found;
+}
+
 int
 verb_kill(struct ctx *x)
 {
 	int rc = cli_connect(x, false);
+	if (rc == -ENOENT && maybe_left_running(&x->paths))
+		rc = cli_connect(x, true);
 	if (rc == -ENOENT) {
 		printf("corral: no daemon running for %s\n", x->paths.home);
 		return 0;

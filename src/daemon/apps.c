@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/adopt.h"
 #include "daemon/events.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
@@ -96,6 +97,9 @@ apps_start(struct spec *specs, size_t n, const struct start_opts *o, struct wait
 			err = xasprintf("%s is already running %s (use restart, or -f to start "
 			    "another copy)", s->name, s->script);
 			code = "exists";
+			spec_free(s);
+		} else if ((err = orphans_blocking(s->name)) != NULL) {
+			/* Never a second copy next to processes that hold its port. */
 			spec_free(s);
 		} else if (start_new_app(s, o, w, &err) == 0) {
 			free(name);
@@ -202,6 +206,7 @@ apps_kill(struct wait *w)
 		inst_stop(in, AFTER_STOP_NOTHING, "corral kill");
 		n++;
 	}
+	n += supervise_stop_strays();
 	wait_exit_after(w);
 	dlog("kill requested: stopping %zu process%s, then exiting", n, n == 1 ? "" : "es");
 }

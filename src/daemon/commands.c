@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/spec.h"
+#include "daemon/adopt.h"
 #include "daemon/apps.h"
 #include "daemon/logfile.h"
 #include "daemon/op.h"
@@ -84,7 +85,12 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 		json_array_append_new(procs, brief ? procinfo_brief(ins[i])
 		    : procinfo_json(ins[i], with_env));
 	free(ins);
-	client_reply(c, id, json_pack("{s:o}", "procs", procs));
+	json_t *reply = json_pack("{s:o}", "procs", procs);
+	json_t *orphans = orphans_json();
+	if (json_array_size(orphans))
+		json_object_set(reply, "orphans", orphans);
+	json_decref(orphans);
+	client_reply(c, id, reply);
 }
 
 static void
@@ -232,15 +238,37 @@ set_watch(json_t *req, struct inst **ins, size_t n)
 	free(done);
 }
 
+/* stop and delete also stop the orphans a dead daemon left (adopt.h):
+ * a target that names only those is not an error. False after replying
+ * an error. */
+static bool
+resolve_or_orphans(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n,
+    struct wait **w)
+{
+	*w = wait_new();
+	size_t orphans = orphans_stop(json_object_get(req, "targets"), *w);
+	char *err = NULL;
+	if (table_resolve(json_object_get(req, "targets"), by_script(req), ins, n, &err) == 0)
+		return true;
+	if (orphans) {
+		free(err);
+		return true;
+	}
+	client_error(c, id, "not_found", "%s", err);
+	free(err);
+	wait_free(*w);
+	return false;
+}
+
 static void
 cmd_stop(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	if (!resolve(c, id, req, &ins, &n))
+	struct wait *w;
+	if (!resolve_or_orphans(c, id, req, &ins, &n, &w))
 		return;
 	set_watch(req, ins, n);
-	struct wait *w = wait_new();
 	insts_stop(ins, n, w);
 	free(ins);
 	wait_reply_when_done(w, c, id);
@@ -295,9 +323,9 @@ cmd_delete(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	if (!resolve(c, id, req, &ins, &n))
+	struct wait *w;
+	if (!resolve_or_orphans(c, id, req, &ins, &n, &w))
 		return;
-	struct wait *w = wait_new();
 	insts_delete(ins, n, w);
 	free(ins);
 	wait_reply_when_done(w, c, id);

@@ -22,7 +22,9 @@
 #include "cluster/cluster.h"
 #include "common/log.h"
 #include "common/spec.h"
+#include "daemon/adopt.h"
 #include "daemon/events.h"
+#include "daemon/keep.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
@@ -93,6 +95,7 @@ daemon_shutdown(void)
 	struct inst *in;
 	TAILQ_FOREACH(in, &D->insts, link)
 		inst_stop(in, AFTER_STOP_NOTHING, "daemon shutting down");
+	supervise_stop_strays();
 	op_poke();
 }
 
@@ -121,7 +124,8 @@ setup_signals(char **err)
 	return io_add(D->loop, &D->sig_io, D->sig_fd, EPOLLIN, on_signal, NULL);
 }
 
-/* Take daemon.pid's lock for our whole life: one daemon per home. */
+/* Take daemon.pid's lock for our whole life: one daemon per home (the pid
+ * is written once we know it: keep_attach may fork). */
 static int
 lock_pidfile(char **err)
 {
@@ -138,14 +142,19 @@ lock_pidfile(char **err)
 		close(fd);
 		return -e;
 	}
+	D->pid_fd = fd;
+	return 0;
+}
+
+static int
+write_pidfile(char **err)
+{
 	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)D->pid);
+	if (ftruncate(D->pid_fd, 0) < 0 || pwrite(D->pid_fd, buf, (size_t)n, 0) != n) {
 		*err = xasprintf("cannot write %s: %s", D->paths.pidfile, strerror(errno));
-		close(fd);
 		return -EIO;
 	}
-	D->pid_fd = fd;
 	return 0;
 }
 
@@ -189,6 +198,10 @@ subscribe_events(void)
 	events_on(EV_INST_REMOVE, supervise_on_event, NULL);
 	events_on(EV_APP_REMOVE, reload_on_event, NULL);
 	events_on(EV_APP_REMOVE, triggers_on_event, NULL);
+	const enum event_kind to_keeper[] = {EV_INST_NEW, EV_INST_STATE, EV_INST_EXIT,
+	    EV_INST_REMOVE, EV_APP_CHANGED, EV_APP_REMOVE};
+	for (size_t i = 0; i < ARRAY_LEN(to_keeper); i++)
+		events_on(to_keeper[i], keep_on_event, NULL);
 	const enum event_kind to_clients[] = {EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE,
 	    EV_INST_MSG, EV_LOG};
 	for (size_t i = 0; i < ARRAY_LEN(to_clients); i++)
@@ -209,6 +222,7 @@ daemon_teardown(void)
 	struct app *a;
 	while ((a = TAILQ_FIRST(&D->apps)) != NULL)
 		app_remove(a);
+	keep_close();
 	cluster_free(D->cluster);
 	logpipe_close_all();
 	op_free_all();
@@ -270,6 +284,17 @@ daemon_main(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
+	log_open(D->paths.log);
+	if (lock_pidfile(&err) < 0)
+		goto cannot_start;
+	/* Before anything else: this process may become the keeper (with the
+	 * umask and limits we were started with) and go on in a child. */
+	struct keep_items adopted;
+	bool keeper_found;
+	keep_attach(&adopted, &keeper_found);
+	if (write_pidfile(&err) < 0)
+		goto cannot_start;
 	/* Our files are private; the apps get the umask we were started with. */
 	D->app_umask = umask(077);
 	/* Relays, kept sockets and many apps' pipes need descriptors; a soft
@@ -280,8 +305,6 @@ daemon_main(int argc, char **argv)
 		struct rlimit raised = {D->app_nofile.rlim_max, D->app_nofile.rlim_max};
 		setrlimit(RLIMIT_NOFILE, &raised);
 	}
-	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
-	log_open(D->paths.log);
 	D->loop = loop_new();
 	if (!D->loop) {
 		report_ready(ready_fd, "epoll_create1 failed");
@@ -290,31 +313,42 @@ daemon_main(int argc, char **argv)
 	D->cluster = cluster_new(D->loop, &supervise_cluster_ops, NULL);
 	subscribe_events();
 	find_self();
-	if (lock_pidfile(&err) < 0 || setup_signals(&err) < 0 || server_listen(&err) < 0 ||
-	    notify_listen(&err) < 0) {
-		dlog("cannot start: %s", err);
-		fprintf(stderr, "corral daemon: %s\n", err);
-		report_ready(ready_fd, err);
-		free(err);
-		return 1;
-	}
 	/* Orphaned grandchildren (double-forking apps, npm wrappers) come to
 	 * us, so they are reaped and their process groups stay visible. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		dlog("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	if (setup_signals(&err) < 0)
+		goto cannot_start;
+	/* The table is whole before anyone can ask for it. */
+	if (keeper_found)
+		adopt_from_keeper(&adopted);
+	else
+		adopt_orphans();
+	keep_items_free(&adopted);
+	if (notify_listen(&err) < 0)
+		goto cannot_start;
+	keep_start();
+	if (server_listen(&err) < 0)
+		goto cannot_start;
 	sampler_start();
 	loop_add_hook(D->loop, op_run, NULL);
 	loop_add_hook(D->loop, shutdown_check, NULL);
+	loop_add_hook(D->loop, keep_flush, NULL);
 	dlog("corral %s daemon started, pid %d, home %s, %d usable CPU%s%s", CORRAL_VERSION,
 	    (int)D->pid, D->paths.home, D->cpus, D->cpus == 1 ? "" : "s",
 	    D->preload_path ? "" : " (no preload library: cluster mode unavailable)");
 	report_ready(ready_fd, NULL);
+	keep_ready();
 
 	rc = loop_run(D->loop);
 	if (rc < 0)
 		dlog("event loop failed: %s", strerror(-rc));
 
 	server_close_all();
+	/* Every app is stopped: the keeper may go too. After a failure of the
+	 * loop itself, it keeps everything for the next daemon. */
+	if (D->shutting_down && rc == 0)
+		keep_bye();
 	notify_close();
 	dlog("daemon exiting");
 	unlink(D->paths.pidfile);
@@ -322,4 +356,11 @@ daemon_main(int argc, char **argv)
 	int code = rc < 0 ? 1 : D->exit_code;
 	daemon_teardown();
 	return code;
+
+cannot_start:
+	dlog("cannot start: %s", err);
+	fprintf(stderr, "corral daemon: %s\n", err);
+	report_ready(ready_fd, err);
+	free(err);
+	return 1;
 }

@@ -25,6 +25,7 @@ enum event_kind {
 	EV_INST_EXIT,       /* in's serving process exited (what: "exit") */
 	EV_INST_REMOVE,     /* in is being removed: still linked, no process */
 	EV_INST_MSG,        /* in's Node app sent msg with process.send() */
+	EV_APP_CHANGED,     /* app was created, or its spec changed */
 	EV_APP_REMOVE,      /* app is being removed, its instances are gone */
 	EV_LOG,             /* a line (or part of one) of an app's output */
 	EV_CHANGED,         /* something requests may wait on changed */

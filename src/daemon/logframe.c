@@ -28,13 +28,20 @@ logframe_free(struct logframe *f)
 size_t
 logframe_space(struct logframe *f)
 {
-	if (f->len == f->cap && f->cap < LOGFRAME_BUF) {
-		f->cap = f->cap ? f->cap * 2 : 4096;
-		if (f->cap > LOGFRAME_BUF)
-			f->cap = LOGFRAME_BUF;
-		f->buf = xrealloc(f->buf, f->cap);
-	}
+	if (f->len == f->cap)
+		logframe_grow(f);
 	return f->cap - f->len;
+}
+
+void
+logframe_grow(struct logframe *f)
+{
+	if (f->cap >= LOGFRAME_BUF)
+		return;
+	f->cap = f->cap ? f->cap * 2 : 4096;
+	if (f->cap > LOGFRAME_BUF)
+		f->cap = LOGFRAME_BUF;
+	f->buf = xrealloc(f->buf, f->cap);
 }
 
 char *

@@ -40,6 +40,8 @@ void logframe_free(struct logframe *f);
  * cap), and where it starts. */
 size_t logframe_space(struct logframe *f);
 char *logframe_tail(struct logframe *f);
+/* Double the buffer (up to LOGFRAME_BUF): more waits than fits. */
+void logframe_grow(struct logframe *f);
 void logframe_commit(struct logframe *f, size_t n);
 /* Emit what can be emitted: every complete line; a partial line only when
  * the buffer is full (or at_eof, when the rest is emitted as a final line).

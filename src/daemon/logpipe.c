@@ -4,7 +4,9 @@
 #include "daemon/logpipe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -16,6 +18,7 @@
 #include "common/units.h"
 #include "common/util.h"
 #include "daemon/events.h"
+#include "daemon/keep.h"
 #include "daemon/logfile.h"
 #include "daemon/logframe.h"
 #include "daemon/state.h"
@@ -40,6 +43,10 @@ struct logpipe {
 	bool eof;
 	struct timer retry;
 	struct logframe frame;
+	uint64_t inst_uid;            /* the instance it was made for */
+	uint64_t keep_id;             /* its item in the keeper */
+	bool unfinished;              /* only an unfinished line is in the pipe:
+	                               * watched edge-triggered until more comes */
 };
 
 static void on_readable(struct loop *l, struct io *io, uint32_t events, void *arg);
@@ -54,9 +61,66 @@ logpipe_free(void *p)
 	free(lp);
 }
 
+#define PIPE_WANT_BYTES (1 << 20)
+#define PIPE_DEFAULT_BYTES 65536
+
+/* A number from a /proc/sys file, or dflt. */
+static long
+sysctl_long(const char *path, long dflt)
+{
+	char *txt = NULL;
+	long v = dflt;
+	if (read_file(path, &txt, NULL, 64) == 0)
+		v = strtol(txt, NULL, 10);
+	free(txt);
+	return v;
+}
+
+void
+logpipe_grow(int fd)
+{
+	static long max_bytes = -1, soft_pages = -1;
+	if (max_bytes < 0) {
+		max_bytes = sysctl_long("/proc/sys/fs/pipe-max-size", PIPE_DEFAULT_BYTES);
+		soft_pages = sysctl_long("/proc/sys/fs/pipe-user-pages-soft", 0);
+	}
+	long want = PIPE_WANT_BYTES < max_bytes ? PIPE_WANT_BYTES : max_bytes;
+	if (soft_pages > 0) {
+		/* Past the soft limit the kernel gives every new pipe of this user
+		 * (shells' too) one page: stay within a quarter of it. */
+		long npipes = 2;
+		struct logpipe *lp;
+		LIST_FOREACH(lp, &D->logpipes, link)
+			npipes++;
+		long share = soft_pages * 4096 / 4 / npipes;
+		while (want > share && want > PIPE_DEFAULT_BYTES)
+			want /= 2;
+	}
+	if (want > PIPE_DEFAULT_BYTES)
+		fcntl(fd, F_SETPIPE_SZ, (int)want);
+}
+
+/* The keeper holds a copy of the read end, so the app's writes never fail
+ * while no daemon reads (they wait in the pipe). */
+static void
+keep_pipe(const struct logpipe *lp)
+{
+	keep_put(KK_PIPE, lp->keep_id, json_pack("{s:I, s:i}", "inst", (json_int_t)lp->inst_uid,
+	    "stream", (int)lp->stream), &lp->fd, 1);
+}
+
+void
+logpipe_keep_all(void)
+{
+	struct logpipe *lp;
+	LIST_FOREACH(lp, &D->logpipes, link)
+		keep_pipe(lp);
+}
+
 static void
 logpipe_close(struct logpipe *lp)
 {
+	keep_del(KK_PIPE, lp->keep_id);
 	io_del(D->loop, &lp->io);
 	timer_stop(D->loop, &lp->retry);
 	close(lp->fd);
@@ -191,6 +255,7 @@ static void
 resume_pipe(struct logpipe *lp)
 {
 	lp->paused = false;
+	lp->unfinished = false;
 	timer_stop(D->loop, &lp->retry);
 	if (!lp->eof && !lp->io.active && io_add(D->loop, &lp->io, lp->fd, EPOLLIN, on_readable, lp) < 0)
 		dlog("cannot watch the output pipe of %s again: %s", lp->name, strerror(errno));
@@ -213,6 +278,82 @@ drain(struct logpipe *lp)
 	return true;
 }
 
+/* A pipe of our own to look at what waits in an app's pipe without taking
+ * it (tee), empty between two uses; /dev/null to drop what we saw. */
+static int scratch[2] = {-1, -1};
+static int devnull = -1;
+
+/* Whether the writers of lp's pipe are all gone. */
+static bool
+writers_gone(const struct logpipe *lp)
+{
+	struct pollfd pfd = {lp->fd, POLLIN, 0};
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
+/*
+ * Read lp's pipe into its frame up to the end of the last complete line
+ * that fits: a line the app has not finished stays in the pipe. If the
+ * daemon dies, the keeper holds the pipe, and the next daemon reads the
+ * whole line, where one read into our memory would have lost its
+ * beginning. A line longer than the frame (64 KiB) is taken in parts
+ * (logframe writes it in segments); a frame that more output waits for
+ * grows to that size, so a busy stream costs few reads. Returns the bytes
+ * read, 0 at the end of the stream, -EAGAIN when there is nothing, or
+ * -EINPROGRESS when only an unfinished line waits: the pipe is then watched
+ * edge-triggered until the app writes again (or closes it).
+ */
+static ssize_t
+read_lines(struct logpipe *lp)
+{
+	size_t space = logframe_space(&lp->frame);
+	if (devnull < 0)
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (devnull < 0 || (scratch[0] < 0 && pipe2(scratch, O_CLOEXEC | O_NONBLOCK) < 0))
+		return read_retry(lp->fd, logframe_tail(&lp->frame), space);
+	ssize_t n = tee(lp->fd, scratch[1], space, SPLICE_F_NONBLOCK);
+	if (n < 0 && errno != EAGAIN)   /* not a pipe: no peeking */
+		return read_retry(lp->fd, logframe_tail(&lp->frame), space);
+	if (n <= 0)
+		return n < 0 ? -EAGAIN : 0;
+	if ((size_t)n == space && lp->frame.len == 0 && lp->frame.cap < LOGFRAME_BUF) {
+		/* More waits than fits: look again with a bigger frame. */
+		char drop[4096];
+		while (read(scratch[0], drop, sizeof(drop)) > 0)
+			;
+		logframe_grow(&lp->frame);
+		return read_lines(lp);
+	}
+	char *buf = logframe_tail(&lp->frame);
+	ssize_t seen = read_retry(scratch[0], buf, (size_t)n);
+	if (seen != n) {
+		/* Cannot happen with an empty scratch pipe; start clean. */
+		close(scratch[0]);
+		close(scratch[1]);
+		scratch[0] = scratch[1] = -1;
+		return read_retry(lp->fd, buf, space);
+	}
+	size_t take = (size_t)n;
+	const char *nl = memrchr(buf, '\n', (size_t)n);
+	if (nl)
+		take = (size_t)(nl - buf) + 1;
+	else if ((size_t)n < space && !writers_gone(lp)) {
+		if (!lp->unfinished && io_mod(D->loop, &lp->io, EPOLLIN | EPOLLET) == 0)
+			lp->unfinished = true;
+		return -EINPROGRESS;
+	}
+	if (lp->unfinished && io_mod(D->loop, &lp->io, EPOLLIN) == 0)
+		lp->unfinished = false;
+	/* We have the bytes: drop them from the pipe without a copy. */
+	ssize_t dropped;
+	do {
+		dropped = splice(lp->fd, NULL, devnull, NULL, take, SPLICE_F_NONBLOCK);
+	} while (dropped < 0 && errno == EINTR);
+	if (dropped == (ssize_t)take)
+		return dropped;
+	return dropped < 0 ? read_retry(lp->fd, buf, take) : dropped;
+}
+
 static void
 on_readable(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
@@ -224,8 +365,8 @@ on_readable(struct loop *l, struct io *io, uint32_t events, void *arg)
 				return;
 			continue;
 		}
-		ssize_t n = read_retry(lp->fd, logframe_tail(&lp->frame), space);
-		if (n == -EAGAIN)
+		ssize_t n = read_lines(lp);
+		if (n == -EAGAIN || n == -EINPROGRESS)
 			return;
 		if (n <= 0) {
 			/* EOF, or an error that means the same for a pipe. */
@@ -272,9 +413,12 @@ logpipe_kick(void)
 void
 logpipe_start(int fd, struct inst *in, enum log_stream stream)
 {
+	static uint64_t pipes_made;
 	struct logpipe *lp = xcalloc(1, sizeof(*lp));
 	const struct spec *s = &in->app->spec;
 	lp->fd = fd;
+	lp->inst_uid = in->uid;
+	lp->keep_id = ++pipes_made;
 	lp->pm_id = in->pm_id;
 	lp->name = xstrdup(s->name);
 	lp->stream = stream;
@@ -298,5 +442,7 @@ logpipe_start(int fd, struct inst *in, enum log_stream stream)
 	if (io_add(D->loop, &lp->io, fd, EPOLLIN, on_readable, lp) < 0) {
 		dlog("cannot watch the output pipe of %s: %s", s->name, strerror(errno));
 		logpipe_close(lp);
+		return;
 	}
+	keep_pipe(lp);
 }

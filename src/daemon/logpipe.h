@@ -23,6 +23,12 @@ enum log_stream {
 /* Start reading fd (the read end, made non-blocking here) for instance in's
  * stream. Takes ownership of fd. */
 void logpipe_start(int fd, struct inst *in, enum log_stream stream);
+/* Enlarge a new output pipe (up to 1 MiB, within pipe-max-size and a
+ * quarter of the user's pipe-user-pages-soft shared by the daemon's pipes),
+ * so an app can write that much while no daemon reads before it blocks. */
+void logpipe_grow(int fd);
+/* Send every pipe's read end to the keeper (keep.h). */
+void logpipe_keep_all(void);
 /* Flush and close every pipe (daemon exit). */
 void logpipe_close_all(void);
 /* Retry pipes that were waiting for a file another writer held. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "daemon/keep.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
@@ -129,9 +130,39 @@ listen_on(int which, const struct sockaddr_un *addr, socklen_t len,
 	return rc;
 }
 
+void
+notify_keep_all(void)
+{
+	for (int i = 0; i < NOTIFY_SOCKS; i++)
+		if (socks[i].active)
+			keep_put(KK_NOTIFY, (uint64_t)i, json_pack("{s:s}", "name",
+			    i == NOTIFY_ABSTRACT ? abstract_env : D->paths.notify), &socks[i].fd, 1);
+}
+
+void
+notify_adopt(int file_fd, int abstract_fd, const char *abstract_name)
+{
+	int fds[NOTIFY_SOCKS] = {file_fd, abstract_fd};
+	for (int i = 0; i < NOTIFY_SOCKS; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (socks[i].active || io_add(D->loop, &socks[i], fds[i], EPOLLIN, on_notify, NULL) < 0) {
+			close(fds[i]);
+			continue;
+		}
+		fd_set_nonblock(fds[i], true);
+		if (i == NOTIFY_ABSTRACT && abstract_name &&
+		    strlen(abstract_name) < sizeof(abstract_env))
+			snprintf(abstract_env, sizeof(abstract_env), "%s", abstract_name);
+	}
+}
+
 int
 notify_listen(char **err)
 {
+	/* Adopted from the previous daemon: the apps know these. */
+	if (socks[NOTIFY_FILE].active)
+		return 0;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.notify);
 	unlink(D->paths.notify);

@@ -11,6 +11,12 @@
 #include <sys/types.h>
 
 int notify_listen(char **err);
+/* Take back the sockets a previous daemon had (adopt.c): the file socket,
+ * the abstract one and its name (the apps have it in their environment).
+ * Descriptors are taken over; -1 when there was none. */
+void notify_adopt(int file_fd, int abstract_fd, const char *abstract_name);
+/* Send both sockets to the keeper (keep.h). */
+void notify_keep_all(void);
 void notify_close(void);
 /* NOTIFY_SOCKET for a process running as uid: the socket file in the home
  * for the daemon's own user, an abstract socket ("@...") for any other. */

@@ -90,6 +90,14 @@ walk_from(size_t first, struct ptentry *out, size_t n, size_t max)
 }
 
 size_t
+proctree_children(pid_t pid, struct ptentry *out, size_t max)
+{
+	size_t n = 0;
+	add_children(pid, out, &n, max);
+	return n;
+}
+
+size_t
 proctree_walk(pid_t root, struct ptentry *out, size_t max)
 {
 	uint64_t start;
@@ -115,12 +123,12 @@ env_has(const char *env, size_t len, const char *kv)
 }
 
 size_t
-proctree_orphans(int pm_id, const char *name, const pid_t *known, size_t nknown,
+proctree_orphans(pid_t reaper, int pm_id, const char *name, const pid_t *known, size_t nknown,
     struct ptentry *out, size_t max)
 {
 	struct ptentry *mine = xmalloc(PROCTREE_MAX * sizeof(*mine));
 	size_t nmine = 0, n = 0;
-	add_children(getpid(), mine, &nmine, PROCTREE_MAX);
+	add_children(reaper, mine, &nmine, PROCTREE_MAX);
 	char *want_id = xasprintf("pm_id=%d", pm_id);
 	char *want_name = xasprintf("name=%s", name);
 	for (size_t i = 0; i < nmine && n < max; i++) {

@@ -23,10 +23,13 @@ struct ptentry {
 
 /* root and all its descendants (root first); returns how many. */
 size_t proctree_walk(pid_t root, struct ptentry *out, size_t max);
-/* Children of the daemon, not in `known`, whose environment says pm_id=pm_id
- * and name=name, with their descendants. */
-size_t proctree_orphans(int pm_id, const char *name, const pid_t *known, size_t nknown,
-    struct ptentry *out, size_t max);
+/* The children of pid (zombies too); returns how many. */
+size_t proctree_children(pid_t pid, struct ptentry *out, size_t max);
+/* Children of reaper (the daemon, or its keeper: subreapers both), not in
+ * `known`, whose environment says pm_id=pm_id and name=name, with their
+ * descendants. */
+size_t proctree_orphans(pid_t reaper, int pm_id, const char *name, const pid_t *known,
+    size_t nknown, struct ptentry *out, size_t max);
 /* Is the process still the one we saw (and not a zombie)? */
 bool proctree_alive(const struct ptentry *e);
 /* utime+stime ticks and resident pages of one process; 0 or -errno. */

@@ -32,6 +32,7 @@ struct op;
 struct logfile;
 struct logpipe;
 struct cluster;
+struct keep;
 
 TAILQ_HEAD(app_list, app);
 TAILQ_HEAD(inst_list, inst);
@@ -72,6 +73,7 @@ struct daemon {
 	struct logfile_list logfiles;
 	struct logpipe_list logpipes;
 	struct cluster *cluster;    /* listener groups of cluster apps (src/cluster) */
+	struct keep *keep;          /* the link to our keeper (keep.c) */
 	uint64_t next_app_id;
 	int next_pm_id;             /* reset when the table empties */
 	int cpus;

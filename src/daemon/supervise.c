@@ -31,6 +31,7 @@
 #include "common/signame.h"
 #include "common/util.h"
 #include "daemon/logpipe.h"
+#include "daemon/keep.h"
 #include "daemon/notify.h"
 #include "daemon/policy.h"
 #include "daemon/proctree.h"
@@ -41,6 +42,9 @@
 #define DRAIN_POLL_MS 10
 #define DRAIN_SETTLE_MS 20
 #define SIGKILL_GRACE_MS 2000
+/* proc_exited() of a process we did not start (adopted): the keeper or
+ * init reaped it, and its status is not ours to know. */
+#define WSTATUS_UNKNOWN (-1)
 
 static uint64_t spawn_counter;
 
@@ -79,14 +83,32 @@ group_alive(pid_t pgid)
 	return kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
+static bool
+tree_has(const struct proc *p, const struct ptentry *e)
+{
+	for (size_t i = 0; i < p->ntree; i++)
+		if (p->tree[i].pid == e->pid && p->tree[i].start == e->start)
+			return true;
+	return false;
+}
+
 /* Remember the processes of p that a signal to its group would miss:
- * descendants that called setsid(), and (with orphans) those adopted by the
- * daemon that still carry the instance's pm_id and name. */
-static void
+ * descendants that called setsid() — of the main process while it runs,
+ * and of those already remembered, since a daemonizing child forks again
+ * after leaving the group — and (with orphans) those a subreaper adopted
+ * (the daemon, or its keeper after a previous daemon died) that still carry
+ * the instance's pm_id and name. Called when the stop begins and again at
+ * every poll of the stop, so a process forked in between is not missed.
+ * Entries are only added (a process found once is kept by pid and start
+ * time); the new ones are at the end of p->tree. Returns how many. */
+static size_t
 snapshot_tree(struct proc *p, bool orphans)
 {
 	struct ptentry *all = xmalloc(PROCTREE_MAX * sizeof(*all));
 	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, PROCTREE_MAX);
+	for (size_t i = 0; i < p->ntree && n < PROCTREE_MAX; i++)
+		if (proctree_alive(&p->tree[i]))
+			n += proctree_walk(p->tree[i].pid, all + n, PROCTREE_MAX - n);
 	if (p->inst && orphans) {
 		pid_t *known = xmalloc((size_t)PROCTREE_MAX * sizeof(*known));
 		size_t nknown = 0;
@@ -94,20 +116,45 @@ snapshot_tree(struct proc *p, bool orphans)
 		TAILQ_FOREACH(q, &D->procs, link)
 			if (nknown < PROCTREE_MAX)
 				known[nknown++] = q->pid;
-		n += proctree_orphans(p->inst->pm_id, p->inst->app->spec.name, known, nknown,
-		    all + n, PROCTREE_MAX - n);
+		pid_t reapers[] = {getpid(), keep_pid()};
+		for (size_t r = 0; r < ARRAY_LEN(reapers); r++)
+			if (reapers[r] > 0 && n < PROCTREE_MAX)
+				n += proctree_orphans(reapers[r], p->inst->pm_id, p->inst->app->spec.name,
+				    known, nknown, all + n, PROCTREE_MAX - n);
 		free(known);
 	}
 	/* Keep only those outside the group: the group is signalled as one. */
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (all[i].pid != p->pid && getpgid(all[i].pid) != p->pid)
-			all[k++] = all[i];
-	free(p->tree);
-	p->tree = k ? xrealloc(all, k * sizeof(*all)) : NULL;
-	p->ntree = k;
-	if (!k)
-		free(all);
+	size_t added = 0;
+	for (size_t i = 0; i < n && p->ntree < PROCTREE_MAX; i++) {
+		if (all[i].pid == p->pid || getpgid(all[i].pid) == p->pid || tree_has(p, &all[i]))
+			continue;
+		p->tree = xrealloc(p->tree, (p->ntree + 1) * sizeof(*p->tree));
+		p->tree[p->ntree++] = all[i];
+		added++;
+	}
+	free(all);
+	return added;
+}
+
+/* Look for processes of p's tree that appeared since the last look, and
+ * give them the signal the rest got. Orphans by pm_id and name only for
+ * the instance's serving process: during a reload, new ones may be its
+ * successor's. */
+static void
+refresh_tree(struct proc *p, int sig)
+{
+	size_t old = p->ntree;
+	bool orphans = !p->tree_no_orphans && p->inst && p->inst->proc == p;
+	if (snapshot_tree(p, orphans) == 0)
+		return;
+	for (size_t i = old; i < p->ntree; i++) {
+		if (p->inst)
+			dlog("%s[%d]: pid %d (of pid %d's tree) appeared during the stop%s%s",
+			    p->inst->app->spec.name, p->inst->pm_id, (int)p->tree[i].pid, (int)p->pid,
+			    sig ? ": " : "", sig ? signame_name(sig) : "");
+		if (sig && proctree_alive(&p->tree[i]))
+			kill(p->tree[i].pid, sig);
+	}
 }
 
 static bool
@@ -164,6 +211,7 @@ proc_free(void *ptr)
 {
 	struct proc *p = ptr;
 	free(p->tree);
+	free(p->orphan_name);
 	linebuf_free(&p->ipc_in);
 	free(p);
 }
@@ -353,6 +401,7 @@ proc_set_state(struct proc *p, enum proc_state st)
 	if (st == P_READY)
 		p->ready_mono = mono_ms();
 	proc_sync_traffic(p);
+	keep_mark_proc(p);
 }
 
 /* p will never serve again. */
@@ -361,6 +410,7 @@ proc_set_retiring(struct proc *p)
 {
 	p->retiring = true;
 	proc_sync_traffic(p);
+	keep_mark_proc(p);
 }
 
 static bool
@@ -372,6 +422,7 @@ proc_drained(const struct proc *p)
 static void
 proc_detach_inst(struct proc *p)
 {
+	keep_mark_proc(p);
 	p->inst = NULL;
 	if (p->peer)
 		cluster_peer_unslot(p->peer);
@@ -409,6 +460,7 @@ slot_serving_since(void *arg, uint64_t slot_uid, int64_t *since_ms)
 const struct cluster_ops supervise_cluster_ops = {
 	.bound = on_peer_bound,
 	.slot_serving_since = slot_serving_since,
+	.member = keep_member,
 };
 
 /* What a spawn needs besides the spec: the descriptors the process gets
@@ -520,6 +572,8 @@ plan_make(struct spawn_plan *pl, struct inst *in, const struct cluster_slot *slo
 		*err = xasprintf("cannot create output pipes: %s", strerror(errno));
 		return -errno;
 	}
+	logpipe_grow(pl->out_pipe[0]);
+	logpipe_grow(pl->err_pipe[0]);
 	int rc = plan_listen_fds(pl, slot, err);
 	if (rc == 0 && s->exec_mode == MODE_CLUSTER && strv_len(s->listen) == 0)
 		rc = plan_broker(pl, s, err);
@@ -585,6 +639,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	idmap_put(&D->procs_by_pid, (uint64_t)pid, p);
+	int broker_fd = pl->broker[0];
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
 		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0], p);
 	pl->broker[0] = -1;
@@ -600,6 +655,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 			dlog("%s[%d]: cannot watch the Node IPC channel of pid %d: %s", s->name,
 			    in->pm_id, (int)pid, strerror(errno));
 	}
+	keep_proc_started(p, broker_fd);
 	logpipe_start(pl->out_pipe[0], in, STREAM_OUT);
 	logpipe_start(pl->err_pipe[0], in, STREAM_ERR);
 	pl->out_pipe[0] = pl->err_pipe[0] = -1;
@@ -764,7 +820,7 @@ send_stop(struct proc *p)
 	/* No new connection may come once the signal is on its way. */
 	proc_set_state(p, P_STOPPING);
 	if (how.tree)
-		snapshot_tree(p, true);
+		snapshot_tree(p, !p->tree_no_orphans);
 	if (how.message && p->ipc_fd >= 0 && proc_send_ipc(p, "\"shutdown\"") == 0) {
 		/* PM2 sends no signal at all in this mode. */
 	} else if (how.tree) {
@@ -816,6 +872,12 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		else
 			proc_set_state(p, P_STOPPING);
 		return;
+	}
+	if (tree) {
+		/* A child that daemonized since the last look (forked again
+		 * after leaving the group) gets what the others got. */
+		struct stop_how how = proc_stop_how(p);
+		refresh_tree(p, p->state >= P_KILLING ? SIGKILL : how.message ? 0 : how.sig);
 	}
 	if (p->exited && (!tree || !tree_alive(p))) {
 		proc_finished(p);
@@ -877,7 +939,16 @@ proc_exited(struct proc *p, int wstatus)
 	timer_stop(D->loop, &p->ready_timer);
 	timer_stop(D->loop, &p->online_timer);
 	struct inst *in = p->inst;
-	if (in && in->proc == p) {
+	keep_mark_proc(p);
+	if (in && in->proc == p && wstatus == WSTATUS_UNKNOWN) {
+		/* The restart policy takes it for a crash. */
+		in->exit_code = -1;
+		in->exit_signal = 0;
+		inst_set_reason(in, "exit status unknown (adopted)");
+		dlog("%s[%d]: pid %d exited; exit status unknown (adopted from a previous daemon, "
+		    "not our child)", in->app->spec.name, in->pm_id, (int)p->pid);
+		events_inst(EV_INST_EXIT, in, "exit");
+	} else if (in && in->proc == p) {
 		in->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
 		in->exit_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
 		if (in->exit_signal)
@@ -893,7 +964,7 @@ proc_exited(struct proc *p, int wstatus)
 		cluster_peer_exited(p->peer);
 	bool tree = proc_stop_how(p).tree;
 	if (!proc_stopping(p) && tree) {
-		snapshot_tree(p, true);
+		snapshot_tree(p, !p->tree_no_orphans);
 		if (tree_alive(p)) {
 			/* The main process died but its children live on: give
 			 * them the kill signal and the usual grace before SIGKILL. */
@@ -910,6 +981,12 @@ static void
 on_pidfd(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	struct proc *p = arg;
+	if (p->adopted) {
+		/* Not our child: readable means it exited, and only its parent
+		 * (the keeper, or init) can reap it. */
+		proc_exited(p, WSTATUS_UNKNOWN);
+		return;
+	}
 	siginfo_t info;
 	memset(&info, 0, sizeof(info));
 	if (waitid(P_PIDFD, (id_t)p->pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) {
@@ -1057,6 +1134,7 @@ inst_process_ended(struct inst *in, struct proc *p)
 static void
 proc_finished(struct proc *p)
 {
+	keep_del(KK_PROC, p->serial);
 	timer_stop(D->loop, &p->kill_timer);
 	timer_stop(D->loop, &p->ready_timer);
 	timer_stop(D->loop, &p->online_timer);
@@ -1198,6 +1276,7 @@ void
 proc_abort(struct proc *p)
 {
 	p->retiring = true;
+	p->tree_no_orphans = true;
 	if (p->state < P_KILLING)
 		proc_set_state(p, P_KILLING);
 	/* Its descendants too, even those that left its group; not orphans
@@ -1279,4 +1358,233 @@ on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 			events_emit(&(struct event){.kind = EV_INST_MSG, .in = p->inst, .msg = msg});
 		json_decref(msg);
 	}
+}
+
+/* ---- taking over from a previous daemon (adopt.c) ---- */
+
+/* Go on with the stop a previous daemon had begun: drain, wait or kill,
+ * with fresh deadlines. */
+static void
+resume_stop(struct proc *p)
+{
+	struct stop_how how = proc_stop_how(p);
+	int64_t now = mono_ms();
+	if (how.tree)
+		snapshot_tree(p, !p->tree_no_orphans);
+	switch (p->state) {
+	case P_DRAINING:
+		p->drain_settled_mono = now;
+		p->stop_deadline = now + how.timeout_ms;
+		break;
+	case P_STOPPING:
+		p->stop_deadline = now + how.timeout_ms;
+		break;
+	default:
+		if (how.tree)
+			kill_tree(p, SIGKILL);
+		proc_kill(p, SIGKILL, false);
+		p->stop_deadline = now + SIGKILL_GRACE_MS;
+		break;
+	}
+	timer_start(D->loop, &p->kill_timer, 0);
+}
+
+struct proc *
+proc_adopt(struct inst *in, const struct proc_adoption *a)
+{
+	if (a->state == P_ABANDONED) {
+		/* It survived SIGKILL: nobody waits for it any more. */
+		int fds[] = {a->pidfd, a->broker_fd, a->ipc_fd};
+		for (size_t i = 0; i < ARRAY_LEN(fds); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return NULL;
+	}
+	struct proc *p = xcalloc(1, sizeof(*p));
+	p->inst = a->role == ADOPT_DETACHED ? NULL : in;
+	p->detached_stop = in ? stop_how_of(&in->app->spec) : a->stop;
+	p->inst_uid = a->inst_uid;
+	p->serial = a->serial;
+	if (spawn_counter < a->serial)
+		spawn_counter = a->serial;
+	p->pid = a->pid;
+	p->started_mono = a->started_mono;
+	p->ready_mono = a->ready_mono;
+	p->ready_timed_out = a->ready_timed_out;
+	p->retiring = a->retiring;
+	p->adopted = a->adopted;
+	p->exited = a->exited;
+	p->state = a->state;    /* as it was; from here on only forward */
+	p->pidfd = a->pidfd;
+	p->ipc_fd = a->ipc_fd;
+	p->orphan_name = a->orphan_name ? xstrdup(a->orphan_name) : NULL;
+	p->orphan_pm_id = a->orphan_pm_id;
+	timer_init(&p->kill_timer, on_kill_timer, p);
+	timer_init(&p->ready_timer, on_ready_timer, p);
+	timer_init(&p->online_timer, on_online_timer, p);
+	linebuf_init(&p->ipc_in, 1 << 20);
+	TAILQ_INSERT_TAIL(&D->procs, p, link);
+	if (!p->exited)
+		idmap_put(&D->procs_by_pid, (uint64_t)p->pid, p);
+	int broker_fd = a->broker_fd;
+	if (p->inst) {
+		const struct spec *s = &in->app->spec;
+		struct cluster_slot slot = slot_of(in);
+		if (broker_fd >= 0 || (s->exec_mode == MODE_CLUSTER && strv_len(s->listen) > 0)) {
+			p->peer = cluster_peer_new(D->cluster, &slot, p->pid, broker_fd, p);
+			broker_fd = -1;
+		}
+		if (a->role == ADOPT_SERVING)
+			in->proc = p;
+		else if (a->role == ADOPT_SUCCESSOR)
+			in->successor = p;
+	}
+	if (broker_fd >= 0)
+		close(broker_fd);
+	if (p->exited && p->pidfd >= 0) {
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd, p) < 0) {
+		close(p->pidfd);
+		p->pidfd = -1;
+	}
+	if (p->ipc_fd >= 0) {
+		fd_set_nonblock(p->ipc_fd, true);
+		if (io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p) < 0) {
+			close(p->ipc_fd);
+			p->ipc_fd = -1;
+		}
+	}
+	if (p->exited) {
+		if (p->peer)
+			cluster_peer_exited(p->peer);
+		if (p->state < P_STOPPING)
+			p->state = P_STOPPING;
+		p->stop_deadline = mono_ms() + proc_stop_how(p).timeout_ms;
+		timer_start(D->loop, &p->kill_timer, 0);
+	} else if (proc_stopping(p)) {
+		resume_stop(p);
+	}
+	proc_sync_traffic(p);
+	keep_mark_proc(p);
+	return p;
+}
+
+/* A launch a previous daemon began: its timers, counted from the start. */
+static void
+rearm_ready_timers(struct inst *in, struct proc *p)
+{
+	const struct spec *s = &in->app->spec;
+	int64_t age = mono_ms() - p->started_mono;
+	switch (ready_mode(s)) {
+	case READY_NOW:
+		break;
+	case READY_UPTIME:
+		timer_start(D->loop, &p->ready_timer, s->min_uptime - age);
+		break;
+	case READY_BIND:
+		if (in->state == ST_LAUNCHING)
+			timer_start(D->loop, &p->online_timer, s->min_uptime - age);
+		if (!p->ready_timed_out)
+			timer_start(D->loop, &p->ready_timer, s->listen_timeout - age);
+		break;
+	case READY_SIGNAL:
+		if (!p->ready_timed_out)
+			timer_start(D->loop, &p->ready_timer, s->listen_timeout - age);
+		break;
+	}
+}
+
+void
+inst_adopted(struct inst *in, int64_t restart_at_mono)
+{
+	if (in->successor) {
+		/* The reload that started it died with the previous daemon. */
+		in->successor_abort_serial = in->successor->serial;
+		proc_abort(in->successor);
+		in->successor = NULL;
+	}
+	struct proc *p = in->proc;
+	switch (in->state) {
+	case ST_LAUNCHING:
+	case ST_ONLINE:
+		if (!p) {
+			/* Its process ended while no daemon ran. */
+			in->exit_code = -1;
+			in->exit_signal = 0;
+			inst_set_reason(in, "exit status unknown (adopted)");
+			inst_set_state(in, ST_WAITING);
+			timer_start(D->loop, &in->restart_timer, 0);
+		} else if (p->state == P_STARTING && !p->exited) {
+			rearm_ready_timers(in, p);
+		}
+		break;
+	case ST_STOPPING:
+		if (!p)
+			after_stop(in);
+		break;
+	case ST_WAITING: {
+		int64_t left = restart_at_mono - mono_ms();
+		timer_start(D->loop, &in->restart_timer, left > 0 ? left : 0);
+		break;
+	}
+	case ST_STOPPED:
+	case ST_ERRORED:
+		inst_cluster_idle(in);
+		break;
+	}
+	keep_mark_inst(in);
+}
+
+/* Children of reaper (us, or our keeper) that no tracked process accounts
+ * for: processes of apps that went to a subreaper as orphans. */
+static size_t
+stop_strays_of(pid_t reaper, const struct stop_how *how)
+{
+	struct ptentry *kids = xmalloc(PROCTREE_MAX * sizeof(*kids));
+	size_t n = proctree_children(reaper, kids, PROCTREE_MAX), found = 0;
+	for (size_t i = 0; i < n; i++) {
+		pid_t pid = kids[i].pid;
+		if (pid == getpid() || pid == keep_pid() || proc_by_pid(pid) ||
+		    !proctree_alive(&kids[i]))
+			continue;
+		int pidfd = pidfd_open_compat(pid);
+		/* The pidfd must be of the process we saw, not of a pid reused
+		 * since. */
+		if (pidfd < 0 || !proctree_alive(&kids[i])) {
+			if (pidfd >= 0)
+				close(pidfd);
+			continue;
+		}
+		struct proc_adoption a = {.pid = pid, .serial = ++spawn_counter,
+		    .role = ADOPT_DETACHED, .pidfd = pidfd, .broker_fd = -1, .ipc_fd = -1,
+		    .state = P_READY, .started_mono = mono_ms(), .ready_mono = -1,
+		    .stop = *how, .adopted = reaper != getpid()};
+		struct proc *p = proc_adopt(NULL, &a);
+		dlog("pid %d, left by an app (its parent died), stopped with the rest", (int)pid);
+		proc_retire(p);
+		found++;
+	}
+	free(kids);
+	return found;
+}
+
+size_t
+supervise_stop_strays(void)
+{
+	struct stop_how how = {.sig = SIGINT, .timeout_ms = 1600, .tree = true};
+	size_t n = 0;
+	struct proc *p;
+	/* Those a previous daemon left and nothing could manage (adopt.h). */
+	TAILQ_FOREACH(p, &D->procs, link) {
+		if (p->orphan_name && !proc_stopping(p)) {
+			proc_retire(p);
+			n++;
+		}
+	}
+	n += stop_strays_of(getpid(), &how);
+	if (keep_pid() > 0)
+		n += stop_strays_of(keep_pid(), &how);
+	return n;
 }

@@ -73,6 +73,45 @@ bool inst_launched(const struct inst *in, uint64_t serial);
 /* Drop a process from the table without waiting for it (daemon exit). */
 void proc_forget(struct proc *p);
 
+/* ---- taking over from a previous daemon (adopt.c) ---- */
+
+enum adopt_role {
+	ADOPT_SERVING,      /* its instance's serving process */
+	ADOPT_SUCCESSOR,    /* a reload's successor (the reload is lost: killed) */
+	ADOPT_REPLACED,     /* replaced by a reload, draining or stopping */
+	ADOPT_DETACHED,     /* its instance was deleted; or no instance is known */
+};
+
+/* What a previous daemon recorded of a process (or what was found). */
+struct proc_adoption {
+	pid_t pid;
+	uint64_t serial;
+	uint64_t inst_uid;
+	enum adopt_role role;
+	int pidfd, broker_fd, ipc_fd;   /* taken over; -1 when none */
+	enum proc_state state;
+	bool exited, retiring, ready_timed_out;
+	bool adopted;                   /* not our child (watched by its pidfd) */
+	int64_t started_mono, ready_mono;
+	struct stop_how stop;           /* used when detached */
+	const char *orphan_name;        /* found running, no keeper to hand it over */
+	int orphan_pm_id;
+};
+
+/* Take back a process a previous daemon started, for instance in (NULL
+ * when detached): watched through its pidfd, channels and sockets as
+ * before; a stop it was in goes on. NULL if it was abandoned already. */
+struct proc *proc_adopt(struct inst *in, const struct proc_adoption *a);
+/* Every process is back: resume what in was doing (its restart timer, a
+ * launch, a stop); the successor of a reload that died with the previous
+ * daemon is killed. */
+void inst_adopted(struct inst *in, int64_t restart_at_mono);
+/* Shutdown: stop the processes that came to us (or to our keeper) as
+ * orphans of apps and that no tracked process accounts for — a daemonized
+ * grandchild that wiped its environment — and the orphans a previous
+ * daemon left (adopt.h). Returns how many. */
+size_t supervise_stop_strays(void);
+
 /* What cluster mode asks of the supervisor (daemon.c hands it over). */
 extern const struct cluster_ops supervise_cluster_ops;
 

@@ -176,18 +176,59 @@ name_index_del(struct app *a)
 }
 
 struct app *
-app_create(struct spec *spec)
+app_restore(struct spec *spec, uint64_t id)
 {
 	share_env(spec);
 	struct app *a = xcalloc(1, sizeof(*a));
-	a->id = ++D->next_app_id;
+	a->id = id;
+	if (D->next_app_id < id)
+		D->next_app_id = id;
 	a->spec = *spec;
 	memset(spec, 0, sizeof(*spec));
 	TAILQ_INIT(&a->insts);
 	TAILQ_INSERT_TAIL(&D->apps, a, link);
 	idmap_put(&D->apps_by_id, a->id, a);
 	name_index_add(a);
+	events_emit(&(struct event){.kind = EV_APP_CHANGED, .app = a});
 	return a;
+}
+
+struct app *
+app_create(struct spec *spec)
+{
+	return app_restore(spec, D->next_app_id + 1);
+}
+
+/* Link a new instance into the table and the app. */
+static void
+inst_link(struct inst *in)
+{
+	struct app *a = in->app;
+	TAILQ_INSERT_TAIL(&D->insts, in, link);
+	idmap_put(&D->insts_by_uid, in->uid, in);
+	idmap_put(&D->insts_by_pm_id, (uint64_t)in->pm_id, in);
+	TAILQ_INSERT_TAIL(&a->insts, in, app_link);
+	a->target_count++;
+	events_inst(EV_INST_NEW, in, NULL);
+}
+
+struct inst *
+inst_restore(struct app *a, uint64_t uid, int pm_id, int index)
+{
+	struct inst *in = xcalloc(1, sizeof(*in));
+	in->app = a;
+	in->uid = uid;
+	if (inst_uid_counter < uid)
+		inst_uid_counter = uid;
+	in->state = ST_STOPPED;
+	in->exit_code = -1;
+	in->created_wall = wall_ms();
+	in->index = index;
+	in->pm_id = pm_id;
+	if (D->next_pm_id <= pm_id)
+		D->next_pm_id = pm_id + 1;
+	inst_link(in);
+	return in;
 }
 
 struct inst *
@@ -216,12 +257,7 @@ app_add_inst(struct app *a)
 	if (TAILQ_EMPTY(&D->insts))
 		D->next_pm_id = 0;
 	in->pm_id = D->next_pm_id++;
-	TAILQ_INSERT_TAIL(&D->insts, in, link);
-	idmap_put(&D->insts_by_uid, in->uid, in);
-	idmap_put(&D->insts_by_pm_id, (uint64_t)in->pm_id, in);
-	TAILQ_INSERT_TAIL(&a->insts, in, app_link);
-	a->target_count++;
-	events_inst(EV_INST_NEW, in, NULL);
+	inst_link(in);
 	return in;
 }
 
@@ -260,6 +296,7 @@ app_spec_changed(struct app *a)
 {
 	free(a->spec_text);
 	a->spec_text = NULL;
+	events_emit(&(struct event){.kind = EV_APP_CHANGED, .app = a});
 }
 
 const char *

@@ -61,6 +61,7 @@ struct app {
 	bool deleted;
 	char *spec_text;              /* spec as compact JSON without env, cached for
 	                               * listings; NULL after app_spec_changed() */
+	bool keep_dirty;              /* its record is to be sent to the keeper */
 };
 
 struct inst {
@@ -110,6 +111,7 @@ struct inst {
 	uint64_t last_cpu_ticks;
 	int64_t last_sample_mono;
 	int64_t over_limit_since;     /* max_memory_restart bookkeeping */
+	bool keep_dirty;              /* its record is to be sent to the keeper */
 };
 
 /*
@@ -181,10 +183,23 @@ struct proc {
 	struct linebuf ipc_in;
 	struct ptentry *tree;         /* descendants outside the process group, */
 	size_t ntree;                 /* snapshotted when the stop begins */
+	bool tree_no_orphans;         /* an aborted successor: the instance's orphans
+	                               * are the serving process's, not its own */
+	bool adopted;                 /* started by a previous daemon: not our child,
+	                               * its exit status cannot be known */
+	char *orphan_name;            /* found running with no keeper to hand it */
+	int orphan_pm_id;             /* over: its app's name and pm_id (adopt.c) */
+	bool keep_dirty;              /* its record is to be sent to the keeper */
+	unsigned keep_fds;            /* which descriptors the keeper holds (keep.c) */
 };
 
 /* Create an app from a spec (taken over) with its instances, all STOPPED. */
 struct app *app_create(struct spec *spec);
+/* An app a previous daemon had (adopt.c): app_create with its old id. */
+struct app *app_restore(struct spec *spec, uint64_t id);
+/* An instance a previous daemon had, with its ids; the caller adds them in
+ * pm_id order. STOPPED, no process. */
+struct inst *inst_restore(struct app *a, uint64_t uid, int pm_id, int index);
 /* Add one instance to app with the lowest free index. */
 struct inst *app_add_inst(struct app *app);
 /* The app's spec was replaced or edited: drop what was derived from it. */

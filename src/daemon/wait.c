@@ -53,13 +53,21 @@ wait_free_op(void *p)
 }
 
 void
-wait_add(struct wait *w, struct inst *in, enum wait_kind kind, uint64_t serial)
+wait_add_gone(struct wait *w, uint64_t uid)
 {
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 8;
 		w->items = xrealloc(w->items, w->cap * sizeof(*w->items));
 	}
-	w->items[w->n++] = (struct wait_item){.uid = in->uid, .serial = serial, .kind = kind};
+	w->items[w->n++] = (struct wait_item){.uid = uid, .kind = WAIT_GONE};
+}
+
+void
+wait_add(struct wait *w, struct inst *in, enum wait_kind kind, uint64_t serial)
+{
+	wait_add_gone(w, in->uid);
+	w->items[w->n - 1].kind = kind;
+	w->items[w->n - 1].serial = serial;
 }
 
 void

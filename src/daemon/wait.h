@@ -30,6 +30,9 @@ struct wait;
 struct wait *wait_new(void);
 /* Wait for in to reach kind (serial: its spawn serial to compare with). */
 void wait_add(struct wait *w, struct inst *in, enum wait_kind kind, uint64_t serial);
+/* Wait until no process started for instance uid is left (the instance
+ * need not exist: orphans of a dead daemon, adopt.h). */
+void wait_add_gone(struct wait *w, uint64_t uid);
 /* Reply this error instead of the list, once everything waited for is
  * done. The first one set wins. */
 void wait_fail(struct wait *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

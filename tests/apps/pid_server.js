@@ -7,6 +7,8 @@
 // $SEND_READY it calls process.send('ready') once listening (and
 // $READY_DELAY_MS later). $GROW_MB: hold that many MB from the start, once
 // per instance (a marker file per NODE_APP_INSTANCE in $GROW_MARK).
+// $LOG_REQUESTS: print "req <path> pid=<pid>" for each request before
+// answering it (one write per line).
 const http = require('http');
 const fs = require('fs');
 const path = require('path');
@@ -21,6 +23,8 @@ if (process.env.GROW_MB) {
 
 const port = Number(process.env.PORT);
 const server = http.createServer((req, res) => {
+  if (process.env.LOG_REQUESTS)
+    console.log(`req ${req.url} pid=${process.pid}`);
   res.setHeader('Connection', 'close');
   res.end(`pid=${process.pid} instance=${process.env.NODE_APP_INSTANCE} ` +
           `incr=${process.env.INCR || ''}\n`);

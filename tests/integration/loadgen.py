@@ -10,6 +10,10 @@ record who answered. The test apps answer "pid=<pid> instance=<n> ...".
     assert load.failures == []
     load.pids            # Counter: pid -> answers
     load.results         # [(t_connect, t_done, pid)] for every success
+    load.paths           # with numbered=True: the path of every success
+
+With numbered=True each request asks for its own path ("/1", "/2", ...), so
+an app that logs every request can be checked line by line.
 
 Bounded: every request has a timeout and the whole load stops by itself
 after max_seconds even if nobody calls stop(). Performance is not measured
@@ -33,7 +37,8 @@ def parse_answer(data):
     return {k.decode(): v.decode() for k, v in words.items()}
 
 
-def request(port, host="127.0.0.1", family=socket.AF_INET, source=None, timeout=10.0):
+def request(port, host="127.0.0.1", family=socket.AF_INET, source=None, timeout=10.0,
+            path="/"):
     """One GET on a new connection; the parsed answer (dict). Raises OSError."""
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout * SLOW)
@@ -41,7 +46,7 @@ def request(port, host="127.0.0.1", family=socket.AF_INET, source=None, timeout=
         if source:
             s.bind((source, 0))
         s.connect((host, port))
-        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -58,7 +63,7 @@ def request(port, host="127.0.0.1", family=socket.AF_INET, source=None, timeout=
 
 class Load:
     def __init__(self, port, host="127.0.0.1", family=socket.AF_INET, threads=4,
-                 pause=0.002, timeout=10.0, max_seconds=60.0):
+                 pause=0.002, timeout=10.0, max_seconds=60.0, numbered=False):
         self.port, self.host, self.family = port, host, family
         self.nthreads, self.pause, self.timeout = threads, pause, timeout
         self.max_seconds = max_seconds * SLOW
@@ -66,6 +71,9 @@ class Load:
         self.results = []            # (t_connect, t_done, pid)
         self.failures = []           # (t_connect, t_fail, repr(error))
         self.pids = collections.Counter()
+        self.numbered = numbered
+        self.paths = []
+        self._next = 0
         self._stop = threading.Event()
         self._threads = []
         self.t0 = None
@@ -74,8 +82,13 @@ class Load:
         deadline = self.t0 + self.max_seconds
         while not self._stop.is_set() and time.monotonic() < deadline:
             t = time.monotonic()
+            path = "/"
+            if self.numbered:
+                with self.lock:
+                    self._next += 1
+                    path = f"/{self._next}"
             try:
-                ans = request(self.port, self.host, self.family, timeout=self.timeout)
+                ans = request(self.port, self.host, self.family, timeout=self.timeout, path=path)
             except (OSError, ValueError) as e:
                 with self.lock:
                     self.failures.append((t, time.monotonic(), repr(e)))
@@ -84,6 +97,8 @@ class Load:
                 with self.lock:
                     self.results.append((t, time.monotonic(), pid))
                     self.pids[pid] += 1
+                    if self.numbered:
+                        self.paths.append(path)
             if self.pause:
                 time.sleep(self.pause)
 

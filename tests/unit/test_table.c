@@ -32,8 +32,8 @@ static struct recorder rec;
 static void
 record(const struct event *ev, void *arg)
 {
-	const char *kind[] = {"new", "state", "exit", "remove", "msg", "app-remove", "log",
-	    "changed"};
+	const char *kind[] = {"new", "state", "exit", "remove", "msg", "app", "app-remove",
+	    "log", "changed"};
 	const char *name = ev->in ? ev->in->app->spec.name : ev->app ? ev->app->spec.name : "-";
 	int id = ev->in ? ev->in->pm_id : -1;
 	/* A removed instance is still in the table when it is announced. */
@@ -133,7 +133,8 @@ test_ids_and_indexes(void **state)
 		want_index++;
 	}
 	assert_int_equal(web->target_count, 3);
-	assert_string_equal(rec.log, "new:web:0 new:web:1 new:web:2 ");
+	/* The app is announced (for the keeper), then each instance. */
+	assert_string_equal(rec.log, "app:web:-1 new:web:0 new:web:1 new:web:2 ");
 
 	/* Remove the middle one: its index is the lowest free, its pm_id is
 	 * never given again while the table is not empty. */

@@ -1,0 +1,900 @@
+/*
+ * keep.c — the daemon's side of its keeper (keep.h).
+ */
+#include "daemon/keep.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/spec.h"
+#include "daemon/events.h"
+#include "daemon/logpipe.h"
+#include "daemon/notify.h"
+#include "daemon/state.h"
+#include "daemon/table.h"
+
+#define HANDOVER_TIMEOUT_MS 10000
+#define BYE_TIMEOUT_MS 3000
+/* A keeper that keeps dying is started again at most this often. */
+#define RESPAWN_MIN_MS 5000
+
+/* A frame the socket did not take yet. Its descriptors are our own
+ * duplicates until they are sent (the caller may close its own at once). */
+struct out {
+	STAILQ_ENTRY(out) link;
+	char *buf;                /* header + blob */
+	size_t len, off;
+	int fds[KEEP_MAX_FDS];
+	unsigned nfds;            /* 0 once sent */
+};
+
+STAILQ_HEAD(out_list, out);
+
+struct keep {
+	int fd;                   /* -1 without a keeper */
+	pid_t pid;
+	bool live;                /* started: records and descriptors flow */
+	struct io io;
+	struct out_list queue;
+	size_t queued_bytes;
+	bool dirty;               /* some record is marked */
+	int last_next_pm_id;      /* what the keeper has */
+	struct timer respawn;
+	int64_t last_spawn_mono;
+};
+
+static void keeper_lost(const char *why);
+static void sync_all(void);
+
+/* ---- sending ---- */
+
+static void
+out_free(struct out *o)
+{
+	for (unsigned i = 0; i < o->nfds; i++)
+		close(o->fds[i]);
+	free(o->buf);
+	free(o);
+}
+
+static void
+queue_clear(struct keep *k)
+{
+	struct out *o;
+	while ((o = STAILQ_FIRST(&k->queue)) != NULL) {
+		STAILQ_REMOVE_HEAD(&k->queue, link);
+		out_free(o);
+	}
+	k->queued_bytes = 0;
+}
+
+/* sendmsg() of buf[off..len), with fds when given. Bytes sent or -errno. */
+static ssize_t
+send_some(int sock, const char *buf, size_t len, size_t off, const int *fds, unsigned nfds)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int) * KEEP_MAX_FDS)];
+	} ctl;
+	struct iovec iov = {(char *)buf + off, len - off};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (nfds > 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = &ctl;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	ssize_t n;
+	do {
+		n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static void
+watch_output(struct keep *k, bool on)
+{
+	io_mod(D->loop, &k->io, on ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* Send what waits; false when the keeper is gone. */
+static bool
+flush_queue(struct keep *k)
+{
+	struct out *o;
+	while ((o = STAILQ_FIRST(&k->queue)) != NULL) {
+		ssize_t n = send_some(k->fd, o->buf, o->len, o->off, o->fds, o->nfds);
+		if (n == -EAGAIN)
+			return true;
+		if (n < 0) {
+			keeper_lost(strerror((int)-n));
+			return false;
+		}
+		if (o->nfds) {
+			for (unsigned i = 0; i < o->nfds; i++)
+				close(o->fds[i]);
+			o->nfds = 0;
+		}
+		o->off += (size_t)n;
+		k->queued_bytes -= (size_t)n;
+		if (o->off < o->len)
+			return true;
+		STAILQ_REMOVE_HEAD(&k->queue, link);
+		out_free(o);
+	}
+	watch_output(k, false);
+	return true;
+}
+
+/* Send one frame now, or queue what the socket does not take. */
+static void
+send_frame(enum keep_op op, uint64_t key, const char *blob, size_t len, const int *fds,
+    unsigned nfds)
+{
+	struct keep *k = D->keep;
+	if (!k || !k->live)
+		return;
+	struct keep_hdr hdr;
+	if (keep_hdr_make(&hdr, op, key, len, nfds) < 0) {
+		dlog("keeper: item %llx (%zu bytes) cannot be kept", (unsigned long long)key, len);
+		return;
+	}
+	size_t total = sizeof(hdr) + len;
+	char *buf = xmalloc(total);
+	memcpy(buf, &hdr, sizeof(hdr));
+	if (len)
+		memcpy(buf + sizeof(hdr), blob, len);
+	size_t off = 0;
+	bool fds_sent = false;
+	if (STAILQ_EMPTY(&k->queue)) {
+		ssize_t n = send_some(k->fd, buf, total, 0, fds, nfds);
+		if (n < 0 && n != -EAGAIN) {
+			free(buf);
+			keeper_lost(strerror((int)-n));
+			return;
+		}
+		if (n == (ssize_t)total) {
+			free(buf);
+			return;
+		}
+		if (n > 0) {
+			off = (size_t)n;
+			fds_sent = true;
+		}
+	}
+	struct out *o = xcalloc(1, sizeof(*o));
+	o->buf = buf;
+	o->len = total;
+	o->off = off;
+	for (unsigned i = 0; !fds_sent && i < nfds; i++) {
+		int dup = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		if (dup < 0) {
+			/* Out of descriptors: send it without this one rather than
+			 * break the frame. */
+			dlog("keeper: cannot queue a descriptor: %s", strerror(errno));
+			continue;
+		}
+		o->fds[o->nfds++] = dup;
+	}
+	if (!fds_sent && o->nfds != nfds) {
+		/* The header says how many follow: fix it to what we have. */
+		struct keep_hdr *h = (struct keep_hdr *)o->buf;
+		h->nfds = (uint16_t)o->nfds;
+	}
+	k->queued_bytes += total - off;
+	bool was_empty = STAILQ_EMPTY(&k->queue);
+	STAILQ_INSERT_TAIL(&k->queue, o, link);
+	if (was_empty)
+		watch_output(k, true);
+}
+
+static void
+send_json(enum keep_op op, uint64_t key, json_t *rec, const int *fds, unsigned nfds)
+{
+	char *txt = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	send_frame(op, key, txt, txt ? strlen(txt) : 0, fds, nfds);
+	free(txt);
+	json_decref(rec);
+}
+
+void
+keep_put(enum keep_kind kind, uint64_t id, json_t *rec, const int *fds, unsigned nfds)
+{
+	if (!D->keep || !D->keep->live) {
+		json_decref(rec);
+		return;
+	}
+	send_json(KEEP_PUT, KEEP_KEY(kind, id), rec, fds, nfds);
+}
+
+void
+keep_del(enum keep_kind kind, uint64_t id)
+{
+	send_frame(KEEP_DEL, KEEP_KEY(kind, id), NULL, 0, NULL, 0);
+}
+
+/* ---- records ---- */
+
+static json_t *
+app_record(struct app *a)
+{
+	return json_pack("{s:I, s:o}", "id", (json_int_t)a->id, "spec", spec_to_json(&a->spec, true));
+}
+
+static json_t *
+inst_record(struct inst *in)
+{
+	json_t *j = json_pack("{s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i,"
+	    " s:b, s:b, s:I, s:I}",
+	    "uid", (json_int_t)in->uid, "app", (json_int_t)in->app->id,
+	    "pm_id", in->pm_id, "index", in->index, "state", (int)in->state,
+	    "restarts", in->restarts, "unstable", in->unstable_restarts,
+	    "prev_delay", (json_int_t)in->prev_restart_delay,
+	    "created", (json_int_t)in->created_wall, "started_wall", (json_int_t)in->started_wall,
+	    "started_mono", (json_int_t)in->started_mono,
+	    "exit_code", in->exit_code, "exit_signal", in->exit_signal,
+	    "restart_after_stop", in->restart_after_stop,
+	    "delete_after_stop", in->delete_after_stop,
+	    "spawn_serial", (json_int_t)in->spawn_serial,
+	    "settled_serial", (json_int_t)in->settled_serial);
+	const char *texts[][2] = {{"reason", in->reason}, {"error", in->error},
+	    {"status_text", in->status_text}};
+	for (size_t i = 0; i < ARRAY_LEN(texts); i++)
+		if (texts[i][1])
+			json_object_set_new(j, texts[i][0], json_string(texts[i][1]));
+	if (timer_armed(&in->restart_timer))
+		json_object_set_new(j, "restart_at", json_integer(in->restart_timer.when_ms));
+	return j;
+}
+
+static const char *
+proc_role(const struct proc *p)
+{
+	if (!p->inst)
+		return "detached";
+	if (p->inst->proc == p)
+		return "serving";
+	if (p->inst->successor == p)
+		return "successor";
+	return "replaced";
+}
+
+/* The descriptors of a process the keeper holds, in this order; the
+ * record names them ("fds") so the next daemon knows which is which. */
+static const char *const proc_fd_names[] = {"pidfd", "broker", "ipc"};
+
+static json_t *
+proc_fd_list(unsigned which)
+{
+	json_t *names = json_array();
+	for (size_t i = 0; i < ARRAY_LEN(proc_fd_names); i++)
+		if (which & (1u << i))
+			json_array_append_new(names, json_string(proc_fd_names[i]));
+	return names;
+}
+
+static json_t *
+proc_record(const struct proc *p)
+{
+	json_t *j = json_pack("{s:I, s:i, s:I, s:s, s:i, s:b, s:b, s:b, s:I, s:I,"
+	    " s:{s:i, s:I, s:b, s:b}, s:o}",
+	    "serial", (json_int_t)p->serial, "pid", (int)p->pid,
+	    "inst", (json_int_t)p->inst_uid, "role", proc_role(p), "state", (int)p->state,
+	    "exited", p->exited, "retiring", p->retiring, "ready_timed_out", p->ready_timed_out,
+	    "started_mono", (json_int_t)p->started_mono, "ready_mono", (json_int_t)p->ready_mono,
+	    "stop", "sig", p->detached_stop.sig, "timeout", (json_int_t)p->detached_stop.timeout_ms,
+	    "tree", p->detached_stop.tree, "message", p->detached_stop.message,
+	    "fds", proc_fd_list(p->keep_fds));
+	if (p->orphan_name) {
+		json_object_set_new(j, "orphan", json_string(p->orphan_name));
+		json_object_set_new(j, "orphan_pm_id", json_integer(p->orphan_pm_id));
+	}
+	return j;
+}
+
+/* PUT the process with its descriptors as they are now. */
+static void
+put_proc(struct proc *p, int broker_fd)
+{
+	int all[] = {p->pidfd, broker_fd, p->ipc_fd}, fds[KEEP_MAX_FDS];
+	unsigned n = 0;
+	p->keep_fds = 0;
+	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
+		if (all[i] < 0)
+			continue;
+		fds[n++] = all[i];
+		p->keep_fds |= 1u << i;
+	}
+	keep_put(KK_PROC, p->serial, proc_record(p), fds, n);
+}
+
+void
+keep_proc_started(struct proc *p, int broker_fd)
+{
+	put_proc(p, broker_fd);
+	/* Its role is known once the caller has attached it. */
+	keep_mark_proc(p);
+}
+
+static void
+put_meta(struct keep *k)
+{
+	k->last_next_pm_id = D->next_pm_id;
+	keep_put(KK_META, 0, json_pack("{s:i}", "next_pm_id", D->next_pm_id), NULL, 0);
+}
+
+static json_t *
+member_record(const struct cluster_member_info *m)
+{
+	const struct proc *p = m->owner;
+	return json_pack("{s:I, s:i, s:s, s:i, s:b, s:i, s:i, s:I, s:i, s:I, s:b}",
+	    "app", (json_int_t)m->app_id, "family", m->family, "host", m->host, "port", m->port,
+	    "v6only", m->v6only, "lb", m->lb, "index", (int)m->index,
+	    "slot", (json_int_t)m->slot_uid, "pm_id", m->pm_id,
+	    "peer", (json_int_t)(p ? p->serial : 0), "reserved", m->reserved);
+}
+
+void
+keep_member(void *arg, enum cluster_member_event ev, const struct cluster_member_info *m)
+{
+	if (!D->keep || !D->keep->live)
+		return;
+	switch (ev) {
+	case CLUSTER_MEMBER_NEW:
+		keep_put(KK_SOCK, m->id, member_record(m), &m->fd, 1);
+		break;
+	case CLUSTER_MEMBER_CHANGED:
+		send_json(KEEP_TAG, KEEP_KEY(KK_SOCK, m->id), member_record(m), NULL, 0);
+		break;
+	case CLUSTER_MEMBER_GONE:
+		keep_del(KK_SOCK, m->id);
+		break;
+	}
+}
+
+static void
+put_member(void *arg, const struct cluster_member_info *m)
+{
+	keep_put(KK_SOCK, m->id, member_record(m), &m->fd, 1);
+}
+
+/* ---- what changed ---- */
+
+void
+keep_mark_proc(struct proc *p)
+{
+	p->keep_dirty = true;
+	if (D->keep)
+		D->keep->dirty = true;
+}
+
+void
+keep_mark_inst(struct inst *in)
+{
+	in->keep_dirty = true;
+	if (in->proc)
+		keep_mark_proc(in->proc);
+	if (in->successor)
+		keep_mark_proc(in->successor);
+	if (D->keep)
+		D->keep->dirty = true;
+}
+
+void
+keep_on_event(const struct event *ev, void *arg)
+{
+	switch (ev->kind) {
+	case EV_INST_NEW:
+	case EV_INST_STATE:
+	case EV_INST_EXIT:
+		keep_mark_inst(ev->in);
+		break;
+	case EV_INST_REMOVE:
+		ev->in->keep_dirty = false;
+		keep_del(KK_INST, ev->in->uid);
+		break;
+	case EV_APP_CHANGED:
+		ev->app->keep_dirty = true;
+		if (D->keep)
+			D->keep->dirty = true;
+		break;
+	case EV_APP_REMOVE:
+		ev->app->keep_dirty = false;
+		keep_del(KK_APP, ev->app->id);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+keep_flush(struct loop *l, void *arg)
+{
+	struct keep *k = D->keep;
+	if (!k || !k->dirty)
+		return;
+	k->dirty = false;
+	if (!k->live)
+		return;
+	/* Apps first: the next daemon finds each instance's app. */
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link) {
+		if (a->keep_dirty) {
+			a->keep_dirty = false;
+			keep_put(KK_APP, a->id, app_record(a), NULL, 0);
+		}
+	}
+	if (k->last_next_pm_id != D->next_pm_id)
+		put_meta(k);
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link) {
+		if (in->keep_dirty) {
+			in->keep_dirty = false;
+			keep_put(KK_INST, in->uid, inst_record(in), NULL, 0);
+		}
+	}
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link) {
+		if (p->keep_dirty) {
+			p->keep_dirty = false;
+			send_json(KEEP_TAG, KEEP_KEY(KK_PROC, p->serial), proc_record(p), NULL, 0);
+		}
+	}
+}
+
+/* Everything, as a new generation: at start, and for a new keeper. */
+static void
+sync_all(void)
+{
+	struct keep *k = D->keep;
+	send_frame(KEEP_BEGIN, 0, NULL, 0, NULL, 0);
+	put_meta(k);
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link) {
+		a->keep_dirty = false;
+		keep_put(KK_APP, a->id, app_record(a), NULL, 0);
+	}
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link) {
+		in->keep_dirty = false;
+		keep_put(KK_INST, in->uid, inst_record(in), NULL, 0);
+	}
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link) {
+		p->keep_dirty = false;
+		put_proc(p, p->peer ? cluster_peer_broker_fd(p->peer) : -1);
+	}
+	logpipe_keep_all();
+	cluster_foreach_member(D->cluster, put_member, NULL);
+	notify_keep_all();
+	send_frame(KEEP_COMMIT, 0, NULL, 0, NULL, 0);
+}
+
+/* ---- the connection ---- */
+
+static void
+on_keeper(struct loop *l, struct io *io, uint32_t events, void *arg)
+{
+	struct keep *k = arg;
+	if (events & EPOLLOUT) {
+		if (!flush_queue(k))
+			return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		/* The keeper says nothing after the handover: any byte or the
+		 * end of the stream means it is gone (or broken). */
+		char c;
+		ssize_t n = recv(k->fd, &c, 1, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || n > 0)
+			keeper_lost(n == 0 ? "it closed the connection" : "unexpected data");
+	}
+}
+
+static void
+go_live(struct keep *k, int fd)
+{
+	k->fd = fd;
+	fd_set_nonblock(fd, true);
+	/* Room for bursts (a snapshot of many descriptors) before we queue. */
+	int sz = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (io_add(D->loop, &k->io, fd, EPOLLIN, on_keeper, k) < 0) {
+		dlog("keeper: cannot watch its connection: %s", strerror(errno));
+		close(fd);
+		k->fd = -1;
+		return;
+	}
+	k->live = true;
+	sync_all();
+}
+
+/* Start a keeper of our own (the last one died while we run). It is our
+ * child this time; it has everything again at once. */
+static void
+spawn_keeper(struct keep *k)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		dlog("keeper: cannot start one: socketpair: %s", strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		dlog("keeper: cannot start one: fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setsid();
+		setrlimit(RLIMIT_NOFILE, &D->app_nofile);
+		umask(D->app_umask);
+		fd_set_cloexec(sv[1], false);
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%d", sv[1]);
+		setenv("CORRAL_KEEPER_FD", buf, 1);
+		snprintf(buf, sizeof(buf), "%d", (int)D->pid);
+		setenv("CORRAL_KEEPER_DAEMON", buf, 1);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+		}
+		char *args[] = {"corral", "keeper", NULL};
+		execv(D->exe_path ? D->exe_path : "/proc/self/exe", args);
+		_exit(127);
+	}
+	close(sv[1]);
+	k->pid = pid;
+	k->last_spawn_mono = mono_ms();
+	dlog("keeper: started a new keeper (pid %d)", (int)pid);
+	go_live(k, sv[0]);
+}
+
+static void
+on_respawn(struct loop *l, struct timer *t, void *arg)
+{
+	struct keep *k = arg;
+	if (k->fd < 0 && !D->shutting_down)
+		spawn_keeper(k);
+}
+
+static void
+keeper_lost(const char *why)
+{
+	struct keep *k = D->keep;
+	if (k->fd < 0)
+		return;
+	io_del(D->loop, &k->io);
+	close(k->fd);
+	k->fd = -1;
+	k->live = false;
+	queue_clear(k);
+	if (D->shutting_down)
+		return;
+	dlog("keeper: the keeper (pid %d) is gone (%s): the apps' descriptors have only "
+	    "this daemon now; starting a new keeper", (int)k->pid, why);
+	k->pid = 0;
+	int64_t wait = k->last_spawn_mono + RESPAWN_MIN_MS - mono_ms();
+	timer_start(D->loop, &k->respawn, wait > 0 ? wait : 0);
+}
+
+/* Connect to keeper.sock; the socket, or -errno. */
+static int
+connect_keeper(pid_t *pid)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.keeper_sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid()) {
+		close(fd);
+		return -EPERM;
+	}
+	*pid = cred.pid;
+	return fd;
+}
+
+static void
+items_add(struct keep_items *got, struct keep_frame *f)
+{
+	json_error_t jerr;
+	json_t *rec = f->len ? json_loadb(f->blob, f->len, 0, &jerr) : json_object();
+	if (!rec) {
+		dlog("keeper: item %llx has a bad record: %s", (unsigned long long)f->key, jerr.text);
+		return;
+	}
+	got->v = xrealloc(got->v, (got->n + 1) * sizeof(*got->v));
+	struct keep_item *it = &got->v[got->n++];
+	it->key = f->key;
+	it->rec = rec;
+	it->nfds = f->nfds;
+	for (unsigned i = 0; i < KEEP_MAX_FDS; i++) {
+		it->fds[i] = i < f->nfds ? f->fds[i] : -1;
+		f->fds[i] = -1;
+	}
+}
+
+/* Say hello and take what the keeper holds. 0, -EPROTONOSUPPORT (another
+ * protocol version), or -errno. */
+static int
+take_over(int fd, struct keep_items *got)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d", (int)D->pid);
+	int rc = keep_send(fd, KEEP_HELLO, KEEP_VERSION, pid, (size_t)n, NULL, 0);
+	if (rc < 0)
+		return rc;
+	struct keep_reader r;
+	keep_reader_init(&r);
+	int64_t deadline = mono_ms() + HANDOVER_TIMEOUT_MS;
+	rc = -ETIMEDOUT;
+	for (bool done = false; !done;) {
+		int64_t left = deadline - mono_ms();
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (left <= 0)
+			break;
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			continue;
+		ssize_t got_n = keep_reader_fill(&r, fd);
+		if (got_n == 0) {
+			rc = -EPIPE;
+			break;
+		}
+		if (got_n < 0) {
+			rc = (int)got_n;
+			break;
+		}
+		struct keep_frame f;
+		int nr;
+		while ((nr = keep_reader_next(&r, &f)) == 1) {
+			if (f.op == KEEP_ITEM) {
+				items_add(got, &f);
+			} else if (f.op == KEEP_END) {
+				rc = f.key == KEEP_VERSION ? 0 : -EPROTONOSUPPORT;
+				done = true;
+			}
+			keep_frame_free(&f);
+			if (done)
+				break;
+		}
+		if (nr < 0) {
+			rc = nr;
+			break;
+		}
+	}
+	keep_reader_free(&r);
+	return rc;
+}
+
+/* This process becomes the keeper (exec), a child of it goes on as the
+ * daemon: the keeper is then the daemon's parent and subreaper, so the
+ * apps come to it if the daemon dies. Returns the daemon's end of the
+ * connection (in the child), or -errno. */
+static int
+become_keepers_child(struct keep *k)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	if (pid > 0) {
+		/* The parent: everything else is close-on-exec. If the exec
+		 * fails, the daemon sees its keeper go and starts one. */
+		fd_set_cloexec(sv[0], false);
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%d", sv[0]);
+		setenv("CORRAL_KEEPER_FD", buf, 1);
+		snprintf(buf, sizeof(buf), "%d", (int)pid);
+		setenv("CORRAL_KEEPER_DAEMON", buf, 1);
+		char *args[] = {"corral", "keeper", NULL};
+		execv("/proc/self/exe", args);
+		_exit(127);
+	}
+	close(sv[0]);
+	setsid();
+	D->pid = getpid();
+	k->pid = getppid();
+	return sv[1];
+}
+
+void
+keep_attach(struct keep_items *got, bool *found)
+{
+	struct keep *k = xcalloc(1, sizeof(*k));
+	D->keep = k;
+	k->fd = -1;
+	STAILQ_INIT(&k->queue);
+	timer_init(&k->respawn, on_respawn, k);
+	memset(got, 0, sizeof(*got));
+	*found = false;
+	int fd = -1;
+	const char *env = getenv("CORRAL_KEEPER_FD");
+	if (env) {
+		fd = atoi(env);
+		fd_set_cloexec(fd, true);
+		k->pid = getppid();
+	} else {
+		fd = connect_keeper(&k->pid);
+	}
+	unsetenv("CORRAL_KEEPER_FD");
+	if (fd >= 0) {
+		int rc = take_over(fd, got);
+		if (rc == 0) {
+			*found = true;
+			k->fd = fd;
+			return;
+		}
+		keep_items_free(got);
+		if (rc == -EPROTONOSUPPORT) {
+			/* An older or newer corral's keeper: its records are not ours
+			 * to read. Let it go; its apps are found as orphans. */
+			dlog("keeper: the keeper (pid %d) speaks another protocol version: asking it "
+			    "to exit; its apps are taken as orphans", (int)k->pid);
+			keep_send(fd, KEEP_BYE, 0, NULL, 0, NULL, 0);
+		} else {
+			dlog("keeper: no handover from the keeper (pid %d): %s", (int)k->pid,
+			    strerror(-rc));
+		}
+		close(fd);
+		k->pid = 0;
+	}
+	fd = become_keepers_child(k);
+	if (fd < 0) {
+		dlog("keeper: cannot start one: %s; apps will not survive this daemon's death",
+		    strerror(-fd));
+		return;
+	}
+	/* A new keeper holds nothing: the handover is a formality. */
+	if (take_over(fd, got) < 0) {
+		dlog("keeper: the new keeper (pid %d) does not answer", (int)k->pid);
+		keep_items_free(got);
+		close(fd);
+		k->pid = 0;
+		return;
+	}
+	k->fd = fd;
+}
+
+void
+keep_start(void)
+{
+	struct keep *k = D->keep;
+	if (!k)
+		return;
+	if (k->fd < 0) {
+		timer_start(D->loop, &k->respawn, 0);
+		return;
+	}
+	int fd = k->fd;
+	k->fd = -1;
+	go_live(k, fd);
+}
+
+void
+keep_ready(void)
+{
+	send_frame(KEEP_READY, 0, NULL, 0, NULL, 0);
+}
+
+void
+keep_bye(void)
+{
+	struct keep *k = D->keep;
+	if (!k || k->fd < 0 || !k->live)
+		return;
+	send_frame(KEEP_BYE, 0, NULL, 0, NULL, 0);
+	io_del(D->loop, &k->io);
+	/* Write what waits, then wait for the keeper to close its end: when
+	 * `corral kill` returns, nothing of ours is left. */
+	int64_t deadline = mono_ms() + BYE_TIMEOUT_MS;
+	while (!STAILQ_EMPTY(&k->queue) && mono_ms() < deadline) {
+		struct pollfd pfd = {k->fd, POLLOUT, 0};
+		poll(&pfd, 1, 100);
+		struct out *o = STAILQ_FIRST(&k->queue);
+		ssize_t n = send_some(k->fd, o->buf, o->len, o->off, o->fds, o->nfds);
+		if (n < 0 && n != -EAGAIN)
+			break;
+		if (n > 0) {
+			for (unsigned i = 0; i < o->nfds; i++)
+				close(o->fds[i]);
+			o->nfds = 0;
+			o->off += (size_t)n;
+			if (o->off == o->len) {
+				STAILQ_REMOVE_HEAD(&k->queue, link);
+				out_free(o);
+			}
+		}
+	}
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0) {
+			dlog("keeper: the keeper (pid %d) did not exit within %d ms", (int)k->pid,
+			    BYE_TIMEOUT_MS);
+			break;
+		}
+		struct pollfd pfd = {k->fd, POLLIN, 0};
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		char c;
+		ssize_t n = recv(k->fd, &c, 1, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	close(k->fd);
+	k->fd = -1;
+	k->live = false;
+}
+
+void
+keep_close(void)
+{
+	struct keep *k = D->keep;
+	if (!k)
+		return;
+	if (k->fd >= 0) {
+		if (k->io.active)
+			io_del(D->loop, &k->io);
+		close(k->fd);
+	}
+	timer_stop(D->loop, &k->respawn);
+	queue_clear(k);
+	free(k);
+	D->keep = NULL;
+}
+
+pid_t
+keep_pid(void)
+{
+	return D->keep ? D->keep->pid : 0;
+}
+
+void
+keep_items_free(struct keep_items *items)
+{
+	for (size_t i = 0; i < items->n; i++) {
+		for (unsigned k = 0; k < items->v[i].nfds; k++)
+			if (items->v[i].fds[k] >= 0)
+				close(items->v[i].fds[k]);
+		json_decref(items->v[i].rec);
+	}
+	free(items->v);
+	items->v = NULL;
+	items->n = 0;
+}

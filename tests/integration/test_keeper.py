@@ -1,0 +1,358 @@
+"""The daemon dies (kill -9, the OOM killer, a bug) and nothing else does.
+
+The keeper (src/keeper) holds a copy of every descriptor the apps depend on
+and the records of the table, starts a new daemon, and hands everything
+over: the apps keep serving and logging, the new daemon lists them with
+their pids and manages them. Without the keeper (both killed) the new
+daemon finds the orphans, says so, refuses to start duplicates next to
+them, and `delete`/`kill` stop them. Each test prints its figures."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+from clusterapp import live_pids, start_node, wait_ready
+from conftest import free_port, wait_for
+from fhelpers import alive, app, children
+from loadgen import Load, request
+
+
+def keeper_pid(corral):
+    try:
+        with open(os.path.join(corral.home, "keeper.pid")) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def kill_both(corral):
+    """SIGKILL the daemon and its keeper at once: stopped first, neither can
+    see the other go and start a replacement."""
+    pids = [p for p in (corral.daemon_pid(), keeper_pid(corral)) if p > 0]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    daemon, keeper = (pids + [0, 0])[:2]
+    wait_for(lambda: not alive(daemon) and not alive(keeper), 10, what="both to die")
+
+
+def new_daemon(corral, old):
+    """Wait for a daemon other than pid old to answer (ping starts one if
+    nobody else does); its pid."""
+    def check():
+        if corral.run("ping", timeout=20).returncode != 0:
+            return 0
+        pid = corral.daemon_pid()
+        return pid if pid not in (0, old) and alive(pid) else 0
+    return wait_for(check, 20, what="a new daemon")
+
+
+APP_LINE = re.compile(r"pid \d+ (listening on \d+|shutting down \(\w+\))")
+
+
+def request_lines(corral, name, pm_ids):
+    """The paths in the "req <path> pid=<pid>" lines of the instances' out
+    logs, and every line that is neither one nor the app's own (a cut or
+    glued line shows up there)."""
+    reqs, other = [], []
+    for pm_id in pm_ids:
+        with open(corral.log_path(name, "out", pm_id), errors="replace") as f:
+            for line in f.read().split("\n"):
+                if re.fullmatch(r"req /\d+ pid=\d+", line):
+                    reqs.append(line.split()[1])
+                elif line and not APP_LINE.fullmatch(line):
+                    other.append(line)
+    return reqs, other
+
+
+def test_daemon_kill_9_under_load_loses_nothing(corral, tmp_path):
+    port = free_port()
+    start_node(corral, tmp_path, port, 2, env={"LOG_REQUESTS": "1"})
+    procs = corral.procs("web")
+    pids = live_pids(corral, "web")
+    pm_ids = [p["pm_id"] for p in procs]
+    corral.ok("save")
+    daemon, keeper = corral.daemon_pid(), keeper_pid(corral)
+    with Load(port, threads=4, numbered=True) as load:
+        load.wait_more(300)
+        t_kill = time.monotonic()
+        os.kill(daemon, signal.SIGKILL)
+        second = new_daemon(corral, daemon)
+        t_back = time.monotonic()
+        load.wait_more(300)
+        # A reload by the new daemon, under the same load.
+        corral.ok("reload", "web")
+        load.wait_more(200)
+    print(f"\n  kill -9 of the daemon under load: {len(load.results)} answered, "
+          f"{len(load.failures)} failed; new daemon serving after {t_back - t_kill:.2f} s")
+    assert load.failures == [], load.failures[:5]
+    assert keeper and keeper_pid(corral) == keeper and second != daemon
+    # The apps were adopted, then reloaded: new pids, as many.
+    assert len(corral.procs("web")) == 2
+    assert live_pids(corral, "web").isdisjoint(pids)
+    # Every answered request was logged, whole, once; nothing else is there.
+    reqs, other = request_lines(corral, "web", pm_ids)
+    answered = set(load.paths)
+    missing = answered - set(reqs)
+    dups = len(reqs) - len(set(reqs))
+    print(f"  log lines: {len(reqs)} requests logged, {len(missing)} answered but not "
+          f"logged, {dups} twice, {len(other)} cut or foreign")
+    assert not missing, sorted(missing)[:10]
+    assert dups == 0 and other == [], other[:5]
+    # resurrect after all that starts nothing twice.
+    r = corral.run("resurrect")
+    assert r.returncode == 0, r.stderr
+    assert len(corral.procs("web")) == 2
+    # kill stops the apps, the daemon and the keeper.
+    corral.ok("kill")
+    wait_for(lambda: not alive(keeper), 10, what="the keeper to exit")
+    assert not corral.leftovers()
+    assert not os.path.exists(os.path.join(corral.home, "keeper.sock"))
+
+
+def test_adopted_instances_are_managed(corral, tmp_path):
+    """After adoption: the same pids in list; stop, restart and delete act on
+    the adopted processes; a crash of one is seen (status unknown) and
+    restarted; start of the same app is what it is for a running app."""
+    corral.ok("start", app("loop.py"), "--name", "f", "-i", "2")
+    procs = corral.wait_status("f", "online", count=2)
+    pids = sorted(p["pid"] for p in procs)
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    new_daemon(corral, daemon)
+    after = corral.procs("f")
+    assert sorted(p["pid"] for p in after) == pids
+    assert all(p["status"] == "online" for p in after)
+    # Starting it again finds it running.
+    err = corral.fail("start", app("loop.py"), "--name", "f")
+    assert "already running" in err
+    # One adopted process dies: it restarts, its status unknown.
+    os.kill(pids[0], signal.SIGKILL)
+    p = wait_for(lambda: corral.procs("f")[0]["pid"] not in (0, pids[0]) and
+                 corral.procs("f")[0]["status"] == "online" and corral.procs("f")[0],
+                 15, what="the crashed instance to restart")
+    assert p["restarts"] == 1
+    assert "exit status unknown" in corral.daemon_log()
+    corral.ok("stop", "1")
+    assert not alive(pids[1])
+    corral.ok("delete", "f")
+    assert corral.jlist() == []
+
+
+def test_fallback_without_the_keeper(corral, tmp_path):
+    """Daemon and keeper killed: the next daemon finds the apps still
+    running, lists them as orphans, starts no duplicate next to them, and
+    delete stops them; then resurrect brings the app back."""
+    port = free_port()
+    start_node(corral, tmp_path, port, 2)
+    pids = live_pids(corral, "web")
+    corral.ok("save")
+    kill_both(corral)
+    # The apps still answer (they log nothing per request).
+    assert int(request(port)["pid"]) in pids
+    out = corral.ok("list")
+    print("\n" + out)
+    for pid in pids:
+        assert str(pid) in out
+    assert "orphan" in out.lower()
+    assert "found 2 processes left running" in corral.daemon_log()
+    # No duplicate: resurrect refuses web while its orphans run.
+    r = corral.run("resurrect")
+    assert r.returncode != 0
+    assert "web" in r.stderr and "left its processes running" in r.stderr, r.stderr
+    assert corral.procs("web") == []
+    corral.ok("delete", "web")
+    for pid in pids:
+        assert not alive(pid)
+    corral.ok("resurrect")
+    wait_ready(corral, "web", 2)
+    assert int(request(port)["pid"]) in live_pids(corral, "web")
+
+
+def test_kill_stops_orphans_without_the_keeper(corral, tmp_path):
+    corral.ok("start", app("loop.py"), "--name", "f")
+    pid = corral.wait_status("f", "online")[0]["pid"]
+    kill_both(corral)
+    corral.ok("kill")
+    assert not alive(pid)
+    assert not corral.leftovers()
+
+
+DAEMONIZER = """import os, signal, sys, time
+# A child leaves the group (setsid) and, when told to stop, daemonizes:
+# forks a grandchild that keeps running, and exits.
+if os.fork() == 0:
+    os.setsid()
+    def go(*_):
+        if os.fork() == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            with open(os.environ["GRANDCHILD"], "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(300)
+            os._exit(0)
+        os._exit(0)
+    signal.signal(signal.SIGINT, go)
+    print("child", os.getpid(), flush=True)
+    while True:
+        time.sleep(1)
+time.sleep(300)
+"""
+
+
+def test_delete_kills_a_grandchild_that_daemonized_during_the_stop(corral, tmp_path):
+    """Issue 11.9: the stop looked for the tree once; a child that forked
+    its daemon after that look left it running."""
+    script = tmp_path / "daemonizer.py"
+    script.write_text(DAEMONIZER)
+    mark = tmp_path / "grandchild.pid"
+    corral.ok("start", str(script), "--name", "dz", env={"GRANDCHILD": str(mark)})
+    corral.wait_status("dz", "online")
+    wait_for(lambda: "child" in open(corral.log_path("dz")).read(), 10, what="the child")
+    corral.ok("delete", "dz")
+    gc = int(wait_for(lambda: mark.exists() and mark.read_text(), 10, what="the grandchild"))
+    try:
+        wait_for(lambda: not alive(gc), 5, what="the grandchild to be gone")
+    finally:
+        if alive(gc):
+            os.kill(gc, signal.SIGKILL)
+
+
+ESCAPER = """import os, sys, time
+# A grandchild leaves the group, wipes its environment (no pm_id, no name)
+# and is orphaned: the daemon (child subreaper) adopts it.
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execve("/bin/sleep", ["sleep", "300"], {})
+    os._exit(0)
+os.wait()
+print("escaped", flush=True)
+time.sleep(300)
+"""
+
+
+def test_kill_stops_an_adopted_orphan_without_markers(corral, tmp_path):
+    """Issue 11.9: found by the process tree (the daemon's own children),
+    not by the environment marker it wiped."""
+    script = tmp_path / "escaper.py"
+    script.write_text(ESCAPER)
+    corral.ok("start", str(script), "--name", "esc")
+    corral.wait_status("esc", "online")
+    wait_for(lambda: "escaped" in open(corral.log_path("esc")).read(), 10, what="the escape")
+    daemon = corral.daemon_pid()
+    sleepers = wait_for(lambda: [p for p in children(daemon) if alive(p) and
+                                 open(f"/proc/{p}/comm").read().strip() == "sleep"],
+                        10, what="the orphan to be adopted")
+    try:
+        corral.ok("kill")
+        for pid in sleepers:
+            assert not alive(pid)
+    finally:
+        for pid in sleepers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_keeper_gives_up_restarting_and_a_command_takes_over(corral):
+    """A daemon that keeps dying is started at most 5 times a minute; then
+    the keeper waits, and the daemon the next `corral` command starts finds
+    it through keeper.sock and adopts the apps."""
+    corral.ok("start", app("loop.py"), "--name", "f")
+    pid = corral.wait_status("f", "online")[0]["pid"]
+    keeper = keeper_pid(corral)
+    for _ in range(5):
+        daemon = corral.daemon_pid()
+        os.kill(daemon, signal.SIGKILL)
+        wait_for(lambda: corral.daemon_pid() != daemon and alive(corral.daemon_pid()), 20,
+                 what="the keeper to start a daemon")
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    wait_for(lambda: "not starting it again" in corral.daemon_log(), 10,
+             what="the keeper to give up")
+    assert not alive(daemon) and alive(keeper) and alive(pid)
+    assert corral.proc("f")["pid"] == pid
+    assert corral.daemon_pid() not in (0, daemon)
+    assert "adopted 1 app" in corral.daemon_log().rsplit("not starting it again", 1)[1]
+    corral.ok("kill")
+    wait_for(lambda: not alive(keeper), 10, what="the keeper to exit")
+
+
+def test_a_dead_keeper_is_replaced(corral):
+    """The keeper dies: the daemon starts another and hands it everything,
+    so a kill -9 of the daemon afterwards still loses nothing."""
+    corral.ok("start", app("loop.py"), "--name", "f")
+    pid = corral.wait_status("f", "online")[0]["pid"]
+    keeper = keeper_pid(corral)
+    os.kill(keeper, signal.SIGKILL)
+    second = wait_for(lambda: keeper_pid(corral) not in (0, keeper) and
+                      alive(keeper_pid(corral)) and keeper_pid(corral), 15,
+                      what="a new keeper")
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    new_daemon(corral, daemon)
+    assert corral.proc("f")["pid"] == pid and alive(pid)
+    corral.ok("kill")
+    wait_for(lambda: not alive(second), 10, what="the keeper to exit")
+
+
+def test_sigterm_stops_the_keeper_too(corral):
+    corral.ok("start", app("loop.py"), "--name", "f")
+    pid = corral.wait_status("f", "online")[0]["pid"]
+    daemon, keeper = corral.daemon_pid(), keeper_pid(corral)
+    os.kill(daemon, signal.SIGTERM)
+    wait_for(lambda: not alive(daemon) and not alive(pid) and not alive(keeper), 15,
+             what="the app, the daemon and the keeper to exit")
+    assert not corral.leftovers()
+
+
+def test_a_launch_in_progress_completes_after_adoption(corral):
+    """The daemon dies while an instance waits to say READY=1 on
+    NOTIFY_SOCKET: the next daemon has the same socket, hears it, and the
+    instance goes online."""
+    port = free_port()
+    start = corral.popen("start", app("notify_server.py"), "--name", "n", "--wait-ready",
+                         "--listen-timeout", "30000",
+                         env={"PORT": str(port), "READY_DELAY_MS": "2000"})
+    wait_for(lambda: corral.procs("n") and corral.proc("n")["pid"], 10, what="the launch")
+    assert corral.proc("n")["status"] == "launching"
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    start.communicate(timeout=30)
+    new_daemon(corral, daemon)
+    p = corral.wait_status("n", "online", timeout=20)[0]
+    assert p["status_text"] == f"serving on port {port}"
+    assert corral.procs("n")[0]["pid"] == p["pid"]
+
+
+HALF_LINE = """import os, sys, time
+sys.stdout.write("ready\\nfirst half, ")
+sys.stdout.flush()
+open(os.environ["WROTE"], "w").close()
+while not os.path.exists(os.environ["GO"]):
+    time.sleep(0.05)
+sys.stdout.write("second half\\n")
+sys.stdout.flush()
+time.sleep(300)
+"""
+
+
+def test_a_line_half_written_when_the_daemon_dies_is_not_cut(corral, tmp_path):
+    """The daemon reads a pipe up to its last complete line: the unfinished
+    one stays in the pipe, which the keeper holds, and the next daemon
+    writes it whole."""
+    script = tmp_path / "half.py"
+    script.write_text(HALF_LINE)
+    wrote, go = tmp_path / "wrote", tmp_path / "go"
+    corral.ok("start", str(script), "--name", "half",
+              env={"WROTE": str(wrote), "GO": str(go)})
+    log = corral.log_path("half")
+    wait_for(lambda: wrote.exists() and "ready" in open(log).read(), 10,
+             what="the first half")
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    new_daemon(corral, daemon)
+    go.touch()
+    wait_for(lambda: "second half" in open(log).read(), 10, what="the second half")
+    assert open(log).read().split("\n")[:2] == ["ready", "first half, second half"]

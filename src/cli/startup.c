@@ -244,8 +244,11 @@ resolve_home(const struct paths *p, struct target *t)
 		t->corral_home = xstrdup(p->home);
 	else
 		t->corral_home = xasprintf("%s%s.corral", t->home, strcmp(t->home, "/") ? "/" : "");
-	const char *slash = strrchr(p->pidfile, '/');
-	t->pidfile = xasprintf("%s/%s", t->corral_home, slash ? slash + 1 : p->pidfile);
+	/* The keeper is the service's main process: it outlives a daemon that
+	 * dies (and starts the next one), which systemd must not take for the
+	 * service failing. */
+	const char *slash = strrchr(p->keeper_pid, '/');
+	t->pidfile = xasprintf("%s/%s", t->corral_home, slash ? slash + 1 : p->keeper_pid);
 }
 
 /* systemd unit names: letters, digits and ":-_.\" (no '@': not a template). */

@@ -162,8 +162,10 @@ keep_reader_next(struct keep_reader *r, struct keep_frame *f)
 	f->nfds = hdr.nfds;
 	for (unsigned i = 0; i < KEEP_MAX_FDS; i++)
 		f->fds[i] = i < hdr.nfds ? r->fds[i] : -1;
-	memmove(r->fds, r->fds + hdr.nfds, (r->nfds - hdr.nfds) * sizeof(*r->fds));
-	r->nfds -= hdr.nfds;
+	if (hdr.nfds) {
+		memmove(r->fds, r->fds + hdr.nfds, (r->nfds - hdr.nfds) * sizeof(*r->fds));
+		r->nfds -= hdr.nfds;
+	}
 	r->off += sizeof(hdr) + hdr.len;
 	if (r->off == r->len) {
 		r->off = r->len = 0;

@@ -97,7 +97,8 @@ def test_print_shows_the_unit_and_the_root_command(sd):
     assert s["User"] == [ME]
     assert f"CORRAL_HOME={sd.corral.home}" in s["Environment"]
     assert f"PATH={os.environ['PATH']}" in s["Environment"][0]
-    assert s["PIDFile"] == [f"{sd.corral.home}/daemon.pid"]
+    # The keeper: a daemon that dies is not the service failing.
+    assert s["PIDFile"] == [f"{sd.corral.home}/keeper.pid"]
     # '-': one app that cannot come back must not fail the whole service.
     assert s["ExecStart"] == [f"-{EXE} resurrect"]
     assert s["ExecStop"] == [f"{EXE} kill"]
@@ -116,7 +117,7 @@ def test_home_defaults_to_hp(sd, tmp_path):
     assert r.returncode == 0, r.stderr
     s = settings(r.stdout)
     assert f"CORRAL_HOME={tmp_path}/alice/.corral" in s["Environment"]
-    assert s["PIDFile"] == [f"{tmp_path}/alice/.corral/daemon.pid"]
+    assert s["PIDFile"] == [f"{tmp_path}/alice/.corral/keeper.pid"]
 
 
 def test_odd_characters_are_escaped(sd):

@@ -22,6 +22,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ struct item {
 struct conn {
 	int fd;                   /* -1 when none */
 	pid_t pid;
+	int pidfd;                /* the daemon's, -1 if none */
 	bool bye;                 /* it is exiting in order */
 	struct keep_reader in;
 };
@@ -71,6 +73,8 @@ struct keeper {
 	int64_t starts[KEEPER_RESTARTS]; /* when we started the last daemons */
 	size_t nstarts;
 	pid_t last_daemon;        /* to name its exit in the log */
+	int dying;                /* pidfd of a daemon whose connection ended */
+	bool start_pending;       /* start the next daemon once it is gone */
 	struct rlimit app_nofile; /* the limit we were started with, for daemons */
 	mode_t app_umask;
 	bool quit;
@@ -99,8 +103,28 @@ conn_close(struct conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
 	keep_reader_free(&c->in);
-	*c = (struct conn){.fd = -1};
+	*c = (struct conn){.fd = -1, .pidfd = -1};
+}
+
+static int
+pidfd_of(pid_t pid)
+{
+	int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (fd >= 0)
+		fd_set_cloexec(fd, true);
+	return fd;
+}
+
+/* Whether the process of pidfd has exited (its descriptors, and the lock on
+ * daemon.pid, are closed by then). */
+static bool
+exited(int pidfd)
+{
+	struct pollfd pfd = {pidfd, POLLIN, 0};
+	return pidfd < 0 || poll(&pfd, 1, 0) == 1;
 }
 
 static void
@@ -221,6 +245,12 @@ daemon_gone(struct keeper *k, const char *why)
 {
 	bool bye = k->cur.bye;
 	pid_t pid = k->cur.pid;
+	/* Its socket may close before its lock on daemon.pid does: the next
+	 * daemon starts once it has exited. */
+	if (k->dying >= 0)
+		close(k->dying);
+	k->dying = k->cur.pidfd;
+	k->cur.pidfd = -1;
 	conn_close(&k->cur);
 	if (k->building) {
 		/* It died while sending a new generation: keep the last whole one. */
@@ -236,11 +266,28 @@ daemon_gone(struct keeper *k, const char *why)
 	    "running, their output waits in their pipes", (int)pid, why);
 	if (k->pending.fd >= 0) {
 		k->cur = k->pending;
-		k->pending = (struct conn){.fd = -1};
+		k->pending = (struct conn){.fd = -1, .pidfd = -1};
 		dlog("keeper: handing over to the daemon (pid %d) that is waiting", (int)k->cur.pid);
 		return;
 	}
+	if (!exited(k->dying)) {
+		k->start_pending = true;
+		return;
+	}
 	start_daemon(k);
+}
+
+/* The daemon whose connection ended has exited: start the next one if we
+ * were waiting for that. */
+static void
+on_dying(struct keeper *k)
+{
+	close(k->dying);
+	k->dying = -1;
+	if (k->start_pending && k->cur.fd < 0) {
+		k->start_pending = false;
+		start_daemon(k);
+	}
 }
 
 static void
@@ -331,7 +378,7 @@ start_daemon(struct keeper *k)
 		_exit(127);
 	}
 	close(sv[1]);
-	k->cur = (struct conn){.fd = sv[0], .pid = pid};
+	k->cur = (struct conn){.fd = sv[0], .pid = pid, .pidfd = pidfd_of(pid)};
 	keep_reader_init(&k->cur.in);
 	k->last_daemon = pid;
 	k->starts[k->nstarts++] = now;
@@ -352,7 +399,7 @@ on_accept(struct keeper *k)
 		close(fd);
 		return;
 	}
-	struct conn c = {.fd = fd, .pid = cred.pid};
+	struct conn c = {.fd = fd, .pid = cred.pid, .pidfd = pidfd_of(cred.pid)};
 	keep_reader_init(&c.in);
 	if (k->cur.fd < 0) {
 		k->cur = c;
@@ -364,6 +411,8 @@ on_accept(struct keeper *k)
 	} else {
 		conn_close(&c);
 	}
+	/* A daemon came: nothing to start any more. */
+	k->start_pending = false;
 }
 
 static void
@@ -486,10 +535,14 @@ static void
 run(struct keeper *k)
 {
 	while (!k->quit) {
-		struct pollfd pfd[3];
+		struct pollfd pfd[4];
 		int n = 0;
 		pfd[n++] = (struct pollfd){k->sig_fd, POLLIN, 0};
-		int li = -1, ci = -1;
+		int li = -1, ci = -1, di = -1;
+		if (k->dying >= 0) {
+			di = n;
+			pfd[n++] = (struct pollfd){k->dying, POLLIN, 0};
+		}
 		if (k->listen_fd >= 0) {
 			li = n;
 			pfd[n++] = (struct pollfd){k->listen_fd, POLLIN, 0};
@@ -517,6 +570,8 @@ run(struct keeper *k)
 			continue;
 		if (pfd[0].revents)
 			on_signal(k);
+		if (di >= 0 && pfd[di].revents && k->dying == pfd[di].fd)
+			on_dying(k);
 		if (ci >= 0 && pfd[ci].revents && k->cur.fd == pfd[ci].fd)
 			on_daemon(k);
 		if (li >= 0 && pfd[li].revents)
@@ -531,8 +586,8 @@ keeper_main(int argc, char **argv)
 	(void)argv;
 	static struct keeper k;
 	memset(&k, 0, sizeof(k));
-	k.sig_fd = k.listen_fd = k.lock_fd = -1;
-	k.cur = k.pending = (struct conn){.fd = -1};
+	k.sig_fd = k.listen_fd = k.lock_fd = k.dying = -1;
+	k.cur = k.pending = (struct conn){.fd = -1, .pidfd = -1};
 	char *err = NULL;
 	if (paths_init(&k.paths, &err) < 0) {
 		fprintf(stderr, "corral keeper: %s\n", err);
@@ -549,6 +604,7 @@ keeper_main(int argc, char **argv)
 	log_open(k.paths.log);
 	k.cur.fd = atoi(fd_env);
 	k.cur.pid = pid_env ? atoi(pid_env) : 0;
+	k.cur.pidfd = pidfd_of(k.cur.pid);
 	k.last_daemon = k.cur.pid;
 	fd_set_cloexec(k.cur.fd, true);
 	unsetenv("CORRAL_KEEPER_FD");
@@ -578,6 +634,8 @@ keeper_main(int argc, char **argv)
 	items_clear(&k.items);
 	items_clear(&k.next);
 	release_start_lock(&k);
+	if (k.dying >= 0)
+		close(k.dying);
 	close(k.sig_fd);
 	log_close();
 	paths_free(&k.paths);

@@ -356,3 +356,68 @@ def test_a_line_half_written_when_the_daemon_dies_is_not_cut(corral, tmp_path):
     go.touch()
     wait_for(lambda: "second half" in open(log).read(), 10, what="the second half")
     assert open(log).read().split("\n")[:2] == ["ready", "first half, second half"]
+
+
+def test_a_reload_in_progress_is_undone(corral, tmp_path):
+    """The daemon dies while a reload waits for a successor to be ready: the
+    next daemon kills the successor (its client is gone) and the old
+    processes keep serving."""
+    port = free_port()
+    start_node(corral, tmp_path, port, 2, args=("--wait-ready", "--listen-timeout", "60000"),
+               env={"SEND_READY": "1"})
+    old = live_pids(corral, "web")
+    # The successors take a minute to be ready.
+    reload = corral.popen("reload", "web", "--update-env",
+                          env={"READY_DELAY_MS": "60000", "SEND_READY": "1"})
+    daemon = corral.daemon_pid()
+    successors = wait_for(lambda: set(children(daemon)) - old - {keeper_pid(corral)}, 20,
+                          what="a successor")
+    os.kill(daemon, signal.SIGKILL)
+    reload.communicate(timeout=30)
+    new_daemon(corral, daemon)
+    wait_for(lambda: not any(alive(p) for p in successors), 15, what="the successor to go")
+    assert live_pids(corral, "web") == old
+    assert {int(request(port)["pid"]) for _ in range(20)} <= old
+
+
+def test_a_stop_in_progress_goes_on(corral):
+    """The daemon dies while an instance that ignores SIGINT is stopping: the
+    next daemon goes on with the stop (SIGKILL after kill_timeout)."""
+    corral.ok("start", app("ignore_sigint.py"), "--name", "s", "--kill-timeout", "1500")
+    pid = corral.wait_status("s", "online")[0]["pid"]
+    wait_for(lambda: "ignoring SIGINT" in open(corral.log_path("s")).read(), 10,
+             what="the app to ignore SIGINT")
+    stop = corral.popen("stop", "s")
+    wait_for(lambda: corral.proc("s")["status"] == "stopping", 10, what="the stop")
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    stop.communicate(timeout=30)
+    new_daemon(corral, daemon)
+    corral.wait_status("s", "stopped", timeout=20)
+    assert not alive(pid)
+
+
+def test_a_restart_delay_in_progress_is_kept(corral):
+    corral.ok("start", app("crash.sh"), "--name", "c", "--restart-delay", "1500")
+    corral.wait_status("c", "waiting restart")
+    restarts = corral.proc("c")["restarts"]
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    new_daemon(corral, daemon)
+    wait_for(lambda: corral.proc("c")["restarts"] > restarts, 15, what="the delayed restart")
+    corral.ok("delete", "c")
+
+
+def test_the_node_channel_is_adopted(corral, tmp_path):
+    """shutdown_with_message after adoption: the message goes through the
+    Node IPC channel the previous daemon opened."""
+    port = free_port()
+    corral.ok("start", app("pid_server.js"), "--name", "n", "--shutdown-with-message",
+              env={"PORT": str(port)})
+    pid = corral.wait_status("n", "online")[0]["pid"]
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    new_daemon(corral, daemon)
+    corral.ok("stop", "n")
+    assert not alive(pid)
+    assert f"pid {pid} shutting down (message)" in open(corral.log_path("n")).read()

@@ -26,6 +26,31 @@ keep_hdr_make(struct keep_hdr *hdr, enum keep_op op, uint64_t key, size_t len, u
 	return 0;
 }
 
+ssize_t
+keep_sendmsg(int sock, struct iovec *iov, int niov, const int *fds, unsigned nfds, int flags)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int) * KEEP_MAX_FDS)];
+	} ctl;
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+	if (nfds > 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = &ctl;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	ssize_t n;
+	do {
+		n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
 int
 keep_send(int sock, enum keep_op op, uint64_t key, const void *blob, size_t len,
     const int *fds, unsigned nfds)
@@ -33,10 +58,6 @@ keep_send(int sock, enum keep_op op, uint64_t key, const void *blob, size_t len,
 	struct keep_hdr hdr;
 	if (keep_hdr_make(&hdr, op, key, len, nfds) < 0)
 		return -EINVAL;
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int) * KEEP_MAX_FDS)];
-	} ctl;
 	size_t sent = 0, total = sizeof(hdr) + len;
 	while (sent < total) {
 		struct iovec iov[2];
@@ -46,23 +67,10 @@ keep_send(int sock, enum keep_op op, uint64_t key, const void *blob, size_t len,
 		size_t boff = sent > sizeof(hdr) ? sent - sizeof(hdr) : 0;
 		if (len > boff)
 			iov[niov++] = (struct iovec){(char *)blob + boff, len - boff};
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
-		if (sent == 0 && nfds > 0) {
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = &ctl;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		/* The descriptors go with the first byte only. */
+		ssize_t n = keep_sendmsg(sock, iov, niov, fds, sent == 0 ? nfds : 0, 0);
+		if (n < 0)
+			return (int)n;
 		sent += (size_t)n;
 	}
 	return 0;

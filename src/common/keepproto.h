@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define KEEP_VERSION 1
 #define KEEP_MAX_FDS 4
@@ -81,6 +82,11 @@ struct keep_reader {
 int keep_hdr_make(struct keep_hdr *hdr, enum keep_op op, uint64_t key, size_t len,
     unsigned nfds);
 
+/* One sendmsg() of iov, with fds as SCM_RIGHTS when nfds > 0 (retried on
+ * EINTR, never SIGPIPE; flags such as MSG_DONTWAIT added): the bytes sent,
+ * or -errno. */
+ssize_t keep_sendmsg(int sock, struct iovec *iov, int niov, const int *fds, unsigned nfds,
+    int flags);
 /* Send one whole frame on a blocking socket (a handover, a fresh keeper):
  * 0 or -errno. Never raises SIGPIPE. */
 int keep_send(int sock, enum keep_op op, uint64_t key, const void *blob, size_t len,

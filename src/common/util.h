@@ -79,6 +79,9 @@ bool utf8_valid(const char *s, size_t n);
 char *base64_encode(const void *data, size_t n);
 ssize_t base64_decode(const char *s, size_t len, void *out);
 
+/* A connected SOCK_STREAM unix socket to path (close-on-exec), or -errno. */
+int unix_connect(const char *path);
+
 /* mkdir -p with the given mode for every created level; 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 

@@ -14,7 +14,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -84,27 +83,8 @@ queue_clear(struct keep *k)
 static ssize_t
 send_some(int sock, const char *buf, size_t len, size_t off, const int *fds, unsigned nfds)
 {
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int) * KEEP_MAX_FDS)];
-	} ctl;
 	struct iovec iov = {(char *)buf + off, len - off};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (nfds > 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = &ctl;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t n;
-	do {
-		n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
+	return keep_sendmsg(sock, &iov, 1, fds, nfds, MSG_DONTWAIT);
 }
 
 static void
@@ -113,32 +93,43 @@ watch_output(struct keep *k, bool on)
 	io_mod(D->loop, &k->io, on ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
+/* Send what the socket takes of the first queued frame: 1 when it is all
+ * gone, 0 when the socket is full, or -errno. */
+static int
+send_head(struct keep *k)
+{
+	struct out *o = STAILQ_FIRST(&k->queue);
+	ssize_t n = send_some(k->fd, o->buf, o->len, o->off, o->fds, o->nfds);
+	if (n == -EAGAIN)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	/* The descriptors went with the first byte. */
+	for (unsigned i = 0; i < o->nfds; i++)
+		close(o->fds[i]);
+	o->nfds = 0;
+	o->off += (size_t)n;
+	k->queued_bytes -= (size_t)n;
+	if (o->off < o->len)
+		return 0;
+	STAILQ_REMOVE_HEAD(&k->queue, link);
+	out_free(o);
+	return 1;
+}
+
 /* Send what waits; false when the keeper is gone. */
 static bool
 flush_queue(struct keep *k)
 {
-	struct out *o;
-	while ((o = STAILQ_FIRST(&k->queue)) != NULL) {
-		ssize_t n = send_some(k->fd, o->buf, o->len, o->off, o->fds, o->nfds);
-		if (n == -EAGAIN)
-			return true;
-		if (n < 0) {
-			keeper_lost(strerror((int)-n));
-			return false;
-		}
-		if (o->nfds) {
-			for (unsigned i = 0; i < o->nfds; i++)
-				close(o->fds[i]);
-			o->nfds = 0;
-		}
-		o->off += (size_t)n;
-		k->queued_bytes -= (size_t)n;
-		if (o->off < o->len)
-			return true;
-		STAILQ_REMOVE_HEAD(&k->queue, link);
-		out_free(o);
+	int rc = 1;
+	while (!STAILQ_EMPTY(&k->queue) && (rc = send_head(k)) == 1)
+		;
+	if (rc < 0) {
+		keeper_lost(strerror(-rc));
+		return false;
 	}
-	watch_output(k, false);
+	if (STAILQ_EMPTY(&k->queue))
+		watch_output(k, false);
 	return true;
 }
 
@@ -524,6 +515,22 @@ go_live(struct keep *k, int fd)
 	sync_all();
 }
 
+/* Become `corral keeper` (exe, or this binary), with fd its end of the
+ * daemon's connection and daemon the daemon's pid. */
+static void NORETURN
+exec_keeper(const char *exe, int fd, pid_t daemon)
+{
+	fd_set_cloexec(fd, false);
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%d", fd);
+	setenv("CORRAL_KEEPER_FD", buf, 1);
+	snprintf(buf, sizeof(buf), "%d", (int)daemon);
+	setenv("CORRAL_KEEPER_DAEMON", buf, 1);
+	char *args[] = {"corral", "keeper", NULL};
+	execv(exe ? exe : "/proc/self/exe", args);
+	_exit(127);
+}
+
 /* Start a keeper of our own (the last one died while we run). It is our
  * child this time; it has everything again at once. */
 static void
@@ -548,20 +555,12 @@ spawn_keeper(struct keep *k)
 		setsid();
 		setrlimit(RLIMIT_NOFILE, &D->app_nofile);
 		umask(D->app_umask);
-		fd_set_cloexec(sv[1], false);
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%d", sv[1]);
-		setenv("CORRAL_KEEPER_FD", buf, 1);
-		snprintf(buf, sizeof(buf), "%d", (int)D->pid);
-		setenv("CORRAL_KEEPER_DAEMON", buf, 1);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
 			dup2(null, 0);
 			dup2(null, 1);
 		}
-		char *args[] = {"corral", "keeper", NULL};
-		execv(D->exe_path ? D->exe_path : "/proc/self/exe", args);
-		_exit(127);
+		exec_keeper(D->exe_path, sv[1], D->pid);
 	}
 	close(sv[1]);
 	k->pid = pid;
@@ -602,16 +601,9 @@ keeper_lost(const char *why)
 static int
 connect_keeper(pid_t *pid)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.keeper_sock);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = unix_connect(D->paths.keeper_sock);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+		return fd;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != geteuid()) {
@@ -717,15 +709,7 @@ become_keepers_child(struct keep *k)
 	if (pid > 0) {
 		/* The parent: everything else is close-on-exec. If the exec
 		 * fails, the daemon sees its keeper go and starts one. */
-		fd_set_cloexec(sv[0], false);
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%d", sv[0]);
-		setenv("CORRAL_KEEPER_FD", buf, 1);
-		snprintf(buf, sizeof(buf), "%d", (int)pid);
-		setenv("CORRAL_KEEPER_DAEMON", buf, 1);
-		char *args[] = {"corral", "keeper", NULL};
-		execv("/proc/self/exe", args);
-		_exit(127);
+		exec_keeper(NULL, sv[0], pid);
 	}
 	close(sv[0]);
 	setsid();
@@ -827,20 +811,8 @@ keep_bye(void)
 	while (!STAILQ_EMPTY(&k->queue) && mono_ms() < deadline) {
 		struct pollfd pfd = {k->fd, POLLOUT, 0};
 		poll(&pfd, 1, 100);
-		struct out *o = STAILQ_FIRST(&k->queue);
-		ssize_t n = send_some(k->fd, o->buf, o->len, o->off, o->fds, o->nfds);
-		if (n < 0 && n != -EAGAIN)
+		if (send_head(k) < 0)
 			break;
-		if (n > 0) {
-			for (unsigned i = 0; i < o->nfds; i++)
-				close(o->fds[i]);
-			o->nfds = 0;
-			o->off += (size_t)n;
-			if (o->off == o->len) {
-				STAILQ_REMOVE_HEAD(&k->queue, link);
-				out_free(o);
-			}
-		}
 	}
 	for (;;) {
 		int64_t left = deadline - mono_ms();

@@ -1467,7 +1467,9 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 		resume_stop(p);
 	}
 	proc_sync_traffic(p);
-	keep_mark_proc(p);
+	/* A process found while the keeper is live (a stray at shutdown) goes
+	 * to it with its pidfd; adopted ones go with everything after. */
+	keep_proc_started(p, p->peer ? cluster_peer_broker_fd(p->peer) : -1);
 	return p;
 }
 

@@ -429,7 +429,7 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 
 struct cluster_peer *
 cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, int broker_fd,
-    void *owner)
+    int broker_listen_fd, void *owner)
 {
 	struct cluster_peer *peer = xcalloc(1, sizeof(*peer));
 	peer->c = c;
@@ -441,7 +441,7 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 	peer->slot_uid = slot->uid;
 	peer->pm_id = slot->pm_id;
 	peer->inspect_port = slot->inspect_port;
-	peer->broker_fd = broker_fd;
+	peer->uid = slot->spec->uid >= 0 ? (uid_t)slot->spec->uid : geteuid();
 	LIST_INSERT_HEAD(&c->peers, peer, link);
 	/* Sockets reserved for this slot at spawn (LISTEN_FDS). Only those: a
 	 * socket kept after a crash goes to the next process when it binds
@@ -456,8 +456,7 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 			}
 		}
 	}
-	if (broker_fd >= 0)
-		broker_watch(peer);
+	broker_watch(peer, broker_fd, broker_listen_fd);
 	return peer;
 }
 
@@ -488,6 +487,13 @@ cluster_peer_unslot(struct cluster_peer *peer)
 {
 	peer->has_slot = false;
 	peer->spec = NULL;
+}
+
+bool
+cluster_peer_broker(const struct cluster_peer *peer, bool *asked)
+{
+	*asked = peer->asked;
+	return peer->has_broker;
 }
 
 bool

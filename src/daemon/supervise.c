@@ -177,7 +177,7 @@ build_env(struct inst *in, char **extra)
 	static const char *const managed[] = {
 		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 		"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
-		"CORRAL_BROKER_FD", "pm_id", "name", "namespace",
+		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "pm_id", "name", "namespace",
 	};
 	json_t *env = json_deep_copy(s->env);
 	for (size_t i = 0; i < ARRAY_LEN(managed); i++)
@@ -408,6 +408,7 @@ const struct cluster_ops supervise_cluster_ops = {
 struct spawn_plan {
 	int out_pipe[2], err_pipe[2];   /* stdout, stderr: [0] ours, [1] the app's */
 	int broker[2];                  /* cluster via preload: [0] ours */
+	int broker_listen;              /* and its address: ours, -1 if none */
 	int ipc[2];                     /* Node IPC channel: [0] ours */
 	int pass[64];                   /* fds for the app, from 3 on */
 	size_t npass;
@@ -430,6 +431,7 @@ plan_init(struct spawn_plan *pl)
 	memset(pl, 0, sizeof(*pl));
 	for (int *pair, i = 0; (pair = plan_pair(pl, i)) != NULL; i++)
 		pair[0] = pair[1] = -1;
+	pl->broker_listen = -1;
 }
 
 /* Close what is still ours (the app's ends after the spawn, everything on
@@ -441,6 +443,8 @@ plan_free(struct spawn_plan *pl)
 		for (int k = 0; k < 2; k++)
 			if (pair[k] >= 0)
 				close(pair[k]);
+	if (pl->broker_listen >= 0)
+		close(pl->broker_listen);
 	for (size_t i = 0; i < pl->nextra; i++)
 		free(pl->extra[i]);
 }
@@ -464,11 +468,13 @@ plan_listen_fds(struct spawn_plan *pl, const struct cluster_slot *slot, char **e
 	return 0;
 }
 
-/* Cluster mode through the preload library: LD_PRELOAD and the broker
- * channel it asks for sockets on. */
+/* Cluster mode through the preload library: LD_PRELOAD, the broker channel
+ * it asks for sockets on, and the address where descendants that did not
+ * inherit the channel (npm start) reach the broker. */
 static int
 plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 {
+	char address[64], *why = NULL;
 	if (!D->preload_path) {
 		*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
 		    "found next to the corral binary");
@@ -485,6 +491,14 @@ plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
 	pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + pl->npass);
 	pl->pass[pl->npass++] = pl->broker[1];
+	pl->broker_listen = cluster_broker_listen(address, sizeof(address), &why);
+	if (pl->broker_listen >= 0) {
+		pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_SOCKET=%s", address);
+	} else {
+		dlog("%s: no broker address (%s): only processes that inherit the broker "
+		    "channel share ports", s->name, why);
+		free(why);
+	}
 	return 0;
 }
 
@@ -577,8 +591,9 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
-		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0], p);
-	pl->broker[0] = -1;
+		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0],
+		    pl->broker_listen, p);
+	pl->broker[0] = pl->broker_listen = -1;
 
 	p->pidfd = pidfd_open_compat(pid);
 	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd, p) < 0) {

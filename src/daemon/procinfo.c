@@ -77,6 +77,25 @@ procinfo_brief(struct inst *in)
 	    "watching", in->app->watch != NULL);
 }
 
+/* How the instance's process stands with its broker (cluster mode through
+ * the preload library): "reached" once some process of it asked for a port,
+ * "not reached" once it ran listen_timeout without asking (a server that
+ * could not reach the broker binds its port alone: its error log says why),
+ * "waiting" before; null when it has no broker (fork mode, `listen` apps)
+ * or no process. */
+static json_t *
+broker_state(const struct inst *in)
+{
+	const struct proc *p = in->proc;
+	bool asked;
+	if (!p || p->exited || !p->peer || !cluster_peer_broker(p->peer, &asked))
+		return json_null();
+	if (asked)
+		return json_string("reached");
+	return json_string(mono_ms() - p->started_mono >= in->app->spec.listen_timeout ?
+	    "not reached" : "waiting");
+}
+
 /* Everything of procinfo_json() but "spec". */
 static json_t *
 procinfo_state(struct inst *in)
@@ -118,6 +137,7 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
 	if (s->exec_mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
+	json_object_set_new(j, "broker", broker_state(in));
 	int inspect = inst_inspect_port(in);
 	json_object_set_new(j, "inspect_port", inspect ? json_integer(inspect) : json_null());
 	/* The shapes PM2's jlist has, for scripts written against it. */

@@ -732,6 +732,12 @@ on_ready_timer(struct loop *l, struct timer *t, void *arg)
 		return;
 	}
 	p->ready_timed_out = true;
+	bool asked = true;
+	if (in && p->peer && cluster_peer_broker(p->peer, &asked) && !asked)
+		dlog("%s[%d]: no process of pid %d reached the broker in %lld ms: if it listens, "
+		    "its port is not shared (describe shows broker: not reached)",
+		    in->app->spec.name, in->pm_id, (int)p->pid,
+		    (long long)in->app->spec.listen_timeout);
 	if (in && in->proc == p && in->state == ST_LAUNCHING) {
 		/* PM2 considers the app online after listen_timeout; so do we
 		 * for `start`, but describe says it never became ready, and a

@@ -57,7 +57,8 @@
  *        is not shared; binding <addr>:<port> directly, so the app's other
  *        instances will fail to bind it"
  *     and the real bind(). The library is only ever loaded into corral's
- *     cluster apps, so this is never silent.
+ *     cluster apps, so this is never silent; the daemon marks such an
+ *     instance too (describe's "broker: not reached").
  *   - The broker was reached but no reply came within
  *     BROKER_REPLY_TIMEOUT_MS, the reply channel was closed (the daemon
  *     refused the connection, see docs/architecture.md), a malformed reply,

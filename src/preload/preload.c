@@ -61,7 +61,9 @@
  *     instance too (describe's "broker: not reached").
  *   - The broker was reached but no reply came within
  *     BROKER_REPLY_TIMEOUT_MS, the reply channel was closed (the daemon
- *     refused the connection, see docs/architecture.md), a malformed reply,
+ *     refused the connection after the request was sent, see
+ *     docs/architecture.md; refused before, it is the line above with
+ *     EPIPE), a malformed reply,
  *     "ok" without a socket or with a socket of the wrong kind, or a failing
  *     syscall on the way: one line on stderr,
  *       "corral-preload: cannot get <addr>:<port> from the corral daemon

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from clusterapp import answering, wait_ready
-from conftest import APPS, ROOT, free_port, wait_for, write
+from conftest import APPS, CORRAL, ROOT, free_port, wait_for, write
 from loadgen import Load
 
 TESTS = os.path.join(ROOT, "tests")
@@ -146,3 +146,51 @@ def test_server_that_cannot_reach_the_broker_says_so(corral, tmp_path):
     assert "not reached: nothing in this instance asked corral for a port within " \
            "listen_timeout (1000 ms)" in out
     assert "no process of pid" in corral.daemon_log()
+
+
+def test_a_stranger_cannot_take_an_instance_sockets(corral, tmp_path):
+    # Anyone on the host can see the broker's abstract address in
+    # /proc/net/unix. A process that is not in the instance's process group
+    # (here: the test's own child), or runs as another user, is refused:
+    # its bind goes nowhere near the app's listeners.
+    port = free_port()
+    d = project(tmp_path)
+    corral.ok("start", str(d / "server.js"), "-i", 1, "--name", "web", env={"PORT": str(port)})
+    wait_ready(corral, "web", 1)
+    pid = corral.proc("web")["pid"]
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+    address = env[b"CORRAL_BROKER_SOCKET"].decode()
+    assert address.startswith("@corral-broker-")
+    preload = os.path.join(os.path.dirname(CORRAL), "libcorral-preload.so")
+    other = free_port()
+    script = ("import socket, sys\n"
+              "s = socket.socket()\n"
+              "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+              "s.listen(1)\n"
+              "print(s.getsockname()[1])\n")
+    runs = [("not in the instance's process group", [])]
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        runs.append(("another user", ["setpriv", "--reuid=65534", "--regid=65534",
+                                      "--clear-groups"]))
+    for why, prefix in runs:
+        r = subprocess.run(prefix + ["/usr/bin/python3", "-c", script, str(other)],
+                           env=dict(os.environ, LD_PRELOAD=preload,
+                                    CORRAL_BROKER_SOCKET=address),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        # It bound its own socket, not one of the daemon's.
+        assert r.stdout.strip() == str(other)
+        # Refused before or after its request was sent, it says so in one line.
+        assert r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr in (
+            f"corral-preload: cannot get 127.0.0.1:{other} from the corral daemon "
+            "(the daemon closed the reply channel); binding it directly\n",
+            "corral-preload: cannot reach the corral daemon's broker (CORRAL_BROKER_FD: not "
+            f"set; CORRAL_BROKER_SOCKET: cannot send on it: EPIPE): port {other} is not "
+            f"shared; binding 127.0.0.1:{other} directly, so the app's other instances will "
+            "fail to bind it\n"), r.stderr
+        wait_for(lambda: "broker: refused a connection from pid" in corral.daemon_log()
+                 and f"({why})" in corral.daemon_log(), 10, what=f"the refusal ({why})")
+    assert [g["address"] for g in corral.proc("web")["listeners"]] == [f"[::]:{port}"]
+    assert corral.proc("web")["broker"] == "reached"

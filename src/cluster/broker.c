@@ -204,25 +204,28 @@ on_broker(struct loop *l, struct io *io, uint32_t events, void *arg)
 	}
 }
 
-/* Watch fd as a channel of peer in a free slot; false when none is free. */
-static bool
-channel_open(struct cluster_peer *peer, int fd)
+/* A free channel of peer, or NULL when all BROKER_CHANNELS are open. */
+static struct broker_channel *
+channel_free(struct cluster_peer *peer)
 {
-	for (int i = 0; i < BROKER_CHANNELS; i++) {
-		struct broker_channel *ch = &peer->channels[i];
-		if (ch->fd >= 0)
-			continue;
-		fd_set_nonblock(fd, true);
-		if (io_add(peer->c->loop, &ch->io, fd, EPOLLIN, on_broker, ch) < 0) {
-			dlog("cannot watch a broker channel of pid %d: %s", (int)peer->pid,
-			    strerror(errno));
-			close(fd);
-			return true;
-		}
-		ch->fd = fd;
-		return true;
+	for (int i = 0; i < BROKER_CHANNELS; i++)
+		if (peer->channels[i].fd < 0)
+			return &peer->channels[i];
+	return NULL;
+}
+
+/* Watch fd (taken over) as the free channel ch of its peer. */
+static void
+channel_open(struct broker_channel *ch, int fd)
+{
+	fd_set_nonblock(fd, true);
+	if (io_add(ch->peer->c->loop, &ch->io, fd, EPOLLIN, on_broker, ch) < 0) {
+		dlog("cannot watch a broker channel of pid %d: %s", (int)ch->peer->pid,
+		    strerror(errno));
+		close(fd);
+		return;
 	}
-	return false;
+	ch->fd = fd;
 }
 
 /*
@@ -246,6 +249,11 @@ channel_allowed(const struct cluster_peer *peer, int fd, const char **why, pid_t
 		return false;
 	}
 	*pid = cred.pid;
+	/* pid 0: it is in a pid namespace we cannot see into. */
+	if (cred.pid <= 0) {
+		*why = "no pid";
+		return false;
+	}
 	if (cred.uid != peer->uid && cred.uid != 0) {
 		*why = "another user";
 		return false;
@@ -278,6 +286,13 @@ on_listen(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	struct cluster_peer *peer = arg;
 	for (int i = 0; i < 16; i++) {
+		/* Every channel busy: the connection waits in the backlog
+		 * until one closes. */
+		struct broker_channel *ch = channel_free(peer);
+		if (!ch) {
+			listen_pause(peer);
+			return;
+		}
 		int fd = accept4(peer->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			/* Out of descriptors or memory: the pending connection
@@ -297,12 +312,7 @@ on_listen(struct loop *l, struct io *io, uint32_t events, void *arg)
 			close(fd);
 			continue;
 		}
-		if (!channel_open(peer, fd)) {
-			/* Every channel busy: this one waits until one closes. */
-			close(fd);
-			listen_pause(peer);
-			return;
-		}
+		channel_open(ch, fd);
 	}
 }
 
@@ -351,7 +361,7 @@ broker_watch(struct cluster_peer *peer, int channel_fd, int listen_fd)
 	peer->has_broker = channel_fd >= 0 || listen_fd >= 0;
 	timer_init(&peer->listen_retry, on_listen_retry, peer);
 	if (channel_fd >= 0)
-		channel_open(peer, channel_fd);
+		channel_open(&peer->channels[0], channel_fd);
 	if (listen_fd < 0)
 		return;
 	if (io_add(peer->c->loop, &peer->listen_io, listen_fd, EPOLLIN, on_listen, peer) < 0) {

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "cluster/group.h"
 #include "common/brokerproto.h"
 #include "common/spec.h"
 #include "common/util.h"
@@ -693,6 +694,50 @@ test_broker_address(void **state)
 	spec_free(&s);
 }
 
+/* At most BROKER_CHANNELS connections are channels at once; one more waits
+ * in the backlog, unanswered, until one of them closes. */
+static void
+test_broker_address_channel_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct spec s;
+	make_spec(&s, "web", "even", NULL);
+	struct cluster_slot slot = {.app_id = 1, .spec = &s, .uid = 10, .pm_id = 0};
+	char address[64], *err = NULL;
+	int listen_fd = cluster_broker_listen(address, sizeof(address), &err);
+	assert_true(listen_fd >= 0);
+	struct cluster_peer *peer = cluster_peer_new(f->c, &slot, getpid(), -1, listen_fd,
+	    &f->d);
+	uint16_t port = free_port();
+	int conns[BROKER_CHANNELS];
+	for (int i = 0; i < BROKER_CHANNELS; i++) {
+		conns[i] = connect_address(address);
+		assert_true(conns[i] >= 0);
+		int fd;
+		assert_int_equal(wait_reply(f, send_bind(conns[i], port), &fd).kind, BROKER_OK);
+		close(fd);
+	}
+	int late = connect_address(address);
+	assert_true(late >= 0);
+	int reply = send_bind(late, port);
+	int64_t until = mono_ms() + 300;
+	char buf[BROKER_MSG_MAX];
+	while (mono_ms() < until) {
+		assert_int_equal(loop_run_once(f->loop, 20), 0);
+		assert_int_equal(recv(reply, buf, sizeof(buf), MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	close(conns[0]);
+	int fd;
+	assert_int_equal(wait_reply(f, reply, &fd).kind, BROKER_OK);
+	close(fd);
+	for (int i = 1; i < BROKER_CHANNELS; i++)
+		close(conns[i]);
+	close(late);
+	cluster_peer_free(peer, false);
+	spec_free(&s);
+}
+
 /* A process that is neither the peer's nor in its process group is not
  * served: its connection is closed unread, so its reply channel ends. */
 static void
@@ -766,6 +811,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_broker_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broker_address_refuses_strangers, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_broker_address_channel_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -638,6 +638,20 @@ test_peer_freed_inside_a_batch(void **state)
 	spec_free(&s);
 }
 
+/* A peer for process pid of app "web" (spec s, which the test frees) with a
+ * broker address and no inherited channel; address gets the address. */
+static struct cluster_peer *
+address_peer(struct fixture *f, struct spec *s, pid_t pid, char address[64])
+{
+	make_spec(s, "web", "even", NULL);
+	struct cluster_slot slot = {.app_id = 1, .spec = s, .uid = 10, .pm_id = 0};
+	char *err = NULL;
+	int listen_fd = cluster_broker_listen(address, 64, &err);
+	assert_true(listen_fd >= 0);
+	assert_true(str_starts(address, "@corral-broker-"));
+	return cluster_peer_new(f->c, &slot, pid, -1, listen_fd, &f->d);
+}
+
 /* A peer's broker address: each connection is a channel, one bind each
  * (the library closes it once the request is sent); more connections one
  * after another than a peer has channels at once; the address goes with
@@ -647,15 +661,9 @@ test_broker_address(void **state)
 {
 	struct fixture *f = *state;
 	struct spec s;
-	make_spec(&s, "web", "even", NULL);
-	struct cluster_slot slot = {.app_id = 1, .spec = &s, .uid = 10, .pm_id = 0};
-	char address[64], *err = NULL;
-	int listen_fd = cluster_broker_listen(address, sizeof(address), &err);
-	assert_true(listen_fd >= 0);
-	assert_true(str_starts(address, "@corral-broker-"));
+	char address[64];
 	/* The peer is this process, so its connections are the peer's own. */
-	struct cluster_peer *peer = cluster_peer_new(f->c, &slot, getpid(), -1, listen_fd,
-	    &f->d);
+	struct cluster_peer *peer = address_peer(f, &s, getpid(), address);
 	bool asked = true;
 	assert_true(cluster_peer_broker(peer, &asked));
 	assert_false(asked);
@@ -701,13 +709,8 @@ test_broker_address_channel_limit(void **state)
 {
 	struct fixture *f = *state;
 	struct spec s;
-	make_spec(&s, "web", "even", NULL);
-	struct cluster_slot slot = {.app_id = 1, .spec = &s, .uid = 10, .pm_id = 0};
-	char address[64], *err = NULL;
-	int listen_fd = cluster_broker_listen(address, sizeof(address), &err);
-	assert_true(listen_fd >= 0);
-	struct cluster_peer *peer = cluster_peer_new(f->c, &slot, getpid(), -1, listen_fd,
-	    &f->d);
+	char address[64];
+	struct cluster_peer *peer = address_peer(f, &s, getpid(), address);
 	uint16_t port = free_port();
 	int conns[BROKER_CHANNELS];
 	for (int i = 0; i < BROKER_CHANNELS; i++) {
@@ -745,11 +748,7 @@ test_broker_address_refuses_strangers(void **state)
 {
 	struct fixture *f = *state;
 	struct spec s;
-	make_spec(&s, "web", "even", NULL);
-	struct cluster_slot slot = {.app_id = 1, .spec = &s, .uid = 10, .pm_id = 0};
-	char address[64], *err = NULL;
-	int listen_fd = cluster_broker_listen(address, sizeof(address), &err);
-	assert_true(listen_fd >= 0);
+	char address[64];
 	/* The instance's process leads its own group, as the daemon starts it. */
 	int ready[2];
 	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
@@ -765,7 +764,7 @@ test_broker_address_refuses_strangers(void **state)
 	}
 	setpgid(child, child);
 	close(ready[0]);
-	struct cluster_peer *peer = cluster_peer_new(f->c, &slot, child, -1, listen_fd, &f->d);
+	struct cluster_peer *peer = address_peer(f, &s, child, address);
 
 	int conn = connect_address(address);
 	assert_true(conn >= 0);

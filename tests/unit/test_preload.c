@@ -747,6 +747,25 @@ test_ok_keeps_flags(void **state)
 	}
 }
 
+/* Answer "pass" on channel: the app binds port p itself (and, if it
+ * accepts, answers there), then exits quietly. */
+static void
+pass_and_finish(struct app *app, int channel, uint16_t p, bool accepts)
+{
+	broker_reply(channel, BROKER_PASS, 0, "", -1);
+	close(channel);
+	struct bound b = app_wait_bound(app);
+	assert_int_equal(b.port, p);
+	if (accepts) {
+		char answer[64];
+		fetch(AF_INET, "127.0.0.1", p, NULL, answer, sizeof(answer));
+		assert_string_equal(answer, "hello\n");
+	}
+	app_finish(app, 0);
+	assert_exit_code(app, 0);
+	assert_string_equal(app->err, "");
+}
+
 /* "pass": the app binds its own port. */
 static void
 test_pass(void **state)
@@ -756,17 +775,7 @@ test_pass(void **state)
 	struct broker_req req;
 	int channel = broker_recv(app, &req);
 	assert_int_equal(req.port, p);
-	broker_reply(channel, BROKER_PASS, 0, "", -1);
-	close(channel);
-
-	struct bound b = app_wait_bound(app);
-	assert_int_equal(b.port, p);
-	char answer[64];
-	fetch(AF_INET, "127.0.0.1", p, NULL, answer, sizeof(answer));
-	assert_string_equal(answer, "hello\n");
-	app_finish(app, 0);
-	assert_exit_code(app, 0);
-	assert_string_equal(app->err, "");
+	pass_and_finish(app, channel, p, true);
 }
 
 /* "err": bind() fails with the daemon's errno; the message reaches stderr. */
@@ -942,14 +951,7 @@ test_fd_before_address(void **state)
 	uint16_t p = free_port();
 	struct app *app = python_start("4", p, "noaccept", ENV_BOTH);
 	struct broker_req req;
-	int channel = broker_recv(app, &req);
-	broker_reply(channel, BROKER_PASS, 0, "", -1);
-	close(channel);
-	struct bound b = app_wait_bound(app);
-	assert_int_equal(b.port, p);
-	app_finish(app, 0);
-	assert_exit_code(app, 0);
-	assert_string_equal(app->err, "");
+	pass_and_finish(app, broker_recv(app, &req), p, false);
 	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
 	assert_int_equal(poll(&pfd, 1, 0), 0);
 	close(listen_fd);
@@ -969,13 +971,7 @@ test_address_after_closed_fd(void **state)
 	struct broker_req req;
 	int channel = broker_recv_on(app, conn, &req);
 	assert_int_equal(req.port, p);
-	broker_reply(channel, BROKER_PASS, 0, "", -1);
-	close(channel);
-	struct bound b = app_wait_bound(app);
-	assert_int_equal(b.port, p);
-	app_finish(app, 0);
-	assert_exit_code(app, 0);
-	assert_string_equal(app->err, "");
+	pass_and_finish(app, channel, p, false);
 	close(conn);
 	close(listen_fd);
 }

@@ -734,8 +734,8 @@ on_ready_timer(struct loop *l, struct timer *t, void *arg)
 	p->ready_timed_out = true;
 	bool asked = true;
 	if (in && p->peer && cluster_peer_broker(p->peer, &asked) && !asked)
-		dlog("%s[%d]: no process of pid %d reached the broker in %lld ms: if it listens, "
-		    "its port is not shared (describe shows broker: not reached)",
+		dlog("%s[%d]: neither pid %d nor a descendant asked the broker for a port in "
+		    "%lld ms: if it listens, its port is not shared (broker: not reached)",
 		    in->app->spec.name, in->pm_id, (int)p->pid,
 		    (long long)in->app->spec.listen_timeout);
 	if (in && in->proc == p && in->state == ST_LAUNCHING) {

@@ -145,7 +145,8 @@ def test_server_that_cannot_reach_the_broker_says_so(corral, tmp_path):
     out = corral.ok("describe", "web")
     assert "not reached: nothing in this instance asked corral for a port within " \
            "listen_timeout (1000 ms)" in out
-    assert "no process of pid" in corral.daemon_log()
+    assert f"web[0]: neither pid {p['pid']} nor a descendant asked the broker for a port " \
+           "in 1000 ms" in corral.daemon_log()
 
 
 def test_a_stranger_cannot_take_an_instance_sockets(corral, tmp_path):

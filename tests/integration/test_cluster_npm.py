@@ -195,3 +195,25 @@ def test_a_stranger_cannot_take_an_instance_sockets(corral, tmp_path):
                  and f"({why})" in corral.daemon_log(), 10, what=f"the refusal ({why})")
     assert [g["address"] for g in corral.proc("web")["listeners"]] == [f"[::]:{port}"]
     assert corral.proc("web")["broker"] == "reached"
+
+
+def test_a_daemon_started_from_inside_a_cluster_app_does_not_use_its_broker(corral, tmp_path):
+    # `corral start` run by a cluster app (a deploy hook, a shell in it)
+    # starts a daemon with the app's environment: LD_PRELOAD naming the
+    # library and the broker variables. That daemon must not load the
+    # library: its own listeners would go looking for the other daemon's
+    # broker (and say so on every bind).
+    port = free_port()
+    d = project(tmp_path)
+    preload = os.path.join(os.path.dirname(CORRAL), "libcorral-preload.so")
+    env = {"PORT": str(port), "LD_PRELOAD": preload, "CORRAL_BROKER_FD": "3",
+           "CORRAL_BROKER_SOCKET": "@corral-broker-1-0000000000000000"}
+    corral.ok("start", str(d / "server.js"), "-i", 2, "--name", "web", env=env)
+    wait_ready(corral, "web", 2)
+    assert len(answering(port, 2)) == 2
+    with open(f"/proc/{corral.daemon_pid()}/environ", "rb") as f:
+        daemon_env = f.read().split(b"\0")
+    assert not [v for v in daemon_env if v.startswith((b"LD_PRELOAD=", b"CORRAL_BROKER_"))]
+    with open(f"/proc/{corral.daemon_pid()}/maps") as f:
+        assert "libcorral-preload" not in f.read()
+    assert "corral-preload" not in corral.daemon_log()

@@ -66,6 +66,11 @@ struct daemon {
 	struct idmap insts_by_uid;
 	struct idmap insts_by_pm_id;
 	struct idmap procs_by_pid;  /* pid → the process not yet reaped */
+	/* Processes still waited for (tracked, not ABANDONED): in all, and per
+	 * instance uid (waited_by_uid holds the count as a pointer-sized
+	 * integer; the instance may be deleted already). */
+	size_t waited;
+	struct idmap waited_by_uid;
 	struct client_list clients;
 	struct op_list ops;         /* requests waiting for their outcome */
 	bool ops_poked;             /* an instance changed: re-check ops */

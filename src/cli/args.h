@@ -27,6 +27,8 @@ enum {
 	OG_UNSTARTUP = 1 << 7, /* -u/--user, --service-name */
 	OG_RESTART = 1 << 8,  /* --update-env, --parallel, --force (restart, reload) */
 	OG_SORT = 1 << 9,     /* --sort (list) */
+	OG_ALL = 1 << 10,     /* -s/--silent: every verb */
+	OG_ATTACH = 1 << 11,  /* --attach (start, restart, reload, stop) */
 };
 
 struct opt_def {
@@ -38,6 +40,9 @@ struct opt_def {
 	const char *flag_value; /* value for the field when given without an
 	                           argument ("false" for --no-autorestart) */
 	const char *help;
+	/* PM2 options accepted for scripts' sake that do nothing in corral: the
+	 * reason, said in a warning when one is given. */
+	const char *no_effect;
 };
 
 struct args {
@@ -61,6 +66,9 @@ bool args_has(const struct args *a, const char *lng);
 /* Ecosystem fields set by the start options in a, as a raw app object
  * (new reference). */
 json_t *args_app_fields(const struct args *a);
+
+/* Each option given that has no effect in corral: fn(option, reason). */
+void args_each_no_effect(const struct args *a, void (*fn)(const char *opt, const char *why));
 
 /* The closest option of a verb accepting `groups` to a mistyped one, when
  * it is a near miss (suggest.h), or NULL. */

@@ -211,15 +211,15 @@ verb_version(struct ctx *x)
 #define SAFE false
 
 static const struct verb verbs[] = {
-	{"start", {0}, OG_START | OG_CONFIG | OG_LIST, verb_start,
+	{"start", {0}, OG_START | OG_CONFIG | OG_LIST | OG_ATTACH, verb_start,
 	    "start [script|command|ecosystem file|name|-]... [options] [-- args]",
 	    "start apps (every app of an ecosystem file; - reads them as JSON from stdin)", SAFE},
-	{"stop", {0}, G_TARGETS | OG_ACTION, verb_stop, "stop <id|name|namespace|all|file>...",
+	{"stop", {0}, G_TARGETS | OG_ACTION | OG_ATTACH, verb_stop, "stop <id|name|namespace|all|file>...",
 	    "stop gracefully", DESTRUCTIVE},
-	{"restart", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_restart,
-	    "restart <target>... [--update-env]", "stop then start again", DESTRUCTIVE},
-	{"reload", {0}, G_TARGETS | OG_ACTION | OG_RESTART, verb_reload,
-	    "reload <target>... [--parallel N]",
+	{"restart", {0}, G_TARGETS | OG_ACTION | OG_RESTART | OG_START | OG_ATTACH, verb_restart,
+	    "restart <target>... [--update-env] [app options]", "stop then start again", DESTRUCTIVE},
+	{"reload", {0}, G_TARGETS | OG_ACTION | OG_RESTART | OG_START | OG_ATTACH, verb_reload,
+	    "reload <target>... [--parallel N] [app options]",
 	    "zero-downtime replacement (cluster mode; fork mode restarts)", DESTRUCTIVE},
 	{"delete", {"del", 0}, G_TARGETS, verb_delete, "delete <target>...", "stop and forget",
 	    DESTRUCTIVE},
@@ -361,6 +361,13 @@ unknown_verb(const char *name)
 	return 2;
 }
 
+static void
+no_effect_warning(const char *opt, const char *why)
+{
+	fprintf(stderr, "corral: warning: --%s is accepted but has no effect in corral (%s)\n",
+	    opt, why);
+}
+
 int
 cli_main(int argc, char **argv)
 {
@@ -411,6 +418,13 @@ cli_main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	args_each_no_effect(&x.a, no_effect_warning);
+	if (args_has(&x.a, "no-color"))
+		setenv("NO_COLOR", "1", 1);
+	/* --silent: only errors are printed (stderr); stdout goes nowhere. */
+	if (args_has(&x.a, "silent") && !freopen("/dev/null", "w", stdout))
+		fprintf(stderr, "corral %s: --silent: cannot silence the output: %s\n", v->name,
+		    strerror(errno));
 	int rc = v->fn(&x);
 	if (x.some_failed)
 		rc = rc ? rc : 1;

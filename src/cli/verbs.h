@@ -85,6 +85,10 @@ json_t *cli_load_config(struct ctx *x, const char *file);
 /* Start these app specs (`stopped`: names to register without starting, or
  * NULL) and print what happened. 0 or 1. */
 int start_send(struct ctx *x, json_t *apps, json_t *stopped);
+
+/* verbs_logs.c: --attach: follow the logs of the apps of these processes
+ * until interrupted. */
+int logs_attach(struct ctx *x, json_t *procs);
 /* startOrRestart / startOrReload of a file: start what is missing, `action`
  * ("restart" or "reload") the rest with the file's settings. 0 or 1. */
 int start_or_update(struct ctx *x, const char *file, const char *action);

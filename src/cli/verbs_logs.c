@@ -343,6 +343,37 @@ follow(struct ctx *x, const struct look *k)
 }
 
 int
+logs_attach(struct ctx *x, json_t *procs)
+{
+	json_t *names = json_array(), *seen = json_object();
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		if (name && !json_object_get(seen, name)) {
+			json_object_set_new(seen, name, json_true());
+			json_array_append_new(names, json_string(name));
+		}
+	}
+	json_decref(seen);
+	int rc = 1;
+	struct look k;
+	if (json_array_size(names) == 0 || look_init(x, &k) != 0)
+		goto out;
+	json_t *r = cli_call(x, json_pack("{s:s, s:O, s:b, s:b}", "cmd", "logs", "targets", names,
+	    "out", 1, "err", 1), QUICK_TIMEOUT_MS);
+	if (r) {
+		json_decref(r);
+		fflush(stdout);
+		rc = follow(x, &k);
+	}
+	free(k.time_fmt);
+out:
+	json_decref(names);
+	return rc;
+}
+
+int
 verb_logs(struct ctx *x)
 {
 	const struct args *a = &x->a;

@@ -49,9 +49,88 @@ action_targets(struct ctx *x, json_t **file_apps)
 	return cli_process_targets(x->a.pos);
 }
 
-/* --update-env: the apps' specs with env rebuilt from this shell. */
+/* The app fields the start options given set, but --watch: on restart and
+ * reload it toggles watching, as in PM2. */
 static json_t *
-refreshed_specs(struct ctx *x, json_t *targets)
+restart_fields(struct ctx *x)
+{
+	json_t *raw = args_app_fields(&x->a);
+	json_object_del(raw, "watch");
+	return raw;
+}
+
+/* --update-env: the spec's env rebuilt from this shell, with the app's
+ * own variables over it. */
+static void
+refresh_spec_env(json_t *spec, const char *name)
+{
+	json_t *filter = json_object_get(spec, "filter_env");
+	char **fv = xcalloc(json_array_size(filter) + 1, sizeof(char *));
+	for (size_t k = 0; k < json_array_size(filter); k++)
+		fv[k] = (char *)json_string_value(json_array_get(filter, k));
+	json_t *skipped = json_array();
+	json_object_set_new(spec, "env", normalize_env(environ, json_object_get(spec, "app_env"),
+	    json_is_true(json_object_get(spec, "filter_env_all")), fv, skipped));
+	free(fv);
+	size_t k;
+	json_t *var;
+	json_array_foreach(skipped, k, var)
+		fprintf(stderr, "corral: warning: environment variable %s is not UTF-8 "
+		    "text: %s does not get it\n", json_string_value(var), name);
+	json_decref(skipped);
+}
+
+/* The spec fields the start options given set, normalized as for `corral
+ * start` of this app (its script, cwd and interpreter): a new object, or
+ * NULL after printing why. Empty when no such option was given. */
+static json_t *
+option_fields(struct ctx *x, json_t *spec)
+{
+	json_t *raw = restart_fields(x);
+	json_t *changed = json_object();
+	if (json_object_size(raw) == 0)
+		goto out;
+	json_t *base = json_pack("{s:O, s:O, s:O}", "name", json_object_get(spec, "name"),
+	    "script", json_object_get(spec, "script"), "cwd", json_object_get(spec, "cwd"));
+	json_t *interp = json_object_get(spec, "interpreter");
+	json_object_set_new(base, "interpreter", json_is_string(interp) ? json_incref(interp)
+	    : json_string("none"));
+	json_object_update(base, raw);
+	json_t *warnings = json_array(), *out = NULL;
+	struct norm_ctx nctx = {.base_dir = json_string_value(json_object_get(spec, "cwd")),
+	    .environ = environ, .from_cli = true, .warnings = warnings};
+	char *err = NULL;
+	int rc = normalize_app(&nctx, base, &out, &err);
+	json_decref(base);
+	cli_print_warnings(warnings);
+	json_decref(warnings);
+	if (rc < 0) {
+		cli_fail(x, "%s", err);
+		free(err);
+		json_decref(changed);
+		changed = NULL;
+		goto out;
+	}
+	/* Each option's field, as the normalizer spelled it out (watch also
+	 * brings its paths). */
+	const char *key;
+	json_t *v;
+	json_object_foreach(raw, key, v) {
+		json_object_set(changed, key, json_object_get(out, key));
+		if (strcmp(key, "watch") == 0)
+			json_object_set(changed, "watch_paths", json_object_get(out, "watch_paths"));
+	}
+	json_decref(out);
+out:
+	json_decref(raw);
+	return changed;
+}
+
+/* The targets' specs to restart or reload them with: the start options
+ * given applied (PM2 applies them on restart too), and with --update-env
+ * the environment rebuilt from this shell. NULL after printing why. */
+static json_t *
+updated_specs(struct ctx *x, json_t *targets, bool refresh_env)
 {
 	json_t *procs = cli_list_procs(x, targets, true);
 	if (!procs)
@@ -65,20 +144,24 @@ refreshed_specs(struct ctx *x, json_t *targets)
 			continue;
 		json_object_set_new(seen, name, json_true());
 		json_t *spec = json_deep_copy(json_object_get(p, "spec"));
-		json_t *filter = json_object_get(spec, "filter_env");
-		char **fv = xcalloc(json_array_size(filter) + 1, sizeof(char *));
-		for (size_t k = 0; k < json_array_size(filter); k++)
-			fv[k] = (char *)json_string_value(json_array_get(filter, k));
-		json_t *skipped = json_array();
-		json_object_set_new(spec, "env", normalize_env(environ, json_object_get(spec, "app_env"),
-		    json_is_true(json_object_get(spec, "filter_env_all")), fv, skipped));
-		free(fv);
-		size_t k;
-		json_t *var;
-		json_array_foreach(skipped, k, var)
-			fprintf(stderr, "corral: warning: environment variable %s is not UTF-8 "
-			    "text: %s does not get it\n", json_string_value(var), name);
-		json_decref(skipped);
+		json_t *fields = option_fields(x, spec);
+		if (!fields) {
+			json_decref(spec);
+			json_decref(apps);
+			apps = NULL;
+			break;
+		}
+		const char *key;
+		json_t *v;
+		json_object_foreach(fields, key, v) {
+			if (json_is_null(v) || !v)
+				json_object_del(spec, key);
+			else
+				json_object_set(spec, key, v);
+		}
+		json_decref(fields);
+		if (refresh_env)
+			refresh_spec_env(spec, name);
 		json_array_append_new(apps, spec);
 	}
 	json_decref(seen);
@@ -107,11 +190,35 @@ all_of_nothing(struct ctx *x, json_t *targets, int *rc)
 	return !procs || none;
 }
 
+/* Were start options given (restart/reload apply them)? */
+static bool
+has_app_options(struct ctx *x)
+{
+	json_t *raw = restart_fields(x);
+	bool any = json_object_size(raw) > 0;
+	json_decref(raw);
+	return any;
+}
+
 /* stop, restart, reload, delete, reset: `cmd` on the targets. */
 static int
 do_action(struct ctx *x, const char *cmd)
 {
 	bool updates = strcmp(cmd, "restart") == 0 || strcmp(cmd, "reload") == 0;
+	/* What a restart cannot change: say what does. */
+	static const struct {
+		const char *opt, *instead;
+	} fixed[] = {
+		{"name", "delete the app and start it under the new name"},
+		{"instances", "use corral scale"},
+		{"exec-mode", "delete the app and start it in the other mode"},
+		{"execute-command", "delete the app and start it in the other mode"},
+		{"no-daemon", "corral always runs apps under its daemon"},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
+		if (args_has(&x->a, fixed[i].opt))
+			return cli_fail(x, "--%s does not apply to %s: %s", fixed[i].opt, x->verb,
+			    fixed[i].instead);
 	/* PM2: restart and reload of a file start what is not running. */
 	if (updates && x->a.pos[0] && !x->a.pos[1] && cli_is_config_arg(x->a.pos[0]))
 		return start_or_update(x, x->a.pos[0], cmd);
@@ -128,8 +235,8 @@ do_action(struct ctx *x, const char *cmd)
 	if (!file_apps && strcmp(cmd, "reset") != 0 && all_of_nothing(x, targets, &rc))
 		goto out;
 	req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
-	if (updates && args_has(&x->a, "update-env")) {
-		json_t *apps = refreshed_specs(x, targets);
+	if (updates && (args_has(&x->a, "update-env") || has_app_options(x))) {
+		json_t *apps = updated_specs(x, targets, args_has(&x->a, "update-env"));
 		if (!apps)
 			goto out;
 		json_object_set_new(req, "apps", apps);
@@ -154,6 +261,8 @@ do_action(struct ctx *x, const char *cmd)
 		goto out;
 	cli_print_procs(x, json_object_get(r, "procs"));
 	rc = 0;
+	if (args_has(&x->a, "attach"))
+		rc = logs_attach(x, json_object_get(r, "procs"));
 out:
 	json_decref(r);
 	json_decref(req);

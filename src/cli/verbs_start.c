@@ -361,6 +361,9 @@ verb_start(struct ctx *x)
 			    "file (no ecosystem.config.js in this directory)");
 		args = default_file;
 	}
+	if (args_has(&x->a, "no-daemon"))
+		return cli_fail(x, "--no-daemon: corral runs apps under its daemon, and has no "
+		    "foreground mode yet; --attach starts them and follows their logs");
 	if (strcmp(args[0], "-") == 0 && args[1])
 		return cli_fail(x, "- reads the apps from standard input: give it alone (\"%s\" is "
 		    "extra)", args[1]);
@@ -375,8 +378,11 @@ verb_start(struct ctx *x)
 		    : start_one(x, args[i]));
 	if (ok)
 		cli_print_procs(x, acted);
+	int rc = ok ? 0 : 1;
+	if (ok && args_has(&x->a, "attach"))
+		rc = logs_attach(x, acted);
 	json_decref(acted);
-	return ok ? 0 : 1;
+	return rc;
 }
 
 int

@@ -316,6 +316,30 @@ static enum {
 	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
 }
 
+/* Count p as waited for (it was spawned), or not any more (it is gone, or
+ * survived SIGKILL and is abandoned): supervise_procs_gone() and
+ * inst_procs_gone() answer from the counts, without a pass over every
+ * process. */
+static void
+proc_count_waited(struct proc *p, int delta)
+{
+	uintptr_t n = (uintptr_t)idmap_get(&D->waited_by_uid, p->inst_uid);
+	n += (uintptr_t)(intptr_t)delta;
+	if (n)
+		idmap_put(&D->waited_by_uid, p->inst_uid, (void *)n);
+	else
+		idmap_del(&D->waited_by_uid, p->inst_uid);
+	D->waited += (size_t)(ssize_t)delta;
+}
+
+/* p is reaped (or forgotten): its pid may be given to another process. */
+static void
+proc_unindex(struct proc *p)
+{
+	if (idmap_get(&D->procs_by_pid, (uint64_t)p->pid) == p)
+		idmap_del(&D->procs_by_pid, (uint64_t)p->pid);
+}
+
 /* ---- cluster mode: what src/cluster is told about processes ---- */
 
 static struct cluster_slot
@@ -590,6 +614,8 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	timer_init(&p->online_timer, on_online_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
+	idmap_put(&D->procs_by_pid, (uint64_t)pid, p);
+	proc_count_waited(p, +1);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
 		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0],
 		    pl->broker_listen, p);
@@ -852,6 +878,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		} else {
 			struct inst *in = p->inst;
 			proc_set_state(p, P_ABANDONED);
+			proc_count_waited(p, -1);
 			if (in && in->proc == p) {
 				free(in->error);
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
@@ -878,6 +905,7 @@ proc_exited(struct proc *p, int wstatus)
 	if (p->exited)
 		return;
 	p->exited = true;
+	proc_unindex(p);
 	p->wstatus = wstatus;
 	p->exit_mono = mono_ms();
 	if (p->pidfd >= 0) {
@@ -1072,6 +1100,9 @@ proc_finished(struct proc *p)
 	timer_stop(D->loop, &p->ready_timer);
 	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
+	proc_unindex(p);
+	if (p->state != P_ABANDONED)
+		proc_count_waited(p, -1);
 	if (p->peer) {
 		/* The serving process's sockets wait for the instance's next. */
 		cluster_peer_free(p->peer, p->inst && p->inst->proc == p);
@@ -1103,11 +1134,7 @@ proc_finished(struct proc *p)
 bool
 supervise_procs_gone(void)
 {
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->state != P_ABANDONED)
-			return false;
-	return true;
+	return D->waited == 0;
 }
 
 bool
@@ -1124,11 +1151,7 @@ inst_launched(const struct inst *in, uint64_t serial)
 bool
 inst_procs_gone(uint64_t inst_uid)
 {
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->inst_uid == inst_uid && p->state != P_ABANDONED)
-			return false;
-	return true;
+	return idmap_get(&D->waited_by_uid, inst_uid) == NULL;
 }
 
 void

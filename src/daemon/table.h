@@ -48,6 +48,7 @@ enum inst_state {
 
 struct app {
 	TAILQ_ENTRY(app) link;
+	struct app *name_next;        /* next app whose name hashes the same */
 	uint64_t id;
 	struct spec spec;
 	struct inst_list insts;       /* this app's instances (via app_link) */
@@ -67,6 +68,7 @@ struct inst {
 	TAILQ_ENTRY(inst) app_link;   /* app->insts */
 	struct app *app;
 	uint64_t uid;                 /* never reused, unlike pm_id */
+	uint64_t resolve_mark;        /* table_resolve(): already in this answer */
 	int pm_id;
 	int index;                    /* NODE_APP_INSTANCE */
 	uint64_t spawn_serial;        /* serial of the last spawn attempt */

@@ -23,6 +23,8 @@ struct wait_item {
 struct wait {
 	struct wait_item *items;
 	size_t n, cap;
+	size_t done;            /* items[0..done) reached their state: a check
+	                         * re-reads only the others */
 	json_t *failed;         /* [{"name", "error"}], NULL when none */
 	char *error;            /* reply this error instead of the list */
 	const char *error_code; /* static */
@@ -136,9 +138,14 @@ static bool
 wait_check(struct op *op)
 {
 	struct wait *w = op->data;
-	for (size_t i = 0; i < w->n; i++)
-		if (!item_done(&w->items[i]))
-			return false;
+	/* Every kind of state waited for, once reached, counts as reached (a
+	 * launch that was over is not undone by a later stop): the items done
+	 * so far need no second look, and a check stops at the first that is
+	 * not done, so it costs what changed, not the whole request. */
+	while (w->done < w->n && item_done(&w->items[w->done]))
+		w->done++;
+	if (w->done < w->n)
+		return false;
 	/* `kill` exits: nothing may outlive it, not even the processes a
 	 * reload replaced that are still draining. */
 	if (w->exit_after && !supervise_procs_gone())

@@ -217,7 +217,7 @@ def test_help_lists_only_options_that_apply(corral):
     def options(verb):
         out = corral.ok("help", verb)
         return set(re.findall(r"^ +(?:-\w, +)?(--[a-z-]+)", out.split("options:")[-1], re.M))
-    assert options("stop") == {"--watch", "--env", "--only", "--json"}
+    assert options("stop") == {"--watch", "--env", "--only", "--json", "--attach"}
     assert options("delete") == {"--env", "--only", "--json"}
     assert {"--update-env", "--parallel", "--watch"} <= options("restart")
     for verb, opt in (("stop", "--update-env"), ("delete", "--watch"), ("stop", "--parallel")):
@@ -462,3 +462,62 @@ def test_help_and_version(corral):
     assert corral.ok("--version").startswith("corral ")
     r = corral.run()
     assert r.returncode != 0 and "usage" in r.stderr
+
+
+def test_pm2_start_flags(corral, tmp_path):
+    """PM2's start flags: those that change nothing in corral are accepted
+    with a warning saying so; -s silences corral's own output; --no-color
+    turns colours off; --no-daemon says what to do instead."""
+    r = corral.run("start", app("loop.py"), "--name", "a", "--no-vizion", "--no-pmx",
+                   "--no-automation", "--ext", "js,json", "--deep-monitoring",
+                   "--source-map-support")
+    assert r.returncode == 0, r.stderr
+    for flag in ("no-vizion", "no-pmx", "no-automation", "ext", "deep-monitoring",
+                 "source-map-support"):
+        assert f"--{flag} is accepted but has no effect in corral" in r.stderr, r.stderr
+    corral.wait_status("a", "online")
+    r = corral.run("start", app("loop.py"), "--name", "b", "-s")
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    corral.wait_status("b", "online")
+    r = corral.run("stop", "b", "--silent")
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    assert corral.run("stop", "nothing-here", "-s").stderr.strip(), "errors still show"
+    out = run_in_pty(corral, ["list", "--no-color"], {})
+    assert "\x1b[" not in out and "online" in out
+    err = corral.fail("start", app("loop.py"), "--name", "c", "--no-daemon")
+    assert "--no-daemon" in err and "--attach" in err, err
+    assert "c" not in {p["name"] for p in corral.jlist()}
+
+
+def test_start_attach_follows_the_logs(corral):
+    """--attach: start, then follow the app's logs; leaving the command
+    leaves the app running."""
+    p = corral.popen("start", app("show.py"), "--name", "talk", "--attach",
+                     env={"SHOW_VARS": "pm_id"})
+    try:
+        lines = []
+        wait_for(lambda: lines.append(p.stdout.readline()) or any('"pm_id"' in l for l in lines),
+                 20, what="the app's output through --attach")
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+    corral.wait_status("talk", "online")
+
+
+def test_restart_applies_start_options(corral):
+    """restart (and reload) take the start options PM2 applies on restart;
+    those a restart cannot change are refused with what to do instead."""
+    corral.ok("start", app("loop.py"), "--name", "w", "--kill-timeout", "900")
+    corral.wait_status("w", "online")
+    corral.ok("restart", "w", "--max-memory-restart", "300M", "--cron-restart", "0 3 * * *",
+              "--interpreter-args=-u")
+    spec = corral.proc("w")["spec"]
+    assert spec["max_memory_restart"] == 300 << 20
+    assert spec["cron_restart"] == "0 3 * * *"
+    assert spec["interpreter_args"] == ["-u"]
+    assert spec["kill_timeout"] == 900, "what was not given stays"
+    corral.wait_status("w", "online")
+    err = corral.fail("restart", "w", "-i", "3")
+    assert "--instances does not apply to restart: use corral scale" in err, err
+    err = corral.fail("reload", "w", "--name", "x")
+    assert "--name does not apply to reload" in err, err

@@ -217,3 +217,24 @@ def test_resurrect_brings_back_every_app_it_can(corral, tmp_path):
     corral.wait_status("last", "online")
     wait_for(lambda: sorted(p["name"] for p in corral.jlist()) == ["first", "last"],
              what="only the apps that could start")
+
+
+def test_big_fleet_with_a_big_environment_saves_and_comes_back(corral, tmp_path):
+    """50 apps that each carry a 100 KB environment variable: save writes a
+    dump of over 5 MB, and resurrect (like start of the same file) brings
+    back all 50, although no request may be longer than 4 MiB."""
+    big = {"BIG": "x" * 100_000}
+    apps = [{"name": f"a{i}", "script": app("loop.py")} for i in range(50)]
+    eco = tmp_path / "eco.json"
+    eco.write_text(json.dumps({"apps": apps}))
+    corral.ok("start", str(eco), env=big, timeout=120)
+    wait_for(lambda: len(corral.jlist()) == 50, 60, what="50 apps")
+    corral.ok("save")
+    assert os.path.getsize(os.path.join(corral.home, "dump.json")) > 5_000_000
+    corral.ok("kill")
+    r = corral.run("resurrect", timeout=120)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len([p for p in corral.jlist() if p["status"] == "online"]) == 50, 60,
+             what="all 50 apps online again")
+    pm_id = corral.proc("a7")["pm_id"]
+    assert "BIG: " + "x" * 100_000 in corral.ok("env", str(pm_id)).splitlines()

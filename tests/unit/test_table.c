@@ -70,6 +70,10 @@ teardown(void **state)
 	loop_flush(d.loop);
 	loop_free(d.loop);
 	events_reset();
+	idmap_free(&d.apps_by_id);
+	idmap_free(&d.apps_by_name);
+	idmap_free(&d.insts_by_uid);
+	idmap_free(&d.insts_by_pm_id);
 	char *cmd = xasprintf("rm -rf %s", home);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);

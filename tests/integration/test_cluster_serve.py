@@ -240,7 +240,11 @@ def test_ipv6_only_and_ipv4_apps_share_a_port_number(corral, tmp_path):
 def test_each_instance_gets_its_own_inspector(corral, tmp_path):
     """--node-args=--inspect in cluster mode: instance i debugs on the port +
     i, describe shows it, and the app's port is still shared."""
-    port, base = free_port(), free_port()
+    port = free_port()
+    # Two ports in a row for the two inspectors, neither the app's.
+    base = free_port()
+    while base + 1 == port or base == port + 1 or not port_is_free(base + 1):
+        base = free_port()
     start_node(corral, tmp_path, port, 2, args=(f"--node-args=--inspect=127.0.0.1:{base}",))
     ps = sorted(corral.procs("web"), key=lambda p: p["instance"])
     assert [p["inspect_port"] for p in ps] == [base, base + 1]

@@ -132,21 +132,27 @@ insts_restart(struct inst **ins, size_t n, struct wait *w)
 void
 insts_delete(struct inst **ins, size_t n, struct wait *w)
 {
+	/* The app goes away with its last instance: count the instances
+	 * listed per app (targets list each instance once). */
+	struct idmap listed = IDMAP_INIT;
+	for (size_t i = 0; i < n; i++) {
+		wait_add(w, ins[i], WAIT_GONE, 0);
+		uintptr_t k = (uintptr_t)idmap_get(&listed, ins[i]->app->id);
+		idmap_put(&listed, ins[i]->app->id, (void *)(k + 1));
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct app *a = ins[i]->app;
-		wait_add(w, ins[i], WAIT_GONE, 0);
-		/* The app goes away with its last instance. */
-		bool all = true;
+		uintptr_t k = (uintptr_t)idmap_del(&listed, a->id);
+		if (!k)
+			continue;       /* this app was looked at already */
+		size_t total = 0;
 		struct inst *o;
-		TAILQ_FOREACH(o, &a->insts, app_link) {
-			bool listed = false;
-			for (size_t k = 0; k < n; k++)
-				listed |= ins[k] == o;
-			all &= listed;
-		}
-		if (all)
+		TAILQ_FOREACH(o, &a->insts, app_link)
+			total++;
+		if (total == k)
 			a->deleted = true;
 	}
+	idmap_free(&listed);
 	for (size_t i = 0; i < n; i++)
 		inst_stop(ins[i], AFTER_STOP_DELETE, "deleted by request");
 }
@@ -221,9 +227,7 @@ apps_update(struct spec *specs, size_t n, char **err)
 		struct app *a = app_named(specs[i].name, NULL);
 		/* The mode and the count stay: change them with scale/delete. */
 		specs[i].exec_mode = a->spec.exec_mode;
-		spec_free(&a->spec);
-		a->spec = specs[i];
-		app_spec_changed(a);
+		app_replace_spec(a, &specs[i]);
 		struct inst *in;
 		TAILQ_FOREACH(in, &a->insts, app_link) {
 			char *why = NULL;

@@ -20,6 +20,7 @@
 #include "daemon/op.h"
 #include "daemon/procinfo.h"
 #include "daemon/reload.h"
+#include "daemon/sampler.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
@@ -62,6 +63,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 		TAILQ_FOREACH(in, &D->insts, link)
 			ins[n++] = in;
 	}
+	sampler_refresh(ins, n);
 	if (raw) {
 		/* `jlist` prints the array as it is: send it as the next line so
 		 * the CLI does not parse and re-serialize it. */
@@ -92,6 +94,17 @@ cmd_ping(struct client *c, json_t *id, json_t *req)
 {
 	client_reply(c, id, json_pack("{s:b, s:i, s:s, s:I}", "pong", 1, "pid", (int)D->pid,
 	    "version", CORRAL_VERSION, "started_at", (json_int_t)D->started_wall_ms));
+}
+
+/* A wait for the request's outcome; its reply lists the instances briefly
+ * when the request says "brief" (the CLI's table needs no more). */
+static struct wait *
+wait_for_request(json_t *req)
+{
+	struct wait *w = wait_new();
+	if (json_is_true(json_object_get(req, "brief")))
+		wait_brief(w);
+	return w;
 }
 
 /* ---- start ---- */
@@ -145,7 +158,7 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 	json_t *stopped = json_object_get(req, "stopped");
 	struct start_opts o = {.force = json_is_true(json_object_get(req, "force")),
 	    .keep_stopped = json_is_array(stopped) ? name_listed : NULL, .arg = stopped};
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	apps_start(specs, n, &o, w);
 	free(specs);
 	if (n == 1)
@@ -217,19 +230,15 @@ set_watch(json_t *req, struct inst **ins, size_t n)
 	bool toggle = json_is_string(watch) && strcmp(json_string_value(watch), "toggle") == 0;
 	if (!json_is_boolean(watch) && !toggle)
 		return;
-	struct app **done = xcalloc(n ? n : 1, sizeof(*done));
-	size_t ndone = 0;
+	struct idmap done = IDMAP_INIT;
 	for (size_t i = 0; i < n; i++) {
 		struct app *a = ins[i]->app;
-		bool seen = false;
-		for (size_t k = 0; k < ndone; k++)
-			seen |= done[k] == a;
-		if (seen)
+		if (idmap_get(&done, a->id))
 			continue;
-		done[ndone++] = a;
+		idmap_put(&done, a->id, a);
 		triggers_set_watch(a, toggle ? a->watch == NULL : json_is_true(watch));
 	}
-	free(done);
+	idmap_free(&done);
 }
 
 static void
@@ -240,7 +249,7 @@ cmd_stop(struct client *c, json_t *id, json_t *req)
 	if (!resolve(c, id, req, &ins, &n))
 		return;
 	set_watch(req, ins, n);
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	insts_stop(ins, n, w);
 	free(ins);
 	wait_reply_when_done(w, c, id);
@@ -254,7 +263,7 @@ cmd_restart(struct client *c, json_t *id, json_t *req)
 	if (!resolve_and_update(c, id, req, &ins, &n))
 		return;
 	set_watch(req, ins, n);
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	insts_restart(ins, n, w);
 	free(ins);
 	wait_reply_when_done(w, c, id);
@@ -297,7 +306,7 @@ cmd_delete(struct client *c, json_t *id, json_t *req)
 	size_t n;
 	if (!resolve(c, id, req, &ins, &n))
 		return;
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	insts_delete(ins, n, w);
 	free(ins);
 	wait_reply_when_done(w, c, id);
@@ -415,22 +424,18 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 	}
 	json_t *files = json_array();
 	/* Instances of one app may share their files (merge_logs): once each. */
-	struct logfile **done = xcalloc(3 * n + 1, sizeof(*done));
-	size_t ndone = 0;
+	struct idmap done = IDMAP_INIT;
 	for (size_t i = 0; i < n; i++) {
 		struct logfile *lfs[] = {ins[i]->out_file, ins[i]->err_file, ins[i]->log_file};
 		for (size_t k = 0; k < ARRAY_LEN(lfs); k++) {
-			bool seen = false;
-			for (size_t d = 0; d < ndone && !seen; d++)
-				seen = done[d] == lfs[k];
-			if (!lfs[k] || seen)
+			if (!lfs[k] || idmap_get(&done, (uintptr_t)lfs[k]))
 				continue;
-			done[ndone++] = lfs[k];
+			idmap_put(&done, (uintptr_t)lfs[k], lfs[k]);
 			if (logfile_truncate(lfs[k]) == 0)
 				json_array_append_new(files, json_string(lfs[k]->path));
 		}
 	}
-	free(done);
+	idmap_free(&done);
 	free(ins);
 	client_reply(c, id, json_pack("{s:o}", "files", files));
 }
@@ -484,7 +489,7 @@ cmd_events(struct client *c, json_t *id, json_t *req)
 static void
 cmd_kill(struct client *c, json_t *id, json_t *req)
 {
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	apps_kill(w);
 	wait_reply_when_done(w, c, id);
 }

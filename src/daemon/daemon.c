@@ -221,6 +221,7 @@ daemon_teardown(void)
 	events_reset();
 	idmap_free(&D->apps_by_id);
 	idmap_free(&D->apps_by_name);
+	idmap_free(&D->namespaces);
 	idmap_free(&D->insts_by_uid);
 	idmap_free(&D->insts_by_pm_id);
 	idmap_free(&D->procs_by_pid);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,15 @@
 static int
 open_log(const char *path)
 {
-	char *dir = xstrdup(path);
-	mkdir_p(dirname(dir), 0700);
-	free(dir);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+	int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = open(path, flags, 0640);
+	if (fd < 0 && errno == ENOENT) {
+		/* Only then the directories: not a mkdir per file opened. */
+		char *dir = xstrdup(path);
+		mkdir_p(dirname(dir), 0700);
+		free(dir);
+		fd = open(path, flags, 0640);
+	}
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -44,8 +50,9 @@ open_log(const char *path)
 struct logfile *
 logfile_get(const char *path, char **err)
 {
+	uint64_t h = idmap_hash_str(path);
 	struct logfile *lf;
-	LIST_FOREACH(lf, &D->logfiles, link) {
+	for (lf = idmap_get(&D->logfiles_by_path, h); lf; lf = lf->path_next) {
 		if (strcmp(lf->path, path) == 0) {
 			lf->refs++;
 			return lf;
@@ -62,6 +69,7 @@ logfile_get(const char *path, char **err)
 	lf->fd = fd;
 	lf->refs = 1;
 	LIST_INSERT_HEAD(&D->logfiles, lf, link);
+	idmap_chain_add(&D->logfiles_by_path, h, lf, offsetof(struct logfile, path_next));
 	return lf;
 }
 
@@ -71,6 +79,11 @@ logfile_put(struct logfile *lf)
 	if (!lf || --lf->refs > 0)
 		return;
 	LIST_REMOVE(lf, link);
+	idmap_chain_del(&D->logfiles_by_path, idmap_hash_str(lf->path), lf,
+	    offsetof(struct logfile, path_next));
+	/* The index's memory goes with the last file (daemon exit). */
+	if (LIST_EMPTY(&D->logfiles))
+		idmap_free(&D->logfiles_by_path);
 	close(lf->fd);
 	free(lf->path);
 	free(lf);

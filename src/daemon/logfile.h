@@ -23,6 +23,7 @@
 
 struct logfile {
 	LIST_ENTRY(logfile) link;
+	struct logfile *path_next;  /* next file whose path hashes the same */
 	char *path;
 	int fd;
 	int refs;

@@ -60,6 +60,8 @@ logpipe_close(struct logpipe *lp)
 	io_del(D->loop, &lp->io);
 	timer_stop(D->loop, &lp->retry);
 	close(lp->fd);
+	bool held = (lp->dst && lp->dst->holder == lp) ||
+	    (lp->combined && lp->combined->holder == lp);
 	if (lp->dst) {
 		logfile_release(lp->dst, lp);
 		logfile_put(lp->dst);
@@ -70,8 +72,10 @@ logpipe_close(struct logpipe *lp)
 	}
 	LIST_REMOVE(lp, link);
 	loop_defer_free(D->loop, lp, logpipe_free);
-	/* Anyone waiting for a file we held can go now. */
-	logpipe_kick();
+	/* Anyone waiting for a file we held can go now (only then: a pass
+	 * over every pipe per pipe closed made stopping n apps cost n²). */
+	if (held)
+		logpipe_kick();
 }
 
 /* Replace bytes that are not UTF-8 so the line can travel in JSON. */

@@ -13,8 +13,11 @@
 
 #include "common/util.h"
 
-int
-proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state)
+/* One /proc/<pid>/stat: state, threads, CPU ticks, start time, resident
+ * pages. 0 or -errno. */
+static int
+read_stat(pid_t pid, char *state, long *threads, uint64_t *ticks, uint64_t *start,
+    int64_t *rss_pages)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -31,28 +34,60 @@ proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, c
 	if (!p || p[1] == '\0')
 		return -EIO;
 	p += 2;
-	char st;
 	unsigned long long utime = 0, stime = 0, starttime = 0;
 	long long rss = 0;
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority nice threads itreal starttime vsize rss */
 	if (sscanf(p, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-	    "%*d %*d %llu %*u %lld", &st, &utime, &stime, &starttime, &rss) != 5)
+	    "%ld %*d %llu %*u %lld", state, &utime, &stime, threads, &starttime, &rss) != 6)
 		return -EIO;
+	*ticks = utime + stime;
+	*rss_pages = rss;
+	*start = starttime;
+	return 0;
+}
+
+int
+proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state)
+{
+	char st;
+	long threads;
+	uint64_t t, s0;
+	int64_t rss;
+	int rc = read_stat(pid, &st, &threads, &t, &s0, &rss);
+	if (rc < 0)
+		return rc;
 	if (ticks)
-		*ticks = utime + stime;
+		*ticks = t;
 	if (rss_pages)
 		*rss_pages = rss;
 	if (start)
-		*start = starttime;
+		*start = s0;
 	if (state)
 		*state = st;
 	return 0;
 }
 
-/* Append the children of every thread of pid. */
+/* A children file lists pids of at most 7 digits and a space each: enough
+ * for every child a process can have (pid_max is at most 2^22). */
+#define CHILDREN_FILE_MAX (8u << 20)
+
+/* Call fn(child, arg) for every child listed in one children file. */
 static void
-add_children(pid_t pid, struct ptentry *out, size_t *n, size_t max)
+each_listed(const char *path, void (*fn)(pid_t child, void *arg), void *arg)
+{
+	char *txt = NULL;
+	if (read_file(path, &txt, NULL, CHILDREN_FILE_MAX) < 0)
+		return;
+	char *save = NULL;
+	for (char *tok = strtok_r(txt, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		fn((pid_t)atoi(tok), arg);
+	free(txt);
+}
+
+/* Call fn(child, arg) for every child of every thread of pid. */
+static void
+each_child(pid_t pid, void (*fn)(pid_t child, void *arg), void *arg)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -60,25 +95,36 @@ add_children(pid_t pid, struct ptentry *out, size_t *n, size_t max)
 	if (!d)
 		return;
 	struct dirent *e;
-	while ((e = readdir(d)) != NULL && *n < max) {
+	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
 		char cpath[300];
 		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, e->d_name);
-		char *txt = NULL;
-		if (read_file(cpath, &txt, NULL, 1 << 16) < 0)
-			continue;
-		char *save = NULL;
-		for (char *tok = strtok_r(txt, " \n", &save); tok && *n < max;
-		    tok = strtok_r(NULL, " \n", &save)) {
-			pid_t child = (pid_t)atoi(tok);
-			uint64_t start;
-			if (proctree_stat(child, NULL, NULL, &start, NULL) == 0)
-				out[(*n)++] = (struct ptentry){child, start};
-		}
-		free(txt);
+		each_listed(cpath, fn, arg);
 	}
 	closedir(d);
+}
+
+struct child_list {
+	struct ptentry *out;
+	size_t *n, max;
+};
+
+static void
+add_child(pid_t child, void *arg)
+{
+	struct child_list *cl = arg;
+	uint64_t start;
+	if (*cl->n < cl->max && proctree_stat(child, NULL, NULL, &start, NULL) == 0)
+		cl->out[(*cl->n)++] = (struct ptentry){child, start};
+}
+
+/* Append the children of every thread of pid. */
+static void
+add_children(pid_t pid, struct ptentry *out, size_t *n, size_t max)
+{
+	if (*n < max)
+		each_child(pid, add_child, &(struct child_list){out, n, max});
 }
 
 static size_t
@@ -99,53 +145,135 @@ proctree_walk(pid_t root, struct ptentry *out, size_t max)
 	return walk_from(0, out, 1, max);
 }
 
-/* Does the NUL-separated environment env hold exactly "key=value"? */
-static bool
-env_has(const char *env, size_t len, const char *kv)
+struct usage {
+	pid_t *queue;
+	size_t n, cap;
+};
+
+static void
+queue_child(pid_t child, void *arg)
 {
-	size_t kl = strlen(kv);
-	for (size_t i = 0; i < len;) {
-		const char *e = env + i;
-		size_t el = strnlen(e, len - i);
-		if (el == kl && memcmp(e, kv, kl) == 0)
-			return true;
-		i += el + 1;
+	struct usage *u = arg;
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 16;
+		u->queue = xrealloc(u->queue, u->cap * sizeof(*u->queue));
 	}
-	return false;
+	u->queue[u->n++] = child;
+}
+
+int
+proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages)
+{
+	struct usage u = {0};
+	int rc = -ESRCH;
+	*ticks = 0;
+	*rss_pages = 0;
+	queue_child(root, &u);
+	for (size_t i = 0; i < u.n && i < PROCTREE_MAX; i++) {
+		char st;
+		long threads;
+		uint64_t t, start;
+		int64_t rss;
+		if (read_stat(u.queue[i], &st, &threads, &t, &start, &rss) < 0) {
+			if (i == 0)
+				break;
+			continue;
+		}
+		rc = 0;
+		*ticks += t;
+		*rss_pages += rss;
+		/* One thread (most apps): its children file directly, no
+		 * directory listing. */
+		if (threads == 1) {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)u.queue[i],
+			    (int)u.queue[i]);
+			each_listed(path, queue_child, &u);
+		} else {
+			each_child(u.queue[i], queue_child, &u);
+		}
+	}
+	free(u.queue);
+	return rc;
 }
 
 size_t
-proctree_orphans(int pm_id, const char *name, const pid_t *known, size_t nknown,
-    struct ptentry *out, size_t max)
+proctree_walk_from(const struct ptentry *root, struct ptentry *out, size_t max)
 {
-	struct ptentry *mine = xmalloc(PROCTREE_MAX * sizeof(*mine));
-	size_t nmine = 0, n = 0;
-	add_children(getpid(), mine, &nmine, PROCTREE_MAX);
-	char *want_id = xasprintf("pm_id=%d", pm_id);
-	char *want_name = xasprintf("name=%s", name);
-	for (size_t i = 0; i < nmine && n < max; i++) {
-		bool is_known = false;
-		for (size_t k = 0; k < nknown; k++)
-			is_known |= known[k] == mine[i].pid;
-		if (is_known)
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/environ", (int)mine[i].pid);
-		char *env = NULL;
-		size_t len = 0;
-		if (read_file(path, &env, &len, 1 << 20) < 0)
-			continue;
-		if (env_has(env, len, want_id) && env_has(env, len, want_name)) {
-			size_t first = n;
-			out[n++] = mine[i];
-			n = walk_from(first, out, n, max);
+	if (max == 0)
+		return 0;
+	out[0] = *root;
+	return walk_from(0, out, 1, max);
+}
+
+/* Read the environment of pid for the pm_id and name it carries. */
+static void
+orphan_identify(struct ptorphan *o)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)o->e.pid);
+	char *env = NULL;
+	size_t len = 0;
+	o->pm_id = -1;
+	o->name = NULL;
+	if (read_file(path, &env, &len, 1 << 20) < 0)
+		return;
+	for (size_t i = 0; i < len;) {
+		const char *kv = env + i;
+		size_t kl = strnlen(kv, len - i);
+		char *end;
+		if (kl > 6 && strncmp(kv, "pm_id=", 6) == 0) {
+			long id = strtol(kv + 6, &end, 10);
+			if (end == kv + kl && id >= 0 && id <= INT32_MAX)
+				o->pm_id = (int)id;
 		}
-		free(env);
+		if (kl >= 5 && strncmp(kv, "name=", 5) == 0 && !o->name)
+			o->name = xstrndup(kv + 5, kl - 5);
+		i += kl + 1;
 	}
-	free(want_id);
-	free(want_name);
-	free(mine);
-	return n;
+	free(env);
+}
+
+struct adopted {
+	bool (*known)(pid_t pid, void *arg);
+	void *arg;
+	struct ptorphan *v;
+	size_t n, cap;
+};
+
+static void
+add_adopted(pid_t child, void *arg)
+{
+	struct adopted *ad = arg;
+	uint64_t start;
+	/* Most children are the processes the daemon started: a hash lookup
+	 * each, and /proc is read only for the others. */
+	if (ad->known(child, ad->arg) || proctree_stat(child, NULL, NULL, &start, NULL) < 0)
+		return;
+	if (ad->n == ad->cap) {
+		ad->cap = ad->cap ? ad->cap * 2 : 8;
+		ad->v = xrealloc(ad->v, ad->cap * sizeof(*ad->v));
+	}
+	struct ptorphan *o = &ad->v[ad->n++];
+	o->e = (struct ptentry){child, start};
+	orphan_identify(o);
+}
+
+size_t
+proctree_adopted(bool (*known)(pid_t pid, void *arg), void *arg, struct ptorphan **out)
+{
+	struct adopted ad = {.known = known, .arg = arg};
+	each_child(getpid(), add_adopted, &ad);
+	*out = ad.v;
+	return ad.n;
+}
+
+void
+proctree_adopted_free(struct ptorphan *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
 }
 
 bool

@@ -23,12 +23,27 @@ struct ptentry {
 
 /* root and all its descendants (root first); returns how many. */
 size_t proctree_walk(pid_t root, struct ptentry *out, size_t max);
-/* Children of the daemon, not in `known`, whose environment says pm_id=pm_id
- * and name=name, with their descendants. */
-size_t proctree_orphans(int pm_id, const char *name, const pid_t *known, size_t nknown,
-    struct ptentry *out, size_t max);
+/* root (already seen) and all its descendants; returns how many. */
+size_t proctree_walk_from(const struct ptentry *root, struct ptentry *out, size_t max);
+
+/* A child of the daemon it did not start: an orphan it adopted as subreaper. */
+struct ptorphan {
+	struct ptentry e;
+	int pm_id;          /* from its environment, -1 if none */
+	char *name;         /* from its environment, NULL if none */
+};
+/* The daemon's children for which known(pid, arg) is false, with the pm_id
+ * and name their environment carries. One read of the daemon's children
+ * list, then /proc only for the unknown ones. Returns how many; *out is
+ * freed with proctree_adopted_free(). */
+size_t proctree_adopted(bool (*known)(pid_t pid, void *arg), void *arg, struct ptorphan **out);
+void proctree_adopted_free(struct ptorphan *v, size_t n);
 /* Is the process still the one we saw (and not a zombie)? */
 bool proctree_alive(const struct ptentry *e);
+/* CPU ticks (utime+stime) and resident pages of root and its descendants
+ * together: two small reads of /proc per process. 0, or -ESRCH when root
+ * is gone. */
+int proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages);
 /* utime+stime ticks and resident pages of one process; 0 or -errno. */
 int proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state);
 

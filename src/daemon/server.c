@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,13 +460,22 @@ void
 server_close_all(void)
 {
 	struct client *c;
+	/* What is queued (the reply to `kill`, which lists every app and may
+	 * not fit in the socket's buffer) gets one second in all, so a client
+	 * that reads gets it whole and one that does not is not waited for. */
+	int64_t deadline = mono_ms() + 1000;
 	while ((c = TAILQ_FIRST(&D->clients)) != NULL) {
-		/* One last non-blocking try to push what is queued (the reply to
-		 * `kill`); a client that does not read is not waited for. */
-		if (!c->dead && c->out.len > c->out_off) {
-			ssize_t unused = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
+		while (!c->dead && c->out.len > c->out_off) {
+			int64_t left = deadline - mono_ms();
+			struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+				break;
+			ssize_t n = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
-			(void)unused;
+			if (n <= 0 && errno != EAGAIN && errno != EINTR)
+				break;
+			if (n > 0)
+				c->out_off += (size_t)n;
 		}
 		client_drop(c);
 	}

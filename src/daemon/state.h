@@ -63,6 +63,8 @@ struct daemon {
 	 * supervise.c), so no command costs a pass over the table per app. */
 	struct idmap apps_by_id;
 	struct idmap apps_by_name;  /* hash of the name → first app (app->name_next) */
+	struct idmap namespaces;    /* hash of a namespace → how many apps have it */
+	size_t limited_apps;        /* apps with max_memory_restart (sampled) */
 	struct idmap insts_by_uid;
 	struct idmap insts_by_pm_id;
 	struct idmap procs_by_pid;  /* pid → the process not yet reaped */
@@ -75,6 +77,7 @@ struct daemon {
 	struct op_list ops;         /* requests waiting for their outcome */
 	bool ops_poked;             /* an instance changed: re-check ops */
 	struct logfile_list logfiles;
+	struct idmap logfiles_by_path; /* hash of the path → first file (path_next) */
 	struct logpipe_list logpipes;
 	struct cluster *cluster;    /* listener groups of cluster apps (src/cluster) */
 	uint64_t next_app_id;

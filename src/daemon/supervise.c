@@ -45,6 +45,7 @@
 static uint64_t spawn_counter;
 
 static void proc_finished(struct proc *p);
+static void remove_pid_file(struct inst *in);
 static void inst_cluster_idle(struct inst *in);
 static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
@@ -57,6 +58,8 @@ inst_set_state(struct inst *in, enum inst_state st)
 	if (in->state == st)
 		return;
 	in->state = st;
+	if (st == ST_STOPPED || st == ST_ERRORED || st == ST_WAITING)
+		remove_pid_file(in);
 	if (st == ST_STOPPED || st == ST_ERRORED)
 		inst_cluster_idle(in);
 	events_inst(EV_INST_STATE, in, inst_state_name(st));
@@ -79,6 +82,42 @@ group_alive(pid_t pgid)
 	return kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
+/* The daemon's adopted orphans, read once per batch of the loop: a stop of
+ * every app looks at /proc once, not once per app. Freed (and forgotten)
+ * after the batch. */
+struct adopted_cache {
+	struct ptorphan *v;
+	size_t n;
+};
+static struct adopted_cache *adopted;
+
+static void
+adopted_free(void *p)
+{
+	struct adopted_cache *c = p;
+	proctree_adopted_free(c->v, c->n);
+	free(c);
+	if (adopted == c)
+		adopted = NULL;
+}
+
+static bool
+pid_is_ours(pid_t pid, void *arg)
+{
+	return proc_by_pid(pid) != NULL;
+}
+
+static const struct adopted_cache *
+adopted_now(void)
+{
+	if (!adopted) {
+		adopted = xcalloc(1, sizeof(*adopted));
+		adopted->n = proctree_adopted(pid_is_ours, NULL, &adopted->v);
+		loop_defer_free(D->loop, adopted, adopted_free);
+	}
+	return adopted;
+}
+
 /* Remember the processes of p that a signal to its group would miss:
  * descendants that called setsid(), and (with orphans) those adopted by the
  * daemon that still carry the instance's pm_id and name. */
@@ -88,15 +127,13 @@ snapshot_tree(struct proc *p, bool orphans)
 	struct ptentry *all = xmalloc(PROCTREE_MAX * sizeof(*all));
 	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, PROCTREE_MAX);
 	if (p->inst && orphans) {
-		pid_t *known = xmalloc((size_t)PROCTREE_MAX * sizeof(*known));
-		size_t nknown = 0;
-		struct proc *q;
-		TAILQ_FOREACH(q, &D->procs, link)
-			if (nknown < PROCTREE_MAX)
-				known[nknown++] = q->pid;
-		n += proctree_orphans(p->inst->pm_id, p->inst->app->spec.name, known, nknown,
-		    all + n, PROCTREE_MAX - n);
-		free(known);
+		const struct adopted_cache *ad = adopted_now();
+		for (size_t i = 0; i < ad->n && n < PROCTREE_MAX; i++) {
+			const struct ptorphan *o = &ad->v[i];
+			if (o->pm_id == p->inst->pm_id && o->name &&
+			    strcmp(o->name, p->inst->app->spec.name) == 0)
+				n += proctree_walk_from(&o->e, all + n, PROCTREE_MAX - n);
+		}
 	}
 	/* Keep only those outside the group: the group is signalled as one. */
 	size_t k = 0;
@@ -265,6 +302,10 @@ build_argv(const struct inst *in, const char **path)
 	return argv;
 }
 
+/* The pid file holds the pid of the instance's process while it runs, and
+ * is removed when the instance stops running (inst_set_state) or goes. A
+ * restart rewrites it in place: deleting and creating thousands of files
+ * costs a file system like ext4 far more than rewriting them. */
 static void
 write_pid_file(struct inst *in, pid_t pid)
 {
@@ -272,17 +313,21 @@ write_pid_file(struct inst *in, pid_t pid)
 		return;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
-	/* Missing directories are created, as for log files. */
-	char *dir = xstrdup(in->pid_path);
-	char *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		mkdir_p(dir, 0700);
-	}
-	free(dir);
 	/* O_NONBLOCK and only a regular file: a FIFO or a device there would
 	 * block the loop in open() or write(). */
-	int fd = open(in->pid_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = open(in->pid_path, flags, 0640);
+	if (fd < 0 && errno == ENOENT) {
+		/* Missing directories are created, as for log files. */
+		char *dir = xstrdup(in->pid_path);
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			mkdir_p(dir, 0700);
+		}
+		free(dir);
+		fd = open(in->pid_path, flags, 0640);
+	}
 	struct stat st;
 	if (fd < 0 ? errno == ENXIO : fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
 		dlog("%s: pid file %s is not a regular file; not writing it", in->app->spec.name,
@@ -291,11 +336,20 @@ write_pid_file(struct inst *in, pid_t pid)
 			close(fd);
 		return;
 	}
-	if (fd < 0 || ftruncate(fd, 0) < 0 || write_all(fd, buf, (size_t)n) < 0)
+	/* Written over the old content, then cut to length: truncating to
+	 * zero first would make ext4 flush the file when it is closed. */
+	if (fd < 0 || pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0)
 		dlog("%s: cannot write pid file %s: %s", in->app->spec.name, in->pid_path,
 		    strerror(errno));
 	if (fd >= 0)
 		close(fd);
+}
+
+static void
+remove_pid_file(struct inst *in)
+{
+	if (in->pid_path)
+		unlink(in->pid_path);
 }
 
 static void on_pidfd(struct loop *l, struct io *io, uint32_t events, void *arg);
@@ -385,10 +439,19 @@ proc_drained(const struct proc *p)
 	return !p->peer || cluster_peer_drained(p->peer);
 }
 
+/* p no longer belongs to its instance (it may have none already). */
+static void
+proc_unlink_inst(struct proc *p)
+{
+	if (p->inst)
+		TAILQ_REMOVE(&p->inst->procs, p, inst_link);
+	p->inst = NULL;
+}
+
 static void
 proc_detach_inst(struct proc *p)
 {
-	p->inst = NULL;
+	proc_unlink_inst(p);
 	if (p->peer)
 		cluster_peer_unslot(p->peer);
 }
@@ -600,6 +663,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	const struct spec *s = &in->app->spec;
 	struct proc *p = xcalloc(1, sizeof(*p));
 	p->inst = in;
+	TAILQ_INSERT_TAIL(&in->procs, p, inst_link);
 	p->detached_stop = stop_how_of(s);
 	p->inst_uid = in->uid;
 	p->serial = in->spawn_serial;
@@ -1000,13 +1064,12 @@ static void
 inst_removed(struct inst *in)
 {
 	timer_stop(D->loop, &in->restart_timer);
+	remove_pid_file(in);
 	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link) {
-		if (p->inst == in) {
-			p->detached_stop = stop_how_of(&in->app->spec);
-			proc_detach_inst(p);
-			proc_set_retiring(p);
-		}
+	while ((p = TAILQ_FIRST(&in->procs)) != NULL) {
+		p->detached_stop = stop_how_of(&in->app->spec);
+		proc_detach_inst(p);
+		proc_set_retiring(p);
 	}
 	in->proc = NULL;
 	in->successor = NULL;
@@ -1019,6 +1082,7 @@ supervise_on_event(const struct event *ev, void *arg)
 	switch (ev->kind) {
 	case EV_INST_NEW:
 		timer_init(&ev->in->restart_timer, on_restart_timer, ev->in);
+		TAILQ_INIT(&ev->in->procs);
 		break;
 	case EV_INST_REMOVE:
 		inst_removed(ev->in);
@@ -1052,8 +1116,6 @@ after_stop(struct inst *in)
 static void
 inst_process_ended(struct inst *in, struct proc *p)
 {
-	if (in->pid_path)
-		unlink(in->pid_path);
 	if (in->settled_serial < p->serial)
 		in->settled_serial = p->serial;
 	if (in->state == ST_STOPPING) {
@@ -1114,7 +1176,7 @@ proc_finished(struct proc *p)
 		p->ipc_fd = -1;
 	}
 	struct inst *in = p->inst;
-	p->inst = NULL;
+	proc_unlink_inst(p);
 	loop_defer_free(D->loop, p, proc_free);
 	/* Requests may wait for detached processes too (stop, delete, kill). */
 	events_changed();

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <regex.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,47 +133,34 @@ share_env(struct spec *spec)
 	}
 }
 
-/* FNV-1a: the key of an app's name in D->apps_by_name. */
-static uint64_t
-name_hash(const char *name)
+/* The apps by name, and how many apps each namespace has (by its hash),
+ * so that resolving a target is not a pass over the table per target; how
+ * many apps have a memory limit (the sampler's periodic work). */
+static void
+app_index_add(struct app *a)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * 0x100000001b3ull;
-	return h;
+	idmap_chain_add(&D->apps_by_name, idmap_hash_str(a->spec.name), a,
+	    offsetof(struct app, name_next));
+	uint64_t ns = idmap_hash_str(a->spec.namespace);
+	uintptr_t k = (uintptr_t)idmap_get(&D->namespaces, ns);
+	idmap_put(&D->namespaces, ns, (void *)(k + 1));
+	if (a->spec.max_memory_restart > 0)
+		D->limited_apps++;
 }
 
 static void
-name_index_add(struct app *a)
+app_index_del(struct app *a)
 {
-	uint64_t h = name_hash(a->spec.name);
-	struct app *first = idmap_get(&D->apps_by_name, h);
-	if (!first) {
-		idmap_put(&D->apps_by_name, h, a);
-		return;
-	}
-	while (first->name_next)
-		first = first->name_next;
-	first->name_next = a;
-}
-
-static void
-name_index_del(struct app *a)
-{
-	uint64_t h = name_hash(a->spec.name);
-	struct app *first = idmap_get(&D->apps_by_name, h);
-	if (first == a) {
-		if (a->name_next)
-			idmap_put(&D->apps_by_name, h, a->name_next);
-		else
-			idmap_del(&D->apps_by_name, h);
-		return;
-	}
-	for (struct app *o = first; o; o = o->name_next)
-		if (o->name_next == a) {
-			o->name_next = a->name_next;
-			return;
-		}
+	idmap_chain_del(&D->apps_by_name, idmap_hash_str(a->spec.name), a,
+	    offsetof(struct app, name_next));
+	uint64_t ns = idmap_hash_str(a->spec.namespace);
+	uintptr_t k = (uintptr_t)idmap_get(&D->namespaces, ns);
+	if (k > 1)
+		idmap_put(&D->namespaces, ns, (void *)(k - 1));
+	else
+		idmap_del(&D->namespaces, ns);
+	if (a->spec.max_memory_restart > 0)
+		D->limited_apps--;
 }
 
 struct app *
@@ -186,7 +174,7 @@ app_create(struct spec *spec)
 	TAILQ_INIT(&a->insts);
 	TAILQ_INSERT_TAIL(&D->apps, a, link);
 	idmap_put(&D->apps_by_id, a->id, a);
-	name_index_add(a);
+	app_index_add(a);
 	return a;
 }
 
@@ -256,6 +244,18 @@ inst_remove(struct inst *in)
 }
 
 void
+app_replace_spec(struct app *a, struct spec *spec)
+{
+	app_index_del(a);
+	spec_free(&a->spec);
+	share_env(spec);
+	a->spec = *spec;
+	memset(spec, 0, sizeof(*spec));
+	app_index_add(a);
+	app_spec_changed(a);
+}
+
+void
 app_spec_changed(struct app *a)
 {
 	free(a->spec_text);
@@ -295,7 +295,7 @@ app_remove(struct app *a)
 	events_emit(&(struct event){.kind = EV_APP_REMOVE, .app = a});
 	TAILQ_REMOVE(&D->apps, a, link);
 	idmap_del(&D->apps_by_id, a->id);
-	name_index_del(a);
+	app_index_del(a);
 	loop_defer_free(D->loop, a, app_free);
 }
 
@@ -322,7 +322,7 @@ inst_by_pm_id(int pm_id)
 struct app *
 app_named(const char *name, const char *script)
 {
-	for (struct app *a = idmap_get(&D->apps_by_name, name_hash(name)); a; a = a->name_next)
+	for (struct app *a = idmap_get(&D->apps_by_name, idmap_hash_str(name)); a; a = a->name_next)
 		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
 		    (!script || strcmp(a->spec.script, script) == 0))
 			return a;
@@ -445,12 +445,15 @@ table_resolve(json_t *targets, bool by_script, struct inst ***out, size_t *n, ch
 				}
 			regfree(&re);
 		} else {
-			TAILQ_FOREACH(in, &D->insts, link)
-				if (strcmp(in->app->spec.name, s) == 0) {
+			for (struct app *a = idmap_get(&D->apps_by_name, idmap_hash_str(s)); a;
+			    a = a->name_next) {
+				if (strcmp(a->spec.name, s) != 0)
+					continue;
+				TAILQ_FOREACH(in, &a->insts, app_link)
 					add_unique(out, n, &cap, in);
-					matched = true;
-				}
-			if (!matched)
+				matched = true;
+			}
+			if (!matched && idmap_get(&D->namespaces, idmap_hash_str(s)))
 				TAILQ_FOREACH(in, &D->insts, link)
 					if (strcmp(in->app->spec.namespace, s) == 0) {
 						add_unique(out, n, &cap, in);

@@ -76,6 +76,8 @@ struct inst {
 	enum inst_state state;
 	struct proc *proc;            /* serving process, NULL when none */
 	struct proc *successor;       /* reload: the replacement coming up */
+	struct proc_list procs;       /* every process that still belongs to it
+	                               * (via inst_link; supervise.c keeps it) */
 	uint64_t successor_exit_serial; /* serial of the last successor that */
 	int successor_wstatus;          /* exited before promotion, its status */
 	uint64_t successor_abort_serial; /* the last successor a restart aborted */
@@ -153,6 +155,7 @@ struct stop_how {
 
 struct proc {
 	TAILQ_ENTRY(proc) link;       /* D->procs */
+	TAILQ_ENTRY(proc) inst_link;  /* inst->procs, while inst is set */
 	struct inst *inst;            /* NULL once detached from its instance */
 	struct stop_how detached_stop; /* used once inst is NULL */
 	uint64_t inst_uid;            /* the instance it was started for (kept) */
@@ -187,7 +190,9 @@ struct proc {
 struct app *app_create(struct spec *spec);
 /* Add one instance to app with the lowest free index. */
 struct inst *app_add_inst(struct app *app);
-/* The app's spec was replaced or edited: drop what was derived from it. */
+/* Give the app a new spec (taken over; restart with a config). */
+void app_replace_spec(struct app *a, struct spec *spec);
+/* The app's spec was edited: drop what was derived from it. */
 void app_spec_changed(struct app *a);
 /* The spec as compact JSON without the environment (borrowed, cached). */
 const char *app_spec_text(struct app *a);

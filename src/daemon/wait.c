@@ -29,6 +29,7 @@ struct wait {
 	char *error;            /* reply this error instead of the list */
 	const char *error_code; /* static */
 	bool exit_after;
+	bool brief;
 };
 
 struct wait *
@@ -104,6 +105,12 @@ wait_nfailed(const struct wait *w)
 }
 
 void
+wait_brief(struct wait *w)
+{
+	w->brief = true;
+}
+
+void
 wait_exit_after(struct wait *w)
 {
 	w->exit_after = true;
@@ -157,7 +164,8 @@ wait_check(struct op *op)
 		for (size_t i = 0; i < w->n; i++) {
 			struct inst *in = inst_by_uid(w->items[i].uid);
 			if (in)
-				json_array_append_new(procs, procinfo_json(in, false));
+				json_array_append_new(procs, w->brief ? procinfo_brief(in)
+				    : procinfo_json(in, false));
 		}
 		json_t *result = json_pack("{s:o}", "procs", procs);
 		if (w->failed)

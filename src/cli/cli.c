@@ -130,7 +130,7 @@ cli_print_procs(struct ctx *x, json_t *procs)
 		render_json(stdout, procs, true);
 		return;
 	}
-	json_t *req = json_pack("{s:s}", "cmd", "list");
+	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", 1);
 	char *err = NULL;
 	json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
 	json_decref(req);
@@ -161,10 +161,10 @@ cli_current_dir(void)
 	return xstrdup(buf);
 }
 
-json_t *
-cli_list_procs(struct ctx *x, json_t *targets, bool env)
+static json_t *
+list_procs(struct ctx *x, json_t *targets, bool env, bool brief)
 {
-	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "env", env);
+	json_t *req = json_pack("{s:s, s:b, s:b}", "cmd", "list", "env", env, "brief", brief);
 	if (targets)
 		json_object_set(req, "targets", targets);
 	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
@@ -173,6 +173,18 @@ cli_list_procs(struct ctx *x, json_t *targets, bool env)
 	json_t *procs = json_incref(json_object_get(r, "procs"));
 	json_decref(r);
 	return procs;
+}
+
+json_t *
+cli_list_procs(struct ctx *x, json_t *targets, bool env)
+{
+	return list_procs(x, targets, env, false);
+}
+
+json_t *
+cli_list_brief(struct ctx *x)
+{
+	return list_procs(x, NULL, false, true);
 }
 
 /* Names in a list reply. */

@@ -61,6 +61,9 @@ json_t *cli_process_targets(char **pos);
 /* The daemon's processes (all, or those the targets name); with env, their
  * specs carry the environment. New reference, or NULL after printing why. */
 json_t *cli_list_procs(struct ctx *x, json_t *targets, bool env);
+/* Every process with only the fields of the list table (protocol.md's
+ * "brief"): enough to know names and statuses. */
+json_t *cli_list_brief(struct ctx *x);
 /* The app names of a process list, as the keys of a new object. */
 json_t *cli_running_names(json_t *procs);
 /* After an action: the process table (or, with --json, the processes the

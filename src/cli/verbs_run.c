@@ -27,7 +27,7 @@ action_targets(struct ctx *x, json_t **file_apps)
 			return NULL;
 		/* The file's apps that are here; the others are skipped, as PM2
 		 * does for stop and delete. */
-		json_t *procs = cli_list_procs(x, NULL, false);
+		json_t *procs = cli_list_brief(x);
 		if (!procs) {
 			json_decref(apps);
 			return NULL;
@@ -181,7 +181,7 @@ all_of_nothing(struct ctx *x, json_t *targets, int *rc)
 		all |= strcmp(json_string_value(t), "all") == 0;
 	if (!all)
 		return false;
-	json_t *procs = cli_list_procs(x, NULL, false);
+	json_t *procs = cli_list_brief(x);
 	bool none = procs && json_array_size(procs) == 0;
 	if (none)
 		cli_fail(x, "all: no process found (the process list is empty)");
@@ -235,6 +235,9 @@ do_action(struct ctx *x, const char *cmd)
 	if (!file_apps && strcmp(cmd, "reset") != 0 && all_of_nothing(x, targets, &rc))
 		goto out;
 	req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
+	/* The table printed after needs only the list's fields. */
+	if (!args_has(&x->a, "json"))
+		json_object_set_new(req, "brief", json_true());
 	if (updates && (args_has(&x->a, "update-env") || has_app_options(x))) {
 		json_t *apps = updated_specs(x, targets, args_has(&x->a, "update-env"));
 		if (!apps)

@@ -49,7 +49,7 @@ is_inspector_port(const struct cluster_peer *peer, uint16_t port)
 		if (inspect_option(s->interpreter_args[i], strlen(s->interpreter_args[i]), &p) &&
 		    p == port)
 			return true;
-	const char *opts = json_string_value(json_object_get(s->env, "NODE_OPTIONS"));
+	const char *opts = spec_env_get(s, "NODE_OPTIONS");
 	while (opts && *opts) {
 		size_t len = strcspn(opts, " \t");
 		if (inspect_option(opts, len, &p) && p == port)

@@ -13,6 +13,7 @@
 #ifndef CORRAL_DAEMON_STATE_H
 #define CORRAL_DAEMON_STATE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -65,6 +66,9 @@ struct daemon {
 	struct idmap apps_by_name;  /* hash of the name → first app (app->name_next) */
 	struct idmap namespaces;    /* hash of a namespace → how many apps have it */
 	size_t limited_apps;        /* apps with max_memory_restart (sampled) */
+	struct idmap env_pool;      /* environments apps share (table.c): hash →
+	                             * base object, one reference each */
+	json_t *env_last;           /* the base given last (borrowed), or NULL */
 	struct idmap insts_by_uid;
 	struct idmap insts_by_pm_id;
 	struct idmap procs_by_pid;  /* pid → the process not yet reaped */

@@ -216,7 +216,7 @@ build_env(struct inst *in, char **extra)
 		"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
 		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "pm_id", "name", "namespace",
 	};
-	json_t *env = json_deep_copy(s->env);
+	json_t *env = spec_env(s);
 	for (size_t i = 0; i < ARRAY_LEN(managed); i++)
 		json_object_del(env, managed[i]);
 	json_object_del(env, s->instance_var);
@@ -229,7 +229,7 @@ build_env(struct inst *in, char **extra)
 	snprintf(buf, sizeof(buf), "%d", in->index);
 	json_object_set_new(env, s->instance_var, json_string(buf));
 	if (s->increment_var) {
-		const char *base = json_string_value(json_object_get(s->env, s->increment_var));
+		const char *base = spec_env_get(s, s->increment_var);
 		long long v = base ? strtoll(base, NULL, 10) : 0;
 		snprintf(buf, sizeof(buf), "%lld", v + in->index);
 		json_object_set_new(env, s->increment_var, json_string(buf));
@@ -571,7 +571,7 @@ plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 		*err = xasprintf("cannot create the broker channel: %s", strerror(errno));
 		return -errno;
 	}
-	const char *old = json_string_value(json_object_get(s->env, "LD_PRELOAD"));
+	const char *old = spec_env_get(s, "LD_PRELOAD");
 	if (old && *old && !strstr(old, "libcorral-preload"))
 		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s:%s", D->preload_path, old);
 	else

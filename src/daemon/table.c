@@ -113,24 +113,98 @@ inst_open_logs(struct inst *in, char **err)
 	return 0;
 }
 
-/* Apps started from one shell or one ecosystem file carry the same
- * environment, often a few KB of it in JSON objects: let them share one copy
- * (with 100 apps, a quarter of the daemon's heap). Safe because an app's env
- * is never changed in place: spawning works on a copy, and a new spec brings
- * its own object. */
+/*
+ * The environment pool. Apps started from one shell or one ecosystem file
+ * inherit the same variables (a few KB, a quarter of the daemon's heap with
+ * 100 apps) and add a few of their own. Each app keeps its environment as
+ * a base from the pool, shared, plus the variables in which it differs.
+ * The base of an app is its environment without the variables it sets
+ * itself (app_env): one per shell. An app whose inherited part is new (a
+ * variable changed in the shell between two starts) takes the base used
+ * last instead if it differs from it by a few variables only.
+ */
+#define ENV_NEAR_MIN 8
+
+/* A key for an environment that does not depend on the order of its
+ * variables: the sum of a hash of each pair. */
+static uint64_t
+env_hash_except(const json_t *env, const json_t *skip)
+{
+	uint64_t h = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)env, k, v) {
+		if (skip && json_object_get(skip, k))
+			continue;
+		uint64_t kv = idmap_hash_str(k) * 0x9E3779B97F4A7C15ull;
+		h += kv ^ idmap_hash_str(json_string_value(v));
+	}
+	return h;
+}
+
+/* Is base exactly env without the variables of skip? */
+static bool
+env_equal_except(const json_t *env, const json_t *skip, const json_t *base)
+{
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)env, k, v) {
+		if (skip && json_object_get(skip, k))
+			continue;
+		if (!json_equal(v, json_object_get(base, k)))
+			return false;
+		n++;
+	}
+	return n == json_object_size(base);
+}
+
 static void
 share_env(struct spec *spec)
 {
-	struct app *a;
 	if (!spec->env)
 		return;
-	TAILQ_FOREACH(a, &D->apps, link) {
-		if (a->spec.env && json_equal(a->spec.env, spec->env)) {
-			json_decref(spec->env);
-			spec->env = json_incref(a->spec.env);
-			return;
-		}
+	const json_t *own = json_object_size(spec->app_env) ? spec->app_env : NULL;
+	uint64_t h = env_hash_except(spec->env, own);
+	json_t *base = idmap_get(&D->env_pool, h);
+	if (base && !env_equal_except(spec->env, own, base))
+		base = NULL;    /* another environment with the same key */
+	if (!base && D->env_last) {
+		size_t n = json_object_size(spec->env) / 4;
+		if (spec_env_distance(spec->env, D->env_last) <= (n > ENV_NEAR_MIN ? n : ENV_NEAR_MIN))
+			base = D->env_last;
 	}
+	if (!base && !idmap_get(&D->env_pool, h)) {
+		base = json_copy(spec->env);
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)own, k, v)
+			json_object_del(base, k);
+		idmap_put(&D->env_pool, h, base);
+	}
+	if (!base)
+		return;         /* a collision: this one keeps its own */
+	D->env_last = base;
+	spec_env_rebase(spec, base);
+}
+
+/* The app is letting go of its spec: a base nobody else uses leaves the
+ * pool. */
+static void
+unshare_env(struct spec *spec)
+{
+	json_t *base = spec->env_base;
+	if (!base || base->refcount > 2)
+		return;
+	uint64_t h = env_hash_except(base, NULL);
+	if (idmap_get(&D->env_pool, h) != base)
+		return;
+	idmap_del(&D->env_pool, h);
+	if (D->env_last == base)
+		D->env_last = NULL;
+	json_decref(base);
+	if (D->env_pool.n == 0)
+		idmap_free(&D->env_pool);
 }
 
 /* The apps by name, and how many apps each namespace has (by its hash),
@@ -247,6 +321,7 @@ void
 app_replace_spec(struct app *a, struct spec *spec)
 {
 	app_index_del(a);
+	unshare_env(&a->spec);
 	spec_free(&a->spec);
 	share_env(spec);
 	a->spec = *spec;
@@ -260,6 +335,14 @@ app_spec_changed(struct app *a)
 {
 	free(a->spec_text);
 	a->spec_text = NULL;
+}
+
+void
+table_drop_caches(void)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link)
+		app_spec_changed(a);
 }
 
 const char *
@@ -280,6 +363,7 @@ app_free(void *p)
 {
 	struct app *a = p;
 	free(a->spec_text);
+	unshare_env(&a->spec);
 	spec_free(&a->spec);
 	free(a);
 }

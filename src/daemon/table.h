@@ -196,6 +196,9 @@ void app_replace_spec(struct app *a, struct spec *spec);
 void app_spec_changed(struct app *a);
 /* The spec as compact JSON without the environment (borrowed, cached). */
 const char *app_spec_text(struct app *a);
+/* Free what is cached for listings (every app's spec text): the clients
+ * are quiet, and an idle daemon keeps only what it needs. */
+void table_drop_caches(void);
 /* Resolve and open the instance's log files and pid file path. 0 or -EIO
  * with *err. */
 int inst_open_logs(struct inst *in, char **err);

@@ -92,8 +92,11 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t 
 
 /* A request line stays far below the daemon's limit (PROTO_MAX_LINE,
  * 4 MiB): apps go in batches of at most this many bytes of specs. One app's
- * spec is bounded by what exec() takes (its environment), well below it. */
-#define START_BATCH_BYTES (1u << 20)
+ * spec is bounded by what exec() takes (its environment), well below it.
+ * Small batches keep the daemon small too: the parsed request is freed
+ * between the apps it created, and a 1 MiB one left the heap of a daemon
+ * with 1000 apps a third larger (10 MB resident instead of 7). */
+#define START_BATCH_BYTES (128u << 10)
 
 /* Send one start request for apps[from..to); append what started to
  * procs and the apps that could not to failed (name → error). False when

@@ -222,6 +222,7 @@ client_close_after_flush(struct client *c)
 static void
 on_trim(struct loop *l, struct timer *t, void *arg)
 {
+	table_drop_caches();
 	malloc_trim(0);
 }
 

@@ -111,7 +111,12 @@ void cluster_sweep_orphans(struct cluster *c);
  * once no other instance of the app runs (app_still_running false). */
 void cluster_slot_idle(struct cluster *c, uint64_t app_id, uint64_t slot_uid,
     bool app_still_running);
-/* The listener groups of an app for describe/jlist (a new reference). */
+/* The listener groups of an app (a new reference): address, lb, size (its
+ * members), in_rotation (those taking connections), queued (shared), and
+ * every member. */
 json_t *cluster_describe(struct cluster *c, uint64_t app_id);
+/* The same with only the members of one slot: what jlist and describe show
+ * of each instance, so that listing n instances costs n, not n². */
+json_t *cluster_describe_slot(struct cluster *c, uint64_t app_id, uint64_t slot_uid);
 
 #endif

@@ -44,6 +44,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/relay.h"
+#include "common/idmap.h"
 #include "ev/loop.h"
 
 struct member {
@@ -57,6 +58,8 @@ struct member {
 
 struct group {
 	LIST_ENTRY(group) link;
+	struct group *app_next;  /* the app's next group (cluster.by_app) */
+	struct group *port_next; /* the next group on this port (cluster.by_port) */
 	struct cluster *c;
 	uint64_t app_id;
 	char *app_name;         /* for "already used by app X" */
@@ -82,6 +85,9 @@ struct cluster {
 	const struct cluster_ops *ops;
 	void *ops_arg;
 	struct group_list groups;
+	struct idmap by_app;    /* app id → its first group (app_next): what a
+	                         * peer's changes look at, not every group */
+	struct idmap by_port;   /* port → first group there (port_next) */
 	struct peer_list peers;
 	struct relays *relays;  /* connections handed on from closed listeners */
 };

@@ -136,7 +136,8 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
 	if (s->exec_mode == MODE_CLUSTER)
-		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
+		json_object_set_new(j, "listeners", cluster_describe_slot(D->cluster, in->app->id,
+		    in->uid));
 	json_object_set_new(j, "broker", broker_state(in));
 	int inspect = inst_inspect_port(in);
 	json_object_set_new(j, "inspect_port", inspect ? json_integer(inspect) : json_null());

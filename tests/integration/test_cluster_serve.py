@@ -92,9 +92,11 @@ def test_list_describe_jlist_show_the_cluster(corral, tmp_path):
     assert "in rotation" in desc
     for p in corral.procs("web"):
         assert p["mode"] == "cluster" and p["pm2_env"]["exec_mode"] == "cluster_mode"
+        # Each instance lists its own member, and the group's size.
         (g,) = p["listeners"]
         assert g["address"] == f"[::]:{port}" and g["lb"] == "sticky"
-        assert {m["pm_id"] for m in g["members"]} == {q["pm_id"] for q in corral.procs("web")}
+        assert [m["pm_id"] for m in g["members"]] == [p["pm_id"]]
+        assert g["size"] == 2 and g["in_rotation"] == 2
 
 
 def test_instances_max_follows_cpu_affinity(corral, tmp_path):

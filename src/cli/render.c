@@ -320,6 +320,9 @@ render_describe(FILE *f, json_t *p)
 	json_array_foreach(listeners, i, g) {
 		struct sbuf b = SBUF_INIT;
 		sbuf_addf(&b, "%s lb=%s", str(g, "address"), str(g, "lb"));
+		if (json_object_get(g, "size"))
+			sbuf_addf(&b, ", %lld in rotation of %lld", num(g, "in_rotation"),
+			    num(g, "size"));
 		size_t k;
 		json_t *m;
 		json_array_foreach(json_object_get(g, "members"), k, m)

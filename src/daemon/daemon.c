@@ -69,14 +69,15 @@ shutdown_check(struct loop *l, void *arg)
 {
 	if (!D->shutting_down)
 		return;
+	/* Processes replaced by a reload still drain or exit: wait for them
+	 * too, or they would outlive the daemon. A counter: this runs once
+	 * per turn of the loop while a thousand apps stop. */
+	if (!supervise_procs_gone())
+		return;
 	struct inst *in;
 	TAILQ_FOREACH(in, &D->insts, link)
 		if (in->proc || in->state == ST_STOPPING)
 			return;
-	/* Processes replaced by a reload still drain or exit: wait for them
-	 * too, or they would outlive the daemon. */
-	if (!supervise_procs_gone())
-		return;
 	/* Everything is stopped: a `kill` request has replied by now (ops run
 	 * first); whatever else waits will not be done. */
 	op_fail_all("shutting_down", "the daemon is shutting down");

@@ -72,6 +72,7 @@ struct daemon {
 	struct idmap insts_by_uid;
 	struct idmap insts_by_pm_id;
 	struct idmap procs_by_pid;  /* pid → the process not yet reaped */
+	struct idmap procs_by_serial; /* spawn serial → the process, while listed */
 	/* Processes still waited for (tracked, not ABANDONED): in all, and per
 	 * instance uid (waited_by_uid holds the count as a pointer-sized
 	 * integer; the instance may be deleted already). */

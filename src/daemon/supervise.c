@@ -679,6 +679,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	idmap_put(&D->procs_by_pid, (uint64_t)pid, p);
+	idmap_put(&D->procs_by_serial, p->serial, p);
 	proc_count_waited(p, +1);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
 		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0],
@@ -1163,6 +1164,9 @@ proc_finished(struct proc *p)
 	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
 	proc_unindex(p);
+	idmap_del(&D->procs_by_serial, p->serial);
+	if (TAILQ_EMPTY(&D->procs))
+		idmap_free(&D->procs_by_serial);
 	if (p->state != P_ABANDONED)
 		proc_count_waited(p, -1);
 	if (p->peer) {
@@ -1191,6 +1195,12 @@ proc_finished(struct proc *p)
 		in->successor_exit_serial = p->serial;
 		in->successor_wstatus = p->wstatus;
 	}
+}
+
+struct proc *
+proc_by_serial(uint64_t serial)
+{
+	return idmap_get(&D->procs_by_serial, serial);
 }
 
 bool

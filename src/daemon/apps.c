@@ -22,9 +22,11 @@ static bool
 app_idle(struct app *a)
 {
 	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link)
+	TAILQ_FOREACH(in, &a->insts, app_link) {
+		state_step();
 		if (in->state != ST_STOPPED && in->state != ST_ERRORED && in->state != ST_STOPPING)
 			return false;
+	}
 	return true;
 }
 
@@ -37,6 +39,7 @@ undo_app(struct app *a, struct wait *w)
 	struct inst *in, *next;
 	for (in = TAILQ_FIRST(&a->insts); in; in = next) {
 		next = TAILQ_NEXT(in, app_link);
+		state_step();
 		wait_add(w, in, WAIT_GONE, 0);
 		inst_stop(in, AFTER_STOP_DELETE, NULL);
 	}
@@ -83,6 +86,7 @@ apps_start(struct spec *specs, size_t n, const struct start_opts *o, struct wait
 		if (known && app_idle(known)) {
 			struct inst *in;
 			TAILQ_FOREACH(in, &known->insts, app_link) {
+				state_step();
 				wait_add(w, in, WAIT_LAUNCHED, in->spawn_serial + 1);
 				inst_restart(in, "started again");
 			}
@@ -147,8 +151,10 @@ insts_delete(struct inst **ins, size_t n, struct wait *w)
 			continue;       /* this app was looked at already */
 		size_t total = 0;
 		struct inst *o;
-		TAILQ_FOREACH(o, &a->insts, app_link)
+		TAILQ_FOREACH(o, &a->insts, app_link) {
+			state_step();
 			total++;
+		}
 		if (total == k)
 			a->deleted = true;
 	}
@@ -157,15 +163,24 @@ insts_delete(struct inst **ins, size_t n, struct wait *w)
 		inst_stop(ins[i], AFTER_STOP_DELETE, "deleted by request");
 }
 
+static int
+by_index_desc(const void *x, const void *y)
+{
+	const struct inst *a = *(struct inst *const *)x, *b = *(struct inst *const *)y;
+	return (a->index < b->index) - (a->index > b->index);
+}
+
 int
 app_scale(struct app *a, int want, struct wait *w, char **err)
 {
 	/* Instances already on their way out do not count. */
 	int current = 0;
 	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link)
+	TAILQ_FOREACH(in, &a->insts, app_link) {
+		state_step();
 		if (!in->delete_after_stop)
 			current++;
+	}
 	for (int k = current; k < want; k++) {
 		in = app_add_inst(a);
 		char *why = NULL;
@@ -183,15 +198,20 @@ app_scale(struct app *a, int want, struct wait *w, char **err)
 	}
 	/* Scale down from the highest instance index: instance 0 often does
 	 * the singleton jobs. Draining happens in inst_stop. */
-	for (int k = current; k > want; k--) {
-		struct inst *victim = NULL;
-		TAILQ_FOREACH(in, &a->insts, app_link)
-			if (!in->delete_after_stop && (!victim || in->index > victim->index))
-				victim = in;
-		if (!victim)
-			break;
-		wait_add(w, victim, WAIT_GONE, 0);
-		inst_stop(victim, AFTER_STOP_DELETE, "scaled down");
+	if (current > want) {
+		struct inst **live = xcalloc((size_t)current, sizeof(*live));
+		size_t n = 0;
+		TAILQ_FOREACH(in, &a->insts, app_link) {
+			state_step();
+			if (!in->delete_after_stop && n < (size_t)current)
+				live[n++] = in;
+		}
+		qsort(live, n, sizeof(*live), by_index_desc);
+		for (size_t k = 0; k < n && k < (size_t)(current - want); k++) {
+			wait_add(w, live[k], WAIT_GONE, 0);
+			inst_stop(live[k], AFTER_STOP_DELETE, "scaled down");
+		}
+		free(live);
 	}
 	dlog("scaling %s from %d to %d instances", a->spec.name, current, want);
 	return 0;
@@ -204,6 +224,7 @@ apps_kill(struct wait *w)
 	size_t n = 0;
 	struct inst *in;
 	TAILQ_FOREACH(in, &D->insts, link) {
+		state_step();
 		wait_add(w, in, WAIT_STOPPED, in->spawn_serial);
 		inst_stop(in, AFTER_STOP_NOTHING, "corral kill");
 		n++;
@@ -230,6 +251,7 @@ apps_update(struct spec *specs, size_t n, char **err)
 		app_replace_spec(a, &specs[i]);
 		struct inst *in;
 		TAILQ_FOREACH(in, &a->insts, app_link) {
+			state_step();
 			char *why = NULL;
 			if (inst_open_logs(in, &why) < 0) {
 				dlog("%s: %s", a->spec.name, why);

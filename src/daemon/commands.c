@@ -60,8 +60,10 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 			n++;
 		ins = xcalloc(n ? n : 1, sizeof(*ins));
 		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link)
+		TAILQ_FOREACH(in, &D->insts, link) {
+			state_step();
 			ins[n++] = in;
+		}
 	}
 	sampler_refresh(ins, n);
 	if (raw) {
@@ -92,8 +94,9 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 static void
 cmd_ping(struct client *c, json_t *id, json_t *req)
 {
-	client_reply(c, id, json_pack("{s:b, s:i, s:s, s:I}", "pong", 1, "pid", (int)D->pid,
-	    "version", CORRAL_VERSION, "started_at", (json_int_t)D->started_wall_ms));
+	client_reply(c, id, json_pack("{s:b, s:i, s:s, s:I, s:I}", "pong", 1, "pid", (int)D->pid,
+	    "version", CORRAL_VERSION, "started_at", (json_int_t)D->started_wall_ms,
+	    "steps", (json_int_t)D->steps));
 }
 
 /* A wait for the request's outcome; its reply lists the instances briefly
@@ -374,9 +377,11 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 	}
 	int current = 0;
 	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link)
+	TAILQ_FOREACH(in, &a->insts, app_link) {
+		state_step();
 		if (!in->delete_after_stop)
 			current++;
+	}
 	json_int_t want;
 	if (json_is_integer(count))
 		want = json_integer_value(count);
@@ -419,8 +424,10 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 			n++;
 		ins = xcalloc(n ? n : 1, sizeof(*ins));
 		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link)
+		TAILQ_FOREACH(in, &D->insts, link) {
+			state_step();
 			ins[n++] = in;
+		}
 	}
 	json_t *files = json_array();
 	/* Instances of one app may share their files (merge_logs): once each. */

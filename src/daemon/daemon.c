@@ -75,9 +75,11 @@ shutdown_check(struct loop *l, void *arg)
 	if (!supervise_procs_gone())
 		return;
 	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
+	TAILQ_FOREACH(in, &D->insts, link) {
+		state_step();
 		if (in->proc || in->state == ST_STOPPING)
 			return;
+	}
 	/* Everything is stopped: a `kill` request has replied by now (ops run
 	 * first); whatever else waits will not be done. */
 	op_fail_all("shutting_down", "the daemon is shutting down");
@@ -92,8 +94,10 @@ daemon_shutdown(void)
 		return;
 	D->shutting_down = true;
 	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
+	TAILQ_FOREACH(in, &D->insts, link) {
+		state_step();
 		inst_stop(in, AFTER_STOP_NOTHING, "daemon shutting down");
+	}
 	op_poke();
 }
 

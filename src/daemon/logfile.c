@@ -53,6 +53,7 @@ logfile_get(const char *path, char **err)
 	uint64_t h = idmap_hash_str(path);
 	struct logfile *lf;
 	for (lf = idmap_get(&D->logfiles_by_path, h); lf; lf = lf->path_next) {
+		state_step();
 		if (strcmp(lf->path, path) == 0) {
 			lf->refs++;
 			return lf;
@@ -181,6 +182,7 @@ logfile_reopen_all(char **first_error)
 	size_t failed = 0;
 	struct logfile *lf;
 	LIST_FOREACH(lf, &D->logfiles, link) {
+		state_step();
 		int fd = open_log(lf->path);
 		if (fd < 0) {
 			dlog("reopen %s: %s (still writing to the old file)", lf->path, strerror(-fd));

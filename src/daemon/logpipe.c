@@ -268,6 +268,7 @@ logpipe_kick(void)
 	struct logpipe *lp, *next;
 	for (lp = LIST_FIRST(&D->logpipes); lp; lp = next) {
 		next = LIST_NEXT(lp, link);
+		state_step();
 		if (lp->paused)
 			timer_start(D->loop, &lp->retry, 0);
 	}

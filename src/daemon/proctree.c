@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "daemon/state.h"
 
 /* One /proc/<pid>/stat: state, threads, CPU ticks, start time, resident
  * pages. 0 or -errno. */
@@ -21,6 +22,7 @@ read_stat(pid_t pid, char *state, long *threads, uint64_t *ticks, uint64_t *star
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	state_step();
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -77,6 +79,7 @@ static void
 each_listed(const char *path, void (*fn)(pid_t child, void *arg), void *arg)
 {
 	char *txt = NULL;
+	state_step();
 	if (read_file(path, &txt, NULL, CHILDREN_FILE_MAX) < 0)
 		return;
 	char *save = NULL;
@@ -216,6 +219,7 @@ orphan_identify(struct ptorphan *o)
 	size_t len = 0;
 	o->pm_id = -1;
 	o->name = NULL;
+	state_step();
 	if (read_file(path, &env, &len, 1 << 20) < 0)
 		return;
 	for (size_t i = 0; i < len;) {
@@ -246,6 +250,7 @@ add_adopted(pid_t child, void *arg)
 {
 	struct adopted *ad = arg;
 	uint64_t start;
+	state_step();
 	/* Most children are the processes the daemon started: a hash lookup
 	 * each, and /proc is read only for the others. */
 	if (ad->known(child, ad->arg) || proctree_stat(child, NULL, NULL, &start, NULL) < 0)

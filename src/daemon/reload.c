@@ -284,9 +284,11 @@ instance_retired(uint64_t uid)
 	struct inst *in = inst_by_uid(uid);
 	struct proc *p;
 	if (in)
-		TAILQ_FOREACH(p, &in->procs, inst_link)
+		TAILQ_FOREACH(p, &in->procs, inst_link) {
+			state_step();
 			if (p->retiring && p->state != P_ABANDONED)
 				return false;
+		}
 	return true;
 }
 

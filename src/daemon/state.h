@@ -95,10 +95,23 @@ struct daemon {
 	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
 	struct timer trim_timer;    /* gives freed heap back once clients are quiet */
 	bool shutting_down;         /* `corral kill` or SIGTERM in progress */
+	uint64_t steps;             /* work done, see state_step() */
 	int exit_code;
 };
 
 extern struct daemon *D;
+
+/* One step of work: an element visited by a pass over one of the daemon's
+ * lists (every app, instance, process, log pipe or file, request waiting,
+ * or an app's instances), or a file of /proc read. `ping` reports the sum
+ * ("steps"), so a test can check that what a verb costs per app does not
+ * grow with the number of apps, as an n² pass would. Housekeeping on
+ * timers (the sampler, the heap trim) is not counted. */
+static inline void
+state_step(void)
+{
+	D->steps++;
+}
 
 /* Zero d, set every fd to -1 and every list empty, and make it D. */
 void state_init(struct daemon *d);

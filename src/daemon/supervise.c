@@ -130,6 +130,7 @@ snapshot_tree(struct proc *p, bool orphans)
 		const struct adopted_cache *ad = adopted_now();
 		for (size_t i = 0; i < ad->n && n < PROCTREE_MAX; i++) {
 			const struct ptorphan *o = &ad->v[i];
+			state_step();
 			if (o->pm_id == p->inst->pm_id && o->name &&
 			    strcmp(o->name, p->inst->app->spec.name) == 0)
 				n += proctree_walk_from(&o->e, all + n, PROCTREE_MAX - n);
@@ -461,10 +462,12 @@ inst_cluster_idle(struct inst *in)
 {
 	bool others = false;
 	struct inst *o;
-	TAILQ_FOREACH(o, &in->app->insts, app_link)
+	TAILQ_FOREACH(o, &in->app->insts, app_link) {
+		state_step();
 		if (o != in && (o->proc || o->state == ST_LAUNCHING ||
 		    o->state == ST_WAITING || o->state == ST_ONLINE))
 			others = true;
+	}
 	cluster_slot_idle(D->cluster, in->app->id, in->uid, others);
 }
 
@@ -1068,6 +1071,7 @@ inst_removed(struct inst *in)
 	remove_pid_file(in);
 	struct proc *p;
 	while ((p = TAILQ_FIRST(&in->procs)) != NULL) {
+		state_step();
 		p->detached_stop = stop_how_of(&in->app->spec);
 		proc_detach_inst(p);
 		proc_set_retiring(p);

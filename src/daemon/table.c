@@ -261,18 +261,21 @@ app_add_inst(struct app *a)
 	in->state = ST_STOPPED;
 	in->exit_code = -1;
 	in->created_wall = wall_ms();
-	/* Lowest free NODE_APP_INSTANCE index, as PM2. */
-	for (int idx = 0;; idx++) {
-		bool used = false;
-		struct inst *o;
-		TAILQ_FOREACH(o, &a->insts, app_link)
-			if (o->index == idx)
-				used = true;
-		if (!used) {
-			in->index = idx;
-			break;
-		}
+	/* Lowest free NODE_APP_INSTANCE index, as PM2: with k instances it is
+	 * at most k, so one pass marks which of 0..k are taken. */
+	size_t k = 0;
+	struct inst *o;
+	TAILQ_FOREACH(o, &a->insts, app_link)
+		k++;
+	bool *used = xcalloc(k + 1, sizeof(*used));
+	TAILQ_FOREACH(o, &a->insts, app_link) {
+		state_step();
+		if (o->index >= 0 && (size_t)o->index <= k)
+			used[o->index] = true;
 	}
+	while (used[in->index])
+		in->index++;
+	free(used);
 	/* As in PM2, a pm_id is never given twice (a script's `stop 12` must
 	 * not hit another app after 12 was deleted) until the table empties. */
 	if (TAILQ_EMPTY(&D->insts))
@@ -407,7 +410,7 @@ struct app *
 app_named(const char *name, const char *script)
 {
 	for (struct app *a = idmap_get(&D->apps_by_name, idmap_hash_str(name)); a; a = a->name_next)
-		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
+		if ((state_step(), !a->deleted) && strcmp(a->spec.name, name) == 0 &&
 		    (!script || strcmp(a->spec.script, script) == 0))
 			return a;
 	return NULL;
@@ -439,6 +442,7 @@ static uint64_t resolve_generation;
 static void
 add_unique(struct inst ***out, size_t *n, size_t *cap, struct inst *in)
 {
+	state_step();
 	if (in->resolve_mark == resolve_generation)
 		return;
 	in->resolve_mark = resolve_generation;

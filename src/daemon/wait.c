@@ -119,6 +119,7 @@ wait_exit_after(struct wait *w)
 static bool
 item_done(const struct wait_item *it)
 {
+	state_step();
 	struct inst *in = inst_by_uid(it->uid);
 	/* Stopped or deleted means nothing of the instance runs any more: a
 	 * process a reload replaced may still be draining, holding its port. */

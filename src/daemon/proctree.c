@@ -88,11 +88,18 @@ each_listed(const char *path, void (*fn)(pid_t child, void *arg), void *arg)
 	free(txt);
 }
 
-/* Call fn(child, arg) for every child of every thread of pid. */
+/* Call fn(child, arg) for every child of every thread of pid. A process of
+ * one thread (most) has one children file, read without listing its
+ * tasks; threads is 0 when not known. */
 static void
-each_child(pid_t pid, void (*fn)(pid_t child, void *arg), void *arg)
+each_child(pid_t pid, int threads, void (*fn)(pid_t child, void *arg), void *arg)
 {
 	char path[64];
+	if (threads == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+		each_listed(path, fn, arg);
+		return;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
 	if (!d)
@@ -117,35 +124,38 @@ static void
 add_child(pid_t child, void *arg)
 {
 	struct child_list *cl = arg;
-	uint64_t start;
-	if (*cl->n < cl->max && proctree_stat(child, NULL, NULL, &start, NULL) == 0)
-		cl->out[(*cl->n)++] = (struct ptentry){child, start};
+	char st;
+	long threads;
+	uint64_t ticks, start;
+	int64_t rss;
+	if (*cl->n < cl->max && read_stat(child, &st, &threads, &ticks, &start, &rss) == 0)
+		cl->out[(*cl->n)++] = (struct ptentry){child, (int)threads, start};
 }
 
-/* Append the children of every thread of pid. */
+/* Append the children of every thread of e. */
 static void
-add_children(pid_t pid, struct ptentry *out, size_t *n, size_t max)
+add_children(const struct ptentry *e, struct ptentry *out, size_t *n, size_t max)
 {
 	if (*n < max)
-		each_child(pid, add_child, &(struct child_list){out, n, max});
+		each_child(e->pid, e->threads, add_child, &(struct child_list){out, n, max});
 }
 
 static size_t
 walk_from(size_t first, struct ptentry *out, size_t n, size_t max)
 {
 	for (size_t i = first; i < n; i++)
-		add_children(out[i].pid, out, &n, max);
+		add_children(&out[i], out, &n, max);
 	return n;
 }
 
 size_t
 proctree_walk(pid_t root, struct ptentry *out, size_t max)
 {
-	uint64_t start;
-	if (max == 0 || proctree_stat(root, NULL, NULL, &start, NULL) < 0)
+	size_t n = 0;
+	if (max == 0)
 		return 0;
-	out[0] = (struct ptentry){root, start};
-	return walk_from(0, out, 1, max);
+	add_child(root, &(struct child_list){out, &n, max});
+	return n ? walk_from(0, out, n, max) : 0;
 }
 
 struct usage {
@@ -185,16 +195,7 @@ proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages)
 		rc = 0;
 		*ticks += t;
 		*rss_pages += rss;
-		/* One thread (most apps): its children file directly, no
-		 * directory listing. */
-		if (threads == 1) {
-			char path[64];
-			snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)u.queue[i],
-			    (int)u.queue[i]);
-			each_listed(path, queue_child, &u);
-		} else {
-			each_child(u.queue[i], queue_child, &u);
-		}
+		each_child(u.queue[i], (int)threads, queue_child, &u);
 	}
 	free(u.queue);
 	return rc;
@@ -260,7 +261,7 @@ add_adopted(pid_t child, void *arg)
 		ad->v = xrealloc(ad->v, ad->cap * sizeof(*ad->v));
 	}
 	struct ptorphan *o = &ad->v[ad->n++];
-	o->e = (struct ptentry){child, start};
+	o->e = (struct ptentry){child, 0, start};
 	orphan_identify(o);
 }
 
@@ -268,7 +269,7 @@ size_t
 proctree_adopted(bool (*known)(pid_t pid, void *arg), void *arg, struct ptorphan **out)
 {
 	struct adopted ad = {.known = known, .arg = arg};
-	each_child(getpid(), add_adopted, &ad);
+	each_child(getpid(), 0, add_adopted, &ad);
 	*out = ad.v;
 	return ad.n;
 }

@@ -18,6 +18,7 @@
 
 struct ptentry {
 	pid_t pid;
+	int threads;        /* when it was seen, 0 if not known */
 	uint64_t start;     /* starttime from /proc/<pid>/stat */
 };
 

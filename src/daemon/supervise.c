@@ -124,16 +124,30 @@ adopted_now(void)
 static void
 snapshot_tree(struct proc *p, bool orphans)
 {
-	struct ptentry *all = xmalloc(PROCTREE_MAX * sizeof(*all));
-	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, PROCTREE_MAX);
+	/* Most trees are a process or two: a small array first (a 64 KiB one
+	 * per process stopped kept malloc busy consolidating), the largest
+	 * only for a tree that fills it. */
+	size_t cap = 64;
+	struct ptentry *all = xmalloc(cap * sizeof(*all));
+	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, cap);
+	if (n == cap) {
+		cap = PROCTREE_MAX;
+		all = xrealloc(all, cap * sizeof(*all));
+		n = proctree_walk(p->pid, all, cap);
+	}
 	if (p->inst && orphans) {
 		const struct adopted_cache *ad = adopted_now();
-		for (size_t i = 0; i < ad->n && n < PROCTREE_MAX; i++) {
+		for (size_t i = 0; i < ad->n; i++) {
 			const struct ptorphan *o = &ad->v[i];
 			state_step();
-			if (o->pm_id == p->inst->pm_id && o->name &&
-			    strcmp(o->name, p->inst->app->spec.name) == 0)
-				n += proctree_walk_from(&o->e, all + n, PROCTREE_MAX - n);
+			if (o->pm_id != p->inst->pm_id || !o->name ||
+			    strcmp(o->name, p->inst->app->spec.name) != 0)
+				continue;
+			if (cap < PROCTREE_MAX) {
+				cap = PROCTREE_MAX;
+				all = xrealloc(all, cap * sizeof(*all));
+			}
+			n += proctree_walk_from(&o->e, all + n, cap - n);
 		}
 	}
 	/* Keep only those outside the group: the group is signalled as one. */

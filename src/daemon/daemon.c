@@ -53,10 +53,15 @@ on_signal(struct loop *l, struct io *io, uint32_t events, void *arg)
 			    strsignal((int)si.ssi_signo));
 			daemon_shutdown();
 			break;
-		case SIGUSR2:
+		case SIGUSR2: {
+			int rc = log_reopen();
 			logfile_reopen_all(NULL);
+			if (rc < 0)
+				dlog("SIGUSR2: cannot reopen %s: %s (still writing to the old file)",
+				    D->paths.log, strerror(-rc));
 			dlog("SIGUSR2: log files reopened");
 			break;
+		}
 		case SIGHUP:
 			break;
 		}

@@ -384,6 +384,23 @@ def test_reopen_after_logrotate(talker, how):
     assert "pong 2" in read_text(c.log_path("talk", "error"))
 
 
+@pytest.mark.parametrize("how", ["reloadLogs", "SIGUSR2"])
+def test_reopen_moves_on_to_a_new_daemon_log(corral, how):
+    # logrotate moves daemon.log too: what the daemon says next must go to
+    # the new file, not to the one rotated away.
+    corral.ok("ping")
+    log = os.path.join(corral.home, "daemon.log")
+    os.rename(log, log + ".1")
+    if how == "reloadLogs":
+        corral.ok("reloadLogs")
+    else:
+        os.kill(corral.daemon_pid(), signal.SIGUSR2)
+    wait_for(lambda: "reopened" in read_text(log), what="a new daemon.log")
+    corral.ok("start", app("loop.py"), "--name", "after")
+    wait_for(lambda: "started app after" in read_text(log), what="the next line in it")
+    assert "started app after" not in read_text(log + ".1")
+
+
 def test_reload_logs_that_cannot_reopen_says_so(corral, tmp_path):
     """logrotate scripts rely on the exit code: a log that cannot be
     reopened (its directory replaced by a file) is an error naming it."""

@@ -11,6 +11,7 @@
 #include "cluster/cluster.h"
 #include "common/signame.h"
 #include "common/spec.h"
+#include "daemon/logfile.h"
 #include "daemon/state.h"
 #include "daemon/table.h"
 
@@ -65,6 +66,25 @@ procinfo_brief(struct inst *in)
 	    "watching", in->app->watch != NULL);
 }
 
+/* What write errors (a full disk) cost each log file of the instance since
+ * the daemon opened it: {"out": {"lines", "bytes"}, "err": ..., "log": ...}.
+ * A merged file's counts are shared by the instances that write to it. */
+static json_t *
+logs_lost(const struct inst *in)
+{
+	const struct {
+		const char *key;
+		const struct logfile *lf;
+	} files[] = {{"out", in->out_file}, {"err", in->err_file}, {"log", in->log_file}};
+	json_t *j = json_object();
+	for (size_t i = 0; i < ARRAY_LEN(files); i++)
+		if (files[i].lf)
+			json_object_set_new(j, files[i].key, json_pack("{s:I, s:I}",
+			    "lines", (json_int_t)files[i].lf->lost_lines,
+			    "bytes", (json_int_t)files[i].lf->lost_bytes));
+	return j;
+}
+
 /* Everything of procinfo_json() but "spec". */
 static json_t *
 procinfo_state(struct inst *in)
@@ -104,6 +124,7 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "err_log", in->err_path ? json_string(in->err_path) : json_null());
 	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
+	json_object_set_new(j, "logs_lost", logs_lost(in));
 	if (s->exec_mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
 	/* The shapes PM2's jlist has, for scripts written against it. */

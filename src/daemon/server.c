@@ -28,6 +28,14 @@
  * catches up: pipelining without reading cannot grow the daemon. */
 #define READ_PAUSE_QUEUE (1u << 20)
 #define MAX_CLIENTS 1024
+/* Subscribers (`corral logs`, events) are never closed for being idle, so
+ * they may hold only so many slots: the others stay for commands. */
+#define MAX_SUBSCRIBERS (MAX_CLIENTS - 64)
+/* A new connection has this long to say hello. */
+#define HELLO_TIMEOUT_MS 5000
+/* A client that holds no subscription and waits for no reply is closed
+ * after this long without a request or a read (CORRAL_CLIENT_IDLE_MS). */
+#define IDLE_TIMEOUT_MS 60000
 #define ACCEPT_RETRY_MS 100
 
 struct client {
@@ -50,6 +58,8 @@ struct client {
 	json_t *sub_pm_ids;      /* array, or NULL for all */
 	bool sub_events;
 	int64_t missed;          /* pushes dropped because the queue was full */
+	int64_t active_mono;     /* last request handled, or reply bytes read */
+	struct timer idle_timer; /* the hello deadline, then the idle timeout */
 };
 
 static void client_drop(struct client *c);
@@ -71,6 +81,7 @@ client_drop(struct client *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	timer_stop(D->loop, &c->idle_timer);
 	io_del(D->loop, &c->io);
 	close(c->fd);
 	TAILQ_REMOVE(&D->clients, c, link);
@@ -106,6 +117,7 @@ flush_out(struct client *c)
 			return;
 		}
 		c->out_off += (size_t)n;
+		c->active_mono = mono_ms();
 	}
 	if (c->out_off == c->out.len) {
 		sbuf_reset(&c->out);
@@ -228,6 +240,7 @@ static void
 handle_line(struct client *c, const char *line, size_t len)
 {
 	timer_start(D->loop, &D->trim_timer, TRIM_IDLE_MS);
+	c->active_mono = mono_ms();
 	json_error_t jerr;
 	json_t *req = json_loadb(line, len, 0, &jerr);
 	if (!req || !json_is_object(req)) {
@@ -257,6 +270,7 @@ handle_line(struct client *c, const char *line, size_t len)
 			client_close_after_flush(c);
 		} else {
 			c->hello = true;
+			timer_start(D->loop, &c->idle_timer, D->client_idle_ms);
 			client_reply(c, id, json_pack("{s:i, s:s, s:i}", "v", PROTO_VERSION,
 			    "version", CORRAL_VERSION, "pid", (int)D->pid));
 		}
@@ -274,6 +288,58 @@ client_has_ops(const struct client *c)
 		if (op->client == c)
 			return true;
 	return false;
+}
+
+/* Subscribed, or waiting for a reply: not idle, whatever the clock says. */
+static bool
+client_pinned(const struct client *c)
+{
+	return c->sub_logs || c->sub_events || client_has_ops(c);
+}
+
+/* Close c now, for a reason that does not wait for it to read: say why in
+ * daemon.log and, if nothing else is queued for it, in one error line. */
+static void PRINTFLIKE(3, 4)
+client_expel(struct client *c, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	dlog("client pid %d: closed: %s", (int)c->pid, msg);
+	if (queued(c) == 0) {
+		json_t *r = json_pack("{s:n, s:b, s:{s:s, s:s}}", "id", "ok", 0, "error",
+		    "code", code, "message", msg);
+		char *txt = json_dumps(r, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(r);
+		char *line = xasprintf("%s\n", txt);
+		ssize_t unused = send(c->fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)unused;
+		free(line);
+		free(txt);
+	}
+	free(msg);
+	client_drop(c);
+}
+
+/* The hello deadline, then the idle timeout: a client that neither says
+ * hello in time nor, later, sends a request or reads a reply for
+ * client_idle_ms while it holds no subscription and waits for nothing,
+ * gives its slot back. */
+static void
+on_client_timer(struct loop *l, struct timer *t, void *arg)
+{
+	struct client *c = arg;
+	if (!c->hello) {
+		client_expel(c, "timeout", "no hello within %d ms", HELLO_TIMEOUT_MS);
+		return;
+	}
+	int64_t left = c->active_mono + D->client_idle_ms - mono_ms();
+	if (client_pinned(c) || left > 0) {
+		timer_start(l, t, left > 0 ? left : D->client_idle_ms);
+		return;
+	}
+	client_expel(c, "idle", "no request for %lld ms", (long long)D->client_idle_ms);
 }
 
 /* After the peer stopped sending: close once every request is answered. */
@@ -366,6 +432,29 @@ on_client(struct loop *l, struct io *io, uint32_t events, void *arg)
 		update_events(c);
 }
 
+/* A slot for a new client: when all MAX_CLIENTS are taken, the client idle
+ * the longest among those that hold no subscription and wait for no reply
+ * gives its slot up, so that a command always gets in. False when every
+ * client is subscribed or waiting. */
+static bool
+make_client_room(void)
+{
+	size_t n = 0;
+	struct client *o, *idlest = NULL;
+	TAILQ_FOREACH(o, &D->clients, link) {
+		n++;
+		if (!client_pinned(o) && (!idlest || o->active_mono < idlest->active_mono))
+			idlest = o;
+	}
+	if (n < MAX_CLIENTS)
+		return true;
+	if (!idlest)
+		return false;
+	client_expel(idlest, "idle", "%d clients: this one, idle for %lld ms, makes room for a "
+	    "new one", MAX_CLIENTS, (long long)(mono_ms() - idlest->active_mono));
+	return true;
+}
+
 static void
 on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
@@ -384,13 +473,10 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 			}
 			return;
 		}
-		size_t nclients = 0;
-		struct client *o;
-		TAILQ_FOREACH(o, &D->clients, link)
-			nclients++;
-		if (nclients >= MAX_CLIENTS) {
+		if (!make_client_room()) {
 			static const char msg[] = "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
-			    "\"busy\",\"message\":\"too many clients\"}}\n";
+			    "\"busy\",\"message\":\"too many clients, each of them subscribed or "
+			    "waiting for a reply\"}}\n";
 			ssize_t unused = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 			(void)unused;
 			close(fd);
@@ -406,7 +492,10 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 		c->fd = fd;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
+		c->active_mono = mono_ms();
 		linebuf_init(&c->in, PROTO_MAX_LINE);
+		timer_init(&c->idle_timer, on_client_timer, c);
+		timer_start(D->loop, &c->idle_timer, HELLO_TIMEOUT_MS);
 		TAILQ_INSERT_TAIL(&D->clients, c, link);
 		if (io_add(D->loop, &c->io, fd, EPOLLIN, on_client, c) < 0) {
 			TAILQ_REMOVE(&D->clients, c, link);
@@ -429,9 +518,23 @@ on_accept_retry(struct loop *l, struct timer *t, void *arg)
 	io_mod(l, &D->ctl_io, EPOLLIN);
 }
 
+/* The idle timeout, from CORRAL_CLIENT_IDLE_MS when it holds a number of
+ * milliseconds (1 ms to a day). */
+static int64_t
+idle_timeout_ms(void)
+{
+	const char *s = getenv("CORRAL_CLIENT_IDLE_MS");
+	char *end;
+	long long v = s && *s ? strtoll(s, &end, 10) : 0;
+	if (!s || !*s || *end || v < 1 || v > 24LL * 3600 * 1000)
+		return IDLE_TIMEOUT_MS;
+	return v;
+}
+
 int
 server_listen(char **err)
 {
+	D->client_idle_ms = idle_timeout_ms();
 	timer_init(&D->accept_retry, on_accept_retry, NULL);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.sock);
@@ -478,9 +581,27 @@ server_close_all(void)
 	}
 }
 
+/* False (and c closed) when c may not subscribe: MAX_SUBSCRIBERS others
+ * are subscribed already. */
+static bool
+subscriber_room(struct client *c)
+{
+	size_t n = 0;
+	struct client *o;
+	TAILQ_FOREACH(o, &D->clients, link)
+		n += o != c && (o->sub_logs || o->sub_events);
+	if (c->sub_logs || c->sub_events || n < MAX_SUBSCRIBERS)
+		return true;
+	client_expel(c, "busy", "%zu clients are subscribed already: the other slots stay for "
+	    "commands", n);
+	return false;
+}
+
 void
 client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err)
 {
+	if (!subscriber_room(c))
+		return;
 	c->sub_logs = true;
 	c->sub_out = out;
 	c->sub_err = err;
@@ -491,6 +612,8 @@ client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err)
 void
 client_subscribe_events(struct client *c)
 {
+	if (!subscriber_room(c))
+		return;
 	c->sub_events = true;
 }
 

@@ -9,6 +9,12 @@
  * serves the others as before. Pushes to a slow subscriber are dropped
  * (and counted) once its queue is full, so a stalled `corral logs` never
  * grows the daemon.
+ *
+ * Slots: at most MAX_CLIENTS clients, MAX_SUBSCRIBERS of them subscribed. A
+ * connection that says no hello within 5 s, or a client that holds no
+ * subscription and waits for no reply and sends no request (nor reads) for
+ * the idle timeout, is closed; when every slot is taken, the client idle the
+ * longest among those makes room for the newcomer.
  */
 #ifndef CORRAL_SERVER_H
 #define CORRAL_SERVER_H

@@ -51,6 +51,7 @@ struct daemon {
 	int ctl_fd;                 /* listening control socket */
 	struct io ctl_io;
 	struct timer accept_retry;  /* out of fds: accept again later */
+	int64_t client_idle_ms;     /* idle clients are closed after this (server.c) */
 	int sig_fd;                 /* signalfd */
 	struct io sig_io;
 	int pid_fd;                 /* daemon.pid, flock held for life */

@@ -21,12 +21,30 @@
 #include "daemon/state.h"
 #include "daemon/table.h"
 
-/* Replies may be large (jlist of many apps); pushes must stay small. */
-#define MAX_REPLY_QUEUE (256u << 20)
-#define MAX_PUSH_QUEUE (1u << 20)
-/* A client with this much unread output gets no more requests read until it
- * catches up: pipelining without reading cannot grow the daemon. */
-#define READ_PAUSE_QUEUE (1u << 20)
+/*
+ * Memory. Whatever clients do, what the daemon holds for them is bounded:
+ *
+ * - output: a client gets no further request read while any of its output
+ *   waits in the daemon (what its socket took is the kernel's), so a client
+ *   that does not read holds at most one reply. Everything queued for all
+ *   clients together stays within OUT_BUDGET; a subscriber's pushes within
+ *   PUSH_BUDGET too (beyond, they are dropped and counted). When something
+ *   does not fit, clients that hold queued output and read none of it for
+ *   STALL_MS are closed, the longest stalled first; if that is not enough,
+ *   a push is dropped and a reply's client is closed, with the reason in
+ *   daemon.log. A reply bigger than the whole budget passes only alone.
+ *   Slow readers that keep reading are never closed: a big reply reaches
+ *   them at their pace.
+ * - input: a request is read in small slices and no further bytes are read
+ *   while a complete request waits; request lines longer than BIG_LINE
+ *   being received by all clients together stay within IN_BUDGET, by the
+ *   same rule (stalled senders go first).
+ */
+#define OUT_BUDGET (4u << 20)
+#define PUSH_BUDGET (256u << 10)
+#define IN_BUDGET (8u << 20)
+#define BIG_LINE (64u << 10)
+#define STALL_MS 2000
 #define MAX_CLIENTS 1024
 /* Subscribers (`corral logs`, events) are never closed for being idle, so
  * they may hold only so many slots: the others stay for commands. */
@@ -60,9 +78,20 @@ struct client {
 	int64_t missed;          /* pushes dropped because the queue was full */
 	int64_t active_mono;     /* last request handled, or reply bytes read */
 	struct timer idle_timer; /* the hello deadline, then the idle timeout */
+	int64_t out_moved_mono;  /* output queued, or some of it read, last */
+	int64_t in_moved_mono;   /* request bytes read last */
+	bool said_partly;        /* sent part of a line: no error line may follow */
+};
+
+/* What a client holds: queued output, or a long request line in progress. */
+enum holding {
+	HOLD_OUT,
+	HOLD_IN,
 };
 
 static void client_drop(struct client *c);
+static void client_expel(struct client *c, const char *code, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
 static void process_lines(struct client *c);
 
 static void
@@ -81,6 +110,7 @@ client_drop(struct client *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	D->clients_out_bytes -= c->out.len - c->out_off;
 	timer_stop(D->loop, &c->idle_timer);
 	io_del(D->loop, &c->io);
 	close(c->fd);
@@ -89,46 +119,67 @@ client_drop(struct client *c)
 	loop_defer_free(D->loop, c, client_free);
 }
 
-static size_t queued(const struct client *c);
+static size_t
+queued(const struct client *c)
+{
+	return c->out.len - c->out_off;
+}
 
 static void
 update_events(struct client *c)
 {
-	uint32_t ev = c->closing || c->read_eof || queued(c) > READ_PAUSE_QUEUE ? 0 : EPOLLIN;
+	uint32_t ev = c->closing || c->read_eof || queued(c) > 0 ? 0 : EPOLLIN;
 	/* Requests held back while the client was behind are handled from
 	 * on_client(): a writable socket brings us there once it caught up. */
-	if (c->out.len > c->out_off || (!c->closing && linebuf_has_line(&c->in)))
+	if (queued(c) > 0 || (!c->closing && linebuf_has_line(&c->in)))
 		ev |= EPOLLOUT;
 	io_mod(D->loop, &c->io, ev);
 }
 
-static void
-flush_out(struct client *c)
+/* Send what the socket takes now; false when the client was dropped. */
+static bool
+send_some(struct client *c, const char *data, size_t n, size_t *sent)
 {
-	while (c->out.len > c->out_off) {
-		ssize_t n = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
+	*sent = 0;
+	while (*sent < n) {
+		ssize_t k = send(c->fd, data + *sent, n - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				break;
 			client_drop(c);
-			return;
+			return false;
 		}
-		c->out_off += (size_t)n;
-		c->active_mono = mono_ms();
+		*sent += (size_t)k;
+		c->active_mono = c->out_moved_mono = mono_ms();
 	}
-	if (c->out_off == c->out.len) {
-		sbuf_reset(&c->out);
+	return true;
+}
+
+static void
+flush_out(struct client *c)
+{
+	size_t sent;
+	if (!send_some(c, c->out.s + c->out_off, queued(c), &sent))
+		return;
+	c->out_off += sent;
+	D->clients_out_bytes -= sent;
+	if (queued(c) == 0) {
+		/* A big reply's buffer goes with it. */
+		if (c->out.cap > BIG_LINE)
+			sbuf_free(&c->out);
+		else
+			sbuf_reset(&c->out);
 		c->out_off = 0;
+		c->said_partly = false;
 		if (c->closing) {
 			client_drop(c);
 			return;
 		}
 	} else if (c->out_off > (1u << 20)) {
 		/* Drop what was sent so the buffer does not creep. */
-		memmove(c->out.s, c->out.s + c->out_off, c->out.len - c->out_off);
+		memmove(c->out.s, c->out.s + c->out_off, queued(c));
 		c->out.len -= c->out_off;
 		c->out.s[c->out.len] = '\0';
 		c->out_off = 0;
@@ -136,57 +187,170 @@ flush_out(struct client *c)
 	update_events(c);
 }
 
+/* How much of `what` c holds. */
 static size_t
-queued(const struct client *c)
+held(const struct client *c, enum holding what)
 {
-	if (c->out.len < c->out_off)
-		return 0;
-	return c->out.len - c->out_off;
+	if (what == HOLD_OUT)
+		return queued(c);
+	size_t n = linebuf_pending(&c->in);
+	return n >= BIG_LINE ? n : 0;
 }
 
-/* Queue one JSON line; for pushes, refuse when the queue is full. */
+static int64_t
+moved_mono(const struct client *c, enum holding what)
+{
+	return what == HOLD_OUT ? c->out_moved_mono : c->in_moved_mono;
+}
+
+/* Room for n more bytes of `what` within budget: close the clients (other
+ * than c) that hold some and moved none of it for STALL_MS, the longest
+ * stalled first. True when n fits, or when nobody else holds any (one
+ * item bigger than the budget passes alone). *no_stall_before, when given,
+ * caches the earliest time a client can be stalled, so that a full budget
+ * costs one walk of the clients per STALL_MS, not one per line. */
 static bool
-client_send(struct client *c, json_t *msg, bool push)
+make_room(struct client *c, enum holding what, size_t n, size_t budget,
+    int64_t *no_stall_before)
+{
+	for (;;) {
+		size_t total = 0, others = 0;
+		struct client *o, *stalled = NULL;
+		int64_t now = mono_ms(), earliest = INT64_MAX;
+		TAILQ_FOREACH(o, &D->clients, link) {
+			size_t h = held(o, what);
+			total += h;
+			if (o == c || h == 0)
+				continue;
+			others += h;
+			int64_t moved = moved_mono(o, what);
+			if (moved < earliest)
+				earliest = moved;
+			if (now - moved >= STALL_MS && (!stalled || moved < moved_mono(stalled, what)))
+				stalled = o;
+		}
+		if (total + n <= budget || others == 0)
+			return true;
+		if (!stalled) {
+			if (no_stall_before)
+				*no_stall_before = earliest + STALL_MS;
+			return false;
+		}
+		client_expel(stalled, "busy", "%s %zu bytes and %s for %lld ms; another client "
+		    "needs the room", what == HOLD_OUT ? "holds" : "is sending a request of",
+		    held(stalled, what), what == HOLD_OUT ? "read none of them" : "sent nothing more",
+		    (long long)(now - moved_mono(stalled, what)));
+	}
+}
+
+/* make_room() for output, with the daemon's running total first. */
+static bool
+out_fits(struct client *c, size_t n)
+{
+	size_t total = D->clients_out_bytes;
+	if (total + n <= OUT_BUDGET || total == queued(c))
+		return true;
+	if (mono_ms() < D->clients_out_no_stall_before)
+		return false;
+	return make_room(c, HOLD_OUT, n, OUT_BUDGET, &D->clients_out_no_stall_before);
+}
+
+/* Send one line (data ends with its newline), queueing what the socket does
+ * not take. A push that does not fit the subscriber's or the daemon's
+ * budget is dropped and counted (false); a reply that does not fit closes
+ * its client, with the reason in daemon.log. */
+static bool
+client_queue(struct client *c, const char *data, size_t n, bool push)
 {
 	if (c->dead)
 		return false;
-	if (push && queued(c) > MAX_PUSH_QUEUE) {
+	if (push && queued(c) > 0 && (queued(c) + n > PUSH_BUDGET || !out_fits(c, n))) {
 		c->missed++;
 		return false;
 	}
-	if (!push && queued(c) > MAX_REPLY_QUEUE) {
-		client_drop(c);
+	char *with_note = NULL;
+	if (push && c->missed > 0) {
+		with_note = xasprintf("{\"event\":\"missed\",\"count\":%lld}\n%.*s",
+		    (long long)c->missed, (int)n, data);
+		c->missed = 0;
+		data = with_note;
+		n = strlen(with_note);
+	}
+	size_t sent = 0;
+	if (queued(c) == 0 && !send_some(c, data, n, &sent)) {
+		free(with_note);
 		return false;
 	}
+	c->said_partly |= sent > 0 && sent < n;
+	size_t rest = n - sent;
+	/* The rest of a push already begun must follow, or the line is cut. */
+	if (rest > 0 && !push && !out_fits(c, rest)) {
+		client_expel(c, "busy", "a reply of %zu bytes does not fit: %zu of the %u bytes the "
+		    "daemon holds for clients that read slowly are taken", n,
+		    D->clients_out_bytes, OUT_BUDGET);
+		free(with_note);
+		return false;
+	}
+	if (rest > 0) {
+		if (queued(c) == 0)
+			c->out_moved_mono = mono_ms();
+		sbuf_add(&c->out, data + sent, rest);
+		D->clients_out_bytes += rest;
+		update_events(c);
+	} else if (c->closing && queued(c) == 0) {
+		client_drop(c);
+	}
+	free(with_note);
+	return true;
+}
+
+/* msg as one line of the protocol (caller frees), NULL if it cannot be. */
+static char *
+line_of(json_t *msg)
+{
 	char *txt = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!txt)
-		return false;
-	if (push && c->missed > 0) {
-		char note[96];
-		snprintf(note, sizeof(note), "{\"event\":\"missed\",\"count\":%lld}\n",
-		    (long long)c->missed);
-		sbuf_adds(&c->out, note);
-		c->missed = 0;
-	}
-	sbuf_adds(&c->out, txt);
-	sbuf_addc(&c->out, '\n');
+		return NULL;
+	size_t len = strlen(txt);
+	txt = xrealloc(txt, len + 2);
+	txt[len] = '\n';
+	txt[len + 1] = '\0';
+	return txt;
+}
+
+/* Send a reply. */
+static void
+client_send(struct client *c, json_t *msg)
+{
+	if (c->dead)
+		return;
+	char *txt = line_of(msg);
+	if (txt)
+		client_queue(c, txt, strlen(txt), false);
 	free(txt);
-	flush_out(c);
-	return true;
+}
+
+/* Push msg to c; *line keeps its text for the next subscriber (the caller
+ * frees it), so a line for many subscribers is serialized once. */
+static void
+client_push(struct client *c, json_t *msg, char **line)
+{
+	if (!*line)
+		*line = line_of(msg);
+	if (*line)
+		client_queue(c, *line, strlen(*line), true);
 }
 
 void
 client_send_line(struct client *c, const char *text)
 {
-	if (c->dead)
-		return;
-	if (queued(c) > MAX_REPLY_QUEUE) {
-		client_drop(c);
-		return;
-	}
-	sbuf_adds(&c->out, text);
-	sbuf_addc(&c->out, '\n');
-	flush_out(c);
+	size_t len = strlen(text);
+	char *line = xmalloc(len + 2);
+	memcpy(line, text, len);
+	line[len] = '\n';
+	line[len + 1] = '\0';
+	client_queue(c, line, len + 1, false);
+	free(line);
 }
 
 void
@@ -198,7 +362,7 @@ client_reply(struct client *c, json_t *id, json_t *result)
 	if (result)
 		json_object_update(r, result);
 	json_decref(result);
-	client_send(c, r, false);
+	client_send(c, r);
 	json_decref(r);
 }
 
@@ -212,7 +376,7 @@ client_error(struct client *c, json_t *id, const char *code, const char *fmt, ..
 	json_t *r = json_pack("{s:O, s:b, s:{s:s, s:s}}", "id", id ? id : json_null(),
 	    "ok", 0, "error", "code", code, "message", msg);
 	free(msg);
-	client_send(c, r, false);
+	client_send(c, r);
 	json_decref(r);
 }
 
@@ -299,7 +463,7 @@ client_pinned(const struct client *c)
 
 /* Close c now, for a reason that does not wait for it to read: say why in
  * daemon.log and, if nothing else is queued for it, in one error line. */
-static void PRINTFLIKE(3, 4)
+static void
 client_expel(struct client *c, const char *code, const char *fmt, ...)
 {
 	va_list ap;
@@ -307,7 +471,7 @@ client_expel(struct client *c, const char *code, const char *fmt, ...)
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	dlog("client pid %d: closed: %s", (int)c->pid, msg);
-	if (queued(c) == 0) {
+	if (queued(c) == 0 && !c->said_partly) {
 		json_t *r = json_pack("{s:n, s:b, s:{s:s, s:s}}", "id", "ok", 0, "error",
 		    "code", code, "message", msg);
 		char *txt = json_dumps(r, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -366,9 +530,11 @@ process_lines(struct client *c)
 	c->processing = true;
 	char *line;
 	size_t len;
-	while (!c->dead && !c->closing && queued(c) <= READ_PAUSE_QUEUE &&
+	while (!c->dead && !c->closing && queued(c) == 0 &&
 	    (line = linebuf_next(&c->in, &len)) != NULL)
 		handle_line(c, line, len);
+	if (!c->dead)
+		linebuf_shrink(&c->in);
 	if (!c->dead && !c->closing && c->in.overflow) {
 		client_error(c, NULL, "too_long", "request line longer than %u bytes", PROTO_MAX_LINE);
 		client_close_after_flush(c);
@@ -409,9 +575,18 @@ on_client(struct loop *l, struct io *io, uint32_t events, void *arg)
 	if (c->dead || c->closing || c->read_eof || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	for (int round = 0; round < 8 && !c->dead && !c->closing; round++) {
-		if (queued(c) > READ_PAUSE_QUEUE)
+		/* Requests wait in the socket while the replies are not read. */
+		if (queued(c) > 0 || linebuf_has_line(&c->in))
 			break;
+		if (held(c, HOLD_IN) > 0 && !make_room(c, HOLD_IN, BIG_LINE, IN_BUDGET, NULL)) {
+			client_expel(c, "busy", "a request of %zu bytes so far does not fit in the %u "
+			    "bytes the daemon takes of requests in progress", held(c, HOLD_IN),
+			    IN_BUDGET);
+			return;
+		}
 		ssize_t n = linebuf_read(&c->in, c->fd);
+		if (n > 0)
+			c->in_moved_mono = mono_ms();
 		if (n == -EAGAIN)
 			break;
 		if (n == -EMSGSIZE) {
@@ -492,7 +667,7 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 		c->fd = fd;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
-		c->active_mono = mono_ms();
+		c->active_mono = c->out_moved_mono = c->in_moved_mono = mono_ms();
 		linebuf_init(&c->in, PROTO_MAX_LINE);
 		timer_init(&c->idle_timer, on_client_timer, c);
 		timer_start(D->loop, &c->idle_timer, HELLO_TIMEOUT_MS);
@@ -636,6 +811,7 @@ server_publish_log(int pm_id, const char *name, const char *stream, const char *
 {
 	bool is_out = strcmp(stream, "out") == 0;
 	json_t *msg = NULL;
+	char *line = NULL;
 	struct client *c, *next;
 	for (c = TAILQ_FIRST(&D->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
@@ -652,20 +828,23 @@ server_publish_log(int pm_id, const char *name, const char *stream, const char *
 				free(b64);
 			}
 		}
-		client_send(c, msg, true);
+		client_push(c, msg, &line);
 	}
+	free(line);
 	json_decref(msg);
 }
 
 static void
 publish_event(json_t *msg)
 {
+	char *line = NULL;
 	struct client *c, *next;
 	for (c = TAILQ_FIRST(&D->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->sub_events)
-			client_send(c, msg, true);
+			client_push(c, msg, &line);
 	}
+	free(line);
 }
 
 void

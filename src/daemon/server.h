@@ -8,7 +8,8 @@
  * middle of a line get an error reply and the client is dropped; the daemon
  * serves the others as before. Pushes to a slow subscriber are dropped
  * (and counted) once its queue is full, so a stalled `corral logs` never
- * grows the daemon.
+ * grows the daemon; the memory held for all clients is bounded too (the
+ * rules are at the top of server.c).
  *
  * Slots: at most MAX_CLIENTS clients, MAX_SUBSCRIBERS of them subscribed. A
  * connection that says no hello within 5 s, or a client that holds no

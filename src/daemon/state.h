@@ -52,6 +52,8 @@ struct daemon {
 	struct io ctl_io;
 	struct timer accept_retry;  /* out of fds: accept again later */
 	int64_t client_idle_ms;     /* idle clients are closed after this (server.c) */
+	size_t clients_out_bytes;   /* output queued for every client together */
+	int64_t clients_out_no_stall_before; /* no client can be stalled before */
 	int sig_fd;                 /* signalfd */
 	struct io sig_io;
 	int pid_fd;                 /* daemon.pid, flock held for life */

@@ -377,8 +377,8 @@ def test_held_back_request_waits_for_the_loop(corral, raw):
     b.hello()
     b.send(b'{"id":0,"cmd":"list","targets":["v"]}\n')
     spec = b.reply()["procs"][0]["spec"]
-    # A stopped app whose `list --env` reply alone is more than the 1 MiB
-    # a client may leave unread (plus what the socket holds).
+    # A stopped app whose `list --env` reply alone is more than the socket
+    # holds: the client's next requests wait until it is read.
     pad = dict(spec, name="pad", autostart=False,
                env={f"PAD{i}": "x" * 100000 for i in range(16)})
     b.send(json.dumps({"id": 1, "cmd": "start", "apps": [pad]}).encode() + b"\n")

@@ -53,6 +53,10 @@ struct cluster_ops {
 /* A cluster on loop l; ops and arg are kept (arg is passed to
  * slot_serving_since). Never fails. */
 struct cluster *cluster_new(struct loop *l, const struct cluster_ops *ops, void *arg);
+/* Each app may make the daemon hold at most per_app listening sockets
+ * (0: no limit): its binds beyond get EMFILE, and the daemon's other
+ * descriptors stay for everything else. */
+void cluster_set_socket_share(struct cluster *c, size_t per_app);
 /* Close every socket, relayed connection and broker channel (daemon exit).
  * Peers still alive are freed too; their owners must not use them after. */
 void cluster_free(struct cluster *c);

@@ -83,6 +83,7 @@ struct cluster {
 	struct group_list groups;
 	struct peer_list peers;
 	struct relays *relays;  /* connections handed on from closed listeners */
+	size_t socket_share;    /* listening sockets one app may hold, 0 = any */
 };
 
 struct cluster_peer {

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "daemon/commands.h"
 #include "daemon/events.h"
+#include "daemon/fdreserve.h"
 #include "daemon/op.h"
 #include "daemon/state.h"
 #include "daemon/table.h"
@@ -45,15 +46,20 @@
 #define IN_BUDGET (8u << 20)
 #define BIG_LINE (64u << 10)
 #define STALL_MS 2000
+/* Client slots: a quarter of the daemon's descriptors at most, the rest
+ * stay for apps and their sockets. */
 #define MAX_CLIENTS 1024
 /* Subscribers (`corral logs`, events) are never closed for being idle, so
- * they may hold only so many slots: the others stay for commands. */
-#define MAX_SUBSCRIBERS (MAX_CLIENTS - 64)
+ * they may hold only so many slots: the others (a sixteenth) stay for
+ * commands. */
+#define MAX_SUBSCRIBERS(clients) ((clients) - (clients) / 16)
 /* A new connection has this long to say hello. */
 #define HELLO_TIMEOUT_MS 5000
 /* A client that holds no subscription and waits for no reply is closed
  * after this long without a request or a read (CORRAL_CLIENT_IDLE_MS). */
 #define IDLE_TIMEOUT_MS 60000
+/* A newcomer takes the slot of a client idle for at least this long. */
+#define EVICT_MIN_IDLE_MS 200
 #define ACCEPT_RETRY_MS 100
 
 struct client {
@@ -114,6 +120,8 @@ client_drop(struct client *c)
 	timer_stop(D->loop, &c->idle_timer);
 	io_del(D->loop, &c->io);
 	close(c->fd);
+	/* The next client gets in even when apps took every other fd. */
+	fdreserve_refill_accept();
 	TAILQ_REMOVE(&D->clients, c, link);
 	op_client_gone(c);
 	loop_defer_free(D->loop, c, client_free);
@@ -607,7 +615,26 @@ on_client(struct loop *l, struct io *io, uint32_t events, void *arg)
 		update_events(c);
 }
 
-/* A slot for a new client: when all MAX_CLIENTS are taken, the client idle
+/* Close the client idle the longest among those that hold no subscription
+ * and wait for no reply, for a newcomer; false if there is none. One idle
+ * for less than EVICT_MIN_IDLE_MS is not taken: in a flood of newcomers
+ * (when descriptors ran out, one slot is all there is), each would close
+ * the one before it, `corral` included, before it said anything. */
+static bool
+evict_idlest(const char *why)
+{
+	struct client *o, *idlest = NULL;
+	TAILQ_FOREACH(o, &D->clients, link)
+		if (!client_pinned(o) && (!idlest || o->active_mono < idlest->active_mono))
+			idlest = o;
+	if (!idlest || mono_ms() - idlest->active_mono < EVICT_MIN_IDLE_MS)
+		return false;
+	client_expel(idlest, "idle", "%s: this one, idle for %lld ms, makes room for a new one",
+	    why, (long long)(mono_ms() - idlest->active_mono));
+	return true;
+}
+
+/* A slot for a new client: when all slots are taken, the client idle
  * the longest among those that hold no subscription and wait for no reply
  * gives its slot up, so that a command always gets in. False when every
  * client is subscribed or waiting. */
@@ -615,19 +642,10 @@ static bool
 make_client_room(void)
 {
 	size_t n = 0;
-	struct client *o, *idlest = NULL;
-	TAILQ_FOREACH(o, &D->clients, link) {
+	struct client *o;
+	TAILQ_FOREACH(o, &D->clients, link)
 		n++;
-		if (!client_pinned(o) && (!idlest || o->active_mono < idlest->active_mono))
-			idlest = o;
-	}
-	if (n < MAX_CLIENTS)
-		return true;
-	if (!idlest)
-		return false;
-	client_expel(idlest, "idle", "%d clients: this one, idle for %lld ms, makes room for a "
-	    "new one", MAX_CLIENTS, (long long)(mono_ms() - idlest->active_mono));
-	return true;
+	return n < D->max_clients || evict_idlest("every client slot is taken");
 }
 
 static void
@@ -635,6 +653,13 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(D->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		/* Out of descriptors: the client (`corral` itself, most likely)
+		 * gets the daemon's spare; when a client holds it, the client idle
+		 * the longest gives its descriptor to the spare. */
+		int e = errno;
+		if (fd < 0 && (e == EMFILE || e == ENFILE) && (fdreserve_release_for_accept(e) ||
+		    (evict_idlest("out of file descriptors") && fdreserve_release_for_accept(e))))
+			fd = accept4(D->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* The pending connection keeps the socket readable:
@@ -650,8 +675,8 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 		}
 		if (!make_client_room()) {
 			static const char msg[] = "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
-			    "\"busy\",\"message\":\"too many clients, each of them subscribed or "
-			    "waiting for a reply\"}}\n";
+			    "\"busy\",\"message\":\"too many clients, each of them subscribed, "
+			    "waiting for a reply or active a moment ago\"}}\n";
 			ssize_t unused = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 			(void)unused;
 			close(fd);
@@ -710,6 +735,10 @@ int
 server_listen(char **err)
 {
 	D->client_idle_ms = idle_timeout_ms();
+	struct rlimit nofile;
+	D->max_clients = MAX_CLIENTS;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur / 4 < MAX_CLIENTS)
+		D->max_clients = nofile.rlim_cur / 4;
 	timer_init(&D->accept_retry, on_accept_retry, NULL);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.sock);
@@ -765,7 +794,7 @@ subscriber_room(struct client *c)
 	struct client *o;
 	TAILQ_FOREACH(o, &D->clients, link)
 		n += o != c && (o->sub_logs || o->sub_events);
-	if (c->sub_logs || c->sub_events || n < MAX_SUBSCRIBERS)
+	if (c->sub_logs || c->sub_events || n < MAX_SUBSCRIBERS(D->max_clients))
 		return true;
 	client_expel(c, "busy", "%zu clients are subscribed already: the other slots stay for "
 	    "commands", n);

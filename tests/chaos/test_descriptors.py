@@ -1,0 +1,167 @@
+"""Descriptor exhaustion: under a 1024 limit, a cluster app that binds 1100
+ports gets its share of the daemon's descriptors and clear errors beyond;
+another app still restarts, and new apps still start. When greedy apps
+together do use every descriptor, the CLI still gets in, a start that fails
+says "Too many open files", and an instance that could not start for lack
+of descriptors starts once they are free."""
+import os
+import resource
+import signal
+import socket
+import subprocess
+
+from conftest import CORRAL, figures, wait_for, write
+from fhelpers import read_text
+
+LIMIT = 1024
+
+GREEDY = """\
+import socket, sys, time
+base, want, patience = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+socks, refused, port = [], {}, base
+deadline = time.time() + patience
+while len(socks) < want and port < base + want * 2:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        s.listen(8)
+        socks.append(s)
+        port += 1
+    except OSError as e:
+        s.close()
+        refused[e.strerror] = refused.get(e.strerror, 0) + 1
+        if time.time() > deadline:
+            port += 1
+        else:
+            time.sleep(0.02)
+print("bound", len(socks), "refused", sum(refused.values()), sorted(refused), flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def daemon_fds(corral):
+    return len(os.listdir(f"/proc/{corral.daemon_pid()}/fd"))
+
+
+def start_daemon_with_limit(corral, limit):
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    subprocess.run([CORRAL, "ping"], env=corral.env, preexec_fn=lower, check=True,
+                   capture_output=True)
+
+
+def log(corral, name, stream):
+    return read_text(corral.log_path(name, stream, corral.proc(name)["pm_id"]))
+
+
+def bound(corral, name):
+    out = log(corral, name, "out")
+    return out.startswith("bound") and out
+
+
+def test_a_greedy_app_leaves_descriptors_for_the_others(corral, tmp_path):
+    start_daemon_with_limit(corral, LIMIT)
+    greedy = write(str(tmp_path / "greedy.py"), GREEDY)
+    corral.ok("start", "sleep", "--name", "other", "--", "1000")
+    pid0 = corral.proc("other")["pid"]
+    corral.ok("start", greedy, "--name", "greedy", "-i", "1", "--", 31000, 1100, 0)
+    line = wait_for(lambda: bound(corral, "greedy"), timeout=60, what="greedy's binds")
+    got = int(line.split()[1])
+    # Its share: a quarter of the daemon's descriptors; the rest of its
+    # binds fail with EMFILE and a line that says why.
+    assert got == LIMIT // 4, line
+    assert "Too many open files" in line, line
+    err = log(corral, "greedy", "error")
+    assert ("app greedy holds 256 listening sockets already, its share of the corral "
+            "daemon's file descriptors") in err, err[-500:]
+    fds = daemon_fds(corral)
+    # The other app restarts, a new one starts.
+    corral.ok("restart", "other")
+    p = corral.proc("other")
+    assert p["status"] == "online" and p["pid"] not in (0, pid0), p
+    corral.ok("start", "sleep", "--name", "third", "--", "1000")
+    corral.wait_status("third", "online")
+    figures("greedy_app", fd_limit=LIMIT, greedy_bound=got, greedy_refused=1100 - got,
+            daemon_fds=fds)
+
+
+def test_when_every_descriptor_is_used(corral):
+    start_daemon_with_limit(corral, LIMIT)
+    corral.ok("start", "sleep", "--name", "other", "--", "1000")
+    corral.ok("start", "sleep", "--name", "many", "-x", "-i", "1", "--", "1000")
+    # Instances until the daemon has no descriptor left: the scale stops at
+    # the first instance that cannot start, and says why.
+    r = corral.run("scale", "many", "400")
+    assert r.returncode != 0
+    assert "corral scale: many: " in r.stderr and "Too many open files" in r.stderr, r.stderr
+    started = len(corral.procs("many"))
+    assert 100 < started < 400
+    # Clients soak up whatever the failed instance gave back.
+    soak = []
+    try:
+        for _ in range(10):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            soak.append(s)
+            try:
+                s.connect(corral.home + "/corral.sock")
+                s.send(b'{"cmd":"hello","v":1}\n')
+            except OSError:
+                pass
+        wait_for(lambda: daemon_fds(corral) >= LIMIT - 1, timeout=20,
+                 what="the daemon to hold every descriptor")
+        peak = daemon_fds(corral)
+        # The CLI still gets in (in the slot of an idle client), and a start
+        # that cannot get descriptors says so (never "Invalid argument").
+        corral.ok("ping")
+        r = corral.run("start", "sleep", "--name", "new", "--", "1000")
+        assert r.returncode != 0 and "Too many open files" in r.stderr, r.stderr
+        assert "Invalid argument" not in r.stderr
+        # An instance that crashes now cannot start again: it waits for
+        # descriptors instead of giving up.
+        os.kill(corral.proc("other")["pid"], signal.SIGKILL)
+        p = corral.wait_status("other", "waiting restart", timeout=20)[0]
+        assert "Too many open files; trying again every 1000 ms" in p["error"], p
+        # Descriptors come back: it starts.
+        corral.ok("scale", "many", "1")
+    finally:
+        for s in soak:
+            s.close()
+    corral.wait_status("other", "online", timeout=30)
+    assert "Invalid argument" not in corral.daemon_log()
+    figures("fd_exhaustion", fd_limit=LIMIT, instances_started=started + 1,
+            daemon_fds_peak=peak, daemon_fds_after=daemon_fds(corral))
+
+
+def test_restart_near_the_limit(corral):
+    """With only a few descriptors left — the app's own log files already
+    open, so its restart needs just pipes — a restart works."""
+    start_daemon_with_limit(corral, LIMIT)
+    corral.ok("start", "sleep", "--name", "target", "--", "1000")
+    corral.ok("start", "sleep", "--name", "many", "-x", "-i", "1", "--", "1000")
+    corral.ok("scale", "many", "150")
+    results = {}
+    for free in (2, 3, 4, 5, 6):
+        clients = []
+        try:
+            # Idle clients take descriptors until `free` are left (one more
+            # goes to the CLI's connection).
+            while daemon_fds(corral) < LIMIT - free - 1:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                clients.append(s)
+                s.settimeout(20)
+                s.connect(corral.home + "/corral.sock")
+                s.sendall(b'{"cmd":"hello","v":1}\n')
+                assert b'"ok":true' in s.recv(4096)  # accepted, and counted
+            pid = corral.proc("target")["pid"]
+            corral.ok("restart", "target")
+            p = corral.wait_status("target", "online", timeout=20)[0]
+            assert p["pid"] != pid and not p["error"], p
+            results[free] = p["status"]
+        finally:
+            for s in clients:
+                s.close()
+        wait_for(lambda: daemon_fds(corral) < LIMIT - 100, what="the clients to be gone")
+    figures("restart_near_limit", fd_limit=LIMIT, free_fds_tried="/".join(map(str, results)),
+            restarts_online=len(results))

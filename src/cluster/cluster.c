@@ -580,7 +580,9 @@ cluster_peer_free(struct cluster_peer *peer, bool keep_for_slot)
 		}
 	}
 	LIST_REMOVE(peer, link);
-	free(peer);
+	/* Its broker channel may have an event pending in this batch of the
+	 * loop (the app's end closed as the process exited). */
+	loop_defer_free(c->loop, peer, free);
 }
 
 /* ---- slots ---- */

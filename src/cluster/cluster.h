@@ -86,7 +86,8 @@ void cluster_peer_exited(struct cluster_peer *peer);
 void cluster_peer_unslot(struct cluster_peer *peer);
 /* True when no socket used only by the peer holds queued connections. */
 bool cluster_peer_drained(const struct cluster_peer *peer);
-/* The process is gone for good: close its channel and release its sockets.
+/* The process is gone for good: close its channel and release its sockets
+ * (the peer itself is freed after the loop's current batch).
  * With keep_for_slot (it was its slot's serving process), they are kept
  * for the slot's next process (after a crash or a restart) with their
  * queues; otherwise they are closed, their queued connections relayed to

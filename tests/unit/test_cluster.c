@@ -11,12 +11,14 @@
  * for the slot's next peer; drained is told by the accept queue; an idle
  * slot frees the port; a shared group hands every peer the same socket;
  * LISTEN_FDS sockets are reserved for the next peer; the orphan sweep asks
- * the daemon (ops) whether the slot moved on.
+ * the daemon (ops) whether the slot moved on; a peer freed while its channel
+ * has an event pending in the loop's batch is not touched after.
  */
 #include "unit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -554,6 +556,44 @@ test_listen_fds_reserved_for_next_peer(void **state)
 	spec_free(&s);
 }
 
+/* Frees the peer it is given, as the daemon does when the process exits. */
+static void
+free_peer_on_event(struct loop *l, struct io *io, uint32_t events, void *arg)
+{
+	struct cluster_peer **peer = arg;
+	if (*peer)
+		cluster_peer_free(*peer, false);
+	*peer = NULL;
+	io_del(l, io);
+}
+
+static void
+test_peer_freed_while_its_channel_has_an_event(void **state)
+{
+	/* The process's exit and the EOF on its broker channel come in one
+	 * batch of the loop, the exit first: the peer it frees must outlive
+	 * the batch (ASan tells). */
+	struct fixture *f = *state;
+	struct spec s;
+	make_spec(&s, "api", "even", NULL);
+	struct cluster_slot slot = {.app_id = 1, .spec = &s, .uid = 1, .pm_id = 0};
+	int exit_pipe[2];
+	assert_int_equal(pipe2(exit_pipe, O_CLOEXEC), 0);
+	struct io exit_io;
+	struct cluster_peer *peer = NULL;
+	assert_int_equal(io_add(f->loop, &exit_io, exit_pipe[0], EPOLLIN, free_peer_on_event,
+	    &peer), 0);
+	struct app_proc ap = spawn(f, &slot, 4242);
+	peer = ap.peer;
+	assert_int_equal(write(exit_pipe[1], "x", 1), 1);
+	close(ap.app_end);
+	assert_int_equal(loop_run_once(f->loop, 20), 0);
+	assert_null(peer);
+	close(exit_pipe[0]);
+	close(exit_pipe[1]);
+	spec_free(&s);
+}
+
 int
 main(void)
 {
@@ -567,6 +607,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_release_and_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_freed_while_its_channel_has_an_event, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_listen_fds_reserved_for_next_peer, setup,
 		    teardown),
 	};

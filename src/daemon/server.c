@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -168,8 +169,9 @@ send_some(struct client *c, const char *data, size_t n, size_t *sent)
 static void
 flush_out(struct client *c)
 {
-	size_t sent;
-	if (!send_some(c, c->out.s + c->out_off, queued(c), &sent))
+	size_t sent = 0;
+	/* Nothing queued may mean no buffer at all (NULL + 0 is UB). */
+	if (queued(c) > 0 && !send_some(c, c->out.s + c->out_off, queued(c), &sent))
 		return;
 	c->out_off += sent;
 	D->clients_out_bytes -= sent;
@@ -203,6 +205,24 @@ held(const struct client *c, enum holding what)
 		return queued(c);
 	size_t n = linebuf_pending(&c->in);
 	return n >= BIG_LINE ? n : 0;
+}
+
+/* Does c move after all? Output: what a flush sends (it updates the
+ * clock); input: bytes waiting in its socket for us to read. */
+static bool
+still_moving(struct client *c, enum holding what)
+{
+	if (what == HOLD_IN) {
+		int unread = 0;
+		if (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0) {
+			c->in_moved_mono = mono_ms();
+			return true;
+		}
+		return false;
+	}
+	size_t before = queued(c);
+	flush_out(c);
+	return c->dead || queued(c) < before;
 }
 
 static int64_t
@@ -244,6 +264,11 @@ make_room(struct client *c, enum holding what, size_t n, size_t budget,
 				*no_stall_before = earliest + STALL_MS;
 			return false;
 		}
+		/* The daemon itself may have been too busy to move anything: a
+		 * client that reads what its socket holds, or whose request waits
+		 * in its socket, is not stalled. */
+		if (still_moving(stalled, what))
+			continue;
 		client_expel(stalled, "busy", "%s %zu bytes and %s for %lld ms; another client "
 		    "needs the room", what == HOLD_OUT ? "holds" : "is sending a request of",
 		    held(stalled, what), what == HOLD_OUT ? "read none of them" : "sent nothing more",

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/fdreserve.h"
 #include "daemon/state.h"
 
 /* A hold older than this is broken: the app stopped in the middle of a huge
@@ -56,6 +57,9 @@ logfile_get(const char *path, char **err)
 		}
 	}
 	int fd = open_log(path);
+	/* Out of descriptors: once more with the daemon's reserve. */
+	if (fdreserve_release(fd))
+		fd = open_log(path);
 	if (fd < 0) {
 		*err = fd == -EINVAL ? xasprintf("log file %s is not a regular file", path)
 		    : xasprintf("cannot open log file %s: %s", path, strerror(-fd));

@@ -59,7 +59,8 @@
 /* A client that holds no subscription and waits for no reply is closed
  * after this long without a request or a read (CORRAL_CLIENT_IDLE_MS). */
 #define IDLE_TIMEOUT_MS 60000
-/* A newcomer takes the slot of a client idle for at least this long. */
+/* Out of descriptors, a newcomer takes the descriptor of a client idle for
+ * at least this long. */
 #define EVICT_MIN_IDLE_MS 200
 #define ACCEPT_RETRY_MS 100
 
@@ -641,18 +642,16 @@ on_client(struct loop *l, struct io *io, uint32_t events, void *arg)
 }
 
 /* Close the client idle the longest among those that hold no subscription
- * and wait for no reply, for a newcomer; false if there is none. One idle
- * for less than EVICT_MIN_IDLE_MS is not taken: in a flood of newcomers
- * (when descriptors ran out, one slot is all there is), each would close
- * the one before it, `corral` included, before it said anything. */
+ * and wait for no reply, for a newcomer, if it has been idle for min_idle_ms
+ * at least; false if there is none. */
 static bool
-evict_idlest(const char *why)
+evict_idlest(const char *why, int64_t min_idle_ms)
 {
 	struct client *o, *idlest = NULL;
 	TAILQ_FOREACH(o, &D->clients, link)
 		if (!client_pinned(o) && (!idlest || o->active_mono < idlest->active_mono))
 			idlest = o;
-	if (!idlest || mono_ms() - idlest->active_mono < EVICT_MIN_IDLE_MS)
+	if (!idlest || mono_ms() - idlest->active_mono < min_idle_ms)
 		return false;
 	client_expel(idlest, "idle", "%s: this one, idle for %lld ms, makes room for a new one",
 	    why, (long long)(mono_ms() - idlest->active_mono));
@@ -670,7 +669,7 @@ make_client_room(void)
 	struct client *o;
 	TAILQ_FOREACH(o, &D->clients, link)
 		n++;
-	return n < D->max_clients || evict_idlest("every client slot is taken");
+	return n < D->max_clients || evict_idlest("every client slot is taken", 0);
 }
 
 static void
@@ -680,11 +679,18 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 		int fd = accept4(D->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		/* Out of descriptors: the client (`corral` itself, most likely)
 		 * gets the daemon's spare; when a client holds it, the client idle
-		 * the longest gives its descriptor to the spare. */
+		 * the longest gives its descriptor to the spare — if it has been
+		 * idle a while: with one slot, each newcomer of a flood would
+		 * close the one before it, `corral` too, before it said anything.
+		 * Newcomers wait in the listen queue meanwhile. */
 		int e = errno;
 		if (fd < 0 && (e == EMFILE || e == ENFILE) && (fdreserve_release_for_accept(e) ||
-		    (evict_idlest("out of file descriptors") && fdreserve_release_for_accept(e))))
+		    (evict_idlest("out of file descriptors", EVICT_MIN_IDLE_MS) &&
+		     fdreserve_release_for_accept(e)))) {
 			fd = accept4(D->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (fd < 0)
+				fdreserve_refill_accept();
+		}
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* The pending connection keeps the socket readable:
@@ -700,17 +706,19 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 		}
 		if (!make_client_room()) {
 			static const char msg[] = "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
-			    "\"busy\",\"message\":\"too many clients, each of them subscribed, "
-			    "waiting for a reply or active a moment ago\"}}\n";
+			    "\"busy\",\"message\":\"too many clients, each of them subscribed or "
+			    "waiting for a reply\"}}\n";
 			ssize_t unused = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 			(void)unused;
 			close(fd);
+			fdreserve_refill_accept();
 			continue;
 		}
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 			close(fd);
+			fdreserve_refill_accept();
 			continue;
 		}
 		struct client *c = xcalloc(1, sizeof(*c));
@@ -720,14 +728,15 @@ on_accept(struct loop *l, struct io *io, uint32_t events, void *arg)
 		c->active_mono = c->out_moved_mono = c->in_moved_mono = mono_ms();
 		linebuf_init(&c->in, PROTO_MAX_LINE);
 		timer_init(&c->idle_timer, on_client_timer, c);
-		timer_start(D->loop, &c->idle_timer, HELLO_TIMEOUT_MS);
 		TAILQ_INSERT_TAIL(&D->clients, c, link);
 		if (io_add(D->loop, &c->io, fd, EPOLLIN, on_client, c) < 0) {
 			TAILQ_REMOVE(&D->clients, c, link);
 			close(fd);
+			fdreserve_refill_accept();
 			client_free(c);
 			continue;
 		}
+		timer_start(D->loop, &c->idle_timer, HELLO_TIMEOUT_MS);
 		if (cred.uid != geteuid() && cred.uid != 0) {
 			dlog("refused a client with uid %u (pid %d)", (unsigned)cred.uid, (int)cred.pid);
 			client_error(c, NULL, "forbidden", "uid %u may not control this corral "

@@ -15,19 +15,24 @@ HELLO = b'{"cmd":"hello","v":1}\n'
 
 
 @pytest.fixture
-def many_fds():
-    """Room for a few thousand sockets in this test process."""
+def sockets(corral):
+    """Room for a few thousand sockets in this test process; those made
+    with connect(sockets, ...) are closed before the daemon is stopped."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 8192)
     if want < 4000:
         pytest.skip(f"the descriptor limit ({hard}) is too low for this test")
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    yield
+    made = []
+    yield made
+    for s in made:
+        s.close()
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def connect(corral, first=b""):
+def connect(corral, sockets, first=b""):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sockets.append(s)
     s.connect(corral.home + "/corral.sock")  # blocking: waits for a backlog slot
     if first:
         s.sendall(first)
@@ -52,7 +57,7 @@ def daemon_fds(corral):
     return len(os.listdir(f"/proc/{corral.daemon_pid()}/fd"))
 
 
-def test_1100_idle_clients_do_not_lock_the_cli_out(corral, many_fds):
+def test_1100_idle_clients_do_not_lock_the_cli_out(corral, sockets):
     corral.ok("ping")
     fds_before = daemon_fds(corral)
     kinds = {"silent": b"", "half-sent": b'{"cmd":"hel', "hello": HELLO,
@@ -60,7 +65,7 @@ def test_1100_idle_clients_do_not_lock_the_cli_out(corral, many_fds):
     socks = {k: [] for k in kinds}
     for i in range(1100):
         k = list(kinds)[i % len(kinds)]
-        socks[k].append(connect(corral, kinds[k]))
+        socks[k].append(connect(corral, sockets, kinds[k]))
     # Every slot was taken; the CLI gets in anyway, more than once.
     t0 = time.monotonic()
     for verb in ("ping", "list", "ping"):
@@ -83,22 +88,18 @@ def test_1100_idle_clients_do_not_lock_the_cli_out(corral, many_fds):
     corral.ok("ping")
     figures("idle_clients", clients=1100, evicted=evicted, daemon_fds_full=fds_full,
             daemon_fds_after_hello_deadline=fds_after, cli_seconds=round(cli_s, 2))
-    for ss in socks.values():
-        for s in ss:
-            s.close()
 
 
-def test_subscribers_cannot_take_every_slot(corral, many_fds):
+def test_subscribers_cannot_take_every_slot(corral, sockets):
     corral.ok("ping")
-    subs = [connect(corral, HELLO + b'{"id":1,"cmd":"events"}\n') for _ in range(1000)]
+    subs = [connect(corral, sockets, HELLO + b'{"id":1,"cmd":"events"}\n') for _ in range(1000)]
     wait_for(lambda: sum(closed_by_daemon(s) for s in subs) >= 1000 - 960,
              timeout=20, what="the subscribers beyond 960 to be refused")
     refused = sum(closed_by_daemon(s) for s in subs)
     # Subscribers are never idle; the slots they may not take stay for commands.
-    others = [connect(corral, HELLO) for _ in range(200)]
+    for _ in range(200):
+        connect(corral, sockets, HELLO)
     for verb in ("ping", "list"):
         corral.ok(verb)
     assert "are subscribed already" in corral.daemon_log()
     figures("subscribers", asked=1000, refused=refused, daemon_fds=daemon_fds(corral))
-    for s in subs + others:
-        s.close()

@@ -14,9 +14,10 @@ from conftest import CORRAL, figures, wait_for, write
 from fhelpers import read_text
 
 LIMIT = 1024
+FDRESERVE_COUNT = 16        # src/daemon/fdreserve.h
 
 GREEDY = """\
-import socket, sys, time
+import errno, socket, sys, time
 base, want, patience = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 socks, refused, port = [], {}, base
 deadline = time.time() + patience
@@ -30,10 +31,10 @@ while len(socks) < want and port < base + want * 2:
     except OSError as e:
         s.close()
         refused[e.strerror] = refused.get(e.strerror, 0) + 1
-        if time.time() > deadline:
+        if e.errno not in (errno.EMFILE, errno.ENFILE) or time.time() > deadline:
             port += 1
         else:
-            time.sleep(0.02)
+            time.sleep(0.005)
 print("bound", len(socks), "refused", sum(refused.values()), sorted(refused), flush=True)
 while True:
     time.sleep(1)
@@ -65,7 +66,7 @@ def test_a_greedy_app_leaves_descriptors_for_the_others(corral, tmp_path):
     greedy = write(str(tmp_path / "greedy.py"), GREEDY)
     corral.ok("start", "sleep", "--name", "other", "--", "1000")
     pid0 = corral.proc("other")["pid"]
-    corral.ok("start", greedy, "--name", "greedy", "-i", "1", "--", 31000, 1100, 0)
+    corral.ok("start", greedy, "--name", "greedy", "-i", "1", "--", 21000, 1100, 0)
     line = wait_for(lambda: bound(corral, "greedy"), timeout=60, what="greedy's binds")
     got = int(line.split()[1])
     # Its share: a quarter of the daemon's descriptors; the rest of its
@@ -86,52 +87,68 @@ def test_a_greedy_app_leaves_descriptors_for_the_others(corral, tmp_path):
             daemon_fds=fds)
 
 
-def test_when_every_descriptor_is_used(corral):
+def devnull_fds(corral):
+    """Descriptors of the daemon open on /dev/null: its standard ones and
+    its reserve."""
+    pid = corral.daemon_pid()
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
+        except OSError:
+            pass
+    return n
+
+
+def test_when_every_descriptor_is_used(corral, tmp_path):
     start_daemon_with_limit(corral, LIMIT)
+    greedy = write(str(tmp_path / "greedy.py"), GREEDY)
     corral.ok("start", "sleep", "--name", "other", "--", "1000")
-    corral.ok("start", "sleep", "--name", "many", "-x", "-i", "1", "--", "1000")
-    # Instances until the daemon has no descriptor left: the scale stops at
-    # the first instance that cannot start, and says why.
-    r = corral.run("scale", "many", "400")
-    assert r.returncode != 0
-    assert "corral scale: many: " in r.stderr and "Too many open files" in r.stderr, r.stderr
-    started = len(corral.procs("many"))
-    assert 100 < started < 400
-    # Clients soak up whatever the failed instance gave back.
-    soak = []
-    try:
-        for _ in range(10):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.setblocking(False)
-            soak.append(s)
-            try:
-                s.connect(corral.home + "/corral.sock")
-                s.send(b'{"cmd":"hello","v":1}\n')
-            except OSError:
-                pass
-        wait_for(lambda: daemon_fds(corral) >= LIMIT - 1, timeout=20,
-                 what="the daemon to hold every descriptor")
-        peak = daemon_fds(corral)
-        # The CLI still gets in (in the slot of an idle client), and a start
-        # that cannot get descriptors says so (never "Invalid argument").
-        corral.ok("ping")
-        r = corral.run("start", "sleep", "--name", "new", "--", "1000")
-        assert r.returncode != 0 and "Too many open files" in r.stderr, r.stderr
+    spares = devnull_fds(corral)
+    # Four greedy apps want their whole share each and keep asking for two
+    # minutes: together more than the daemon has, and they take any
+    # descriptor that comes free within milliseconds.
+    names = [f"greedy{i}" for i in range(4)]
+    for i, n in enumerate(names):
+        corral.ok("start", greedy, "--name", n, "-i", "1", "--", 24000 + 600 * i, 256, 120)
+    wait_for(lambda: daemon_fds(corral) >= LIMIT - 1, timeout=60,
+             what="the daemon to run out of descriptors")
+    peak = daemon_fds(corral)
+    # The CLI still gets in. A start may still get the daemon's reserve;
+    # once it is used up, a start that cannot get descriptors says so, and
+    # never "Invalid argument".
+    corral.ok("ping")
+    starts = []
+    for i in range(10):
+        r = corral.run("start", "sleep", "--name", f"probe{i}", "--", "1000")
+        starts.append(r)
+        assert r.returncode == 0 or "Too many open files" in r.stderr, r.stderr
         assert "Invalid argument" not in r.stderr
-        # An instance that crashes now cannot start again: it waits for
-        # descriptors instead of giving up.
-        os.kill(corral.proc("other")["pid"], signal.SIGKILL)
-        p = corral.wait_status("other", "waiting restart", timeout=20)[0]
-        assert "Too many open files; trying again every 1000 ms" in p["error"], p
-        # Descriptors come back: it starts.
-        corral.ok("scale", "many", "1")
-    finally:
-        for s in soak:
-            s.close()
-    corral.wait_status("other", "online", timeout=30)
+        if r.returncode != 0 and devnull_fds(corral) <= spares - FDRESERVE_COUNT:
+            break
+    refused = sum(r.returncode != 0 for r in starts)
+    assert refused and devnull_fds(corral) <= spares - FDRESERVE_COUNT, [
+        r.stderr for r in starts]
+    # An instance that crashes now cannot start again: it waits for
+    # descriptors instead of giving up.
+    os.kill(corral.proc("other")["pid"], signal.SIGKILL)
+
+    def waiting_for_fds():
+        p = corral.proc("other")
+        return p["status"] == "waiting restart" and "Too many open files" in (p["error"] or "") \
+            and p
+    p = wait_for(waiting_for_fds, timeout=20, what="other to wait for descriptors")
+    assert p["error"].endswith("; trying again every 1000 ms until file descriptors are free")
+    restarts = p["restarts"]
+    # Descriptors come back: it starts, and the waiting did not count as
+    # restarts.
+    for n in names:
+        corral.ok("delete", n)
+    p = corral.wait_status("other", "online", timeout=30)[0]
+    assert p["restarts"] == restarts, p
     assert "Invalid argument" not in corral.daemon_log()
-    figures("fd_exhaustion", fd_limit=LIMIT, instances_started=started + 1,
-            daemon_fds_peak=peak, daemon_fds_after=daemon_fds(corral))
+    figures("fd_exhaustion", fd_limit=LIMIT, daemon_fds_peak=peak, starts_tried=len(starts),
+            starts_refused=refused, daemon_fds_after=daemon_fds(corral))
 
 
 def test_restart_near_the_limit(corral):

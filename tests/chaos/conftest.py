@@ -10,7 +10,11 @@ pytest with -s, as tests/run does) so the numbers can be compared over time.
 """
 import importlib.util
 import os
+import resource
+import socket
 import sys
+
+import pytest
 
 _INTEGRATION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration")
 if _INTEGRATION not in sys.path:
@@ -36,3 +40,36 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def daemon_fds(corral):
+    """How many descriptors the daemon holds."""
+    return len(os.listdir(f"/proc/{corral.daemon_pid()}/fd"))
+
+
+@pytest.fixture
+def sockets(corral):
+    """Room for thousands of sockets in this test process, and a list for
+    them: the sockets in it are closed before the daemon is stopped."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 4096:
+        pytest.skip(f"the descriptor limit ({hard}) is too low for this test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    made = []
+    yield made
+    for s in made:
+        s.close()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def connect(corral, sockets, data=b""):
+    """A client that sends data (what its socket takes) and reads nothing."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sockets.append(s)
+    s.connect(corral.home + "/corral.sock")  # blocking: waits for a backlog slot
+    s.setblocking(False)
+    try:
+        s.send(data)
+    except BlockingIOError:
+        pass
+    return s

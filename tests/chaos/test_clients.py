@@ -2,42 +2,11 @@
 hello, that stop in the middle of a line, that say hello and then nothing,
 more of them than the daemon takes. The owner's `corral` commands still get
 in at once, and the daemon lets the idle ones go."""
-import os
-import resource
-import socket
 import time
 
-import pytest
-
-from conftest import figures, wait_for
+from conftest import connect, daemon_fds, figures, wait_for
 
 HELLO = b'{"cmd":"hello","v":1}\n'
-
-
-@pytest.fixture
-def sockets(corral):
-    """Room for a few thousand sockets in this test process; those made
-    with connect(sockets, ...) are closed before the daemon is stopped."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, 8192)
-    if want < 4000:
-        pytest.skip(f"the descriptor limit ({hard}) is too low for this test")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    made = []
-    yield made
-    for s in made:
-        s.close()
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def connect(corral, sockets, first=b""):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sockets.append(s)
-    s.connect(corral.home + "/corral.sock")  # blocking: waits for a backlog slot
-    if first:
-        s.sendall(first)
-    s.setblocking(False)
-    return s
 
 
 def closed_by_daemon(s):
@@ -51,10 +20,6 @@ def closed_by_daemon(s):
         return False
     except ConnectionResetError:
         return True
-
-
-def daemon_fds(corral):
-    return len(os.listdir(f"/proc/{corral.daemon_pid()}/fd"))
 
 
 def test_1100_idle_clients_do_not_lock_the_cli_out(corral, sockets):

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 
-from conftest import CORRAL, figures, wait_for, write
+from conftest import CORRAL, daemon_fds, figures, wait_for, write
 from fhelpers import read_text
 
 LIMIT = 1024
@@ -39,10 +39,6 @@ print("bound", len(socks), "refused", sum(refused.values()), sorted(refused), fl
 while True:
     time.sleep(1)
 """
-
-
-def daemon_fds(corral):
-    return len(os.listdir(f"/proc/{corral.daemon_pid()}/fd"))
 
 
 def start_daemon_with_limit(corral, limit):

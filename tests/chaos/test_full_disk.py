@@ -3,7 +3,6 @@ blocked, and every lost line is counted. The count the daemon reports
 (describe, jlist's logs_lost) equals exactly the lines missing from the
 file, and the note that says so stands on a line of its own once there is
 room again, even after a line the full disk cut in the middle."""
-import json
 import os
 import re
 import subprocess

@@ -4,7 +4,6 @@ do, while a client that reads slowly still gets the whole of a big reply
 and the CLI keeps answering."""
 import json
 import os
-import resource
 import select
 import socket
 import threading
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import CORRAL, SLOW, figures, wait_for
+from conftest import CORRAL, SLOW, connect, figures, wait_for
 from fhelpers import rss_kb
 
 HELLO = b'{"cmd":"hello","v":1}\n'
@@ -27,28 +26,10 @@ BIG_REPLY_CLIENTS = 60 if SANITIZED else 200
 
 
 @pytest.fixture(autouse=True)
-def setup(corral):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard < 2048:
-        pytest.skip(f"the descriptor limit ({hard}) is too low for this test")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+def bounded_quarantine(corral):
     if SANITIZED:
         corral.env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + \
             ":quarantine_size_mb=16:allocator_release_to_os_interval_ms=100"
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def connect(corral, data=b""):
-    """A client that sends data and then never reads."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(corral.home + "/corral.sock")
-    s.setblocking(False)
-    try:
-        s.send(data)
-    except BlockingIOError:
-        pass
-    return s
 
 
 class Reader:
@@ -93,14 +74,14 @@ def settled_rss(pid):
     return wait_for(stable, timeout=20, interval=0.6, what="the daemon's RSS to settle")
 
 
-def test_500_clients_that_never_read(corral):
+def test_500_clients_that_never_read(corral, sockets):
     corral.ok("start", "sleep", "--name", "pad", "-i", "8", "--", "1000")
     corral.wait_status("pad", "online", count=8)
     dpid = corral.daemon_pid()
     rss0 = rss_kb(dpid)
     # Each asks for thousands of listings (about 20 KB each) and reads none.
     flood = HELLO + b'{"id":1,"cmd":"list"}\n' * 3000
-    socks = [connect(corral, flood) for _ in range(500)]
+    socks = [connect(corral, sockets, flood) for _ in range(500)]
     for verb in ("ping", "list", "jlist"):
         corral.ok(verb)
     peak = rss_kb(dpid)
@@ -115,7 +96,7 @@ def test_500_clients_that_never_read(corral):
     corral.ok("ping")
 
 
-def test_200_clients_asking_for_2mb_replies_and_one_slow_reader(corral):
+def test_200_clients_asking_for_2mb_replies_and_one_slow_reader(corral, sockets):
     corral.ok("ping")
     setup = Reader(corral)
     corral.ok("start", "sleep", "--name", "model", "--no-autostart", "--", "1000")
@@ -135,7 +116,7 @@ def test_200_clients_asking_for_2mb_replies_and_one_slow_reader(corral):
     reader = threading.Thread(target=lambda: got.update(
         r=slow.line(chunk=16 << 10, pause=0.005), s=time.monotonic() - t0))
     reader.start()
-    socks = [connect(corral, HELLO + b'{"id":1,"cmd":"list","env":true}\n')
+    socks = [connect(corral, sockets, HELLO + b'{"id":1,"cmd":"list","env":true}\n')
              for _ in range(BIG_REPLY_CLIENTS)]
     for verb in ("ping", "jlist"):
         corral.ok(verb)
@@ -166,11 +147,11 @@ def test_200_clients_asking_for_2mb_replies_and_one_slow_reader(corral):
     corral.ok("ping")
 
 
-def test_log_subscribers_that_never_read(corral):
+def test_log_subscribers_that_never_read(corral, sockets):
     corral.ok("ping")
     dpid = corral.daemon_pid()
     rss0 = rss_kb(dpid)
-    subs = [connect(corral, HELLO + b'{"id":1,"cmd":"logs"}\n') for _ in range(300)]
+    subs = [connect(corral, sockets, HELLO + b'{"id":1,"cmd":"logs"}\n') for _ in range(300)]
     follower = Reader(corral)
     follower.call({"cmd": "logs"})
     # 200 000 lines of 100 bytes: 20 MB of pushes for each subscriber.
@@ -202,13 +183,13 @@ def test_log_subscribers_that_never_read(corral):
         s.close()
 
 
-def test_100_clients_sending_endless_requests(corral):
+def test_100_clients_sending_endless_requests(corral, sockets):
     """Each sends 1 MiB of a request line and never ends it."""
     corral.ok("ping")
     dpid = corral.daemon_pid()
     rss0 = rss_kb(dpid)
     chunk = b'{"cmd":"hello","v":1,"pad":"' + b"x" * (1 << 20)
-    held = [connect(corral) for _ in range(100)]
+    held = [connect(corral, sockets) for _ in range(100)]
     socks = {s: 0 for s in held}
     deadline = time.monotonic() + 60 * SLOW
     refused = 0

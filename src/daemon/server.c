@@ -63,6 +63,7 @@
  * at least this long. */
 #define EVICT_MIN_IDLE_MS 200
 #define ACCEPT_RETRY_MS 100
+#define REQUESTS_PER_TURN 4
 
 struct client {
 	TAILQ_ENTRY(client) link;
@@ -555,7 +556,9 @@ maybe_finish(struct client *c)
 }
 
 /* Handle the complete lines read so far, while the client keeps up with
- * its replies. */
+ * its replies, REQUESTS_PER_TURN at a time: the others wait for the next
+ * turn of the loop (update_events() asks for one), so that hundreds of
+ * clients pipelining requests do not keep `corral` waiting. */
 static void
 process_lines(struct client *c)
 {
@@ -564,8 +567,8 @@ process_lines(struct client *c)
 	c->processing = true;
 	char *line;
 	size_t len;
-	while (!c->dead && !c->closing && queued(c) == 0 &&
-	    (line = linebuf_next(&c->in, &len)) != NULL)
+	for (int turn = 0; turn < REQUESTS_PER_TURN && !c->dead && !c->closing &&
+	    queued(c) == 0 && (line = linebuf_next(&c->in, &len)) != NULL; turn++)
 		handle_line(c, line, len);
 	if (!c->dead)
 		linebuf_shrink(&c->in);

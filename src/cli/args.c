@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/suggest.h"
 #include "common/util.h"
 
 /* The start options of the app fields in common/fields.def; a field's
@@ -49,23 +50,43 @@
 
 const struct opt_def args_options[] = {
 #include "common/fields.def"
-	{"force", 'f', 0, S | A | OG_SAVE, NULL, NULL, "start another copy / overwrite"},
-	{"env", 0, 1, S | OG_CONFIG | A, NULL, NULL, "use env_<name> of the ecosystem file"},
-	{"only", 0, 1, S | OG_CONFIG | A, NULL, NULL, "only these apps of the ecosystem file (a,b)"},
-	{"update-env", 'a', 0, A, NULL, NULL, "give the app the current shell environment"},
-	{"parallel", 0, 1, A, NULL, NULL, "reload this many instances at a time"},
-	{"json", 0, 0, S | A | OG_LIST | OG_CONFIG | OG_LOGS, NULL, NULL, "print JSON"},
-	{"lines", 0, 1, OG_LOGS, NULL, NULL, "how many lines of each log to print first (15)"},
-	{"raw", 0, 0, OG_LOGS, NULL, NULL, "no id|name| prefix"},
-	{"err", 0, 0, OG_LOGS, NULL, NULL, "only the error stream"},
-	{"out", 0, 0, OG_LOGS, NULL, NULL, "only the output stream"},
-	{"nostream", 0, 0, OG_LOGS, NULL, NULL, "print and exit, do not follow"},
-	{"user", 'u', 1, OG_STARTUP | OG_UNSTARTUP, NULL, NULL, "the user the service runs as (default: you)"},
-	{"hp", 0, 1, OG_STARTUP, NULL, NULL, "that user's home (CORRAL_HOME is <home>/.corral unless set)"},
-	{"service-name", 0, 1, OG_STARTUP | OG_UNSTARTUP, NULL, NULL, "name of the systemd unit (default corral-<user>)"},
-	{"print", 0, 0, OG_STARTUP, NULL, NULL, "print the unit and how to install it; install nothing"},
-	{"wait-ip", 0, 0, OG_STARTUP, NULL, NULL, "start once the network is online (network-online.target)"},
-	{NULL, 0, 0, 0, NULL, NULL, NULL},
+	{.lng = "force", .shrt = 'f', .arg = 0, .groups = S | OG_RESTART | OG_SAVE, .help = "start another copy / overwrite"},
+	{.lng = "env", .shrt = 0, .arg = 1, .groups = S | OG_CONFIG | A, .help = "use env_<name> of the ecosystem file"},
+	{.lng = "only", .shrt = 0, .arg = 1, .groups = S | OG_CONFIG | A, .help = "only these apps of the ecosystem file (a,b)"},
+	{.lng = "update-env", .shrt = 'a', .arg = 0, .groups = OG_RESTART, .help = "give the app the current shell environment"},
+	{.lng = "parallel", .shrt = 0, .arg = 1, .groups = OG_RESTART, .help = "reload this many instances at a time"},
+	{.lng = "json", .shrt = 0, .arg = 0, .groups = S | A | OG_LIST | OG_CONFIG | OG_LOGS, .help = "print JSON"},
+	{.lng = "sort", .shrt = 0, .arg = 1, .groups = OG_SORT, .help = "order by name, namespace, id, pid, cpu, mem, uptime, restarts or status; field:desc reverses"},
+	{.lng = "lines", .shrt = 0, .arg = 1, .groups = OG_LOGS, .help = "how many lines of each log to print first (15)"},
+	{.lng = "raw", .shrt = 0, .arg = 0, .groups = OG_LOGS, .help = "no id|name| prefix"},
+	{.lng = "err", .shrt = 0, .arg = 0, .groups = OG_LOGS, .help = "only the error stream"},
+	{.lng = "out", .shrt = 0, .arg = 0, .groups = OG_LOGS, .help = "only the output stream"},
+	{.lng = "nostream", .shrt = 0, .arg = 0, .groups = OG_LOGS, .help = "print and exit, do not follow"},
+	{.lng = "timestamp", .shrt = 0, .arg = 2, .groups = OG_LOGS, .help = "put the time before each live line (--timestamp=HH:mm:ss; default YYYY-MM-DD-HH:mm:ss)"},
+	{.lng = "format", .shrt = 0, .arg = 0, .groups = OG_LOGS, .help = "key=value lines: timestamp= app= id= type= message="},
+	{.lng = "highlight", .shrt = 0, .arg = 2, .groups = OG_LOGS, .help = "mark this word on a terminal (--highlight=word)"},
+	{.lng = "user", .shrt = 'u', .arg = 1, .groups = OG_STARTUP | OG_UNSTARTUP, .help = "the user the service runs as (default: you)"},
+	{.lng = "hp", .shrt = 0, .arg = 1, .groups = OG_STARTUP, .help = "that user's home (CORRAL_HOME is <home>/.corral unless set)"},
+	{.lng = "service-name", .shrt = 0, .arg = 1, .groups = OG_STARTUP | OG_UNSTARTUP, .help = "name of the systemd unit (default corral-<user>)"},
+	{.lng = "print", .shrt = 0, .arg = 0, .groups = OG_STARTUP, .help = "print the unit and how to install it; install nothing"},
+	{.lng = "wait-ip", .shrt = 0, .arg = 0, .groups = OG_STARTUP, .help = "start once the network is online (network-online.target)"},
+	{.lng = "silent", .shrt = 's', .arg = 0, .groups = OG_ALL, .help = "print nothing but errors"},
+	{.lng = "attach", .shrt = 0, .arg = 0, .groups = OG_ATTACH, .help = "then follow the apps' logs (Ctrl-C leaves them running)"},
+	{.lng = "no-daemon", .shrt = 0, .arg = 0, .groups = S, .help = "(PM2's foreground mode: not in corral yet)"},
+	/* PM2's start options that change nothing in corral. */
+	{.lng = "no-vizion", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral does not read git metadata"},
+	{.lng = "no-pmx", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
+	{.lng = "no-automation", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
+	{.lng = "source-map-support", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "use node's --enable-source-maps in node_args"},
+	{.lng = "disable-source-map-support", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral adds no source map support"},
+	{.lng = "deep-monitoring", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
+	{.lng = "trace", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
+	{.lng = "disable-trace", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
+	{.lng = "v8", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
+	{.lng = "event-loop-inspector", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
+	{.lng = "ext", .shrt = 0, .arg = 1, .groups = S, .help = "(no effect)", .no_effect = "--watch restarts on a change to any file not ignored (--ignore-watch)"},
+	{.lng = "no-color", .shrt = 0, .arg = 0, .groups = OG_ALL, .help = "no colours (as NO_COLOR=1)"},
+	{.lng = NULL},
 };
 
 #undef S
@@ -103,19 +124,27 @@ find_short(char c, unsigned groups)
 	return first;
 }
 
+void
+args_each_no_effect(const struct args *a, void (*fn)(const char *opt, const char *why))
+{
+	for (const struct opt_def *o = args_options; o->lng; o++)
+		if (o->no_effect && json_object_get(a->opts, o->lng))
+			fn(o->lng, o->no_effect);
+}
+
 const char *
-args_suggest_option(const char *typed)
+args_suggest_option(const char *typed, unsigned groups)
 {
 	const char *best = NULL;
 	int best_d = INT_MAX;
 	for (const struct opt_def *o = args_options; o->lng; o++) {
 		int d = str_distance(typed, o->lng);
-		if (d < best_d) {
+		if (d < best_d && (o->groups & groups) && suggest_near_miss(typed, o->lng, false)) {
 			best_d = d;
 			best = o->lng;
 		}
 	}
-	return best_d <= 3 ? best : NULL;
+	return best;
 }
 
 static void
@@ -127,9 +156,9 @@ push(char ***v, size_t *n, const char *s)
 }
 
 static int
-unknown(const char *verb, const char *shown, const char *name, char **err)
+unknown(const char *verb, const char *shown, const char *name, unsigned groups, char **err)
 {
-	const char *sugg = args_suggest_option(name);
+	const char *sugg = args_suggest_option(name, groups);
 	if (sugg)
 		*err = xasprintf("corral %s: unknown option %s (did you mean --%s?)", verb, shown, sugg);
 	else
@@ -182,7 +211,7 @@ args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err)
 			o = find_long(name);
 			if (!o) {
 				args_free(out);
-				return unknown(argv[0], a, name, err);
+				return unknown(argv[0], a, name, groups, err);
 			}
 		} else {
 			if (a[2] != '\0') {
@@ -193,11 +222,11 @@ args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err)
 			if (!o) {
 				char shown[3] = {'-', a[1], 0};
 				args_free(out);
-				return unknown(argv[0], shown, shown + 1, err);
+				return unknown(argv[0], shown, shown + 1, groups, err);
 			}
 			snprintf(name, sizeof(name), "%s", o->lng);
 		}
-		if (!(o->groups & groups)) {
+		if (!(o->groups & (groups | OG_ALL))) {
 			*err = xasprintf("corral %s: option --%s does not apply to %s", argv[0], o->lng, argv[0]);
 			args_free(out);
 			return -EINVAL;

@@ -18,12 +18,17 @@
 enum {
 	OG_START = 1 << 0,    /* app options: --name, -i, --max-memory-restart... */
 	OG_CONFIG = 1 << 1,   /* --env, --only */
-	OG_ACTION = 1 << 2,   /* --update-env, --parallel, --watch, --force */
+	OG_ACTION = 1 << 2,   /* --watch (stop, restart, reload) */
 	OG_LIST = 1 << 3,     /* --json */
-	OG_LOGS = 1 << 4,     /* --lines, --raw, --err, --out, --nostream */
+	OG_LOGS = 1 << 4,     /* --lines, --raw, --err, --out, --nostream, --timestamp,
+	                         --format, --highlight */
 	OG_SAVE = 1 << 5,     /* --force */
 	OG_STARTUP = 1 << 6,  /* -u/--user, --hp, --service-name, --print, --wait-ip */
 	OG_UNSTARTUP = 1 << 7, /* -u/--user, --service-name */
+	OG_RESTART = 1 << 8,  /* --update-env, --parallel, --force (restart, reload) */
+	OG_SORT = 1 << 9,     /* --sort (list) */
+	OG_ALL = 1 << 10,     /* -s/--silent: every verb */
+	OG_ATTACH = 1 << 11,  /* --attach (start, restart, reload, stop) */
 };
 
 struct opt_def {
@@ -35,6 +40,9 @@ struct opt_def {
 	const char *flag_value; /* value for the field when given without an
 	                           argument ("false" for --no-autorestart) */
 	const char *help;
+	/* PM2 options accepted for scripts' sake that do nothing in corral: the
+	 * reason, said in a warning when one is given. */
+	const char *no_effect;
 };
 
 struct args {
@@ -59,7 +67,11 @@ bool args_has(const struct args *a, const char *lng);
  * (new reference). */
 json_t *args_app_fields(const struct args *a);
 
-/* The closest option name to a mistyped one, or NULL. */
-const char *args_suggest_option(const char *typed);
+/* Each option given that has no effect in corral: fn(option, reason). */
+void args_each_no_effect(const struct args *a, void (*fn)(const char *opt, const char *why));
+
+/* The closest option of a verb accepting `groups` to a mistyped one, when
+ * it is a near miss (suggest.h), or NULL. */
+const char *args_suggest_option(const char *typed, unsigned groups);
 
 #endif

@@ -309,6 +309,15 @@ render_describe(FILE *f, json_t *p)
 		kv(&t, "cron restart", str(s, "cron_restart"), NULL);
 	kv(&t, "watch & reload", json_is_true(json_object_get(p, "watching")) ? "enabled" : "disabled", NULL);
 	kv(&t, "ready", json_is_true(json_object_get(p, "ready")) ? "yes" : "no", NULL);
+	if (strcmp(str(p, "broker"), "not reached") == 0) {
+		snprintf(buf, sizeof(buf), "not reached: nothing in this instance asked corral "
+		    "for a port within listen_timeout (%lld ms); if it listens, it bound its port "
+		    "alone and the other instances cannot (its error log says why)",
+		    num(s, "listen_timeout"));
+		kv(&t, "broker", buf, RED);
+	} else if (*str(p, "broker")) {
+		kv(&t, "broker", str(p, "broker"), NULL);
+	}
 	if (*str(p, "status_text"))
 		kv(&t, "status (sd_notify)", str(p, "status_text"), NULL);
 	if (*str(p, "reason"))

@@ -458,7 +458,7 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 
 struct cluster_peer *
 cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, int broker_fd,
-    void *owner)
+    int broker_listen_fd, void *owner)
 {
 	struct cluster_peer *peer = xcalloc(1, sizeof(*peer));
 	peer->c = c;
@@ -469,7 +469,8 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 	peer->spec = slot->spec;
 	peer->slot_uid = slot->uid;
 	peer->pm_id = slot->pm_id;
-	peer->broker_fd = broker_fd;
+	peer->inspect_port = slot->inspect_port;
+	peer->uid = slot->spec->uid >= 0 ? (uid_t)slot->spec->uid : geteuid();
 	LIST_INSERT_HEAD(&c->peers, peer, link);
 	/* Sockets reserved for this slot at spawn (LISTEN_FDS). Only those: a
 	 * socket kept after a crash goes to the next process when it binds
@@ -484,8 +485,7 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 			}
 		}
 	}
-	if (broker_fd >= 0)
-		broker_watch(peer);
+	broker_watch(peer, broker_fd, broker_listen_fd);
 	return peer;
 }
 
@@ -516,6 +516,13 @@ cluster_peer_unslot(struct cluster_peer *peer)
 {
 	peer->has_slot = false;
 	peer->spec = NULL;
+}
+
+bool
+cluster_peer_broker(const struct cluster_peer *peer, bool *asked)
+{
+	*asked = peer->asked;
+	return peer->has_broker;
 }
 
 bool
@@ -580,8 +587,7 @@ cluster_peer_free(struct cluster_peer *peer, bool keep_for_slot)
 		}
 	}
 	LIST_REMOVE(peer, link);
-	/* Its broker channel may have an event pending in this batch of the
-	 * loop (the app's end closed as the process exited). */
+	/* Its broker io may still have an event in the loop's current batch. */
 	loop_defer_free(c->loop, peer, free);
 }
 

@@ -39,6 +39,7 @@ struct cluster_slot {
 	const struct spec *spec;    /* name, lb, share_ports, listen, inspector options */
 	uint64_t uid;               /* the instance: never reused, unlike pm_id */
 	int pm_id;
+	int inspect_port;           /* its Node inspector's own port, 0 if none */
 };
 
 struct cluster_ops {
@@ -69,13 +70,26 @@ int cluster_listen_fds(struct cluster *c, const struct cluster_slot *slot, int *
     size_t max, char **names, char **err);
 
 /*
+ * A listening socket for one process's broker address, to pass to
+ * cluster_peer_new: its address ("@corral-broker-<daemon pid>-<random>",
+ * for $CORRAL_BROKER_SOCKET) is written to address. The fd, or -errno with
+ * *err (address is then ""): the process still has its inherited channel.
+ */
+int cluster_broker_listen(char *address, size_t cap, char **err);
+/*
  * A process started for a slot. broker_fd is the daemon's end of its broker
- * channel (taken over; -1 when it has none); owner is passed back in
- * ops->bound. The peer claims the sockets reserved for its slot by
- * cluster_listen_fds(). It starts without traffic.
+ * channel and broker_listen_fd the socket of its broker address (both taken
+ * over; -1 when it has none); owner is passed back in ops->bound. The peer
+ * claims the sockets reserved for its slot by cluster_listen_fds(). It
+ * starts without traffic.
  */
 struct cluster_peer *cluster_peer_new(struct cluster *c, const struct cluster_slot *slot,
-    pid_t pid, int broker_fd, void *owner);
+    pid_t pid, int broker_fd, int broker_listen_fd, void *owner);
+/* Whether the process was given a broker at all and (*asked) whether any
+ * process of it has sent a request on it yet. A cluster server that never
+ * asks within listen_timeout could not reach it (the preload library says
+ * why on its stderr) and binds its ports alone. */
+bool cluster_peer_broker(const struct cluster_peer *peer, bool *asked);
 /* Whether new connections may go to the peer's sockets: ready, not exited,
  * not stopping, not replaced. Re-steers the peer's groups when it changes. */
 void cluster_peer_set_traffic(struct cluster_peer *peer, bool on);

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "cluster/cluster.h"
 #include "cluster/relay.h"
@@ -86,6 +87,17 @@ struct cluster {
 	size_t socket_share;    /* listening sockets one app may hold, 0 = any */
 };
 
+/* A peer's broker channels (broker.c): [0] the inherited socketpair, the
+ * others connections accepted on its broker address, each one bind at a
+ * time. At most BROKER_CHANNELS at once; more wait in the listen backlog. */
+#define BROKER_CHANNELS 8
+
+struct broker_channel {
+	struct cluster_peer *peer;
+	int fd;                 /* -1 when free */
+	struct io io;
+};
+
 struct cluster_peer {
 	LIST_ENTRY(cluster_peer) link;
 	struct cluster *c;
@@ -96,10 +108,16 @@ struct cluster_peer {
 	const struct spec *spec; /* borrowed while has_slot */
 	uint64_t slot_uid;
 	int pm_id;
+	int inspect_port;       /* never shared (broker.c) */
 	bool exited;
 	bool traffic;
-	int broker_fd;          /* -1 when none (or closed by the app) */
-	struct io broker_io;
+	uid_t uid;              /* its processes': they (and root) may connect */
+	struct broker_channel channels[BROKER_CHANNELS];
+	int listen_fd;          /* its broker address, -1 when none */
+	struct io listen_io;
+	struct timer listen_retry; /* accepting again after a pause */
+	bool has_broker;        /* it was given a channel or an address */
+	bool asked;             /* a request came on some channel */
 };
 
 /* A group key (no sockets) from numeric address text; 0 or -EINVAL. */
@@ -114,9 +132,10 @@ struct group *group_find_or_create(struct cluster *c, const struct cluster_slot 
 int group_socket_for(struct group *g, const struct cluster_slot *slot,
     struct cluster_peer *peer, char **err);
 
-/* Watch peer's broker channel (broker.c). */
-void broker_watch(struct cluster_peer *peer);
-/* Stop watching it and close it. */
+/* Watch peer's broker: the inherited channel (our end) and the listening
+ * socket of its address, both taken over; either may be -1 (broker.c). */
+void broker_watch(struct cluster_peer *peer, int channel_fd, int listen_fd);
+/* Stop watching them and close every channel and the listening socket. */
 void broker_close(struct cluster_peer *peer);
 
 #endif

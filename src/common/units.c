@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Split "  12.5 ms " into a number and a unit word; 0 or -EINVAL. */
 static int
@@ -173,4 +174,40 @@ units_format_bytes(int64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%lldb", (long long)bytes);
 	else
 		snprintf(buf, len, "%.1f%s", v, unit[u]);
+}
+
+void
+units_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	localtime_r(&secs, &tm);
+	/* Expand %L (milliseconds) and %:z ourselves; strftime does the rest.
+	 * Every expansion is at most 8 bytes, so stop 8 short of the end. */
+	char expanded[256];
+	size_t o = 0;
+	for (const char *p = fmt; *p && o + 8 < sizeof(expanded); p++) {
+		if (p[0] == '%' && p[1] == 'L') {
+			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%03d",
+			    (int)(wall_ms % 1000));
+			p++;
+		} else if (p[0] == '%' && p[1] == ':' && p[2] == 'z') {
+			long off = tm.tm_gmtoff / 60;
+			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%c%02ld:%02ld",
+			    off < 0 ? '-' : '+', labs(off) / 60 % 100, labs(off) % 60);
+			p += 2;
+		} else if (p[0] == '%' && p[1] == '%') {
+			expanded[o++] = *p++;
+			expanded[o++] = *p;
+		} else {
+			expanded[o++] = *p;
+		}
+	}
+	expanded[o] = '\0';
+	/* The format is the user's log_date_format, by design. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	if (strftime(buf, len, expanded, &tm) == 0 && len > 0)
+		buf[0] = '\0';
+#pragma GCC diagnostic pop
 }

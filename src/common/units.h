@@ -3,8 +3,9 @@
  * ("500ms", "2s", "1m", "2h", "1d"; a bare number is milliseconds), sizes
  * ("300M", "1G", "512K", "1.5G"; a bare number is bytes; K/M/G are powers of
  * 1024 as in PM2, lower case and a trailing "B"/"iB" are accepted) and
- * plain integers. All parsers are pure and strict: trailing garbage,
- * overflow and negative values where none make sense are errors.
+ * plain integers; and the short forms tables and log lines print. All
+ * parsers are pure and strict: trailing garbage, overflow and negative values
+ * where none make sense are errors.
  */
 #ifndef CORRAL_UNITS_H
 #define CORRAL_UNITS_H
@@ -24,5 +25,11 @@ int units_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Human forms for tables: "12s", "5m", "3h", "2D"; "1.2mb", "340kb". */
 void units_format_uptime(int64_t ms, char *buf, size_t len);
 void units_format_bytes(int64_t bytes, char *buf, size_t len);
+
+/* The wall-clock time wall_ms in local time, by a strftime format that may
+ * also use %L (milliseconds) and %:z (+hh:mm); "" when it does not fit. */
+void units_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len);
+/* The timestamp of `log_type: json` lines and `corral logs --json`. */
+#define UNITS_ISO_TIME "%Y-%m-%dT%H:%M:%S.%L%z"
 
 #endif

@@ -284,25 +284,27 @@ str_distance(const char *a, const char *b)
 	size_t la = strlen(a), lb = strlen(b);
 	if (la > 64 || lb > 64)
 		return 64;
-	int row[65];
+	/* Three rows of the table: two back for a transposition. */
+	int prev2[65], prev[65], row[65];
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = (int)j;
+		prev[j] = (int)j;
 	for (size_t i = 1; i <= la; i++) {
-		int diag = row[0];
 		row[0] = (int)i;
 		for (size_t j = 1; j <= lb; j++) {
-			int up = row[j];
-			int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-			int best = diag + cost;
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
+			int best = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
 			if (row[j - 1] + 1 < best)
 				best = row[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
 			row[j] = best;
-			diag = up;
 		}
+		memcpy(prev2, prev, sizeof(prev));
+		memcpy(prev, row, sizeof(row));
 	}
-	return row[lb];
+	return prev[lb];
 }
 
 char *

@@ -63,7 +63,8 @@ void sbuf_free(struct sbuf *b);
 
 bool str_starts(const char *s, const char *prefix);
 bool str_ends(const char *s, const char *suffix);
-/* Damerau-free Levenshtein distance, for "did you mean" suggestions. */
+/* Edit distance for "did you mean" suggestions: insertions, deletions,
+ * substitutions and swaps of two neighbouring letters ("lsit") cost 1. */
 int str_distance(const char *a, const char *b);
 /* Quote s for a POSIX shell when it needs quoting; caller frees. */
 char *shell_quote(const char *s);

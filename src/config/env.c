@@ -23,7 +23,8 @@ normalize_env(char **environ_, const json_t *app_env, bool filter_all, char *con
 	/* Never pass on what corral itself manages for the app. */
 	static const char *const managed[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
 	    "NOTIFY_SOCKET", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE",
-	    "NODE_UNIQUE_ID", "CORRAL_BROKER_FD", "CORRAL_DAEMON_READY_FD", NULL};
+	    "NODE_UNIQUE_ID", "CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "CORRAL_DAEMON_READY_FD",
+	    NULL};
 	for (size_t i = 0; !filter_all && environ_ && environ_[i]; i++) {
 		const char *eq = strchr(environ_[i], '=');
 		if (!eq || eq == environ_[i])
@@ -93,7 +94,7 @@ named_env(struct app_ctx *a)
 	if (deploy_env && json_is_object(deploy_env)) {
 		json_t *merged = json_deep_copy(deploy_env);
 		json_t *tmp = json_object();
-		struct found df = {fields_def(FID_env), "deploy", deploy_env, false};
+		struct found df = {.def = fields_def(FID_env), .key = "deploy", .value = deploy_env};
 		if (merge_env(a, &df, merged, tmp) == 0) {
 			json_object_update(tmp, a->app_env);
 			json_object_clear(a->app_env);
@@ -106,7 +107,7 @@ named_env(struct app_ctx *a)
 	json_t *named = json_object_get(a->raw, key);
 	int rc = 0;
 	if (named) {
-		struct found nf = {fields_def(FID_env), key, named, false};
+		struct found nf = {.def = fields_def(FID_env), .key = key, .value = named};
 		rc = merge_env(a, &nf, named, a->app_env);
 	} else {
 		fields_warn(ctx, "%s: app '%s' has no %s (--env %s)",

@@ -322,6 +322,25 @@ default_interpreter(struct app_ctx *a, const struct found *f)
 	return a->interp ? 0 : -EINVAL;
 }
 
+/* A script found only from the directory corral runs in (the project root
+ * of a file kept in a subfolder) runs from there too, unless the file sets
+ * cwd: as under PM2, where that is every app's cwd, so what the app opens
+ * by relative path (.env, ./public) is where the user expects it. */
+static void
+follow_script_home(struct app_ctx *a)
+{
+	if (fields_find(a, FID_cwd) || !may_fall_back(a, a->cwd, a->script))
+		return;
+	char *from_here = exec_abs_path(a->ctx->invoke_dir, a->script);
+	bool fell_back = strcmp(from_here, a->resolved) == 0;
+	free(from_here);
+	if (!fell_back)
+		return;
+	free(a->cwd);
+	a->cwd = exec_abs_path(a->ctx->invoke_dir, ".");
+	json_object_set_new(a->out, "cwd", json_string(a->cwd));
+}
+
 int
 exec_script(struct app_ctx *a)
 {
@@ -345,6 +364,8 @@ exec_script(struct app_ctx *a)
 	bool is_file;
 	if (locate_script(a, f, &is_file) < 0)
 		return -EINVAL;
+	if (is_file)
+		follow_script_home(a);
 	if (a->shell) {
 		free(a->interp);
 		a->interp = xstrdup("/bin/sh");

@@ -178,6 +178,8 @@ char *
 fields_where(struct app_ctx *a, const struct found *f)
 {
 	struct norm_ctx *ctx = a->ctx;
+	if (f && f->env)
+		return xasprintf("environment variable %s: ", f->env);
 	if (ctx->from_cli)
 		return xasprintf("%s: ", f ? f->def->cli : "start");
 	if (f && f->cli)
@@ -542,6 +544,57 @@ fields_string(struct app_ctx *a, const struct found *f, char **out)
 	return 0;
 }
 
+/* The value of name in the `corral` command's environment, or NULL. */
+static const char *
+env_value(char **environ_, const char *name)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; environ_ && environ_[i]; i++)
+		if (strncmp(environ_[i], name, len) == 0 && environ_[i][len] == '=')
+			return environ_[i] + len + 1;
+	return NULL;
+}
+
+/* Defaults a user sets for every app in the environment, under PM2's names
+ * or corral's (corral's win): used where neither the file nor an option
+ * gives the field. */
+static const struct {
+	enum field_id id;
+	const char *vars[2];
+} env_default_vars[] = {
+	{FID_kill_timeout, {"CORRAL_KILL_TIMEOUT", "PM2_KILL_TIMEOUT"}},
+	{FID_kill_signal, {"CORRAL_KILL_SIGNAL", "PM2_KILL_SIGNAL"}},
+	{FID_shutdown_with_message, {"CORRAL_KILL_USE_MESSAGE", "PM2_KILL_USE_MESSAGE"}},
+	{FID_listen_timeout, {"CORRAL_LISTEN_TIMEOUT", "PM2_GRACEFUL_LISTEN_TIMEOUT"}},
+};
+
+static void
+env_defaults(struct app_ctx *a)
+{
+	for (size_t i = 0; i < ARRAY_LEN(env_default_vars); i++) {
+		struct found *f = &a->found[env_default_vars[i].id];
+		if (f->def)
+			continue;
+		for (size_t k = 0; k < ARRAY_LEN(env_default_vars[i].vars); k++) {
+			const char *var = env_default_vars[i].vars[k];
+			const char *val = env_value(a->ctx->environ, var);
+			if (!val || !*val)
+				continue;
+			if (!a->env_defaults)
+				a->env_defaults = json_array();
+			json_t *v = json_string(val);
+			if (!v)                 /* not UTF-8: no such value */
+				break;
+			json_array_append_new(a->env_defaults, v);
+			f->def = &fdefs[env_default_vars[i].id];
+			f->key = f->def->key;
+			f->value = v;
+			f->env = var;
+			break;
+		}
+	}
+}
+
 void
 fields_collect(struct app_ctx *a)
 {
@@ -597,6 +650,7 @@ fields_collect(struct app_ctx *a)
 		f->value = v;
 		f->cli = true;
 	}
+	env_defaults(a);
 }
 
 const struct found *

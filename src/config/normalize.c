@@ -200,6 +200,7 @@ app_ctx_release(struct app_ctx *a)
 	free(a->script);
 	free(a->resolved);
 	free(a->interp);
+	json_decref(a->env_defaults);
 }
 
 int

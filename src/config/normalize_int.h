@@ -90,6 +90,7 @@ struct found {
 	const char *key;             /* the key as written */
 	json_t *value;
 	bool cli;                    /* from ctx->overrides: name the option */
+	const char *env;             /* from this environment variable (a default) */
 };
 
 struct app_ctx {
@@ -106,6 +107,7 @@ struct app_ctx {
 	char *resolved;              /* the script as it runs: a path or a command line */
 	char *interp;                /* absolute, or NULL: the script runs itself */
 	bool shell;                  /* script is a command line for /bin/sh -c */
+	json_t *env_defaults;        /* values taken from the environment (owned) */
 };
 
 /* fields.c */

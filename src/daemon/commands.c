@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/spec.h"
+#include "daemon/apps.h"
 #include "daemon/logfile.h"
 #include "daemon/op.h"
 #include "daemon/procinfo.h"
@@ -24,105 +25,17 @@
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 #include "daemon/triggers.h"
-
-enum wait_kind {
-	WAIT_LAUNCHED,   /* each instance's launch is over (online or failed) */
-	WAIT_STOPPED,    /* each instance is stopped or errored, or started again */
-	WAIT_GONE,       /* each instance is deleted */
-};
-
-struct wait_item {
-	uint64_t uid;
-	uint64_t serial;
-};
-
-struct wait {
-	enum wait_kind kind;
-	struct wait_item *items;
-	size_t n;
-	char *error;     /* reply this error instead of the list when done */
-	bool exit_after; /* `kill`: leave the loop after replying */
-};
-
-static void
-wait_free(void *p)
-{
-	struct wait *w = p;
-	free(w->items);
-	free(w->error);
-	free(w);
-}
-
-static bool
-item_done(enum wait_kind kind, const struct wait_item *it)
-{
-	struct inst *in = inst_by_uid(it->uid);
-	/* Stopped or deleted means nothing of the instance runs any more: a
-	 * process a reload replaced may still be draining, holding its port. */
-	if (!in)
-		return kind != WAIT_GONE || inst_procs_gone(it->uid);
-	switch (kind) {
-	case WAIT_LAUNCHED:
-		return inst_launched(in, it->serial);
-	case WAIT_STOPPED:
-		/* A restart that came meanwhile took the instance over: it never
-		 * shows stopped, and that is the answer too. Stopped also means
-		 * the processes a reload replaced are gone. */
-		if (in->spawn_serial > it->serial)
-			return true;
-		return (in->state == ST_STOPPED || in->state == ST_ERRORED) &&
-		    inst_procs_gone(in->uid);
-	case WAIT_GONE:
-		return false;
-	}
-	return true;
-}
-
-static bool
-wait_check(struct op *op)
-{
-	struct wait *w = op->data;
-	for (size_t i = 0; i < w->n; i++)
-		if (!item_done(w->kind, &w->items[i]))
-			return false;
-	/* `kill` exits: nothing may outlive it, not even the processes a
-	 * reload replaced that are still draining. */
-	if (w->exit_after && !supervise_procs_gone())
-		return false;
-	if (w->error) {
-		op_fail(op, "failed", "%s", w->error);
-	} else {
-		json_t *procs = json_array();
-		for (size_t i = 0; i < w->n; i++) {
-			struct inst *in = inst_by_uid(w->items[i].uid);
-			if (in)
-				json_array_append_new(procs, procinfo_json(in, false));
-		}
-		op_reply(op, json_pack("{s:o}", "procs", procs));
-	}
-	if (w->exit_after)
-		loop_stop(D->loop);
-	return true;
-}
-
-static struct wait *
-wait_new(enum wait_kind kind, size_t cap)
-{
-	struct wait *w = xcalloc(1, sizeof(*w));
-	w->kind = kind;
-	w->items = xcalloc(cap ? cap : 1, sizeof(*w->items));
-	return w;
-}
-
-static void
-wait_add(struct wait *w, struct inst *in, uint64_t serial)
-{
-	w->items[w->n].uid = in->uid;
-	w->items[w->n].serial = serial;
-	w->n++;
-}
+#include "daemon/wait.h"
 
 /* ---- listing ---- */
+
+/* Targets match the apps running a script unless the request says
+ * "by_script": false (`corral start <name>` looks for a known app). */
+static bool
+by_script(json_t *req)
+{
+	return !json_is_false(json_object_get(req, "by_script"));
+}
 
 static void
 cmd_list(struct client *c, json_t *id, json_t *req)
@@ -135,7 +48,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 	size_t n = 0;
 	if (targets && !json_is_null(targets)) {
 		char *err;
-		if (table_resolve(targets, &ins, &n, &err) < 0) {
+		if (table_resolve(targets, by_script(req), &ins, &n, &err) < 0) {
 			client_error(c, id, "not_found", "%s", err);
 			free(err);
 			return;
@@ -183,164 +96,61 @@ cmd_ping(struct client *c, json_t *id, json_t *req)
 
 /* ---- start ---- */
 
-static struct app *
-app_named(const char *name, const char *script)
+/* Decode "apps": an array of specs. The specs array (caller frees with
+ * specs_free) or NULL after replying an error. */
+static struct spec *
+decode_specs(struct client *c, json_t *id, json_t *apps, size_t *n)
 {
-	struct app *a;
-	TAILQ_FOREACH(a, &D->apps, link)
-		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
-		    (!script || strcmp(a->spec.script, script) == 0))
-			return a;
-	return NULL;
+	*n = json_array_size(apps);
+	struct spec *specs = xcalloc(*n ? *n : 1, sizeof(*specs));
+	for (size_t i = 0; i < *n; i++) {
+		char *err = NULL;
+		if (spec_from_json(json_array_get(apps, i), &specs[i], &err) < 0) {
+			client_error(c, id, "bad_spec", "app %zu: %s", i + 1, err);
+			free(err);
+			for (size_t k = 0; k < i; k++)
+				spec_free(&specs[k]);
+			free(specs);
+			return NULL;
+		}
+	}
+	return specs;
 }
 
 static bool
-name_in(json_t *names, const char *name)
+name_listed(const char *name, void *arg)
 {
 	size_t i;
 	json_t *v;
-	json_array_foreach(names, i, v)
+	json_array_foreach((json_t *)arg, i, v)
 		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
 			return true;
 	return false;
-}
-
-/* True when no instance of a runs or waits to run (PM2: stopped, stopping
- * or errored), so that starting it again means restarting it. */
-static bool
-app_idle(struct app *a)
-{
-	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link)
-		if (in->state != ST_STOPPED && in->state != ST_ERRORED && in->state != ST_STOPPING)
-			return false;
-	return true;
-}
-
-/* Remove apps created by a start request that failed. */
-static void
-undo_start(struct app **apps, size_t napps, struct wait *w)
-{
-	for (size_t i = 0; i < napps; i++) {
-		apps[i]->deleted = true;
-		struct inst *in, *next;
-		for (in = TAILQ_FIRST(&apps[i]->insts); in; in = next) {
-			next = TAILQ_NEXT(in, app_link);
-			wait_add(w, in, 0);
-			inst_stop(in, AFTER_STOP_DELETE, NULL);
-		}
-	}
-	w->kind = WAIT_GONE;
 }
 
 static void
 cmd_start(struct client *c, json_t *id, json_t *req)
 {
 	json_t *apps = json_object_get(req, "apps");
-	bool force = json_is_true(json_object_get(req, "force"));
 	if (!json_is_array(apps) || json_array_size(apps) == 0) {
 		client_error(c, id, "bad_request", "start needs \"apps\": a non-empty array of app specs");
 		return;
 	}
-	size_t napps = json_array_size(apps);
-	struct spec *specs = xcalloc(napps, sizeof(*specs));
-	/* Apps already known but idle: PM2 starts them again (a restart). */
-	struct app **revive = xcalloc(napps, sizeof(*revive));
-	size_t parsed = 0;
-	char *err = NULL;
-	/* All or nothing: every spec is checked before anything starts. */
-	for (; parsed < napps; parsed++) {
-		if (spec_from_json(json_array_get(apps, parsed), &specs[parsed], &err) < 0) {
-			client_error(c, id, "bad_spec", "app %zu: %s", parsed, err);
-			goto out;
-		}
-		const struct spec *s = &specs[parsed];
-		struct app *known = force ? NULL : app_named(s->name, s->script);
-		if (known && app_idle(known)) {
-			revive[parsed] = known;
-		} else if (known) {
-			err = xasprintf("%s is already running %s (use restart, or -f to start "
-			    "another copy)", s->name, s->script);
-			client_error(c, id, "exists", "%s", err);
-			parsed++;
-			goto out;
-		}
-	}
-	struct app **created = xcalloc(napps, sizeof(*created));
-	size_t total = 0;
-	for (size_t i = 0; i < napps; i++) {
-		struct inst *in;
-		if (revive[i])
-			TAILQ_FOREACH(in, &revive[i]->insts, app_link)
-				total++;
-		else
-			total += (size_t)spec_resolve_instances(specs[i].instances, D->cpus);
-	}
-	struct wait *w = wait_new(WAIT_LAUNCHED, total);
-	size_t ncreated = 0;
-	for (size_t i = 0; i < napps && !w->error; i++) {
-		if (revive[i])
-			continue;
-		int count = spec_resolve_instances(specs[i].instances, D->cpus);
-		struct app *a = app_create(&specs[i]);
-		created[ncreated++] = a;
-		for (int k = 0; k < count && !w->error; k++) {
-			struct inst *in = app_add_inst(a);
-			if (inst_open_logs(in, &err) < 0) {
-				w->error = xasprintf("%s: %s", a->spec.name, err);
-				free(err);
-				err = NULL;
-				break;
-			}
-			if (!a->spec.autostart || name_in(json_object_get(req, "stopped"), a->spec.name)) {
-				server_publish_event(in, "stopped");
-				continue;
-			}
-			if (inst_start(in, &err) < 0) {
-				w->error = xasprintf("%s: %s", a->spec.name, err);
-				free(err);
-				err = NULL;
-				break;
-			}
-			wait_add(w, in, in->spawn_serial);
-		}
-		if (!w->error) {
-			triggers_start(a);
-			dlog("started app %s (%s, %d instance%s)", a->spec.name,
-			    spec_mode_name(a->spec.exec_mode), count, count == 1 ? "" : "s");
-		}
-	}
-	if (w->error) {
-		w->n = 0;
-		undo_start(created, ncreated, w);
-	} else {
-		/* Report instances registered as stopped (autostart false) too. */
-		for (size_t i = 0; i < ncreated; i++) {
-			struct inst *in;
-			TAILQ_FOREACH(in, &created[i]->insts, app_link)
-				if (in->state == ST_STOPPED)
-					wait_add(w, in, 0);
-		}
-		for (size_t i = 0; i < napps; i++) {
-			struct inst *in;
-			if (!revive[i])
-				continue;
-			TAILQ_FOREACH(in, &revive[i]->insts, app_link) {
-				wait_add(w, in, in->spawn_serial + 1);
-				inst_restart(in, "started again");
-			}
-		}
-	}
-	free(created);
-	op_new(c, id, wait_check, w, wait_free);
-	/* Specs taken by app_create() are zeroed; the others are freed. */
-	parsed = napps;
-out:
-	for (size_t i = 0; i < parsed; i++)
-		spec_free(&specs[i]);
+	/* Every spec is checked before anything starts; then each app starts
+	 * or fails on its own. */
+	size_t n;
+	struct spec *specs = decode_specs(c, id, apps, &n);
+	if (!specs)
+		return;
+	json_t *stopped = json_object_get(req, "stopped");
+	struct start_opts o = {.force = json_is_true(json_object_get(req, "force")),
+	    .keep_stopped = json_is_array(stopped) ? name_listed : NULL, .arg = stopped};
+	struct wait *w = wait_new();
+	apps_start(specs, n, &o, w);
 	free(specs);
-	free(revive);
-	free(err);
+	if (n == 1)
+		wait_fail_as_first_failed(w);
+	wait_reply_when_done(w, c, id);
 }
 
 /* ---- commands on targets ---- */
@@ -349,7 +159,7 @@ static bool
 resolve(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
 {
 	char *err = NULL;
-	if (table_resolve(json_object_get(req, "targets"), ins, n, &err) < 0) {
+	if (table_resolve(json_object_get(req, "targets"), by_script(req), ins, n, &err) < 0) {
 		client_error(c, id, "not_found", "%s", err);
 		free(err);
 		return false;
@@ -369,43 +179,18 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 		client_error(c, id, "bad_request", "\"apps\" must be an array of app specs");
 		return -EINVAL;
 	}
-	size_t n = json_array_size(apps);
-	struct spec *specs = xcalloc(n ? n : 1, sizeof(*specs));
+	size_t n;
+	struct spec *specs = decode_specs(c, id, apps, &n);
+	if (!specs)
+		return -EINVAL;
 	char *err = NULL;
-	size_t i;
-	for (i = 0; i < n; i++) {
-		if (spec_from_json(json_array_get(apps, i), &specs[i], &err) < 0 ||
-		    !app_named(specs[i].name, NULL)) {
-			if (!err)
-				err = xasprintf("no app named %s", specs[i].name);
-			else
-				i--;
-			client_error(c, id, "bad_spec", "app %zu: %s", i + 1, err);
-			free(err);
-			for (size_t k = 0; k <= i && k < n; k++)
-				spec_free(&specs[k]);
-			free(specs);
-			return -EINVAL;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		struct app *a = app_named(specs[i].name, NULL);
-		/* The mode and the count stay: change them with scale/delete. */
-		specs[i].exec_mode = a->spec.exec_mode;
-		spec_free(&a->spec);
-		a->spec = specs[i];
-		app_spec_changed(a);
-		struct inst *in;
-		TAILQ_FOREACH(in, &a->insts, app_link) {
-			if (inst_open_logs(in, &err) < 0) {
-				dlog("%s: %s", a->spec.name, err);
-				free(err);
-				err = NULL;
-			}
-		}
-		triggers_start(a);
-	}
+	int rc = apps_update(specs, n, &err);
 	free(specs);
+	if (rc < 0) {
+		client_error(c, id, "bad_spec", "%s", err);
+		free(err);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -455,16 +240,10 @@ cmd_stop(struct client *c, json_t *id, json_t *req)
 	if (!resolve(c, id, req, &ins, &n))
 		return;
 	set_watch(req, ins, n);
-	struct wait *w = wait_new(WAIT_STOPPED, n);
-	for (size_t i = 0; i < n; i++) {
-		wait_add(w, ins[i], ins[i]->spawn_serial);
-		if (ins[i]->state != ST_STOPPED && ins[i]->state != ST_ERRORED)
-			inst_stop(ins[i], AFTER_STOP_NOTHING, "stopped by request");
-		else
-			inst_set_state(ins[i], ST_STOPPED);
-	}
+	struct wait *w = wait_new();
+	insts_stop(ins, n, w);
 	free(ins);
-	op_new(c, id, wait_check, w, wait_free);
+	wait_reply_when_done(w, c, id);
 }
 
 static void
@@ -475,13 +254,10 @@ cmd_restart(struct client *c, json_t *id, json_t *req)
 	if (!resolve_and_update(c, id, req, &ins, &n))
 		return;
 	set_watch(req, ins, n);
-	struct wait *w = wait_new(WAIT_LAUNCHED, n);
-	for (size_t i = 0; i < n; i++) {
-		wait_add(w, ins[i], ins[i]->spawn_serial + 1);
-		inst_restart(ins[i], "restarted by request");
-	}
+	struct wait *w = wait_new();
+	insts_restart(ins, n, w);
 	free(ins);
-	op_new(c, id, wait_check, w, wait_free);
+	wait_reply_when_done(w, c, id);
 }
 
 static void
@@ -521,26 +297,10 @@ cmd_delete(struct client *c, json_t *id, json_t *req)
 	size_t n;
 	if (!resolve(c, id, req, &ins, &n))
 		return;
-	struct wait *w = wait_new(WAIT_GONE, n);
-	for (size_t i = 0; i < n; i++) {
-		struct app *a = ins[i]->app;
-		wait_add(w, ins[i], 0);
-		/* The app goes away with its last instance. */
-		bool all = true;
-		struct inst *o;
-		TAILQ_FOREACH(o, &a->insts, app_link) {
-			bool listed = false;
-			for (size_t k = 0; k < n; k++)
-				listed |= ins[k] == o;
-			all &= listed;
-		}
-		if (all)
-			a->deleted = true;
-	}
-	for (size_t i = 0; i < n; i++)
-		inst_stop(ins[i], AFTER_STOP_DELETE, "deleted by request");
+	struct wait *w = wait_new();
+	insts_delete(ins, n, w);
 	free(ins);
-	op_new(c, id, wait_check, w, wait_free);
+	wait_reply_when_done(w, c, id);
 }
 
 static void
@@ -603,7 +363,6 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 		client_error(c, id, "not_found", "no app named %s", name ? name : "(none)");
 		return;
 	}
-	/* Instances already on their way out do not count. */
 	int current = 0;
 	struct inst *in;
 	TAILQ_FOREACH(in, &a->insts, app_link)
@@ -625,38 +384,15 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 		    "use stop or delete for 0)", name, (long long)want);
 		return;
 	}
-	struct wait *w = wait_new(want > current ? WAIT_LAUNCHED : WAIT_GONE,
-	    (size_t)(want > current ? want - current : current - want));
+	struct wait *w = wait_new();
 	char *err = NULL;
-	for (json_int_t k = current; k < want; k++) {
-		in = app_add_inst(a);
-		if (inst_open_logs(in, &err) < 0 || inst_start(in, &err) < 0) {
-			/* Undo this instance; the ones already started stay and are
-			 * reported by the error. */
-			if (!in->proc)
-				inst_remove(in);
-			client_error(c, id, "failed", "%s: %s (%lld of %lld new instances started)",
-			    a->spec.name, err, (long long)(k - current), (long long)(want - current));
-			free(err);
-			wait_free(w);
-			return;
-		}
-		wait_add(w, in, in->spawn_serial);
+	if (app_scale(a, (int)want, w, &err) < 0) {
+		client_error(c, id, "failed", "%s", err);
+		free(err);
+		wait_free(w);
+		return;
 	}
-	/* Scale down from the highest instance index: instance 0 often does
-	 * the singleton jobs. Draining happens in inst_stop. */
-	for (json_int_t k = current; k > want; k--) {
-		struct inst *victim = NULL;
-		TAILQ_FOREACH(in, &a->insts, app_link)
-			if (!in->delete_after_stop && (!victim || in->index > victim->index))
-				victim = in;
-		if (!victim)
-			break;
-		wait_add(w, victim, 0);
-		inst_stop(victim, AFTER_STOP_DELETE, "scaled down");
-	}
-	dlog("scaling %s from %d to %lld instances", a->spec.name, current, (long long)want);
-	op_new(c, id, wait_check, w, wait_free);
+	wait_reply_when_done(w, c, id);
 }
 
 static void
@@ -751,55 +487,48 @@ cmd_events(struct client *c, json_t *id, json_t *req)
 static void
 cmd_kill(struct client *c, json_t *id, json_t *req)
 {
-	D->shutting_down = true;
-	size_t n = 0;
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
-		n++;
-	struct wait *w = wait_new(WAIT_STOPPED, n);
-	w->exit_after = true;
-	TAILQ_FOREACH(in, &D->insts, link) {
-		wait_add(w, in, in->spawn_serial);
-		inst_stop(in, AFTER_STOP_NOTHING, "corral kill");
-	}
-	dlog("kill requested: stopping %zu process%s, then exiting", n, n == 1 ? "" : "es");
-	op_new(c, id, wait_check, w, wait_free);
+	struct wait *w = wait_new();
+	apps_kill(w);
+	wait_reply_when_done(w, c, id);
 }
+
+/* Commands that still make sense while the daemon shuts down. */
+#define CMD_WHILE_SHUTTING_DOWN 0x1
 
 static const struct {
 	const char *name;
 	void (*fn)(struct client *c, json_t *id, json_t *req);
+	unsigned flags;
 } commands[] = {
-	{"ping", cmd_ping},
-	{"list", cmd_list},
-	{"start", cmd_start},
-	{"stop", cmd_stop},
-	{"restart", cmd_restart},
-	{"reload", cmd_reload},
-	{"delete", cmd_delete},
-	{"reset", cmd_reset},
-	{"signal", cmd_signal},
-	{"scale", cmd_scale},
-	{"flush", cmd_flush},
-	{"reload_logs", cmd_reload_logs},
-	{"logs", cmd_logs},
-	{"events", cmd_events},
-	{"kill", cmd_kill},
+	{"ping", cmd_ping, CMD_WHILE_SHUTTING_DOWN},
+	{"list", cmd_list, CMD_WHILE_SHUTTING_DOWN},
+	{"start", cmd_start, 0},
+	{"stop", cmd_stop, 0},
+	{"restart", cmd_restart, 0},
+	{"reload", cmd_reload, 0},
+	{"delete", cmd_delete, 0},
+	{"reset", cmd_reset, 0},
+	{"signal", cmd_signal, 0},
+	{"scale", cmd_scale, 0},
+	{"flush", cmd_flush, 0},
+	{"reload_logs", cmd_reload_logs, 0},
+	{"logs", cmd_logs, 0},
+	{"events", cmd_events, 0},
+	{"kill", cmd_kill, CMD_WHILE_SHUTTING_DOWN},
 };
 
 void
 command_dispatch(struct client *c, json_t *id, const char *cmd, json_t *req)
 {
 	for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
-		if (strcmp(commands[i].name, cmd) == 0) {
-			if (D->shutting_down && strcmp(cmd, "ping") != 0 && strcmp(cmd, "list") != 0 &&
-			    strcmp(cmd, "kill") != 0) {
-				client_error(c, id, "shutting_down", "the daemon is shutting down");
-				return;
-			}
-			commands[i].fn(c, id, req);
+		if (strcmp(commands[i].name, cmd) != 0)
+			continue;
+		if (D->shutting_down && !(commands[i].flags & CMD_WHILE_SHUTTING_DOWN)) {
+			client_error(c, id, "shutting_down", "the daemon is shutting down");
 			return;
 		}
+		commands[i].fn(c, id, req);
+		return;
 	}
 	client_error(c, id, "unknown_command", "unknown command \"%s\"", cmd);
 }

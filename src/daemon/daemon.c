@@ -226,6 +226,12 @@ daemon_teardown(void)
 	log_close();
 	loop_free(D->loop);
 	events_reset();
+	idmap_free(&D->apps_by_id);
+	idmap_free(&D->apps_by_name);
+	idmap_free(&D->insts_by_uid);
+	idmap_free(&D->insts_by_pm_id);
+	idmap_free(&D->procs_by_pid);
+	idmap_free(&D->waited_by_uid);
 	paths_free(&D->paths);
 	free(D->exe_path);
 	free(D->preload_path);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/units.h"
 #include "common/util.h"
 #include "daemon/events.h"
 #include "daemon/logfile.h"
@@ -73,42 +74,6 @@ logpipe_close(struct logpipe *lp)
 	logpipe_kick();
 }
 
-void
-logpipe_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len)
-{
-	time_t secs = (time_t)(wall_ms / 1000);
-	struct tm tm;
-	localtime_r(&secs, &tm);
-	/* Expand %L (milliseconds) and %:z ourselves; strftime does the rest.
-	 * Every expansion is at most 8 bytes, so stop 8 short of the end. */
-	char expanded[256];
-	size_t o = 0;
-	for (const char *p = fmt; *p && o + 8 < sizeof(expanded); p++) {
-		if (p[0] == '%' && p[1] == 'L') {
-			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%03d",
-			    (int)(wall_ms % 1000));
-			p++;
-		} else if (p[0] == '%' && p[1] == ':' && p[2] == 'z') {
-			long off = tm.tm_gmtoff / 60;
-			o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%c%02ld:%02ld",
-			    off < 0 ? '-' : '+', labs(off) / 60 % 100, labs(off) % 60);
-			p += 2;
-		} else if (p[0] == '%' && p[1] == '%') {
-			expanded[o++] = *p++;
-			expanded[o++] = *p;
-		} else {
-			expanded[o++] = *p;
-		}
-	}
-	expanded[o] = '\0';
-	/* The format is the user's log_date_format, by design. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	if (strftime(buf, len, expanded, &tm) == 0 && len > 0)
-		buf[0] = '\0';
-#pragma GCC diagnostic pop
-}
-
 /* Replace bytes that are not UTF-8 so the line can travel in JSON. */
 static char *
 utf8_clean(const char *s, size_t n)
@@ -164,9 +129,9 @@ emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 	char *json_line = NULL;
 	if (lp->json) {
 		if (lp->date_fmt)
-			logpipe_format_time(lp->date_fmt, now, stamp, sizeof(stamp));
+			units_format_time(lp->date_fmt, now, stamp, sizeof(stamp));
 		else
-			logpipe_format_time("%Y-%m-%dT%H:%M:%S.%L%z", now, stamp, sizeof(stamp));
+			units_format_time(UNITS_ISO_TIME, now, stamp, sizeof(stamp));
 		char *msg = utf8_clean(data, n);
 		json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "message", msg,
 		    "timestamp", stamp, "type", lp->stream == STREAM_OUT ? "out" : "err",
@@ -179,7 +144,7 @@ emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 		iov[iovcnt++] = (struct iovec){json_line, strlen(json_line)};
 	} else {
 		if (lp->date_fmt && line_start) {
-			logpipe_format_time(lp->date_fmt, now, stamp, sizeof(stamp) - 2);
+			units_format_time(lp->date_fmt, now, stamp, sizeof(stamp) - 2);
 			strcat(stamp, ": ");
 			iov[iovcnt++] = (struct iovec){stamp, strlen(stamp)};
 		}

@@ -27,8 +27,5 @@ void logpipe_start(int fd, struct inst *in, enum log_stream stream);
 void logpipe_close_all(void);
 /* Retry pipes that were waiting for a file another writer held. */
 void logpipe_kick(void);
-/* Format the wall-clock time ms with a strftime format that may also use
- * %L for milliseconds. */
-void logpipe_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len);
 
 #endif

@@ -13,6 +13,7 @@
 #include "common/spec.h"
 #include "daemon/logfile.h"
 #include "daemon/state.h"
+#include "daemon/supervise.h"
 #include "daemon/table.h"
 
 /* The user an app runs as, without an NSS lookup per listed process. */
@@ -29,6 +30,17 @@ user_name(const struct spec *s)
 		return D->user_name;
 	}
 	return "?";
+}
+
+/* Whether the sampler's figures are those of the instance's process now:
+ * a process started since the last sample shows 0, not its predecessor's
+ * memory under its own pid. */
+static bool
+sampled(const struct inst *in)
+{
+	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
+	    in->state == ST_STOPPING;
+	return running && in->proc && in->sampled_serial == in->proc->serial;
 }
 
 /* The state to show: between its main process's exit and the end of the
@@ -60,8 +72,8 @@ procinfo_brief(struct inst *in)
 	    "uptime_ms", (json_int_t)(running ? wall_ms() - in->started_wall : 0),
 	    "restarts", in->restarts,
 	    "status", shown_state(in),
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
+	    "cpu", sampled(in) ? in->cpu_pct : 0.0,
+	    "memory", (json_int_t)(sampled(in) ? in->mem_bytes : 0),
 	    "user", user_name(s),
 	    "watching", in->app->watch != NULL);
 }
@@ -83,6 +95,25 @@ logs_lost(const struct inst *in)
 			    "lines", (json_int_t)files[i].lf->lost_lines,
 			    "bytes", (json_int_t)files[i].lf->lost_bytes));
 	return j;
+}
+
+/* How the instance's process stands with its broker (cluster mode through
+ * the preload library): "reached" once some process of it asked for a port,
+ * "not reached" once it ran listen_timeout without asking (a server that
+ * could not reach the broker binds its port alone: its error log says why),
+ * "waiting" before; null when it has no broker (fork mode, `listen` apps)
+ * or no process. */
+static json_t *
+broker_state(const struct inst *in)
+{
+	const struct proc *p = in->proc;
+	bool asked;
+	if (!p || p->exited || !p->peer || !cluster_peer_broker(p->peer, &asked))
+		return json_null();
+	if (asked)
+		return json_string("reached");
+	return json_string(mono_ms() - p->started_mono >= in->app->spec.listen_timeout ?
+	    "not reached" : "waiting");
 }
 
 /* Everything of procinfo_json() but "spec". */
@@ -107,8 +138,8 @@ procinfo_state(struct inst *in)
 	    "restarts", in->restarts,
 	    "unstable_restarts", in->unstable_restarts,
 	    "created_at", (json_int_t)in->created_wall,
-	    "cpu", running ? in->cpu_pct : 0.0,
-	    "memory", (json_int_t)(running ? in->mem_bytes : 0),
+	    "cpu", sampled(in) ? in->cpu_pct : 0.0,
+	    "memory", (json_int_t)(sampled(in) ? in->mem_bytes : 0),
 	    "user", user_name(s),
 	    "watching", in->app->watch != NULL,
 	    "ready", p ? p->ready_mono >= 0 : false);
@@ -127,9 +158,12 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "logs_lost", logs_lost(in));
 	if (s->exec_mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe(D->cluster, in->app->id));
+	json_object_set_new(j, "broker", broker_state(in));
+	int inspect = inst_inspect_port(in);
+	json_object_set_new(j, "inspect_port", inspect ? json_integer(inspect) : json_null());
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	json_object_set_new(j, "monit", json_pack("{s:I, s:f}", "memory",
-	    (json_int_t)(running ? in->mem_bytes : 0), "cpu", running ? in->cpu_pct : 0.0));
+	    (json_int_t)(sampled(in) ? in->mem_bytes : 0), "cpu", sampled(in) ? in->cpu_pct : 0.0));
 	json_t *pm2 = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s, s:i, s:s, s:s}",
 	    "status", shown_state(in),
 	    "restart_time", in->restarts,

@@ -87,6 +87,13 @@ on_sample(struct loop *l, struct timer *t, void *arg)
 			in->last_sample_mono = 0;
 			continue;
 		}
+		if (in->sampled_serial != p->serial) {
+			/* A new process (restart, reload): its own figures, from 0. */
+			in->sampled_serial = p->serial;
+			in->cpu_pct = 0;
+			in->mem_bytes = 0;
+			in->last_sample_mono = 0;
+		}
 		int64_t rss;
 		uint64_t ticks;
 		if (sampler_tree(p->pid, &rss, &ticks) < 0)

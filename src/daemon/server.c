@@ -884,8 +884,8 @@ server_publish_log(int pm_id, const char *name, const char *stream, const char *
 		if (!c->sub_logs || !(is_out ? c->sub_out : c->sub_err) || !wants_pm_id(c, pm_id))
 			continue;
 		if (!msg) {
-			msg = json_pack("{s:s, s:i, s:s, s:s, s:b}", "event", "log", "pm_id", pm_id,
-			    "name", name, "stream", stream, "eol", eol);
+			msg = json_pack("{s:s, s:i, s:s, s:s, s:b, s:I}", "event", "log", "pm_id", pm_id,
+			    "name", name, "stream", stream, "eol", eol, "at", (json_int_t)wall_ms());
 			if (utf8_valid(data, n)) {
 				json_object_set_new(msg, "data", json_stringn(data, n));
 			} else {

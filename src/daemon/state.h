@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "common/idmap.h"
 #include "common/paths.h"
 #include "common/util.h"
 #include "daemon/fdreserve.h"
@@ -67,6 +68,18 @@ struct daemon {
 	struct app_list apps;
 	struct inst_list insts;     /* every instance, ordered by pm_id */
 	struct proc_list procs;     /* every live OS process we started */
+	/* Lookups in constant time (table.c keeps them; procs_by_pid:
+	 * supervise.c), so no command costs a pass over the table per app. */
+	struct idmap apps_by_id;
+	struct idmap apps_by_name;  /* hash of the name → first app (app->name_next) */
+	struct idmap insts_by_uid;
+	struct idmap insts_by_pm_id;
+	struct idmap procs_by_pid;  /* pid → the process not yet reaped */
+	/* Processes still waited for (tracked, not ABANDONED): in all, and per
+	 * instance uid (waited_by_uid holds the count as a pointer-sized
+	 * integer; the instance may be deleted already). */
+	size_t waited;
+	struct idmap waited_by_uid;
 	struct client_list clients;
 	struct op_list ops;         /* requests waiting for their outcome */
 	bool ops_poked;             /* an instance changed: re-check ops */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "common/inspect.h"
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
@@ -51,6 +52,7 @@ static void proc_finished(struct proc *p);
 static void inst_cluster_idle(struct inst *in);
 static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
+static void on_online_timer(struct loop *l, struct timer *t, void *arg);
 static void on_restart_timer(struct loop *l, struct timer *t, void *arg);
 
 void
@@ -179,7 +181,7 @@ build_env(struct inst *in, char **extra)
 	static const char *const managed[] = {
 		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 		"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
-		"CORRAL_BROKER_FD", "pm_id", "name", "namespace",
+		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "pm_id", "name", "namespace",
 	};
 	json_t *env = json_deep_copy(s->env);
 	for (size_t i = 0; i < ARRAY_LEN(managed); i++)
@@ -223,16 +225,40 @@ build_env(struct inst *in, char **extra)
 	return envp;
 }
 
-static char **
-build_argv(const struct spec *s, const char **path)
+/* The Node inspector port of a cluster instance whose interpreter options
+ * ask for the inspector (common/inspect.h); 0 when none. */
+int
+inst_inspect_port(const struct inst *in)
 {
+	const struct spec *s = &in->app->spec;
+	if (s->exec_mode != MODE_CLUSTER)
+		return 0;
+	for (size_t i = 0; s->interpreter_args[i]; i++) {
+		int port;
+		const char *a = s->interpreter_args[i];
+		if (inspect_option(a, strlen(a), &port))
+			return port + in->index <= 65535 ? port + in->index : 0;
+	}
+	return 0;
+}
+
+/* The command line: interpreter and its options, script, arguments. A
+ * cluster instance's inspector options get its own port. */
+static char **
+build_argv(const struct inst *in, const char **path)
+{
+	const struct spec *s = &in->app->spec;
 	size_t n = 1 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
 	char **argv = xcalloc(n + 1, sizeof(*argv));
 	size_t k = 0;
 	if (s->interpreter) {
 		argv[k++] = xstrdup(s->interpreter);
-		for (size_t i = 0; s->interpreter_args[i]; i++)
-			argv[k++] = xstrdup(s->interpreter_args[i]);
+		for (size_t i = 0; s->interpreter_args[i]; i++) {
+			const char *a = s->interpreter_args[i];
+			char *own = s->exec_mode == MODE_CLUSTER ?
+			    inspect_option_for_instance(a, in->index) : NULL;
+			argv[k++] = own ? own : xstrdup(a);
+		}
 		*path = s->interpreter;
 	} else {
 		*path = s->script;
@@ -294,13 +320,37 @@ static enum {
 	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
 }
 
+/* Count p as waited for (it was spawned), or not any more (it is gone, or
+ * survived SIGKILL and is abandoned): supervise_procs_gone() and
+ * inst_procs_gone() answer from the counts, without a pass over every
+ * process. */
+static void
+proc_count_waited(struct proc *p, int delta)
+{
+	uintptr_t n = (uintptr_t)idmap_get(&D->waited_by_uid, p->inst_uid);
+	n += (uintptr_t)(intptr_t)delta;
+	if (n)
+		idmap_put(&D->waited_by_uid, p->inst_uid, (void *)n);
+	else
+		idmap_del(&D->waited_by_uid, p->inst_uid);
+	D->waited += (size_t)(ssize_t)delta;
+}
+
+/* p is reaped (or forgotten): its pid may be given to another process. */
+static void
+proc_unindex(struct proc *p)
+{
+	if (idmap_get(&D->procs_by_pid, (uint64_t)p->pid) == p)
+		idmap_del(&D->procs_by_pid, (uint64_t)p->pid);
+}
+
 /* ---- cluster mode: what src/cluster is told about processes ---- */
 
 static struct cluster_slot
 slot_of(const struct inst *in)
 {
 	return (struct cluster_slot){.app_id = in->app->id, .spec = &in->app->spec,
-	    .uid = in->uid, .pm_id = in->pm_id};
+	    .uid = in->uid, .pm_id = in->pm_id, .inspect_port = inst_inspect_port(in)};
 }
 
 /* Tell cluster mode whether p takes new connections. Called after every
@@ -386,6 +436,7 @@ const struct cluster_ops supervise_cluster_ops = {
 struct spawn_plan {
 	int out_pipe[2], err_pipe[2];   /* stdout, stderr: [0] ours, [1] the app's */
 	int broker[2];                  /* cluster via preload: [0] ours */
+	int broker_listen;              /* and its address: ours, -1 if none */
 	int ipc[2];                     /* Node IPC channel: [0] ours */
 	int pass[64];                   /* fds for the app, from 3 on */
 	size_t npass;
@@ -408,6 +459,7 @@ plan_init(struct spawn_plan *pl)
 	memset(pl, 0, sizeof(*pl));
 	for (int *pair, i = 0; (pair = plan_pair(pl, i)) != NULL; i++)
 		pair[0] = pair[1] = -1;
+	pl->broker_listen = -1;
 }
 
 /* Close what is still ours (the app's ends after the spawn, everything on
@@ -419,6 +471,8 @@ plan_free(struct spawn_plan *pl)
 		for (int k = 0; k < 2; k++)
 			if (pair[k] >= 0)
 				close(pair[k]);
+	if (pl->broker_listen >= 0)
+		close(pl->broker_listen);
 	for (size_t i = 0; i < pl->nextra; i++)
 		free(pl->extra[i]);
 }
@@ -442,11 +496,13 @@ plan_listen_fds(struct spawn_plan *pl, const struct cluster_slot *slot, char **e
 	return 0;
 }
 
-/* Cluster mode through the preload library: LD_PRELOAD and the broker
- * channel it asks for sockets on. */
+/* Cluster mode through the preload library: LD_PRELOAD, the broker channel
+ * it asks for sockets on, and the address where descendants that did not
+ * inherit the channel (npm start) reach the broker. */
 static int
 plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 {
+	char address[64], *why = NULL;
 	if (!D->preload_path) {
 		*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
 		    "found next to the corral binary");
@@ -463,6 +519,14 @@ plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
 	pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + pl->npass);
 	pl->pass[pl->npass++] = pl->broker[1];
+	pl->broker_listen = cluster_broker_listen(address, sizeof(address), &why);
+	if (pl->broker_listen >= 0) {
+		pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_SOCKET=%s", address);
+	} else {
+		dlog("%s: no broker address (%s): only processes that inherit the broker "
+		    "channel share ports", s->name, why);
+		free(why);
+	}
 	return 0;
 }
 
@@ -503,9 +567,17 @@ static int
 plan_spawn(struct spawn_plan *pl, struct inst *in, pid_t *pid, char **err)
 {
 	const struct spec *s = &in->app->spec;
+	/* The interpreter would start and die at once on a script that is
+	 * gone (a release removed since `save`): say so instead of a crash
+	 * loop. */
+	if (s->interpreter && s->script[0] == '/' && access(s->script, F_OK) < 0) {
+		int e = errno;
+		*err = xasprintf("cannot find the script %s: %s", s->script, strerror(e));
+		return -e;
+	}
 	char **envp = build_env(in, pl->extra);
 	const char *path;
-	char **argv = build_argv(s, &path);
+	char **argv = build_argv(in, &path);
 	struct spawn_opts so = {
 		.path = path, .argv = argv, .envp = envp, .cwd = s->cwd,
 		.stdout_fd = pl->out_pipe[1], .stderr_fd = pl->err_pipe[1],
@@ -543,11 +615,15 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	pl->ipc[0] = -1;
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
+	timer_init(&p->online_timer, on_online_timer, p);
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
+	idmap_put(&D->procs_by_pid, (uint64_t)pid, p);
+	proc_count_waited(p, +1);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
-		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0], p);
-	pl->broker[0] = -1;
+		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0],
+		    pl->broker_listen, p);
+	pl->broker[0] = pl->broker_listen = -1;
 
 	p->pidfd = pidfd_open_compat(pid);
 	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd, p) < 0) {
@@ -601,7 +677,14 @@ proc_spawn(struct inst *in, char **err)
 	case READY_UPTIME:
 		timer_start(D->loop, &p->ready_timer, s->min_uptime);
 		break;
-	default:
+	case READY_BIND:
+		/* Online as in PM2 once it runs (for min_uptime), even if it
+		 * never binds a port (a worker); it takes connections only once
+		 * it has bound. */
+		timer_start(D->loop, &p->online_timer, s->min_uptime);
+		timer_start(D->loop, &p->ready_timer, s->listen_timeout);
+		break;
+	case READY_SIGNAL:
 		timer_start(D->loop, &p->ready_timer, s->listen_timeout);
 		break;
 	}
@@ -668,6 +751,7 @@ proc_mark_ready(struct proc *p, const char *how)
 		return;
 	proc_set_state(p, P_READY);
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	struct inst *in = p->inst;
 	if (in)
 		dlog("%s[%d]: pid %d ready (%s)", in->app->spec.name, in->pm_id, (int)p->pid, how);
@@ -684,6 +768,17 @@ proc_bound(struct proc *p, const char *how)
 }
 
 static void
+on_online_timer(struct loop *l, struct timer *t, void *arg)
+{
+	struct proc *p = arg;
+	struct inst *in = p->inst;
+	if (!in || in->proc != p || in->state != ST_LAUNCHING || p->exited)
+		return;
+	in->settled_serial = p->serial;
+	inst_set_state(in, ST_ONLINE);
+}
+
+static void
 on_ready_timer(struct loop *l, struct timer *t, void *arg)
 {
 	struct proc *p = arg;
@@ -693,6 +788,12 @@ on_ready_timer(struct loop *l, struct timer *t, void *arg)
 		return;
 	}
 	p->ready_timed_out = true;
+	bool asked = true;
+	if (in && p->peer && cluster_peer_broker(p->peer, &asked) && !asked)
+		dlog("%s[%d]: neither pid %d nor a descendant asked the broker for a port in "
+		    "%lld ms: if it listens, its port is not shared (broker: not reached)",
+		    in->app->spec.name, in->pm_id, (int)p->pid,
+		    (long long)in->app->spec.listen_timeout);
 	if (in && in->proc == p && in->state == ST_LAUNCHING) {
 		/* PM2 considers the app online after listen_timeout; so do we
 		 * for `start`, but describe says it never became ready, and a
@@ -807,6 +908,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		} else {
 			struct inst *in = p->inst;
 			proc_set_state(p, P_ABANDONED);
+			proc_count_waited(p, -1);
 			if (in && in->proc == p) {
 				free(in->error);
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
@@ -833,6 +935,7 @@ proc_exited(struct proc *p, int wstatus)
 	if (p->exited)
 		return;
 	p->exited = true;
+	proc_unindex(p);
 	p->wstatus = wstatus;
 	p->exit_mono = mono_ms();
 	if (p->pidfd >= 0) {
@@ -841,6 +944,7 @@ proc_exited(struct proc *p, int wstatus)
 		p->pidfd = -1;
 	}
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	struct inst *in = p->inst;
 	if (in && in->proc == p) {
 		in->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
@@ -1028,7 +1132,11 @@ proc_finished(struct proc *p)
 {
 	timer_stop(D->loop, &p->kill_timer);
 	timer_stop(D->loop, &p->ready_timer);
+	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
+	proc_unindex(p);
+	if (p->state != P_ABANDONED)
+		proc_count_waited(p, -1);
 	if (p->peer) {
 		/* The serving process's sockets wait for the instance's next. */
 		cluster_peer_free(p->peer, p->inst && p->inst->proc == p);
@@ -1060,11 +1168,7 @@ proc_finished(struct proc *p)
 bool
 supervise_procs_gone(void)
 {
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->state != P_ABANDONED)
-			return false;
-	return true;
+	return D->waited == 0;
 }
 
 bool
@@ -1081,11 +1185,7 @@ inst_launched(const struct inst *in, uint64_t serial)
 bool
 inst_procs_gone(uint64_t inst_uid)
 {
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->inst_uid == inst_uid && p->state != P_ABANDONED)
-			return false;
-	return true;
+	return idmap_get(&D->waited_by_uid, inst_uid) == NULL;
 }
 
 void

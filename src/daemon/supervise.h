@@ -76,6 +76,10 @@ void proc_forget(struct proc *p);
 /* What cluster mode asks of the supervisor (daemon.c hands it over). */
 extern const struct cluster_ops supervise_cluster_ops;
 
+/* The Node inspector port of a cluster instance asked to run with
+ * --inspect (the option's port, or 9229, + its index); 0 if none. */
+int inst_inspect_port(const struct inst *in);
+
 /* Send a JSON message line to a Node app over its IPC channel. */
 int proc_send_ipc(struct proc *p, const char *json_line);
 

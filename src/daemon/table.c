@@ -132,6 +132,49 @@ share_env(struct spec *spec)
 	}
 }
 
+/* FNV-1a: the key of an app's name in D->apps_by_name. */
+static uint64_t
+name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ull;
+	return h;
+}
+
+static void
+name_index_add(struct app *a)
+{
+	uint64_t h = name_hash(a->spec.name);
+	struct app *first = idmap_get(&D->apps_by_name, h);
+	if (!first) {
+		idmap_put(&D->apps_by_name, h, a);
+		return;
+	}
+	while (first->name_next)
+		first = first->name_next;
+	first->name_next = a;
+}
+
+static void
+name_index_del(struct app *a)
+{
+	uint64_t h = name_hash(a->spec.name);
+	struct app *first = idmap_get(&D->apps_by_name, h);
+	if (first == a) {
+		if (a->name_next)
+			idmap_put(&D->apps_by_name, h, a->name_next);
+		else
+			idmap_del(&D->apps_by_name, h);
+		return;
+	}
+	for (struct app *o = first; o; o = o->name_next)
+		if (o->name_next == a) {
+			o->name_next = a->name_next;
+			return;
+		}
+}
+
 struct app *
 app_create(struct spec *spec)
 {
@@ -142,6 +185,8 @@ app_create(struct spec *spec)
 	memset(spec, 0, sizeof(*spec));
 	TAILQ_INIT(&a->insts);
 	TAILQ_INSERT_TAIL(&D->apps, a, link);
+	idmap_put(&D->apps_by_id, a->id, a);
+	name_index_add(a);
 	return a;
 }
 
@@ -172,6 +217,8 @@ app_add_inst(struct app *a)
 		D->next_pm_id = 0;
 	in->pm_id = D->next_pm_id++;
 	TAILQ_INSERT_TAIL(&D->insts, in, link);
+	idmap_put(&D->insts_by_uid, in->uid, in);
+	idmap_put(&D->insts_by_pm_id, (uint64_t)in->pm_id, in);
 	TAILQ_INSERT_TAIL(&a->insts, in, app_link);
 	a->target_count++;
 	events_inst(EV_INST_NEW, in, NULL);
@@ -199,6 +246,8 @@ inst_remove(struct inst *in)
 	in->successor = NULL;
 	inst_close_logs(in);
 	TAILQ_REMOVE(&D->insts, in, link);
+	idmap_del(&D->insts_by_uid, in->uid);
+	idmap_del(&D->insts_by_pm_id, (uint64_t)in->pm_id);
 	TAILQ_REMOVE(&a->insts, in, app_link);
 	a->target_count--;
 	loop_defer_free(D->loop, in, inst_free);
@@ -245,6 +294,8 @@ app_remove(struct app *a)
 	}
 	events_emit(&(struct event){.kind = EV_APP_REMOVE, .app = a});
 	TAILQ_REMOVE(&D->apps, a, link);
+	idmap_del(&D->apps_by_id, a->id);
+	name_index_del(a);
 	loop_defer_free(D->loop, a, app_free);
 }
 
@@ -265,50 +316,48 @@ inst_state_name(enum inst_state st)
 struct inst *
 inst_by_pm_id(int pm_id)
 {
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
-		if (in->pm_id == pm_id)
-			return in;
+	return pm_id < 0 ? NULL : idmap_get(&D->insts_by_pm_id, (uint64_t)pm_id);
+}
+
+struct app *
+app_named(const char *name, const char *script)
+{
+	for (struct app *a = idmap_get(&D->apps_by_name, name_hash(name)); a; a = a->name_next)
+		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
+		    (!script || strcmp(a->spec.script, script) == 0))
+			return a;
 	return NULL;
 }
 
 struct inst *
 inst_by_uid(uint64_t uid)
 {
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
-		if (in->uid == uid)
-			return in;
-	return NULL;
+	return idmap_get(&D->insts_by_uid, uid);
 }
 
 struct app *
 app_by_id(uint64_t id)
 {
-	struct app *a;
-	TAILQ_FOREACH(a, &D->apps, link)
-		if (a->id == id)
-			return a;
-	return NULL;
+	return idmap_get(&D->apps_by_id, id);
 }
 
 struct proc *
 proc_by_pid(pid_t pid)
 {
-	/* A reaped pid may already belong to someone else. */
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->pid == pid && !p->exited)
-			return p;
-	return NULL;
+	/* Only processes not reaped yet: a reaped pid may be someone else's. */
+	return pid > 0 ? idmap_get(&D->procs_by_pid, (uint64_t)pid) : NULL;
 }
+
+/* One mark per table_resolve() call: an instance already added carries it,
+ * so adding stays O(1) however many targets match it. */
+static uint64_t resolve_generation;
 
 static void
 add_unique(struct inst ***out, size_t *n, size_t *cap, struct inst *in)
 {
-	for (size_t i = 0; i < *n; i++)
-		if ((*out)[i] == in)
-			return;
+	if (in->resolve_mark == resolve_generation)
+		return;
+	in->resolve_mark = resolve_generation;
 	if (*n == *cap) {
 		*cap = *cap ? *cap * 2 : 8;
 		*out = xrealloc(*out, *cap * sizeof(**out));
@@ -323,12 +372,25 @@ cmp_pm_id(const void *a, const void *b)
 	return (x->pm_id > y->pm_id) - (x->pm_id < y->pm_id);
 }
 
+/* Does app a run the script named by target: its absolute path, or (for a
+ * target without a slash) its base name? */
+static bool
+runs_script(const struct app *a, const char *target)
+{
+	const char *script = a->spec.script;
+	if (strchr(target, '/'))
+		return strcmp(script, target) == 0;
+	const char *base = strrchr(script, '/');
+	return strcmp(base ? base + 1 : script, target) == 0;
+}
+
 int
-table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
+table_resolve(json_t *targets, bool by_script, struct inst ***out, size_t *n, char **err)
 {
 	size_t cap = 0;
 	*out = NULL;
 	*n = 0;
+	resolve_generation++;
 	if (!json_is_array(targets) || json_array_size(targets) == 0) {
 		*err = xstrdup("no target given (an id, a name, a namespace or all)");
 		return -EINVAL;
@@ -402,6 +464,14 @@ table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err)
 					matched = true;
 				}
 			}
+			/* As PM2: every app that runs this script, by its path (the
+			 * CLI makes a path it can see absolute) or its base name. */
+			if (!matched && by_script)
+				TAILQ_FOREACH(in, &D->insts, link)
+					if (runs_script(in->app, s)) {
+						add_unique(out, n, &cap, in);
+						matched = true;
+					}
 		}
 		if (!matched) {
 			*err = xasprintf("no process or namespace matches %s", s);

@@ -48,6 +48,7 @@ enum inst_state {
 
 struct app {
 	TAILQ_ENTRY(app) link;
+	struct app *name_next;        /* next app whose name hashes the same */
 	uint64_t id;
 	struct spec spec;
 	struct inst_list insts;       /* this app's instances (via app_link) */
@@ -67,6 +68,7 @@ struct inst {
 	TAILQ_ENTRY(inst) app_link;   /* app->insts */
 	struct app *app;
 	uint64_t uid;                 /* never reused, unlike pm_id */
+	uint64_t resolve_mark;        /* table_resolve(): already in this answer */
 	int pm_id;
 	int index;                    /* NODE_APP_INSTANCE */
 	uint64_t spawn_serial;        /* serial of the last spawn attempt */
@@ -105,6 +107,7 @@ struct inst {
 
 	double cpu_pct;               /* sampler: whole process tree */
 	int64_t mem_bytes;
+	uint64_t sampled_serial;      /* the process these figures are of */
 	uint64_t last_cpu_ticks;
 	int64_t last_sample_mono;
 	int64_t over_limit_since;     /* max_memory_restart bookkeeping */
@@ -170,6 +173,7 @@ struct proc {
 	int64_t drain_settled_mono;   /* cluster stop: queue may count as empty */
 	struct timer kill_timer;      /* escalation and group polling */
 	struct timer ready_timer;     /* listen_timeout */
+	struct timer online_timer;    /* cluster: online once alive for min_uptime */
 	int64_t exit_mono;
 
 	struct cluster_peer *peer;    /* its sockets in cluster mode, NULL if none */
@@ -200,15 +204,19 @@ struct inst *inst_by_pm_id(int pm_id);
 /* By the ids that are never reused (NULL when gone). */
 struct inst *inst_by_uid(uint64_t uid);
 struct app *app_by_id(uint64_t id);
+/* The app named name (and running script, unless script is NULL) that is
+ * not being deleted; NULL if none. */
+struct app *app_named(const char *name, const char *script);
 struct proc *proc_by_pid(pid_t pid);
 
 /*
  * Resolve targets as PM2 does: "all"; a /regex/ on names; otherwise a
- * name, then a namespace, then (for numbers) a pm_id. Appends matching
+ * name, then a namespace, then (for numbers) a pm_id, then (by_script)
+ * the apps that run that script (absolute path, or base name). Appends matching
  * instances to *out (no duplicates, pm_id order). 0, or -ENOENT with
  * *err naming the first target that matched nothing.
  */
-int table_resolve(json_t *targets, struct inst ***out, size_t *n, char **err);
+int table_resolve(json_t *targets, bool by_script, struct inst ***out, size_t *n, char **err);
 
 const char *inst_state_name(enum inst_state st);
 

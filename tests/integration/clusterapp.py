@@ -15,13 +15,25 @@ def copy_app(tmp_path, name):
     return dst
 
 
+def wait_ready(corral, name, count=None, timeout=10.0):
+    """Wait until every instance of name is online and has bound its ports
+    (online alone means running: a worker that binds nothing is online too)."""
+    def check():
+        ps = corral.procs(name)
+        if count is not None and len(ps) != count:
+            return False
+        return ps and all(p["status"] == "online" and p["ready"] for p in ps)
+    return wait_for(check, timeout, what=f"{name} to be online and bound")
+
+
 def start_node(corral, tmp_path, port, instances=4, name="web", args=(), env=None):
-    """Start tests/apps/pid_server.js in cluster mode; wait until online."""
+    """Start tests/apps/pid_server.js in cluster mode; wait until each
+    instance is online and has bound the port."""
     app = copy_app(tmp_path, "pid_server.js")
     e = {"PORT": str(port)}
     e.update(env or {})
     corral.ok("start", app, "-i", instances, "--name", name, *args, env=e)
-    corral.wait_status(name, "online", count=None if instances in ("max", 0, -1) else int(instances))
+    wait_ready(corral, name, None if instances in ("max", 0, -1) else int(instances))
     return app
 
 

@@ -1,9 +1,15 @@
 """Helpers shared by the foundation tests (lifecycle, logs, persistence,
 daemon, CLI errors): /proc inspection, log reading, app start times."""
+import fcntl
 import os
+import pty
 import re
+import select
+import struct
+import subprocess
+import termios
 
-from conftest import APPS, HELPERS, wait_for
+from conftest import APPS, CORRAL, HELPERS, SLOW, wait_for
 
 
 def app(name):
@@ -99,3 +105,30 @@ START_RE = re.compile(r"^start (\d+\.\d+) (\d+)$", re.M)
 def start_times(corral, name):
     """(time, pid) of every run of tests/apps/crash.py, from its log."""
     return [(float(t), int(p)) for t, p in START_RE.findall(read_text(corral.log_path(name)))]
+
+
+def run_in_pty(corral, args, env):
+    """Run corral with a 200-column terminal as its stdout and stderr (and
+    without NO_COLOR unless env sets it); what it wrote."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    e = dict(corral.env)
+    e.pop("NO_COLOR", None)
+    e.update(env)
+    p = subprocess.Popen([CORRAL, *args], stdout=slave, stderr=slave, env=e)
+    os.close(slave)
+    out = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 10 * SLOW)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(10)
+    os.close(master)
+    return out.decode()

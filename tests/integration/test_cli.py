@@ -1,14 +1,15 @@
 """The CLI's listings and its answers to bad input: list and its aliases
 (PM2's columns, plain when piped, coloured on a terminal unless NO_COLOR),
-jlist/prettylist/describe/env/pid/id and --json; and for every kind of bad
-input (unknown verb or flag, missing argument, unknown target, malformed
-number or duration, unreadable script) a one-line message and a non-zero
-exit, never a crash or a hang."""
+jlist/describe/env/pid and --json, prettylist and id as PM2 prints them
+(Node's util.inspect), help that lists only the options a verb takes; and
+for every kind of bad input (unknown verb or flag, missing argument,
+unknown target, malformed number or duration, unreadable script) a
+one-line message and a non-zero exit, never a crash or a hang."""
 import fcntl
 import json
 import os
 import pty
-import select
+import re
 import shutil
 import socket
 import struct
@@ -19,7 +20,7 @@ import threading
 import pytest
 
 from conftest import CORRAL, SLOW, wait_for, write
-from fhelpers import app, wait_log
+from fhelpers import app, run_in_pty, wait_log
 
 COLUMNS = ["id", "name", "namespace", "version", "mode", "pid", "uptime", "↺", "status",
            "cpu", "mem", "user", "watching"]
@@ -62,6 +63,40 @@ def test_list_and_aliases(two):
     assert [r[1] for r in rows] == ["alpha"]
 
 
+def test_list_sort(corral):
+    # PM2's `list --sort field[:asc|desc]`; corral had no --sort (and
+    # proposed --port for it).
+    for name, ns in (("bravo", "x"), ("alpha", "z"), ("charlie", "y")):
+        corral.ok("start", app("loop.py"), "--name", name, "--namespace", ns)
+    corral.ok("stop", "alpha")
+    corral.ok("restart", "charlie")
+    corral.ok("restart", "charlie")
+    corral.wait_status("charlie", "online")
+    wait_for(lambda: all(p["monit"]["memory"] > 0 for p in corral.jlist() if p["pid"]),
+             what="the memory of the running apps")
+
+    def names(*args):
+        return [r[1] for r in table_rows(corral.ok("list", *args))[1]]
+    assert names() == ["bravo", "alpha", "charlie"]  # by id
+    assert names("--sort", "name") == ["alpha", "bravo", "charlie"]
+    assert names("--sort", "name:desc") == ["charlie", "bravo", "alpha"]
+    assert names("--sort", "namespace") == ["bravo", "charlie", "alpha"]
+    assert names("--sort", "id:desc") == ["charlie", "alpha", "bravo"]
+    assert names("--sort", "restarts:desc")[0] == "charlie"
+    assert names("--sort", "status:desc")[0] == "alpha"  # stopped after online
+    assert names("--sort", "pid")[0] == "alpha"  # a stopped app has no pid
+    for field in ("mem", "memory", "uptime:asc"):
+        assert names("--sort", field)[0] == "alpha", field  # stopped: 0
+    assert names("--sort", "mem:desc")[-1] == "alpha"
+    assert sorted(names("--sort", "cpu")) == ["alpha", "bravo", "charlie"]
+    j = json.loads(corral.ok("list", "--json", "--sort", "name:desc"))
+    assert [p["name"] for p in j] == ["charlie", "bravo", "alpha"]
+    err = one_line_error(corral, "list", "--sort", "size")
+    assert 'no field "size"' in err and "restarts" in err, err
+    err = one_line_error(corral, "list", "--sort", "name:up")
+    assert "asc or desc" in err, err
+
+
 def test_empty_list(corral):
     out = corral.ok("list")
     head, rows = table_rows(out)
@@ -80,29 +115,16 @@ def test_all_with_nothing_running(corral):
     assert corral.jlist() == []
 
 
-def run_in_pty(corral, args, env):
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
-    e = dict(corral.env)
-    e.pop("NO_COLOR", None)
-    e.update(env)
-    p = subprocess.Popen([CORRAL, *args], stdout=slave, stderr=slave, env=e)
-    os.close(slave)
-    out = b""
-    while True:
-        r, _, _ = select.select([master], [], [], 10 * SLOW)
-        if not r:
-            break
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    p.wait(10)
-    os.close(master)
-    return out.decode()
+def test_all_with_no_process_fails_as_in_pm2(corral):
+    # PM2 says "No process found" and exits 1; corral exited 0 having done
+    # nothing.
+    for verb in ("stop", "restart", "reload", "delete"):
+        err = one_line_error(corral, verb, "all")
+        assert err == f"corral {verb}: all: no process found (the process list is empty)", err
+    corral.ok("reset", "all")  # PM2 resets nothing, successfully
+    corral.ok("start", app("loop.py"))
+    corral.ok("stop", "all")
+    corral.ok("delete", "all")
 
 
 def test_colour_on_a_terminal_unless_no_color(two):
@@ -141,9 +163,6 @@ def test_jlist_prettylist_json(two):
     assert e["username"] and len(e["unique_id"]) == 16 and e["unique_id"] != b["unique_id"]
     assert b["status"] == "stopped" and b["pm_uptime"] > 0  # the last start, as in PM2
     assert len(c.ok("jlist").strip().splitlines()) == 1
-    pretty = c.ok("prettylist")
-    assert len(pretty.splitlines()) > 10
-    assert [p["name"] for p in json.loads(pretty)] == ["alpha", "beta"]
     assert [p["name"] for p in json.loads(c.ok("list", "--json"))] == ["alpha", "beta"]
     # Actions print JSON with --json too.
     started = json.loads(c.ok("start", app("loop.py"), "--name", "gamma", "--json"))
@@ -153,6 +172,57 @@ def test_jlist_prettylist_json(two):
     out = json.loads(c.ok("restart", "alpha", "--json"))
     assert [p["name"] for p in out] == ["alpha"]
     assert out[0]["restarts"] == 1
+
+
+NODE_INSPECT = ("process.stdout.write(require('util').inspect("
+                "JSON.parse(require('fs').readFileSync(0, 'utf8')), false, null, false) + '\\n')")
+
+
+def node_inspect(value):
+    """What Node's util.inspect() prints for value (PM2's prettylist, id)."""
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("needs node")
+    return subprocess.run([node, "-e", NODE_INSPECT], input=json.dumps(value), text=True,
+                          capture_output=True, check=True, timeout=30).stdout
+
+
+def test_prettylist_is_pm2s_layout(corral):
+    # PM2 prints util.inspect() of its list, {pid, name, pm2_env, pm_id,
+    # monit} per process. prettylist printed indented JSON of corral's own
+    # list instead, with status, name and others at the top level and again
+    # in pm2_env. Apps that never started keep every field still.
+    corral.ok("start", app("loop.py"), "--name", "alpha", "--no-autostart")
+    corral.ok("start", app("crash.py"), "--name", "beta", "--no-autostart", "--", "it's", "x")
+    pm2_shape = [{k: p[k] for k in ("pid", "name", "pm2_env", "pm_id", "monit")}
+                 for p in corral.jlist()]
+    out = corral.ok("prettylist")
+    assert out == node_inspect(pm2_shape)
+    assert out.count("status: 'stopped'") == 2 and out.count("status:") == 2
+    assert "args: [ \"it's\", 'x' ]" in out
+
+
+def test_id_prints_pm2s_array(corral):
+    corral.ok("start", app("loop.py"), "--name", "one", "--no-autostart")
+    corral.ok("start", app("crash.py"), "--name", "two", "-i", "2", "-x", "--no-autostart")
+    assert corral.ok("id", "two") == "[ 1, 2 ]\n" == node_inspect([1, 2])
+    assert corral.ok("id", "one") == "[ 0 ]\n"
+    assert corral.ok("id", app("crash.py")) == "[ 1, 2 ]\n"  # PM2 matches the script too
+    assert corral.ok("id", "nosuch") == "[]\n"  # as PM2: an empty list, not an error
+
+
+def test_help_lists_only_options_that_apply(corral):
+    # stop and delete listed --update-env, --parallel and --force, which do
+    # nothing for them (and delete listed --watch).
+    def options(verb):
+        out = corral.ok("help", verb)
+        return set(re.findall(r"^ +(?:-\w, +)?(--[a-z-]+)", out.split("options:")[-1], re.M))
+    assert options("stop") == {"--watch", "--env", "--only", "--json", "--attach"}
+    assert options("delete") == {"--env", "--only", "--json"}
+    assert {"--update-env", "--parallel", "--watch"} <= options("restart")
+    for verb, opt in (("stop", "--update-env"), ("delete", "--watch"), ("stop", "--parallel")):
+        err = one_line_error(corral, verb, "all", opt, *(["2"] if opt == "--parallel" else []))
+        assert f"option {opt} does not apply to {verb}" in err, err
 
 
 def test_describe(two):
@@ -178,7 +248,6 @@ def test_env_and_pid_and_id(two, tmp_path):
     assert env["NODE_APP_INSTANCE"] == "0" and env["PYTHONUNBUFFERED"] == "1"
     assert c.ok("pid", "alpha").split() == [str(pid)]
     assert c.ok("pid").split() == [str(pid)]  # stopped beta has no pid
-    assert c.ok("id", "beta").split() == ["1"]
     # A stopped app's env comes from its spec: the environment it was started with.
     assert json.loads(c.ok("env", "beta", "--json"))["CORRAL_HOME"] == c.home
 
@@ -219,6 +288,18 @@ def test_unknown_verb(corral):
     assert 'did you mean "list"' in one_line_error(corral, "lsit")
     err = one_line_error(corral, "frobnicate")
     assert "frobnicate" in err and "did you mean" not in err
+    # Never a command that does something else, least of all a destructive
+    # one: heapdump was taken for cleardump (which empties the saved list),
+    # plus for flush, monit for config. PM2's commands that corral lacks
+    # say what to use instead.
+    for typed, instead in (("heapdump", "profilers"), ("plus", "PM2 Plus"),
+                           ("monit", "corral list"), ("deploy", "startOrReload")):
+        err = one_line_error(corral, typed)
+        assert err.startswith(f"corral {typed}: not in corral; ") and instead in err, err
+        assert "did you mean" not in err
+    # A destructive verb only for a one-edit typo of that very verb.
+    assert 'did you mean "delete"' in one_line_error(corral, "delte")
+    assert "did you mean" not in one_line_error(corral, "dlte")
     # No daemon was started for a typo.
     assert not os.path.exists(os.path.join(corral.home, "corral.sock"))
 
@@ -228,6 +309,10 @@ def test_unknown_flag(corral):
     assert "--nmae" in err and "--name" in err
     err = one_line_error(corral, "list", "--frobnicate")
     assert "--frobnicate" in err
+    # Only the verb's own options are suggested: --port belongs to start.
+    err = one_line_error(corral, "list", "--prot")
+    assert "--prot" in err and "--port" not in err, err
+    assert "did you mean --lines?" in one_line_error(corral, "logs", "--lnies")
     err = one_line_error(corral, "stop", "all", "--lines", "3")
     assert "does not apply" in err
     assert corral.jlist() == []
@@ -297,7 +382,7 @@ def test_daemon_that_hangs_up_without_answering(corral):
 def test_start_without_anything_to_start(corral, tmp_path):
     err = one_line_error(corral, "start", cwd=str(tmp_path))
     assert "nothing to start" in err
-    err = one_line_error(corral, "start", app("loop.py"), "extra.py")
+    err = one_line_error(corral, "start", "-", "extra.py")
     assert "extra.py" in err
 
 
@@ -377,3 +462,62 @@ def test_help_and_version(corral):
     assert corral.ok("--version").startswith("corral ")
     r = corral.run()
     assert r.returncode != 0 and "usage" in r.stderr
+
+
+def test_pm2_start_flags(corral, tmp_path):
+    """PM2's start flags: those that change nothing in corral are accepted
+    with a warning saying so; -s silences corral's own output; --no-color
+    turns colours off; --no-daemon says what to do instead."""
+    r = corral.run("start", app("loop.py"), "--name", "a", "--no-vizion", "--no-pmx",
+                   "--no-automation", "--ext", "js,json", "--deep-monitoring",
+                   "--source-map-support")
+    assert r.returncode == 0, r.stderr
+    for flag in ("no-vizion", "no-pmx", "no-automation", "ext", "deep-monitoring",
+                 "source-map-support"):
+        assert f"--{flag} is accepted but has no effect in corral" in r.stderr, r.stderr
+    corral.wait_status("a", "online")
+    r = corral.run("start", app("loop.py"), "--name", "b", "-s")
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    corral.wait_status("b", "online")
+    r = corral.run("stop", "b", "--silent")
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    assert corral.run("stop", "nothing-here", "-s").stderr.strip(), "errors still show"
+    out = run_in_pty(corral, ["list", "--no-color"], {})
+    assert "\x1b[" not in out and "online" in out
+    err = corral.fail("start", app("loop.py"), "--name", "c", "--no-daemon")
+    assert "--no-daemon" in err and "--attach" in err, err
+    assert "c" not in {p["name"] for p in corral.jlist()}
+
+
+def test_start_attach_follows_the_logs(corral):
+    """--attach: start, then follow the app's logs; leaving the command
+    leaves the app running."""
+    p = corral.popen("start", app("show.py"), "--name", "talk", "--attach",
+                     env={"SHOW_VARS": "pm_id"})
+    try:
+        lines = []
+        wait_for(lambda: lines.append(p.stdout.readline()) or any('"pm_id"' in l for l in lines),
+                 20, what="the app's output through --attach")
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+    corral.wait_status("talk", "online")
+
+
+def test_restart_applies_start_options(corral):
+    """restart (and reload) take the start options PM2 applies on restart;
+    those a restart cannot change are refused with what to do instead."""
+    corral.ok("start", app("loop.py"), "--name", "w", "--kill-timeout", "900")
+    corral.wait_status("w", "online")
+    corral.ok("restart", "w", "--max-memory-restart", "300M", "--cron-restart", "0 3 * * *",
+              "--interpreter-args=-u")
+    spec = corral.proc("w")["spec"]
+    assert spec["max_memory_restart"] == 300 << 20
+    assert spec["cron_restart"] == "0 3 * * *"
+    assert spec["interpreter_args"] == ["-u"]
+    assert spec["kill_timeout"] == 900, "what was not given stays"
+    corral.wait_status("w", "online")
+    err = corral.fail("restart", "w", "-i", "3")
+    assert "--instances does not apply to restart: use corral scale" in err, err
+    err = corral.fail("reload", "w", "--name", "x")
+    assert "--name does not apply to reload" in err, err

@@ -114,3 +114,17 @@ def test_shutdown_with_message(corral, tmp_path):
     for p in corral.procs("web"):
         assert p["status"] == "stopped" and p["exit_code"] == 0 and p["exit_signal"] is None
     assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+def test_a_worker_that_binds_no_port_is_online_once_it_runs(corral, tmp_path):
+    """A cluster app whose instances never bind (a queue worker): online
+    after min_uptime, as PM2 shows it, not `launching` until listen_timeout;
+    `start` returns then. Taking traffic stays a separate fact: not ready."""
+    r = corral.run("start", os.path.join(APPS, "loop.py"), "-i", "2", "--name", "worker",
+                   "--listen-timeout", "120s", "--min-uptime", "500", timeout=60)
+    assert r.returncode == 0, r.stderr
+    ps = corral.procs("worker")
+    assert [p["status"] for p in ps] == ["online", "online"], ps
+    assert all(p["mode"] == "cluster" and p["pid"] for p in ps)
+    assert not any(p["ready"] for p in ps)
+    assert all("listen_timeout" not in (p["reason"] or "") for p in ps)

@@ -1,6 +1,7 @@
 """Cluster mode serves one port from many instances of an unmodified app:
 Node (dual-stack [::]), python3 -m http.server, a C server using LISTEN_FDS;
 what list/describe/jlist show; which binds are shared; -i max/0/-1."""
+import http.client
 import json
 import os
 import socket
@@ -8,7 +9,7 @@ import subprocess
 import urllib.request
 
 from clusterapp import (answering, copy_app, listeners, live_pids, port_is_free, start_node,
-                        wait_port_free)
+                        wait_port_free, wait_ready)
 from conftest import HELPERS, free_port, http_get, wait_for, write
 from loadgen import request
 
@@ -143,8 +144,9 @@ def test_preload_falls_back_when_the_daemon_is_gone(tmp_path):
     finally:
         p.terminate()
         out, err = p.communicate(timeout=10)
-    assert f"corral-preload: cannot get [::]:{port} from the corral daemon" in err
-    assert "binding it directly" in err
+    assert ("corral-preload: cannot reach the corral daemon's broker (CORRAL_BROKER_FD: "
+            "cannot send on it: EPIPE; CORRAL_BROKER_SOCKET: not set): "
+            f"port {port} is not shared; binding [::]:{port} directly") in err
 
 
 def test_inspector_port_is_never_shared(corral, tmp_path):
@@ -213,12 +215,13 @@ def test_a_port_held_by_a_stranger_with_so_reuseport_is_refused(corral, tmp_path
         wait_for(lambda: "EADDRINUSE" in open(err_log).read(), 10, what="EADDRINUSE")
         assert f"cannot listen on [::]:{port}: another process already listens there" \
             in open(err_log).read()
-        assert listeners(corral, "web") == []
+        # Both instances fail the same way; the empty group goes with the last.
+        wait_for(lambda: listeners(corral, "web") == [], 10, what="no listener group")
     finally:
         stranger.close()
     # Once it is gone, the port is corral's.
     corral.ok("restart", "web")
-    corral.wait_status("web", "online", count=2)
+    wait_ready(corral, "web", 2)
     assert answering(port, 2) == live_pids(corral, "web")
 
 
@@ -232,3 +235,28 @@ def test_ipv6_only_and_ipv4_apps_share_a_port_number(corral, tmp_path):
     assert answering(port, 2) == live_pids(corral, "four")
     assert [g["address"] for g in listeners(corral, "six")] == [f"[::]:{port}"]
     assert [g["address"] for g in listeners(corral, "four")] == [f"0.0.0.0:{port}"]
+
+
+def test_each_instance_gets_its_own_inspector(corral, tmp_path):
+    """--node-args=--inspect in cluster mode: instance i debugs on the port +
+    i, describe shows it, and the app's port is still shared."""
+    port = free_port()
+    # Two ports in a row for the two inspectors, neither the app's.
+    base = free_port()
+    while base + 1 == port or base == port + 1 or not port_is_free(base + 1):
+        base = free_port()
+    start_node(corral, tmp_path, port, 2, args=(f"--node-args=--inspect=127.0.0.1:{base}",))
+    ps = sorted(corral.procs("web"), key=lambda p: p["instance"])
+    assert [p["inspect_port"] for p in ps] == [base, base + 1]
+
+    def debugger(p):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", p, timeout=2)
+            c.request("GET", "/json/version")
+            return "node.js" in json.loads(c.getresponse().read())["Browser"]
+        except OSError:
+            return False
+    for p in ps:
+        wait_for(lambda: debugger(p["inspect_port"]), 10, what=f"a debugger on {p['inspect_port']}")
+    assert answering(port, 2) == live_pids(corral, "web")
+    assert [g["address"] for g in listeners(corral, "web")] == [f"[::]:{port}"]

@@ -252,11 +252,24 @@ def test_invalid_file_starts_nothing(corral, tmp_path):
     err = corral.fail("start", path)
     assert "app 'bad': kill_timeout" in err
     assert corral.jlist() == []
-    # A failure when the second app is spawned undoes the first too.
-    cfg["apps"][1] = {"name": "bad", "script": "data.txt", "interpreter": "none"}
-    write(path, json.dumps(cfg))
-    corral.fail("start", path)
-    wait_for(lambda: corral.jlist() == [], what="the started app to be undone")
+
+
+def test_an_app_that_cannot_run_does_not_stop_the_others(corral, tmp_path):
+    """A file whose second app cannot be executed: the first starts anyway,
+    the second is named with the reason, and the exit code says so."""
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    write(str(tmp_path / "data.txt"), "not a program\n")
+    cfg = {"apps": [{"name": "good", "script": "tick.py", "interpreter": PY},
+                    {"name": "bad", "script": "data.txt", "interpreter": "none"},
+                    {"name": "also", "script": "tick.py", "interpreter": PY}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    err = corral.fail("start", path)
+    assert "corral start: bad: cannot execute" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    corral.wait_status("good", "online")
+    corral.wait_status("also", "online")
+    wait_for(lambda: sorted(p["name"] for p in corral.jlist()) == ["also", "good"],
+             what="the failed app to be removed")
 
 
 def test_start_options_with_a_file(corral, tmp_path):
@@ -321,7 +334,9 @@ def test_seed_layout_paths_relative_to_where_corral_runs(corral, tmp_path):
     r = corral.run("start", SEED_FILE, cwd=str(root))
     assert r.returncode == 0, r.stderr
     warned = fallback_warnings(r.stderr)
-    assert len(warned) == 3, r.stderr
+    # The script only: the app then runs from the root, and its log paths
+    # are found from there.
+    assert len(warned) == 1, r.stderr
     folder = root / "src" / "apps" / "cluster_server"
     script = root / "dist" / "apps" / "cluster_server" / "server.js"
     assert warned[0] == (f"corral: warning: {SEED_FILE}: app 'cluster_server': "
@@ -332,7 +347,7 @@ def test_seed_layout_paths_relative_to_where_corral_runs(corral, tmp_path):
     spec = corral.proc("cluster_server")["spec"]
     assert spec["script"] == str(script)
     assert spec["out_file"] == str(root / "logs" / "cluster_server.out.log")
-    assert spec["cwd"] == str(folder), "the app still runs in the file's folder"
+    assert spec["cwd"] == str(root), "the app runs where its script was found, as in PM2"
     out = root / "logs" / "cluster_server.out.log"
     wait_for(lambda: out.exists() and "listening on" in out.read_text(), what="the server's log")
 
@@ -685,3 +700,46 @@ def test_uid_and_gid(corral):
         corral.ok("delete", "all")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_pm2_and_corral_variables_set_stop_defaults(corral, tmp_path):
+    """PM2_KILL_TIMEOUT, PM2_KILL_SIGNAL, PM2_GRACEFUL_LISTEN_TIMEOUT (and the
+    CORRAL_ names, which win) are the defaults of their fields; the file and
+    the options still win; a bad value names the variable."""
+    write(str(tmp_path / "tick.py"), TICK_APP)
+    cfg = {"apps": [{"name": "a", "script": "tick.py", "interpreter": PY},
+                    {"name": "b", "script": "tick.py", "interpreter": PY, "kill_timeout": 100}]}
+    path = write(str(tmp_path / "eco.json"), json.dumps(cfg))
+    env = {"PM2_KILL_TIMEOUT": "4200", "PM2_KILL_SIGNAL": "SIGTERM",
+           "CORRAL_KILL_SIGNAL": "SIGHUP", "PM2_GRACEFUL_LISTEN_TIMEOUT": "7s"}
+    corral.ok("start", path, env=env)
+    specs = {p["name"]: p["spec"] for p in corral.jlist()}
+    assert specs["a"]["kill_timeout"] == 4200 and specs["b"]["kill_timeout"] == 100
+    assert specs["a"]["kill_signal"] == "SIGHUP"
+    assert specs["a"]["listen_timeout"] == 7000
+    err = corral.fail("start", str(tmp_path / "tick.py"), "--name", "c",
+                      env={"PM2_KILL_TIMEOUT": "soon"})
+    assert "environment variable PM2_KILL_TIMEOUT: \"soon\" is not a duration" in err, err
+
+
+def test_seed_layout_acts_on_apps_by_script_path(corral, tmp_path):
+    """Seed 002: `pm2 reload dist/apps/cluster_server/server.js` (and stop,
+    describe...) acts on every app that runs that script, by its path from
+    the current directory or by its base name."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    root = tmp_path / "seed"
+    shutil.copytree(SEED, root)
+    corral.ok("start", SEED_FILE, cwd=str(root))
+    corral.wait_status("cluster_server", "online")
+    pid = corral.proc("cluster_server")["pid"]
+    script = "dist/apps/cluster_server/server.js"
+    r = corral.run("reload", script, cwd=str(root))
+    assert r.returncode == 0, r.stderr
+    assert corral.proc("cluster_server")["pid"] != pid
+    out = corral.ok("describe", "server.js", cwd=str(tmp_path))
+    assert "cluster_server" in out
+    corral.ok("stop", "./" + script, cwd=str(root))
+    corral.wait_status("cluster_server", "stopped")
+    err = corral.fail("stop", "dist/apps/other/server.js", cwd=str(root))
+    assert "no process or namespace matches dist/apps/other/server.js" in err, err

@@ -758,3 +758,23 @@ def test_an_instance_whose_main_process_died_is_not_shown_online(corral):
                  corral.proc("t")["status"] == "online" and corral.proc("t"),
                  timeout=15, what="the restart")
     assert p["restarts"] == 1
+
+
+def test_a_new_process_does_not_inherit_the_old_ones_figures(corral, tmp_path):
+    """After a restart, list/jlist show the new process from 0 until its first
+    sample, never the old process's memory under the new pid."""
+    marker = tmp_path / "grown-once"
+    code = ("import os, time\n"
+            f"if not os.path.exists({str(marker)!r}):\n"
+            f"    open({str(marker)!r}, 'w').close()\n"
+            "    hog = bytearray(80 << 20)\n"
+            "    for i in range(0, len(hog), 4096): hog[i] = 1\n"
+            "while True: time.sleep(1)\n")
+    script = write(str(tmp_path / "hog.py"), code)
+    corral.ok("start", script, "--name", "hog")
+    wait_for(lambda: corral.proc("hog")["memory"] > 60 << 20, 20, what="the first process to grow")
+    old_pid = corral.proc("hog")["pid"]
+    corral.ok("restart", "hog")
+    p = corral.proc("hog")
+    assert p["pid"] != old_pid
+    assert p["memory"] < 60 << 20, p["memory"]

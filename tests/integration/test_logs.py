@@ -1,7 +1,8 @@
 """Log capture and the logs verbs: exact framing (4 processes × 100k lines
 into one shared file, complete and in order per process; partial last lines;
 lines far longer than the 64 KiB buffer; bytes that are not UTF-8), --time,
-`logs` (tail with --lines, live follow, --raw/--err/--out/--json), flush,
+`logs` (tail with --lines, live follow, --raw/--err/--out, --json with
+PM2's fields, --timestamp, --format, --highlight), flush,
 reloadLogs and SIGUSR2 after a logrotate-style move, back-pressure while the
 daemon is stopped, and a full disk."""
 import json
@@ -16,7 +17,7 @@ import time
 import pytest
 
 from conftest import CORRAL, SLOW, wait_for, write
-from fhelpers import alive, app, helper, read_bytes, read_text, rss_kb, wait_log
+from fhelpers import alive, app, helper, read_bytes, read_text, rss_kb, run_in_pty, wait_log
 
 LINE_RE = re.compile(rb"^(T\d) (\d{7}) (x*)$")
 
@@ -224,6 +225,23 @@ class Follower:
                 assert chunk, f"corral logs exited: {self.p.stderr.read()!r}"
                 self.buf += chunk
 
+    def poke_until(self, poke, pred, timeout=10):
+        """Call poke() until a line matching pred comes (a subscription is
+        live only some time after the command starts); return that line."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            poke()
+            try:
+                return self.wait_line(pred, timeout=1)
+            except AssertionError:
+                assert time.monotonic() < deadline, f"no matching line within {timeout}s"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def close(self):
         self.p.send_signal(signal.SIGINT)
         try:
@@ -231,6 +249,19 @@ class Follower:
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
+
+
+def on_sigusr1(corral, tmp_path, name, body):
+    """Start an app that runs the Python statements `body` on each SIGUSR1;
+    return once it is ready."""
+    code = write(str(tmp_path / f"{name}.py"),
+                 "import signal, sys, time\n"
+                 "def h(s, f):\n" + "".join(f"    {line}\n" for line in body.splitlines()) +
+                 "signal.signal(signal.SIGUSR1, h)\n"
+                 "print('ready', flush=True)\n"
+                 "while True: time.sleep(1)\n")
+    corral.ok("start", code, "--name", name)
+    wait_log(corral, name, "ready")
 
 
 @pytest.fixture
@@ -270,17 +301,8 @@ def test_logs_follow_raw_err_only(talker):
     c = talker
     f = Follower(c, "talk", "--raw", "--err", "--lines", "0")
     try:
-        # Wait until the subscription is live: a signal per poll.
-        def got():
-            c.ok("sendSignal", "SIGUSR1", "talk")
-            return f.wait_line(lambda l: l.startswith("pong "), timeout=1)
-        first = None
-        deadline = time.monotonic() + 10 * SLOW
-        while first is None:
-            try:
-                first = got()
-            except AssertionError:
-                assert time.monotonic() < deadline
+        first = f.poke_until(lambda: c.ok("sendSignal", "SIGUSR1", "talk"),
+                             lambda l: l.startswith("pong "))
         n = int(first.split()[1])
         c.ok("sendSignal", "SIGUSR1", "talk")
         line = f.wait_line(lambda l: True)
@@ -293,17 +315,15 @@ def test_logs_follow_json(talker):
     c = talker
     f = Follower(c, "talk", "--json", "--out")
     try:
-        deadline = time.monotonic() + 10 * SLOW
-        while True:
-            c.ok("sendSignal", "SIGUSR1", "talk")
-            try:
-                line = f.wait_line(lambda l: '"ping' in l, timeout=1)
-                break
-            except AssertionError:
-                assert time.monotonic() < deadline
+        # The last lines first: no time is recorded for them.
+        o = json.loads(f.wait_line(lambda l: True))
+        assert o == {"message": "ready", "timestamp": None, "type": "out", "process_id": 0,
+                     "app_name": "talk"}, o
+        line = f.poke_until(lambda: c.ok("sendSignal", "SIGUSR1", "talk"), lambda l: '"ping' in l)
         o = json.loads(line)
-        assert o["pm_id"] == 0 and o["name"] == "talk" and o["stream"] == "out"
-        assert re.fullmatch(r"ping \d+", o["line"])
+        assert o["process_id"] == 0 and o["app_name"] == "talk" and o["type"] == "out"
+        assert re.fullmatch(r"ping \d+", o["message"])
+        assert re.fullmatch(ISO_TIME, o["timestamp"]), o
     finally:
         f.close()
 
@@ -311,34 +331,111 @@ def test_logs_follow_json(talker):
 def test_logs_follow_json_with_bytes_that_are_not_utf8(corral, tmp_path):
     # A line that is not UTF-8 comes as base64; --json printed nothing for
     # it (the line was lost) instead of the text with U+FFFD in the holes.
-    code = write(str(tmp_path / "bytes.py"),
-                 "import signal, sys, time\n"
-                 "def h(s, f):\n"
-                 "    sys.stdout.buffer.write(b'bad \\xff\\xfe line\\nafter\\n')\n"
-                 "    sys.stdout.flush()\n"
-                 "signal.signal(signal.SIGUSR1, h)\n"
-                 "print('ready', flush=True)\n"
-                 "while True: time.sleep(1)\n")
-    corral.ok("start", code, "--name", "bytes")
-    wait_log(corral, "bytes", "ready")
+    on_sigusr1(corral, tmp_path, "bytes",
+               "sys.stdout.buffer.write(b'bad \\xff\\xfe line\\nafter\\n')\n"
+               "sys.stdout.flush()")
     f = Follower(corral, "bytes", "--json", "--out")
     try:
-        deadline = time.monotonic() + 10 * SLOW
-        while True:
-            corral.ok("sendSignal", "SIGUSR1", "bytes")
-            try:
-                f.wait_line(lambda l: '"bad' in l or '"after"' in l, timeout=1)
-                break
-            except AssertionError:
-                assert time.monotonic() < deadline
+        f.poke_until(lambda: corral.ok("sendSignal", "SIGUSR1", "bytes"),
+                     lambda l: '"bad' in l or '"after"' in l)
         # From here on every signal prints the pair: both must show up.
         corral.ok("sendSignal", "SIGUSR1", "bytes")
         lines = [json.loads(f.wait_line(lambda l: True)) for _ in range(2)]
-        if lines[0]["line"] == "after":  # the first pair's second half
+        if lines[0]["message"] == "after":  # the first pair's second half
             lines = [lines[1], json.loads(f.wait_line(lambda l: True))]
-        assert [o["line"] for o in lines] == ["bad \ufffd\ufffd line", "after"], lines
+        assert [o["message"] for o in lines] == ["bad \ufffd\ufffd line", "after"], lines
     finally:
         f.close()
+
+
+ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}"
+
+
+def test_logs_json_prints_the_last_lines_too(corral):
+    # --json printed only live lines, with fields of its own (pm_id, name,
+    # stream, line); PM2's are message, timestamp, type, process_id and
+    # app_name, which log_type: json files have too. Their lines come as
+    # they are stored; a plain file's lines have no time.
+    code = ("import sys\n"
+            "for i in range(5): print('out', i)\n"
+            "print('err 0', file=sys.stderr)\n")
+    run_python(corral, "plain", code, "--no-autorestart")
+    run_python(corral, "js", code, "--no-autorestart", "--log-type", "json")
+    corral.wait_status("plain", "stopped")
+    corral.wait_status("js", "stopped")
+    out = corral.ok("logs", "plain", "--json", "--nostream", "--lines", "2")
+    assert [json.loads(l) for l in out.splitlines()] == [
+        {"message": f"out {i}", "timestamp": None, "type": "out", "process_id": 0,
+         "app_name": "plain"} for i in (3, 4)] + [
+        {"message": "err 0", "timestamp": None, "type": "err", "process_id": 0,
+         "app_name": "plain"}]
+    stored = read_text(corral.log_path("js")).splitlines()[-2:]
+    out = corral.ok("logs", "js", "--json", "--nostream", "--lines", "2", "--out")
+    assert out.splitlines() == stored
+    objs = [json.loads(l) for l in stored]
+    assert [(o["message"], o["type"], o["process_id"], o["app_name"]) for o in objs] == \
+        [("out 3", "out", 1, "js"), ("out 4", "out", 1, "js")]
+    assert all(re.fullmatch(ISO_TIME, o["timestamp"]) for o in objs), objs
+    assert corral.ok("logs", "plain", "--json", "--nostream", "--lines", "0") == ""
+
+
+def test_logs_timestamp_and_format(talker):
+    c = talker
+    poke = lambda: c.ok("sendSignal", "SIGUSR1", "talk")  # noqa: E731
+    with Follower(c, "talk", "--timestamp", "--out", "--lines", "0") as f:
+        line = f.poke_until(poke, lambda l: "ping" in l)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d 0\|talk \| ping \d+", line), line
+    with Follower(c, "talk", "--timestamp=HH:mm:ss", "--err", "--lines", "1") as f:
+        # The last lines have no recorded time: none is printed for them.
+        assert f.wait_line(lambda l: "pong" in l).startswith("0|talk | pong ")
+        line = f.poke_until(poke, lambda l: "pong" in l)
+        assert re.fullmatch(r"\d\d:\d\d:\d\d 0\|talk \| pong \d+", line), line
+
+    def settled():
+        """The last ping and pong, once both files have the last poke's."""
+        def last_pair():
+            ping = read_text(c.log_path("talk")).splitlines()[-1]
+            pong = read_text(c.log_path("talk", "error")).splitlines()[-1]
+            return ping.split()[-1] == pong.split()[-1] and (ping, pong)
+        return wait_for(last_pair, what="the last ping and pong in the files")
+    last, _ = settled()
+    with Follower(c, "talk", "--format", "--lines", "1", "--out") as f:
+        assert f.wait_line(lambda l: True) == f"app=talk id=0 type=out message={last}"
+        line = f.poke_until(poke, lambda l: "ping" in l)
+        assert re.fullmatch(r"timestamp=\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d[+-]\d{4} app=talk id=0 "
+                            r"type=out message=ping \d+", line), line
+    _, last = settled()
+    out = c.ok("logs", "talk", "--format", "--nostream", "--err", "--lines", "1")
+    assert out.splitlines() == [f"app=talk id=0 type=error message={last}"]
+
+
+def test_logs_highlight(corral):
+    run_python(corral, "hl", "print('a needle in a needle stack')", "--no-autorestart")
+    corral.wait_status("hl", "stopped")
+    out = run_in_pty(corral, ["logs", "hl", "--nostream", "--out", "--highlight=needle"], {})
+    mark = "\x1b[100mneedle\x1b[49m"
+    assert f"a {mark} in a {mark} stack" in out, repr(out)
+    # Piped, the text is left alone.
+    out = corral.ok("logs", "hl", "--nostream", "--out", "--highlight=needle")
+    assert "0|hl | a needle in a needle stack" in out.splitlines()
+    err = corral.fail("logs", "hl", "--nostream", "--highlight")
+    assert err.strip() == "corral logs: --highlight needs a word: --highlight=word", err
+
+
+def test_logs_follow_line_with_a_nul_byte(corral, tmp_path):
+    # The daemon sends such a line as JSON with \u0000 in it; the CLI
+    # decoded it without allowing NUL and dropped the whole line, while
+    # the file on disk had it. Every reader gets it as the file has it.
+    on_sigusr1(corral, tmp_path, "nul",
+               "sys.stdout.buffer.write(b'nul \\x00 inside\\n')\n"
+               "sys.stdout.flush()")
+    with Follower(corral, "nul", "--raw", "--out", "--lines", "0") as f:
+        line = f.poke_until(lambda: corral.ok("sendSignal", "SIGUSR1", "nul"),
+                            lambda l: l.startswith("nul"))
+        assert line == "nul \x00 inside", repr(line)
+    assert b"nul \x00 inside\n" in read_bytes(corral.log_path("nul"))
+    out = corral.run("logs", "nul", "--raw", "--out", "--nostream", "--lines", "2").stdout
+    assert "nul \x00 inside" in out.splitlines(), repr(out)
 
 
 def test_flush(talker):

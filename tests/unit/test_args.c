@@ -264,10 +264,14 @@ test_app_fields(void **state)
 static void
 test_suggest_option(void **state)
 {
-	assert_string_equal(args_suggest_option("instance"), "instances");
-	assert_string_equal(args_suggest_option("restart-delay"), "restart-delay");
-	assert_string_equal(args_suggest_option("nostreem"), "nostream");
-	assert_null(args_suggest_option("zzzzzzzzzzzz"));
+	assert_string_equal(args_suggest_option("instance", OG_START), "instances");
+	assert_string_equal(args_suggest_option("restart-dealy", OG_START), "restart-delay");
+	assert_string_equal(args_suggest_option("nostreem", OG_LOGS), "nostream");
+	assert_string_equal(args_suggest_option("lnies", OG_LOGS), "lines");
+	assert_null(args_suggest_option("zzzzzzzzzzzz", ~0u));
+	/* Only the verb's own options: `list --prot` is not `--port`. */
+	assert_string_equal(args_suggest_option("prot", OG_START), "port");
+	assert_null(args_suggest_option("prot", OG_LIST));
 }
 
 static void

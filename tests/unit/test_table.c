@@ -70,6 +70,10 @@ teardown(void **state)
 	loop_flush(d.loop);
 	loop_free(d.loop);
 	events_reset();
+	idmap_free(&d.apps_by_id);
+	idmap_free(&d.apps_by_name);
+	idmap_free(&d.insts_by_uid);
+	idmap_free(&d.insts_by_pm_id);
 	char *cmd = xasprintf("rm -rf %s", home);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
@@ -103,7 +107,7 @@ resolve(const char *target_json, char **err)
 	struct inst **ins;
 	size_t n;
 	*err = NULL;
-	int rc = table_resolve(t, &ins, &n, err);
+	int rc = table_resolve(t, true, &ins, &n, err);
 	json_decref(t);
 	if (rc < 0)
 		return NULL;
@@ -173,6 +177,11 @@ test_resolve_like_pm2(void **state)
 	 * worker (pm_id 4); a number that names nothing is a pm_id. */
 	assert_string_equal(resolve("[\"4\"]", &err), "3");
 	assert_string_equal(resolve("[\"1\"]", &err), "1");
+	/* By script: all apps run /bin/true here. */
+	assert_string_equal(resolve("[\"true\"]", &err), "0,1,2,3,4");
+	assert_string_equal(resolve("[\"/bin/true\"]", &err), "0,1,2,3,4");
+	assert_null(resolve("[\"bin/true\"]", &err));
+	free(err);
 	assert_null(resolve("[\"nope\"]", &err));
 	assert_string_equal(err, "no process or namespace matches nope");
 	free(err);

@@ -1,7 +1,8 @@
 /*
  * test_units.c — the numbers users type: durations ("500ms", "2s", a bare
  * number in the caller's default unit), sizes ("300M", "1.5G", 1024-based as
- * in PM2), plain integers with ranges, and the short forms the tables print.
+ * in PM2), plain integers with ranges, and the short forms the tables and
+ * log lines print.
  * Every parser is strict: trailing garbage, a missing number, a sign where
  * none belongs and overflow are errors, never a silent 0.
  */
@@ -9,7 +10,9 @@
 #include "unit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/units.h"
 
@@ -200,6 +203,21 @@ test_format_bytes(void **state)
 	assert_string_equal(tiny, "30.");
 }
 
+static void
+test_format_time(void **state)
+{
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	char buf[64];
+	int64_t t = 1700000000123;     /* 2023-11-14 22:13:20.123 UTC */
+	units_format_time(UNITS_ISO_TIME, t, buf, sizeof(buf));
+	assert_string_equal(buf, "2023-11-14T22:13:20.123+0000");
+	units_format_time("%H:%M:%S.%L %:z 100%%", t, buf, sizeof(buf));
+	assert_string_equal(buf, "22:13:20.123 +00:00 100%");
+	units_format_time("%Y-%m-%d", t, buf, 5);
+	assert_string_equal(buf, "");   /* does not fit */
+}
+
 int
 main(void)
 {
@@ -212,6 +230,7 @@ main(void)
 		cmocka_unit_test(test_int),
 		cmocka_unit_test(test_format_uptime),
 		cmocka_unit_test(test_format_bytes),
+		cmocka_unit_test(test_format_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
- * client.c — connecting to (and starting) the daemon.
+ * conn.c — the CLI's connection to the daemon (and starting it).
  */
-#include "cli/client.h"
+#include "cli/conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,13 +40,44 @@ try_connect(const struct paths *p)
 }
 
 bool
-client_daemon_running(const struct paths *p)
+conn_daemon_running(const struct paths *p)
 {
 	int fd = try_connect(p);
 	if (fd < 0)
 		return false;
 	close(fd);
 	return true;
+}
+
+/* A daemon started from inside a cluster app (a deploy hook running
+ * `corral start`) gets the app's environment: it must not load the app's
+ * preload library, or its own listeners would be bound through the other
+ * daemon's broker. Drops the library from LD_PRELOAD and the broker's
+ * variables, in the child about to exec the daemon. */
+static void
+drop_app_preload(void)
+{
+	unsetenv("CORRAL_BROKER_FD");
+	unsetenv("CORRAL_BROKER_SOCKET");
+	const char *old = getenv("LD_PRELOAD");
+	if (!old || !strstr(old, "libcorral-preload"))
+		return;
+	struct sbuf kept = SBUF_INIT;
+	char *copy = xstrdup(old), *save = NULL;
+	/* ld.so splits the list on spaces and colons. */
+	for (char *lib = strtok_r(copy, ": ", &save); lib; lib = strtok_r(NULL, ": ", &save)) {
+		if (strstr(lib, "libcorral-preload"))
+			continue;
+		if (kept.len)
+			sbuf_addc(&kept, ':');
+		sbuf_adds(&kept, lib);
+	}
+	if (kept.len)
+		setenv("LD_PRELOAD", kept.s, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	sbuf_free(&kept);
+	free(copy);
 }
 
 /* Fork the daemon; wait until it says its socket is up. */
@@ -83,6 +114,7 @@ spawn_daemon(const struct paths *p, char **err)
 		char fdbuf[16];
 		snprintf(fdbuf, sizeof(fdbuf), "%d", pipefd[1]);
 		setenv("CORRAL_DAEMON_READY_FD", fdbuf, 1);
+		drop_app_preload();
 		int null = open("/dev/null", O_RDWR);
 		/* The daemon's stderr goes to its log, so a crash report lands there.
 		 * O_NONBLOCK: a FIFO in its place must not hang us (holding the
@@ -165,7 +197,7 @@ send_line(struct conn *c, json_t *msg)
 }
 
 char *
-client_next_line(struct conn *c, int timeout_ms, size_t *len)
+conn_next_line(struct conn *c, int timeout_ms, size_t *len)
 {
 	int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
 	for (;;) {
@@ -196,14 +228,16 @@ client_next_line(struct conn *c, int timeout_ms, size_t *len)
 }
 
 json_t *
-client_next(struct conn *c, int timeout_ms)
+conn_next(struct conn *c, int timeout_ms)
 {
 	for (;;) {
 		size_t len;
-		char *line = client_next_line(c, timeout_ms, &len);
+		char *line = conn_next_line(c, timeout_ms, &len);
 		if (!line)
 			return NULL;
-		json_t *j = json_loadb(line, len, 0, NULL);
+		/* A log line may hold NUL bytes (sent as \u0000): without
+		 * JSON_ALLOW_NUL jansson refuses the whole line. */
+		json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 		if (j)
 			return j;
 	}
@@ -217,7 +251,7 @@ error_text(json_t *reply)
 }
 
 json_t *
-client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
+conn_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 {
 	int id = ++c->next_id;
 	json_object_set_new(req, "id", json_integer(id));
@@ -225,7 +259,7 @@ client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 	if (rc < 0) {
 		/* The daemon may have refused us and hung up before we wrote:
 		 * its reason is waiting in our receive buffer. */
-		json_t *r = client_next(c, 1000);
+		json_t *r = conn_next(c, 1000);
 		if (r && json_is_null(json_object_get(r, "id")) && json_object_get(r, "error")) {
 			*err = error_text(r);
 			json_decref(r);
@@ -236,7 +270,7 @@ client_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 		return NULL;
 	}
 	for (;;) {
-		json_t *r = client_next(c, timeout_ms);
+		json_t *r = conn_next(c, timeout_ms);
 		if (!r) {
 			if (c->hung_up)
 				*err = xstrdup("the daemon closed the connection without answering "
@@ -270,7 +304,7 @@ static int
 hello(struct conn *c, char **err)
 {
 	json_t *req = json_pack("{s:s, s:i}", "cmd", "hello", "v", 1);
-	json_t *r = client_call(c, req, 10000, err);
+	json_t *r = conn_call(c, req, 10000, err);
 	json_decref(req);
 	if (!r)
 		return -EPROTO;
@@ -280,7 +314,7 @@ hello(struct conn *c, char **err)
 }
 
 int
-client_open(const struct paths *p, bool autostart, struct conn *c, char **err)
+conn_open(const struct paths *p, bool autostart, struct conn *c, char **err)
 {
 	memset(c, 0, sizeof(*c));
 	linebuf_init(&c->in, MAX_REPLY);
@@ -328,14 +362,14 @@ client_open(const struct paths *p, bool autostart, struct conn *c, char **err)
 	c->fd = fd;
 	int rc = hello(c, err);
 	if (rc < 0) {
-		client_close(c);
+		conn_close(c);
 		return rc;
 	}
 	return 0;
 }
 
 void
-client_close(struct conn *c)
+conn_close(struct conn *c)
 {
 	if (c->fd > 0)
 		close(c->fd);

@@ -1,14 +1,14 @@
 /*
- * client.h — the CLI's connection to the daemon.
+ * conn.h — the CLI's connection to the daemon.
  *
- * client_open() connects to $CORRAL_HOME/corral.sock, starting the daemon
+ * conn_open() connects to $CORRAL_HOME/corral.sock, starting the daemon
  * when none answers: under an flock on daemon.lock, so that concurrent
  * first commands start exactly one daemon, the client re-tries the
  * connection, and only then spawns `corral daemon` (double fork, own
  * session) and waits for it to report that its socket is up.
  */
-#ifndef CORRAL_CLIENT_H
-#define CORRAL_CLIENT_H
+#ifndef CORRAL_CONN_H
+#define CORRAL_CONN_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -26,21 +26,21 @@ struct conn {
 
 /* Connect (and say hello); with autostart, start the daemon if needed.
  * 0, -ENOENT (no daemon and !autostart), or another -errno with *err. */
-int client_open(const struct paths *p, bool autostart, struct conn *c, char **err);
-void client_close(struct conn *c);
+int conn_open(const struct paths *p, bool autostart, struct conn *c, char **err);
+void conn_close(struct conn *c);
 
 /* Send a request (the "id" is added) and wait up to timeout_ms for its
  * reply. Returns the reply (new reference) when ok; NULL with *err set to
  * the daemon's message (or a transport error) otherwise. */
-json_t *client_call(struct conn *c, json_t *req, int timeout_ms, char **err);
+json_t *conn_call(struct conn *c, json_t *req, int timeout_ms, char **err);
 /* The next pushed line (for logs -f); NULL at EOF or timeout (timeout_ms
  * < 0 waits forever). */
-json_t *client_next(struct conn *c, int timeout_ms);
+json_t *conn_next(struct conn *c, int timeout_ms);
 /* The next line as it came, NUL-terminated, valid until the next read; NULL
  * at EOF or timeout. For replies whose payload follows on its own line. */
-char *client_next_line(struct conn *c, int timeout_ms, size_t *len);
+char *conn_next_line(struct conn *c, int timeout_ms, size_t *len);
 
 /* Is a daemon answering for this home? */
-bool client_daemon_running(const struct paths *p);
+bool conn_daemon_running(const struct paths *p);
 
 #endif

@@ -1,0 +1,128 @@
+/*
+ * verbs.h — what the verb files share (private to src/cli).
+ *
+ * cli.c parses the command line into a struct ctx and calls the verb from
+ * its table; each verb is a `verb_<name>(struct ctx *)` in one of the
+ * verbs_*.c files, grouped by theme:
+ *
+ *   verbs_start.c   start, startOrRestart, startOrReload
+ *   verbs_run.c     stop, restart, reload, delete, reset, sendSignal, scale
+ *   verbs_query.c   list, jlist, prettylist, describe, env, pid, id
+ *   verbs_logs.c    logs, flush, reloadLogs
+ *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill
+ *   verbs_config.c  config, ecosystem, and loading ecosystem files
+ *
+ * A verb returns the exit code: 0, or 1 after one line on stderr
+ * ("corral <verb>: what went wrong").
+ */
+#ifndef CORRAL_VERBS_H
+#define CORRAL_VERBS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cli/args.h"
+#include "cli/conn.h"
+#include "common/paths.h"
+#include "common/util.h"
+
+/* Requests that wait for processes get a long timeout; queries a short one. */
+#define QUICK_TIMEOUT_MS 30000
+#define ACTION_TIMEOUT_MS (10 * 60 * 1000)
+
+/* One command: its options, its home, its connection (opened on first use). */
+struct ctx {
+	struct args a;
+	struct paths paths;
+	struct conn conn;
+	bool connected;
+	const char *verb;     /* canonical verb name */
+	const char *usage;    /* its usage line, from the verb table */
+	bool some_failed;     /* a part failed and said so: exit 1 at the end */
+};
+
+/* ---- cli.c ---- */
+
+/* Print "corral <verb>: <message>" on stderr; returns 1. */
+int cli_fail(struct ctx *x, const char *fmt, ...) PRINTFLIKE(2, 3);
+/* cli_fail() with the verb's usage line. */
+int cli_usage_error(struct ctx *x);
+/* Connect (once); with autostart, start the daemon when none runs. 0,
+ * -ENOENT (none runs and !autostart), or -errno after printing why. */
+int cli_connect(struct ctx *x, bool autostart);
+/* Send a request (consumed); the reply (new reference), or NULL after
+ * printing the error. */
+json_t *cli_call(struct ctx *x, json_t *req, int timeout_ms);
+/* The strings of a NULL-terminated vector as a JSON array (new). */
+json_t *cli_targets(char **pos);
+/* The same for targets of processes: a relative path to a script file is
+ * made absolute (the daemon matches apps by their script). */
+json_t *cli_process_targets(char **pos);
+/* The daemon's processes (all, or those the targets name); with env, their
+ * specs carry the environment. New reference, or NULL after printing why. */
+json_t *cli_list_procs(struct ctx *x, json_t *targets, bool env);
+/* The app names of a process list, as the keys of a new object. */
+json_t *cli_running_names(json_t *procs);
+/* After an action: the process table (or, with --json, the processes the
+ * action touched). */
+void cli_print_procs(struct ctx *x, json_t *procs);
+/* Print each warning (an array of strings) on stderr. */
+void cli_print_warnings(json_t *warnings);
+/* The current directory (caller frees); "/" when it cannot be known. */
+char *cli_current_dir(void);
+
+/* ---- verbs_config.c ---- */
+
+/* Does this argument name an ecosystem file (PM2's rule, and it exists or
+ * has an extension)? */
+bool cli_is_config_arg(const char *arg);
+/* Load and normalize an ecosystem file: the array of app specs (new
+ * reference), or NULL after printing the error. */
+json_t *cli_load_config(struct ctx *x, const char *file);
+
+/* ---- verbs_start.c ---- */
+
+/* Start these app specs (`stopped`: names to register without starting, or
+ * NULL) and print what happened. 0 or 1. */
+int start_send(struct ctx *x, json_t *apps, json_t *stopped);
+
+/* verbs_logs.c: --attach: follow the logs of the apps of these processes
+ * until interrupted. */
+int logs_attach(struct ctx *x, json_t *procs);
+/* startOrRestart / startOrReload of a file: start what is missing, `action`
+ * ("restart" or "reload") the rest with the file's settings. 0 or 1. */
+int start_or_update(struct ctx *x, const char *file, const char *action);
+
+/* ---- the verbs ---- */
+
+int verb_start(struct ctx *x);
+int verb_start_or_restart(struct ctx *x);
+int verb_start_or_reload(struct ctx *x);
+int verb_stop(struct ctx *x);
+int verb_restart(struct ctx *x);
+int verb_reload(struct ctx *x);
+int verb_delete(struct ctx *x);
+int verb_reset(struct ctx *x);
+int verb_signal(struct ctx *x);
+int verb_scale(struct ctx *x);
+int verb_list(struct ctx *x);
+int verb_jlist(struct ctx *x);
+int verb_prettylist(struct ctx *x);
+int verb_describe(struct ctx *x);
+int verb_env(struct ctx *x);
+int verb_pid(struct ctx *x);
+int verb_id(struct ctx *x);
+int verb_logs(struct ctx *x);
+int verb_flush(struct ctx *x);
+int verb_reload_logs(struct ctx *x);
+int verb_save(struct ctx *x);
+int verb_resurrect(struct ctx *x);
+int verb_cleardump(struct ctx *x);
+int verb_startup(struct ctx *x);
+int verb_unstartup(struct ctx *x);
+int verb_ping(struct ctx *x);
+int verb_kill(struct ctx *x);
+int verb_config(struct ctx *x);
+int verb_ecosystem(struct ctx *x);
+
+#endif

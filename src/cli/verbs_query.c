@@ -1,0 +1,293 @@
+/*
+ * verbs_query.c — what the daemon knows, printed: list, jlist, prettylist,
+ * describe, env, pid, id.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/nodefmt.h"
+#include "cli/render.h"
+#include "cli/verbs.h"
+
+/* `--sort field[:asc|desc]`: what a process is ordered by. */
+struct sort_key {
+	const char *field;      /* in the list reply */
+	bool number;
+	bool descending;
+};
+
+/* --sort's value as a key: 0, or 1 after saying what is wrong with it. PM2's
+ * names are accepted (memory, and id for pm_id). */
+static int
+sort_key_parse(struct ctx *x, const char *value, struct sort_key *key)
+{
+	static const struct {
+		const char *name, *field;
+		bool number;
+	} fields[] = {
+		{"name", "name", false}, {"namespace", "namespace", false}, {"id", "pm_id", true},
+		{"pid", "pid", true}, {"cpu", "cpu", true}, {"mem", "memory", true},
+		{"memory", "memory", true}, {"uptime", "uptime_ms", true},
+		{"restarts", "restarts", true}, {"status", "status", false},
+	};
+	const char *colon = strchr(value, ':');
+	size_t len = colon ? (size_t)(colon - value) : strlen(value);
+	const char *order = colon ? colon + 1 : "asc";
+	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
+		return cli_fail(x, "--sort %s: the order is asc or desc, not \"%s\"", value, order);
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		if (strlen(fields[i].name) == len && strncmp(fields[i].name, value, len) == 0) {
+			*key = (struct sort_key){fields[i].field, fields[i].number, order[0] == 'd'};
+			return 0;
+		}
+	}
+	return cli_fail(x, "--sort %s: no field \"%.*s\" (name, namespace, id, pid, cpu, mem, "
+	    "uptime, restarts, status)", value, (int)len, value);
+}
+
+struct sort_item {
+	json_t *proc;
+	size_t order;           /* ties keep the daemon's order (by pm_id) */
+	const struct sort_key *key;
+};
+
+static int
+sort_item_cmp(const void *a, const void *b)
+{
+	const struct sort_item *x = a, *y = b;
+	json_t *vx = json_object_get(x->proc, x->key->field);
+	json_t *vy = json_object_get(y->proc, x->key->field);
+	int c;
+	if (x->key->number) {
+		double dx = json_number_value(vx), dy = json_number_value(vy);
+		c = dx < dy ? -1 : dx > dy;
+	} else {
+		c = strcmp(json_string_value(vx) ?: "", json_string_value(vy) ?: "");
+	}
+	if (x->key->descending)
+		c = -c;
+	return c ? c : x->order < y->order ? -1 : 1;
+}
+
+/* The processes of a list reply in the order of key (a new array). */
+static json_t *
+sorted(json_t *procs, const struct sort_key *key)
+{
+	size_t n = json_array_size(procs);
+	struct sort_item *items = xcalloc(n ? n : 1, sizeof(*items));
+	for (size_t i = 0; i < n; i++)
+		items[i] = (struct sort_item){json_array_get(procs, i), i, key};
+	qsort(items, n, sizeof(*items), sort_item_cmp);
+	json_t *out = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append(out, items[i].proc);
+	free(items);
+	return out;
+}
+
+int
+verb_list(struct ctx *x)
+{
+	bool json = args_has(&x->a, "json");
+	struct sort_key key = {"pm_id", true, false};
+	const char *sort = args_get(&x->a, "sort");
+	if (sort && sort_key_parse(x, sort, &key) != 0)
+		return 1;
+	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", !json);
+	if (x->a.pos[0])
+		json_object_set_new(req, "targets", cli_process_targets(x->a.pos));
+	/* The table needs the top-level fields only: ask for just those. */
+	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	json_t *procs = sorted(json_object_get(r, "procs"), &key);
+	if (json)
+		render_json(stdout, procs, true);
+	else
+		render_list(stdout, procs);
+	json_decref(procs);
+	json_decref(r);
+	return 0;
+}
+
+int
+verb_jlist(struct ctx *x)
+{
+	/* The daemon sends the array on the line after its reply, ready to
+	 * print; an older daemon ignores "raw" and puts it in the reply. */
+	json_t *r = cli_call(x, json_pack("{s:s, s:b}", "cmd", "list", "raw", 1), QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	if (!json_is_true(json_object_get(r, "procs_follow"))) {
+		render_json(stdout, json_object_get(r, "procs"), false);
+		json_decref(r);
+		return 0;
+	}
+	json_decref(r);
+	size_t len;
+	char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+	if (!line)
+		return cli_fail(x, "the daemon closed the connection");
+	fwrite(line, 1, len, stdout);
+	fputc('\n', stdout);
+	return 0;
+}
+
+/* value as Node's console.log() prints it (what PM2 prints). */
+static void
+print_like_node(const json_t *value)
+{
+	char *text = nodefmt_json(value);
+	printf("%s\n", text);
+	free(text);
+}
+
+/* PM2's `prettylist`: each process as PM2's list has it ({pid, name,
+ * pm2_env, pm_id, monit}, each field once), laid out by util.inspect. */
+int
+verb_prettylist(struct ctx *x)
+{
+	json_t *procs = cli_list_procs(x, NULL, false);
+	if (!procs)
+		return 1;
+	json_t *shown = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p)
+		json_array_append_new(shown, json_pack("{s:O, s:O, s:O, s:O, s:O}",
+		    "pid", json_object_get(p, "pid"), "name", json_object_get(p, "name"),
+		    "pm2_env", json_object_get(p, "pm2_env"), "pm_id", json_object_get(p, "pm_id"),
+		    "monit", json_object_get(p, "monit")));
+	print_like_node(shown);
+	json_decref(shown);
+	json_decref(procs);
+	return 0;
+}
+
+/* The processes named by the arguments (all when none; when `missing` is
+ * set, there must be some and it says what), or NULL after printing why. */
+static json_t *
+procs_of_args(struct ctx *x, bool env, const char *missing)
+{
+	if (missing && !x->a.pos[0]) {
+		cli_fail(x, "missing %s", missing);
+		return NULL;
+	}
+	json_t *t = x->a.pos[0] ? cli_process_targets(x->a.pos) : NULL;
+	json_t *procs = cli_list_procs(x, t, env);
+	json_decref(t);
+	return procs;
+}
+
+int
+verb_describe(struct ctx *x)
+{
+	json_t *procs = procs_of_args(x, false, "target (an id, a name, a namespace or all)");
+	if (!procs)
+		return 1;
+	if (args_has(&x->a, "json")) {
+		render_json(stdout, procs, true);
+	} else {
+		size_t i;
+		json_t *p;
+		json_array_foreach(procs, i, p)
+			render_describe(stdout, p);
+	}
+	json_decref(procs);
+	return 0;
+}
+
+int
+verb_env(struct ctx *x)
+{
+	json_t *procs = procs_of_args(x, true, "process id");
+	if (!procs)
+		return 1;
+	json_t *p = json_array_get(procs, 0);
+	int pid = (int)json_integer_value(json_object_get(p, "pid"));
+	/* The environment the process really has, when we can read it. */
+	char *path = xasprintf("/proc/%d/environ", pid);
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *out = json_object();
+	if (pid > 0 && read_file(path, &buf, &len, 16u << 20) == 0) {
+		for (size_t i = 0; i < len;) {
+			const char *e = buf + i;
+			const char *eq = strchr(e, '=');
+			if (eq) {
+				char *key = xstrndup(e, (size_t)(eq - e));
+				json_object_set_new(out, key, json_string(eq + 1));
+				free(key);
+			}
+			i += strlen(e) + 1;
+		}
+	} else {
+		json_object_update(out, json_object_get(json_object_get(p, "spec"), "env"));
+	}
+	free(buf);
+	free(path);
+	if (args_has(&x->a, "json")) {
+		render_json(stdout, out, true);
+	} else {
+		const char *k;
+		json_t *v;
+		json_object_foreach(out, k, v)
+			printf("%s: %s\n", k, json_string_value(v));
+	}
+	json_decref(out);
+	json_decref(procs);
+	return 0;
+}
+
+/* The pids of the running processes (all, or those the arguments name). */
+int
+verb_pid(struct ctx *x)
+{
+	json_t *procs = procs_of_args(x, false, NULL);
+	if (!procs)
+		return 1;
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		long long pid = (long long)json_integer_value(json_object_get(p, "pid"));
+		if (pid > 0)
+			printf("%lld\n", pid);
+	}
+	json_decref(procs);
+	return 0;
+}
+
+/* PM2's `id <name>`: the pm_ids of the processes of that name (or running
+ * that script), as Node prints an array: "[ 4, 5 ]", "[]" when none. */
+int
+verb_id(struct ctx *x)
+{
+	const char *name = x->a.pos[0];
+	if (!name)
+		return cli_usage_error(x);
+	json_t *procs = cli_list_procs(x, NULL, false);
+	if (!procs)
+		return 1;
+	char *here = cli_current_dir();
+	char *joined = xasprintf("%s/%s", here, name);
+	char *real = realpath(name, NULL);
+	json_t *ids = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		const char *script = json_string_value(json_object_get(json_object_get(p, "spec"),
+		    "script"));
+		if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0 || (script &&
+		    (strcmp(script, name) == 0 || strcmp(script, joined) == 0 ||
+		    (real && strcmp(script, real) == 0))))
+			json_array_append(ids, json_object_get(p, "pm_id"));
+	}
+	print_like_node(ids);
+	json_decref(ids);
+	free(real);
+	free(joined);
+	free(here);
+	json_decref(procs);
+	return 0;
+}

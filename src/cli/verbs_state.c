@@ -1,0 +1,185 @@
+/*
+ * verbs_state.c — the saved process list and the daemon itself: save,
+ * resurrect, cleardump, startup, unstartup, ping, kill.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/dump.h"
+#include "cli/render.h"
+#include "cli/startup.h"
+#include "cli/verbs.h"
+#include "common/spec.h"
+
+int
+verb_save(struct ctx *x)
+{
+	json_t *procs = cli_list_procs(x, NULL, true);
+	if (!procs)
+		return 1;
+	json_t *doc = dump_from_procs(procs);
+	char *err = NULL;
+	int rc = dump_write(&x->paths, doc, args_has(&x->a, "force"), &err);
+	size_t n = json_array_size(json_object_get(doc, "apps"));
+	json_decref(doc);
+	json_decref(procs);
+	if (rc < 0) {
+		cli_fail(x, "%s", err);
+		free(err);
+		return 1;
+	}
+	printf("corral: saved %zu app%s to %s\n", n, n == 1 ? "" : "s", x->paths.dump);
+	return 0;
+}
+
+int
+verb_resurrect(struct ctx *x)
+{
+	char *err = NULL;
+	json_t *doc = dump_read(&x->paths, &err);
+	if (!doc) {
+		cli_fail(x, "%s", err);
+		free(err);
+		return 1;
+	}
+	json_t *procs = cli_list_procs(x, NULL, false);
+	if (!procs) {
+		json_decref(doc);
+		return 1;
+	}
+	json_t *names = cli_running_names(procs);
+	json_t *apps = json_array(), *stopped = json_array();
+	size_t i, skipped = 0;
+	json_t *e;
+	json_array_foreach(json_object_get(doc, "apps"), i, e) {
+		/* A damaged entry (a hand edit) costs that app, not the others:
+		 * a resurrect at boot must bring back what it can. */
+		struct spec parsed;
+		char *why = NULL;
+		json_t *saved = json_object_get(e, "spec");
+		if (spec_from_json(saved, &parsed, &why) < 0) {
+			const char *sname = json_string_value(json_object_get(saved, "name"));
+			fprintf(stderr, "corral resurrect: %s: app %zu%s%s%s: %s; skipped\n",
+			    x->paths.dump, i, sname ? " (" : "", sname ? sname : "", sname ? ")" : "",
+			    why ? why : "not an app");
+			free(why);
+			skipped++;
+			continue;
+		}
+		json_t *spec = spec_to_json(&parsed, true);
+		spec_free(&parsed);
+		const char *name = json_string_value(json_object_get(spec, "name"));
+		if (json_object_get(names, name)) {
+			json_decref(spec);
+			continue;
+		}
+		json_t *n = json_object_get(e, "instances");
+		if (json_integer_value(n) > 0)
+			json_object_set(spec, "instances", n);
+		if (strcmp(json_string_value(json_object_get(e, "status")) ?: "", "stopped") == 0)
+			json_array_append_new(stopped, json_string(name));
+		json_array_append_new(apps, spec);
+	}
+	int rc = skipped > 0;
+	if (json_array_size(apps) > 0)
+		rc |= start_send(x, apps, stopped);
+	else if (!skipped)
+		printf("corral: nothing to resurrect (every saved app is already here)\n");
+	json_decref(names);
+	json_decref(procs);
+	json_decref(apps);
+	json_decref(stopped);
+	json_decref(doc);
+	return rc;
+}
+
+int
+verb_cleardump(struct ctx *x)
+{
+	json_t *doc = json_pack("{s:i, s:[]}", "version", 1, "apps");
+	char *err = NULL;
+	int rc = dump_write(&x->paths, doc, true, &err);
+	json_decref(doc);
+	if (rc < 0) {
+		cli_fail(x, "%s", err);
+		free(err);
+		return 1;
+	}
+	printf("corral: %s emptied\n", x->paths.dump);
+	return 0;
+}
+
+int
+verb_startup(struct ctx *x)
+{
+	return startup_command(&x->a, &x->paths, true);
+}
+
+int
+verb_unstartup(struct ctx *x)
+{
+	return startup_command(&x->a, &x->paths, false);
+}
+
+int
+verb_ping(struct ctx *x)
+{
+	json_t *r = cli_call(x, json_pack("{s:s}", "cmd", "ping"), QUICK_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	if (args_has(&x->a, "json"))
+		render_json(stdout, r, true);
+	else
+		printf("pong (daemon pid %lld)\n", (long long)json_integer_value(json_object_get(r, "pid")));
+	json_decref(r);
+	return 0;
+}
+
+/* True while pid runs. A zombie counts as gone: the daemon's parent is
+ * init, and some container inits reap late or never. */
+static bool
+process_running(int pid)
+{
+	if (kill(pid, 0) < 0)
+		return false;
+	char *path = xasprintf("/proc/%d/stat", pid);
+	char *txt = NULL;
+	bool running = true;
+	if (read_file(path, &txt, NULL, 4096) == 0) {
+		const char *rp = strrchr(txt, ')');
+		if (rp && rp[1] == ' ' && rp[2] == 'Z')
+			running = false;
+	}
+	free(txt);
+	free(path);
+	return running;
+}
+
+int
+verb_kill(struct ctx *x)
+{
+	int rc = cli_connect(x, false);
+	if (rc == -ENOENT) {
+		printf("corral: no daemon running for %s\n", x->paths.home);
+		return 0;
+	}
+	if (rc < 0)
+		return 1;
+	int pid = x->conn.daemon_pid;
+	json_t *r = cli_call(x, json_pack("{s:s}", "cmd", "kill"), ACTION_TIMEOUT_MS);
+	if (!r)
+		return 1;
+	json_decref(r);
+	conn_close(&x->conn);
+	x->connected = false;
+	/* Wait for the daemon process itself to be gone. */
+	int64_t deadline = mono_ms() + 10000;
+	while (pid > 0 && process_running(pid) && mono_ms() < deadline)
+		usleep(10000);
+	printf("corral: daemon stopped\n");
+	return 0;
+}

@@ -168,6 +168,20 @@ send_some(struct client *c, const char *data, size_t n, size_t *sent)
 	return true;
 }
 
+static bool client_queue(struct client *c, const char *data, size_t n, bool push);
+
+/* Push the "missed" note on its own (client_queue sends it before the
+ * next push otherwise). */
+static void
+say_missed(struct client *c)
+{
+	char note[64];
+	int n = snprintf(note, sizeof(note), "{\"event\":\"missed\",\"count\":%lld}\n",
+	    (long long)c->missed);
+	c->missed = 0;
+	client_queue(c, note, (size_t)n, false);
+}
+
 static void
 flush_out(struct client *c)
 {
@@ -189,6 +203,10 @@ flush_out(struct client *c)
 			client_drop(c);
 			return;
 		}
+		/* The subscriber caught up: tell it now what it missed, not with
+		 * a next push that may never come. */
+		if (c->missed > 0)
+			say_missed(c);
 	} else if (c->out_off > (1u << 20)) {
 		/* Drop what was sent so the buffer does not creep. */
 		memmove(c->out.s, c->out.s + c->out_off, queued(c));

@@ -32,9 +32,17 @@ static int
 open_log(const char *path)
 {
 	char *dir = xstrdup(path);
-	mkdir_p(dirname(dir), 0700);
+	mkdir_p(dirname(dir), 0750);
 	free(dir);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+	/* A file corral creates is 0640 (the owner's group may read it), not
+	 * what the daemon's private umask would make of it; one that exists
+	 * keeps the mode its owner gave it. */
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = open(path, flags | O_CREAT | O_EXCL, 0640);
+	if (fd >= 0)
+		fchmod(fd, 0640);
+	else if (errno == EEXIST)
+		fd = open(path, flags);
 	if (fd < 0)
 		return -errno;
 	struct stat st;

@@ -11,6 +11,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import time
 
@@ -545,3 +546,18 @@ def test_full_disk_drops_lines_and_keeps_going(corral, tmp_path):
     with open(f"/proc/{dpid}/root{out}", "rb") as f:
         head = f.read(200)
     assert head.startswith(b"[corral] ") and b"log lines lost" in head, head
+
+
+def test_log_files_are_created_group_readable(corral, tmp_path):
+    """A log file corral creates is 0640 (and its new folder 0750), whatever
+    the daemon's private umask; one that exists keeps its mode."""
+    out = tmp_path / "new" / "out.log"
+    kept = tmp_path / "kept.log"
+    kept.write_text("")
+    os.chmod(kept, 0o600)
+    run_python(corral, "modes", "print('hi')", "--no-autorestart", "--output", str(out),
+               "--error", str(kept))
+    corral.wait_status("modes", "stopped")
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(out.parent).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600

@@ -277,6 +277,16 @@ render_describe(FILE *f, json_t *p)
 	kv(&t, "error log path", str(p, "err_log"), NULL);
 	kv(&t, "combined log path", str(p, "log"), NULL);
 	kv(&t, "pid path", str(p, "pid_file"), NULL);
+	const char *lost_keys[][2] = {{"out", "out log lost"}, {"err", "error log lost"},
+	    {"log", "combined log lost"}};
+	for (size_t k = 0; k < ARRAY_LEN(lost_keys); k++) {
+		json_t *lost = json_object_get(json_object_get(p, "logs_lost"), lost_keys[k][0]);
+		if (!lost)
+			continue;
+		snprintf(buf, sizeof(buf), "%lld lines (%lld bytes)", num(lost, "lines"),
+		    num(lost, "bytes"));
+		kv(&t, lost_keys[k][1], buf, num(lost, "lines") || num(lost, "bytes") ? RED : NULL);
+	}
 	snprintf(buf, sizeof(buf), "%lld", num(p, "unstable_restarts"));
 	kv(&t, "unstable restarts", buf, NULL);
 	json_t *ec = json_object_get(p, "exit_code");

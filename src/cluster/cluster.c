@@ -395,6 +395,31 @@ member_add(struct group *g, int fd, const struct cluster_slot *slot, struct clus
 	    .pm_id = slot->pm_id, .peer = peer, .reserved = peer == NULL};
 }
 
+void
+cluster_set_socket_share(struct cluster *c, size_t per_app)
+{
+	c->socket_share = per_app;
+}
+
+/* Room for one more socket of g's app within its share; -EMFILE with *err
+ * naming the app when there is none. */
+static int
+check_share(const struct group *g, char **err)
+{
+	if (!g->c->socket_share)
+		return 0;
+	size_t n = 0;
+	const struct group *o;
+	LIST_FOREACH(o, &g->c->groups, link)
+		if (o->app_id == g->app_id)
+			n += o->lb == LB_SHARED ? o->shared_fd >= 0 : o->n;
+	if (n < g->c->socket_share)
+		return 0;
+	*err = xasprintf("cannot listen on %s: app %s holds %zu listening sockets already, its "
+	    "share of the corral daemon's file descriptors", g->label, g->app_name, n);
+	return -EMFILE;
+}
+
 int
 group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluster_peer *peer,
     char **err)
@@ -409,6 +434,10 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 			return m->fd;
 		}
 	}
+	/* A new socket from here on. */
+	int rc = g->lb == LB_SHARED && g->shared_fd >= 0 ? 0 : check_share(g, err);
+	if (rc < 0)
+		return rc;
 	if (g->lb == LB_SHARED) {
 		if (g->shared_fd < 0) {
 			int fd = bound_socket(g, false, true, err);
@@ -425,7 +454,7 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 		return -EMFILE;
 	}
 	if (g->n == 0 && g->port != 0) {
-		int rc = check_port_free(g, err);
+		rc = check_port_free(g, err);
 		if (rc < 0)
 			return rc;
 	}

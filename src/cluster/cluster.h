@@ -54,6 +54,10 @@ struct cluster_ops {
 /* A cluster on loop l; ops and arg are kept (arg is passed to
  * slot_serving_since). Never fails. */
 struct cluster *cluster_new(struct loop *l, const struct cluster_ops *ops, void *arg);
+/* Each app may make the daemon hold at most per_app listening sockets
+ * (0: no limit): its binds beyond get EMFILE, and the daemon's other
+ * descriptors stay for everything else. */
+void cluster_set_socket_share(struct cluster *c, size_t per_app);
 /* Close every socket, relayed connection and broker channel (daemon exit).
  * Peers still alive are freed too; their owners must not use them after. */
 void cluster_free(struct cluster *c);
@@ -96,7 +100,8 @@ void cluster_peer_exited(struct cluster_peer *peer);
 void cluster_peer_unslot(struct cluster_peer *peer);
 /* True when no socket used only by the peer holds queued connections. */
 bool cluster_peer_drained(const struct cluster_peer *peer);
-/* The process is gone for good: close its channel and release its sockets.
+/* The process is gone for good: close its channel and release its sockets
+ * (the peer itself is freed after the loop's current batch).
  * With keep_for_slot (it was its slot's serving process), they are kept
  * for the slot's next process (after a crash or a restart) with their
  * queues; otherwise they are closed, their queued connections relayed to

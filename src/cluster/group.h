@@ -90,6 +90,7 @@ struct cluster {
 	struct idmap by_port;   /* port → first group there (port_next) */
 	struct peer_list peers;
 	struct relays *relays;  /* connections handed on from closed listeners */
+	size_t socket_share;    /* listening sockets one app may hold, 0 = any */
 };
 
 /* A peer's broker channels (broker.c): [0] the inherited socketpair, the

@@ -451,7 +451,10 @@ static void
 cmd_reload_logs(struct client *c, json_t *id, json_t *req)
 {
 	char *first = NULL;
+	int daemon_log_rc = log_reopen();
 	size_t failed = logfile_reopen_all(&first);
+	if (daemon_log_rc < 0 && failed++ == 0)
+		first = xasprintf("%s: %s", D->paths.log, strerror(-daemon_log_rc));
 	if (failed) {
 		char more[48] = "";
 		if (failed > 1)

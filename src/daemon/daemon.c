@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/spec.h"
 #include "daemon/events.h"
+#include "daemon/fdreserve.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
@@ -53,10 +54,15 @@ on_signal(struct loop *l, struct io *io, uint32_t events, void *arg)
 			    strsignal((int)si.ssi_signo));
 			daemon_shutdown();
 			break;
-		case SIGUSR2:
+		case SIGUSR2: {
+			int rc = log_reopen();
 			logfile_reopen_all(NULL);
+			if (rc < 0)
+				dlog("SIGUSR2: cannot reopen %s: %s (still writing to the old file)",
+				    D->paths.log, strerror(-rc));
 			dlog("SIGUSR2: log files reopened");
 			break;
+		}
 		case SIGHUP:
 			break;
 		}
@@ -219,6 +225,7 @@ daemon_teardown(void)
 	op_free_all();
 	loop_flush(D->loop);
 	timer_stop(D->loop, &D->sample_timer);
+	fdreserve_free();
 	if (D->sig_fd >= 0)
 		close(D->sig_fd);
 	log_close();
@@ -294,7 +301,13 @@ daemon_main(int argc, char **argv)
 		report_ready(ready_fd, "epoll_create1 failed");
 		return 1;
 	}
+	fdreserve_init();
 	D->cluster = cluster_new(D->loop, &supervise_cluster_ops, NULL);
+	/* One app's listening sockets may take a quarter of our descriptors:
+	 * a greedy app cannot leave the others none to start with. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+		cluster_set_socket_share(D->cluster, nofile.rlim_cur / 4);
 	subscribe_events();
 	find_self();
 	if (lock_pidfile(&err) < 0 || setup_signals(&err) < 0 || server_listen(&err) < 0 ||

@@ -11,6 +11,7 @@
 #include "cluster/cluster.h"
 #include "common/signame.h"
 #include "common/spec.h"
+#include "daemon/logfile.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
@@ -77,6 +78,25 @@ procinfo_brief(struct inst *in)
 	    "watching", in->app->watch != NULL);
 }
 
+/* What write errors (a full disk) cost each log file of the instance since
+ * the daemon opened it: {"out": {"lines", "bytes"}, "err": ..., "log": ...}.
+ * A merged file's counts are shared by the instances that write to it. */
+static json_t *
+logs_lost(const struct inst *in)
+{
+	const struct {
+		const char *key;
+		const struct logfile *lf;
+	} files[] = {{"out", in->out_file}, {"err", in->err_file}, {"log", in->log_file}};
+	json_t *j = json_object();
+	for (size_t i = 0; i < ARRAY_LEN(files); i++)
+		if (files[i].lf)
+			json_object_set_new(j, files[i].key, json_pack("{s:I, s:I}",
+			    "lines", (json_int_t)files[i].lf->lost_lines,
+			    "bytes", (json_int_t)files[i].lf->lost_bytes));
+	return j;
+}
+
 /* How the instance's process stands with its broker (cluster mode through
  * the preload library): "reached" once some process of it asked for a port,
  * "not reached" once it ran listen_timeout without asking (a server that
@@ -135,6 +155,7 @@ procinfo_state(struct inst *in)
 	json_object_set_new(j, "err_log", in->err_path ? json_string(in->err_path) : json_null());
 	json_object_set_new(j, "log", in->log_path ? json_string(in->log_path) : json_null());
 	json_object_set_new(j, "pid_file", in->pid_path ? json_string(in->pid_path) : json_null());
+	json_object_set_new(j, "logs_lost", logs_lost(in));
 	if (s->exec_mode == MODE_CLUSTER)
 		json_object_set_new(j, "listeners", cluster_describe_slot(D->cluster, in->app->id,
 		    in->uid));

@@ -8,7 +8,15 @@
  * middle of a line get an error reply and the client is dropped; the daemon
  * serves the others as before. Pushes to a slow subscriber are dropped
  * (and counted) once its queue is full, so a stalled `corral logs` never
- * grows the daemon.
+ * grows the daemon; the memory held for all clients is bounded too (the
+ * rules are at the top of server.c).
+ *
+ * Slots: at most D->max_clients clients (1024, or a quarter of the
+ * descriptor limit), most of them subscribed. A connection that says no
+ * hello within 5 s, or a client that holds no subscription and waits for no
+ * reply and sends no request (nor reads) for the idle timeout, is closed;
+ * when every slot is taken or the descriptors ran out, the client idle the
+ * longest among those makes room for the newcomer.
  */
 #ifndef CORRAL_SERVER_H
 #define CORRAL_SERVER_H

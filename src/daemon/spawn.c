@@ -88,11 +88,43 @@ cloexec_from(int lowest, int keep)
 	close(dfd);
 }
 
+/* Close every descriptor but the n in keep (the child's copy of the
+ * daemon's table, all close-on-exec anyway): near the descriptor limit,
+ * the child needs free numbers to place the app's. Without close_range
+ * (Linux < 5.9) the table stays as it is. */
+static void
+close_all_but(int *keep, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && keep[k - 1] > keep[k]; k--) {
+			int t = keep[k];
+			keep[k] = keep[k - 1];
+			keep[k - 1] = t;
+		}
+	unsigned lo = 0;
+	for (size_t i = 0; i <= n; i++) {
+		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
+		if (i < n && keep[i] < 0)
+			continue;
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0)
+			return;
+		if (i < n)
+			lo = (unsigned)keep[i] + 1;
+	}
+}
+
 /* Runs in the child between vfork and exec: only system calls. */
 static void NORETURN
 child(const struct child_ctx *cx)
 {
 	const struct spawn_opts *o = cx->o;
+	int keep[2 + 64];
+	size_t nkeep = 0;
+	keep[nkeep++] = o->stdout_fd;
+	keep[nkeep++] = o->stderr_fd;
+	for (size_t i = 0; i < o->npass && i < 64; i++)
+		keep[nkeep++] = o->pass_fds[i];
+	close_all_but(keep, nkeep);
 	sigset_t none;
 	sigemptyset(&none);
 	for (int sig = 1; sig < NSIG; sig++)
@@ -121,6 +153,9 @@ child(const struct child_ctx *cx)
 		if (src[i] < 0)
 			child_fail(cx, STAGE_FDS);
 		src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, floor_fd);
+		/* EINVAL: no number left from floor_fd up to the limit. */
+		if (src[i] < 0 && errno == EINVAL)
+			errno = EMFILE;
 		if (src[i] < 0)
 			child_fail(cx, STAGE_FDS);
 	}

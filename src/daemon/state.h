@@ -23,6 +23,7 @@
 #include "common/idmap.h"
 #include "common/paths.h"
 #include "common/util.h"
+#include "daemon/fdreserve.h"
 #include "ev/loop.h"
 
 struct app;
@@ -53,6 +54,14 @@ struct daemon {
 	int ctl_fd;                 /* listening control socket */
 	struct io ctl_io;
 	struct timer accept_retry;  /* out of fds: accept again later */
+	int fd_reserve[FDRESERVE_COUNT]; /* spare fds for spawns (fdreserve.c) */
+	int fd_reserve_n;
+	int accept_spare_fd;        /* a spare fd for accept() */
+	struct timer fd_reserve_timer;
+	size_t max_clients;         /* client slots (server.c) */
+	int64_t client_idle_ms;     /* idle clients are closed after this */
+	size_t clients_out_bytes;   /* output queued for every client together */
+	int64_t clients_out_no_stall_before; /* no client can be stalled before */
 	int sig_fd;                 /* signalfd */
 	struct io sig_io;
 	int pid_fd;                 /* daemon.pid, flock held for life */

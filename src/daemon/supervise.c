@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
+#include "daemon/fdreserve.h"
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
 #include "daemon/policy.h"
@@ -41,6 +42,9 @@
 #define DRAIN_POLL_MS 10
 #define DRAIN_SETTLE_MS 20
 #define SIGKILL_GRACE_MS 2000
+/* An instance that could not start for lack of file descriptors tries
+ * again this often. */
+#define FDS_RETRY_MS 1000
 
 static uint64_t spawn_counter;
 
@@ -730,8 +734,20 @@ proc_spawn(struct inst *in, char **err)
 	pid_t pid;
 
 	in->spawn_serial = ++spawn_counter;
-	plan_init(&pl);
-	if (plan_make(&pl, in, &slot, err) < 0 || plan_spawn(&pl, in, &pid, err) < 0)
+	/* Out of descriptors: once more with the daemon's reserve. */
+	for (int attempt = 0;; attempt++) {
+		plan_init(&pl);
+		int rc = plan_make(&pl, in, &slot, err);
+		if (rc == 0)
+			rc = plan_spawn(&pl, in, &pid, err);
+		in->spawn_errno = -rc;
+		if (rc == 0 || attempt > 0 || !fdreserve_release(rc))
+			break;
+		plan_free(&pl);
+		free(*err);
+		*err = NULL;
+	}
+	if (in->spawn_errno)
 		goto out;
 	p = proc_new(in, pid, &pl, &slot);
 	if (!in->proc)             /* a reload's successor: once promoted */
@@ -771,6 +787,13 @@ became_ready(struct inst *in, struct proc *p)
 	}
 }
 
+/* Did the instance's last spawn fail for lack of file descriptors? */
+static bool
+waiting_for_fds(const struct inst *in)
+{
+	return in->spawn_errno == EMFILE || in->spawn_errno == ENFILE;
+}
+
 int
 inst_start(struct inst *in, char **err)
 {
@@ -779,11 +802,18 @@ inst_start(struct inst *in, char **err)
 		return 0;
 	free(in->error);
 	in->error = NULL;
+	bool was_waiting = waiting_for_fds(in);
 	struct proc *p = proc_spawn(in, err);
 	if (!p) {
-		in->error = xstrdup(*err);
-		dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, *err);
-		inst_set_state(in, ST_ERRORED);
+		/* Out of descriptors is not the app's fault: it waits for them. */
+		bool no_fds = waiting_for_fds(in);
+		in->error = no_fds ? xasprintf("%s; trying again every %d ms until file "
+		    "descriptors are free", *err, FDS_RETRY_MS) : xstrdup(*err);
+		if (!no_fds || !was_waiting)
+			dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
+		inst_set_state(in, no_fds ? ST_WAITING : ST_ERRORED);
+		if (no_fds)
+			timer_start(D->loop, &in->restart_timer, FDS_RETRY_MS);
 		return -EIO;
 	}
 	in->proc = p;
@@ -1071,8 +1101,12 @@ static void
 on_restart_timer(struct loop *l, struct timer *t, void *arg)
 {
 	struct inst *in = arg;
-	if (in->state == ST_WAITING)
+	char *err = NULL;
+	if (in->state == ST_WAITING && waiting_for_fds(in))
+		inst_start(in, &err);
+	else if (in->state == ST_WAITING)
 		restart_now(in);
+	free(err);
 }
 
 /* The instance is being removed: processes still on their way out (a

@@ -73,6 +73,7 @@ struct inst {
 	int index;                    /* NODE_APP_INSTANCE */
 	uint64_t spawn_serial;        /* serial of the last spawn attempt */
 	uint64_t settled_serial;      /* last spawn whose launch is over */
+	int spawn_errno;              /* why the last spawn failed, 0 if it did not */
 	enum inst_state state;
 	struct proc *proc;            /* serving process, NULL when none */
 	struct proc *successor;       /* reload: the replacement coming up */

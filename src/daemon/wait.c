@@ -142,6 +142,37 @@ item_done(const struct wait_item *it)
 	return true;
 }
 
+/* A launch the request waited for that ended without a process because the
+ * spawn failed (the program is gone, no descriptors left): the request
+ * failed, whatever the instance does next (an instance out of descriptors
+ * tries again by itself). The first such failure is the error, with a count
+ * of the others. */
+static void
+spawn_failures(struct wait *w)
+{
+	size_t failed = 0;
+	const struct inst *first = NULL;
+	for (size_t i = 0; i < w->n; i++) {
+		const struct wait_item *it = &w->items[i];
+		const struct inst *in = it->kind == WAIT_LAUNCHED && it->serial ?
+		    inst_by_uid(it->uid) : NULL;
+		if (!in || in->proc || !in->spawn_errno || in->spawn_serial < it->serial)
+			continue;
+		if (!first)
+			first = in;
+		failed++;
+	}
+	if (!first)
+		return;
+	if (failed == 1)
+		wait_fail(w, "%s (pm_id %d): %s", first->app->spec.name, first->pm_id,
+		    first->error ? first->error : strerror(first->spawn_errno));
+	else
+		wait_fail(w, "%s (pm_id %d): %s (and %zu more instances could not start)",
+		    first->app->spec.name, first->pm_id,
+		    first->error ? first->error : strerror(first->spawn_errno), failed - 1);
+}
+
 static bool
 wait_check(struct op *op)
 {
@@ -158,6 +189,8 @@ wait_check(struct op *op)
 	 * reload replaced that are still draining. */
 	if (w->exit_after && !supervise_procs_gone())
 		return false;
+	if (!w->error)
+		spawn_failures(w);
 	if (w->error) {
 		op_fail(op, w->error_code, "%s", w->error);
 	} else {

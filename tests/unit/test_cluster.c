@@ -11,7 +11,8 @@
  * for the slot's next peer; drained is told by the accept queue; an idle
  * slot frees the port; a shared group hands every peer the same socket;
  * LISTEN_FDS sockets are reserved for the next peer; the orphan sweep asks
- * the daemon (ops) whether the slot moved on.
+ * the daemon (ops) whether the slot moved on; a peer freed while its channel
+ * has an event pending in the loop's batch is not touched after.
  */
 #include "unit.h"
 

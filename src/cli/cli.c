@@ -161,17 +161,69 @@ cli_current_dir(void)
 	return xstrdup(buf);
 }
 
+int
+cli_list_stream(struct ctx *x, json_t *req, void (*chunk)(const char *text, size_t len,
+    void *arg), void *arg)
+{
+	json_object_set_new(req, "stream", json_true());
+	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
+	if (!r)
+		return -1;
+	const char *follow = json_string_value(json_object_get(r, "procs_follow"));
+	if (!follow || strcmp(follow, "chunks") != 0) {
+		/* A daemon from before streams: the list is in the reply, or
+		 * (raw) on the line after it. */
+		char *text = NULL;
+		size_t len = 0;
+		if (json_is_true(json_object_get(r, "procs_follow"))) {
+			char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+			text = line ? xstrndup(line, len) : NULL;
+		} else {
+			text = json_dumps(json_object_get(r, "procs"), JSON_COMPACT);
+		}
+		json_decref(r);
+		if (!text) {
+			cli_fail(x, "the daemon closed the connection");
+			return -1;
+		}
+		chunk(text, strlen(text), arg);
+		free(text);
+		return 0;
+	}
+	json_decref(r);
+	for (;;) {
+		size_t len;
+		char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+		if (!line) {
+			cli_fail(x, "the daemon closed the connection");
+			return -1;
+		}
+		if (len == 2 && line[0] == '[' && line[1] == ']')
+			return 0;
+		chunk(line, len, arg);
+	}
+}
+
+/* Each chunk's processes appended to the array arg. */
+static void
+gather(const char *text, size_t len, void *arg)
+{
+	json_t *chunk = json_loadb(text, len, 0, NULL);
+	json_array_extend(arg, chunk);
+	json_decref(chunk);
+}
+
 static json_t *
 list_procs(struct ctx *x, json_t *targets, bool env, bool brief)
 {
 	json_t *req = json_pack("{s:s, s:b, s:b}", "cmd", "list", "env", env, "brief", brief);
 	if (targets)
 		json_object_set(req, "targets", targets);
-	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
-	if (!r)
+	json_t *procs = json_array();
+	if (cli_list_stream(x, req, gather, procs) < 0) {
+		json_decref(procs);
 		return NULL;
-	json_t *procs = json_incref(json_object_get(r, "procs"));
-	json_decref(r);
+	}
 	return procs;
 }
 
@@ -182,9 +234,9 @@ cli_list_procs(struct ctx *x, json_t *targets, bool env)
 }
 
 json_t *
-cli_list_brief(struct ctx *x)
+cli_list_brief(struct ctx *x, json_t *targets)
 {
-	return list_procs(x, NULL, false, true);
+	return list_procs(x, targets, false, true);
 }
 
 /* Names in a list reply. */

@@ -27,7 +27,7 @@ action_targets(struct ctx *x, json_t **file_apps)
 			return NULL;
 		/* The file's apps that are here; the others are skipped, as PM2
 		 * does for stop and delete. */
-		json_t *procs = cli_list_brief(x);
+		json_t *procs = cli_list_brief(x, NULL);
 		if (!procs) {
 			json_decref(apps);
 			return NULL;
@@ -181,7 +181,7 @@ all_of_nothing(struct ctx *x, json_t *targets, int *rc)
 		all |= strcmp(json_string_value(t), "all") == 0;
 	if (!all)
 		return false;
-	json_t *procs = cli_list_brief(x);
+	json_t *procs = cli_list_brief(x, NULL);
 	bool none = procs && json_array_size(procs) == 0;
 	if (none)
 		cli_fail(x, "all: no process found (the process list is empty)");

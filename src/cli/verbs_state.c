@@ -46,7 +46,7 @@ verb_resurrect(struct ctx *x)
 		free(err);
 		return 1;
 	}
-	json_t *procs = cli_list_brief(x);
+	json_t *procs = cli_list_brief(x, NULL);
 	if (!procs) {
 		json_decref(doc);
 		return 1;

@@ -38,12 +38,60 @@ by_script(json_t *req)
 	return !json_is_false(json_object_get(req, "by_script"));
 }
 
+/* A listing sent as it is read ("stream": true): the instances are named
+ * by uid when it starts, and each is sampled and serialized when its line
+ * is made (one deleted meanwhile is left out). Lines are JSON arrays of up
+ * to LIST_CHUNK_BYTES of instances; an empty array ends it. */
+#define LIST_CHUNK_BYTES (16u << 10)
+
+struct listing {
+	uint64_t *uids;
+	size_t n, next;
+	enum procinfo_shape shape;
+	bool ended;
+};
+
+static char *
+listing_next(void *arg, size_t *len)
+{
+	struct listing *l = arg;
+	if (l->ended)
+		return NULL;
+	struct sbuf b = SBUF_INIT;
+	sbuf_addc(&b, '[');
+	size_t count = 0;
+	while (l->next < l->n && b.len < LIST_CHUNK_BYTES) {
+		struct inst *in = inst_by_uid(l->uids[l->next++]);
+		state_step();
+		if (!in)
+			continue;
+		sampler_refresh(&in, 1);
+		if (count++)
+			sbuf_addc(&b, ',');
+		procinfo_append(&b, in, l->shape);
+	}
+	/* The empty array after the last instance says it is over. */
+	l->ended = count == 0;
+	sbuf_adds(&b, "]\n");
+	*len = b.len;
+	return sbuf_take(&b);
+}
+
+static void
+listing_free(void *arg)
+{
+	struct listing *l = arg;
+	free(l->uids);
+	free(l);
+}
+
 static void
 cmd_list(struct client *c, json_t *id, json_t *req)
 {
 	bool with_env = json_is_true(json_object_get(req, "env"));
 	bool brief = json_is_true(json_object_get(req, "brief"));
 	bool raw = json_is_true(json_object_get(req, "raw")) && !brief && !with_env;
+	bool stream = json_is_true(json_object_get(req, "stream"));
 	json_t *targets = json_object_get(req, "targets");
 	struct inst **ins = NULL;
 	size_t n = 0;
@@ -65,6 +113,18 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 			ins[n++] = in;
 		}
 	}
+	if (stream) {
+		struct listing *l = xcalloc(1, sizeof(*l));
+		l->uids = xcalloc(n ? n : 1, sizeof(*l->uids));
+		for (size_t i = 0; i < n; i++)
+			l->uids[i] = ins[i]->uid;
+		l->n = n;
+		l->shape = brief ? PROCINFO_BRIEF : with_env ? PROCINFO_ENV : PROCINFO_FULL;
+		free(ins);
+		client_reply(c, id, json_pack("{s:s}", "procs_follow", "chunks"));
+		client_stream(c, listing_next, l, listing_free);
+		return;
+	}
 	sampler_refresh(ins, n);
 	if (raw) {
 		/* `jlist` prints the array as it is: send it as the next line so
@@ -74,7 +134,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				sbuf_addc(&b, ',');
-			procinfo_append_text(&b, ins[i]);
+			procinfo_append(&b, ins[i], PROCINFO_FULL);
 		}
 		sbuf_addc(&b, ']');
 		free(ins);

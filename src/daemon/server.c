@@ -65,6 +65,16 @@
 #define EVICT_MIN_IDLE_MS 200
 #define ACCEPT_RETRY_MS 100
 #define REQUESTS_PER_TURN 4
+/* Lines of a stream made per turn of the loop when the socket takes them
+ * at once (a local client reading fast): the others go on next turn. */
+#define STREAM_LINES_PER_TURN 8
+
+/* A reply made line by line as the client reads it (client_stream). */
+struct stream {
+	stream_next_fn next;
+	void *arg;
+	void (*free_arg)(void *);
+};
 
 struct client {
 	TAILQ_ENTRY(client) link;
@@ -91,6 +101,7 @@ struct client {
 	int64_t out_moved_mono;  /* output queued, or some of it read, last */
 	int64_t in_moved_mono;   /* request bytes read last */
 	bool said_partly;        /* sent part of a line: no error line may follow */
+	struct stream *stream;   /* a reply being made, NULL when none */
 };
 
 /* What a client holds: queued output, or a long request line in progress. */
@@ -103,6 +114,7 @@ static void client_drop(struct client *c);
 static void client_expel(struct client *c, const char *code, const char *fmt, ...)
     PRINTFLIKE(3, 4);
 static void process_lines(struct client *c);
+static void maybe_finish(struct client *c);
 
 static void
 client_free(void *p)
@@ -115,11 +127,24 @@ client_free(void *p)
 }
 
 static void
+stream_end(struct client *c)
+{
+	struct stream *s = c->stream;
+	if (!s)
+		return;
+	c->stream = NULL;
+	if (s->free_arg)
+		s->free_arg(s->arg);
+	free(s);
+}
+
+static void
 client_drop(struct client *c)
 {
 	if (c->dead)
 		return;
 	c->dead = true;
+	stream_end(c);
 	D->clients_out_bytes -= c->out.len - c->out_off;
 	timer_stop(D->loop, &c->idle_timer);
 	io_del(D->loop, &c->io);
@@ -140,10 +165,11 @@ queued(const struct client *c)
 static void
 update_events(struct client *c)
 {
-	uint32_t ev = c->closing || c->read_eof || queued(c) > 0 ? 0 : EPOLLIN;
+	uint32_t ev = c->closing || c->read_eof || queued(c) > 0 || c->stream ? 0 : EPOLLIN;
 	/* Requests held back while the client was behind are handled from
-	 * on_client(): a writable socket brings us there once it caught up. */
-	if (queued(c) > 0 || (!c->closing && linebuf_has_line(&c->in)))
+	 * on_client(): a writable socket brings us there once it caught up.
+	 * A stream's next lines are made from there too. */
+	if (queued(c) > 0 || c->stream || (!c->closing && linebuf_has_line(&c->in)))
 		ev |= EPOLLOUT;
 	io_mod(D->loop, &c->io, ev);
 }
@@ -395,6 +421,40 @@ client_push(struct client *c, json_t *msg, char **line)
 		client_queue(c, *line, strlen(*line), true);
 }
 
+/* Make and send a stream's next lines while the socket takes them whole,
+ * STREAM_LINES_PER_TURN at most. */
+static void
+stream_pump(struct client *c)
+{
+	for (int k = 0; k < STREAM_LINES_PER_TURN && c->stream && !c->dead && queued(c) == 0;
+	    k++) {
+		size_t len;
+		char *line = c->stream->next(c->stream->arg, &len);
+		if (!line) {
+			stream_end(c);
+			maybe_finish(c);
+			break;
+		}
+		client_queue(c, line, len, false);
+		free(line);
+	}
+	if (!c->dead)
+		update_events(c);
+}
+
+void
+client_stream(struct client *c, stream_next_fn next, void *arg, void (*free_arg)(void *))
+{
+	if (c->dead || c->stream) {
+		if (free_arg)
+			free_arg(arg);
+		return;
+	}
+	c->stream = xcalloc(1, sizeof(*c->stream));
+	*c->stream = (struct stream){next, arg, free_arg};
+	stream_pump(c);
+}
+
 void
 client_send_line(struct client *c, const char *text)
 {
@@ -513,7 +573,7 @@ client_has_ops(const struct client *c)
 static bool
 client_pinned(const struct client *c)
 {
-	return c->sub_logs || c->sub_events || client_has_ops(c);
+	return c->sub_logs || c->sub_events || c->stream || client_has_ops(c);
 }
 
 /* Close c now, for a reason that does not wait for it to read: say why in
@@ -570,7 +630,7 @@ maybe_finish(struct client *c)
 	if (linebuf_pending(&c->in) > 0) {
 		client_error(c, NULL, "truncated", "connection closed in the middle of a request line");
 		client_close_after_flush(c);
-	} else if (!client_has_ops(c)) {
+	} else if (!client_has_ops(c) && !c->stream) {
 		client_close_after_flush(c);
 	}
 }
@@ -588,7 +648,7 @@ process_lines(struct client *c)
 	char *line;
 	size_t len;
 	for (int turn = 0; turn < REQUESTS_PER_TURN && !c->dead && !c->closing &&
-	    queued(c) == 0 && (line = linebuf_next(&c->in, &len)) != NULL; turn++)
+	    queued(c) == 0 && !c->stream && (line = linebuf_next(&c->in, &len)) != NULL; turn++)
 		handle_line(c, line, len);
 	if (!c->dead)
 		linebuf_shrink(&c->in);
@@ -619,11 +679,15 @@ on_client(struct loop *l, struct io *io, uint32_t events, void *arg)
 	struct client *c = arg;
 	if (events & EPOLLOUT) {
 		flush_out(c);
-		/* Caught up: handle requests held back meanwhile. Only here, never
-		 * from flush_out(): replies and pushes flush in the middle of other
-		 * work (another client's delete, a log line), which a request run
-		 * from there would pull the instances from under. */
-		if (!c->dead && c->out.len == 0 && (linebuf_has_line(&c->in) || c->read_eof)) {
+		/* Caught up: make a stream's next lines, or handle requests held
+		 * back meanwhile. Only here, never from flush_out(): replies and
+		 * pushes flush in the middle of other work (another client's
+		 * delete, a log line), which a request run from there would pull
+		 * the instances from under. */
+		if (!c->dead && c->stream && queued(c) == 0)
+			stream_pump(c);
+		if (!c->dead && c->out.len == 0 && !c->stream &&
+		    (linebuf_has_line(&c->in) || c->read_eof)) {
 			process_lines(c);
 			if (!c->dead && !c->closing)
 				update_events(c);
@@ -633,7 +697,7 @@ on_client(struct loop *l, struct io *io, uint32_t events, void *arg)
 		return;
 	for (int round = 0; round < 8 && !c->dead && !c->closing; round++) {
 		/* Requests wait in the socket while the replies are not read. */
-		if (queued(c) > 0 || linebuf_has_line(&c->in))
+		if (queued(c) > 0 || c->stream || linebuf_has_line(&c->in))
 			break;
 		if (held(c, HOLD_IN) > 0 && !make_room(c, HOLD_IN, BIG_LINE, IN_BUDGET, NULL)) {
 			client_expel(c, "busy", "a request of %zu bytes so far does not fit in the %u "

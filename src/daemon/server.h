@@ -41,6 +41,18 @@ void server_close_all(void);
 void client_reply(struct client *c, json_t *id, json_t *result);
 /* Queue one preformatted line (no newline inside) right after a reply. */
 void client_send_line(struct client *c, const char *text);
+/*
+ * A reply too long to hold at once (the list of a thousand apps): after the
+ * reply that announces it, next(arg, &len) gives its lines one at a time
+ * (malloc'd, each ending with its newline; the server frees them), NULL
+ * after the last. A line is made only when the client has read the one
+ * before, so the client holds one line of it at a time however long the
+ * whole is, and it reads the first before the last is made. No other reply
+ * of c is sent (nor request read) in between. free_arg(arg) when it is
+ * over or c went away.
+ */
+typedef char *(*stream_next_fn)(void *arg, size_t *len);
+void client_stream(struct client *c, stream_next_fn next, void *arg, void (*free_arg)(void *));
 void client_error(struct client *c, json_t *id, const char *code,
     const char *fmt, ...) PRINTFLIKE(4, 5);
 /* False once c was dropped (its memory lasts until the loop iteration ends). */

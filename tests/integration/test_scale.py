@@ -5,8 +5,11 @@ delete all, and nothing of them is left running. What a verb costs the
 daemon per app does not grow with the number of apps: `ping` reports the
 daemon's "steps" (elements visited by its passes over its lists, files of
 /proc read), and a verb's steps per app with 4x the apps stay where they
-were, where an n^2 pass would make them 4x. A cluster app of 256 instances
-answers on its port from every instance, and a reload replaces all 256.
+were, where an n^2 pass would make them 4x. A listing asked as a stream
+comes in chunks the daemon makes as the client reads them, and a client
+that stops reading in the middle holds the others up in nothing. A cluster
+app of 256 instances answers on its port from every instance, and a reload
+replaces all 256.
 """
 import json
 import os
@@ -83,6 +86,60 @@ def test_the_daemons_work_per_app_does_not_grow_with_the_apps(corral):
     print("steps per app, 160 apps:", large)
     for verb, cost in small.items():
         assert large[verb] <= cost * 1.25 + 1, (verb, small, large)
+
+
+class Lines:
+    """A raw protocol client, reading line by line."""
+
+    def __init__(self, corral):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(os.path.join(corral.home, "corral.sock"))
+        self.s.settimeout(10)
+        self.buf = b""
+        self.send({"cmd": "hello", "v": 1})
+        assert json.loads(self.line())["ok"]
+
+    def send(self, req):
+        self.s.sendall(json.dumps(req).encode() + b"\n")
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            assert chunk, "the daemon closed the connection"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+
+def test_a_listing_comes_as_a_stream_of_chunks(corral):
+    n = 300
+    corral.ok("start", sleepers(corral, n, "s"), timeout=60)
+    c = Lines(corral)
+    # The stream, then the reply to the request sent after it, in order.
+    c.send({"id": 1, "cmd": "list", "brief": True, "stream": True})
+    c.send({"id": 2, "cmd": "ping"})
+    assert json.loads(c.line()) == {"id": 1, "ok": True, "procs_follow": "chunks"}
+    chunks = []
+    while (chunk := json.loads(c.line())) != []:
+        chunks.append(chunk)
+    assert len(chunks) > 1
+    names = [p["name"] for chunk in chunks for p in chunk]
+    assert names == [f"s{i}" for i in range(n)]
+    assert json.loads(c.line())["id"] == 2
+    # A client that stops reading after the first chunk of a full listing
+    # is sent no more of it meanwhile; the others are served as usual.
+    stalled = Lines(corral)
+    stalled.send({"id": 3, "cmd": "list", "raw": True, "stream": True})
+    assert json.loads(stalled.line())["procs_follow"] == "chunks"
+    assert json.loads(stalled.line())[0]["name"] == "s0"
+    assert len(corral.jlist()) == n
+    assert len(json.loads(corral.ok("list", "--json"))) == n
+    # Read on: the rest comes whole.
+    rest = []
+    while (chunk := json.loads(stalled.line())) != []:
+        rest.extend(chunk)
+    assert rest[-1]["name"] == f"s{n - 1}"
+    corral.ok("delete", "all", timeout=60)
 
 
 def answering(port, want, tries):

@@ -194,6 +194,20 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 	return 0;
 }
 
+/* Replace the specs of running apps without restarting them: a restart or
+ * reload whose specs would not fit in one request line sends them first in
+ * pieces, then itself without them. */
+static void
+cmd_update(struct client *c, json_t *id, json_t *req)
+{
+	if (!json_object_get(req, "apps")) {
+		client_error(c, id, "bad_request", "update needs \"apps\": an array of app specs");
+		return;
+	}
+	if (apply_specs(c, id, req) == 0)
+		client_reply(c, id, NULL);
+}
+
 /* "watch": true or false turns watching on or off for the targets' apps;
  * "toggle" flips it per app (PM2's `restart --watch`). */
 /* restart: resolve the targets, then apply updated specs. Targets
@@ -524,6 +538,7 @@ static const struct {
 	{"stop", cmd_stop, 0},
 	{"restart", cmd_restart, 0},
 	{"reload", cmd_reload, 0},
+	{"update", cmd_update, 0},
 	{"delete", cmd_delete, 0},
 	{"reset", cmd_reset, 0},
 	{"signal", cmd_signal, 0},

@@ -79,7 +79,8 @@ bool utf8_valid(const char *s, size_t n);
 char *base64_encode(const void *data, size_t n);
 ssize_t base64_decode(const char *s, size_t len, void *out);
 
-/* mkdir -p with the given mode for every created level; 0 or -errno. */
+/* mkdir -p with the given mode (not masked by the umask) for every created
+ * level; existing levels are left as they are. 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 
 #endif

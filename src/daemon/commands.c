@@ -270,6 +270,20 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 	return 0;
 }
 
+/* Replace the specs of running apps without restarting them: a restart or
+ * reload whose specs would not fit in one request line sends them first in
+ * pieces, then itself without them. */
+static void
+cmd_update(struct client *c, json_t *id, json_t *req)
+{
+	if (!json_object_get(req, "apps")) {
+		client_error(c, id, "bad_request", "update needs \"apps\": an array of app specs");
+		return;
+	}
+	if (apply_specs(c, id, req) == 0)
+		client_reply(c, id, NULL);
+}
+
 /* "watch": true or false turns watching on or off for the targets' apps;
  * "toggle" flips it per app (PM2's `restart --watch`). */
 /* restart: resolve the targets, then apply updated specs. Targets
@@ -532,20 +546,38 @@ static void
 cmd_logs(struct client *c, json_t *id, json_t *req)
 {
 	json_t *targets = json_object_get(req, "targets");
-	json_t *pm_ids = NULL;
+	json_t *apps = NULL, *insts = NULL;
 	if (targets && !json_is_null(targets)) {
 		struct inst **ins;
 		size_t n;
 		if (!resolve(c, id, req, &ins, &n))
 			return;
-		pm_ids = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(pm_ids, json_integer(ins[i]->pm_id));
+		/* An app named whole is followed as the app (its instances to
+		 * come too); otherwise the instances named. */
+		apps = json_object();
+		insts = json_object();
+		for (size_t i = 0; i < n; i++) {
+			struct app *a = ins[i]->app;
+			size_t named = 0, all = 0;
+			struct inst *o;
+			TAILQ_FOREACH(o, &a->insts, app_link) {
+				all++;
+				named += o->resolve_mark == ins[i]->resolve_mark;
+			}
+			char key[24];
+			snprintf(key, sizeof(key), "%llu", (unsigned long long)(named == all ? a->id
+			    : ins[i]->uid));
+			json_object_set_new(named == all ? apps : insts, key, named == all ?
+			    json_string(a->spec.name) : json_sprintf("%s (pm_id %d)", a->spec.name,
+			    ins[i]->pm_id));
+		}
 		free(ins);
 	}
 	json_t *out = json_object_get(req, "out"), *err = json_object_get(req, "err");
-	client_subscribe_logs(c, pm_ids, out ? json_is_true(out) : true, err ? json_is_true(err) : true);
-	json_decref(pm_ids);
+	client_subscribe_logs(c, apps, insts, out ? json_is_true(out) : true,
+	    err ? json_is_true(err) : true);
+	json_decref(apps);
+	json_decref(insts);
 	client_reply(c, id, json_pack("{s:b}", "subscribed", 1));
 }
 
@@ -578,6 +610,7 @@ static const struct {
 	{"stop", cmd_stop, 0},
 	{"restart", cmd_restart, 0},
 	{"reload", cmd_reload, 0},
+	{"update", cmd_update, 0},
 	{"delete", cmd_delete, 0},
 	{"reset", cmd_reset, 0},
 	{"signal", cmd_signal, 0},

@@ -201,7 +201,7 @@ subscribe_events(void)
 	events_on(EV_APP_REMOVE, reload_on_event, NULL);
 	events_on(EV_APP_REMOVE, triggers_on_event, NULL);
 	const enum event_kind to_clients[] = {EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE,
-	    EV_INST_MSG, EV_LOG};
+	    EV_INST_MSG, EV_LOG, EV_APP_REMOVE};
 	for (size_t i = 0; i < ARRAY_LEN(to_clients); i++)
 		events_on(to_clients[i], server_on_event, NULL);
 	const enum event_kind wake_ops[] = {EV_INST_STATE, EV_INST_REMOVE, EV_APP_REMOVE,

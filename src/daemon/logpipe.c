@@ -28,6 +28,8 @@ struct logpipe {
 	LIST_ENTRY(logpipe) link;     /* D->logpipes */
 	struct io io;
 	int fd;
+	uint64_t app_id;              /* who wrote it, for followers (never reused) */
+	uint64_t inst_uid;
 	int pm_id;
 	char *name;
 	enum log_stream stream;
@@ -110,7 +112,8 @@ utf8_clean(const char *s, size_t n)
 static void
 publish_log(const struct logpipe *lp, const char *stream, const char *data, size_t n, bool eol)
 {
-	events_emit(&(struct event){.kind = EV_LOG, .pm_id = lp->pm_id, .name = lp->name,
+	events_emit(&(struct event){.kind = EV_LOG, .app_id = lp->app_id,
+	    .inst_uid = lp->inst_uid, .pm_id = lp->pm_id, .name = lp->name,
 	    .stream = stream, .data = data, .len = n, .eol = eol});
 }
 
@@ -280,6 +283,8 @@ logpipe_start(int fd, struct inst *in, enum log_stream stream)
 	struct logpipe *lp = xcalloc(1, sizeof(*lp));
 	const struct spec *s = &in->app->spec;
 	lp->fd = fd;
+	lp->app_id = in->app->id;
+	lp->inst_uid = in->uid;
 	lp->pm_id = in->pm_id;
 	lp->name = xstrdup(s->name);
 	lp->stream = stream;

@@ -93,7 +93,14 @@ struct client {
 	/* subscriptions */
 	bool sub_logs;
 	bool sub_out, sub_err;
-	json_t *sub_pm_ids;      /* array, or NULL for all */
+	/* What a log subscription follows, both NULL for everything: apps by
+	 * their id (their instances, also those added later) and single
+	 * instances by their uid; objects keyed by the decimal id, whose value
+	 * is the name to say when it is deleted. Ids are never reused, so a
+	 * follower never gets the lines of an app started later under a
+	 * reused pm_id. */
+	json_t *sub_apps;
+	json_t *sub_insts;
 	bool sub_events;
 	int64_t missed;          /* pushes dropped because the queue was full */
 	int64_t active_mono;     /* last request handled, or reply bytes read */
@@ -122,7 +129,8 @@ client_free(void *p)
 	struct client *c = p;
 	linebuf_free(&c->in);
 	sbuf_free(&c->out);
-	json_decref(c->sub_pm_ids);
+	json_decref(c->sub_apps);
+	json_decref(c->sub_insts);
 	free(c);
 }
 
@@ -932,15 +940,17 @@ subscriber_room(struct client *c)
 }
 
 void
-client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err)
+client_subscribe_logs(struct client *c, json_t *apps, json_t *insts, bool out, bool err)
 {
 	if (!subscriber_room(c))
 		return;
 	c->sub_logs = true;
 	c->sub_out = out;
 	c->sub_err = err;
-	json_decref(c->sub_pm_ids);
-	c->sub_pm_ids = pm_ids ? json_incref(pm_ids) : NULL;
+	json_decref(c->sub_apps);
+	json_decref(c->sub_insts);
+	c->sub_apps = apps ? json_incref(apps) : NULL;
+	c->sub_insts = insts ? json_incref(insts) : NULL;
 }
 
 void
@@ -952,21 +962,50 @@ client_subscribe_events(struct client *c)
 }
 
 static bool
-wants_pm_id(const struct client *c, int pm_id)
+in_set(json_t *set, uint64_t id)
 {
-	if (!c->sub_pm_ids)
+	char key[24];
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+	return json_object_get(set, key) != NULL;
+}
+
+static bool
+follows(const struct client *c, uint64_t app_id, uint64_t inst_uid)
+{
+	if (!c->sub_apps && !c->sub_insts)
 		return true;
-	size_t i;
-	json_t *v;
-	json_array_foreach(c->sub_pm_ids, i, v)
-		if (json_integer_value(v) == pm_id)
-			return true;
-	return false;
+	return in_set(c->sub_apps, app_id) || in_set(c->sub_insts, inst_uid);
+}
+
+/* An app or instance a follower follows is deleted: tell it (with how
+ * many things it still follows; at 0 `corral logs` ends) and forget it. */
+static void
+unfollow(const char *kind, uint64_t id)
+{
+	char key[24];
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+	char *line = NULL;
+	struct client *c, *next;
+	for (c = TAILQ_FIRST(&D->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		json_t *set = strcmp(kind, "app") == 0 ? c->sub_apps : c->sub_insts;
+		json_t *name = c->sub_logs ? json_object_get(set, key) : NULL;
+		if (!name)
+			continue;
+		json_t *msg = json_pack("{s:s, s:s, s:O, s:I}", "event", "deleted", "what", kind,
+		    "name", name, "remaining",
+		    (json_int_t)(json_object_size(c->sub_apps) + json_object_size(c->sub_insts) - 1));
+		json_object_del(set, key);
+		client_push(c, msg, &line);
+		free(line);
+		line = NULL;
+		json_decref(msg);
+	}
 }
 
 static void
-server_publish_log(int pm_id, const char *name, const char *stream, const char *data,
-    size_t n, bool eol)
+server_publish_log(uint64_t app_id, uint64_t inst_uid, int pm_id, const char *name,
+    const char *stream, const char *data, size_t n, bool eol)
 {
 	bool is_out = strcmp(stream, "out") == 0;
 	json_t *msg = NULL;
@@ -974,7 +1013,8 @@ server_publish_log(int pm_id, const char *name, const char *stream, const char *
 	struct client *c, *next;
 	for (c = TAILQ_FIRST(&D->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
-		if (!c->sub_logs || !(is_out ? c->sub_out : c->sub_err) || !wants_pm_id(c, pm_id))
+		if (!c->sub_logs || !(is_out ? c->sub_out : c->sub_err) ||
+		    !follows(c, app_id, inst_uid))
 			continue;
 		if (!msg) {
 			msg = json_pack("{s:s, s:i, s:s, s:s, s:b, s:I}", "event", "log", "pm_id", pm_id,
@@ -1035,14 +1075,21 @@ server_on_event(const struct event *ev, void *arg)
 	switch (ev->kind) {
 	case EV_INST_STATE:
 	case EV_INST_EXIT:
+		server_publish_event(ev->in, ev->what);
+		break;
 	case EV_INST_REMOVE:
 		server_publish_event(ev->in, ev->what);
+		unfollow("instance", ev->in->uid);
+		break;
+	case EV_APP_REMOVE:
+		unfollow("app", ev->app->id);
 		break;
 	case EV_INST_MSG:
 		server_publish_msg(ev->in, ev->msg);
 		break;
 	case EV_LOG:
-		server_publish_log(ev->pm_id, ev->name, ev->stream, ev->data, ev->len, ev->eol);
+		server_publish_log(ev->app_id, ev->inst_uid, ev->pm_id, ev->name, ev->stream, ev->data,
+		    ev->len, ev->eol);
 		break;
 	default:
 		break;

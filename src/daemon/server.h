@@ -62,8 +62,10 @@ void client_op_done(struct client *c);
 /* After the pending output is written, close the connection. */
 void client_close_after_flush(struct client *c);
 
-/* Subscribe c to log lines of these pm_ids (NULL = all). */
-void client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err);
+/* Subscribe c to the log lines of these apps and instances (objects keyed
+ * by decimal app id / instance uid, values their names; both NULL: every
+ * line); it is told when one of them is deleted. */
+void client_subscribe_logs(struct client *c, json_t *apps, json_t *insts, bool out, bool err);
 void client_subscribe_events(struct client *c);
 
 /* Push an event about in to the clients that subscribed to events. */

@@ -561,3 +561,28 @@ def test_log_files_are_created_group_readable(corral, tmp_path):
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
     assert stat.S_IMODE(os.stat(out.parent).st_mode) == 0o750
     assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+
+
+def test_follow_is_by_app_not_by_pm_id(corral, tmp_path):
+    """`corral logs app` follows the app itself: instances scale adds are
+    followed too; once the app is deleted the follower says so and ends, and
+    a new app that gets its pm_ids is not shown under its name."""
+    talk = tmp_path / "talk.py"
+    talk.write_text("import os, sys, time\n"
+                    "while True:\n"
+                    "    print(os.environ['NAME_TAG'], os.environ['NODE_APP_INSTANCE'], flush=True)\n"
+                    "    time.sleep(0.2)\n")
+    corral.ok("start", str(talk), "--name", "appa", "-x", env={"NAME_TAG": "A"})
+    with Follower(corral, "appa", "--raw", "--lines", "0") as f:
+        f.wait_line(lambda l: l == "A 0", timeout=20)
+        corral.ok("scale", "appa", "2")
+        f.wait_line(lambda l: l == "A 1", timeout=20)
+        corral.ok("delete", "appa")
+        corral.ok("start", str(talk), "--name", "appb", "-x", env={"NAME_TAG": "B"})
+        # The follower ends by itself, saying why, and never printed B.
+        f.p.wait(timeout=20 * SLOW)
+        rest = f.buf + f.p.stdout.read()
+        err = f.p.stderr.read().decode()
+        assert f.p.returncode == 0, err
+        assert "corral logs: app appa was deleted; nothing left to follow" in err, err
+        assert b"B " not in rest, rest

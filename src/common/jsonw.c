@@ -104,6 +104,15 @@ jw_int(struct jsonw *w, const char *k, int64_t v)
 }
 
 void
+jw_int_or_null(struct jsonw *w, const char *k, bool present, int64_t v)
+{
+	if (present)
+		jw_int(w, k, v);
+	else
+		jw_null(w, k);
+}
+
+void
 jw_real(struct jsonw *w, const char *k, double v)
 {
 	key(w, k);

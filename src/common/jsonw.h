@@ -34,6 +34,8 @@ void jw_end(struct jsonw *w);
 /* Members; a NULL string is null. */
 void jw_str(struct jsonw *w, const char *key, const char *s);
 void jw_int(struct jsonw *w, const char *key, int64_t v);
+/* v when present, else null. */
+void jw_int_or_null(struct jsonw *w, const char *key, bool present, int64_t v);
 void jw_real(struct jsonw *w, const char *key, double v);
 void jw_bool(struct jsonw *w, const char *key, bool v);
 void jw_null(struct jsonw *w, const char *key);

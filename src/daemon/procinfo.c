@@ -150,15 +150,9 @@ write_state(struct jsonw *w, struct inst *in)
 	jw_bool(w, "watching", in->app->watch != NULL);
 	jw_bool(w, "ready", p ? p->ready_mono >= 0 : false);
 	jw_str(w, "version", s->version);
-	if (up)
-		jw_int(w, "started_at", in->started_wall);
-	else
-		jw_null(w, "started_at");
+	jw_int_or_null(w, "started_at", up, in->started_wall);
 	jw_int(w, "uptime_ms", up ? wall_ms() - in->started_wall : 0);
-	if (in->exit_code >= 0)
-		jw_int(w, "exit_code", in->exit_code);
-	else
-		jw_null(w, "exit_code");
+	jw_int_or_null(w, "exit_code", in->exit_code >= 0, in->exit_code);
 	jw_str(w, "exit_signal", in->exit_signal ? signame_name(in->exit_signal) : NULL);
 	jw_str(w, "reason", in->reason);
 	jw_str(w, "error", in->error);
@@ -172,10 +166,7 @@ write_state(struct jsonw *w, struct inst *in)
 		jw_json(w, "listeners", cluster_describe_slot(D->cluster, in->app->id, in->uid));
 	jw_str(w, "broker", broker_state(in));
 	int inspect = inst_inspect_port(in);
-	if (inspect)
-		jw_int(w, "inspect_port", inspect);
-	else
-		jw_null(w, "inspect_port");
+	jw_int_or_null(w, "inspect_port", inspect != 0, inspect);
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	jw_object(w, "monit");
 	jw_int(w, "memory", sampled(in) ? in->mem_bytes : 0);
@@ -197,10 +188,7 @@ write_state(struct jsonw *w, struct inst *in)
 	jw_str(w, "pm_out_log_path", in->out_path);
 	jw_str(w, "pm_err_log_path", in->err_path);
 	jw_str(w, "pm_pid_path", in->pid_path);
-	if (in->exit_code >= 0)
-		jw_int(w, "exit_code", in->exit_code);
-	else
-		jw_null(w, "exit_code");
+	jw_int_or_null(w, "exit_code", in->exit_code >= 0, in->exit_code);
 	jw_int(w, "instances", s->instances);
 	jw_str(w, "version", s->version ? s->version : "N/A");
 	jw_int(w, s->instance_var, in->index);

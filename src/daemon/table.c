@@ -233,6 +233,9 @@ app_index_del(struct app *a)
 		idmap_put(&D->namespaces, ns, (void *)(k - 1));
 	else
 		idmap_del(&D->namespaces, ns);
+	/* The index's memory goes with the last app (daemon exit, tests). */
+	if (D->namespaces.n == 0)
+		idmap_free(&D->namespaces);
 	if (a->spec.max_memory_restart > 0)
 		D->limited_apps--;
 }

@@ -83,11 +83,10 @@ teardown(void **state)
 	return 0;
 }
 
+/* An app of the spec j (consumed) with that many instances. */
 static struct app *
-new_app(const char *name, const char *ns, int instances, const char *env_value)
+app_of(json_t *j, int instances)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", name, "script", "/bin/true",
-	    "namespace", ns, "env", "A", env_value);
 	struct spec s;
 	char *err = NULL;
 	if (spec_from_json(j, &s, &err) < 0)
@@ -97,6 +96,13 @@ new_app(const char *name, const char *ns, int instances, const char *env_value)
 	for (int i = 0; i < instances; i++)
 		app_add_inst(a);
 	return a;
+}
+
+static struct app *
+new_app(const char *name, const char *ns, int instances, const char *env_value)
+{
+	return app_of(json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", name, "script", "/bin/true",
+	    "namespace", ns, "env", "A", env_value), instances);
 }
 
 static const char *
@@ -207,16 +213,8 @@ static struct app *
 app_with_env(const char *name, const char *env, const char *app_env)
 {
 	json_error_t je;
-	json_t *j = json_pack("{s:s, s:s, s:o, s:o}", "name", name, "script", "/bin/true",
-	    "env", json_loads(env, 0, &je), "app_env", json_loads(app_env, 0, &je));
-	struct spec s;
-	char *err = NULL;
-	if (spec_from_json(j, &s, &err) < 0)
-		fail_msg("spec: %s", err);
-	json_decref(j);
-	struct app *a = app_create(&s);
-	app_add_inst(a);
-	return a;
+	return app_of(json_pack("{s:s, s:s, s:o, s:o}", "name", name, "script", "/bin/true",
+	    "env", json_loads(env, 0, &je), "app_env", json_loads(app_env, 0, &je)), 1);
 }
 
 /* The environment an app shows is the one it was given, whatever it shares. */

@@ -490,14 +490,17 @@ def idle_1s(corral):
 
 
 def test_idle_clients_are_closed_unless_subscribed_or_waiting(corral, idle_1s, raw):
-    idle, sub, waiting = raw(), raw(), raw()
-    for c in (idle, sub, waiting):
+    idle, sub = raw(), raw()
+    for c in (idle, sub):
         c.hello()
     sub.send(b'{"id":1,"cmd":"events"}\n')
     assert sub.reply()["subscribed"] is True
     # It ignores SIGINT: the stop waits longer than the idle timeout.
     corral.ok("start", app("ignore_sigint.py"), "--name", "stubborn", "--kill-timeout", "20000")
     wait_log(corral, "stubborn", "ignoring SIGINT")
+    # Connected only now, so a slow start above cannot make it idle first.
+    waiting = raw()
+    waiting.hello()
     waiting.send(b'{"id":2,"cmd":"stop","targets":["stubborn"]}\n')
     r = idle.reply()
     assert r == {"id": None, "ok": False,

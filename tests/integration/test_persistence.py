@@ -57,6 +57,8 @@ def test_save_kill_resurrect_round_trip(corral):
     assert not any(alive(pid) for pid in old.values() if pid)
     assert not os.path.exists(os.path.join(corral.home, "corral.sock"))
 
+    # Errored apps are tried again (as in PM2): this time e can start.
+    os.unlink(fail_file)
     # resurrect starts a new daemon on demand, from another shell (no FOO).
     out = corral.ok("resurrect")
     # It says what it did, after doing it: b was saved stopped and stays so
@@ -70,8 +72,6 @@ def test_save_kill_resurrect_round_trip(corral):
     corral.wait_status("a", "online")
     corral.wait_status("c", "online")
     assert corral.proc("b")["status"] == "stopped"
-    # Errored apps are tried again (as in PM2): this time it can start.
-    os.unlink(fail_file)
     corral.wait_status("e", "online")
     a = corral.proc("a")
     assert a["namespace"] == "ns"

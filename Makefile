@@ -5,7 +5,7 @@
 #   make asan-unit       the unit tests under AddressSanitizer + UBSan
 #   make unit            build and run the cmocka unit tests
 #   make fuzz            build the libFuzzer targets (clang) in build-fuzz/
-#   make check           the whole suite (tests/run): unit, integration, asan, fuzz smoke
+#   make check           the whole suite (tests/run): unit, integration, chaos, asan, fuzz smoke
 #   make bench           corral against PM2 (bench/run; BENCH_ARGS="--quick" etc.)
 #   make install PREFIX=/usr/local
 #

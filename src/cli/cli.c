@@ -130,7 +130,7 @@ cli_print_procs(struct ctx *x, json_t *procs)
 		render_json(stdout, procs, true);
 		return;
 	}
-	json_t *req = json_pack("{s:s}", "cmd", "list");
+	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", 1);
 	char *err = NULL;
 	json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
 	json_decref(req);
@@ -161,17 +161,102 @@ cli_current_dir(void)
 	return xstrdup(buf);
 }
 
+/* cli_list_stream(), with the first reply in *head (when head is not
+ * NULL: a new reference, or NULL). */
+static int
+list_stream(struct ctx *x, json_t *req, void (*chunk)(const char *text, size_t len,
+    void *arg), void *arg, json_t **head)
+{
+	json_object_set_new(req, "stream", json_true());
+	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
+	if (head)
+		*head = r ? json_incref(r) : NULL;
+	if (!r)
+		return -1;
+	const char *follow = json_string_value(json_object_get(r, "procs_follow"));
+	if (!follow || strcmp(follow, "chunks") != 0) {
+		/* A daemon from before streams: the list is in the reply, or
+		 * (raw) on the line after it. */
+		char *text = NULL;
+		size_t len = 0;
+		if (json_is_true(json_object_get(r, "procs_follow"))) {
+			char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+			text = line ? xstrndup(line, len) : NULL;
+		} else {
+			text = json_dumps(json_object_get(r, "procs"), JSON_COMPACT);
+		}
+		json_decref(r);
+		if (!text) {
+			cli_fail(x, "the daemon closed the connection");
+			return -1;
+		}
+		chunk(text, strlen(text), arg);
+		free(text);
+		return 0;
+	}
+	json_decref(r);
+	for (;;) {
+		size_t len;
+		char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
+		if (!line) {
+			cli_fail(x, "the daemon closed the connection");
+			return -1;
+		}
+		if (len == 2 && line[0] == '[' && line[1] == ']')
+			return 0;
+		chunk(line, len, arg);
+	}
+}
+
+int
+cli_list_stream(struct ctx *x, json_t *req, void (*chunk)(const char *text, size_t len,
+    void *arg), void *arg)
+{
+	return list_stream(x, req, chunk, arg, NULL);
+}
+
+/* Each chunk's processes appended to the array arg. */
+static void
+gather(const char *text, size_t len, void *arg)
+{
+	json_t *chunk = json_loadb(text, len, 0, NULL);
+	json_array_extend(arg, chunk);
+	json_decref(chunk);
+}
+
+static json_t *
+list_procs(struct ctx *x, json_t *targets, bool env, bool brief, json_t **head)
+{
+	json_t *req = json_pack("{s:s, s:b, s:b}", "cmd", "list", "env", env, "brief", brief);
+	if (targets)
+		json_object_set(req, "targets", targets);
+	json_t *procs = json_array();
+	if (list_stream(x, req, gather, procs, head) < 0) {
+		json_decref(procs);
+		return NULL;
+	}
+	return procs;
+}
+
 json_t *
 cli_list_procs(struct ctx *x, json_t *targets, bool env)
 {
-	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "env", env);
-	if (targets)
-		json_object_set(req, "targets", targets);
-	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
-	if (!r)
-		return NULL;
-	json_t *procs = json_incref(json_object_get(r, "procs"));
-	json_decref(r);
+	return list_procs(x, targets, env, false, NULL);
+}
+
+json_t *
+cli_list_brief(struct ctx *x, json_t *targets)
+{
+	return list_procs(x, targets, false, true, NULL);
+}
+
+json_t *
+cli_list_table(struct ctx *x, json_t *targets, bool full, json_t **orphans)
+{
+	json_t *head = NULL;
+	json_t *procs = list_procs(x, targets, false, !full, &head);
+	*orphans = json_incref(json_object_get(head, "orphans"));
+	json_decref(head);
 	return procs;
 }
 

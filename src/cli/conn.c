@@ -38,6 +38,37 @@ conn_daemon_running(const struct paths *p)
 	return true;
 }
 
+/* A daemon started from inside a cluster app (a deploy hook running
+ * `corral start`) gets the app's environment: it must not load the app's
+ * preload library, or its own listeners would be bound through the other
+ * daemon's broker. Drops the library from LD_PRELOAD and the broker's
+ * variables, in the child about to exec the daemon. */
+static void
+drop_app_preload(void)
+{
+	unsetenv("CORRAL_BROKER_FD");
+	unsetenv("CORRAL_BROKER_SOCKET");
+	const char *old = getenv("LD_PRELOAD");
+	if (!old || !strstr(old, "libcorral-preload"))
+		return;
+	struct sbuf kept = SBUF_INIT;
+	char *copy = xstrdup(old), *save = NULL;
+	/* ld.so splits the list on spaces and colons. */
+	for (char *lib = strtok_r(copy, ": ", &save); lib; lib = strtok_r(NULL, ": ", &save)) {
+		if (strstr(lib, "libcorral-preload"))
+			continue;
+		if (kept.len)
+			sbuf_addc(&kept, ':');
+		sbuf_adds(&kept, lib);
+	}
+	if (kept.len)
+		setenv("LD_PRELOAD", kept.s, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	sbuf_free(&kept);
+	free(copy);
+}
+
 /* Fork the daemon; wait until it says its socket is up. */
 static int
 spawn_daemon(const struct paths *p, char **err)
@@ -72,6 +103,7 @@ spawn_daemon(const struct paths *p, char **err)
 		char fdbuf[16];
 		snprintf(fdbuf, sizeof(fdbuf), "%d", pipefd[1]);
 		setenv("CORRAL_DAEMON_READY_FD", fdbuf, 1);
+		drop_app_preload();
 		int null = open("/dev/null", O_RDWR);
 		/* The daemon's stderr goes to its log, so a crash report lands there.
 		 * O_NONBLOCK: a FIFO in its place must not hang us (holding the

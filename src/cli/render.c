@@ -277,6 +277,16 @@ render_describe(FILE *f, json_t *p)
 	kv(&t, "error log path", str(p, "err_log"), NULL);
 	kv(&t, "combined log path", str(p, "log"), NULL);
 	kv(&t, "pid path", str(p, "pid_file"), NULL);
+	const char *lost_keys[][2] = {{"out", "out log lost"}, {"err", "error log lost"},
+	    {"log", "combined log lost"}};
+	for (size_t k = 0; k < ARRAY_LEN(lost_keys); k++) {
+		json_t *lost = json_object_get(json_object_get(p, "logs_lost"), lost_keys[k][0]);
+		if (!lost)
+			continue;
+		snprintf(buf, sizeof(buf), "%lld lines (%lld bytes)", num(lost, "lines"),
+		    num(lost, "bytes"));
+		kv(&t, lost_keys[k][1], buf, num(lost, "lines") || num(lost, "bytes") ? RED : NULL);
+	}
 	snprintf(buf, sizeof(buf), "%lld", num(p, "unstable_restarts"));
 	kv(&t, "unstable restarts", buf, NULL);
 	json_t *ec = json_object_get(p, "exit_code");
@@ -299,6 +309,15 @@ render_describe(FILE *f, json_t *p)
 		kv(&t, "cron restart", str(s, "cron_restart"), NULL);
 	kv(&t, "watch & reload", json_is_true(json_object_get(p, "watching")) ? "enabled" : "disabled", NULL);
 	kv(&t, "ready", json_is_true(json_object_get(p, "ready")) ? "yes" : "no", NULL);
+	if (strcmp(str(p, "broker"), "not reached") == 0) {
+		snprintf(buf, sizeof(buf), "not reached: nothing in this instance asked corral "
+		    "for a port within listen_timeout (%lld ms); if it listens, it bound its port "
+		    "alone and the other instances cannot (its error log says why)",
+		    num(s, "listen_timeout"));
+		kv(&t, "broker", buf, RED);
+	} else if (*str(p, "broker")) {
+		kv(&t, "broker", str(p, "broker"), NULL);
+	}
 	if (*str(p, "status_text"))
 		kv(&t, "status (sd_notify)", str(p, "status_text"), NULL);
 	if (*str(p, "reason"))
@@ -311,6 +330,9 @@ render_describe(FILE *f, json_t *p)
 	json_array_foreach(listeners, i, g) {
 		struct sbuf b = SBUF_INIT;
 		sbuf_addf(&b, "%s lb=%s", str(g, "address"), str(g, "lb"));
+		if (json_object_get(g, "size"))
+			sbuf_addf(&b, ", %lld in rotation of %lld", num(g, "in_rotation"),
+			    num(g, "size"));
 		size_t k;
 		json_t *m;
 		json_array_foreach(json_object_get(g, "members"), k, m)

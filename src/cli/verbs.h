@@ -61,6 +61,18 @@ json_t *cli_process_targets(char **pos);
 /* The daemon's processes (all, or those the targets name); with env, their
  * specs carry the environment. New reference, or NULL after printing why. */
 json_t *cli_list_procs(struct ctx *x, json_t *targets, bool env);
+/* Send a list request (req, consumed) asking for the processes as a stream
+ * of chunks, and give the text of each chunk (a JSON array of processes)
+ * to chunk() as it comes; an older daemon's whole list is one chunk. 0, or
+ * -1 after saying why. */
+int cli_list_stream(struct ctx *x, json_t *req, void (*chunk)(const char *text, size_t len,
+    void *arg), void *arg);
+/* Every process with only the fields of the list table (protocol.md's
+ * "brief"): enough to know names and statuses. */
+json_t *cli_list_brief(struct ctx *x, json_t *targets);
+/* What `list` shows: the processes (brief unless full), and in *orphans
+ * (a new reference, or NULL) the orphans the daemon reports. */
+json_t *cli_list_table(struct ctx *x, json_t *targets, bool full, json_t **orphans);
 /* The app names of a process list, as the keys of a new object. */
 json_t *cli_running_names(json_t *procs);
 /* After an action: the process table (or, with --json, the processes the

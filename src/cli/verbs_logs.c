@@ -300,6 +300,18 @@ follow(struct ctx *x, const struct look *k)
 		if (kind && strcmp(kind, "missed") == 0)
 			fprintf(stderr, "corral logs: %lld lines were skipped (this terminal was too "
 			    "slow)\n", (long long)json_integer_value(json_object_get(ev, "count")));
+		if (kind && strcmp(kind, "deleted") == 0) {
+			/* What we follow went away; nothing left: we are done. */
+			json_int_t left = json_integer_value(json_object_get(ev, "remaining"));
+			fprintf(stderr, "corral logs: %s %s was deleted%s\n",
+			    json_string_value(json_object_get(ev, "what")),
+			    json_string_value(json_object_get(ev, "name")),
+			    left ? "" : "; nothing left to follow");
+			json_decref(ev);
+			if (!left)
+				return 0;
+			continue;
+		}
 		if (!kind || strcmp(kind, "log") != 0) {
 			json_decref(ev);
 			continue;

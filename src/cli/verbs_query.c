@@ -111,46 +111,54 @@ verb_list(struct ctx *x)
 	const char *sort = args_get(&x->a, "sort");
 	if (sort && sort_key_parse(x, sort, &key) != 0)
 		return 1;
-	json_t *req = json_pack("{s:s, s:b}", "cmd", "list", "brief", !json);
-	if (x->a.pos[0])
-		json_object_set_new(req, "targets", cli_process_targets(x->a.pos));
+	json_t *targets = x->a.pos[0] ? cli_process_targets(x->a.pos) : NULL;
 	/* The table needs the top-level fields only: ask for just those. */
-	json_t *r = cli_call(x, req, QUICK_TIMEOUT_MS);
-	if (!r)
+	json_t *orphans;
+	json_t *all = cli_list_table(x, targets, json, &orphans);
+	json_decref(targets);
+	if (!all)
 		return 1;
-	json_t *procs = sorted(json_object_get(r, "procs"), &key);
+	json_t *procs = sorted(all, &key);
 	if (json) {
 		render_json(stdout, procs, true);
 	} else {
 		render_list(stdout, procs);
-		print_orphans(json_object_get(r, "orphans"));
+		print_orphans(orphans);
 	}
+	json_decref(orphans);
 	json_decref(procs);
-	json_decref(r);
+	json_decref(all);
 	return 0;
+}
+
+/* jlist: each chunk's processes printed as they come, as one array. */
+struct jlist_out {
+	bool any;
+};
+
+static void
+print_chunk(const char *text, size_t len, void *arg)
+{
+	struct jlist_out *o = arg;
+	/* A chunk is "[...]": its inside joins the array being printed. */
+	if (len <= 2 || text[0] != '[' || text[len - 1] != ']')
+		return;
+	fputc(o->any ? ',' : '[', stdout);
+	fwrite(text + 1, 1, len - 2, stdout);
+	o->any = true;
 }
 
 int
 verb_jlist(struct ctx *x)
 {
-	/* The daemon sends the array on the line after its reply, ready to
-	 * print; an older daemon ignores "raw" and puts it in the reply. */
-	json_t *r = cli_call(x, json_pack("{s:s, s:b}", "cmd", "list", "raw", 1), QUICK_TIMEOUT_MS);
-	if (!r)
-		return 1;
-	if (!json_is_true(json_object_get(r, "procs_follow"))) {
-		render_json(stdout, json_object_get(r, "procs"), false);
-		json_decref(r);
-		return 0;
-	}
-	json_decref(r);
-	size_t len;
-	char *line = conn_next_line(&x->conn, QUICK_TIMEOUT_MS, &len);
-	if (!line)
-		return cli_fail(x, "the daemon closed the connection");
-	fwrite(line, 1, len, stdout);
-	fputc('\n', stdout);
-	return 0;
+	/* The daemon sends the processes in chunks ready to print, as it
+	 * makes them: the first is out before the last is made. */
+	struct jlist_out o = {false};
+	int rc = cli_list_stream(x, json_pack("{s:s, s:b}", "cmd", "list", "raw", 1), print_chunk,
+	    &o);
+	if (rc == 0 || o.any)
+		fputs(o.any ? "]\n" : "[]\n", stdout);
+	return rc < 0;
 }
 
 /* value as Node's console.log() prints it (what PM2 prints). */

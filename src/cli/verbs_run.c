@@ -27,7 +27,7 @@ action_targets(struct ctx *x, json_t **file_apps)
 			return NULL;
 		/* The file's apps that are here; the others are skipped, as PM2
 		 * does for stop and delete. */
-		json_t *procs = cli_list_procs(x, NULL, false);
+		json_t *procs = cli_list_brief(x, NULL);
 		if (!procs) {
 			json_decref(apps);
 			return NULL;
@@ -181,7 +181,7 @@ all_of_nothing(struct ctx *x, json_t *targets, int *rc)
 		all |= strcmp(json_string_value(t), "all") == 0;
 	if (!all)
 		return false;
-	json_t *procs = cli_list_procs(x, NULL, false);
+	json_t *procs = cli_list_brief(x, NULL);
 	bool none = procs && json_array_size(procs) == 0;
 	if (none)
 		cli_fail(x, "all: no process found (the process list is empty)");
@@ -198,6 +198,50 @@ has_app_options(struct ctx *x)
 	bool any = json_object_size(raw) > 0;
 	json_decref(raw);
 	return any;
+}
+
+/* The request line must stay below the daemon's limit (4 MiB): updated
+ * specs that fit go with the restart or reload itself (a refused one then
+ * changes nothing); more (fifty apps with a 100 KB environment) are sent
+ * first with `update` requests of at most this many bytes each. */
+#define UPDATE_BATCH_BYTES (1u << 20)
+
+/* Attach apps (consumed) to req, or send them ahead in batches. 0, or -1
+ * after printing why. */
+static int
+send_updates(struct ctx *x, json_t *req, json_t *apps)
+{
+	size_t n = json_array_size(apps), total = 0;
+	size_t *len = xcalloc(n ? n : 1, sizeof(*len));
+	for (size_t i = 0; i < n; i++) {
+		char *text = json_dumps(json_array_get(apps, i), JSON_COMPACT);
+		len[i] = text ? strlen(text) : 0;
+		total += len[i];
+		free(text);
+	}
+	int rc = 0;
+	if (total <= UPDATE_BATCH_BYTES) {
+		json_object_set(req, "apps", apps);
+		goto out;
+	}
+	for (size_t from = 0; from < n && rc == 0;) {
+		json_t *batch = json_array();
+		size_t bytes = 0, i = from;
+		for (; i < n && (i == from || bytes + len[i] <= UPDATE_BATCH_BYTES); i++) {
+			json_array_append(batch, json_array_get(apps, i));
+			bytes += len[i];
+		}
+		json_t *r = cli_call(x, json_pack("{s:s, s:o}", "cmd", "update", "apps", batch),
+		    ACTION_TIMEOUT_MS);
+		if (!r)
+			rc = -1;
+		json_decref(r);
+		from = i;
+	}
+out:
+	free(len);
+	json_decref(apps);
+	return rc;
 }
 
 /* stop, restart, reload, delete, reset: `cmd` on the targets. */
@@ -235,11 +279,13 @@ do_action(struct ctx *x, const char *cmd)
 	if (!file_apps && strcmp(cmd, "reset") != 0 && all_of_nothing(x, targets, &rc))
 		goto out;
 	req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
+	/* The table printed after needs only the list's fields. */
+	if (!args_has(&x->a, "json"))
+		json_object_set_new(req, "brief", json_true());
 	if (updates && (args_has(&x->a, "update-env") || has_app_options(x))) {
 		json_t *apps = updated_specs(x, targets, args_has(&x->a, "update-env"));
-		if (!apps)
+		if (!apps || send_updates(x, req, apps) < 0)
 			goto out;
-		json_object_set_new(req, "apps", apps);
 	}
 	const char *watch = args_get(&x->a, "watch");
 	if (watch && (strcmp(cmd, "stop") == 0))

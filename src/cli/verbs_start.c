@@ -52,23 +52,33 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t 
 		return;
 	size_t i, k;
 	json_t *s, *p;
+	/* Per name: [instances, running, mode], in one pass over the processes. */
+	json_t *by_name = json_object();
+	json_array_foreach(procs, k, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		json_t *e = json_object_get(by_name, name);
+		if (!e) {
+			e = json_pack("[i, i, s]", 0, 0, "");
+			json_object_set_new(by_name, name, e);
+		}
+		bool running = strcmp(json_string_value(json_object_get(p, "status")), "stopped") != 0;
+		json_array_set_new(e, 0, json_integer(json_integer_value(json_array_get(e, 0)) + 1));
+		json_array_set_new(e, 1, json_integer(json_integer_value(json_array_get(e, 1)) + running));
+		json_array_set(e, 2, json_object_get(p, "mode"));
+	}
+	json_t *saved_stopped_names = json_object();
+	json_array_foreach(stopped, k, p)
+		json_object_set(saved_stopped_names, json_string_value(p), json_true());
 	json_array_foreach(apps, i, s) {
 		const char *name = json_string_value(json_object_get(s, "name"));
 		const char *script = json_string_value(json_object_get(s, "script"));
 		if (json_object_get(failed, name))
 			continue;
-		int count = 0, running = 0;
-		const char *mode = "";
-		json_array_foreach(procs, k, p) {
-			if (strcmp(json_string_value(json_object_get(p, "name")), name) != 0)
-				continue;
-			count++;
-			running += strcmp(json_string_value(json_object_get(p, "status")), "stopped") != 0;
-			mode = json_string_value(json_object_get(p, "mode"));
-		}
-		bool saved_stopped = false;
-		json_array_foreach(stopped, k, p)
-			saved_stopped |= strcmp(json_string_value(p), name) == 0;
+		json_t *e = json_object_get(by_name, name);
+		int count = (int)json_integer_value(json_array_get(e, 0));
+		int running = (int)json_integer_value(json_array_get(e, 1));
+		const char *mode = e ? json_string_value(json_array_get(e, 2)) : "";
+		bool saved_stopped = json_object_get(saved_stopped_names, name) != NULL;
 		if (running)
 			printf("corral: started %s (%s) in %s mode, %d instance%s\n", name, script, mode,
 			    count, count == 1 ? "" : "s");
@@ -76,12 +86,17 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t 
 			printf("corral: %s (%s) is registered, not started (%s)\n", name, script,
 			    saved_stopped ? "it was saved stopped" : "autostart is off");
 	}
+	json_decref(by_name);
+	json_decref(saved_stopped_names);
 }
 
 /* A request line stays far below the daemon's limit (PROTO_MAX_LINE,
  * 4 MiB): apps go in batches of at most this many bytes of specs. One app's
- * spec is bounded by what exec() takes (its environment), well below it. */
-#define START_BATCH_BYTES (1u << 20)
+ * spec is bounded by what exec() takes (its environment), well below it.
+ * Small batches keep the daemon small too: the parsed request is freed
+ * between the apps it created, and a 1 MiB one left the heap of a daemon
+ * with 1000 apps a third larger (10 MB resident instead of 7). */
+#define START_BATCH_BYTES (128u << 10)
 
 /* Send one start request for apps[from..to); append what started to
  * procs and the apps that could not to failed (name → error). False when
@@ -93,7 +108,8 @@ start_batch(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *stopped
 	json_t *batch = json_array();
 	for (size_t i = from; i < to; i++)
 		json_array_append(batch, json_array_get(apps, i));
-	json_t *req = json_pack("{s:s, s:o, s:b}", "cmd", "start", "apps", batch, "force", force);
+	json_t *req = json_pack("{s:s, s:o, s:b, s:b}", "cmd", "start", "apps", batch, "force",
+	    force, "brief", !args_has(&x->a, "json"));
 	if (stopped)
 		json_object_set(req, "stopped", stopped);
 	json_t *reply = cli_call(x, req, ACTION_TIMEOUT_MS);

@@ -47,7 +47,7 @@ verb_resurrect(struct ctx *x)
 		free(err);
 		return 1;
 	}
-	json_t *procs = cli_list_procs(x, NULL, false);
+	json_t *procs = cli_list_brief(x, NULL);
 	if (!procs) {
 		json_decref(doc);
 		return 1;
@@ -193,7 +193,7 @@ verb_kill(struct ctx *x)
 	if (rc < 0)
 		return 1;
 	int pid = x->conn.daemon_pid;
-	json_t *r = cli_call(x, json_pack("{s:s}", "cmd", "kill"), ACTION_TIMEOUT_MS);
+	json_t *r = cli_call(x, json_pack("{s:s, s:b}", "cmd", "kill", "brief", 1), ACTION_TIMEOUT_MS);
 	if (!r)
 		return 1;
 	json_decref(r);

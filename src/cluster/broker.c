@@ -7,12 +7,22 @@
  * Not every bind is shared: the Node inspector's ports never are (several
  * instances must not fight over one debugger), and with `share_ports` only
  * the listed ports are. Those are answered "pass": the app binds itself.
+ *
+ * A peer's processes reach it two ways: the socketpair its process
+ * inherited, and a listening socket of its own at a random abstract address
+ * ($CORRAL_BROKER_SOCKET) for descendants the fd did not reach (npm, yarn
+ * and pnpm run scripts with only stdio). Each accepted connection is one
+ * more channel, checked first (channel_allowed); at most BROKER_CHANNELS at
+ * once, the rest wait in the backlog. Nothing here blocks: every socket is
+ * non-blocking and the loop only ever reads what is there.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cluster/group.h"
@@ -20,6 +30,11 @@
 #include "common/inspect.h"
 #include "common/log.h"
 #include "common/util.h"
+
+/* Connections waiting to be accepted on a broker address. */
+#define BROKER_BACKLOG 8
+/* How long accepting pauses when every channel is busy or accept fails. */
+#define BROKER_RETRY_MS 100
 
 /* Ports the Node inspector may use: never shared. Node takes them from
  * its arguments and from NODE_OPTIONS. */
@@ -34,7 +49,7 @@ is_inspector_port(const struct cluster_peer *peer, uint16_t port)
 		if (inspect_option(s->interpreter_args[i], strlen(s->interpreter_args[i]), &p) &&
 		    p == port)
 			return true;
-	const char *opts = json_string_value(json_object_get(s->env, "NODE_OPTIONS"));
+	const char *opts = spec_env_get(s, "NODE_OPTIONS");
 	while (opts && *opts) {
 		size_t len = strcspn(opts, " \t");
 		if (inspect_option(opts, len, &p) && p == port)
@@ -128,10 +143,22 @@ broker_answer(struct cluster_peer *peer, const struct broker_req *req, int reply
 }
 
 static void
+channel_close(struct broker_channel *ch)
+{
+	if (ch->fd < 0)
+		return;
+	io_del(ch->peer->c->loop, &ch->io);
+	close(ch->fd);
+	ch->fd = -1;
+}
+
+/* Take the request datagrams waiting on one channel; close it at EOF. */
+static void
 on_broker(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	struct cluster_peer *peer = arg;
-	for (int i = 0; i < 16; i++) {
+	struct broker_channel *ch = arg;
+	struct cluster_peer *peer = ch->peer;
+	for (int i = 0; i < 16 && ch->fd >= 0; i++) {
 		char buf[BROKER_MSG_MAX];
 		union {
 			struct cmsghdr h;
@@ -140,12 +167,12 @@ on_broker(struct loop *l, struct io *io, uint32_t events, void *arg)
 		struct iovec iov = {buf, sizeof(buf)};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
 		    .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
-		ssize_t n = recvmsg(peer->broker_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		ssize_t n = recvmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
 			/* Every copy of the app's end is closed. */
-			broker_close(peer);
+			channel_close(ch);
 			return;
 		}
 		int reply_fd = -1;
@@ -162,6 +189,7 @@ on_broker(struct loop *l, struct io *io, uint32_t events, void *arg)
 					close(fd);
 			}
 		}
+		peer->asked = true;
 		struct broker_req req;
 		bool truncated = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
 		if (reply_fd >= 0 && !truncated && broker_req_decode(buf, (size_t)n, &req) == 0) {
@@ -176,21 +204,184 @@ on_broker(struct loop *l, struct io *io, uint32_t events, void *arg)
 	}
 }
 
-void
-broker_watch(struct cluster_peer *peer)
+/* A free channel of peer, or NULL when all BROKER_CHANNELS are open. */
+static struct broker_channel *
+channel_free(struct cluster_peer *peer)
 {
-	fd_set_nonblock(peer->broker_fd, true);
-	if (io_add(peer->c->loop, &peer->broker_io, peer->broker_fd, EPOLLIN, on_broker, peer) < 0)
-		dlog("cannot watch the broker channel of pid %d: %s", (int)peer->pid,
+	for (int i = 0; i < BROKER_CHANNELS; i++)
+		if (peer->channels[i].fd < 0)
+			return &peer->channels[i];
+	return NULL;
+}
+
+/* Watch fd (taken over) as the free channel ch of its peer. */
+static void
+channel_open(struct broker_channel *ch, int fd)
+{
+	fd_set_nonblock(fd, true);
+	if (io_add(ch->peer->c->loop, &ch->io, fd, EPOLLIN, on_broker, ch) < 0) {
+		dlog("cannot watch a broker channel of pid %d: %s", (int)ch->peer->pid,
 		    strerror(errno));
+		close(fd);
+		return;
+	}
+	ch->fd = fd;
+}
+
+/*
+ * May the process at the other end of fd use peer's broker? The kernel
+ * vouches for its uid and pid (SO_PEERCRED, as of connect()). Its uid must
+ * be the instance's or root's, and it must be the instance's process or in
+ * its process group (the instance's process leads a group of its own, and
+ * wrappers such as sh -c, npm, yarn and pnpm keep their children in it).
+ * The uid is the boundary (a process of the same user could read the
+ * address in /proc and ptrace the app anyway); the group keeps one
+ * instance's processes off another's sockets. Why not is put in *why.
+ */
+static bool
+channel_allowed(const struct cluster_peer *peer, int fd, const char **why, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	*pid = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		*why = "no credentials";
+		return false;
+	}
+	*pid = cred.pid;
+	/* pid 0: it is in a pid namespace we cannot see into. */
+	if (cred.pid <= 0) {
+		*why = "no pid";
+		return false;
+	}
+	if (cred.uid != peer->uid && cred.uid != 0) {
+		*why = "another user";
+		return false;
+	}
+	if (cred.pid != peer->pid && getpgid(cred.pid) != peer->pid) {
+		*why = "not in the instance's process group";
+		return false;
+	}
+	return true;
+}
+
+static void
+listen_pause(struct cluster_peer *peer)
+{
+	io_mod(peer->c->loop, &peer->listen_io, 0);
+	timer_start(peer->c->loop, &peer->listen_retry, BROKER_RETRY_MS);
+}
+
+static void
+on_listen_retry(struct loop *l, struct timer *t, void *arg)
+{
+	struct cluster_peer *peer = arg;
+	if (peer->listen_fd >= 0)
+		io_mod(l, &peer->listen_io, EPOLLIN);
+}
+
+/* Connections to the peer's broker address: each allowed one is a channel. */
+static void
+on_listen(struct loop *l, struct io *io, uint32_t events, void *arg)
+{
+	struct cluster_peer *peer = arg;
+	for (int i = 0; i < 16; i++) {
+		/* Every channel busy: the connection waits in the backlog
+		 * until one closes. */
+		struct broker_channel *ch = channel_free(peer);
+		if (!ch) {
+			listen_pause(peer);
+			return;
+		}
+		int fd = accept4(peer->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			/* Out of descriptors or memory: the pending connection
+			 * keeps the socket readable, so pause instead of spinning. */
+			if (errno != EAGAIN && errno != EINTR) {
+				dlog("%s[%d]: broker: accept: %s", peer->spec ? peer->spec->name : "?",
+				    peer->pm_id, strerror(errno));
+				listen_pause(peer);
+			}
+			return;
+		}
+		const char *why;
+		pid_t pid;
+		if (!channel_allowed(peer, fd, &why, &pid)) {
+			dlog("%s[%d]: broker: refused a connection from pid %d (%s)",
+			    peer->spec ? peer->spec->name : "?", peer->pm_id, (int)pid, why);
+			close(fd);
+			continue;
+		}
+		channel_open(ch, fd);
+	}
+}
+
+int
+cluster_broker_listen(char *address, size_t cap, char **err)
+{
+	uint64_t rnd;
+	struct sockaddr_un sa;
+	socklen_t sa_len;
+	int fd = -1, rc;
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		rc = -errno;
+		*err = xasprintf("getrandom: %s", strerror(errno));
+		goto fail;
+	}
+	/* A random name: nobody can take it first, and nobody can guess it
+	 * (other users can list it in /proc/net/unix, and are refused). */
+	int n = snprintf(address, cap, "@corral-broker-%d-%016llx", (int)getpid(),
+	    (unsigned long long)rnd);
+	if (n < 0 || (size_t)n >= cap || broker_addr_parse(address, (size_t)n, &sa, &sa_len) < 0) {
+		rc = -ENAMETOOLONG;
+		*err = xstrdup("the broker address does not fit");
+		goto fail;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sa_len) < 0 ||
+	    listen(fd, BROKER_BACKLOG) < 0) {
+		rc = -errno;
+		*err = xasprintf("cannot listen on %s: %s", address, strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	address[0] = '\0';
+	return rc;
+}
+
+void
+broker_watch(struct cluster_peer *peer, int channel_fd, int listen_fd)
+{
+	for (int i = 0; i < BROKER_CHANNELS; i++)
+		peer->channels[i] = (struct broker_channel){.peer = peer, .fd = -1};
+	peer->listen_fd = -1;
+	peer->has_broker = channel_fd >= 0 || listen_fd >= 0;
+	timer_init(&peer->listen_retry, on_listen_retry, peer);
+	if (channel_fd >= 0)
+		channel_open(&peer->channels[0], channel_fd);
+	if (listen_fd < 0)
+		return;
+	if (io_add(peer->c->loop, &peer->listen_io, listen_fd, EPOLLIN, on_listen, peer) < 0) {
+		dlog("cannot watch the broker address of pid %d: %s", (int)peer->pid,
+		    strerror(errno));
+		close(listen_fd);
+		return;
+	}
+	peer->listen_fd = listen_fd;
 }
 
 void
 broker_close(struct cluster_peer *peer)
 {
-	if (peer->broker_fd < 0)
+	for (int i = 0; i < BROKER_CHANNELS; i++)
+		channel_close(&peer->channels[i]);
+	timer_stop(peer->c->loop, &peer->listen_retry);
+	if (peer->listen_fd < 0)
 		return;
-	io_del(peer->c->loop, &peer->broker_io);
-	close(peer->broker_fd);
-	peer->broker_fd = -1;
+	io_del(peer->c->loop, &peer->listen_io);
+	close(peer->listen_fd);
+	peer->listen_fd = -1;
 }

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,9 +162,19 @@ group_free(struct group *g)
 		for (size_t i = 0; i < g->n; i++)
 			listener_close(g->members[i].fd);
 	LIST_REMOVE(g, link);
+	struct cluster *c = g->c;
+	idmap_chain_del(&c->by_app, g->app_id, g, offsetof(struct group, app_next));
+	idmap_chain_del(&c->by_port, g->port, g, offsetof(struct group, port_next));
 	free(g->members);
 	free(g->app_name);
 	free(g);
+}
+
+/* The first of an app's groups (then app_next). */
+static struct group *
+app_groups(struct cluster *c, uint64_t app_id)
+{
+	return idmap_get(&c->by_app, app_id);
 }
 
 static bool
@@ -357,7 +368,8 @@ group_find_or_create(struct cluster *c, const struct cluster_slot *slot,
     const struct group *key, char **err)
 {
 	struct group *g;
-	LIST_FOREACH(g, &c->groups, link) {
+	struct group *on_port = idmap_get(&c->by_port, key->port);
+	for (g = on_port; g; g = g->port_next) {
 		if (g->family == key->family && g->port == key->port && g->v6only == key->v6only &&
 		    g->addrlen == key->addrlen && memcmp(&g->addr, &key->addr, key->addrlen) == 0) {
 			if (g->app_id == slot->app_id)
@@ -366,7 +378,7 @@ group_find_or_create(struct cluster *c, const struct cluster_slot *slot,
 			return NULL;
 		}
 	}
-	LIST_FOREACH(g, &c->groups, link) {
+	for (g = on_port; g; g = g->port_next) {
 		if (g->app_id != slot->app_id && overlaps(g, key)) {
 			*err = xasprintf("%s overlaps %s, used by app %s", key->label, g->label,
 			    g->app_name);
@@ -384,6 +396,8 @@ group_find_or_create(struct cluster *c, const struct cluster_slot *slot,
 	g->n = g->cap = 0;
 	timer_init(&g->lb_timer, on_lb_timer, g);
 	LIST_INSERT_HEAD(&c->groups, g, link);
+	idmap_chain_add(&c->by_app, g->app_id, g, offsetof(struct group, app_next));
+	idmap_chain_add(&c->by_port, g->port, g, offsetof(struct group, port_next));
 	return g;
 }
 
@@ -398,6 +412,31 @@ member_add(struct group *g, int fd, const struct cluster_slot *slot, struct clus
 	    .slot_uid = slot->uid, .pm_id = slot->pm_id, .peer = peer, .reserved = peer == NULL};
 	member_event(g, g->n - 1, CLUSTER_MEMBER_NEW);
 	return &g->members[g->n - 1];
+}
+
+void
+cluster_set_socket_share(struct cluster *c, size_t per_app)
+{
+	c->socket_share = per_app;
+}
+
+/* Room for one more socket of g's app within its share; -EMFILE with *err
+ * naming the app when there is none. */
+static int
+check_share(const struct group *g, char **err)
+{
+	if (!g->c->socket_share)
+		return 0;
+	size_t n = 0;
+	const struct group *o;
+	LIST_FOREACH(o, &g->c->groups, link)
+		if (o->app_id == g->app_id)
+			n += o->lb == LB_SHARED ? o->shared_fd >= 0 : o->n;
+	if (n < g->c->socket_share)
+		return 0;
+	*err = xasprintf("cannot listen on %s: app %s holds %zu listening sockets already, its "
+	    "share of the corral daemon's file descriptors", g->label, g->app_name, n);
+	return -EMFILE;
 }
 
 int
@@ -417,6 +456,10 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 			return m->fd;
 		}
 	}
+	/* A new socket from here on. */
+	int rc = g->lb == LB_SHARED && g->shared_fd >= 0 ? 0 : check_share(g, err);
+	if (rc < 0)
+		return rc;
 	if (g->lb == LB_SHARED) {
 		if (g->shared_fd < 0) {
 			int fd = bound_socket(g, false, true, err);
@@ -433,7 +476,7 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 		return -EMFILE;
 	}
 	if (g->n == 0 && g->port != 0) {
-		int rc = check_port_free(g, err);
+		rc = check_port_free(g, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -451,7 +494,7 @@ group_socket_for(struct group *g, const struct cluster_slot *slot, struct cluste
 
 struct cluster_peer *
 cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, int broker_fd,
-    void *owner)
+    int broker_listen_fd, void *owner)
 {
 	struct cluster_peer *peer = xcalloc(1, sizeof(*peer));
 	peer->c = c;
@@ -463,13 +506,12 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 	peer->slot_uid = slot->uid;
 	peer->pm_id = slot->pm_id;
 	peer->inspect_port = slot->inspect_port;
-	peer->broker_fd = broker_fd;
+	peer->uid = slot->spec->uid >= 0 ? (uid_t)slot->spec->uid : geteuid();
 	LIST_INSERT_HEAD(&c->peers, peer, link);
 	/* Sockets reserved for this slot at spawn (LISTEN_FDS). Only those: a
 	 * socket kept after a crash goes to the next process when it binds
 	 * it, or it would get connections for a port it never took. */
-	struct group *g;
-	LIST_FOREACH(g, &c->groups, link) {
+	for (struct group *g = app_groups(c, slot->app_id); g; g = g->app_next) {
 		for (size_t i = 0; i < g->n; i++) {
 			struct member *m = &g->members[i];
 			if (m->slot_uid == slot->uid && m->peer == NULL && m->reserved) {
@@ -479,8 +521,7 @@ cluster_peer_new(struct cluster *c, const struct cluster_slot *slot, pid_t pid, 
 			}
 		}
 	}
-	if (broker_fd >= 0)
-		broker_watch(peer);
+	broker_watch(peer, broker_fd, broker_listen_fd);
 	return peer;
 }
 
@@ -490,8 +531,7 @@ cluster_peer_set_traffic(struct cluster_peer *peer, bool on)
 	if (peer->traffic == on)
 		return;
 	peer->traffic = on;
-	struct group *g;
-	LIST_FOREACH(g, &peer->c->groups, link)
+	for (struct group *g = app_groups(peer->c, peer->app_id); g; g = g->app_next)
 		for (size_t i = 0; i < g->n; i++)
 			if (g->members[i].peer == peer) {
 				group_steer(g);
@@ -514,10 +554,16 @@ cluster_peer_unslot(struct cluster_peer *peer)
 }
 
 bool
+cluster_peer_broker(const struct cluster_peer *peer, bool *asked)
+{
+	*asked = peer->asked;
+	return peer->has_broker;
+}
+
+bool
 cluster_peer_drained(const struct cluster_peer *peer)
 {
-	struct group *g;
-	LIST_FOREACH(g, &peer->c->groups, link) {
+	for (struct group *g = app_groups(peer->c, peer->app_id); g; g = g->app_next) {
 		if (g->lb == LB_SHARED)
 			continue;
 		for (size_t i = 0; i < g->n; i++)
@@ -564,8 +610,8 @@ cluster_peer_free(struct cluster_peer *peer, bool keep_for_slot)
 	peer->traffic = false;
 	struct peer_gone pg = {peer, keep_for_slot && peer->has_slot};
 	struct group *g, *next;
-	for (g = LIST_FIRST(&c->groups); g; g = next) {
-		next = LIST_NEXT(g, link);
+	for (g = app_groups(c, peer->app_id); g; g = next) {
+		next = g->app_next;
 		if (!group_drop_members(g, drop_peer_member, &pg, true)) {
 			/* Orphaned members count as no traffic at once. */
 			for (size_t i = 0; i < g->n; i++)
@@ -624,10 +670,8 @@ void
 cluster_slot_idle(struct cluster *c, uint64_t app_id, uint64_t slot_uid, bool app_still_running)
 {
 	struct group *g, *next;
-	for (g = LIST_FIRST(&c->groups); g; g = next) {
-		next = LIST_NEXT(g, link);
-		if (g->app_id != app_id)
-			continue;
+	for (g = app_groups(c, app_id); g; g = next) {
+		next = g->app_next;
 		group_drop_members(g, drop_slot_orphan, &slot_uid, false);
 		/* The port is free again once no instance of the app runs. A
 		 * shared socket goes then even if some member still holds a
@@ -652,16 +696,17 @@ cluster_adopt_done(struct cluster *c)
 }
 
 json_t *
-cluster_describe(struct cluster *c, uint64_t app_id)
+cluster_describe_slot(struct cluster *c, uint64_t app_id, uint64_t slot_uid)
 {
 	json_t *arr = json_array();
-	struct group *g;
-	LIST_FOREACH(g, &c->groups, link) {
-		if (g->app_id != app_id)
-			continue;
+	for (struct group *g = app_groups(c, app_id); g; g = g->app_next) {
 		json_t *members = json_array();
-		for (size_t i = 0; g->lb != LB_SHARED && i < g->n; i++) {
+		int in_rotation = 0;
+		for (size_t i = 0; i < g->n; i++) {
 			const struct member *m = &g->members[i];
+			in_rotation += member_gets_traffic(m);
+			if (g->lb == LB_SHARED || (slot_uid && m->slot_uid != slot_uid))
+				continue;
 			int depth = steer_queue_depth(m->fd);
 			json_array_append_new(members, json_pack("{s:i, s:i, s:i, s:b, s:i}",
 			    "index", (int)i, "pm_id", m->pm_id,
@@ -669,11 +714,18 @@ cluster_describe(struct cluster *c, uint64_t app_id)
 			    "gets_traffic", member_gets_traffic(m), "queued", depth > 0 ? depth : 0));
 		}
 		int shared_depth = g->shared_fd >= 0 ? steer_queue_depth(g->shared_fd) : 0;
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:i}", "address", g->label,
-		    "lb", spec_lb_name(g->lb), "members", members,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:i, s:i, s:i}",
+		    "address", g->label, "lb", spec_lb_name(g->lb), "members", members,
+		    "size", (int)g->n, "in_rotation", in_rotation,
 		    "queued", g->lb == LB_SHARED && shared_depth > 0 ? shared_depth : 0));
 	}
 	return arr;
+}
+
+json_t *
+cluster_describe(struct cluster *c, uint64_t app_id)
+{
+	return cluster_describe_slot(c, app_id, 0);
 }
 
 void
@@ -690,6 +742,8 @@ cluster_free(struct cluster *c)
 	struct group *g;
 	while ((g = LIST_FIRST(&c->groups)) != NULL)
 		group_free(g);
+	idmap_free(&c->by_app);
+	idmap_free(&c->by_port);
 	relays_free(c->relays);
 	free(c);
 }

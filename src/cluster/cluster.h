@@ -82,6 +82,10 @@ struct cluster_ops {
 /* A cluster on loop l; ops and arg are kept (arg is passed to
  * slot_serving_since). Never fails. */
 struct cluster *cluster_new(struct loop *l, const struct cluster_ops *ops, void *arg);
+/* Each app may make the daemon hold at most per_app listening sockets
+ * (0: no limit): its binds beyond get EMFILE, and the daemon's other
+ * descriptors stay for everything else. */
+void cluster_set_socket_share(struct cluster *c, size_t per_app);
 /* Close every socket, relayed connection and broker channel (daemon exit).
  * Peers still alive are freed too; their owners must not use them after. */
 void cluster_free(struct cluster *c);
@@ -94,13 +98,26 @@ int cluster_listen_fds(struct cluster *c, const struct cluster_slot *slot, int *
     size_t max, char **names, char **err);
 
 /*
+ * A listening socket for one process's broker address, to pass to
+ * cluster_peer_new: its address ("@corral-broker-<daemon pid>-<random>",
+ * for $CORRAL_BROKER_SOCKET) is written to address. The fd, or -errno with
+ * *err (address is then ""): the process still has its inherited channel.
+ */
+int cluster_broker_listen(char *address, size_t cap, char **err);
+/*
  * A process started for a slot. broker_fd is the daemon's end of its broker
- * channel (taken over; -1 when it has none); owner is passed back in
- * ops->bound. The peer claims the sockets reserved for its slot by
- * cluster_listen_fds(). It starts without traffic.
+ * channel and broker_listen_fd the socket of its broker address (both taken
+ * over; -1 when it has none); owner is passed back in ops->bound. The peer
+ * claims the sockets reserved for its slot by cluster_listen_fds(). It
+ * starts without traffic.
  */
 struct cluster_peer *cluster_peer_new(struct cluster *c, const struct cluster_slot *slot,
-    pid_t pid, int broker_fd, void *owner);
+    pid_t pid, int broker_fd, int broker_listen_fd, void *owner);
+/* Whether the process was given a broker at all and (*asked) whether any
+ * process of it has sent a request on it yet. A cluster server that never
+ * asks within listen_timeout could not reach it (the preload library says
+ * why on its stderr) and binds its ports alone. */
+bool cluster_peer_broker(const struct cluster_peer *peer, bool *asked);
 /* Whether new connections may go to the peer's sockets: ready, not exited,
  * not stopping, not replaced. Re-steers the peer's groups when it changes. */
 void cluster_peer_set_traffic(struct cluster_peer *peer, bool on);
@@ -111,7 +128,8 @@ void cluster_peer_exited(struct cluster_peer *peer);
 void cluster_peer_unslot(struct cluster_peer *peer);
 /* True when no socket used only by the peer holds queued connections. */
 bool cluster_peer_drained(const struct cluster_peer *peer);
-/* The process is gone for good: close its channel and release its sockets.
+/* The process is gone for good: close its channel and release its sockets
+ * (the peer itself is freed after the loop's current batch).
  * With keep_for_slot (it was its slot's serving process), they are kept
  * for the slot's next process (after a crash or a restart) with their
  * queues; otherwise they are closed, their queued connections relayed to
@@ -131,8 +149,10 @@ void cluster_slot_idle(struct cluster *c, uint64_t app_id, uint64_t slot_uid,
 /* Call fn for every member socket (to send them all to a new keeper). */
 void cluster_foreach_member(struct cluster *c,
     void (*fn)(void *arg, const struct cluster_member_info *m), void *arg);
-/* The daemon's end of the peer's broker channel, -1 if closed. */
+/* The daemon's end of the peer's inherited broker channel, -1 if closed. */
 int cluster_peer_broker_fd(const struct cluster_peer *peer);
+/* The listening socket of the peer's broker address, -1 if none. */
+int cluster_peer_broker_listen_fd(const struct cluster_peer *peer);
 /* Put back a member socket the previous daemon had (fd taken over), used
  * by peer (NULL: kept for the slot's next process). The members of a group
  * must come in their index order. 0, or -errno with *err (fd closed). */
@@ -141,7 +161,12 @@ int cluster_adopt_member(struct cluster *c, const struct cluster_slot *slot,
 /* Every member is back: steer every group, sample the least-busy ones. */
 void cluster_adopt_done(struct cluster *c);
 
-/* The listener groups of an app for describe/jlist (a new reference). */
+/* The listener groups of an app (a new reference): address, lb, size (its
+ * members), in_rotation (those taking connections), queued (shared), and
+ * every member. */
 json_t *cluster_describe(struct cluster *c, uint64_t app_id);
+/* The same with only the members of one slot: what jlist and describe show
+ * of each instance, so that listing n instances costs n, not n². */
+json_t *cluster_describe_slot(struct cluster *c, uint64_t app_id, uint64_t slot_uid);
 
 #endif

@@ -40,9 +40,11 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "cluster/cluster.h"
 #include "cluster/relay.h"
+#include "common/idmap.h"
 #include "ev/loop.h"
 
 struct member {
@@ -57,6 +59,8 @@ struct member {
 
 struct group {
 	LIST_ENTRY(group) link;
+	struct group *app_next;  /* the app's next group (cluster.by_app) */
+	struct group *port_next; /* the next group on this port (cluster.by_port) */
 	struct cluster *c;
 	uint64_t app_id;
 	char *app_name;         /* for "already used by app X" */
@@ -82,9 +86,24 @@ struct cluster {
 	const struct cluster_ops *ops;
 	void *ops_arg;
 	struct group_list groups;
+	struct idmap by_app;    /* app id → its first group (app_next): what a
+	                         * peer's changes look at, not every group */
+	struct idmap by_port;   /* port → first group there (port_next) */
 	struct peer_list peers;
 	struct relays *relays;  /* connections handed on from closed listeners */
 	uint64_t next_member_id;
+	size_t socket_share;    /* listening sockets one app may hold, 0 = any */
+};
+
+/* A peer's broker channels (broker.c): [0] the inherited socketpair, the
+ * others connections accepted on its broker address, each one bind at a
+ * time. At most BROKER_CHANNELS at once; more wait in the listen backlog. */
+#define BROKER_CHANNELS 8
+
+struct broker_channel {
+	struct cluster_peer *peer;
+	int fd;                 /* -1 when free */
+	struct io io;
 };
 
 struct cluster_peer {
@@ -100,8 +119,13 @@ struct cluster_peer {
 	int inspect_port;       /* never shared (broker.c) */
 	bool exited;
 	bool traffic;
-	int broker_fd;          /* -1 when none (or closed by the app) */
-	struct io broker_io;
+	uid_t uid;              /* its processes': they (and root) may connect */
+	struct broker_channel channels[BROKER_CHANNELS];
+	int listen_fd;          /* its broker address, -1 when none */
+	struct io listen_io;
+	struct timer listen_retry; /* accepting again after a pause */
+	bool has_broker;        /* it was given a channel or an address */
+	bool asked;             /* a request came on some channel */
 };
 
 /* A group key (no sockets) from numeric address text; 0 or -EINVAL. */
@@ -127,9 +151,10 @@ void member_event(struct group *g, size_t i, enum cluster_member_event ev);
  * now, whoever else holds a copy of it (the keeper does), then close it. */
 void listener_close(int fd);
 
-/* Watch peer's broker channel (broker.c). */
-void broker_watch(struct cluster_peer *peer);
-/* Stop watching it and close it. */
+/* Watch peer's broker: the inherited channel (our end) and the listening
+ * socket of its address, both taken over; either may be -1 (broker.c). */
+void broker_watch(struct cluster_peer *peer, int channel_fd, int listen_fd);
+/* Stop watching them and close every channel and the listening socket. */
 void broker_close(struct cluster_peer *peer);
 
 #endif

@@ -72,7 +72,13 @@ cluster_foreach_member(struct cluster *c,
 int
 cluster_peer_broker_fd(const struct cluster_peer *peer)
 {
-	return peer->broker_fd;
+	return peer->channels[0].fd;
+}
+
+int
+cluster_peer_broker_listen_fd(const struct cluster_peer *peer)
+{
+	return peer->listen_fd;
 }
 
 int

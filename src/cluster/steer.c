@@ -418,7 +418,7 @@ steer_build(enum steer_mode mode, const struct steer_member *members, unsigned n
 		build_random(&e, members, n);
 	else
 		build_sticky(&e, members, n);
-	/* Sizes are bounded well below BPF_MAXINSNS (831 at most), so an
+	/* Sizes are bounded below BPF_MAXINSNS (2052 at most, steer.h), so an
 	 * overflow here is a bug in this file, not bad input. */
 	if (e.err != 0) {
 		out->len = 0;

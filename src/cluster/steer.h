@@ -64,8 +64,11 @@
  * or lowering one weight only moves buckets to or from that member.
  *
  * A long left subtree (> 255 instructions) gets a trampoline:
- * "jge #lo, 0, 1; ja left_len". Largest programs (256 members): 513
- * instructions (random), 831 (sticky: at most 256 table words); a SYN
+ * "jge #lo, 0, 1; ja left_len". Sizes (tests/unit/test_steer.c prints
+ * them): random 2k+4 instructions for k members (513 for 256, 2052 for
+ * 1024); sticky at most 1089, the table having at most 342 words of 3
+ * 10-bit indexes (831 for 256 members). Every one is within the kernel's
+ * 4096, which is why one group can hold STEER_MAX_MEMBERS = 1024. A SYN
  * runs ~log2(k) comparisons, plus ~50 instructions of hashing if sticky.
  */
 #ifndef CORRAL_STEER_H
@@ -76,7 +79,10 @@
 
 #include <linux/filter.h>
 
-#define STEER_MAX_MEMBERS 256
+/* Members of one group: instances sharing a port, plus the successors a
+ * rolling reload adds meanwhile (a 256-instance app reloading 64 at a time
+ * needs 320). */
+#define STEER_MAX_MEMBERS 1024
 /* Returned when no member may take the connection: an index no group can
  * have, so the kernel falls back to its own hash over all members. */
 #define STEER_FALLBACK UINT32_MAX

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MAX_FIELDS 8
@@ -327,4 +328,27 @@ broker_reply_decode(const char *buf, size_t len, struct broker_reply *rep)
 invalid:
 	memset(rep, 0, sizeof(*rep));
 	return -EINVAL;
+}
+
+int
+broker_addr_parse(const char *text, size_t len, struct sockaddr_un *sa, socklen_t *sa_len)
+{
+	/* "@" plus at least one byte; a path is NUL-terminated in sun_path,
+	 * an abstract name takes every byte of it after the leading 0. */
+	if (len < 2 || len > sizeof(sa->sun_path) - (text[0] == '/' ? 1 : 0) ||
+	    (text[0] != '@' && text[0] != '/'))
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (text[i] <= ' ' || text[i] > '~')
+			return -EINVAL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (text[0] == '@') {
+		memcpy(sa->sun_path + 1, text + 1, len - 1);
+		*sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	} else {
+		memcpy(sa->sun_path, text, len);
+		*sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+	}
+	return 0;
 }

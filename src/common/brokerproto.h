@@ -2,14 +2,23 @@
  * brokerproto.h — the wire format between libcorral-preload.so (inside an
  * app) and the daemon's socket broker.
  *
- * Transport: the daemon starts each cluster-mode instance with one end of a
- * SOCK_SEQPACKET socketpair inherited at the fd named by $CORRAL_BROKER_FD.
+ * Transport: the daemon starts each cluster-mode process with two ways to
+ * reach its broker:
+ *   - one end of a SOCK_SEQPACKET socketpair inherited at the fd named by
+ *     $CORRAL_BROKER_FD (the broker channel);
+ *   - $CORRAL_BROKER_SOCKET, the address of a SOCK_SEQPACKET unix socket the
+ *     daemon listens on for that process alone: "@name" is an abstract
+ *     address, "/path" a file (broker_addr_parse). Each connection to it is
+ *     one more broker channel of the process. It is there for descendants
+ *     that did not inherit the fd: Node's child_process.spawn passes only
+ *     stdio, so under `npm start` the real server sees the variable but not
+ *     the fd (or another file at that number).
  * When the app calls bind() on a TCP socket with a non-zero port, the preload
- * library creates a fresh SOCK_SEQPACKET socketpair, sends ONE datagram on the
- * broker fd carrying a request line and, with SCM_RIGHTS, one end of that new
- * pair (the reply channel), then waits on the other end for ONE reply datagram.
- * A per-request reply channel keeps replies straight when an app has threads
- * or forked children that bind at the same time.
+ * library creates a fresh SOCK_SEQPACKET socketpair, sends ONE datagram on a
+ * broker channel carrying a request line and, with SCM_RIGHTS, one end of
+ * that new pair (the reply channel), then waits on the other end for ONE
+ * reply datagram. A per-request reply channel keeps replies straight when an
+ * app has threads or forked children that bind at the same time.
  *
  * Request (text, no NUL, no newline, at most BROKER_MSG_MAX bytes):
  *     "bind 1 <family> <address> <port> <v6only>"
@@ -35,7 +44,8 @@
  * buffer has room for it; it is never sent.
  *
  * Everything here is pure, allocation-free and usable from the preload
- * library; the decoder is fuzzed (tests/fuzz/fuzz_brokerproto.c).
+ * library; the decoders and broker_addr_parse are fuzzed
+ * (tests/fuzz/fuzz_brokerproto.c).
  */
 #ifndef CORRAL_BROKERPROTO_H
 #define CORRAL_BROKERPROTO_H
@@ -43,10 +53,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #define BROKER_PROTO_VERSION 1
 #define BROKER_MSG_MAX 256
 #define BROKER_ENV_FD "CORRAL_BROKER_FD"
+#define BROKER_ENV_SOCKET "CORRAL_BROKER_SOCKET"
 
 struct broker_req {
 	int family;          /* 4 or 6 */
@@ -75,5 +88,13 @@ int broker_req_decode(const char *buf, size_t len, struct broker_req *req);
 
 int broker_reply_encode(const struct broker_reply *rep, char *buf, size_t len);
 int broker_reply_decode(const char *buf, size_t len, struct broker_reply *rep);
+
+/*
+ * The unix socket address that $CORRAL_BROKER_SOCKET names (len bytes, not
+ * NUL-terminated): "@name" for the abstract name, "/path" for a file. The
+ * text is printable ASCII without spaces and fits sun_path. Fills *sa and
+ * *sa_len (what bind() and connect() take); 0 or -EINVAL.
+ */
+int broker_addr_parse(const char *text, size_t len, struct sockaddr_un *sa, socklen_t *sa_len);
 
 #endif

@@ -87,3 +87,51 @@ idmap_del(struct idmap *m, uint64_t key)
 	m->v[i].value = NULL;
 	return value;
 }
+
+uint64_t
+idmap_hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ull;
+	return h;
+}
+
+static void **
+next_of(void *value, size_t next_off)
+{
+	return (void **)((char *)value + next_off);
+}
+
+void
+idmap_chain_add(struct idmap *m, uint64_t key, void *value, size_t next_off)
+{
+	*next_of(value, next_off) = NULL;
+	void *o = idmap_get(m, key);
+	if (!o) {
+		idmap_put(m, key, value);
+		return;
+	}
+	while (*next_of(o, next_off))
+		o = *next_of(o, next_off);
+	*next_of(o, next_off) = value;
+}
+
+void
+idmap_chain_del(struct idmap *m, uint64_t key, void *value, size_t next_off)
+{
+	void *first = idmap_get(m, key);
+	void *next = *next_of(value, next_off);
+	if (first == value) {
+		if (next)
+			idmap_put(m, key, next);
+		else
+			idmap_del(m, key);
+		return;
+	}
+	for (void *o = first; o; o = *next_of(o, next_off))
+		if (*next_of(o, next_off) == value) {
+			*next_of(o, next_off) = next;
+			return;
+		}
+}

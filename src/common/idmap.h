@@ -35,4 +35,14 @@ void idmap_put(struct idmap *m, uint64_t key, void *value);
 /* Remove key; its value, or NULL when it was not there. */
 void *idmap_del(struct idmap *m, uint64_t key);
 
+/* A 64-bit key for a string (FNV-1a). Different strings may share one: a
+ * map keyed by it chains the values and compares the strings. */
+uint64_t idmap_hash_str(const char *s);
+
+/* Several values under one key (names or paths by their hash): the map
+ * holds the first, each value points to the next through its pointer
+ * field at next_off. Add appends at the end; del unlinks value. */
+void idmap_chain_add(struct idmap *m, uint64_t key, void *value, size_t next_off);
+void idmap_chain_del(struct idmap *m, uint64_t key, void *value, size_t next_off);
+
 #endif

@@ -106,14 +106,27 @@ linebuf_feed(struct linebuf *lb, const char *data, size_t n)
 ssize_t
 linebuf_read(struct linebuf *lb, int fd)
 {
-	int rc = reserve(lb, 65536);
+	/* One byte of the buffer stays for the NUL linebuf_next() writes. */
+	size_t want = linebuf_pending(lb);
+	want = want < 4095 ? 4095 : want > 65535 ? 65535 : want;
+	int rc = reserve(lb, want);
 	if (rc < 0)
 		return rc;
-	ssize_t n = read_retry(fd, lb->buf + lb->len, 65536);
+	ssize_t n = read_retry(fd, lb->buf + lb->len, want);
 	if (n <= 0)
 		return n;
 	lb->len += (size_t)n;
 	return n;
+}
+
+void
+linebuf_shrink(struct linebuf *lb)
+{
+	if (linebuf_pending(lb) == 0 && lb->cap > 65536) {
+		size_t max = lb->max;
+		linebuf_free(lb);
+		linebuf_init(lb, max);
+	}
 }
 
 char *

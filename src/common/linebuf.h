@@ -26,8 +26,13 @@ void linebuf_free(struct linebuf *lb);
 /* Append bytes; -EMSGSIZE when a line would exceed the cap. */
 int linebuf_feed(struct linebuf *lb, const char *data, size_t n);
 /* One read(2) from fd into the buffer: >0 bytes, 0 at EOF, -errno (-EAGAIN
- * when nothing is ready), -EMSGSIZE when a line would exceed the cap. */
+ * when nothing is ready), -EMSGSIZE when a line would exceed the cap. It
+ * reads up to 4 KiB, or as much as the unfinished line holds already (up
+ * to 64 KiB), so a peer's short requests cost a small buffer and a long
+ * line still comes in big slices. */
 ssize_t linebuf_read(struct linebuf *lb, int fd);
+/* Give a buffer grown for a long line back once nothing is held. */
+void linebuf_shrink(struct linebuf *lb);
 /* The next complete line, NUL-terminated in place (the '\n' replaced), or
  * NULL (then check lb->overflow). Valid until the next feed/read. */
 char *linebuf_next(struct linebuf *lb, size_t *len);

@@ -369,7 +369,10 @@ spec_to_json(const struct spec *s, bool with_env)
 			if (!with_env)
 				continue;
 			json_t *e = *AT(s, f, json_t *);
-			v = e ? json_deep_copy(e) : json_object();
+			if (f->off == offsetof(struct spec, env))
+				v = spec_env(s);
+			else
+				v = e ? json_deep_copy(e) : json_object();
 			break;
 		}
 		case F_ENUM:
@@ -420,6 +423,76 @@ spec_free(struct spec *s)
 			break;
 		}
 	}
+	json_decref(s->env_base);
+	json_decref(s->env_delta);
+	s->env_base = s->env_delta = NULL;
+}
+
+const char *
+spec_env_get(const struct spec *s, const char *key)
+{
+	if (s->env)
+		return json_string_value(json_object_get(s->env, key));
+	json_t *d = s->env_delta ? json_object_get(s->env_delta, key) : NULL;
+	if (d)
+		return json_string_value(d);   /* NULL for a removed one */
+	return s->env_base ? json_string_value(json_object_get(s->env_base, key)) : NULL;
+}
+
+json_t *
+spec_env(const struct spec *s)
+{
+	if (s->env)
+		return json_copy(s->env);
+	json_t *e = s->env_base ? json_copy(s->env_base) : json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(s->env_delta, k, v) {
+		if (json_is_null(v))
+			json_object_del(e, k);
+		else
+			json_object_set(e, k, v);
+	}
+	return e;
+}
+
+size_t
+spec_env_distance(const json_t *a, const json_t *b)
+{
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)a, k, v)
+		n += !json_equal(v, json_object_get(b, k));
+	json_object_foreach((json_t *)b, k, v)
+		n += !json_object_get(a, k);
+	return n;
+}
+
+void
+spec_env_rebase(struct spec *s, json_t *base)
+{
+	json_t *whole = s->env ? json_incref(s->env) : spec_env(s);
+	json_t *delta = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(whole, k, v)
+		if (!json_equal(v, json_object_get(base, k)))
+			json_object_set(delta, k, v);
+	json_object_foreach(base, k, v)
+		if (!json_object_get(whole, k))
+			json_object_set_new(delta, k, json_null());
+	json_decref(whole);
+	json_decref(s->env);
+	json_decref(s->env_base);
+	json_decref(s->env_delta);
+	s->env = NULL;
+	s->env_base = json_incref(base);
+	if (json_object_size(delta) == 0) {
+		json_decref(delta);
+		delta = NULL;
+	}
+	s->env_delta = delta;
 }
 
 void

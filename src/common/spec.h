@@ -55,7 +55,11 @@ struct spec {
 	char *version;           /* from package.json, may be NULL */
 	int exec_mode;           /* enum exec_mode */
 	int64_t instances;       /* N > 0, 0 = all CPUs, -N = all but N */
-	json_t *env;             /* object of strings: the whole environment */
+	json_t *env;             /* object of strings: the whole environment, or
+	                          * NULL when it is kept as env_base + env_delta */
+	json_t *env_base;        /* shared by many apps (the daemon's env pool) */
+	json_t *env_delta;       /* over env_base: a string sets, null removes;
+	                          * NULL when there is no difference */
 	json_t *app_env;         /* what the app itself sets (env, env_<name>,
 	                          * port...), to rebuild env on --update-env */
 	bool filter_env_all;     /* filter_env: true — inherit nothing */
@@ -113,6 +117,17 @@ json_t *spec_defaults(void);
 void spec_free(struct spec *s);
 /* Deep copy. */
 void spec_copy(struct spec *dst, const struct spec *src);
+
+/* The value of environment variable key, or NULL (either form of env). */
+const char *spec_env_get(const struct spec *s, const char *key);
+/* The whole environment as a new object the caller owns and may change
+ * (its string values may be shared: replace them, never edit them). */
+json_t *spec_env(const struct spec *s);
+/* Keep s's environment as base (a reference is taken) plus what differs
+ * from it, instead of a whole object of its own. */
+void spec_env_rebase(struct spec *s, json_t *base);
+/* How many variables two environments (objects of strings) differ by. */
+size_t spec_env_distance(const json_t *a, const json_t *b);
 
 const char *spec_mode_name(int mode);
 const char *spec_lb_name(int lb);

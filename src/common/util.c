@@ -358,7 +358,10 @@ mkdir_p(const char *path, mode_t mode)
 			continue;
 		char saved = *s;
 		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+		if (mkdir(p, mode) == 0) {
+			/* The mode asked for, not what the umask leaves of it. */
+			chmod(p, mode);
+		} else if (errno != EEXIST) {
 			rc = -errno;
 			break;
 		}

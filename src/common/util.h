@@ -82,7 +82,8 @@ ssize_t base64_decode(const char *s, size_t len, void *out);
 /* A connected SOCK_STREAM unix socket to path (close-on-exec), or -errno. */
 int unix_connect(const char *path);
 
-/* mkdir -p with the given mode for every created level; 0 or -errno. */
+/* mkdir -p with the given mode (not masked by the umask) for every created
+ * level; existing levels are left as they are. 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 
 #endif

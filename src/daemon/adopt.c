@@ -150,6 +150,7 @@ adopt_proc(struct keep_item *it)
 		.role = role_of(jstr(r, "role")),
 		.pidfd = proc_fd(it, "pidfd"),
 		.broker_fd = proc_fd(it, "broker"),
+		.broker_listen_fd = proc_fd(it, "broker_listen"),
 		.ipc_fd = proc_fd(it, "ipc"),
 		.state = (enum proc_state)jint(r, "state", P_STARTING),
 		.exited = json_is_true(json_object_get(r, "exited")),
@@ -165,7 +166,7 @@ adopt_proc(struct keep_item *it)
 		.orphan_pm_id = (int)jint(r, "orphan_pm_id", 0),
 	};
 	if (a.pid <= 0) {
-		int fds[] = {a.pidfd, a.broker_fd, a.ipc_fd};
+		int fds[] = {a.pidfd, a.broker_fd, a.broker_listen_fd, a.ipc_fd};
 		for (size_t i = 0; i < ARRAY_LEN(fds); i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -215,16 +216,6 @@ cmp_member(const void *a, const void *b)
 		return c;
 	int64_t u = jint(x, "index", 0), v = jint(y, "index", 0);
 	return (u > v) - (u < v);
-}
-
-static struct proc *
-proc_by_serial(uint64_t serial)
-{
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->serial == serial)
-			return p;
-	return NULL;
 }
 
 /* Put a listening socket back into its group. Returns its slot's uid when
@@ -408,7 +399,7 @@ static void
 adopt_orphan(const struct found *f)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, f->pid, 0);
-	struct ptentry e = {f->pid, f->start};
+	struct ptentry e = {.pid = f->pid, .start = f->start};
 	if (pidfd < 0 || !proctree_alive(&e)) {
 		if (pidfd >= 0)
 			close(pidfd);
@@ -416,7 +407,7 @@ adopt_orphan(const struct found *f)
 	}
 	fd_set_cloexec(pidfd, true);
 	struct proc_adoption a = {.pid = f->pid, .role = ADOPT_DETACHED, .pidfd = pidfd,
-	    .broker_fd = -1, .ipc_fd = -1, .state = P_READY, .adopted = true,
+	    .broker_fd = -1, .broker_listen_fd = -1, .ipc_fd = -1, .state = P_READY, .adopted = true,
 	    .started_mono = mono_ms(), .ready_mono = -1,
 	    .stop = {.sig = 2, .timeout_ms = 1600, .tree = true},
 	    .orphan_name = f->name, .orphan_pm_id = f->pm_id};
@@ -447,7 +438,7 @@ adopt_orphans(void)
 		const char *sock = env_get(env, len, "NOTIFY_SOCKET");
 		const char *name = env_get(env, len, "name");
 		const char *pm_id = env_get(env, len, "pm_id");
-		struct ptentry pe = {pid, 0};
+		struct ptentry pe = {.pid = pid};
 		if (sock && name && pm_id && strcmp(sock, D->paths.notify) == 0 &&
 		    proctree_stat(pid, NULL, NULL, &pe.start, NULL) == 0 && proctree_alive(&pe)) {
 			if (n == cap) {

@@ -23,9 +23,11 @@ static bool
 app_idle(struct app *a)
 {
 	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link)
+	TAILQ_FOREACH(in, &a->insts, app_link) {
+		state_step();
 		if (in->state != ST_STOPPED && in->state != ST_ERRORED && in->state != ST_STOPPING)
 			return false;
+	}
 	return true;
 }
 
@@ -38,6 +40,7 @@ undo_app(struct app *a, struct wait *w)
 	struct inst *in, *next;
 	for (in = TAILQ_FIRST(&a->insts); in; in = next) {
 		next = TAILQ_NEXT(in, app_link);
+		state_step();
 		wait_add(w, in, WAIT_GONE, 0);
 		inst_stop(in, AFTER_STOP_DELETE, NULL);
 	}
@@ -84,6 +87,7 @@ apps_start(struct spec *specs, size_t n, const struct start_opts *o, struct wait
 		if (known && app_idle(known)) {
 			struct inst *in;
 			TAILQ_FOREACH(in, &known->insts, app_link) {
+				state_step();
 				wait_add(w, in, WAIT_LAUNCHED, in->spawn_serial + 1);
 				inst_restart(in, "started again");
 			}
@@ -136,23 +140,38 @@ insts_restart(struct inst **ins, size_t n, struct wait *w)
 void
 insts_delete(struct inst **ins, size_t n, struct wait *w)
 {
+	/* The app goes away with its last instance: count the instances
+	 * listed per app (targets list each instance once). */
+	struct idmap listed = IDMAP_INIT;
+	for (size_t i = 0; i < n; i++) {
+		wait_add(w, ins[i], WAIT_GONE, 0);
+		uintptr_t k = (uintptr_t)idmap_get(&listed, ins[i]->app->id);
+		idmap_put(&listed, ins[i]->app->id, (void *)(k + 1));
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct app *a = ins[i]->app;
-		wait_add(w, ins[i], WAIT_GONE, 0);
-		/* The app goes away with its last instance. */
-		bool all = true;
+		uintptr_t k = (uintptr_t)idmap_del(&listed, a->id);
+		if (!k)
+			continue;       /* this app was looked at already */
+		size_t total = 0;
 		struct inst *o;
 		TAILQ_FOREACH(o, &a->insts, app_link) {
-			bool listed = false;
-			for (size_t k = 0; k < n; k++)
-				listed |= ins[k] == o;
-			all &= listed;
+			state_step();
+			total++;
 		}
-		if (all)
+		if (total == k)
 			a->deleted = true;
 	}
+	idmap_free(&listed);
 	for (size_t i = 0; i < n; i++)
 		inst_stop(ins[i], AFTER_STOP_DELETE, "deleted by request");
+}
+
+static int
+by_index_desc(const void *x, const void *y)
+{
+	const struct inst *a = *(struct inst *const *)x, *b = *(struct inst *const *)y;
+	return (a->index < b->index) - (a->index > b->index);
 }
 
 int
@@ -161,9 +180,11 @@ app_scale(struct app *a, int want, struct wait *w, char **err)
 	/* Instances already on their way out do not count. */
 	int current = 0;
 	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link)
+	TAILQ_FOREACH(in, &a->insts, app_link) {
+		state_step();
 		if (!in->delete_after_stop)
 			current++;
+	}
 	for (int k = current; k < want; k++) {
 		in = app_add_inst(a);
 		char *why = NULL;
@@ -181,15 +202,20 @@ app_scale(struct app *a, int want, struct wait *w, char **err)
 	}
 	/* Scale down from the highest instance index: instance 0 often does
 	 * the singleton jobs. Draining happens in inst_stop. */
-	for (int k = current; k > want; k--) {
-		struct inst *victim = NULL;
-		TAILQ_FOREACH(in, &a->insts, app_link)
-			if (!in->delete_after_stop && (!victim || in->index > victim->index))
-				victim = in;
-		if (!victim)
-			break;
-		wait_add(w, victim, WAIT_GONE, 0);
-		inst_stop(victim, AFTER_STOP_DELETE, "scaled down");
+	if (current > want) {
+		struct inst **live = xcalloc((size_t)current, sizeof(*live));
+		size_t n = 0;
+		TAILQ_FOREACH(in, &a->insts, app_link) {
+			state_step();
+			if (!in->delete_after_stop && n < (size_t)current)
+				live[n++] = in;
+		}
+		qsort(live, n, sizeof(*live), by_index_desc);
+		for (size_t k = 0; k < n && k < (size_t)(current - want); k++) {
+			wait_add(w, live[k], WAIT_GONE, 0);
+			inst_stop(live[k], AFTER_STOP_DELETE, "scaled down");
+		}
+		free(live);
 	}
 	dlog("scaling %s from %d to %d instances", a->spec.name, current, want);
 	return 0;
@@ -202,6 +228,7 @@ apps_kill(struct wait *w)
 	size_t n = 0;
 	struct inst *in;
 	TAILQ_FOREACH(in, &D->insts, link) {
+		state_step();
 		wait_add(w, in, WAIT_STOPPED, in->spawn_serial);
 		inst_stop(in, AFTER_STOP_NOTHING, "corral kill");
 		n++;
@@ -226,11 +253,10 @@ apps_update(struct spec *specs, size_t n, char **err)
 		struct app *a = app_named(specs[i].name, NULL);
 		/* The mode and the count stay: change them with scale/delete. */
 		specs[i].exec_mode = a->spec.exec_mode;
-		spec_free(&a->spec);
-		a->spec = specs[i];
-		app_spec_changed(a);
+		app_replace_spec(a, &specs[i]);
 		struct inst *in;
 		TAILQ_FOREACH(in, &a->insts, app_link) {
+			state_step();
 			char *why = NULL;
 			if (inst_open_logs(in, &why) < 0) {
 				dlog("%s: %s", a->spec.name, why);

@@ -21,6 +21,7 @@
 #include "daemon/op.h"
 #include "daemon/procinfo.h"
 #include "daemon/reload.h"
+#include "daemon/sampler.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
@@ -38,12 +39,60 @@ by_script(json_t *req)
 	return !json_is_false(json_object_get(req, "by_script"));
 }
 
+/* A listing sent as it is read ("stream": true): the instances are named
+ * by uid when it starts, and each is sampled and serialized when its line
+ * is made (one deleted meanwhile is left out). Lines are JSON arrays of up
+ * to LIST_CHUNK_BYTES of instances; an empty array ends it. */
+#define LIST_CHUNK_BYTES (16u << 10)
+
+struct listing {
+	uint64_t *uids;
+	size_t n, next;
+	enum procinfo_shape shape;
+	bool ended;
+};
+
+static char *
+listing_next(void *arg, size_t *len)
+{
+	struct listing *l = arg;
+	if (l->ended)
+		return NULL;
+	struct sbuf b = SBUF_INIT;
+	sbuf_addc(&b, '[');
+	size_t count = 0;
+	while (l->next < l->n && b.len < LIST_CHUNK_BYTES) {
+		struct inst *in = inst_by_uid(l->uids[l->next++]);
+		state_step();
+		if (!in)
+			continue;
+		sampler_refresh(&in, 1);
+		if (count++)
+			sbuf_addc(&b, ',');
+		procinfo_append(&b, in, l->shape);
+	}
+	/* The empty array after the last instance says it is over. */
+	l->ended = count == 0;
+	sbuf_adds(&b, "]\n");
+	*len = b.len;
+	return sbuf_take(&b);
+}
+
+static void
+listing_free(void *arg)
+{
+	struct listing *l = arg;
+	free(l->uids);
+	free(l);
+}
+
 static void
 cmd_list(struct client *c, json_t *id, json_t *req)
 {
 	bool with_env = json_is_true(json_object_get(req, "env"));
 	bool brief = json_is_true(json_object_get(req, "brief"));
 	bool raw = json_is_true(json_object_get(req, "raw")) && !brief && !with_env;
+	bool stream = json_is_true(json_object_get(req, "stream"));
 	json_t *targets = json_object_get(req, "targets");
 	struct inst **ins = NULL;
 	size_t n = 0;
@@ -60,9 +109,29 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 			n++;
 		ins = xcalloc(n ? n : 1, sizeof(*ins));
 		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link)
+		TAILQ_FOREACH(in, &D->insts, link) {
+			state_step();
 			ins[n++] = in;
+		}
 	}
+	if (stream) {
+		struct listing *l = xcalloc(1, sizeof(*l));
+		l->uids = xcalloc(n ? n : 1, sizeof(*l->uids));
+		for (size_t i = 0; i < n; i++)
+			l->uids[i] = ins[i]->uid;
+		l->n = n;
+		l->shape = brief ? PROCINFO_BRIEF : with_env ? PROCINFO_ENV : PROCINFO_FULL;
+		free(ins);
+		json_t *head = json_pack("{s:s}", "procs_follow", "chunks");
+		json_t *orphans = orphans_json();
+		if (json_array_size(orphans))
+			json_object_set(head, "orphans", orphans);
+		json_decref(orphans);
+		client_reply(c, id, head);
+		client_stream(c, listing_next, l, listing_free);
+		return;
+	}
+	sampler_refresh(ins, n);
 	if (raw) {
 		/* `jlist` prints the array as it is: send it as the next line so
 		 * the CLI does not parse and re-serialize it. */
@@ -71,7 +140,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				sbuf_addc(&b, ',');
-			procinfo_append_text(&b, ins[i]);
+			procinfo_append(&b, ins[i], PROCINFO_FULL);
 		}
 		sbuf_addc(&b, ']');
 		free(ins);
@@ -96,8 +165,20 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 static void
 cmd_ping(struct client *c, json_t *id, json_t *req)
 {
-	client_reply(c, id, json_pack("{s:b, s:i, s:s, s:I}", "pong", 1, "pid", (int)D->pid,
-	    "version", CORRAL_VERSION, "started_at", (json_int_t)D->started_wall_ms));
+	client_reply(c, id, json_pack("{s:b, s:i, s:s, s:I, s:I}", "pong", 1, "pid", (int)D->pid,
+	    "version", CORRAL_VERSION, "started_at", (json_int_t)D->started_wall_ms,
+	    "steps", (json_int_t)D->steps));
+}
+
+/* A wait for the request's outcome; its reply lists the instances briefly
+ * when the request says "brief" (the CLI's table needs no more). */
+static struct wait *
+wait_for_request(json_t *req)
+{
+	struct wait *w = wait_new();
+	if (json_is_true(json_object_get(req, "brief")))
+		wait_brief(w);
+	return w;
 }
 
 /* ---- start ---- */
@@ -151,7 +232,7 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 	json_t *stopped = json_object_get(req, "stopped");
 	struct start_opts o = {.force = json_is_true(json_object_get(req, "force")),
 	    .keep_stopped = json_is_array(stopped) ? name_listed : NULL, .arg = stopped};
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	apps_start(specs, n, &o, w);
 	free(specs);
 	if (n == 1)
@@ -200,6 +281,20 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 	return 0;
 }
 
+/* Replace the specs of running apps without restarting them: a restart or
+ * reload whose specs would not fit in one request line sends them first in
+ * pieces, then itself without them. */
+static void
+cmd_update(struct client *c, json_t *id, json_t *req)
+{
+	if (!json_object_get(req, "apps")) {
+		client_error(c, id, "bad_request", "update needs \"apps\": an array of app specs");
+		return;
+	}
+	if (apply_specs(c, id, req) == 0)
+		client_reply(c, id, NULL);
+}
+
 /* "watch": true or false turns watching on or off for the targets' apps;
  * "toggle" flips it per app (PM2's `restart --watch`). */
 /* restart: resolve the targets, then apply updated specs. Targets
@@ -223,19 +318,15 @@ set_watch(json_t *req, struct inst **ins, size_t n)
 	bool toggle = json_is_string(watch) && strcmp(json_string_value(watch), "toggle") == 0;
 	if (!json_is_boolean(watch) && !toggle)
 		return;
-	struct app **done = xcalloc(n ? n : 1, sizeof(*done));
-	size_t ndone = 0;
+	struct idmap done = IDMAP_INIT;
 	for (size_t i = 0; i < n; i++) {
 		struct app *a = ins[i]->app;
-		bool seen = false;
-		for (size_t k = 0; k < ndone; k++)
-			seen |= done[k] == a;
-		if (seen)
+		if (idmap_get(&done, a->id))
 			continue;
-		done[ndone++] = a;
+		idmap_put(&done, a->id, a);
 		triggers_set_watch(a, toggle ? a->watch == NULL : json_is_true(watch));
 	}
-	free(done);
+	idmap_free(&done);
 }
 
 /* stop and delete also stop the orphans a dead daemon left (adopt.h):
@@ -245,7 +336,7 @@ static bool
 resolve_or_orphans(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n,
     struct wait **w)
 {
-	*w = wait_new();
+	*w = wait_for_request(req);
 	size_t orphans = orphans_stop(json_object_get(req, "targets"), *w);
 	char *err = NULL;
 	if (table_resolve(json_object_get(req, "targets"), by_script(req), ins, n, &err) == 0)
@@ -282,7 +373,7 @@ cmd_restart(struct client *c, json_t *id, json_t *req)
 	if (!resolve_and_update(c, id, req, &ins, &n))
 		return;
 	set_watch(req, ins, n);
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	insts_restart(ins, n, w);
 	free(ins);
 	wait_reply_when_done(w, c, id);
@@ -393,9 +484,11 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 	}
 	int current = 0;
 	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link)
+	TAILQ_FOREACH(in, &a->insts, app_link) {
+		state_step();
 		if (!in->delete_after_stop)
 			current++;
+	}
 	json_int_t want;
 	if (json_is_integer(count))
 		want = json_integer_value(count);
@@ -438,27 +531,25 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 			n++;
 		ins = xcalloc(n ? n : 1, sizeof(*ins));
 		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link)
+		TAILQ_FOREACH(in, &D->insts, link) {
+			state_step();
 			ins[n++] = in;
+		}
 	}
 	json_t *files = json_array();
 	/* Instances of one app may share their files (merge_logs): once each. */
-	struct logfile **done = xcalloc(3 * n + 1, sizeof(*done));
-	size_t ndone = 0;
+	struct idmap done = IDMAP_INIT;
 	for (size_t i = 0; i < n; i++) {
 		struct logfile *lfs[] = {ins[i]->out_file, ins[i]->err_file, ins[i]->log_file};
 		for (size_t k = 0; k < ARRAY_LEN(lfs); k++) {
-			bool seen = false;
-			for (size_t d = 0; d < ndone && !seen; d++)
-				seen = done[d] == lfs[k];
-			if (!lfs[k] || seen)
+			if (!lfs[k] || idmap_get(&done, (uintptr_t)lfs[k]))
 				continue;
-			done[ndone++] = lfs[k];
+			idmap_put(&done, (uintptr_t)lfs[k], lfs[k]);
 			if (logfile_truncate(lfs[k]) == 0)
 				json_array_append_new(files, json_string(lfs[k]->path));
 		}
 	}
-	free(done);
+	idmap_free(&done);
 	free(ins);
 	client_reply(c, id, json_pack("{s:o}", "files", files));
 }
@@ -467,7 +558,10 @@ static void
 cmd_reload_logs(struct client *c, json_t *id, json_t *req)
 {
 	char *first = NULL;
+	int daemon_log_rc = log_reopen();
 	size_t failed = logfile_reopen_all(&first);
+	if (daemon_log_rc < 0 && failed++ == 0)
+		first = xasprintf("%s: %s", D->paths.log, strerror(-daemon_log_rc));
 	if (failed) {
 		char more[48] = "";
 		if (failed > 1)
@@ -485,20 +579,38 @@ static void
 cmd_logs(struct client *c, json_t *id, json_t *req)
 {
 	json_t *targets = json_object_get(req, "targets");
-	json_t *pm_ids = NULL;
+	json_t *apps = NULL, *insts = NULL;
 	if (targets && !json_is_null(targets)) {
 		struct inst **ins;
 		size_t n;
 		if (!resolve(c, id, req, &ins, &n))
 			return;
-		pm_ids = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(pm_ids, json_integer(ins[i]->pm_id));
+		/* An app named whole is followed as the app (its instances to
+		 * come too); otherwise the instances named. */
+		apps = json_object();
+		insts = json_object();
+		for (size_t i = 0; i < n; i++) {
+			struct app *a = ins[i]->app;
+			size_t named = 0, all = 0;
+			struct inst *o;
+			TAILQ_FOREACH(o, &a->insts, app_link) {
+				all++;
+				named += o->resolve_mark == ins[i]->resolve_mark;
+			}
+			char key[24];
+			snprintf(key, sizeof(key), "%llu", (unsigned long long)(named == all ? a->id
+			    : ins[i]->uid));
+			json_object_set_new(named == all ? apps : insts, key, named == all ?
+			    json_string(a->spec.name) : json_sprintf("%s (pm_id %d)", a->spec.name,
+			    ins[i]->pm_id));
+		}
 		free(ins);
 	}
 	json_t *out = json_object_get(req, "out"), *err = json_object_get(req, "err");
-	client_subscribe_logs(c, pm_ids, out ? json_is_true(out) : true, err ? json_is_true(err) : true);
-	json_decref(pm_ids);
+	client_subscribe_logs(c, apps, insts, out ? json_is_true(out) : true,
+	    err ? json_is_true(err) : true);
+	json_decref(apps);
+	json_decref(insts);
 	client_reply(c, id, json_pack("{s:b}", "subscribed", 1));
 }
 
@@ -512,7 +624,7 @@ cmd_events(struct client *c, json_t *id, json_t *req)
 static void
 cmd_kill(struct client *c, json_t *id, json_t *req)
 {
-	struct wait *w = wait_new();
+	struct wait *w = wait_for_request(req);
 	apps_kill(w);
 	wait_reply_when_done(w, c, id);
 }
@@ -531,6 +643,7 @@ static const struct {
 	{"stop", cmd_stop, 0},
 	{"restart", cmd_restart, 0},
 	{"reload", cmd_reload, 0},
+	{"update", cmd_update, 0},
 	{"delete", cmd_delete, 0},
 	{"reset", cmd_reset, 0},
 	{"signal", cmd_signal, 0},

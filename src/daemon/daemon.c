@@ -24,6 +24,7 @@
 #include "common/spec.h"
 #include "daemon/adopt.h"
 #include "daemon/events.h"
+#include "daemon/fdreserve.h"
 #include "daemon/keep.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
@@ -55,10 +56,15 @@ on_signal(struct loop *l, struct io *io, uint32_t events, void *arg)
 			    strsignal((int)si.ssi_signo));
 			daemon_shutdown();
 			break;
-		case SIGUSR2:
+		case SIGUSR2: {
+			int rc = log_reopen();
 			logfile_reopen_all(NULL);
+			if (rc < 0)
+				dlog("SIGUSR2: cannot reopen %s: %s (still writing to the old file)",
+				    D->paths.log, strerror(-rc));
 			dlog("SIGUSR2: log files reopened");
 			break;
+		}
 		case SIGHUP:
 			break;
 		}
@@ -71,14 +77,17 @@ shutdown_check(struct loop *l, void *arg)
 {
 	if (!D->shutting_down)
 		return;
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
-		if (in->proc || in->state == ST_STOPPING)
-			return;
 	/* Processes replaced by a reload still drain or exit: wait for them
-	 * too, or they would outlive the daemon. */
+	 * too, or they would outlive the daemon. A counter: this runs once
+	 * per turn of the loop while a thousand apps stop. */
 	if (!supervise_procs_gone())
 		return;
+	struct inst *in;
+	TAILQ_FOREACH(in, &D->insts, link) {
+		state_step();
+		if (in->proc || in->state == ST_STOPPING)
+			return;
+	}
 	/* Everything is stopped: a `kill` request has replied by now (ops run
 	 * first); whatever else waits will not be done. */
 	op_fail_all("shutting_down", "the daemon is shutting down");
@@ -93,8 +102,10 @@ daemon_shutdown(void)
 		return;
 	D->shutting_down = true;
 	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
+	TAILQ_FOREACH(in, &D->insts, link) {
+		state_step();
 		inst_stop(in, AFTER_STOP_NOTHING, "daemon shutting down");
+	}
 	supervise_stop_strays();
 	op_poke();
 }
@@ -203,7 +214,7 @@ subscribe_events(void)
 	for (size_t i = 0; i < ARRAY_LEN(to_keeper); i++)
 		events_on(to_keeper[i], keep_on_event, NULL);
 	const enum event_kind to_clients[] = {EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE,
-	    EV_INST_MSG, EV_LOG};
+	    EV_INST_MSG, EV_LOG, EV_APP_REMOVE};
 	for (size_t i = 0; i < ARRAY_LEN(to_clients); i++)
 		events_on(to_clients[i], server_on_event, NULL);
 	const enum event_kind wake_ops[] = {EV_INST_STATE, EV_INST_REMOVE, EV_APP_REMOVE,
@@ -228,6 +239,7 @@ daemon_teardown(void)
 	op_free_all();
 	loop_flush(D->loop);
 	timer_stop(D->loop, &D->sample_timer);
+	fdreserve_free();
 	if (D->sig_fd >= 0)
 		close(D->sig_fd);
 	log_close();
@@ -235,9 +247,11 @@ daemon_teardown(void)
 	events_reset();
 	idmap_free(&D->apps_by_id);
 	idmap_free(&D->apps_by_name);
+	idmap_free(&D->namespaces);
 	idmap_free(&D->insts_by_uid);
 	idmap_free(&D->insts_by_pm_id);
 	idmap_free(&D->procs_by_pid);
+	idmap_free(&D->waited_by_uid);
 	paths_free(&D->paths);
 	free(D->exe_path);
 	free(D->preload_path);
@@ -310,7 +324,13 @@ daemon_main(int argc, char **argv)
 		report_ready(ready_fd, "epoll_create1 failed");
 		return 1;
 	}
+	fdreserve_init();
 	D->cluster = cluster_new(D->loop, &supervise_cluster_ops, NULL);
+	/* One app's listening sockets may take a quarter of our descriptors:
+	 * a greedy app cannot leave the others none to start with. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+		cluster_set_socket_share(D->cluster, nofile.rlim_cur / 4);
 	subscribe_events();
 	find_self();
 	/* Orphaned grandchildren (double-forking apps, npm wrappers) come to

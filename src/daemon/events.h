@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct app;
 struct inst;
@@ -39,6 +40,8 @@ struct event {
 	const char *what;       /* EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE */
 	json_t *msg;            /* EV_INST_MSG (borrowed) */
 	/* EV_LOG: */
+	uint64_t app_id;
+	uint64_t inst_uid;
 	int pm_id;
 	const char *name;       /* the app's name */
 	const char *stream;     /* "out" or "err" */

@@ -268,7 +268,7 @@ proc_role(const struct proc *p)
 
 /* The descriptors of a process the keeper holds, in this order; the
  * record names them ("fds") so the next daemon knows which is which. */
-static const char *const proc_fd_names[] = {"pidfd", "broker", "ipc"};
+static const char *const proc_fd_names[] = {"pidfd", "broker", "ipc", "broker_listen"};
 
 static json_t *
 proc_fd_list(unsigned which)
@@ -301,9 +301,11 @@ proc_record(const struct proc *p)
 
 /* PUT the process with its descriptors as they are now. */
 static void
-put_proc(struct proc *p, int broker_fd)
+put_proc(struct proc *p)
 {
-	int all[] = {p->pidfd, broker_fd, p->ipc_fd}, fds[KEEP_MAX_FDS];
+	int broker = p->peer ? cluster_peer_broker_fd(p->peer) : -1;
+	int broker_listen = p->peer ? cluster_peer_broker_listen_fd(p->peer) : -1;
+	int all[] = {p->pidfd, broker, p->ipc_fd, broker_listen}, fds[KEEP_MAX_FDS];
 	unsigned n = 0;
 	p->keep_fds = 0;
 	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
@@ -316,9 +318,9 @@ put_proc(struct proc *p, int broker_fd)
 }
 
 void
-keep_proc_started(struct proc *p, int broker_fd)
+keep_proc_started(struct proc *p)
 {
-	put_proc(p, broker_fd);
+	put_proc(p);
 	/* Its role is known once the caller has attached it. */
 	keep_mark_proc(p);
 }
@@ -469,7 +471,7 @@ sync_all(void)
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {
 		p->keep_dirty = false;
-		put_proc(p, p->peer ? cluster_peer_broker_fd(p->peer) : -1);
+		put_proc(p);
 	}
 	logpipe_keep_all();
 	cluster_foreach_member(D->cluster, put_member, NULL);

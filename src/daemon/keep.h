@@ -104,7 +104,7 @@ void keep_put(enum keep_kind kind, uint64_t id, json_t *rec, const int *fds, uns
 void keep_del(enum keep_kind kind, uint64_t id);
 
 /* A process was started: its pidfd and channels go to the keeper. */
-void keep_proc_started(struct proc *p, int broker_fd);
+void keep_proc_started(struct proc *p);
 /* Its record changed (state, role): sent after this loop iteration. */
 void keep_mark_proc(struct proc *p);
 /* The same for an instance (and its processes). */

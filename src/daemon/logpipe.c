@@ -31,6 +31,8 @@ struct logpipe {
 	LIST_ENTRY(logpipe) link;     /* D->logpipes */
 	struct io io;
 	int fd;
+	uint64_t app_id;              /* who wrote it, for followers (never reused) */
+	uint64_t inst_uid;            /* the instance it was made for */
 	int pm_id;
 	char *name;
 	enum log_stream stream;
@@ -43,7 +45,6 @@ struct logpipe {
 	bool eof;
 	struct timer retry;
 	struct logframe frame;
-	uint64_t inst_uid;            /* the instance it was made for */
 	uint64_t keep_id;             /* its item in the keeper */
 	bool unfinished;              /* only an unfinished line is in the pipe:
 	                               * watched edge-triggered until more comes */
@@ -124,6 +125,8 @@ logpipe_close(struct logpipe *lp)
 	io_del(D->loop, &lp->io);
 	timer_stop(D->loop, &lp->retry);
 	close(lp->fd);
+	bool held = (lp->dst && lp->dst->holder == lp) ||
+	    (lp->combined && lp->combined->holder == lp);
 	if (lp->dst) {
 		logfile_release(lp->dst, lp);
 		logfile_put(lp->dst);
@@ -134,8 +137,10 @@ logpipe_close(struct logpipe *lp)
 	}
 	LIST_REMOVE(lp, link);
 	loop_defer_free(D->loop, lp, logpipe_free);
-	/* Anyone waiting for a file we held can go now. */
-	logpipe_kick();
+	/* Anyone waiting for a file we held can go now (only then: a pass
+	 * over every pipe per pipe closed made stopping n apps cost n²). */
+	if (held)
+		logpipe_kick();
 }
 
 /* Replace bytes that are not UTF-8 so the line can travel in JSON. */
@@ -170,7 +175,8 @@ utf8_clean(const char *s, size_t n)
 static void
 publish_log(const struct logpipe *lp, const char *stream, const char *data, size_t n, bool eol)
 {
-	events_emit(&(struct event){.kind = EV_LOG, .pm_id = lp->pm_id, .name = lp->name,
+	events_emit(&(struct event){.kind = EV_LOG, .app_id = lp->app_id,
+	    .inst_uid = lp->inst_uid, .pm_id = lp->pm_id, .name = lp->name,
 	    .stream = stream, .data = data, .len = n, .eol = eol});
 }
 
@@ -405,6 +411,7 @@ logpipe_kick(void)
 	struct logpipe *lp, *next;
 	for (lp = LIST_FIRST(&D->logpipes); lp; lp = next) {
 		next = LIST_NEXT(lp, link);
+		state_step();
 		if (lp->paused)
 			timer_start(D->loop, &lp->retry, 0);
 	}
@@ -417,6 +424,7 @@ logpipe_start(int fd, struct inst *in, enum log_stream stream)
 	struct logpipe *lp = xcalloc(1, sizeof(*lp));
 	const struct spec *s = &in->app->spec;
 	lp->fd = fd;
+	lp->app_id = in->app->id;
 	lp->inst_uid = in->uid;
 	lp->keep_id = ++pipes_made;
 	lp->pm_id = in->pm_id;

@@ -103,6 +103,7 @@ op_run(struct loop *l, void *arg)
 	D->ops_poked = false;
 	for (op = TAILQ_FIRST(&D->ops); op; op = next) {
 		next = TAILQ_NEXT(op, link);
+		state_step();
 		if (op->check(op)) {
 			/* A check may have freed other ops' instances, never ops. */
 			next = TAILQ_NEXT(op, link);
@@ -133,7 +134,9 @@ void
 op_client_gone(struct client *c)
 {
 	struct op *op;
-	TAILQ_FOREACH(op, &D->ops, link)
+	TAILQ_FOREACH(op, &D->ops, link) {
+		state_step();
 		if (op->client == c)
 			op->client = NULL;
+	}
 }

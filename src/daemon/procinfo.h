@@ -14,13 +14,19 @@
 
 struct inst;
 
-/* Everything about in, with its spec (and the environment when with_env).
- * A new reference. */
+enum procinfo_shape {
+	PROCINFO_FULL,      /* everything about it, with its spec */
+	PROCINFO_ENV,       /* the same, with the environment in the spec */
+	PROCINFO_BRIEF,     /* just what the `list` table draws: a tenth of the
+	                     * bytes, which the CLI would otherwise parse for
+	                     * nothing */
+};
+
+/* The instance as one compact JSON object appended to b, written straight
+ * as text (common/jsonw.h). */
+void procinfo_append(struct sbuf *b, struct inst *in, enum procinfo_shape shape);
+/* The same as jansson objects (new references). */
 json_t *procinfo_json(struct inst *in, bool with_env);
-/* Just what the `list` table draws: a tenth of the bytes of the full form,
- * which the CLI would otherwise parse for nothing. A new reference. */
 json_t *procinfo_brief(struct inst *in);
-/* procinfo_json(in, false) as compact JSON text, appended to b. */
-void procinfo_append_text(struct sbuf *b, struct inst *in);
 
 #endif

@@ -12,12 +12,17 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "daemon/state.h"
 
-int
-proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state)
+/* One /proc/<pid>/stat: state, threads, CPU ticks, start time, resident
+ * pages. 0 or -errno. */
+static int
+read_stat(pid_t pid, char *state, long *threads, uint64_t *ticks, uint64_t *start,
+    int64_t *rss_pages)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	state_step();
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -31,61 +36,115 @@ proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, c
 	if (!p || p[1] == '\0')
 		return -EIO;
 	p += 2;
-	char st;
 	unsigned long long utime = 0, stime = 0, starttime = 0;
 	long long rss = 0;
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority nice threads itreal starttime vsize rss */
 	if (sscanf(p, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-	    "%*d %*d %llu %*u %lld", &st, &utime, &stime, &starttime, &rss) != 5)
+	    "%ld %*d %llu %*u %lld", state, &utime, &stime, threads, &starttime, &rss) != 6)
 		return -EIO;
+	*ticks = utime + stime;
+	*rss_pages = rss;
+	*start = starttime;
+	return 0;
+}
+
+int
+proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state)
+{
+	char st;
+	long threads;
+	uint64_t t, s0;
+	int64_t rss;
+	int rc = read_stat(pid, &st, &threads, &t, &s0, &rss);
+	if (rc < 0)
+		return rc;
 	if (ticks)
-		*ticks = utime + stime;
+		*ticks = t;
 	if (rss_pages)
 		*rss_pages = rss;
 	if (start)
-		*start = starttime;
+		*start = s0;
 	if (state)
 		*state = st;
 	return 0;
 }
 
-/* Append the children of every thread of pid. */
+/* A children file lists pids of at most 7 digits and a space each: enough
+ * for every child a process can have (pid_max is at most 2^22). */
+#define CHILDREN_FILE_MAX (8u << 20)
+
+/* Call fn(child, arg) for every child listed in one children file. */
 static void
-add_children(pid_t pid, struct ptentry *out, size_t *n, size_t max)
+each_listed(const char *path, void (*fn)(pid_t child, void *arg), void *arg)
+{
+	char *txt = NULL;
+	state_step();
+	if (read_file(path, &txt, NULL, CHILDREN_FILE_MAX) < 0)
+		return;
+	char *save = NULL;
+	for (char *tok = strtok_r(txt, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		fn((pid_t)atoi(tok), arg);
+	free(txt);
+}
+
+/* Call fn(child, arg) for every child of every thread of pid. A process of
+ * one thread (most) has one children file, read without listing its
+ * tasks; threads is 0 when not known. */
+static void
+each_child(pid_t pid, int threads, void (*fn)(pid_t child, void *arg), void *arg)
 {
 	char path[64];
+	if (threads == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+		each_listed(path, fn, arg);
+		return;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
 	if (!d)
 		return;
 	struct dirent *e;
-	while ((e = readdir(d)) != NULL && *n < max) {
+	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
 		char cpath[300];
 		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, e->d_name);
-		char *txt = NULL;
-		if (read_file(cpath, &txt, NULL, 1 << 16) < 0)
-			continue;
-		char *save = NULL;
-		for (char *tok = strtok_r(txt, " \n", &save); tok && *n < max;
-		    tok = strtok_r(NULL, " \n", &save)) {
-			pid_t child = (pid_t)atoi(tok);
-			uint64_t start;
-			if (proctree_stat(child, NULL, NULL, &start, NULL) == 0)
-				out[(*n)++] = (struct ptentry){child, start};
-		}
-		free(txt);
+		each_listed(cpath, fn, arg);
 	}
 	closedir(d);
+}
+
+struct child_list {
+	struct ptentry *out;
+	size_t *n, max;
+};
+
+static void
+add_child(pid_t child, void *arg)
+{
+	struct child_list *cl = arg;
+	char st;
+	long threads;
+	uint64_t ticks, start;
+	int64_t rss;
+	if (*cl->n < cl->max && read_stat(child, &st, &threads, &ticks, &start, &rss) == 0)
+		cl->out[(*cl->n)++] = (struct ptentry){child, (int)threads, start};
+}
+
+/* Append the children of every thread of e. */
+static void
+add_children(const struct ptentry *e, struct ptentry *out, size_t *n, size_t max)
+{
+	if (*n < max)
+		each_child(e->pid, e->threads, add_child, &(struct child_list){out, n, max});
 }
 
 static size_t
 walk_from(size_t first, struct ptentry *out, size_t n, size_t max)
 {
 	for (size_t i = first; i < n; i++)
-		add_children(out[i].pid, out, &n, max);
+		add_children(&out[i], out, &n, max);
 	return n;
 }
 
@@ -93,67 +152,143 @@ size_t
 proctree_children(pid_t pid, struct ptentry *out, size_t max)
 {
 	size_t n = 0;
-	add_children(pid, out, &n, max);
+	add_children(&(struct ptentry){.pid = pid}, out, &n, max);
 	return n;
 }
 
 size_t
 proctree_walk(pid_t root, struct ptentry *out, size_t max)
 {
-	uint64_t start;
-	if (max == 0 || proctree_stat(root, NULL, NULL, &start, NULL) < 0)
+	size_t n = 0;
+	if (max == 0)
 		return 0;
-	out[0] = (struct ptentry){root, start};
-	return walk_from(0, out, 1, max);
+	add_child(root, &(struct child_list){out, &n, max});
+	return n ? walk_from(0, out, n, max) : 0;
 }
 
-/* Does the NUL-separated environment env hold exactly "key=value"? */
-static bool
-env_has(const char *env, size_t len, const char *kv)
+struct usage {
+	pid_t *queue;
+	size_t n, cap;
+};
+
+static void
+queue_child(pid_t child, void *arg)
 {
-	size_t kl = strlen(kv);
-	for (size_t i = 0; i < len;) {
-		const char *e = env + i;
-		size_t el = strnlen(e, len - i);
-		if (el == kl && memcmp(e, kv, kl) == 0)
-			return true;
-		i += el + 1;
+	struct usage *u = arg;
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 16;
+		u->queue = xrealloc(u->queue, u->cap * sizeof(*u->queue));
 	}
-	return false;
+	u->queue[u->n++] = child;
+}
+
+int
+proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages)
+{
+	struct usage u = {0};
+	int rc = -ESRCH;
+	*ticks = 0;
+	*rss_pages = 0;
+	queue_child(root, &u);
+	for (size_t i = 0; i < u.n && i < PROCTREE_MAX; i++) {
+		char st;
+		long threads;
+		uint64_t t, start;
+		int64_t rss;
+		if (read_stat(u.queue[i], &st, &threads, &t, &start, &rss) < 0) {
+			if (i == 0)
+				break;
+			continue;
+		}
+		rc = 0;
+		*ticks += t;
+		*rss_pages += rss;
+		each_child(u.queue[i], (int)threads, queue_child, &u);
+	}
+	free(u.queue);
+	return rc;
 }
 
 size_t
-proctree_orphans(pid_t reaper, int pm_id, const char *name, const pid_t *known, size_t nknown,
-    struct ptentry *out, size_t max)
+proctree_walk_from(const struct ptentry *root, struct ptentry *out, size_t max)
 {
-	struct ptentry *mine = xmalloc(PROCTREE_MAX * sizeof(*mine));
-	size_t nmine = 0, n = 0;
-	add_children(reaper, mine, &nmine, PROCTREE_MAX);
-	char *want_id = xasprintf("pm_id=%d", pm_id);
-	char *want_name = xasprintf("name=%s", name);
-	for (size_t i = 0; i < nmine && n < max; i++) {
-		bool is_known = false;
-		for (size_t k = 0; k < nknown; k++)
-			is_known |= known[k] == mine[i].pid;
-		if (is_known)
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/environ", (int)mine[i].pid);
-		char *env = NULL;
-		size_t len = 0;
-		if (read_file(path, &env, &len, 1 << 20) < 0)
-			continue;
-		if (env_has(env, len, want_id) && env_has(env, len, want_name)) {
-			size_t first = n;
-			out[n++] = mine[i];
-			n = walk_from(first, out, n, max);
+	if (max == 0)
+		return 0;
+	out[0] = *root;
+	return walk_from(0, out, 1, max);
+}
+
+/* Read the environment of pid for the pm_id and name it carries. */
+static void
+orphan_identify(struct ptorphan *o)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)o->e.pid);
+	char *env = NULL;
+	size_t len = 0;
+	o->pm_id = -1;
+	o->name = NULL;
+	state_step();
+	if (read_file(path, &env, &len, 1 << 20) < 0)
+		return;
+	for (size_t i = 0; i < len;) {
+		const char *kv = env + i;
+		size_t kl = strnlen(kv, len - i);
+		char *end;
+		if (kl > 6 && strncmp(kv, "pm_id=", 6) == 0) {
+			long id = strtol(kv + 6, &end, 10);
+			if (end == kv + kl && id >= 0 && id <= INT32_MAX)
+				o->pm_id = (int)id;
 		}
-		free(env);
+		if (kl >= 5 && strncmp(kv, "name=", 5) == 0 && !o->name)
+			o->name = xstrndup(kv + 5, kl - 5);
+		i += kl + 1;
 	}
-	free(want_id);
-	free(want_name);
-	free(mine);
-	return n;
+	free(env);
+}
+
+struct adopted {
+	bool (*known)(pid_t pid, void *arg);
+	void *arg;
+	struct ptorphan *v;
+	size_t n, cap;
+};
+
+static void
+add_adopted(pid_t child, void *arg)
+{
+	struct adopted *ad = arg;
+	uint64_t start;
+	state_step();
+	/* Most children are the processes the daemon started: a hash lookup
+	 * each, and /proc is read only for the others. */
+	if (ad->known(child, ad->arg) || proctree_stat(child, NULL, NULL, &start, NULL) < 0)
+		return;
+	if (ad->n == ad->cap) {
+		ad->cap = ad->cap ? ad->cap * 2 : 8;
+		ad->v = xrealloc(ad->v, ad->cap * sizeof(*ad->v));
+	}
+	struct ptorphan *o = &ad->v[ad->n++];
+	o->e = (struct ptentry){child, 0, start};
+	orphan_identify(o);
+}
+
+size_t
+proctree_adopted(pid_t reaper, bool (*known)(pid_t pid, void *arg), void *arg,
+    struct ptorphan **out)
+{
+	struct adopted ad = {.known = known, .arg = arg};
+	each_child(reaper, 0, add_adopted, &ad);
+	*out = ad.v;
+	return ad.n;
+}
+
+void
+proctree_adopted_free(struct ptorphan *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
 }
 
 bool

@@ -18,20 +18,37 @@
 
 struct ptentry {
 	pid_t pid;
+	int threads;        /* when it was seen, 0 if not known */
 	uint64_t start;     /* starttime from /proc/<pid>/stat */
 };
 
-/* root and all its descendants (root first); returns how many. */
-size_t proctree_walk(pid_t root, struct ptentry *out, size_t max);
 /* The children of pid (zombies too); returns how many. */
 size_t proctree_children(pid_t pid, struct ptentry *out, size_t max);
-/* Children of reaper (the daemon, or its keeper: subreapers both), not in
- * `known`, whose environment says pm_id=pm_id and name=name, with their
- * descendants. */
-size_t proctree_orphans(pid_t reaper, int pm_id, const char *name, const pid_t *known,
-    size_t nknown, struct ptentry *out, size_t max);
+/* root and all its descendants (root first); returns how many. */
+size_t proctree_walk(pid_t root, struct ptentry *out, size_t max);
+/* root (already seen) and all its descendants; returns how many. */
+size_t proctree_walk_from(const struct ptentry *root, struct ptentry *out, size_t max);
+
+/* A child of the daemon it did not start: an orphan it adopted as subreaper. */
+struct ptorphan {
+	struct ptentry e;
+	int pm_id;          /* from its environment, -1 if none */
+	char *name;         /* from its environment, NULL if none */
+};
+/* The children of reaper (the daemon, or its keeper: subreapers both) for
+ * which known(pid, arg) is false, with the pm_id and name their environment
+ * carries. One read of reaper's children list, then /proc only for the
+ * unknown ones. Returns how many; *out is freed with
+ * proctree_adopted_free(). */
+size_t proctree_adopted(pid_t reaper, bool (*known)(pid_t pid, void *arg), void *arg,
+    struct ptorphan **out);
+void proctree_adopted_free(struct ptorphan *v, size_t n);
 /* Is the process still the one we saw (and not a zombie)? */
 bool proctree_alive(const struct ptentry *e);
+/* CPU ticks (utime+stime) and resident pages of root and its descendants
+ * together: two small reads of /proc per process. 0, or -ESRCH when root
+ * is gone. */
+int proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages);
 /* utime+stime ticks and resident pages of one process; 0 or -errno. */
 int proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state);
 

@@ -58,6 +58,7 @@ struct reload_req {
 	size_t napps;
 	struct launch_wait *launches;
 	size_t nlaunches, cap_launches;
+	size_t launched;         /* launches[0..launched) are over (they stay so) */
 	uint64_t *listed;        /* every instance named, for the reply */
 	size_t nlisted;
 };
@@ -69,6 +70,7 @@ struct reload {
 	size_t nqueue, next;
 	uint64_t *done;          /* instances already replaced */
 	size_t ndone;
+	size_t gone;             /* done[0..gone) have no replaced process left */
 	struct slot *slots;
 	int parallel;
 	struct slot *aborted;    /* successors killed by a failure */
@@ -78,15 +80,15 @@ struct reload {
 	bool over;               /* failed, or every old process is gone */
 };
 
-/* Is p still a live process we track? (p may point to freed memory.) */
+/* Is p still a live process we track? (p may point to freed memory: only
+ * its serial is looked at.) */
 static struct proc *
 live_proc(struct proc *p, uint64_t serial)
 {
-	struct proc *q;
-	TAILQ_FOREACH(q, &D->procs, link)
-		if (q == p && q->serial == serial)
-			return q->state == P_ABANDONED ? NULL : q;   /* unkillable: not waited for */
-	return NULL;
+	struct proc *q = proc_by_serial(serial);
+	if (q != p)
+		return NULL;
+	return q->state == P_ABANDONED ? NULL : q;   /* unkillable: not waited for */
 }
 
 static void
@@ -273,18 +275,29 @@ fill_slot(struct reload *r, struct slot *s)
 	return false;
 }
 
+/* Are the processes the reload replaced gone? Each instance's own
+ * processes are looked at, from the first not known to be done: once gone,
+ * they stay gone. */
+static bool
+instance_retired(uint64_t uid)
+{
+	struct inst *in = inst_by_uid(uid);
+	struct proc *p;
+	if (in)
+		TAILQ_FOREACH(p, &in->procs, inst_link) {
+			state_step();
+			if (p->retiring && p->state != P_ABANDONED)
+				return false;
+		}
+	return true;
+}
+
 static bool
 old_processes_gone(struct reload *r)
 {
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link) {
-		if (!p->retiring || !p->inst || p->state == P_ABANDONED)
-			continue;
-		for (size_t i = 0; i < r->ndone; i++)
-			if (p->inst->uid == r->done[i])
-				return false;
-	}
-	return true;
+	while (r->gone < r->ndone && instance_retired(r->done[r->gone]))
+		r->gone++;
+	return r->gone == r->ndone;
 }
 
 /* Advance one app's reload; true once it is over (r->error says how). */
@@ -350,9 +363,9 @@ reload_check(struct op *op)
 		}
 		over &= r->over;
 	}
-	for (size_t i = 0; i < q->nlaunches && over; i++)
-		over = launched(&q->launches[i]);
-	if (!over)
+	while (over && q->launched < q->nlaunches && launched(&q->launches[q->launched]))
+		q->launched++;
+	if (!over || q->launched < q->nlaunches)
 		return false;
 	struct sbuf errors = SBUF_INIT;
 	for (size_t i = 0; i < q->napps; i++)
@@ -419,7 +432,25 @@ reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n, in
 	struct reload_req *q = xcalloc(1, sizeof(*q));
 	q->listed = xcalloc(n ? n : 1, sizeof(*q->listed));
 	q->apps = xcalloc(n ? n : 1, sizeof(*q->apps));
+	/* The cluster instances grouped by app, in the order listed, without a
+	 * pass over the list per app: by_app numbers the apps (from 1) in the
+	 * order of their first instance, count[] sizes their runs in mine[]. */
 	struct inst **mine = xcalloc(n ? n : 1, sizeof(*mine));
+	size_t *count = xcalloc(n ? n : 1, sizeof(*count));
+	struct idmap by_app = IDMAP_INIT;
+	size_t nruns = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct app *a = insts[i]->app;
+		if (a->spec.exec_mode != MODE_CLUSTER)
+			continue;
+		uintptr_t run = (uintptr_t)idmap_get(&by_app, a->id);
+		if (!run)
+			idmap_put(&by_app, a->id, (void *)(run = ++nruns));
+		count[run - 1]++;
+	}
+	size_t *at = xcalloc(nruns ? nruns : 1, sizeof(*at));
+	for (size_t r = 1; r < nruns; r++)
+		at[r] = at[r - 1] + count[r - 1];
 	for (size_t i = 0; i < n; i++) {
 		struct app *a = insts[i]->app;
 		q->listed[q->nlisted++] = insts[i]->uid;
@@ -427,14 +458,16 @@ reload_start(struct client *c, json_t *req_id, struct inst **insts, size_t n, in
 			restart_inst(q, insts[i], "reloaded (fork mode restarts)");
 			continue;
 		}
-		if (a->reload)
-			continue;    /* this app's instances were taken already */
-		size_t k = 0;
-		for (size_t j = i; j < n; j++)
-			if (insts[j]->app == a)
-				mine[k++] = insts[j];
-		q->apps[q->napps++] = reload_new(q, a, mine, k, parallel);
+		size_t run = (uintptr_t)idmap_get(&by_app, a->id) - 1;
+		mine[at[run]++] = insts[i];
 	}
+	/* at[r] now ends run r; each app's reload gets its run. */
+	for (size_t r = 0, from = 0; r < nruns; from = at[r], r++)
+		q->apps[q->napps++] = reload_new(q, mine[from]->app, mine + from, at[r] - from,
+		    parallel);
+	idmap_free(&by_app);
+	free(at);
+	free(count);
 	free(mine);
 	op_new(c, req_id, reload_check, q, req_free);
 }

@@ -24,21 +24,10 @@
 int
 sampler_tree(pid_t pid, int64_t *rss_bytes, uint64_t *cpu_ticks)
 {
-	struct ptentry *tree = xmalloc(PROCTREE_MAX * sizeof(*tree));
-	size_t n = proctree_walk(pid, tree, PROCTREE_MAX);
-	long page = sysconf(_SC_PAGESIZE);
-	*rss_bytes = 0;
-	*cpu_ticks = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t t;
-		int64_t pages;
-		if (proctree_stat(tree[i].pid, &t, &pages, NULL, NULL) == 0) {
-			*cpu_ticks += t;
-			*rss_bytes += pages * page;
-		}
-	}
-	free(tree);
-	return n > 0 ? 0 : -ESRCH;
+	int64_t pages;
+	int rc = proctree_usage(pid, cpu_ticks, &pages);
+	*rss_bytes = pages * sysconf(_SC_PAGESIZE);
+	return rc;
 }
 
 static void
@@ -72,45 +61,73 @@ over_limit(struct inst *in, int64_t rss)
 		inst_restart(in, NULL);
 }
 
+/* Take a new sample of in's process tree if the last one is at least
+ * min_age_ms old or of another process. The CPU share is over the time
+ * since the previous sample, or since the process started for its first. */
 static void
-on_sample(struct loop *l, struct timer *t, void *arg)
+sample_inst(struct inst *in, int64_t now, long hz, int64_t min_age_ms)
+{
+	struct proc *p = in->proc;
+	if (!p || p->exited) {
+		in->cpu_pct = 0;
+		in->mem_bytes = 0;
+		in->last_sample_mono = 0;
+		return;
+	}
+	if (in->sampled_serial != p->serial) {
+		/* A new process (restart, reload): its own figures, from 0. */
+		in->sampled_serial = p->serial;
+		in->cpu_pct = 0;
+		in->mem_bytes = 0;
+		in->last_sample_mono = 0;
+		in->last_cpu_ticks = 0;
+	} else if (in->last_sample_mono > 0 && now - in->last_sample_mono < min_age_ms) {
+		return;
+	}
+	int64_t rss;
+	uint64_t ticks;
+	if (sampler_tree(p->pid, &rss, &ticks) < 0)
+		return;
+	int64_t since = in->last_sample_mono > 0 ? in->last_sample_mono : p->started_mono;
+	if (now > since && ticks >= in->last_cpu_ticks) {
+		double secs = (double)(now - since) / 1000.0;
+		in->cpu_pct = (double)(ticks - in->last_cpu_ticks) / (double)hz / secs * 100.0;
+	}
+	in->last_cpu_ticks = ticks;
+	in->last_sample_mono = now;
+	in->mem_bytes = rss;
+}
+
+void
+sampler_refresh(struct inst **ins, size_t n)
 {
 	long hz = sysconf(_SC_CLK_TCK);
 	int64_t now = mono_ms();
+	for (size_t i = 0; i < n; i++)
+		sample_inst(ins[i], now, hz, SAMPLE_PERIOD_MS);
+}
+
+/* Every SAMPLE_PERIOD_MS: the instances with a memory limit. */
+static void
+on_sample(struct loop *l, struct timer *t, void *arg)
+{
+	/* Housekeeping: not counted as work done for requests (state.h). */
+	uint64_t steps = D->steps;
+	long hz = sysconf(_SC_CLK_TCK);
+	int64_t now = mono_ms();
 	struct inst *in, *next;
-	for (in = TAILQ_FIRST(&D->insts); in; in = next) {
+	for (in = D->limited_apps ? TAILQ_FIRST(&D->insts) : NULL; in; in = next) {
 		next = TAILQ_NEXT(in, link);
-		struct proc *p = in->proc;
-		if (!p || p->exited) {
-			in->cpu_pct = 0;
-			in->mem_bytes = 0;
-			in->last_sample_mono = 0;
-			continue;
-		}
-		if (in->sampled_serial != p->serial) {
-			/* A new process (restart, reload): its own figures, from 0. */
-			in->sampled_serial = p->serial;
-			in->cpu_pct = 0;
-			in->mem_bytes = 0;
-			in->last_sample_mono = 0;
-		}
-		int64_t rss;
-		uint64_t ticks;
-		if (sampler_tree(p->pid, &rss, &ticks) < 0)
-			continue;
-		if (in->last_sample_mono > 0 && now > in->last_sample_mono && ticks >= in->last_cpu_ticks) {
-			double secs = (double)(now - in->last_sample_mono) / 1000.0;
-			in->cpu_pct = (double)(ticks - in->last_cpu_ticks) / (double)hz / secs * 100.0;
-		}
-		in->last_cpu_ticks = ticks;
-		in->last_sample_mono = now;
-		in->mem_bytes = rss;
 		const struct spec *s = &in->app->spec;
-		if (s->max_memory_restart > 0 && rss > s->max_memory_restart &&
+		if (s->max_memory_restart <= 0)
+			continue;
+		sample_inst(in, now, hz, 0);
+		if (in->proc && !in->proc->exited && in->mem_bytes > s->max_memory_restart &&
 		    in->state == ST_ONLINE && !in->successor)
-			over_limit(in, rss);
+			over_limit(in, in->mem_bytes);
 	}
 	cluster_sweep_orphans(D->cluster);
+	D->steps = steps;
 	timer_start(D->loop, t, SAMPLE_PERIOD_MS);
 }
 

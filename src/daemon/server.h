@@ -8,7 +8,15 @@
  * middle of a line get an error reply and the client is dropped; the daemon
  * serves the others as before. Pushes to a slow subscriber are dropped
  * (and counted) once its queue is full, so a stalled `corral logs` never
- * grows the daemon.
+ * grows the daemon; the memory held for all clients is bounded too (the
+ * rules are at the top of server.c).
+ *
+ * Slots: at most D->max_clients clients (1024, or a quarter of the
+ * descriptor limit), most of them subscribed. A connection that says no
+ * hello within 5 s, or a client that holds no subscription and waits for no
+ * reply and sends no request (nor reads) for the idle timeout, is closed;
+ * when every slot is taken or the descriptors ran out, the client idle the
+ * longest among those makes room for the newcomer.
  */
 #ifndef CORRAL_SERVER_H
 #define CORRAL_SERVER_H
@@ -33,6 +41,18 @@ void server_close_all(void);
 void client_reply(struct client *c, json_t *id, json_t *result);
 /* Queue one preformatted line (no newline inside) right after a reply. */
 void client_send_line(struct client *c, const char *text);
+/*
+ * A reply too long to hold at once (the list of a thousand apps): after the
+ * reply that announces it, next(arg, &len) gives its lines one at a time
+ * (malloc'd, each ending with its newline; the server frees them), NULL
+ * after the last. A line is made only when the client has read the one
+ * before, so the client holds one line of it at a time however long the
+ * whole is, and it reads the first before the last is made. No other reply
+ * of c is sent (nor request read) in between. free_arg(arg) when it is
+ * over or c went away.
+ */
+typedef char *(*stream_next_fn)(void *arg, size_t *len);
+void client_stream(struct client *c, stream_next_fn next, void *arg, void (*free_arg)(void *));
 void client_error(struct client *c, json_t *id, const char *code,
     const char *fmt, ...) PRINTFLIKE(4, 5);
 /* False once c was dropped (its memory lasts until the loop iteration ends). */
@@ -42,8 +62,10 @@ void client_op_done(struct client *c);
 /* After the pending output is written, close the connection. */
 void client_close_after_flush(struct client *c);
 
-/* Subscribe c to log lines of these pm_ids (NULL = all). */
-void client_subscribe_logs(struct client *c, json_t *pm_ids, bool out, bool err);
+/* Subscribe c to the log lines of these apps and instances (objects keyed
+ * by decimal app id / instance uid, values their names; both NULL: every
+ * line); it is told when one of them is deleted. */
+void client_subscribe_logs(struct client *c, json_t *apps, json_t *insts, bool out, bool err);
 void client_subscribe_events(struct client *c);
 
 /* Push an event about in to the clients that subscribed to events. */

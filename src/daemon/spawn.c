@@ -1,5 +1,13 @@
 /*
- * spawn.c — fork/exec with an exec-error pipe.
+ * spawn.c — vfork/exec, failures reported through memory the child shares.
+ *
+ * vfork(): the child borrows the daemon's memory and the daemon waits until
+ * it has exec'd or failed. With fork() each spawn copied the daemon's page
+ * tables, and the daemon then slept on a pipe until the child reached exec
+ * (which closes every inherited descriptor first): with 1000 apps that was
+ * most of a `start`. The child only makes system calls (no allocation: the
+ * supplementary groups are looked up before) and runs with every signal's
+ * disposition at its default, so nothing of the daemon's runs on its stack.
  */
 #include "daemon/spawn.h"
 
@@ -27,17 +35,27 @@ enum stage {
 	STAGE_EXEC,
 };
 
+/* What the child reports, in the daemon's memory: stage 0 until it fails. */
 struct child_error {
 	int stage;
 	int err;
 };
 
+/* Everything the child needs, prepared by the parent. */
+struct child_ctx {
+	const struct spawn_opts *o;
+	gid_t *groups;              /* supplementary groups (change_ids) */
+	int ngroups;
+	char *listen_pid;           /* the "LISTEN_PID=" buffer to fill, or NULL */
+	size_t listen_pid_cap;
+	volatile struct child_error *ce;
+};
+
 static void NORETURN
-child_fail(int errfd, int stage)
+child_fail(const struct child_ctx *cx, int stage)
 {
-	struct child_error ce = {stage, errno};
-	ssize_t unused = write(errfd, &ce, sizeof(ce));
-	(void)unused;
+	cx->ce->err = errno;
+	cx->ce->stage = stage;
 	_exit(127);
 }
 
@@ -70,14 +88,43 @@ cloexec_from(int lowest, int keep)
 	close(dfd);
 }
 
-/* Runs in the child between fork and exec: only simple syscalls. */
-static void NORETURN
-child(const struct spawn_opts *o, int errfd)
+/* Close every descriptor but the n in keep (the child's copy of the
+ * daemon's table, all close-on-exec anyway): near the descriptor limit,
+ * the child needs free numbers to place the app's. Without close_range
+ * (Linux < 5.9) the table stays as it is. */
+static void
+close_all_but(int *keep, size_t n)
 {
-	/* Keep the error pipe clear of the fd numbers we are about to fill. */
-	int high = fcntl(errfd, F_DUPFD_CLOEXEC, 3 + 64 + 16);
-	if (high >= 0)
-		errfd = high;
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 && keep[k - 1] > keep[k]; k--) {
+			int t = keep[k];
+			keep[k] = keep[k - 1];
+			keep[k - 1] = t;
+		}
+	unsigned lo = 0;
+	for (size_t i = 0; i <= n; i++) {
+		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
+		if (i < n && keep[i] < 0)
+			continue;
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0)
+			return;
+		if (i < n)
+			lo = (unsigned)keep[i] + 1;
+	}
+}
+
+/* Runs in the child between vfork and exec: only system calls. */
+static void NORETURN
+child(const struct child_ctx *cx)
+{
+	const struct spawn_opts *o = cx->o;
+	int keep[2 + 64];
+	size_t nkeep = 0;
+	keep[nkeep++] = o->stdout_fd;
+	keep[nkeep++] = o->stderr_fd;
+	for (size_t i = 0; i < o->npass && i < 64; i++)
+		keep[nkeep++] = o->pass_fds[i];
+	close_all_but(keep, nkeep);
 	sigset_t none;
 	sigemptyset(&none);
 	for (int sig = 1; sig < NSIG; sig++)
@@ -85,7 +132,7 @@ child(const struct spawn_opts *o, int errfd)
 			signal(sig, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
-		child_fail(errfd, STAGE_FDS);
+		child_fail(cx, STAGE_FDS);
 
 	/* Lift every source fd above the targets first, so that placing one
 	 * never clobbers another that is still to be placed. */
@@ -93,7 +140,7 @@ child(const struct spawn_opts *o, int errfd)
 	int src[3 + 64];
 	if (o->npass > 64) {
 		errno = EMFILE;
-		child_fail(errfd, STAGE_FDS);
+		child_fail(cx, STAGE_FDS);
 	}
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	src[0] = devnull;
@@ -101,47 +148,71 @@ child(const struct spawn_opts *o, int errfd)
 	src[2] = o->stderr_fd >= 0 ? o->stderr_fd : devnull;
 	for (size_t i = 0; i < o->npass; i++)
 		src[3 + i] = o->pass_fds[i];
-	int floor_fd = nsrc + 16 > errfd + 1 ? nsrc + 16 : errfd + 1;
+	int floor_fd = nsrc + 16;
 	for (int i = 0; i < nsrc; i++) {
 		if (src[i] < 0)
-			child_fail(errfd, STAGE_FDS);
+			child_fail(cx, STAGE_FDS);
 		src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, floor_fd);
+		/* EINVAL: no number left from floor_fd up to the limit. */
+		if (src[i] < 0 && errno == EINVAL)
+			errno = EMFILE;
 		if (src[i] < 0)
-			child_fail(errfd, STAGE_FDS);
+			child_fail(cx, STAGE_FDS);
 	}
 	for (int i = 0; i < nsrc; i++) {
 		if (dup2(src[i], i) < 0)
-			child_fail(errfd, STAGE_FDS);
+			child_fail(cx, STAGE_FDS);
 	}
 	/* Whatever else leaked without CLOEXEC must not reach the app. Before
 	 * Linux 5.11 there is no CLOSE_RANGE_CLOEXEC: walk /proc/self/fd. */
 	if (syscall(SYS_close_range, (unsigned)nsrc, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		cloexec_from(nsrc, errfd);
+		cloexec_from(nsrc, -1);
 	umask(o->umask);
 	if (o->nofile && setrlimit(RLIMIT_NOFILE, o->nofile) < 0)
-		child_fail(errfd, STAGE_FDS);
+		child_fail(cx, STAGE_FDS);
 
 	if (chdir(o->cwd) < 0)
-		child_fail(errfd, STAGE_CHDIR);
+		child_fail(cx, STAGE_CHDIR);
 	if (o->change_ids) {
-		if (o->user ? initgroups(o->user, o->gid) < 0 : setgroups(0, NULL) < 0)
-			child_fail(errfd, STAGE_GROUPS);
+		if (setgroups((size_t)cx->ngroups, cx->groups) < 0)
+			child_fail(cx, STAGE_GROUPS);
 		if (setgid(o->gid) < 0)
-			child_fail(errfd, STAGE_SETGID);
+			child_fail(cx, STAGE_SETGID);
 		if (setuid(o->uid) < 0)
-			child_fail(errfd, STAGE_SETUID);
+			child_fail(cx, STAGE_SETUID);
 	}
 
 	/* systemd's LISTEN_PID must name the process that gets the fds. */
-	char listen_pid[32];
-	for (char *const *e = o->envp; *e; e++) {
-		if (strcmp(*e, "LISTEN_PID=") == 0) {
-			snprintf(listen_pid, sizeof(listen_pid), "LISTEN_PID=%d", (int)getpid());
-			*(char **)e = listen_pid;
-		}
-	}
+	if (cx->listen_pid)
+		snprintf(cx->listen_pid, cx->listen_pid_cap, "LISTEN_PID=%d", (int)getpid());
 	execve(o->path, o->argv, o->envp);
-	child_fail(errfd, STAGE_EXEC);
+	child_fail(cx, STAGE_EXEC);
+}
+
+/* The supplementary groups of the user the app runs as: its groups with
+ * `user`, none without. Looked up here, in the daemon, because the child
+ * must not allocate. 0 or -errno. */
+static int
+lookup_groups(const struct spawn_opts *o, gid_t **groups, int *n)
+{
+	*groups = NULL;
+	*n = 0;
+	if (!o->change_ids || !o->user)
+		return 0;
+	int cap = 64;
+	for (;;) {
+		gid_t *g = xcalloc((size_t)cap, sizeof(*g));
+		int got = cap;
+		if (getgrouplist(o->user, o->gid, g, &got) >= 0) {
+			*groups = g;
+			*n = got;
+			return 0;
+		}
+		free(g);
+		if (got <= cap || cap >= 65536)
+			return -EINVAL;
+		cap = got;
+	}
 }
 
 static char *
@@ -166,36 +237,45 @@ describe_failure(const struct spawn_opts *o, const struct child_error *ce)
 int
 spawn_run(const struct spawn_opts *o, pid_t *pid_out, char **err)
 {
-	int errpipe[2];
-	if (pipe2(errpipe, O_CLOEXEC) < 0) {
-		*err = xasprintf("cannot start %s: pipe: %s", o->path, strerror(errno));
-		return -errno;
+	volatile struct child_error ce = {0, 0};
+	struct child_ctx cx = {.o = o, .ce = &ce};
+	if (lookup_groups(o, &cx.groups, &cx.ngroups) < 0) {
+		*err = xasprintf("cannot find the groups of user %s", o->user);
+		return -EINVAL;
 	}
-	/* Modifications of envp in the child stay in the child. */
-	pid_t pid = fork();
+	/* The child writes its pid into LISTEN_PID: in a buffer of ours that
+	 * stands in the environment for as long as the child uses it. */
+	char listen_pid[32];
+	char **slot = NULL, *was = NULL;
+	for (char *const *e = o->envp; *e; e++) {
+		if (strcmp(*e, "LISTEN_PID=") == 0) {
+			slot = (char **)e;
+			was = *slot;
+			*slot = listen_pid;
+			cx.listen_pid = listen_pid;
+			cx.listen_pid_cap = sizeof(listen_pid);
+			snprintf(listen_pid, sizeof(listen_pid), "LISTEN_PID=");
+		}
+	}
+	/* Returns once the child has exec'd or exited. */
+	pid_t pid = vfork();
+	if (pid == 0)
+		child(&cx);
+	int e = errno;
+	if (slot)
+		*slot = was;
+	free(cx.groups);
 	if (pid < 0) {
-		int e = errno;
-		close(errpipe[0]);
-		close(errpipe[1]);
-		*err = xasprintf("cannot start %s: fork: %s", o->path, strerror(e));
+		*err = xasprintf("cannot start %s: vfork: %s", o->path, strerror(e));
 		return -e;
 	}
-	if (pid == 0) {
-		close(errpipe[0]);
-		child(o, errpipe[1]);
-	}
-	close(errpipe[1]);
-	/* This read returns as soon as the child has exec'd (EOF) or failed:
-	 * both happen within microseconds of the fork. */
-	struct child_error ce;
-	ssize_t n = read_retry(errpipe[0], &ce, sizeof(ce));
-	close(errpipe[0]);
-	if (n == (ssize_t)sizeof(ce)) {
+	if (ce.stage != 0) {
+		struct child_error copy = {ce.stage, ce.err};
 		int status;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-		*err = describe_failure(o, &ce);
-		return -ce.err;
+		*err = describe_failure(o, &copy);
+		return -copy.err;
 	}
 	*pid_out = pid;
 	return 0;

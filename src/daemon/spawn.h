@@ -1,9 +1,10 @@
 /*
- * spawn.h — start one process: fork, prepare the child, execve.
+ * spawn.h — start one process: vfork, prepare the child, execve.
  *
  * Failures in the child before exec (chdir, setuid, exec itself) travel back
- * through a CLOEXEC pipe, so the caller learns synchronously that
- * `corral start ./missing` cannot work — no crash loop, a clear message.
+ * through memory the vfork()ed child shares with the daemon, so the caller
+ * learns synchronously that `corral start ./missing` cannot work — no crash
+ * loop, a clear message.
  */
 #ifndef CORRAL_SPAWN_H
 #define CORRAL_SPAWN_H

@@ -12,7 +12,7 @@ void
 state_init(struct daemon *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->ctl_fd = d->sig_fd = d->pid_fd = -1;
+	d->ctl_fd = d->sig_fd = d->pid_fd = d->accept_spare_fd = -1;
 	d->pid = getpid();
 	d->started_wall_ms = wall_ms();
 	TAILQ_INIT(&d->apps);

@@ -13,6 +13,7 @@
 #ifndef CORRAL_DAEMON_STATE_H
 #define CORRAL_DAEMON_STATE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -22,6 +23,7 @@
 #include "common/idmap.h"
 #include "common/paths.h"
 #include "common/util.h"
+#include "daemon/fdreserve.h"
 #include "ev/loop.h"
 
 struct app;
@@ -53,6 +55,14 @@ struct daemon {
 	int ctl_fd;                 /* listening control socket */
 	struct io ctl_io;
 	struct timer accept_retry;  /* out of fds: accept again later */
+	int fd_reserve[FDRESERVE_COUNT]; /* spare fds for spawns (fdreserve.c) */
+	int fd_reserve_n;
+	int accept_spare_fd;        /* a spare fd for accept() */
+	struct timer fd_reserve_timer;
+	size_t max_clients;         /* client slots (server.c) */
+	int64_t client_idle_ms;     /* idle clients are closed after this */
+	size_t clients_out_bytes;   /* output queued for every client together */
+	int64_t clients_out_no_stall_before; /* no client can be stalled before */
 	int sig_fd;                 /* signalfd */
 	struct io sig_io;
 	int pid_fd;                 /* daemon.pid, flock held for life */
@@ -64,13 +74,25 @@ struct daemon {
 	 * supervise.c), so no command costs a pass over the table per app. */
 	struct idmap apps_by_id;
 	struct idmap apps_by_name;  /* hash of the name → first app (app->name_next) */
+	struct idmap namespaces;    /* hash of a namespace → how many apps have it */
+	size_t limited_apps;        /* apps with max_memory_restart (sampled) */
+	struct idmap env_pool;      /* environments apps share (table.c): hash →
+	                             * base object, one reference each */
+	json_t *env_last;           /* the base given last (borrowed), or NULL */
 	struct idmap insts_by_uid;
 	struct idmap insts_by_pm_id;
 	struct idmap procs_by_pid;  /* pid → the process not yet reaped */
+	struct idmap procs_by_serial; /* spawn serial → the process, while listed */
+	/* Processes still waited for (tracked, not ABANDONED): in all, and per
+	 * instance uid (waited_by_uid holds the count as a pointer-sized
+	 * integer; the instance may be deleted already). */
+	size_t waited;
+	struct idmap waited_by_uid;
 	struct client_list clients;
 	struct op_list ops;         /* requests waiting for their outcome */
 	bool ops_poked;             /* an instance changed: re-check ops */
 	struct logfile_list logfiles;
+	struct idmap logfiles_by_path; /* hash of the path → first file (path_next) */
 	struct logpipe_list logpipes;
 	struct cluster *cluster;    /* listener groups of cluster apps (src/cluster) */
 	struct keep *keep;          /* the link to our keeper (keep.c) */
@@ -84,10 +106,23 @@ struct daemon {
 	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
 	struct timer trim_timer;    /* gives freed heap back once clients are quiet */
 	bool shutting_down;         /* `corral kill` or SIGTERM in progress */
+	uint64_t steps;             /* work done, see state_step() */
 	int exit_code;
 };
 
 extern struct daemon *D;
+
+/* One step of work: an element visited by a pass over one of the daemon's
+ * lists (every app, instance, process, log pipe or file, request waiting,
+ * or an app's instances), or a file of /proc read. `ping` reports the sum
+ * ("steps"), so a test can check that what a verb costs per app does not
+ * grow with the number of apps, as an n² pass would. Housekeeping on
+ * timers (the sampler, the heap trim) is not counted. */
+static inline void
+state_step(void)
+{
+	D->steps++;
+}
 
 /* Zero d, set every fd to -1 and every list empty, and make it D. */
 void state_init(struct daemon *d);

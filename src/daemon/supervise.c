@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/signame.h"
 #include "common/util.h"
+#include "daemon/fdreserve.h"
 #include "daemon/logpipe.h"
 #include "daemon/keep.h"
 #include "daemon/notify.h"
@@ -45,10 +46,14 @@
 /* proc_exited() of a process we did not start (adopted): the keeper or
  * init reaped it, and its status is not ours to know. */
 #define WSTATUS_UNKNOWN (-1)
+/* An instance that could not start for lack of file descriptors tries
+ * again this often. */
+#define FDS_RETRY_MS 1000
 
 static uint64_t spawn_counter;
 
 static void proc_finished(struct proc *p);
+static void remove_pid_file(struct inst *in);
 static void inst_cluster_idle(struct inst *in);
 static void on_kill_timer(struct loop *l, struct timer *t, void *arg);
 static void on_ready_timer(struct loop *l, struct timer *t, void *arg);
@@ -61,6 +66,8 @@ inst_set_state(struct inst *in, enum inst_state st)
 	if (in->state == st)
 		return;
 	in->state = st;
+	if (st == ST_STOPPED || st == ST_ERRORED || st == ST_WAITING)
+		remove_pid_file(in);
 	if (st == ST_STOPPED || st == ST_ERRORED)
 		inst_cluster_idle(in);
 	events_inst(EV_INST_STATE, in, inst_state_name(st));
@@ -92,6 +99,52 @@ tree_has(const struct proc *p, const struct ptentry *e)
 	return false;
 }
 
+/* The orphans the daemon and its keeper adopted, read once per batch of
+ * the loop: a stop of every app looks at /proc once, not once per app.
+ * Freed (and forgotten) after the batch. */
+struct adopted_cache {
+	struct ptorphan *v;
+	size_t n;
+};
+static struct adopted_cache *adopted;
+
+static void
+adopted_free(void *p)
+{
+	struct adopted_cache *c = p;
+	proctree_adopted_free(c->v, c->n);
+	free(c);
+	if (adopted == c)
+		adopted = NULL;
+}
+
+static bool
+pid_is_ours(pid_t pid, void *arg)
+{
+	(void)arg;
+	/* The keeper's children are this daemon and what it adopted. */
+	return pid == getpid() || proc_by_pid(pid) != NULL;
+}
+
+static const struct adopted_cache *
+adopted_now(void)
+{
+	if (!adopted) {
+		adopted = xcalloc(1, sizeof(*adopted));
+		adopted->n = proctree_adopted(getpid(), pid_is_ours, NULL, &adopted->v);
+		if (keep_pid() > 0) {
+			struct ptorphan *more;
+			size_t nmore = proctree_adopted(keep_pid(), pid_is_ours, NULL, &more);
+			adopted->v = xrealloc(adopted->v, (adopted->n + nmore + 1) * sizeof(*more));
+			memcpy(adopted->v + adopted->n, more, nmore * sizeof(*more));
+			adopted->n += nmore;
+			free(more);
+		}
+		loop_defer_free(D->loop, adopted, adopted_free);
+	}
+	return adopted;
+}
+
 /* Remember the processes of p that a signal to its group would miss:
  * descendants that called setsid() — of the main process while it runs,
  * and of those already remembered, since a daemonizing child forks again
@@ -104,24 +157,31 @@ tree_has(const struct proc *p, const struct ptentry *e)
 static size_t
 snapshot_tree(struct proc *p, bool orphans)
 {
-	struct ptentry *all = xmalloc(PROCTREE_MAX * sizeof(*all));
-	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, PROCTREE_MAX);
-	for (size_t i = 0; i < p->ntree && n < PROCTREE_MAX; i++)
+	/* Most trees are a process or two: a small array first (a 64 KiB one
+	 * per process stopped kept malloc busy consolidating), the largest
+	 * only for a tree that fills it or has more roots to walk from. */
+	size_t cap = 64;
+	struct ptentry *all = xmalloc(cap * sizeof(*all));
+	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, cap);
+	if (n == cap || p->ntree > 0 || (p->inst && orphans)) {
+		cap = PROCTREE_MAX;
+		all = xrealloc(all, cap * sizeof(*all));
+		if (n == 64)
+			n = proctree_walk(p->pid, all, cap);
+	}
+	for (size_t i = 0; i < p->ntree && n < cap; i++)
 		if (proctree_alive(&p->tree[i]))
-			n += proctree_walk(p->tree[i].pid, all + n, PROCTREE_MAX - n);
+			n += proctree_walk(p->tree[i].pid, all + n, cap - n);
 	if (p->inst && orphans) {
-		pid_t *known = xmalloc((size_t)PROCTREE_MAX * sizeof(*known));
-		size_t nknown = 0;
-		struct proc *q;
-		TAILQ_FOREACH(q, &D->procs, link)
-			if (nknown < PROCTREE_MAX)
-				known[nknown++] = q->pid;
-		pid_t reapers[] = {getpid(), keep_pid()};
-		for (size_t r = 0; r < ARRAY_LEN(reapers); r++)
-			if (reapers[r] > 0 && n < PROCTREE_MAX)
-				n += proctree_orphans(reapers[r], p->inst->pm_id, p->inst->app->spec.name,
-				    known, nknown, all + n, PROCTREE_MAX - n);
-		free(known);
+		const struct adopted_cache *ad = adopted_now();
+		for (size_t i = 0; i < ad->n && n < cap; i++) {
+			const struct ptorphan *o = &ad->v[i];
+			state_step();
+			if (o->pm_id != p->inst->pm_id || !o->name ||
+			    strcmp(o->name, p->inst->app->spec.name) != 0)
+				continue;
+			n += proctree_walk_from(&o->e, all + n, cap - n);
+		}
 	}
 	/* Keep only those outside the group: the group is signalled as one. */
 	size_t added = 0;
@@ -225,9 +285,9 @@ build_env(struct inst *in, char **extra)
 	static const char *const managed[] = {
 		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 		"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
-		"CORRAL_BROKER_FD", "pm_id", "name", "namespace",
+		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "pm_id", "name", "namespace",
 	};
-	json_t *env = json_deep_copy(s->env);
+	json_t *env = spec_env(s);
 	for (size_t i = 0; i < ARRAY_LEN(managed); i++)
 		json_object_del(env, managed[i]);
 	json_object_del(env, s->instance_var);
@@ -240,7 +300,7 @@ build_env(struct inst *in, char **extra)
 	snprintf(buf, sizeof(buf), "%d", in->index);
 	json_object_set_new(env, s->instance_var, json_string(buf));
 	if (s->increment_var) {
-		const char *base = json_string_value(json_object_get(s->env, s->increment_var));
+		const char *base = spec_env_get(s, s->increment_var);
 		long long v = base ? strtoll(base, NULL, 10) : 0;
 		snprintf(buf, sizeof(buf), "%lld", v + in->index);
 		json_object_set_new(env, s->increment_var, json_string(buf));
@@ -313,6 +373,10 @@ build_argv(const struct inst *in, const char **path)
 	return argv;
 }
 
+/* The pid file holds the pid of the instance's process while it runs, and
+ * is removed when the instance stops running (inst_set_state) or goes. A
+ * restart rewrites it in place: deleting and creating thousands of files
+ * costs a file system like ext4 far more than rewriting them. */
 static void
 write_pid_file(struct inst *in, pid_t pid)
 {
@@ -320,17 +384,21 @@ write_pid_file(struct inst *in, pid_t pid)
 		return;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
-	/* Missing directories are created, as for log files. */
-	char *dir = xstrdup(in->pid_path);
-	char *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		mkdir_p(dir, 0700);
-	}
-	free(dir);
 	/* O_NONBLOCK and only a regular file: a FIFO or a device there would
 	 * block the loop in open() or write(). */
-	int fd = open(in->pid_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0640);
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = open(in->pid_path, flags, 0640);
+	if (fd < 0 && errno == ENOENT) {
+		/* Missing directories are created, as for log files. */
+		char *dir = xstrdup(in->pid_path);
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			mkdir_p(dir, 0700);
+		}
+		free(dir);
+		fd = open(in->pid_path, flags, 0640);
+	}
 	struct stat st;
 	if (fd < 0 ? errno == ENXIO : fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
 		dlog("%s: pid file %s is not a regular file; not writing it", in->app->spec.name,
@@ -339,11 +407,20 @@ write_pid_file(struct inst *in, pid_t pid)
 			close(fd);
 		return;
 	}
-	if (fd < 0 || ftruncate(fd, 0) < 0 || write_all(fd, buf, (size_t)n) < 0)
+	/* Written over the old content, then cut to length: truncating to
+	 * zero first would make ext4 flush the file when it is closed. */
+	if (fd < 0 || pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0)
 		dlog("%s: cannot write pid file %s: %s", in->app->spec.name, in->pid_path,
 		    strerror(errno));
 	if (fd >= 0)
 		close(fd);
+}
+
+static void
+remove_pid_file(struct inst *in)
+{
+	if (in->pid_path)
+		unlink(in->pid_path);
 }
 
 static void on_pidfd(struct loop *l, struct io *io, uint32_t events, void *arg);
@@ -362,6 +439,22 @@ static enum {
 	if (s->exec_mode != MODE_CLUSTER)
 		return READY_NOW;
 	return strv_len(s->listen) > 0 ? READY_UPTIME : READY_BIND;
+}
+
+/* Count p as waited for (it was spawned), or not any more (it is gone, or
+ * survived SIGKILL and is abandoned): supervise_procs_gone() and
+ * inst_procs_gone() answer from the counts, without a pass over every
+ * process. */
+static void
+proc_count_waited(struct proc *p, int delta)
+{
+	uintptr_t n = (uintptr_t)idmap_get(&D->waited_by_uid, p->inst_uid);
+	n += (uintptr_t)(intptr_t)delta;
+	if (n)
+		idmap_put(&D->waited_by_uid, p->inst_uid, (void *)n);
+	else
+		idmap_del(&D->waited_by_uid, p->inst_uid);
+	D->waited += (size_t)(ssize_t)delta;
 }
 
 /* p is reaped (or forgotten): its pid may be given to another process. */
@@ -419,11 +512,20 @@ proc_drained(const struct proc *p)
 	return !p->peer || cluster_peer_drained(p->peer);
 }
 
+/* p no longer belongs to its instance (it may have none already). */
+static void
+proc_unlink_inst(struct proc *p)
+{
+	if (p->inst)
+		TAILQ_REMOVE(&p->inst->procs, p, inst_link);
+	p->inst = NULL;
+}
+
 static void
 proc_detach_inst(struct proc *p)
 {
 	keep_mark_proc(p);
-	p->inst = NULL;
+	proc_unlink_inst(p);
 	if (p->peer)
 		cluster_peer_unslot(p->peer);
 }
@@ -433,10 +535,12 @@ inst_cluster_idle(struct inst *in)
 {
 	bool others = false;
 	struct inst *o;
-	TAILQ_FOREACH(o, &in->app->insts, app_link)
+	TAILQ_FOREACH(o, &in->app->insts, app_link) {
+		state_step();
 		if (o != in && (o->proc || o->state == ST_LAUNCHING ||
 		    o->state == ST_WAITING || o->state == ST_ONLINE))
 			others = true;
+	}
 	cluster_slot_idle(D->cluster, in->app->id, in->uid, others);
 }
 
@@ -468,6 +572,7 @@ const struct cluster_ops supervise_cluster_ops = {
 struct spawn_plan {
 	int out_pipe[2], err_pipe[2];   /* stdout, stderr: [0] ours, [1] the app's */
 	int broker[2];                  /* cluster via preload: [0] ours */
+	int broker_listen;              /* and its address: ours, -1 if none */
 	int ipc[2];                     /* Node IPC channel: [0] ours */
 	int pass[64];                   /* fds for the app, from 3 on */
 	size_t npass;
@@ -490,6 +595,7 @@ plan_init(struct spawn_plan *pl)
 	memset(pl, 0, sizeof(*pl));
 	for (int *pair, i = 0; (pair = plan_pair(pl, i)) != NULL; i++)
 		pair[0] = pair[1] = -1;
+	pl->broker_listen = -1;
 }
 
 /* Close what is still ours (the app's ends after the spawn, everything on
@@ -501,6 +607,8 @@ plan_free(struct spawn_plan *pl)
 		for (int k = 0; k < 2; k++)
 			if (pair[k] >= 0)
 				close(pair[k]);
+	if (pl->broker_listen >= 0)
+		close(pl->broker_listen);
 	for (size_t i = 0; i < pl->nextra; i++)
 		free(pl->extra[i]);
 }
@@ -524,11 +632,13 @@ plan_listen_fds(struct spawn_plan *pl, const struct cluster_slot *slot, char **e
 	return 0;
 }
 
-/* Cluster mode through the preload library: LD_PRELOAD and the broker
- * channel it asks for sockets on. */
+/* Cluster mode through the preload library: LD_PRELOAD, the broker channel
+ * it asks for sockets on, and the address where descendants that did not
+ * inherit the channel (npm start) reach the broker. */
 static int
 plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 {
+	char address[64], *why = NULL;
 	if (!D->preload_path) {
 		*err = xstrdup("cluster mode needs libcorral-preload.so, which was not "
 		    "found next to the corral binary");
@@ -538,13 +648,21 @@ plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 		*err = xasprintf("cannot create the broker channel: %s", strerror(errno));
 		return -errno;
 	}
-	const char *old = json_string_value(json_object_get(s->env, "LD_PRELOAD"));
+	const char *old = spec_env_get(s, "LD_PRELOAD");
 	if (old && *old && !strstr(old, "libcorral-preload"))
 		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s:%s", D->preload_path, old);
 	else
 		pl->extra[pl->nextra++] = xasprintf("LD_PRELOAD=%s", D->preload_path);
 	pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_FD=%zu", 3 + pl->npass);
 	pl->pass[pl->npass++] = pl->broker[1];
+	pl->broker_listen = cluster_broker_listen(address, sizeof(address), &why);
+	if (pl->broker_listen >= 0) {
+		pl->extra[pl->nextra++] = xasprintf("CORRAL_BROKER_SOCKET=%s", address);
+	} else {
+		dlog("%s: no broker address (%s): only processes that inherit the broker "
+		    "channel share ports", s->name, why);
+		free(why);
+	}
 	return 0;
 }
 
@@ -624,6 +742,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	const struct spec *s = &in->app->spec;
 	struct proc *p = xcalloc(1, sizeof(*p));
 	p->inst = in;
+	TAILQ_INSERT_TAIL(&in->procs, p, inst_link);
 	p->detached_stop = stop_how_of(s);
 	p->inst_uid = in->uid;
 	p->serial = in->spawn_serial;
@@ -639,10 +758,12 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	idmap_put(&D->procs_by_pid, (uint64_t)pid, p);
-	int broker_fd = pl->broker[0];
+	idmap_put(&D->procs_by_serial, p->serial, p);
+	proc_count_waited(p, +1);
 	if (pl->broker[0] >= 0 || pl->nlisten > 0)
-		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0], p);
-	pl->broker[0] = -1;
+		p->peer = cluster_peer_new(D->cluster, slot, pid, pl->broker[0],
+		    pl->broker_listen, p);
+	pl->broker[0] = pl->broker_listen = -1;
 
 	p->pidfd = pidfd_open_compat(pid);
 	if (p->pidfd >= 0 && io_add(D->loop, &p->pidfd_io, p->pidfd, EPOLLIN, on_pidfd, p) < 0) {
@@ -655,7 +776,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 			dlog("%s[%d]: cannot watch the Node IPC channel of pid %d: %s", s->name,
 			    in->pm_id, (int)pid, strerror(errno));
 	}
-	keep_proc_started(p, broker_fd);
+	keep_proc_started(p);
 	logpipe_start(pl->out_pipe[0], in, STREAM_OUT);
 	logpipe_start(pl->err_pipe[0], in, STREAM_ERR);
 	pl->out_pipe[0] = pl->err_pipe[0] = -1;
@@ -672,8 +793,20 @@ proc_spawn(struct inst *in, char **err)
 	pid_t pid;
 
 	in->spawn_serial = ++spawn_counter;
-	plan_init(&pl);
-	if (plan_make(&pl, in, &slot, err) < 0 || plan_spawn(&pl, in, &pid, err) < 0)
+	/* Out of descriptors: once more with the daemon's reserve. */
+	for (int attempt = 0;; attempt++) {
+		plan_init(&pl);
+		int rc = plan_make(&pl, in, &slot, err);
+		if (rc == 0)
+			rc = plan_spawn(&pl, in, &pid, err);
+		in->spawn_errno = -rc;
+		if (rc == 0 || attempt > 0 || !fdreserve_release(rc))
+			break;
+		plan_free(&pl);
+		free(*err);
+		*err = NULL;
+	}
+	if (in->spawn_errno)
 		goto out;
 	p = proc_new(in, pid, &pl, &slot);
 	if (!in->proc)             /* a reload's successor: once promoted */
@@ -713,6 +846,13 @@ became_ready(struct inst *in, struct proc *p)
 	}
 }
 
+/* Did the instance's last spawn fail for lack of file descriptors? */
+static bool
+waiting_for_fds(const struct inst *in)
+{
+	return in->spawn_errno == EMFILE || in->spawn_errno == ENFILE;
+}
+
 int
 inst_start(struct inst *in, char **err)
 {
@@ -721,11 +861,18 @@ inst_start(struct inst *in, char **err)
 		return 0;
 	free(in->error);
 	in->error = NULL;
+	bool was_waiting = waiting_for_fds(in);
 	struct proc *p = proc_spawn(in, err);
 	if (!p) {
-		in->error = xstrdup(*err);
-		dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, *err);
-		inst_set_state(in, ST_ERRORED);
+		/* Out of descriptors is not the app's fault: it waits for them. */
+		bool no_fds = waiting_for_fds(in);
+		in->error = no_fds ? xasprintf("%s; trying again every %d ms until file "
+		    "descriptors are free", *err, FDS_RETRY_MS) : xstrdup(*err);
+		if (!no_fds || !was_waiting)
+			dlog("%s[%d]: %s", in->app->spec.name, in->pm_id, in->error);
+		inst_set_state(in, no_fds ? ST_WAITING : ST_ERRORED);
+		if (no_fds)
+			timer_start(D->loop, &in->restart_timer, FDS_RETRY_MS);
 		return -EIO;
 	}
 	in->proc = p;
@@ -782,6 +929,12 @@ on_ready_timer(struct loop *l, struct timer *t, void *arg)
 		return;
 	}
 	p->ready_timed_out = true;
+	bool asked = true;
+	if (in && p->peer && cluster_peer_broker(p->peer, &asked) && !asked)
+		dlog("%s[%d]: neither pid %d nor a descendant asked the broker for a port in "
+		    "%lld ms: if it listens, its port is not shared (broker: not reached)",
+		    in->app->spec.name, in->pm_id, (int)p->pid,
+		    (long long)in->app->spec.listen_timeout);
 	if (in && in->proc == p && in->state == ST_LAUNCHING) {
 		/* PM2 considers the app online after listen_timeout; so do we
 		 * for `start`, but describe says it never became ready, and a
@@ -902,6 +1055,7 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 		} else {
 			struct inst *in = p->inst;
 			proc_set_state(p, P_ABANDONED);
+			proc_count_waited(p, -1);
 			if (in && in->proc == p) {
 				free(in->error);
 				in->error = xasprintf("process %d could not be killed", (int)p->pid);
@@ -1027,8 +1181,12 @@ static void
 on_restart_timer(struct loop *l, struct timer *t, void *arg)
 {
 	struct inst *in = arg;
-	if (in->state == ST_WAITING)
+	char *err = NULL;
+	if (in->state == ST_WAITING && waiting_for_fds(in))
+		inst_start(in, &err);
+	else if (in->state == ST_WAITING)
 		restart_now(in);
+	free(err);
 }
 
 /* The instance is being removed: processes still on their way out (a
@@ -1038,13 +1196,13 @@ static void
 inst_removed(struct inst *in)
 {
 	timer_stop(D->loop, &in->restart_timer);
+	remove_pid_file(in);
 	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link) {
-		if (p->inst == in) {
-			p->detached_stop = stop_how_of(&in->app->spec);
-			proc_detach_inst(p);
-			proc_set_retiring(p);
-		}
+	while ((p = TAILQ_FIRST(&in->procs)) != NULL) {
+		state_step();
+		p->detached_stop = stop_how_of(&in->app->spec);
+		proc_detach_inst(p);
+		proc_set_retiring(p);
 	}
 	in->proc = NULL;
 	in->successor = NULL;
@@ -1057,6 +1215,7 @@ supervise_on_event(const struct event *ev, void *arg)
 	switch (ev->kind) {
 	case EV_INST_NEW:
 		timer_init(&ev->in->restart_timer, on_restart_timer, ev->in);
+		TAILQ_INIT(&ev->in->procs);
 		break;
 	case EV_INST_REMOVE:
 		inst_removed(ev->in);
@@ -1090,8 +1249,6 @@ after_stop(struct inst *in)
 static void
 inst_process_ended(struct inst *in, struct proc *p)
 {
-	if (in->pid_path)
-		unlink(in->pid_path);
 	if (in->settled_serial < p->serial)
 		in->settled_serial = p->serial;
 	if (in->state == ST_STOPPING) {
@@ -1140,6 +1297,11 @@ proc_finished(struct proc *p)
 	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
 	proc_unindex(p);
+	idmap_del(&D->procs_by_serial, p->serial);
+	if (TAILQ_EMPTY(&D->procs))
+		idmap_free(&D->procs_by_serial);
+	if (p->state != P_ABANDONED)
+		proc_count_waited(p, -1);
 	if (p->peer) {
 		/* The serving process's sockets wait for the instance's next. */
 		cluster_peer_free(p->peer, p->inst && p->inst->proc == p);
@@ -1151,7 +1313,7 @@ proc_finished(struct proc *p)
 		p->ipc_fd = -1;
 	}
 	struct inst *in = p->inst;
-	p->inst = NULL;
+	proc_unlink_inst(p);
 	loop_defer_free(D->loop, p, proc_free);
 	/* Requests may wait for detached processes too (stop, delete, kill). */
 	events_changed();
@@ -1168,14 +1330,16 @@ proc_finished(struct proc *p)
 	}
 }
 
+struct proc *
+proc_by_serial(uint64_t serial)
+{
+	return idmap_get(&D->procs_by_serial, serial);
+}
+
 bool
 supervise_procs_gone(void)
 {
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->state != P_ABANDONED)
-			return false;
-	return true;
+	return D->waited == 0;
 }
 
 bool
@@ -1192,11 +1356,7 @@ inst_launched(const struct inst *in, uint64_t serial)
 bool
 inst_procs_gone(uint64_t inst_uid)
 {
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
-		if (p->inst_uid == inst_uid && p->state != P_ABANDONED)
-			return false;
-	return true;
+	return idmap_get(&D->waited_by_uid, inst_uid) == NULL;
 }
 
 void
@@ -1394,7 +1554,7 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 {
 	if (a->state == P_ABANDONED) {
 		/* It survived SIGKILL: nobody waits for it any more. */
-		int fds[] = {a->pidfd, a->broker_fd, a->ipc_fd};
+		int fds[] = {a->pidfd, a->broker_fd, a->broker_listen_fd, a->ipc_fd};
 		for (size_t i = 0; i < ARRAY_LEN(fds); i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -1402,6 +1562,8 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 	}
 	struct proc *p = xcalloc(1, sizeof(*p));
 	p->inst = a->role == ADOPT_DETACHED ? NULL : in;
+	if (p->inst)
+		TAILQ_INSERT_TAIL(&p->inst->procs, p, inst_link);
 	p->detached_stop = in ? stop_how_of(&in->app->spec) : a->stop;
 	p->inst_uid = a->inst_uid;
 	p->serial = a->serial;
@@ -1426,13 +1588,17 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	if (!p->exited)
 		idmap_put(&D->procs_by_pid, (uint64_t)p->pid, p);
-	int broker_fd = a->broker_fd;
+	idmap_put(&D->procs_by_serial, p->serial, p);
+	proc_count_waited(p, +1);
+	int broker_fd = a->broker_fd, broker_listen_fd = a->broker_listen_fd;
 	if (p->inst) {
 		const struct spec *s = &in->app->spec;
 		struct cluster_slot slot = slot_of(in);
-		if (broker_fd >= 0 || (s->exec_mode == MODE_CLUSTER && strv_len(s->listen) > 0)) {
-			p->peer = cluster_peer_new(D->cluster, &slot, p->pid, broker_fd, p);
-			broker_fd = -1;
+		if (broker_fd >= 0 || broker_listen_fd >= 0 ||
+		    (s->exec_mode == MODE_CLUSTER && strv_len(s->listen) > 0)) {
+			p->peer = cluster_peer_new(D->cluster, &slot, p->pid, broker_fd,
+			    broker_listen_fd, p);
+			broker_fd = broker_listen_fd = -1;
 		}
 		if (a->role == ADOPT_SERVING)
 			in->proc = p;
@@ -1441,6 +1607,8 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 	}
 	if (broker_fd >= 0)
 		close(broker_fd);
+	if (broker_listen_fd >= 0)
+		close(broker_listen_fd);
 	if (p->exited && p->pidfd >= 0) {
 		close(p->pidfd);
 		p->pidfd = -1;
@@ -1469,7 +1637,7 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 	proc_sync_traffic(p);
 	/* A process found while the keeper is live (a stray at shutdown) goes
 	 * to it with its pidfd; adopted ones go with everything after. */
-	keep_proc_started(p, p->peer ? cluster_peer_broker_fd(p->peer) : -1);
+	keep_proc_started(p);
 	return p;
 }
 
@@ -1560,7 +1728,7 @@ stop_strays_of(pid_t reaper, const struct stop_how *how)
 			continue;
 		}
 		struct proc_adoption a = {.pid = pid, .serial = ++spawn_counter,
-		    .role = ADOPT_DETACHED, .pidfd = pidfd, .broker_fd = -1, .ipc_fd = -1,
+		    .role = ADOPT_DETACHED, .pidfd = pidfd, .broker_fd = -1, .broker_listen_fd = -1, .ipc_fd = -1,
 		    .state = P_READY, .started_mono = mono_ms(), .ready_mono = -1,
 		    .stop = *how, .adopted = reaper != getpid()};
 		struct proc *p = proc_adopt(NULL, &a);

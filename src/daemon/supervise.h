@@ -59,6 +59,8 @@ void inst_set_state(struct inst *in, enum inst_state st);
  * processes and sockets. */
 void supervise_on_event(const struct event *ev, void *arg);
 
+/* The process of this spawn serial while the daemon tracks it, or NULL. */
+struct proc *proc_by_serial(uint64_t serial);
 /* True when no process is left to wait for: none is tracked but those that
  * survived SIGKILL. Processes replaced by a reload and aborted successors
  * count, not only the instances' serving processes. */
@@ -88,7 +90,7 @@ struct proc_adoption {
 	uint64_t serial;
 	uint64_t inst_uid;
 	enum adopt_role role;
-	int pidfd, broker_fd, ipc_fd;   /* taken over; -1 when none */
+	int pidfd, broker_fd, broker_listen_fd, ipc_fd; /* taken over; -1 when none */
 	enum proc_state state;
 	bool exited, retiring, ready_timed_out;
 	bool adopted;                   /* not our child (watched by its pidfd) */

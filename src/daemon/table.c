@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <regex.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -112,67 +113,131 @@ inst_open_logs(struct inst *in, char **err)
 	return 0;
 }
 
-/* Apps started from one shell or one ecosystem file carry the same
- * environment, often a few KB of it in JSON objects: let them share one copy
- * (with 100 apps, a quarter of the daemon's heap). Safe because an app's env
- * is never changed in place: spawning works on a copy, and a new spec brings
- * its own object. */
-static void
-share_env(struct spec *spec)
-{
-	struct app *a;
-	if (!spec->env)
-		return;
-	TAILQ_FOREACH(a, &D->apps, link) {
-		if (a->spec.env && json_equal(a->spec.env, spec->env)) {
-			json_decref(spec->env);
-			spec->env = json_incref(a->spec.env);
-			return;
-		}
-	}
-}
+/*
+ * The environment pool. Apps started from one shell or one ecosystem file
+ * inherit the same variables (a few KB, a quarter of the daemon's heap with
+ * 100 apps) and add a few of their own. Each app keeps its environment as
+ * a base from the pool, shared, plus the variables in which it differs.
+ * The base of an app is its environment without the variables it sets
+ * itself (app_env): one per shell. An app whose inherited part is new (a
+ * variable changed in the shell between two starts) takes the base used
+ * last instead if it differs from it by a few variables only.
+ */
+#define ENV_NEAR_MIN 8
 
-/* FNV-1a: the key of an app's name in D->apps_by_name. */
+/* A key for an environment that does not depend on the order of its
+ * variables: the sum of a hash of each pair. */
 static uint64_t
-name_hash(const char *name)
+env_hash_except(const json_t *env, const json_t *skip)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * 0x100000001b3ull;
+	uint64_t h = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)env, k, v) {
+		if (skip && json_object_get(skip, k))
+			continue;
+		uint64_t kv = idmap_hash_str(k) * 0x9E3779B97F4A7C15ull;
+		h += kv ^ idmap_hash_str(json_string_value(v));
+	}
 	return h;
 }
 
-static void
-name_index_add(struct app *a)
+/* Is base exactly env without the variables of skip? */
+static bool
+env_equal_except(const json_t *env, const json_t *skip, const json_t *base)
 {
-	uint64_t h = name_hash(a->spec.name);
-	struct app *first = idmap_get(&D->apps_by_name, h);
-	if (!first) {
-		idmap_put(&D->apps_by_name, h, a);
-		return;
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)env, k, v) {
+		if (skip && json_object_get(skip, k))
+			continue;
+		if (!json_equal(v, json_object_get(base, k)))
+			return false;
+		n++;
 	}
-	while (first->name_next)
-		first = first->name_next;
-	first->name_next = a;
+	return n == json_object_size(base);
 }
 
 static void
-name_index_del(struct app *a)
+share_env(struct spec *spec)
 {
-	uint64_t h = name_hash(a->spec.name);
-	struct app *first = idmap_get(&D->apps_by_name, h);
-	if (first == a) {
-		if (a->name_next)
-			idmap_put(&D->apps_by_name, h, a->name_next);
-		else
-			idmap_del(&D->apps_by_name, h);
+	if (!spec->env)
 		return;
+	const json_t *own = json_object_size(spec->app_env) ? spec->app_env : NULL;
+	uint64_t h = env_hash_except(spec->env, own);
+	json_t *base = idmap_get(&D->env_pool, h);
+	if (base && !env_equal_except(spec->env, own, base))
+		base = NULL;    /* another environment with the same key */
+	if (!base && D->env_last) {
+		size_t n = json_object_size(spec->env) / 4;
+		if (spec_env_distance(spec->env, D->env_last) <= (n > ENV_NEAR_MIN ? n : ENV_NEAR_MIN))
+			base = D->env_last;
 	}
-	for (struct app *o = first; o; o = o->name_next)
-		if (o->name_next == a) {
-			o->name_next = a->name_next;
-			return;
-		}
+	if (!base && !idmap_get(&D->env_pool, h)) {
+		base = json_copy(spec->env);
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)own, k, v)
+			json_object_del(base, k);
+		idmap_put(&D->env_pool, h, base);
+	}
+	if (!base)
+		return;         /* a collision: this one keeps its own */
+	D->env_last = base;
+	spec_env_rebase(spec, base);
+}
+
+/* The app is letting go of its spec: a base nobody else uses leaves the
+ * pool. */
+static void
+unshare_env(struct spec *spec)
+{
+	json_t *base = spec->env_base;
+	if (!base || base->refcount > 2)
+		return;
+	uint64_t h = env_hash_except(base, NULL);
+	if (idmap_get(&D->env_pool, h) != base)
+		return;
+	idmap_del(&D->env_pool, h);
+	if (D->env_last == base)
+		D->env_last = NULL;
+	json_decref(base);
+	if (D->env_pool.n == 0)
+		idmap_free(&D->env_pool);
+}
+
+/* The apps by name, and how many apps each namespace has (by its hash),
+ * so that resolving a target is not a pass over the table per target; how
+ * many apps have a memory limit (the sampler's periodic work). */
+static void
+app_index_add(struct app *a)
+{
+	idmap_chain_add(&D->apps_by_name, idmap_hash_str(a->spec.name), a,
+	    offsetof(struct app, name_next));
+	uint64_t ns = idmap_hash_str(a->spec.namespace);
+	uintptr_t k = (uintptr_t)idmap_get(&D->namespaces, ns);
+	idmap_put(&D->namespaces, ns, (void *)(k + 1));
+	if (a->spec.max_memory_restart > 0)
+		D->limited_apps++;
+}
+
+static void
+app_index_del(struct app *a)
+{
+	idmap_chain_del(&D->apps_by_name, idmap_hash_str(a->spec.name), a,
+	    offsetof(struct app, name_next));
+	uint64_t ns = idmap_hash_str(a->spec.namespace);
+	uintptr_t k = (uintptr_t)idmap_get(&D->namespaces, ns);
+	if (k > 1)
+		idmap_put(&D->namespaces, ns, (void *)(k - 1));
+	else
+		idmap_del(&D->namespaces, ns);
+	/* The index's memory goes with the last app (daemon exit, tests). */
+	if (D->namespaces.n == 0)
+		idmap_free(&D->namespaces);
+	if (a->spec.max_memory_restart > 0)
+		D->limited_apps--;
 }
 
 struct app *
@@ -188,7 +253,7 @@ app_restore(struct spec *spec, uint64_t id)
 	TAILQ_INIT(&a->insts);
 	TAILQ_INSERT_TAIL(&D->apps, a, link);
 	idmap_put(&D->apps_by_id, a->id, a);
-	name_index_add(a);
+	app_index_add(a);
 	events_emit(&(struct event){.kind = EV_APP_CHANGED, .app = a});
 	return a;
 }
@@ -240,18 +305,21 @@ app_add_inst(struct app *a)
 	in->state = ST_STOPPED;
 	in->exit_code = -1;
 	in->created_wall = wall_ms();
-	/* Lowest free NODE_APP_INSTANCE index, as PM2. */
-	for (int idx = 0;; idx++) {
-		bool used = false;
-		struct inst *o;
-		TAILQ_FOREACH(o, &a->insts, app_link)
-			if (o->index == idx)
-				used = true;
-		if (!used) {
-			in->index = idx;
-			break;
-		}
+	/* Lowest free NODE_APP_INSTANCE index, as PM2: with k instances it is
+	 * at most k, so one pass marks which of 0..k are taken. */
+	size_t k = 0;
+	struct inst *o;
+	TAILQ_FOREACH(o, &a->insts, app_link)
+		k++;
+	bool *used = xcalloc(k + 1, sizeof(*used));
+	TAILQ_FOREACH(o, &a->insts, app_link) {
+		state_step();
+		if (o->index >= 0 && (size_t)o->index <= k)
+			used[o->index] = true;
 	}
+	while (used[in->index])
+		in->index++;
+	free(used);
 	/* As in PM2, a pm_id is never given twice (a script's `stop 12` must
 	 * not hit another app after 12 was deleted) until the table empties. */
 	if (TAILQ_EMPTY(&D->insts))
@@ -292,11 +360,36 @@ inst_remove(struct inst *in)
 }
 
 void
+app_replace_spec(struct app *a, struct spec *spec)
+{
+	app_index_del(a);
+	unshare_env(&a->spec);
+	spec_free(&a->spec);
+	share_env(spec);
+	a->spec = *spec;
+	memset(spec, 0, sizeof(*spec));
+	app_index_add(a);
+	app_spec_changed(a);
+}
+
+void
 app_spec_changed(struct app *a)
 {
 	free(a->spec_text);
 	a->spec_text = NULL;
 	events_emit(&(struct event){.kind = EV_APP_CHANGED, .app = a});
+}
+
+void
+table_drop_caches(void)
+{
+	struct app *a;
+	/* The text only: the spec is what it was (no event, the keeper's
+	 * copy stays). */
+	TAILQ_FOREACH(a, &D->apps, link) {
+		free(a->spec_text);
+		a->spec_text = NULL;
+	}
 }
 
 const char *
@@ -317,6 +410,7 @@ app_free(void *p)
 {
 	struct app *a = p;
 	free(a->spec_text);
+	unshare_env(&a->spec);
 	spec_free(&a->spec);
 	free(a);
 }
@@ -332,7 +426,7 @@ app_remove(struct app *a)
 	events_emit(&(struct event){.kind = EV_APP_REMOVE, .app = a});
 	TAILQ_REMOVE(&D->apps, a, link);
 	idmap_del(&D->apps_by_id, a->id);
-	name_index_del(a);
+	app_index_del(a);
 	loop_defer_free(D->loop, a, app_free);
 }
 
@@ -359,8 +453,8 @@ inst_by_pm_id(int pm_id)
 struct app *
 app_named(const char *name, const char *script)
 {
-	for (struct app *a = idmap_get(&D->apps_by_name, name_hash(name)); a; a = a->name_next)
-		if (!a->deleted && strcmp(a->spec.name, name) == 0 &&
+	for (struct app *a = idmap_get(&D->apps_by_name, idmap_hash_str(name)); a; a = a->name_next)
+		if ((state_step(), !a->deleted) && strcmp(a->spec.name, name) == 0 &&
 		    (!script || strcmp(a->spec.script, script) == 0))
 			return a;
 	return NULL;
@@ -392,6 +486,7 @@ static uint64_t resolve_generation;
 static void
 add_unique(struct inst ***out, size_t *n, size_t *cap, struct inst *in)
 {
+	state_step();
 	if (in->resolve_mark == resolve_generation)
 		return;
 	in->resolve_mark = resolve_generation;
@@ -482,12 +577,15 @@ table_resolve(json_t *targets, bool by_script, struct inst ***out, size_t *n, ch
 				}
 			regfree(&re);
 		} else {
-			TAILQ_FOREACH(in, &D->insts, link)
-				if (strcmp(in->app->spec.name, s) == 0) {
+			for (struct app *a = idmap_get(&D->apps_by_name, idmap_hash_str(s)); a;
+			    a = a->name_next) {
+				if (strcmp(a->spec.name, s) != 0)
+					continue;
+				TAILQ_FOREACH(in, &a->insts, app_link)
 					add_unique(out, n, &cap, in);
-					matched = true;
-				}
-			if (!matched)
+				matched = true;
+			}
+			if (!matched && idmap_get(&D->namespaces, idmap_hash_str(s)))
 				TAILQ_FOREACH(in, &D->insts, link)
 					if (strcmp(in->app->spec.namespace, s) == 0) {
 						add_unique(out, n, &cap, in);

@@ -74,9 +74,12 @@ struct inst {
 	int index;                    /* NODE_APP_INSTANCE */
 	uint64_t spawn_serial;        /* serial of the last spawn attempt */
 	uint64_t settled_serial;      /* last spawn whose launch is over */
+	int spawn_errno;              /* why the last spawn failed, 0 if it did not */
 	enum inst_state state;
 	struct proc *proc;            /* serving process, NULL when none */
 	struct proc *successor;       /* reload: the replacement coming up */
+	struct proc_list procs;       /* every process that still belongs to it
+	                               * (via inst_link; supervise.c keeps it) */
 	uint64_t successor_exit_serial; /* serial of the last successor that */
 	int successor_wstatus;          /* exited before promotion, its status */
 	uint64_t successor_abort_serial; /* the last successor a restart aborted */
@@ -155,6 +158,7 @@ struct stop_how {
 
 struct proc {
 	TAILQ_ENTRY(proc) link;       /* D->procs */
+	TAILQ_ENTRY(proc) inst_link;  /* inst->procs, while inst is set */
 	struct inst *inst;            /* NULL once detached from its instance */
 	struct stop_how detached_stop; /* used once inst is NULL */
 	uint64_t inst_uid;            /* the instance it was started for (kept) */
@@ -202,10 +206,15 @@ struct app *app_restore(struct spec *spec, uint64_t id);
 struct inst *inst_restore(struct app *a, uint64_t uid, int pm_id, int index);
 /* Add one instance to app with the lowest free index. */
 struct inst *app_add_inst(struct app *app);
-/* The app's spec was replaced or edited: drop what was derived from it. */
+/* Give the app a new spec (taken over; restart with a config). */
+void app_replace_spec(struct app *a, struct spec *spec);
+/* The app's spec was edited: drop what was derived from it. */
 void app_spec_changed(struct app *a);
 /* The spec as compact JSON without the environment (borrowed, cached). */
 const char *app_spec_text(struct app *a);
+/* Free what is cached for listings (every app's spec text): the clients
+ * are quiet, and an idle daemon keeps only what it needs. */
+void table_drop_caches(void);
 /* Resolve and open the instance's log files and pid file path. 0 or -EIO
  * with *err. */
 int inst_open_logs(struct inst *in, char **err);

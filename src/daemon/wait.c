@@ -23,10 +23,13 @@ struct wait_item {
 struct wait {
 	struct wait_item *items;
 	size_t n, cap;
+	size_t done;            /* items[0..done) reached their state: a check
+	                         * re-reads only the others */
 	json_t *failed;         /* [{"name", "error"}], NULL when none */
 	char *error;            /* reply this error instead of the list */
 	const char *error_code; /* static */
 	bool exit_after;
+	bool brief;
 };
 
 struct wait *
@@ -110,6 +113,12 @@ wait_nfailed(const struct wait *w)
 }
 
 void
+wait_brief(struct wait *w)
+{
+	w->brief = true;
+}
+
+void
 wait_exit_after(struct wait *w)
 {
 	w->exit_after = true;
@@ -118,6 +127,7 @@ wait_exit_after(struct wait *w)
 static bool
 item_done(const struct wait_item *it)
 {
+	state_step();
 	struct inst *in = inst_by_uid(it->uid);
 	/* Stopped or deleted means nothing of the instance runs any more: a
 	 * process a reload replaced may still be draining, holding its port. */
@@ -140,17 +150,55 @@ item_done(const struct wait_item *it)
 	return true;
 }
 
+/* A launch the request waited for that ended without a process because the
+ * spawn failed (the program is gone, no descriptors left): the request
+ * failed, whatever the instance does next (an instance out of descriptors
+ * tries again by itself). The first such failure is the error, with a count
+ * of the others. */
+static void
+spawn_failures(struct wait *w)
+{
+	size_t failed = 0;
+	const struct inst *first = NULL;
+	for (size_t i = 0; i < w->n; i++) {
+		const struct wait_item *it = &w->items[i];
+		const struct inst *in = it->kind == WAIT_LAUNCHED && it->serial ?
+		    inst_by_uid(it->uid) : NULL;
+		if (!in || in->proc || !in->spawn_errno || in->spawn_serial < it->serial)
+			continue;
+		if (!first)
+			first = in;
+		failed++;
+	}
+	if (!first)
+		return;
+	if (failed == 1)
+		wait_fail(w, "%s (pm_id %d): %s", first->app->spec.name, first->pm_id,
+		    first->error ? first->error : strerror(first->spawn_errno));
+	else
+		wait_fail(w, "%s (pm_id %d): %s (and %zu more instances could not start)",
+		    first->app->spec.name, first->pm_id,
+		    first->error ? first->error : strerror(first->spawn_errno), failed - 1);
+}
+
 static bool
 wait_check(struct op *op)
 {
 	struct wait *w = op->data;
-	for (size_t i = 0; i < w->n; i++)
-		if (!item_done(&w->items[i]))
-			return false;
+	/* Every kind of state waited for, once reached, counts as reached (a
+	 * launch that was over is not undone by a later stop): the items done
+	 * so far need no second look, and a check stops at the first that is
+	 * not done, so it costs what changed, not the whole request. */
+	while (w->done < w->n && item_done(&w->items[w->done]))
+		w->done++;
+	if (w->done < w->n)
+		return false;
 	/* `kill` exits: nothing may outlive it, not even the processes a
 	 * reload replaced that are still draining. */
 	if (w->exit_after && !supervise_procs_gone())
 		return false;
+	if (!w->error)
+		spawn_failures(w);
 	if (w->error) {
 		op_fail(op, w->error_code, "%s", w->error);
 	} else {
@@ -158,7 +206,8 @@ wait_check(struct op *op)
 		for (size_t i = 0; i < w->n; i++) {
 			struct inst *in = inst_by_uid(w->items[i].uid);
 			if (in)
-				json_array_append_new(procs, procinfo_json(in, false));
+				json_array_append_new(procs, w->brief ? procinfo_brief(in)
+				    : procinfo_json(in, false));
 		}
 		json_t *result = json_pack("{s:o}", "procs", procs);
 		if (w->failed)

@@ -3,8 +3,18 @@
  * sockets to unmodified apps (cluster mode without a proxy).
  *
  * The daemon starts each cluster-mode instance with LD_PRELOAD naming this
- * library and $CORRAL_BROKER_FD naming an inherited AF_UNIX SOCK_SEQPACKET
- * socket (the broker). The wire format is in common/brokerproto.h.
+ * library, $CORRAL_BROKER_FD naming an inherited AF_UNIX SOCK_SEQPACKET
+ * socket (the broker channel) and $CORRAL_BROKER_SOCKET naming a unix socket
+ * address where the daemon listens for that process's descendants. The
+ * wire format is in common/brokerproto.h.
+ *
+ * Which way: the inherited channel when the fd in $CORRAL_BROKER_FD is an
+ * AF_UNIX SOCK_SEQPACKET socket in this process; else (or when sending on
+ * it fails) a new connection to $CORRAL_BROKER_SOCKET, closed as soon as
+ * the request is sent. The fd does not reach every descendant: npm, yarn and
+ * pnpm run a start script from Node, whose child_process passes only stdio
+ * (Node marks the low fds it inherited close-on-exec), so the real server
+ * has another file at that number, or none. The variables do reach it.
  *
  * What is intercepted, and why:
  *
@@ -25,8 +35,7 @@
  *                           one line per refused bind() ("corral-preload: the
  *                           corral daemon refused <addr>:<port>: msg (errno N)").
  *             Everything else (UDP, unix sockets, port 0, link-local IPv6
- *             with a scope id, no or invalid $CORRAL_BROKER_FD) goes to the
- *             real bind() untouched.
+ *             with a scope id) goes to the real bind() untouched.
  *   listen()  A brokered socket arrives already listening. listen() on a
  *             listening TCP socket only updates the backlog on Linux, so the
  *             call goes to the real listen() and the app's backlog applies.
@@ -39,16 +48,30 @@
  *             last instance to call listen() sets it for all.)
  *
  * Failure modes:
- *   - Broker unreachable (daemon gone: EPIPE), no reply within
- *     BROKER_REPLY_TIMEOUT_MS, reply channel closed, a malformed reply, "ok"
- *     without a socket or with a socket of the wrong kind, or a failing
+ *   - Neither way reaches the broker (variables unset, the fd is not a
+ *     broker socket here and the address is missing or refuses the
+ *     connection, the daemon is gone): one line on stderr that names each
+ *     way and what was wrong with it, the port and the consequence,
+ *       "corral-preload: cannot reach the corral daemon's broker
+ *        (CORRAL_BROKER_FD: <why>; CORRAL_BROKER_SOCKET: <why>): port <port>
+ *        is not shared; binding <addr>:<port> directly, so the app's other
+ *        instances will fail to bind it"
+ *     and the real bind(). The library is only ever loaded into corral's
+ *     cluster apps, so this is never silent; the daemon marks such an
+ *     instance too (describe's "broker: not reached").
+ *   - The broker was reached but no reply came within
+ *     BROKER_REPLY_TIMEOUT_MS, the reply channel was closed (the daemon
+ *     refused the connection after the request was sent, see
+ *     docs/architecture.md; refused before, it is the line above with
+ *     EPIPE), a malformed reply,
+ *     "ok" without a socket or with a socket of the wrong kind, or a failing
  *     syscall on the way: one line on stderr,
  *       "corral-preload: cannot get <addr>:<port> from the corral daemon
  *        (<reason>); binding it directly"
  *     and the real bind(): the app keeps working as if corral were absent.
- *   - $CORRAL_BROKER_FD unset, not a number, closed, or not an AF_UNIX
- *     SOCK_SEQPACKET socket (the fd number may have been reused by the app):
- *     silently the real bind().
+ *   - An inherited fd at that number that is an AF_UNIX SOCK_SEQPACKET
+ *     socket but not the broker (the app's own) would get the request; no
+ *     reply comes and the timeout above applies.
  *   - Socket options the app set before bind() (SO_RCVBUF, TCP_DEFER_ACCEPT…)
  *     were set on the socket that the daemon's replaces, so they are lost;
  *     options set after bind() apply to the daemon's socket, which other
@@ -65,7 +88,7 @@
  * Rules for code that runs inside someone else's process: never abort, never
  * malloc, no stdio (messages are one write(2) to fd 2), no locks (fork-safe),
  * errno preserved on success, every fd created CLOEXEC. The library does not
- * unset $CORRAL_BROKER_FD or LD_PRELOAD and the broker fd is inherited on
+ * unset the variables or LD_PRELOAD and the broker fd is inherited on
  * purpose, so an app's children (sh -c "node app.js", npm start) behave the
  * same way. Only bind and listen are exported (-fvisibility=hidden).
  */
@@ -82,7 +105,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,6 +194,16 @@ brokered_contains(int fd)
 	return false;
 }
 
+/* Why neither way to the broker worked: for each variable, NULL when it
+ * is not set, else what went wrong and the errno of the failed syscall (or
+ * 0). */
+struct unreachable {
+	const char *fd_why;
+	int fd_err;
+	const char *addr_why;
+	int addr_err;
+};
+
 /* A stack buffer for one stderr line, filled by hand (no stdio, no malloc). */
 struct line {
 	char buf[512];
@@ -225,6 +260,15 @@ line_emit(struct line *l)
 }
 
 static void
+line_add_errname(struct line *l, int err)
+{
+	if (err != 0) {
+		line_add(l, ": ");
+		line_add(l, strerrorname_np(err) ? strerrorname_np(err) : "errno");
+	}
+}
+
+static void
 warn_fallback(const struct broker_req *req, const char *reason, int err)
 {
 	struct line l = {.len = 0};
@@ -232,11 +276,41 @@ warn_fallback(const struct broker_req *req, const char *reason, int err)
 	line_add_endpoint(&l, req);
 	line_add(&l, " from the corral daemon (");
 	line_add(&l, reason);
-	if (err != 0) {
-		line_add(&l, ": ");
-		line_add(&l, strerrorname_np(err) ? strerrorname_np(err) : "errno");
-	}
+	line_add_errname(&l, err);
 	line_add(&l, "); binding it directly");
+	line_emit(&l);
+}
+
+static void
+line_add_way(struct line *l, const char *var, const char *why, int err)
+{
+	line_add(l, var);
+	line_add(l, ": ");
+	line_add(l, why != NULL ? why : "not set");
+	line_add_errname(l, err);
+}
+
+/* The loud line: this process is a corral cluster app (the library is only
+ * loaded into those), its bind() should have been shared, and it cannot be.
+ * Its other instances will fail to bind the port: say so where the user
+ * looks first, the app's error log. */
+static void
+warn_unreachable(const struct broker_req *req, const struct unreachable *u)
+{
+	struct line l = {.len = 0};
+	line_add(&l, "corral-preload: cannot reach the corral daemon's broker (");
+	if (u->fd_why == NULL && u->addr_why == NULL) {
+		line_add(&l, BROKER_ENV_FD " and " BROKER_ENV_SOCKET " are not set");
+	} else {
+		line_add_way(&l, BROKER_ENV_FD, u->fd_why, u->fd_err);
+		line_add(&l, "; ");
+		line_add_way(&l, BROKER_ENV_SOCKET, u->addr_why, u->addr_err);
+	}
+	line_add(&l, "): port ");
+	line_add_uint(&l, req->port);
+	line_add(&l, " is not shared; binding ");
+	line_add_endpoint(&l, req);
+	line_add(&l, " directly, so the app's other instances will fail to bind it");
 	line_emit(&l);
 }
 
@@ -255,13 +329,17 @@ warn_refused(const struct broker_req *req, const struct broker_reply *rep)
 }
 
 /* The fd in $CORRAL_BROKER_FD if it names an AF_UNIX SOCK_SEQPACKET socket,
- * else -1. */
+ * else -1 and *why says what it is instead (NULL: the variable is not set).
+ * Being open is not enough: a descendant that did not inherit the fd
+ * (Node's child_process passes only stdio) has some file of its own there. */
 static int
-broker_fd_from_env(void)
+broker_fd_from_env(const char **why)
 {
 	const char *s = getenv(BROKER_ENV_FD);
+	*why = NULL;
 	if (s == NULL || *s == '\0')
 		return -1;
+	*why = "not a number";
 	long fd = 0;
 	/* At most nine digits: no overflow, and fds are far below that. */
 	for (int digits = 0; *s != '\0'; s++, digits++) {
@@ -269,6 +347,7 @@ broker_fd_from_env(void)
 			return -1;
 		fd = fd * 10 + (*s - '0');
 	}
+	*why = "that fd is not a broker socket in this process";
 	int domain, type;
 	socklen_t len = sizeof(domain);
 	if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
@@ -278,6 +357,7 @@ broker_fd_from_env(void)
 	if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    type != SOCK_SEQPACKET)
 		return -1;
+	*why = NULL;
 	return (int)fd;
 }
 
@@ -420,6 +500,84 @@ send_request(int broker_fd, const char *msg, size_t msg_len, int channel_fd,
 		if (rc < 0)
 			return rc;
 	}
+}
+
+/*
+ * A new connection to the broker's address in $CORRAL_BROKER_SOCKET, made
+ * before the deadline (a full backlog makes connect() wait: SO_SNDTIMEO
+ * bounds it). The fd, or -1 with u->addr_why (NULL when the variable is not
+ * set) and u->addr_err.
+ */
+static int
+broker_connect(long long deadline_ms, struct unreachable *u)
+{
+	const char *text = getenv(BROKER_ENV_SOCKET);
+	struct sockaddr_un sa;
+	socklen_t sa_len;
+	if (text == NULL || *text == '\0')
+		return -1;
+	if (broker_addr_parse(text, strlen(text), &sa, &sa_len) < 0) {
+		u->addr_why = "not a unix socket address";
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		u->addr_why = "socket failed";
+		u->addr_err = errno;
+		return -1;
+	}
+	for (;;) {
+		long long left_ms = deadline_ms - mono_now_ms();
+		struct timeval tv = {.tv_sec = left_ms / 1000, .tv_usec = left_ms % 1000 * 1000};
+		if (left_ms <= 0) {
+			errno = ETIMEDOUT;
+			break;
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&sa, sa_len) == 0 || errno == EISCONN)
+			return fd;
+		if (errno != EINTR)
+			break;
+	}
+	u->addr_why = "cannot connect";
+	u->addr_err = errno;
+	close(fd);
+	return -1;
+}
+
+/*
+ * Send the request on the inherited broker channel or, when there is none
+ * in this process or it is closed, on a new connection to the broker's
+ * address; that connection is closed at once (the reply comes on
+ * channel_fd, and the daemon reads what was sent before it sees the close).
+ * 0 when sent, -ETIMEDOUT when the broker is not reading, -ENOTCONN when
+ * neither way worked (*u says why).
+ */
+static int
+send_to_broker(const char *msg, size_t msg_len, int channel_fd, long long deadline_ms,
+    struct unreachable *u)
+{
+	int rc;
+	memset(u, 0, sizeof(*u));
+	int fd = broker_fd_from_env(&u->fd_why);
+	if (fd >= 0) {
+		rc = send_request(fd, msg, msg_len, channel_fd, deadline_ms);
+		if (rc == 0 || rc == -ETIMEDOUT)
+			return rc;
+		u->fd_why = "cannot send on it";
+		u->fd_err = -rc;
+	}
+	fd = broker_connect(deadline_ms, u);
+	if (fd < 0)
+		return -ENOTCONN;
+	rc = send_request(fd, msg, msg_len, channel_fd, deadline_ms);
+	close(fd);
+	if (rc == 0 || rc == -ETIMEDOUT)
+		return rc;
+	u->addr_why = "cannot send on it";
+	u->addr_err = -rc;
+	return -ENOTCONN;
 }
 
 /*
@@ -582,8 +740,9 @@ bind(int fd, const struct sockaddr *addr, socklen_t addr_len)
 	int sys_err = 0; /* errno of the failed syscall, if one did */
 	int rc;
 
-	int broker_fd = broker_fd_from_env();
-	if (broker_fd < 0 || !request_for(fd, addr, addr_len, &req))
+	struct unreachable unreachable;
+
+	if (!request_for(fd, addr, addr_len, &req))
 		goto direct;
 
 	long long deadline_ms = mono_now_ms() + BROKER_REPLY_TIMEOUT_MS;
@@ -597,7 +756,7 @@ bind(int fd, const struct sockaddr *addr, socklen_t addr_len)
 		sys_err = errno;
 		goto fallback;
 	}
-	rc = send_request(broker_fd, msg, (size_t)msg_len, channel[1], deadline_ms);
+	rc = send_to_broker(msg, (size_t)msg_len, channel[1], deadline_ms, &unreachable);
 	/* Our copy of the daemon's end goes now, so that a daemon that drops
 	 * the request shows up as EOF instead of a timeout. */
 	close(channel[1]);
@@ -607,9 +766,9 @@ bind(int fd, const struct sockaddr *addr, socklen_t addr_len)
 		goto fallback;
 	}
 	if (rc < 0) {
-		reason = "cannot reach the broker";
-		sys_err = -rc;
-		goto fallback;
+		close(channel[0]);
+		warn_unreachable(&req, &unreachable);
+		goto direct;
 	}
 	rc = recv_reply(channel[0], deadline_ms, &rep, &received, &reason, &sys_err);
 	close(channel[0]);

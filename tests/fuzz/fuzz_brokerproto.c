@@ -3,8 +3,11 @@
  *
  * Random bytes go to both decoders. Whatever decodes must encode again, and
  * the encoding must decode to the same struct and be byte-for-byte the input
- * (the format has exactly one spelling for each message).
+ * (the format has exactly one spelling for each message). They go to
+ * broker_addr_parse too ($CORRAL_BROKER_SOCKET): what it accepts must fill
+ * the address with exactly those bytes, within sun_path.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +68,26 @@ fuzz_reply(const char *buf, size_t size)
 	check(strcmp(again.msg, rep.msg) == 0);
 }
 
+static void
+fuzz_addr(const char *buf, size_t size)
+{
+	struct sockaddr_un sa;
+	socklen_t sa_len;
+	if (broker_addr_parse(buf, size, &sa, &sa_len) != 0)
+		return;
+	size_t base = offsetof(struct sockaddr_un, sun_path);
+	check(sa.sun_family == AF_UNIX);
+	check(size >= 2 && (buf[0] == '@' || buf[0] == '/'));
+	check(sa_len <= sizeof(sa));
+	if (buf[0] == '@') {
+		check(sa_len == base + size);
+		check(sa.sun_path[0] == '\0' && memcmp(sa.sun_path + 1, buf + 1, size - 1) == 0);
+	} else {
+		check(sa_len == base + size + 1);
+		check(memcmp(sa.sun_path, buf, size) == 0 && sa.sun_path[size] == '\0');
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -76,6 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data, size);
 	fuzz_req(buf, size);
 	fuzz_reply(buf, size);
+	fuzz_addr(buf, size);
 	free(buf);
 	return 0;
 }

@@ -7,8 +7,14 @@
  * SIGINT/SIGTERM: stop accepting and exit 0 (the handler is installed
  * without SA_RESTART so a blocking accept() returns EINTR). Exits 2 when LISTEN_FDS is
  * missing or LISTEN_PID is not our pid.
+ *
+ * `cserver --bind PORT` binds 127.0.0.1:PORT itself instead (in cluster mode
+ * that bind goes through corral's broker, as a Node server's would): a
+ * server small enough to run hundreds of instances of.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,9 +70,39 @@ serve(int fd)
 	close(fd);
 }
 
-int
-main(void)
+/* The first listening socket: 3 under socket activation. */
+static int first_fd = 3;
+
+/* Bind and listen on 127.0.0.1:port; the socket, or -1. */
+static int
+bind_port(const char *port_s)
 {
+	int port = atoi(port_s);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (port <= 0 || port > 65535 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(s, 511) < 0) {
+		fprintf(stderr, "cserver: cannot listen on 127.0.0.1:%s: %s\n", port_s,
+		    strerror(errno));
+		return -1;
+	}
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--bind") == 0) {
+		if ((first_fd = bind_port(argv[2])) < 0)
+			return 1;
+		char pid[32];
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("LISTEN_FDS", "1", 1);
+		setenv("LISTEN_PID", pid, 1);
+	}
 	const char *nfds_s = getenv("LISTEN_FDS");
 	const char *pid_s = getenv("LISTEN_PID");
 	if (!nfds_s || !pid_s || atoi(pid_s) != (int)getpid()) {
@@ -94,7 +130,7 @@ main(void)
 	 * others only when there are several. */
 	if (n == 1) {
 		while (!stop) {
-			int c = accept4(3, NULL, NULL, SOCK_CLOEXEC);
+			int c = accept4(first_fd, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0)
 				serve(c);
 			else if (errno != EINTR) {
@@ -106,7 +142,7 @@ main(void)
 	}
 	struct pollfd pfd[MAX_FDS];
 	for (int i = 0; i < n; i++) {
-		pfd[i].fd = 3 + i;
+		pfd[i].fd = first_fd + i;
 		pfd[i].events = POLLIN;
 	}
 	while (!stop) {

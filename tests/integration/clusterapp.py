@@ -53,8 +53,17 @@ def answering(port, want, host="127.0.0.1", family=socket.AF_INET, tries=400, **
 
 
 def listeners(corral, name):
-    """The "listeners" of an app, from jlist (the same for each instance)."""
-    return corral.proc(name)["listeners"]
+    """The listener groups of an app from jlist, each with the members of
+    every instance: jlist shows each instance with its own members only (and
+    the group's size), so that listing n instances costs n, not n²."""
+    groups = {}
+    for p in corral.procs(name):
+        for g in p["listeners"]:
+            merged = groups.setdefault(g["address"], dict(g, members=[]))
+            merged["members"].extend(g["members"])
+    for g in groups.values():
+        g["members"].sort(key=lambda m: m["index"])
+    return list(groups.values())
 
 
 def member_of(corral, name, pid):

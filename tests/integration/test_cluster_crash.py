@@ -11,7 +11,7 @@ import re
 import signal
 import struct
 
-from clusterapp import live_pids, member_of, start_node
+from clusterapp import listeners, live_pids, member_of, start_node
 from conftest import wait_for
 from loadgen import Load
 
@@ -102,8 +102,8 @@ def test_kill_9_without_autorestart_hands_the_queue_on(corral, tmp_path):
     import re
     m = re.search(r"with (\d+) queued connections?, (\d+) relayed", corral.daemon_log())
     assert m and int(m.group(1)) >= 2 and m.group(1) == m.group(2), corral.daemon_log()[-2000:]
-    (g,) = corral.proc("web")["listeners"]
-    assert len(g["members"]) == 3
+    (g,) = listeners(corral, "web")
+    assert len(g["members"]) == 3 and g["size"] == 3
 
 
 HOLDER = """import os, socket, time

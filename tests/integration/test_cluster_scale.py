@@ -1,7 +1,7 @@
 """Live scaling under load: instances removed are drained before they stop,
 instances added get traffic once ready; NODE_APP_INSTANCE is the lowest
 free index and stays with its instance; increment_var counts from it."""
-from clusterapp import answering, live_pids, start_node
+from clusterapp import answering, listeners, live_pids, start_node
 from conftest import free_port
 from loadgen import Load, request
 
@@ -45,8 +45,8 @@ def test_scale_4_2_6_under_load(corral, tmp_path):
             break
     assert set(seen) == pids
     assert all(incr == 8000 + idx for idx, incr in seen.values())
-    (g,) = corral.proc("web")["listeners"]
-    assert len(g["members"]) == 6
+    (g,) = listeners(corral, "web")
+    assert len(g["members"]) == 6 and g["size"] == 6
 
 
 def test_scale_relative_and_index_reuse(corral, tmp_path):
@@ -66,5 +66,5 @@ def test_scale_relative_and_index_reuse(corral, tmp_path):
     corral.ok("scale", "web", "-2")
     assert [p["instance"] for p in corral.procs("web")] == [0]
     assert answering(port, 1) == live_pids(corral, "web")
-    (g,) = corral.proc("web")["listeners"]
-    assert len(g["members"]) == 1
+    (g,) = listeners(corral, "web")
+    assert len(g["members"]) == 1 and g["size"] == 1

@@ -92,9 +92,11 @@ def test_list_describe_jlist_show_the_cluster(corral, tmp_path):
     assert "in rotation" in desc
     for p in corral.procs("web"):
         assert p["mode"] == "cluster" and p["pm2_env"]["exec_mode"] == "cluster_mode"
+        # Each instance lists its own member, and the group's size.
         (g,) = p["listeners"]
         assert g["address"] == f"[::]:{port}" and g["lb"] == "sticky"
-        assert {m["pm_id"] for m in g["members"]} == {q["pm_id"] for q in corral.procs("web")}
+        assert [m["pm_id"] for m in g["members"]] == [p["pm_id"]]
+        assert g["size"] == 2 and g["in_rotation"] == 2
 
 
 def test_instances_max_follows_cpu_affinity(corral, tmp_path):
@@ -144,8 +146,9 @@ def test_preload_falls_back_when_the_daemon_is_gone(tmp_path):
     finally:
         p.terminate()
         out, err = p.communicate(timeout=10)
-    assert f"corral-preload: cannot get [::]:{port} from the corral daemon" in err
-    assert "binding it directly" in err
+    assert ("corral-preload: cannot reach the corral daemon's broker (CORRAL_BROKER_FD: "
+            "cannot send on it: EPIPE; CORRAL_BROKER_SOCKET: not set): "
+            f"port {port} is not shared; binding [::]:{port} directly") in err
 
 
 def test_inspector_port_is_never_shared(corral, tmp_path):
@@ -239,7 +242,11 @@ def test_ipv6_only_and_ipv4_apps_share_a_port_number(corral, tmp_path):
 def test_each_instance_gets_its_own_inspector(corral, tmp_path):
     """--node-args=--inspect in cluster mode: instance i debugs on the port +
     i, describe shows it, and the app's port is still shared."""
-    port, base = free_port(), free_port()
+    port = free_port()
+    # Two ports in a row for the two inspectors, neither the app's.
+    base = free_port()
+    while base + 1 == port or base == port + 1 or not port_is_free(base + 1):
+        base = free_port()
     start_node(corral, tmp_path, port, 2, args=(f"--node-args=--inspect=127.0.0.1:{base}",))
     ps = sorted(corral.procs("web"), key=lambda p: p["instance"])
     assert [p["inspect_port"] for p in ps] == [base, base + 1]

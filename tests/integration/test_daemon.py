@@ -377,8 +377,8 @@ def test_held_back_request_waits_for_the_loop(corral, raw):
     b.hello()
     b.send(b'{"id":0,"cmd":"list","targets":["v"]}\n')
     spec = b.reply()["procs"][0]["spec"]
-    # A stopped app whose `list --env` reply alone is more than the 1 MiB
-    # a client may leave unread (plus what the socket holds).
+    # A stopped app whose `list --env` reply alone is more than the socket
+    # holds: the client's next requests wait until it is read.
     pad = dict(spec, name="pad", autostart=False,
                env={f"PAD{i}": "x" * 100000 for i in range(16)})
     b.send(json.dumps({"id": 1, "cmd": "start", "apps": [pad]}).encode() + b"\n")
@@ -467,6 +467,57 @@ def test_silent_clients_do_not_block_others(corral, raw):
     corral.ok("start", app("loop.py"))
     assert corral.wait_status("loop", "online")
     assert len(idle) == 20
+
+
+@pytest.mark.parametrize("sent", [b"", b'{"cmd":"hel'])
+def test_no_hello_in_time_closes_the_connection(corral, raw, sent):
+    # A silent or half-sent connection gives its slot back after 5 s.
+    c = raw()
+    c.send(sent)
+    c.s.settimeout(15 * SLOW)
+    r = c.reply()
+    assert r == {"id": None, "ok": False,
+                 "error": {"code": "timeout", "message": "no hello within 5000 ms"}}, r
+    assert c.closed()
+    assert "closed: no hello within 5000 ms" in corral.daemon_log()
+    corral.ok("ping")
+
+
+@pytest.fixture
+def idle_1s(corral):
+    """The daemon (started later, by raw) closes idle clients after 1 s."""
+    corral.env["CORRAL_CLIENT_IDLE_MS"] = "1000"
+
+
+def test_idle_clients_are_closed_unless_subscribed_or_waiting(corral, idle_1s, raw):
+    idle, sub = raw(), raw()
+    for c in (idle, sub):
+        c.hello()
+    sub.send(b'{"id":1,"cmd":"events"}\n')
+    assert sub.reply()["subscribed"] is True
+    # It ignores SIGINT: the stop waits longer than the idle timeout.
+    corral.ok("start", app("ignore_sigint.py"), "--name", "stubborn", "--kill-timeout", "20000")
+    wait_log(corral, "stubborn", "ignoring SIGINT")
+    # Connected only now, so a slow start above cannot make it idle first.
+    waiting = raw()
+    waiting.hello()
+    waiting.send(b'{"id":2,"cmd":"stop","targets":["stubborn"]}\n')
+    r = idle.reply()
+    assert r == {"id": None, "ok": False,
+                 "error": {"code": "idle", "message": "no request for 1000 ms"}}, r
+    assert idle.closed()
+    # Long past the timeout, the subscriber still hears events and the
+    # waiting client gets its reply.
+    wait_for(lambda: "closed: no request" in corral.daemon_log(), what="the idle close")
+    pid = corral.proc("stubborn")["pid"]
+    assert pid > 0
+    os.kill(pid, signal.SIGKILL)
+    r = waiting.reply()
+    assert r["id"] == 2 and r["ok"] is True, r
+    while True:
+        e = sub.reply()
+        if e.get("what") == "stopped":
+            break
 
 
 def test_100mb_line_is_refused_and_memory_stays_flat(corral, raw):

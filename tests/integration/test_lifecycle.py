@@ -778,3 +778,17 @@ def test_a_new_process_does_not_inherit_the_old_ones_figures(corral, tmp_path):
     p = corral.proc("hog")
     assert p["pid"] != old_pid
     assert p["memory"] < 60 << 20, p["memory"]
+
+
+def test_restart_that_cannot_spawn_fails(corral, tmp_path):
+    """A restart whose new process cannot be started (its script was
+    removed) exits non-zero with the reason, not 0 with an errored app."""
+    script = tmp_path / "gone.py"
+    script.write_text(open(app("loop.py")).read())
+    corral.ok("start", str(script), "--name", "gone")
+    corral.wait_status("gone", "online")
+    script.unlink()
+    err = corral.fail("restart", "gone")
+    assert "gone (pm_id 0): cannot find the script" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert corral.proc("gone")["status"] == "errored"

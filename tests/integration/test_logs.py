@@ -11,6 +11,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import time
 
@@ -481,6 +482,23 @@ def test_reopen_after_logrotate(talker, how):
     assert "pong 2" in read_text(c.log_path("talk", "error"))
 
 
+@pytest.mark.parametrize("how", ["reloadLogs", "SIGUSR2"])
+def test_reopen_moves_on_to_a_new_daemon_log(corral, how):
+    # logrotate moves daemon.log too: what the daemon says next must go to
+    # the new file, not to the one rotated away.
+    corral.ok("ping")
+    log = os.path.join(corral.home, "daemon.log")
+    os.rename(log, log + ".1")
+    if how == "reloadLogs":
+        corral.ok("reloadLogs")
+    else:
+        os.kill(corral.daemon_pid(), signal.SIGUSR2)
+    wait_for(lambda: "reopened" in read_text(log), what="a new daemon.log")
+    corral.ok("start", app("loop.py"), "--name", "after")
+    wait_for(lambda: "started app after" in read_text(log), what="the next line in it")
+    assert "started app after" not in read_text(log + ".1")
+
+
 def test_reload_logs_that_cannot_reopen_says_so(corral, tmp_path):
     """logrotate scripts rely on the exit code: a log that cannot be
     reopened (its directory replaced by a file) is an error naming it."""
@@ -528,3 +546,43 @@ def test_full_disk_drops_lines_and_keeps_going(corral, tmp_path):
     with open(f"/proc/{dpid}/root{out}", "rb") as f:
         head = f.read(200)
     assert head.startswith(b"[corral] ") and b"log lines lost" in head, head
+
+
+def test_log_files_are_created_group_readable(corral, tmp_path):
+    """A log file corral creates is 0640 (and its new folder 0750), whatever
+    the daemon's private umask; one that exists keeps its mode."""
+    out = tmp_path / "new" / "out.log"
+    kept = tmp_path / "kept.log"
+    kept.write_text("")
+    os.chmod(kept, 0o600)
+    run_python(corral, "modes", "print('hi')", "--no-autorestart", "--output", str(out),
+               "--error", str(kept))
+    corral.wait_status("modes", "stopped")
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(out.parent).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+
+
+def test_follow_is_by_app_not_by_pm_id(corral, tmp_path):
+    """`corral logs app` follows the app itself: instances scale adds are
+    followed too; once the app is deleted the follower says so and ends, and
+    a new app that gets its pm_ids is not shown under its name."""
+    talk = tmp_path / "talk.py"
+    talk.write_text("import os, sys, time\n"
+                    "while True:\n"
+                    "    print(os.environ['NAME_TAG'], os.environ['NODE_APP_INSTANCE'], flush=True)\n"
+                    "    time.sleep(0.2)\n")
+    corral.ok("start", str(talk), "--name", "appa", "-x", env={"NAME_TAG": "A"})
+    with Follower(corral, "appa", "--raw", "--lines", "0") as f:
+        f.wait_line(lambda l: l == "A 0", timeout=20)
+        corral.ok("scale", "appa", "2")
+        f.wait_line(lambda l: l == "A 1", timeout=20)
+        corral.ok("delete", "appa")
+        corral.ok("start", str(talk), "--name", "appb", "-x", env={"NAME_TAG": "B"})
+        # The follower ends by itself, saying why, and never printed B.
+        f.p.wait(timeout=20 * SLOW)
+        rest = f.buf + f.p.stdout.read()
+        err = f.p.stderr.read().decode()
+        assert f.p.returncode == 0, err
+        assert "corral logs: app appa was deleted; nothing left to follow" in err, err
+        assert b"B " not in rest, rest

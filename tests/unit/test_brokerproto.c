@@ -5,6 +5,7 @@
 #include <errno.h>
 #include "unit.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -348,6 +349,43 @@ test_reply_decode_rejects(void **state)
 	assert_int_equal(broker_reply_decode(buf, sizeof(buf), &rep), -EINVAL);
 }
 
+/* $CORRAL_BROKER_SOCKET: "@name" abstract, "/path" a file, nothing else. */
+static void
+test_addr_parse(void **state)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	const char *abs = "@corral-broker-42-00ff";
+	assert_int_equal(broker_addr_parse(abs, strlen(abs), &sa, &len), 0);
+	assert_int_equal(sa.sun_family, AF_UNIX);
+	assert_int_equal(sa.sun_path[0], '\0');
+	assert_memory_equal(sa.sun_path + 1, abs + 1, strlen(abs) - 1);
+	assert_int_equal(len, offsetof(struct sockaddr_un, sun_path) + strlen(abs));
+
+	const char *path = "/run/corral/b.sock";
+	assert_int_equal(broker_addr_parse(path, strlen(path), &sa, &len), 0);
+	assert_string_equal(sa.sun_path, path);
+	assert_int_equal(len, offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+
+	/* The longest of each that fits sun_path. */
+	char big[sizeof(sa.sun_path) + 1];
+	memset(big, 'a', sizeof(big));
+	big[0] = '@';
+	assert_int_equal(broker_addr_parse(big, sizeof(sa.sun_path), &sa, &len), 0);
+	assert_int_equal(broker_addr_parse(big, sizeof(sa.sun_path) + 1, &sa, &len), -EINVAL);
+	big[0] = '/';
+	assert_int_equal(broker_addr_parse(big, sizeof(sa.sun_path) - 1, &sa, &len), 0);
+	assert_int_equal(broker_addr_parse(big, sizeof(sa.sun_path), &sa, &len), -EINVAL);
+
+	static const char *const bad[] = {"", "@", "/", "corral", "./b.sock", "@a b",
+	    "@a\tb", "@caf\xc3\xa9", "@a\x7f"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (broker_addr_parse(bad[i], strlen(bad[i]), &sa, &len) != -EINVAL)
+			fail_msg("accepted \"%s\"", bad[i]);
+	/* A NUL inside is not part of a name. */
+	assert_int_equal(broker_addr_parse("@a\0b", 4, &sa, &len), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -360,6 +398,7 @@ main(void)
 		cmocka_unit_test(test_reply_round_trip),
 		cmocka_unit_test(test_reply_encode_rejects),
 		cmocka_unit_test(test_reply_decode_rejects),
+		cmocka_unit_test(test_addr_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

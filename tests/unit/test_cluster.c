@@ -11,7 +11,8 @@
  * for the slot's next peer; drained is told by the accept queue; an idle
  * slot frees the port; a shared group hands every peer the same socket;
  * LISTEN_FDS sockets are reserved for the next peer; the orphan sweep asks
- * the daemon (ops) whether the slot moved on.
+ * the daemon (ops) whether the slot moved on; a peer freed while its channel
+ * has an event pending in the loop's batch is not touched after.
  */
 #include "unit.h"
 
@@ -23,9 +24,12 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "cluster/group.h"
 #include "common/brokerproto.h"
 #include "common/spec.h"
 #include "common/util.h"
@@ -131,14 +135,14 @@ spawn(struct fixture *f, const struct cluster_slot *slot, pid_t pid)
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	struct app_proc ap = {.app_end = sv[1]};
-	ap.peer = cluster_peer_new(f->c, slot, pid, sv[0], &f->d);
+	ap.peer = cluster_peer_new(f->c, slot, pid, sv[0], -1, &f->d);
 	return ap;
 }
 
-/* Ask for 127.0.0.1:port as libcorral-preload.so would; run the loop until
- * the reply comes. Returns the reply; *fd gets the socket (or -1). */
-static struct broker_reply
-bind_request(struct fixture *f, struct app_proc *ap, uint16_t port, int *fd)
+/* Send a request for 127.0.0.1:port on a broker channel as
+ * libcorral-preload.so would; returns our end of its reply channel. */
+static int
+send_bind(int channel_fd, uint16_t port)
 {
 	int reply[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, reply), 0);
@@ -160,9 +164,20 @@ bind_request(struct fixture *f, struct app_proc *ap, uint16_t port, int *fd)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &reply[0], sizeof(int));
-	assert_int_equal(sendmsg(ap->app_end, &mh, 0), len);
+	assert_int_equal(sendmsg(channel_fd, &mh, 0), len);
 	close(reply[0]);
+	return reply[1];
+}
 
+/* Run the loop until the reply on reply_fd comes (which is closed then).
+ * Returns it; *fd gets the socket (or -1). */
+static struct broker_reply
+wait_reply(struct fixture *f, int reply_fd, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} ctl;
 	struct broker_reply rep;
 	*fd = -1;
 	int64_t deadline = mono_ms() + 2000;
@@ -173,7 +188,7 @@ bind_request(struct fixture *f, struct app_proc *ap, uint16_t port, int *fd)
 		memset(&ctl, 0, sizeof(ctl));
 		struct msghdr rmh = {.msg_iov = &riov, .msg_iovlen = 1, .msg_control = &ctl,
 		    .msg_controllen = sizeof(ctl)};
-		ssize_t n = recvmsg(reply[1], &rmh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		ssize_t n = recvmsg(reply_fd, &rmh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n > 0) {
 			assert_int_equal(broker_reply_decode(rbuf, (size_t)n, &rep), 0);
 			struct cmsghdr *rc = CMSG_FIRSTHDR(&rmh);
@@ -183,8 +198,34 @@ bind_request(struct fixture *f, struct app_proc *ap, uint16_t port, int *fd)
 		}
 		assert_true(mono_ms() < deadline);
 	}
-	close(reply[1]);
+	close(reply_fd);
 	return rep;
+}
+
+/* Ask for 127.0.0.1:port as libcorral-preload.so would; run the loop until
+ * the reply comes. Returns the reply; *fd gets the socket (or -1). */
+static struct broker_reply
+bind_request(struct fixture *f, struct app_proc *ap, uint16_t port, int *fd)
+{
+	return wait_reply(f, send_bind(ap->app_end, port), fd);
+}
+
+/* A connection to a peer's broker address, as the library makes when the
+ * inherited channel did not reach its process. */
+static int
+connect_address(const char *address)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	assert_int_equal(broker_addr_parse(address, strlen(address), &sa, &len), 0);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }
 
 static bool
@@ -538,7 +579,7 @@ test_listen_fds_reserved_for_next_peer(void **state)
 	json_t *m = json_array_get(json_object_get(g, "members"), 0);
 	assert_int_equal(json_integer_value(json_object_get(m, "pid")), 0);
 	json_decref(g);
-	struct cluster_peer *peer = cluster_peer_new(f->c, &slot, 77, -1, &f->d);
+	struct cluster_peer *peer = cluster_peer_new(f->c, &slot, 77, -1, -1, &f->d);
 	g = only_group(f, 5);
 	m = json_array_get(json_object_get(g, "members"), 0);
 	assert_int_equal(json_integer_value(json_object_get(m, "pid")), 77);
@@ -598,6 +639,159 @@ test_peer_freed_inside_a_batch(void **state)
 	spec_free(&s);
 }
 
+/* A peer for process pid of app "web" (spec s, which the test frees) with a
+ * broker address and no inherited channel; address gets the address. */
+static struct cluster_peer *
+address_peer(struct fixture *f, struct spec *s, pid_t pid, char address[64])
+{
+	make_spec(s, "web", "even", NULL);
+	struct cluster_slot slot = {.app_id = 1, .spec = s, .uid = 10, .pm_id = 0};
+	char *err = NULL;
+	int listen_fd = cluster_broker_listen(address, 64, &err);
+	assert_true(listen_fd >= 0);
+	assert_true(str_starts(address, "@corral-broker-"));
+	return cluster_peer_new(f->c, &slot, pid, -1, listen_fd, &f->d);
+}
+
+/* A peer's broker address: each connection is a channel, one bind each
+ * (the library closes it once the request is sent); more connections one
+ * after another than a peer has channels at once; the address goes with
+ * the peer. */
+static void
+test_broker_address(void **state)
+{
+	struct fixture *f = *state;
+	struct spec s;
+	char address[64];
+	/* The peer is this process, so its connections are the peer's own. */
+	struct cluster_peer *peer = address_peer(f, &s, getpid(), address);
+	bool asked = true;
+	assert_true(cluster_peer_broker(peer, &asked));
+	assert_false(asked);
+
+	uint16_t port = free_port();
+	int first = -1;
+	for (int batch = 0; batch < 3; batch++) {
+		int replies[4];
+		for (int i = 0; i < 4; i++) {
+			int conn = connect_address(address);
+			assert_true(conn >= 0);
+			replies[i] = send_bind(conn, port);
+			close(conn);
+		}
+		for (int i = 0; i < 4; i++) {
+			int fd;
+			struct broker_reply rep = wait_reply(f, replies[i], &fd);
+			assert_int_equal(rep.kind, BROKER_OK);
+			assert_true(is_listening_on(fd, port));
+			if (first < 0)
+				first = fd;
+			else {
+				assert_true(same_socket(first, fd));
+				close(fd);
+			}
+		}
+	}
+	assert_true(cluster_peer_broker(peer, &asked));
+	assert_true(asked);
+	assert_int_equal(f->d.bound_calls, 12);
+
+	cluster_peer_free(peer, false);
+	loop_flush(f->loop);
+	assert_int_equal(connect_address(address), -ECONNREFUSED);
+	close(first);
+	spec_free(&s);
+}
+
+/* At most BROKER_CHANNELS connections are channels at once; one more waits
+ * in the backlog, unanswered, until one of them closes. */
+static void
+test_broker_address_channel_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct spec s;
+	char address[64];
+	struct cluster_peer *peer = address_peer(f, &s, getpid(), address);
+	uint16_t port = free_port();
+	int conns[BROKER_CHANNELS];
+	for (int i = 0; i < BROKER_CHANNELS; i++) {
+		conns[i] = connect_address(address);
+		assert_true(conns[i] >= 0);
+		int fd;
+		assert_int_equal(wait_reply(f, send_bind(conns[i], port), &fd).kind, BROKER_OK);
+		close(fd);
+	}
+	int late = connect_address(address);
+	assert_true(late >= 0);
+	int reply = send_bind(late, port);
+	int64_t until = mono_ms() + 300;
+	char buf[BROKER_MSG_MAX];
+	while (mono_ms() < until) {
+		assert_int_equal(loop_run_once(f->loop, 20), 0);
+		assert_int_equal(recv(reply, buf, sizeof(buf), MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	close(conns[0]);
+	int fd;
+	assert_int_equal(wait_reply(f, reply, &fd).kind, BROKER_OK);
+	close(fd);
+	for (int i = 1; i < BROKER_CHANNELS; i++)
+		close(conns[i]);
+	close(late);
+	cluster_peer_free(peer, false);
+	spec_free(&s);
+}
+
+/* A process that is neither the peer's nor in its process group is not
+ * served: its connection is closed unread, so its reply channel ends. */
+static void
+test_broker_address_refuses_strangers(void **state)
+{
+	struct fixture *f = *state;
+	struct spec s;
+	char address[64];
+	/* The instance's process leads its own group, as the daemon starts it. */
+	int ready[2];
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		setpgid(0, 0);
+		close(ready[1]);
+		char c;
+		ssize_t unused = read(ready[0], &c, 1);   /* until the test is done */
+		(void)unused;
+		_exit(0);
+	}
+	setpgid(child, child);
+	close(ready[0]);
+	struct cluster_peer *peer = address_peer(f, &s, child, address);
+
+	int conn = connect_address(address);
+	assert_true(conn >= 0);
+	int reply = send_bind(conn, free_port());
+	int64_t deadline = mono_ms() + 2000;
+	char buf[BROKER_MSG_MAX];
+	ssize_t n;
+	while ((n = recv(reply, buf, sizeof(buf), MSG_DONTWAIT)) < 0 && errno == EAGAIN) {
+		assert_true(mono_ms() < deadline);
+		assert_int_equal(loop_run_once(f->loop, 20), 0);
+	}
+	assert_int_equal(n, 0);
+	bool asked = true;
+	assert_true(cluster_peer_broker(peer, &asked));
+	assert_false(asked);
+	assert_int_equal(f->d.bound_calls, 0);
+	close(reply);
+	close(conn);
+
+	cluster_peer_free(peer, false);
+	close(ready[1]);
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	spec_free(&s);
+}
+
 int
 main(void)
 {
@@ -614,6 +808,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_listen_fds_reserved_for_next_peer, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_peer_freed_inside_a_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_broker_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_broker_address_refuses_strangers, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_broker_address_channel_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

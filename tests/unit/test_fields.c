@@ -6,15 +6,11 @@
  *
  * Run from the top of the tree (make unit does), where docs/ is.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "unit.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cmocka.h>
 
 #include "cli/args.h"
 #include "cli/sample.h"

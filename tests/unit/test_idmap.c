@@ -2,10 +2,12 @@
  * test_idmap.c — the id → pointer map (common/idmap.h) against a plain
  * array, through many random inserts, replacements and deletions (deletion
  * moves entries back, the part that is easy to get wrong); ids that collide
- * in the table; the map is empty again at the end.
+ * in the table; the map is empty again at the end. Chains: several values
+ * under one key, unlinked from the head, the middle and the end.
  */
 #include "unit.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "common/idmap.h"
@@ -71,12 +73,59 @@ test_odd_keys(void **state)
 	idmap_free(&m);
 }
 
+struct named {
+	const char *name;
+	struct named *next;
+};
+
+/* The values under key, in chain order, as a string of their names. */
+static void
+chain_is(struct idmap *m, uint64_t key, const char *want)
+{
+	char got[16] = "";
+	size_t n = 0;
+	for (struct named *v = idmap_get(m, key); v && n < sizeof(got) - 1; v = v->next)
+		got[n++] = v->name[0];
+	got[n] = '\0';
+	assert_string_equal(got, want);
+}
+
+static void
+test_chains(void **state)
+{
+	struct idmap m = IDMAP_INIT;
+	struct named a = {"a", NULL}, b = {"b", NULL}, c = {"c", NULL}, d = {"d", NULL};
+	size_t off = offsetof(struct named, next);
+	assert_int_equal(idmap_hash_str("api"), idmap_hash_str("api"));
+	assert_true(idmap_hash_str("api") != idmap_hash_str("apj"));
+	uint64_t k = idmap_hash_str("same");
+	idmap_chain_add(&m, k, &a, off);
+	idmap_chain_add(&m, k, &b, off);
+	idmap_chain_add(&m, k, &c, off);
+	idmap_chain_add(&m, 1, &d, off);
+	chain_is(&m, k, "abc");
+	idmap_chain_del(&m, k, &b, off);        /* the middle */
+	chain_is(&m, k, "ac");
+	idmap_chain_add(&m, k, &b, off);
+	idmap_chain_del(&m, k, &a, off);        /* the head */
+	chain_is(&m, k, "cb");
+	idmap_chain_del(&m, k, &b, off);        /* the end */
+	chain_is(&m, k, "c");
+	idmap_chain_del(&m, k, &c, off);
+	assert_null(idmap_get(&m, k));
+	chain_is(&m, 1, "d");
+	idmap_chain_del(&m, 1, &d, off);
+	assert_int_equal(m.n, 0);
+	idmap_free(&m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_against_an_array),
 		cmocka_unit_test(test_odd_keys),
+		cmocka_unit_test(test_chains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,10 @@
  * test_linebuf.c — the control protocol's line framing: whole lines out of
  * arbitrary chunks, empty lines, a line split across many reads (down to one
  * byte at a time), the cap (a complete line over it, and an unterminated
- * tail over it, fed at once or read from a socket), and memory that stays
- * bounded whatever garbage comes in.
+ * tail over it, fed at once or read from a socket), memory that stays
+ * bounded whatever garbage comes in, reads that take 4 KiB of short
+ * requests but big slices of a long line, and a long line's buffer given
+ * back once it is handled.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -235,6 +237,69 @@ test_read_refuses_endless_line(void **state)
 	linebuf_free(&lb);
 }
 
+static void
+test_short_requests_cost_a_small_buffer(void **state)
+{
+	/* 64 KiB of short requests waiting in the socket: a read takes 4 KiB,
+	 * not everything, and the buffer stays that small. */
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	char reqs[65536];
+	for (size_t i = 0; i < sizeof(reqs); i++)
+		reqs[i] = i % 32 == 31 ? '\n' : 'r';
+	assert_int_equal(write(sv[1], reqs, sizeof(reqs)), (ssize_t)sizeof(reqs));
+	struct linebuf lb;
+	linebuf_init(&lb, 4 << 20);
+	ssize_t n = linebuf_read(&lb, sv[0]);
+	assert_true(n > 0 && n < 4096);
+	assert_true(lb.cap <= 4096);
+	size_t len;
+	assert_non_null(linebuf_next(&lb, &len));
+	assert_int_equal(len, 31);
+	close(sv[0]);
+	close(sv[1]);
+	linebuf_free(&lb);
+}
+
+static void
+test_a_long_line_reads_in_big_slices_and_gives_its_buffer_back(void **state)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	int big = 1 << 20;
+	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+	static char line[300000];
+	memset(line, 'l', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	struct linebuf lb;
+	linebuf_init(&lb, 4 << 20);
+	size_t written = 0, reads = 0;
+	char *got = NULL;
+	size_t len = 0;
+	while (!got) {
+		if (written < sizeof(line)) {
+			ssize_t w = write(sv[1], line + written, sizeof(line) - written);
+			if (w > 0)
+				written += (size_t)w;
+		}
+		ssize_t n = linebuf_read(&lb, sv[0]);
+		assert_true(n > 0 || n == -EAGAIN);
+		reads += n > 0;
+		got = linebuf_next(&lb, &len);
+	}
+	assert_int_equal(len, sizeof(line) - 1);
+	/* 4 KiB, 4, 8, 16, 32, then 64 KiB slices: far fewer than 4 KiB each. */
+	assert_true(reads < 20);
+	assert_true(lb.cap > 65536);
+	linebuf_shrink(&lb);
+	assert_int_equal(lb.cap, 0);
+	assert_null(lb.buf);
+	assert_int_equal(lb.max, 4 << 20);
+	close(sv[0]);
+	close(sv[1]);
+	linebuf_free(&lb);
+}
+
 int
 main(void)
 {
@@ -250,6 +315,8 @@ main(void)
 		cmocka_unit_test(test_many_lines_keep_memory_flat),
 		cmocka_unit_test(test_read_from_socket),
 		cmocka_unit_test(test_read_refuses_endless_line),
+		cmocka_unit_test(test_short_requests_cost_a_small_buffer),
+		cmocka_unit_test(test_a_long_line_reads_in_big_slices_and_gives_its_buffer_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,11 +6,7 @@
  * Scripts are absolute programs that exist everywhere (/bin/sh), so no
  * fixture directory is needed.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include <errno.h>
 #include <stdlib.h>

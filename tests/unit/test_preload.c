@@ -4,7 +4,9 @@
  * The test process plays the corral daemon: it holds one end of a
  * SOCK_SEQPACKET socketpair (the broker) and starts an unmodified python3 or
  * node with the other end at BROKER_CHILD_FD, $CORRAL_BROKER_FD and
- * LD_PRELOAD. The app binds a TCP port; the test receives the request,
+ * LD_PRELOAD; or it listens on an abstract address named by
+ * $CORRAL_BROKER_SOCKET, which is how a descendant that did not inherit the
+ * fd (npm start) reaches the broker. The app binds a TCP port; the test receives the request,
  * checks it, answers ("ok" with its own listening socket, "pass", "err", or
  * something broken) and then checks what a user would: the port the app
  * reports with getsockname(), that a connection to it is accepted by the
@@ -126,7 +128,16 @@ enum broker_env {
 	ENV_STDOUT,      /* $CORRAL_BROKER_FD=1: a pipe, not a broker */
 	ENV_GARBAGE,     /* $CORRAL_BROKER_FD=100x */
 	ENV_STREAM,      /* a SOCK_STREAM unix socket at BROKER_CHILD_FD */
+	ENV_ADDRESS,     /* $CORRAL_BROKER_FD names /dev/null (as in a grandchild);
+	                  * $CORRAL_BROKER_SOCKET is broker_address */
+	ENV_BOTH,        /* ENV_BROKER, and $CORRAL_BROKER_SOCKET too */
+	ENV_BAD_ADDRESS, /* only $CORRAL_BROKER_SOCKET, and it is not an address */
 };
+
+/* $CORRAL_BROKER_SOCKET for ENV_ADDRESS and ENV_BOTH (address_listen). */
+static char broker_address[64];
+/* Where the app gets the broker: BROKER_CHILD_FD, or 3 as the daemon does. */
+static int broker_child_fd = BROKER_CHILD_FD;
 
 struct app {
 	pid_t pid;       /* 0: slot free; also the process group id */
@@ -194,14 +205,29 @@ app_start(const char *const argv[], enum broker_env env)
 		/* Own process group, so teardown can kill the app's children too. */
 		setpgid(0, 0);
 		/* dup2 clears FD_CLOEXEC on the copy: the app inherits these. */
-		if (dup2(broker[1], BROKER_CHILD_FD) < 0 || dup2(out[1], 1) < 0 ||
-		    dup2(err[1], 2) < 0)
+		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int src = env == ENV_ADDRESS ? null_fd : broker[1];
+		char fd_s[16];
+		snprintf(fd_s, sizeof(fd_s), "%d", broker_child_fd);
+		if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0 ||
+		    (src == broker_child_fd ? fcntl(src, F_SETFD, 0) :
+		    dup2(src, broker_child_fd)) < 0)
 			_exit(126);
 		setenv("LD_PRELOAD", preload_path, 1);
+		unsetenv(BROKER_ENV_SOCKET);
 		switch (env) {
 		case ENV_BROKER:
 		case ENV_STREAM:
-			setenv(BROKER_ENV_FD, "100", 1);
+			setenv(BROKER_ENV_FD, fd_s, 1);
+			break;
+		case ENV_ADDRESS:
+		case ENV_BOTH:
+			setenv(BROKER_ENV_FD, fd_s, 1);
+			setenv(BROKER_ENV_SOCKET, broker_address, 1);
+			break;
+		case ENV_BAD_ADDRESS:
+			unsetenv(BROKER_ENV_FD);
+			setenv(BROKER_ENV_SOCKET, "corral-broker", 1);
 			break;
 		case ENV_NONE:
 			unsetenv(BROKER_ENV_FD);
@@ -342,10 +368,10 @@ count_substr(const char *haystack, const char *needle)
 	return n;
 }
 
-/* Receive one request on the broker: decode it into req and return the reply
- * channel that came with it. */
+/* Receive one request on a broker channel (fd): decode it into req and
+ * return the reply channel that came with it. */
 static int
-broker_recv(struct app *app, struct broker_req *req)
+broker_recv_on(struct app *app, int fd, struct broker_req *req)
 {
 	char buf[BROKER_MSG_MAX + 1];
 	union {
@@ -359,7 +385,7 @@ broker_recv(struct app *app, struct broker_req *req)
 		.msg_control = control.buf,
 		.msg_controllen = sizeof(control.buf),
 	};
-	struct pollfd pfd = {.fd = app->broker_fd, .events = POLLIN};
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	long long deadline = now_ms() + TIMEOUT_MS;
 	int n;
 	do {
@@ -367,7 +393,7 @@ broker_recv(struct app *app, struct broker_req *req)
 	} while (n < 0 && errno == EINTR);
 	if (n != 1)
 		fail_msg("no request from the app; stderr: [%s]", app->err);
-	ssize_t len = recvmsg(app->broker_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	ssize_t len = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	assert_true(len > 0);
 	assert_int_equal(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC), 0);
 
@@ -390,6 +416,53 @@ broker_recv(struct app *app, struct broker_req *req)
 	if (broker_req_decode(buf, (size_t)len, req) != 0)
 		fail_msg("undecodable request \"%s\"", buf);
 	return channel;
+}
+
+static int
+broker_recv(struct app *app, struct broker_req *req)
+{
+	return broker_recv_on(app, app->broker_fd, req);
+}
+
+/* Listen at a fresh abstract address, as the daemon does for each process;
+ * broker_address names it. Returns the listening socket. */
+static int
+address_listen(void)
+{
+	static unsigned serial;
+	struct sockaddr_un sa;
+	socklen_t sa_len;
+	snprintf(broker_address, sizeof(broker_address), "@corral-test-preload-%d-%u",
+	    (int)getpid(), serial++);
+	assert_int_equal(broker_addr_parse(broker_address, strlen(broker_address), &sa,
+	    &sa_len), 0);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sa_len), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+/* Accept the app's connection to the broker address; *pid gets the pid
+ * that connected (SO_PEERCRED). */
+static int
+address_accept(struct app *app, int listen_fd, pid_t *pid)
+{
+	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+	long long deadline = now_ms() + TIMEOUT_MS;
+	int n;
+	do {
+		n = poll(&pfd, 1, ms_left(deadline));
+	} while (n < 0 && errno == EINTR);
+	if (n != 1)
+		fail_msg("no connection from the app; stderr: [%s]", app->err);
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len), 0);
+	*pid = cred.pid;
+	return fd;
 }
 
 /* Send a raw reply text on the channel, with fd attached if fd >= 0. */
@@ -674,6 +747,25 @@ test_ok_keeps_flags(void **state)
 	}
 }
 
+/* Answer "pass" on channel: the app binds port p itself (and, if it
+ * accepts, answers there), then exits quietly. */
+static void
+pass_and_finish(struct app *app, int channel, uint16_t p, bool accepts)
+{
+	broker_reply(channel, BROKER_PASS, 0, "", -1);
+	close(channel);
+	struct bound b = app_wait_bound(app);
+	assert_int_equal(b.port, p);
+	if (accepts) {
+		char answer[64];
+		fetch(AF_INET, "127.0.0.1", p, NULL, answer, sizeof(answer));
+		assert_string_equal(answer, "hello\n");
+	}
+	app_finish(app, 0);
+	assert_exit_code(app, 0);
+	assert_string_equal(app->err, "");
+}
+
 /* "pass": the app binds its own port. */
 static void
 test_pass(void **state)
@@ -683,17 +775,7 @@ test_pass(void **state)
 	struct broker_req req;
 	int channel = broker_recv(app, &req);
 	assert_int_equal(req.port, p);
-	broker_reply(channel, BROKER_PASS, 0, "", -1);
-	close(channel);
-
-	struct bound b = app_wait_bound(app);
-	assert_int_equal(b.port, p);
-	char answer[64];
-	fetch(AF_INET, "127.0.0.1", p, NULL, answer, sizeof(answer));
-	assert_string_equal(answer, "hello\n");
-	app_finish(app, 0);
-	assert_exit_code(app, 0);
-	assert_string_equal(app->err, "");
+	pass_and_finish(app, channel, p, true);
 }
 
 /* "err": bind() fails with the daemon's errno; the message reaches stderr. */
@@ -783,30 +865,183 @@ test_broker_gone(void **state)
 	assert_true(now_ms() - start < TIMEOUT_MS / 2);
 	app_finish(app, 0);
 	assert_exit_code(app, 0);
-	assert_int_equal(count_substr(app->err, "corral-preload: "), 1);
-	assert_int_equal(count_substr(app->err, "\n"), 1);
-	char want[128];
-	snprintf(want, sizeof(want), "corral-preload: cannot get 127.0.0.1:%u from the corral daemon (", p);
-	assert_non_null(strstr(app->err, want));
-	assert_non_null(strstr(app->err, "binding it directly"));
+	char want[512];
+	snprintf(want, sizeof(want), "corral-preload: cannot reach the corral daemon's broker "
+	    "(CORRAL_BROKER_FD: cannot send on it: EPIPE; CORRAL_BROKER_SOCKET: not set): "
+	    "port %u is not shared; binding 127.0.0.1:%u directly, so the app's other "
+	    "instances will fail to bind it\n", p, p);
+	assert_string_equal(app->err, want);
 }
 
-/* No broker, or something that is not one: the library stays out of it. */
+/* No broker, or something that is not one: the app binds its port itself
+ * (its other instances will not), and says why in one line. */
 static void
 test_no_broker(void **state)
 {
-	static const enum broker_env envs[] = {ENV_NONE, ENV_STDOUT, ENV_GARBAGE, ENV_STREAM};
-	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+	static const struct {
+		enum broker_env env;
+		const char *why;
+	} cases[] = {
+		{ENV_NONE, "CORRAL_BROKER_FD and CORRAL_BROKER_SOCKET are not set"},
+		{ENV_STDOUT, "CORRAL_BROKER_FD: that fd is not a broker socket in this process; "
+		    "CORRAL_BROKER_SOCKET: not set"},
+		{ENV_GARBAGE, "CORRAL_BROKER_FD: not a number; CORRAL_BROKER_SOCKET: not set"},
+		{ENV_STREAM, "CORRAL_BROKER_FD: that fd is not a broker socket in this process; "
+		    "CORRAL_BROKER_SOCKET: not set"},
+		{ENV_BAD_ADDRESS, "CORRAL_BROKER_FD: not set; CORRAL_BROKER_SOCKET: not a unix "
+		    "socket address"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint16_t p = free_port();
-		struct app *app = python_start("4", p, "noaccept", envs[i]);
+		struct app *app = python_start("4", p, "noaccept", cases[i].env);
 		struct bound b = app_wait_bound(app);
 		assert_int_equal(b.port, p);
 		app_finish(app, 0);
 		assert_exit_code(app, 0);
 		assert_no_request(app);
-		assert_string_equal(app->err, "");
+		char want[512];
+		snprintf(want, sizeof(want), "corral-preload: cannot reach the corral daemon's "
+		    "broker (%s): port %u is not shared; binding 127.0.0.1:%u directly, so the "
+		    "app's other instances will fail to bind it\n", cases[i].why, p, p);
+		assert_string_equal(app->err, want);
 		app_release(app);
 	}
+}
+
+/* The fd in $CORRAL_BROKER_FD is not the broker (a grandchild has /dev/null
+ * there): the library connects to $CORRAL_BROKER_SOCKET and asks on that
+ * connection, which it closes once the request is sent. */
+static void
+test_address(void **state)
+{
+	int listen_fd = address_listen();
+	uint16_t p = free_port(), q;
+	struct app *app = python_start("4", p, "-", ENV_ADDRESS);
+	pid_t pid;
+	int conn = address_accept(app, listen_fd, &pid);
+	assert_int_equal(pid, app->pid);
+	struct broker_req req;
+	int channel = broker_recv_on(app, conn, &req);
+	assert_int_equal(req.port, p);
+	/* One request per connection: the app has closed its end. */
+	char buf[8];
+	assert_int_equal(recv(conn, buf, sizeof(buf), 0), 0);
+	int listener = daemon_listener(AF_INET, "127.0.0.1", false, false, &q);
+	broker_reply(channel, BROKER_OK, 0, "", listener);
+	close(channel);
+	struct bound b = app_wait_bound(app);
+	assert_int_equal(b.port, q);
+	char answer[64];
+	fetch(AF_INET, "127.0.0.1", q, NULL, answer, sizeof(answer));
+	assert_string_equal(answer, "hello\n");
+	app_finish(app, 0);
+	assert_exit_code(app, 0);
+	assert_string_equal(app->err, "");
+	assert_true(port_is_free(p));
+	close(conn);
+	close(listener);
+	close(listen_fd);
+}
+
+/* The inherited channel is there: it is used, the address is not. */
+static void
+test_fd_before_address(void **state)
+{
+	int listen_fd = address_listen();
+	uint16_t p = free_port();
+	struct app *app = python_start("4", p, "noaccept", ENV_BOTH);
+	struct broker_req req;
+	pass_and_finish(app, broker_recv(app, &req), p, false);
+	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	close(listen_fd);
+}
+
+/* The inherited channel is closed (the daemon's end went): the address is
+ * the other way. */
+static void
+test_address_after_closed_fd(void **state)
+{
+	int listen_fd = address_listen();
+	uint16_t p = free_port();
+	struct app *app = python_start("4", p, "noaccept", ENV_BOTH);
+	close_fd(&app->broker_fd);
+	pid_t pid;
+	int conn = address_accept(app, listen_fd, &pid);
+	struct broker_req req;
+	int channel = broker_recv_on(app, conn, &req);
+	assert_int_equal(req.port, p);
+	pass_and_finish(app, channel, p, false);
+	close(conn);
+	close(listen_fd);
+}
+
+/* Nobody listens at the address (the daemon is gone): one loud line that
+ * names both ways and the port, then the app's own bind. */
+static void
+test_address_unreachable(void **state)
+{
+	close(address_listen());
+	uint16_t p = free_port();
+	struct app *app = python_start("4", p, "noaccept", ENV_ADDRESS);
+	struct bound b = app_wait_bound(app);
+	assert_int_equal(b.port, p);
+	app_finish(app, 0);
+	assert_exit_code(app, 0);
+	char want[512];
+	snprintf(want, sizeof(want), "corral-preload: cannot reach the corral daemon's broker "
+	    "(CORRAL_BROKER_FD: that fd is not a broker socket in this process; "
+	    "CORRAL_BROKER_SOCKET: cannot connect: ECONNREFUSED): port %u is not shared; "
+	    "binding 127.0.0.1:%u directly, so the app's other instances will fail to bind "
+	    "it\n", p, p);
+	assert_string_equal(app->err, want);
+}
+
+/* What npm, yarn and pnpm do: node runs the server through sh -c with
+ * child_process.spawn. Node marks the low fds it inherited close-on-exec
+ * (uv_disable_stdio_inheritance), so with the broker at fd 3, as the daemon
+ * passes it, the server (python, two levels down) has another file there
+ * or none: it connects to the address. */
+static void
+test_grandchild_of_node(void **state)
+{
+	if (access(NODE, X_OK) != 0)
+		skip();
+	broker_child_fd = 3;
+	int listen_fd = address_listen();
+	uint16_t p = free_port(), q;
+	char port_s[16];
+	snprintf(port_s, sizeof(port_s), "%u", p);
+	const char *argv[] = {NODE, "-e",
+	    "const c = require('child_process').spawn('/bin/sh', ['-c', '\"$0\" \"$@\"; exit $?',"
+	    " ...process.argv.slice(1)], {stdio: 'inherit'});"
+	    "c.on('exit', (code) => process.exit(code));",
+	    PYTHON, "-c", app_script, "4", port_s, "-", NULL};
+	struct app *app = app_start(argv, ENV_BOTH);
+	pid_t pid;
+	int conn = address_accept(app, listen_fd, &pid);
+	assert_int_not_equal(pid, app->pid);
+	assert_int_equal(getpgid(pid), app->pid);
+	struct broker_req req;
+	int channel = broker_recv_on(app, conn, &req);
+	assert_int_equal(req.port, p);
+	int listener = daemon_listener(AF_INET, "127.0.0.1", false, false, &q);
+	broker_reply(channel, BROKER_OK, 0, "", listener);
+	close(channel);
+	struct bound b = app_wait_bound(app);
+	assert_int_equal(b.port, q);
+	assert_int_equal(b.pid, pid);
+	char answer[64];
+	fetch(AF_INET, "127.0.0.1", q, NULL, answer, sizeof(answer));
+	assert_string_equal(answer, "hello\n");
+	app_finish(app, 0);
+	assert_exit_code(app, 0);
+	assert_string_equal(app->err, "");
+	/* Nothing came on the inherited channel. */
+	assert_no_request(app);
+	close(conn);
+	close(listener);
+	close(listen_fd);
 }
 
 /* UDP, port 0 and unix sockets never reach the broker. */
@@ -998,6 +1233,7 @@ test_node(void **state)
 static int
 teardown(void **state)
 {
+	broker_child_fd = BROKER_CHILD_FD;
 	for (size_t i = 0; i < MAX_APPS; i++)
 		app_release(&apps[i]);
 	return 0;
@@ -1038,6 +1274,11 @@ main(void)
 		T(test_fallback),
 		T(test_broker_gone),
 		T(test_no_broker),
+		T(test_address),
+		T(test_fd_before_address),
+		T(test_address_after_closed_fd),
+		T(test_address_unreachable),
+		T(test_grandchild_of_node),
 		T(test_not_brokered),
 		T(test_ipv6),
 		T(test_threads),

@@ -49,7 +49,7 @@ build_ok(enum steer_mode mode, const struct steer_member *m, unsigned n)
 {
 	assert_int_equal(steer_build(mode, m, n, &prog), 0);
 	assert_int_equal(steer_check(&prog), 0);
-	assert_true(prog.len < 1024);
+	assert_true(prog.len <= BPF_MAXINSNS);
 }
 
 /* Test addresses: IPv4 and IPv6, half sequential (one subnet), half random. */
@@ -263,12 +263,12 @@ test_no_ready_member_falls_back_to_the_kernel(void **state)
 static void
 test_sizes_stay_small(void **state)
 {
-	static const unsigned sizes[4] = { 1, 4, 64, 256 };
+	static const unsigned sizes[] = { 1, 4, 64, 256, 512, STEER_MAX_MEMBERS };
 	struct steer_member m[STEER_MAX_MEMBERS];
 	struct addr a[2];
 	make_addrs(a, 1, AF_INET);
 	make_addrs(a + 1, 1, AF_INET6);
-	for (unsigned s = 0; s < 4; s++) {
+	for (unsigned s = 0; s < ARRAY_LEN(sizes); s++) {
 		unsigned len[2];
 		for (int mode = STEER_RANDOM; mode <= STEER_STICKY; mode++) {
 			set_members(m, sizes[s], NULL);
@@ -794,6 +794,28 @@ test_kernel_random_spreads_evenly(void **state)
  * least-busy weight table (queues 0, 1, 3) must split new connections in
  * proportion 4 : 2 : 1.
  */
+/* The largest programs (STEER_MAX_MEMBERS members, random and sticky,
+ * equal and uneven weights) are within what the kernel takes: it checks
+ * them on attach. */
+static void
+test_kernel_takes_the_largest_programs(void **state)
+{
+	struct group g;
+	static struct steer_member m[STEER_MAX_MEMBERS];
+	assert_int_equal(group_open(&g, AF_INET, "127.0.0.1", false), 0);
+	for (int uneven = 0; uneven < 2; uneven++) {
+		set_members(m, STEER_MAX_MEMBERS, NULL);
+		for (unsigned i = 0; uneven && i < STEER_MAX_MEMBERS; i++)
+			m[i].weight = 1 + (rng_next() & 1023);
+		for (int mode = STEER_RANDOM; mode <= STEER_STICKY; mode++) {
+			assert_int_equal(steer_build((enum steer_mode)mode, m, STEER_MAX_MEMBERS,
+			    &prog), 0);
+			assert_int_equal(steer_attach(g.fd[0], &prog), 0);
+		}
+	}
+	group_close(&g);
+}
+
 static void
 test_kernel_close_compacts_and_weights_follow(void **state)
 {
@@ -1015,6 +1037,7 @@ main(void)
 		cmocka_unit_test(test_sticky_weight_and_membership_changes_move_little),
 		cmocka_unit_test(test_sticky_follows_ids_not_indexes),
 		cmocka_unit_test(test_weights_from_depths),
+		cmocka_unit_test(test_kernel_takes_the_largest_programs),
 		cmocka_unit_test(test_kernel_random_spreads_evenly),
 		cmocka_unit_test(test_kernel_close_compacts_and_weights_follow),
 		cmocka_unit_test(test_kernel_sticky_keeps_each_source_on_one_listener),

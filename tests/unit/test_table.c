@@ -6,13 +6,15 @@
  * PM2's do (all, a name, a namespace, a /regex/, a pm_id; first a name, then
  * a namespace, then a number); removing an instance says "delete" while it
  * is still linked, and the last instance of a deleted app takes the app
- * along; log and pid paths follow PM2's names; apps share an equal
- * environment object.
+ * along; log and pid paths follow PM2's names; apps keep their environment
+ * as a shared base plus their own differences, and show it whole.
  */
 #include "unit.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/spec.h"
@@ -81,11 +83,10 @@ teardown(void **state)
 	return 0;
 }
 
+/* An app of the spec j (consumed) with that many instances. */
 static struct app *
-new_app(const char *name, const char *ns, int instances, const char *env_value)
+app_of(json_t *j, int instances)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", name, "script", "/bin/true",
-	    "namespace", ns, "env", "A", env_value);
 	struct spec s;
 	char *err = NULL;
 	if (spec_from_json(j, &s, &err) < 0)
@@ -95,6 +96,13 @@ new_app(const char *name, const char *ns, int instances, const char *env_value)
 	for (int i = 0; i < instances; i++)
 		app_add_inst(a);
 	return a;
+}
+
+static struct app *
+new_app(const char *name, const char *ns, int instances, const char *env_value)
+{
+	return app_of(json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", name, "script", "/bin/true",
+	    "namespace", ns, "env", "A", env_value), instances);
 }
 
 static const char *
@@ -201,14 +209,42 @@ test_resolve_like_pm2(void **state)
 	free(err);
 }
 
+/* An app of this environment and app_env (JSON objects as text). */
+static struct app *
+app_with_env(const char *name, const char *env, const char *app_env)
+{
+	json_error_t je;
+	return app_of(json_pack("{s:s, s:s, s:o, s:o}", "name", name, "script", "/bin/true",
+	    "env", json_loads(env, 0, &je), "app_env", json_loads(app_env, 0, &je)), 1);
+}
+
+/* The environment an app shows is the one it was given, whatever it shares. */
+static void
+assert_env(struct app *a, const char *want_text)
+{
+	json_error_t je;
+	json_t *want = json_loads(want_text, 0, &je);
+	json_t *got = spec_env(&a->spec);
+	assert_true(json_equal(got, want));
+	json_t *j = spec_to_json(&a->spec, true);
+	assert_true(json_equal(json_object_get(j, "env"), want));
+	json_decref(j);
+	json_decref(got);
+	json_decref(want);
+}
+
+#define SHELL "\"HOME\":\"/root\", \"PATH\":\"/bin\", \"LANG\":\"C\", \"TERM\":\"xterm\""
+
 static void
 test_app_remove_event_and_shared_env(void **state)
 {
 	struct app *a = new_app("a", "default", 1, "same");
 	struct app *b = new_app("b", "default", 1, "same");
-	struct app *c = new_app("c", "default", 1, "other");
-	assert_ptr_equal(a->spec.env, b->spec.env);
-	assert_ptr_not_equal(a->spec.env, c->spec.env);
+	/* Two apps of one environment share it whole. */
+	assert_non_null(a->spec.env_base);
+	assert_ptr_equal(a->spec.env_base, b->spec.env_base);
+	assert_null(a->spec.env);
+	assert_null(b->spec.env_delta);
 	rec.len = 0;
 	app_remove(b);
 	assert_string_equal(rec.log, "remove:b:1:delete app-remove:b:-1 ");
@@ -216,7 +252,58 @@ test_app_remove_event_and_shared_env(void **state)
 	assert_ptr_equal(app_by_id(1), a);
 	loop_flush(d.loop);
 	/* a's environment outlives b's share of it. */
-	assert_string_equal(json_string_value(json_object_get(a->spec.env, "A")), "same");
+	assert_string_equal(spec_env_get(&a->spec, "A"), "same");
+	app_remove(a);
+	loop_flush(d.loop);
+	assert_int_equal(d.env_pool.n, 0);
+}
+
+static void
+test_env_base_and_differences(void **state)
+{
+	/* From one shell: the inherited part is stored once, each app keeps
+	 * what it sets (and what it overrides) apart. */
+	struct app *a = app_with_env("a", "{" SHELL ", \"PORT\":\"1\"}", "{\"PORT\":\"1\"}");
+	struct app *b = app_with_env("b", "{" SHELL ", \"PORT\":\"2\"}", "{\"PORT\":\"2\"}");
+	struct app *c = app_with_env("c", "{\"HOME\":\"/srv\", \"PATH\":\"/bin\", "
+	    "\"LANG\":\"C\", \"TERM\":\"xterm\"}", "{\"HOME\":\"/srv\"}");
+	assert_ptr_equal(a->spec.env_base, b->spec.env_base);
+	assert_ptr_equal(a->spec.env_base, c->spec.env_base);
+	assert_int_equal(json_object_size(a->spec.env_delta), 1);
+	assert_int_equal(json_object_size(c->spec.env_delta), 1);
+	assert_null(spec_env_get(&a->spec, "NOPE"));
+	assert_string_equal(spec_env_get(&b->spec, "PORT"), "2");
+	assert_string_equal(spec_env_get(&c->spec, "HOME"), "/srv");
+	assert_env(a, "{" SHELL ", \"PORT\":\"1\"}");
+	assert_env(c, "{\"HOME\":\"/srv\", \"PATH\":\"/bin\", \"LANG\":\"C\", "
+	    "\"TERM\":\"xterm\"}");
+	/* A shell that lost a variable: near enough, it is a removal. */
+	struct app *e = app_with_env("e", "{\"HOME\":\"/root\", \"PATH\":\"/bin\", "
+	    "\"LANG\":\"C\"}", "{}");
+	assert_ptr_equal(e->spec.env_base, a->spec.env_base);
+	assert_null(spec_env_get(&e->spec, "TERM"));
+	assert_env(e, "{\"HOME\":\"/root\", \"PATH\":\"/bin\", \"LANG\":\"C\"}");
+	/* Another world entirely gets a base of its own. */
+	char far[1024] = "{";
+	for (int i = 0; i < 20; i++)
+		snprintf(far + strlen(far), sizeof(far) - strlen(far), "%s\"V%d\":\"%d\"",
+		    i ? ", " : "", i, i);
+	strcat(far, "}");
+	struct app *f = app_with_env("f", far, "{}");
+	assert_ptr_not_equal(f->spec.env_base, a->spec.env_base);
+	assert_null(f->spec.env_delta);
+	assert_env(f, far);
+	assert_int_equal(d.env_pool.n, 2);
+	/* The bases leave the pool with their last app. */
+	app_remove(f);
+	app_remove(a);
+	app_remove(b);
+	loop_flush(d.loop);
+	assert_int_equal(d.env_pool.n, 1);
+	app_remove(c);
+	app_remove(e);
+	loop_flush(d.loop);
+	assert_int_equal(d.env_pool.n, 0);
 }
 
 static void
@@ -257,6 +344,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_resolve_like_pm2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_app_remove_event_and_shared_env, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_env_base_and_differences, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_and_pid_paths, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,38 @@ proctree_adopted_free(struct ptorphan *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i].name);
 	free(v);
+}
+
+bool
+proctree_group_running(pid_t pgid)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return kill(-pgid, 0) == 0;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)) != NULL) {
+		int pid = atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read_retry(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		const char *rp = strrchr(buf, ')');
+		char st;
+		int pgrp;
+		if (rp && sscanf(rp + 1, " %c %*d %d", &st, &pgrp) == 2)
+			found = pgrp == pgid && st != 'Z' && st != 'X';
+	}
+	closedir(d);
+	return found;
 }
 
 bool

@@ -43,6 +43,11 @@ struct ptorphan {
 size_t proctree_adopted(pid_t reaper, bool (*known)(pid_t pid, void *arg), void *arg,
     struct ptorphan **out);
 void proctree_adopted_free(struct ptorphan *v, size_t n);
+/* Does a process of group pgid still run? Zombies do not count: kill(-pgid,
+ * 0) counts them, and a group whose parent is init may stay a zombie for a
+ * while (some inits reap late). Reads every /proc/<pid>/stat: for the rare
+ * processes no reaper of ours waits for. */
+bool proctree_group_running(pid_t pgid);
 /* Is the process still the one we saw (and not a zombie)? */
 bool proctree_alive(const struct ptentry *e);
 /* CPU ticks (utime+stime) and resident pages of root and its descendants

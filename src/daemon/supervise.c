@@ -220,7 +220,10 @@ refresh_tree(struct proc *p, int sig)
 static bool
 tree_alive(const struct proc *p)
 {
-	if (group_alive(p->pid))
+	/* A process no reaper of ours waits for (found running when the
+	 * keeper had died too) leaves its zombies to init. */
+	bool unreaped = p->adopted && p->exited && (p->orphan_name || keep_pid() == 0);
+	if (unreaped ? proctree_group_running(p->pid) : group_alive(p->pid))
 		return true;
 	for (size_t i = 0; i < p->ntree; i++)
 		if (proctree_alive(&p->tree[i]))

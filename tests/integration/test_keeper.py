@@ -163,7 +163,9 @@ def test_fallback_without_the_keeper(corral, tmp_path):
     assert r.returncode != 0
     assert "web" in r.stderr and "left its processes running" in r.stderr, r.stderr
     assert corral.procs("web") == []
+    t0 = time.monotonic()
     corral.ok("delete", "web")
+    print(f"  delete of the orphans took {time.monotonic() - t0:.2f} s")
     for pid in pids:
         assert not alive(pid)
     corral.ok("resurrect")

@@ -149,17 +149,25 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 		sbuf_free(&b);
 		return;
 	}
-	json_t *procs = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(procs, brief ? procinfo_brief(ins[i])
-		    : procinfo_json(ins[i], with_env));
+	/* Written as text once: a tree of a 2 MB list (environments) cost
+	 * a serialization, a parse and a serialization again. */
+	struct sbuf b = SBUF_INIT;
+	sbuf_addc(&b, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sbuf_addc(&b, ',');
+		procinfo_append(&b, ins[i], brief ? PROCINFO_BRIEF
+		    : with_env ? PROCINFO_ENV : PROCINFO_FULL);
+	}
+	sbuf_addc(&b, ']');
 	free(ins);
-	json_t *reply = json_pack("{s:o}", "procs", procs);
+	json_t *reply = json_object();
 	json_t *orphans = orphans_json();
 	if (json_array_size(orphans))
 		json_object_set(reply, "orphans", orphans);
 	json_decref(orphans);
-	client_reply(c, id, reply);
+	client_reply_text(c, id, reply, "procs", b.s, b.len);
+	sbuf_free(&b);
 }
 
 static void

@@ -489,6 +489,37 @@ client_reply(struct client *c, json_t *id, json_t *result)
 }
 
 void
+client_reply_text(struct client *c, json_t *id, json_t *result, const char *key,
+    const char *text, size_t len)
+{
+	json_t *r = json_object();
+	json_object_set(r, "id", id ? id : json_null());
+	json_object_set_new(r, "ok", json_true());
+	if (result)
+		json_object_update(r, result);
+	json_decref(result);
+	char *head = json_dumps(r, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(r);
+	json_t *k = json_string(key);
+	char *ktxt = json_dumps(k, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	json_decref(k);
+	if (!c->dead && head && ktxt) {
+		/* head is {...}: its closing brace gives way to the member. */
+		struct sbuf b = SBUF_INIT;
+		sbuf_add(&b, head, strlen(head) - 1);
+		sbuf_addc(&b, ',');
+		sbuf_adds(&b, ktxt);
+		sbuf_addc(&b, ':');
+		sbuf_add(&b, text, len);
+		sbuf_adds(&b, "}\n");
+		client_queue(c, b.s, b.len, false);
+		sbuf_free(&b);
+	}
+	free(head);
+	free(ktxt);
+}
+
+void
 client_error(struct client *c, json_t *id, const char *code, const char *fmt, ...)
 {
 	va_list ap;

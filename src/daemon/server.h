@@ -39,6 +39,11 @@ void server_close_all(void);
 
 /* Reply {"id":id,"ok":true, ...result's members}; result is consumed. */
 void client_reply(struct client *c, json_t *id, json_t *result);
+/* client_reply() with one more member, key, whose value is the JSON text
+ * given (compact, UTF-8): a big value is written once, not built as a tree
+ * and serialized again. */
+void client_reply_text(struct client *c, json_t *id, json_t *result, const char *key,
+    const char *text, size_t len);
 /* Queue one preformatted line (no newline inside) right after a reply. */
 void client_send_line(struct client *c, const char *text);
 /*

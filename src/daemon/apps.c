@@ -175,16 +175,23 @@ by_index_desc(const void *x, const void *y)
 }
 
 int
-app_scale(struct app *a, int want, struct wait *w, char **err)
+app_scale_count(const struct app *a)
 {
-	/* Instances already on their way out do not count. */
-	int current = 0;
+	int n = 0;
 	struct inst *in;
 	TAILQ_FOREACH(in, &a->insts, app_link) {
 		state_step();
 		if (!in->delete_after_stop)
-			current++;
+			n++;
 	}
+	return n;
+}
+
+int
+app_scale(struct app *a, int want, struct wait *w, char **err)
+{
+	int current = app_scale_count(a);
+	struct inst *in;
 	for (int k = current; k < want; k++) {
 		in = app_add_inst(a);
 		char *why = NULL;

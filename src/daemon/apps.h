@@ -40,6 +40,8 @@ void insts_delete(struct inst **ins, size_t n, struct wait *w);
  * the highest indexes are drained and deleted. 0, or -errno with *err
  * (instances started before the failure stay). */
 int app_scale(struct app *a, int want, struct wait *w, char **err);
+/* How many instances a has for scale: those on their way out do not count. */
+int app_scale_count(const struct app *a);
 
 /* `corral kill`: stop everything; the wait replies, then the daemon exits. */
 void apps_kill(struct wait *w);

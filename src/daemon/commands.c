@@ -490,13 +490,7 @@ cmd_scale(struct client *c, json_t *id, json_t *req)
 		client_error(c, id, "not_found", "no app named %s", name ? name : "(none)");
 		return;
 	}
-	int current = 0;
-	struct inst *in;
-	TAILQ_FOREACH(in, &a->insts, app_link) {
-		state_step();
-		if (!in->delete_after_stop)
-			current++;
-	}
+	int current = app_scale_count(a);
 	json_int_t want;
 	if (json_is_integer(count))
 		want = json_integer_value(count);

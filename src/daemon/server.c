@@ -475,8 +475,9 @@ client_send_line(struct client *c, const char *text)
 	free(line);
 }
 
-void
-client_reply(struct client *c, json_t *id, json_t *result)
+/* {"id":id,"ok":true, ...result's members}; result is consumed. */
+static json_t *
+reply_of(json_t *id, json_t *result)
 {
 	json_t *r = json_object();
 	json_object_set(r, "id", id ? id : json_null());
@@ -484,6 +485,13 @@ client_reply(struct client *c, json_t *id, json_t *result)
 	if (result)
 		json_object_update(r, result);
 	json_decref(result);
+	return r;
+}
+
+void
+client_reply(struct client *c, json_t *id, json_t *result)
+{
+	json_t *r = reply_of(id, result);
 	client_send(c, r);
 	json_decref(r);
 }
@@ -492,12 +500,7 @@ void
 client_reply_text(struct client *c, json_t *id, json_t *result, const char *key,
     const char *text, size_t len)
 {
-	json_t *r = json_object();
-	json_object_set(r, "id", id ? id : json_null());
-	json_object_set_new(r, "ok", json_true());
-	if (result)
-		json_object_update(r, result);
-	json_decref(result);
+	json_t *r = reply_of(id, result);
 	char *head = json_dumps(r, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(r);
 	json_t *k = json_string(key);

@@ -7,109 +7,14 @@ their pids and manages them. Without the keeper (both killed) the new
 daemon finds the orphans, says so, refuses to start duplicates next to
 them, and `delete`/`kill` stop them. Each test prints its figures."""
 import os
-import re
 import signal
-import subprocess
 import time
 
 from clusterapp import live_pids, start_node, wait_ready
 from conftest import free_port, wait_for
 from fhelpers import alive, app, children
-from loadgen import Load, request
-
-
-def keeper_pid(corral):
-    try:
-        with open(os.path.join(corral.home, "keeper.pid")) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
-def kill_both(corral):
-    """SIGKILL the daemon and its keeper at once: stopped first, neither can
-    see the other go and start a replacement."""
-    pids = [p for p in (corral.daemon_pid(), keeper_pid(corral)) if p > 0]
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    daemon, keeper = (pids + [0, 0])[:2]
-    wait_for(lambda: not alive(daemon) and not alive(keeper), 10, what="both to die")
-
-
-def new_daemon(corral, old):
-    """Wait for a daemon other than pid old to answer (ping starts one if
-    nobody else does); its pid."""
-    def check():
-        if corral.run("ping", timeout=20).returncode != 0:
-            return 0
-        pid = corral.daemon_pid()
-        return pid if pid not in (0, old) and alive(pid) else 0
-    return wait_for(check, 20, what="a new daemon")
-
-
-APP_LINE = re.compile(r"pid \d+ (listening on \d+|shutting down \(\w+\))")
-
-
-def request_lines(corral, name, pm_ids):
-    """The paths in the "req <path> pid=<pid>" lines of the instances' out
-    logs, and every line that is neither one nor the app's own (a cut or
-    glued line shows up there)."""
-    reqs, other = [], []
-    for pm_id in pm_ids:
-        with open(corral.log_path(name, "out", pm_id), errors="replace") as f:
-            for line in f.read().split("\n"):
-                if re.fullmatch(r"req /\d+ pid=\d+", line):
-                    reqs.append(line.split()[1])
-                elif line and not APP_LINE.fullmatch(line):
-                    other.append(line)
-    return reqs, other
-
-
-def test_daemon_kill_9_under_load_loses_nothing(corral, tmp_path):
-    port = free_port()
-    start_node(corral, tmp_path, port, 2, env={"LOG_REQUESTS": "1"})
-    procs = corral.procs("web")
-    pids = live_pids(corral, "web")
-    pm_ids = [p["pm_id"] for p in procs]
-    corral.ok("save")
-    daemon, keeper = corral.daemon_pid(), keeper_pid(corral)
-    with Load(port, threads=4, numbered=True) as load:
-        load.wait_more(300)
-        t_kill = time.monotonic()
-        os.kill(daemon, signal.SIGKILL)
-        second = new_daemon(corral, daemon)
-        t_back = time.monotonic()
-        load.wait_more(300)
-        # A reload by the new daemon, under the same load.
-        corral.ok("reload", "web")
-        load.wait_more(200)
-    print(f"\n  kill -9 of the daemon under load: {len(load.results)} answered, "
-          f"{len(load.failures)} failed; new daemon serving after {t_back - t_kill:.2f} s")
-    assert load.failures == [], load.failures[:5]
-    assert keeper and keeper_pid(corral) == keeper and second != daemon
-    # The apps were adopted, then reloaded: new pids, as many.
-    assert len(corral.procs("web")) == 2
-    assert live_pids(corral, "web").isdisjoint(pids)
-    # Every answered request was logged, whole, once; nothing else is there.
-    reqs, other = request_lines(corral, "web", pm_ids)
-    answered = set(load.paths)
-    missing = answered - set(reqs)
-    dups = len(reqs) - len(set(reqs))
-    print(f"  log lines: {len(reqs)} requests logged, {len(missing)} answered but not "
-          f"logged, {dups} twice, {len(other)} cut or foreign")
-    assert not missing, sorted(missing)[:10]
-    assert dups == 0 and other == [], other[:5]
-    # resurrect after all that starts nothing twice.
-    r = corral.run("resurrect")
-    assert r.returncode == 0, r.stderr
-    assert len(corral.procs("web")) == 2
-    # kill stops the apps, the daemon and the keeper.
-    corral.ok("kill")
-    wait_for(lambda: not alive(keeper), 10, what="the keeper to exit")
-    assert not corral.leftovers()
-    assert not os.path.exists(os.path.join(corral.home, "keeper.sock"))
+from daemondeath import keeper_pid, kill_both, new_daemon
+from loadgen import request
 
 
 def test_adopted_instances_are_managed(corral, tmp_path):

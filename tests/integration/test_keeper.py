@@ -10,8 +10,8 @@ import os
 import signal
 import time
 
-from clusterapp import live_pids, start_node, wait_ready
-from conftest import free_port, wait_for
+from clusterapp import listeners, live_pids, start_node, wait_ready
+from conftest import APPS, free_port, wait_for
 from fhelpers import alive, app, children
 from daemondeath import keeper_pid, kill_both, new_daemon
 from loadgen import request
@@ -44,6 +44,45 @@ def test_adopted_instances_are_managed(corral, tmp_path):
     assert not alive(pids[1])
     corral.ok("delete", "f")
     assert corral.jlist() == []
+
+
+LATE_BINDER = """const fs = require('fs');
+const http = require('http');
+// As under npm start: no inherited broker channel, only the address.
+try { fs.closeSync(Number(process.env.CORRAL_BROKER_FD)); } catch (e) {}
+delete process.env.CORRAL_BROKER_FD;
+require(process.env.SERVER);
+const t = setInterval(() => {
+  if (!fs.existsSync(process.env.TRIGGER)) return;
+  clearInterval(t);
+  http.createServer((q, s) => s.end(`late pid=${process.pid}\\n`))
+      .listen(Number(process.env.PORT2), '127.0.0.1');
+}, 20);
+"""
+
+
+def test_a_broker_address_outlives_the_daemon(corral, tmp_path):
+    """A server that reaches the broker by its address (npm start) and binds
+    a port after the daemon died binds it through the next daemon: the
+    address's socket went to the keeper and was taken over."""
+    port, port2 = free_port(), free_port()
+    script, trigger = tmp_path / "late.js", tmp_path / "bind-now"
+    script.write_text(LATE_BINDER)
+    corral.ok("start", str(script), "-i", 1, "--name", "web",
+              env={"PORT": str(port), "PORT2": str(port2), "TRIGGER": str(trigger),
+                   "SERVER": os.path.join(APPS, "pid_server.js")})
+    wait_ready(corral, "web", 1)
+    pid = corral.proc("web")["pid"]
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    new_daemon(corral, daemon)
+    trigger.write_text("")
+    wait_for(lambda: any(g["address"].endswith(f":{port2}")
+                         for g in listeners(corral, "web")), 10,
+             what="the late port in the daemon's groups")
+    assert request(port2)["pid"] == str(pid)
+    err = open(corral.proc("web")["err_log"]).read()
+    assert "corral-preload" not in err, err
 
 
 def test_fallback_without_the_keeper(corral, tmp_path):

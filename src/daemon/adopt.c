@@ -406,14 +406,14 @@ adopt_orphan(const struct found *f)
 		return;
 	}
 	fd_set_cloexec(pidfd, true);
-	struct proc_adoption a = {.pid = f->pid, .role = ADOPT_DETACHED, .pidfd = pidfd,
+	/* No serial: a new one is given. */
+	struct proc_adoption a = {.pid = f->pid, .inst_uid = ORPHAN_UID_BASE + (uint64_t)f->pid,
+	    .role = ADOPT_DETACHED, .pidfd = pidfd,
 	    .broker_fd = -1, .broker_listen_fd = -1, .ipc_fd = -1, .state = P_READY, .adopted = true,
 	    .started_mono = mono_ms(), .ready_mono = -1,
 	    .stop = {.sig = 2, .timeout_ms = 1600, .tree = true},
 	    .orphan_name = f->name, .orphan_pm_id = f->pm_id};
-	struct proc *p = proc_adopt(NULL, &a);
-	if (p)
-		p->inst_uid = ORPHAN_UID_BASE + (uint64_t)p->pid;
+	proc_adopt(NULL, &a);
 }
 
 void

@@ -1569,9 +1569,9 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 		TAILQ_INSERT_TAIL(&p->inst->procs, p, inst_link);
 	p->detached_stop = in ? stop_how_of(&in->app->spec) : a->stop;
 	p->inst_uid = a->inst_uid;
-	p->serial = a->serial;
-	if (spawn_counter < a->serial)
-		spawn_counter = a->serial;
+	p->serial = a->serial ? a->serial : ++spawn_counter;
+	if (spawn_counter < p->serial)
+		spawn_counter = p->serial;
 	p->pid = a->pid;
 	p->started_mono = a->started_mono;
 	p->ready_mono = a->ready_mono;
@@ -1730,7 +1730,7 @@ stop_strays_of(pid_t reaper, const struct stop_how *how)
 				close(pidfd);
 			continue;
 		}
-		struct proc_adoption a = {.pid = pid, .serial = ++spawn_counter,
+		struct proc_adoption a = {.pid = pid,
 		    .role = ADOPT_DETACHED, .pidfd = pidfd, .broker_fd = -1, .broker_listen_fd = -1, .ipc_fd = -1,
 		    .state = P_READY, .started_mono = mono_ms(), .ready_mono = -1,
 		    .stop = *how, .adopted = reaper != getpid()};

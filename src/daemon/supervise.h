@@ -87,7 +87,7 @@ enum adopt_role {
 /* What a previous daemon recorded of a process (or what was found). */
 struct proc_adoption {
 	pid_t pid;
-	uint64_t serial;
+	uint64_t serial;                /* 0: a new one is given */
 	uint64_t inst_uid;
 	enum adopt_role role;
 	int pidfd, broker_fd, broker_listen_fd, ipc_fd; /* taken over; -1 when none */

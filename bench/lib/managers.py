@@ -77,6 +77,11 @@ class Manager:
     def daemon_pid(self):
         raise NotImplementedError
 
+    def companion_pids(self):
+        """Processes that run next to the daemon for as long as it does
+        (corral's keeper); their memory is part of the footprint."""
+        return []
+
     def fresh(self):
         """A newly started daemon with an empty home."""
         self.shutdown()
@@ -142,6 +147,14 @@ class Corral(Manager):
         except (OSError, ValueError):
             return 0
         return pid if pid and alive(pid) else 0
+
+    def companion_pids(self):
+        try:
+            with open(os.path.join(self.home, "keeper.pid")) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return []
+        return [pid] if pid and alive(pid) else []
 
     def start_cluster(self, script, name, instances, env, lb=None):
         args = ["start", script, "--name", name, "-i", instances]

@@ -135,9 +135,11 @@ adopted_now(void)
 		if (keep_pid() > 0) {
 			struct ptorphan *more;
 			size_t nmore = proctree_adopted(keep_pid(), pid_is_ours, NULL, &more);
-			adopted->v = xrealloc(adopted->v, (adopted->n + nmore + 1) * sizeof(*more));
-			memcpy(adopted->v + adopted->n, more, nmore * sizeof(*more));
-			adopted->n += nmore;
+			if (nmore > 0) {
+				adopted->v = xrealloc(adopted->v, (adopted->n + nmore) * sizeof(*more));
+				memcpy(adopted->v + adopted->n, more, nmore * sizeof(*more));
+				adopted->n += nmore;
+			}
 			free(more);
 		}
 		loop_defer_free(D->loop, adopted, adopted_free);

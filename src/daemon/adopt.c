@@ -482,22 +482,30 @@ json_t *
 orphans_json(void)
 {
 	json_t *arr = json_array();
+	if (D->norphans == 0)
+		return arr;
 	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
+	TAILQ_FOREACH(p, &D->procs, link) {
+		state_step();
 		if (p->orphan_name && !p->exited)
 			json_array_append_new(arr, json_pack("{s:s, s:i, s:i}", "name", p->orphan_name,
 			    "pm_id", p->orphan_pm_id, "pid", (int)p->pid));
+	}
 	return arr;
 }
 
 char *
 orphans_blocking(const char *name)
 {
+	if (D->norphans == 0)
+		return NULL;
 	struct sbuf pids = SBUF_INIT;
 	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link)
+	TAILQ_FOREACH(p, &D->procs, link) {
+		state_step();
 		if (p->orphan_name && !p->exited && strcmp(p->orphan_name, name) == 0)
 			sbuf_addf(&pids, "%s%d", pids.len ? ", " : "", (int)p->pid);
+	}
 	if (!pids.len)
 		return NULL;
 	char *msg = xasprintf("%s: a daemon that died left its processes running (pid %s), "
@@ -524,8 +532,11 @@ size_t
 orphans_stop(json_t *targets, struct wait *w)
 {
 	size_t n = 0;
+	if (D->norphans == 0)
+		return 0;
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {
+		state_step();
 		if (!p->orphan_name || p->exited || !targets_name(targets, p->orphan_name))
 			continue;
 		wait_add_gone(w, p->inst_uid);

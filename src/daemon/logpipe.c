@@ -89,10 +89,7 @@ logpipe_grow(int fd)
 	if (soft_pages > 0) {
 		/* Past the soft limit the kernel gives every new pipe of this user
 		 * (shells' too) one page: stay within a quarter of it. */
-		long npipes = 2;
-		struct logpipe *lp;
-		LIST_FOREACH(lp, &D->logpipes, link)
-			npipes++;
+		long npipes = 2 + (long)D->nlogpipes;
 		long share = soft_pages * 4096 / 4 / npipes;
 		while (want > share && want > PIPE_DEFAULT_BYTES)
 			want /= 2;
@@ -136,6 +133,7 @@ logpipe_close(struct logpipe *lp)
 		logfile_put(lp->combined);
 	}
 	LIST_REMOVE(lp, link);
+	D->nlogpipes--;
 	loop_defer_free(D->loop, lp, logpipe_free);
 	/* Anyone waiting for a file we held can go now (only then: a pass
 	 * over every pipe per pipe closed made stopping n apps cost n²). */
@@ -447,6 +445,7 @@ logpipe_start(int fd, struct inst *in, enum log_stream stream)
 	timer_init(&lp->retry, on_retry, lp);
 	fd_set_nonblock(fd, true);
 	LIST_INSERT_HEAD(&D->logpipes, lp, link);
+	D->nlogpipes++;
 	if (io_add(D->loop, &lp->io, fd, EPOLLIN, on_readable, lp) < 0) {
 		dlog("cannot watch the output pipe of %s: %s", s->name, strerror(errno));
 		logpipe_close(lp);

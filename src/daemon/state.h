@@ -94,6 +94,8 @@ struct daemon {
 	struct logfile_list logfiles;
 	struct idmap logfiles_by_path; /* hash of the path → first file (path_next) */
 	struct logpipe_list logpipes;
+	size_t nlogpipes;
+	size_t norphans;            /* processes a dead daemon left (adopt.h) */
 	struct cluster *cluster;    /* listener groups of cluster apps (src/cluster) */
 	struct keep *keep;          /* the link to our keeper (keep.c) */
 	uint64_t next_app_id;

@@ -1301,6 +1301,8 @@ proc_finished(struct proc *p)
 	timer_stop(D->loop, &p->ready_timer);
 	timer_stop(D->loop, &p->online_timer);
 	TAILQ_REMOVE(&D->procs, p, link);
+	if (p->orphan_name)
+		D->norphans--;
 	proc_unindex(p);
 	idmap_del(&D->procs_by_serial, p->serial);
 	if (TAILQ_EMPTY(&D->procs))
@@ -1585,6 +1587,8 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 	p->pidfd = a->pidfd;
 	p->ipc_fd = a->ipc_fd;
 	p->orphan_name = a->orphan_name ? xstrdup(a->orphan_name) : NULL;
+	if (p->orphan_name)
+		D->norphans++;
 	p->orphan_pm_id = a->orphan_pm_id;
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);

@@ -233,12 +233,15 @@ verb_env(struct ctx *x)
 		return 1;
 	json_t *p = json_array_get(procs, 0);
 	int pid = (int)json_integer_value(json_object_get(p, "pid"));
-	/* The environment the process really has, when we can read it. */
+	/* The environment the process really has, when we can read it. It
+	 * reads empty for an instant after the exec (the kernel sets it up
+	 * after the daemon's vfork returned), and a process has at least the
+	 * variables corral sets: empty means not readable yet. */
 	char *path = xasprintf("/proc/%d/environ", pid);
 	char *buf = NULL;
 	size_t len = 0;
 	json_t *out = json_object();
-	if (pid > 0 && read_file(path, &buf, &len, 16u << 20) == 0) {
+	if (pid > 0 && read_file(path, &buf, &len, 16u << 20) == 0 && len > 0) {
 		for (size_t i = 0; i < len;) {
 			const char *e = buf + i;
 			const char *eq = strchr(e, '=');

@@ -892,7 +892,7 @@ draw_procs(struct monit *m, int y0, int h)
 			copy_str(up, sizeof(up), "0");
 		snprintf(rs, sizeof(rs), "%d", r->restarts);
 		if (r->measured || r->cpu > 0 || r->mem > 0) {
-			snprintf(cpu, sizeof(cpu), "%.0f%%", r->cpu);
+			snprintf(cpu, sizeof(cpu), r->cpu < 9.95 ? "%.1f%%" : "%.0f%%", r->cpu);
 			fmt_mem(r->mem, mem, sizeof(mem));
 		} else {
 			copy_str(cpu, sizeof(cpu), "-");
@@ -1139,8 +1139,14 @@ draw(struct monit *m)
 		refresh();
 		return;
 	}
+	/* The process pane takes what its rows need, half the screen at most;
+	 * the logs get the rest. */
 	int body = LINES - 1;
-	int proc_h = body / 2 > 4 ? body / 2 : 4;
+	int proc_h = (int)(m->nrows < (size_t)body ? m->nrows : (size_t)body) + 2;
+	if (proc_h > body / 2)
+		proc_h = body / 2;
+	if (proc_h < 5)
+		proc_h = 5;
 	int low = body - proc_h;
 	draw_procs(m, 0, proc_h);
 	int log_w = COLS * 3 / 5;

@@ -123,7 +123,8 @@ def open_monit(t, *args):
 
 def quit_monit(t, key="q"):
     t.keys(key)
-    t.wait_text("EXIT=")
+    # The line the shell prints (the typed one says EXIT=$?).
+    t.wait_screen(lambda s: re.search(r"^EXIT=\d+", s, re.M), "monit's exit code")
 
 
 def monit_pid(corral):
@@ -392,7 +393,7 @@ def test_sigterm_restores_the_terminal(corral, tmux):
     open_monit(t)
     pid = wait_for(lambda: monit_pid(corral), 10, what="monit's pid")
     os.kill(pid, signal.SIGTERM)
-    t.wait_text("EXIT=143")
+    t.wait_screen(lambda s: re.search(r"^EXIT=143", s, re.M), "monit's exit code (SIGTERM)")
     assert "processes (" not in t.screen()
     wait_for(lambda: os.path.exists(os.path.join(corral.home, "after.tty")), 10,
              what="stty after monit")

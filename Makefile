@@ -27,6 +27,9 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
            -Isrc -fno-omit-frame-pointer
 LDLIBS  := -ljansson -lyaml -lm
+# ncurses draws `corral monit` (src/cli/verbs_monit.c): only the corral binary
+# links it, not the unit tests, fuzz targets or helpers.
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 # The preload library runs inside apps (python, node...): never instrument it.
 # It gets its own flags, never CFLAGS (which carry the sanitizers in make asan).
 PRELOAD_CC ?= $(CC)
@@ -54,7 +57,7 @@ $(BUILD)/libcorral.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/corral: $(BUILD)/src/main.o $(BUILD)/libcorral.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CURSES_LIBS)
 
 # The preload library lives inside other people's processes: no jansson, no
 # allocation that can fail the app, nothing but libc and libdl.

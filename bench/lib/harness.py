@@ -16,13 +16,14 @@ import sc_cluster
 import sc_crash
 import sc_footprint
 import sc_logs
+import sc_monit
 import sc_scale
 import sc_start
 from common import BENCH, PM2_PREFIX, ROOT, BenchError, kill_marked, log, machine_info, pids_with
 from managers import PM2, make
 
 SCENARIOS = {m.NAME: m for m in (sc_footprint, sc_cli, sc_start, sc_crash, sc_logs, sc_cluster,
-                                 sc_scale)}
+                                 sc_scale, sc_monit)}
 
 
 class Ctx:
@@ -104,7 +105,9 @@ def apt_install(pkgs):
 
 def install(args):
     needs_wrk = any(s in args.scenarios for s in ("cluster",))
-    missing = [t for t in (["wrk"] if needs_wrk else []) + ["hyperfine"] if not shutil.which(t)]
+    needs_tmux = "monit" in args.scenarios
+    missing = [t for t in (["wrk"] if needs_wrk else []) + (["tmux"] if needs_tmux else [])
+               + ["hyperfine"] if not shutil.which(t)]
     if missing:
         if args.no_install:
             if "wrk" in missing:

@@ -328,6 +328,8 @@ static const struct verb verbs[] = {
 	{"describe", {"desc", "info", "show", 0}, OG_LIST, verb_describe, "describe <target>",
 	    "everything about a process", SAFE},
 	{"env", {0}, OG_LIST, verb_env, "env <id>", "the environment of a process", SAFE},
+	{"monit", {"dash", "dashboard", 0}, 0, verb_monit, "monit",
+	    "a live dashboard: processes, CPU and memory, logs, details", SAFE},
 	{"pid", {0}, 0, verb_pid, "pid [name]", "pids of the running processes", SAFE},
 	{"id", {0}, 0, verb_id, "id <name>", "pm_ids of an app, as PM2 prints them: [ 0, 1 ]", SAFE},
 	{"logs", {"log", 0}, OG_LOGS, verb_logs,
@@ -358,6 +360,32 @@ static const struct verb verbs[] = {
 	{"help", {0}, 0, verb_help, "help [verb]", "this help", SAFE},
 };
 
+/* More for `corral help <verb>` than its usage line: the verbs whose use is
+ * not said by their options (monit's keys). */
+static const struct {
+	const char *verb;
+	const char *text;
+} verb_details[] = {
+	{"monit",
+	    "A full-screen view of every process that stays light with hundreds of them: the\n"
+	    "process pane (status, pid, uptime, restarts, CPU and memory with gauges, and for\n"
+	    "cluster apps the load-balancing state and accept-queue depth), the logs of the\n"
+	    "selected instance or app as they come, and its details with a CPU and memory\n"
+	    "history. It reconnects by itself when the daemon goes away and comes back.\n"
+	    "\nkeys:\n"
+	    "  Up/Down, k/j     select a process (scroll the focused pane)\n"
+	    "  PgUp/PgDn        a page up/down in the focused pane\n"
+	    "  Home/End         the first/last line\n"
+	    "  Tab              the next pane: processes, logs, detail\n"
+	    "  /                filter rows by name or namespace (Enter keeps it, Esc clears it)\n"
+	    "  l                the logs of the selected instance / of its whole app\n"
+	    "  r, R, s, S       restart, reload, stop, start the selection (asks y/n first;\n"
+	    "                   the whole app when l shows the app's logs)\n"
+	    "  ?                the keys\n"
+	    "  q, Esc, Ctrl-C   quit\n"
+	    "Without colours (a terminal without them, or NO_COLOR set) it stays readable."},
+};
+
 static const struct verb *
 find_verb(const char *name)
 {
@@ -386,6 +414,9 @@ static void
 verb_usage(FILE *f, const struct verb *v)
 {
 	fprintf(f, "usage: corral %s\n%s\n", v->usage, v->help);
+	for (size_t i = 0; i < ARRAY_LEN(verb_details); i++)
+		if (strcmp(verb_details[i].verb, v->name) == 0)
+			fprintf(f, "\n%s\n", verb_details[i].text);
 	bool header = false;
 	for (const struct opt_def *o = args_options; o->lng; o++) {
 		if (!(o->groups & v->groups))

@@ -289,6 +289,15 @@ conn_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 	}
 }
 
+int
+conn_send(struct conn *c, json_t *req)
+{
+	int id = ++c->next_id;
+	json_object_set_new(req, "id", json_integer(id));
+	int rc = send_line(c, req);
+	return rc < 0 ? rc : id;
+}
+
 static int
 hello(struct conn *c, char **err)
 {

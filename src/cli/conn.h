@@ -33,6 +33,10 @@ void conn_close(struct conn *c);
  * reply. Returns the reply (new reference) when ok; NULL with *err set to
  * the daemon's message (or a transport error) otherwise. */
 json_t *conn_call(struct conn *c, json_t *req, int timeout_ms, char **err);
+/* Send a request without waiting for its reply (the "id" is added, an
+ * integer: returned, or -errno). For a client that reads replies and pushes
+ * as they come (monit). */
+int conn_send(struct conn *c, json_t *req);
 /* The next pushed line (for logs -f); NULL at EOF or timeout (timeout_ms
  * < 0 waits forever). */
 json_t *conn_next(struct conn *c, int timeout_ms);

@@ -21,8 +21,8 @@ static const struct {
 	const char *names[10];
 	const char *instead;
 } pm2_only[] = {
-	{{"monit", "imonit", "dashboard", "dash", 0},
-	    "corral list, corral describe <app> and corral logs show the same data"},
+	{{"imonit", 0},
+	    "corral monit is the dashboard"},
 	{{"deploy", 0},
 	    "deploy with your own tool, then run corral startOrReload ecosystem.config.js"},
 	{{"install", "uninstall", "module:install", "module:uninstall", "module:update",

@@ -11,6 +11,7 @@
  *   verbs_logs.c    logs, flush, reloadLogs
  *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill
  *   verbs_config.c  config, ecosystem, and loading ecosystem files
+ *   verbs_monit.c   monit (the ncurses dashboard)
  *
  * A verb returns the exit code: 0, or 1 after one line on stderr
  * ("corral <verb>: what went wrong").
@@ -136,5 +137,6 @@ int verb_ping(struct ctx *x);
 int verb_kill(struct ctx *x);
 int verb_config(struct ctx *x);
 int verb_ecosystem(struct ctx *x);
+int verb_monit(struct ctx *x);
 
 #endif

@@ -223,6 +223,75 @@ procinfo_append(struct sbuf *b, struct inst *in, enum procinfo_shape shape)
 	jw_end(&w);
 }
 
+/* An instance's standing with its listener groups (cluster mode): "ready"
+ * when one of its processes takes new connections (or, in a `shared`
+ * group, which has no members of its own, when it is online and bound),
+ * "draining" when it is stopping with members left, "not ready" otherwise;
+ * *queued: the connections waiting in its members' queues (a shared
+ * group's whole queue). */
+static const char *
+lb_state(struct inst *in, int64_t *queued)
+{
+	json_t *groups = cluster_describe_slot(D->cluster, in->app->id, in->uid);
+	int members = 0, traffic = 0;
+	bool shared = false;
+	*queued = 0;
+	size_t i, k;
+	json_t *g, *m;
+	json_array_foreach(groups, i, g) {
+		const char *lb = json_string_value(json_object_get(g, "lb"));
+		shared |= lb && strcmp(lb, "shared") == 0;
+		*queued += json_integer_value(json_object_get(g, "queued"));
+		json_array_foreach(json_object_get(g, "members"), k, m) {
+			members++;
+			traffic += json_is_true(json_object_get(m, "gets_traffic"));
+			*queued += json_integer_value(json_object_get(m, "queued"));
+		}
+	}
+	json_decref(groups);
+	const struct proc *p = in->proc;
+	bool bound = p && !p->exited && p->ready_mono >= 0;
+	if (traffic > 0 || (shared && bound && in->state == ST_ONLINE))
+		return "ready";
+	if (members > 0 && in->state == ST_STOPPING)
+		return "draining";
+	return "not ready";
+}
+
+void
+procinfo_append_sample(struct sbuf *b, struct inst *in, bool measured)
+{
+	const struct spec *s = &in->app->spec;
+	struct proc *p = in->proc;
+	struct jsonw w;
+	jw_begin(&w, b);
+	jw_int(&w, "pm_id", in->pm_id);
+	jw_int(&w, "app_id", (int64_t)in->app->id);
+	jw_str(&w, "name", s->name);
+	jw_str(&w, "namespace", s->namespace);
+	jw_str(&w, "mode", spec_mode_name(s->exec_mode));
+	jw_str(&w, "status", shown_state(in));
+	jw_int(&w, "pid", p && !p->exited ? (int)p->pid : 0);
+	jw_int(&w, "uptime_ms", running(in) ? wall_ms() - in->started_wall : 0);
+	jw_int(&w, "restarts", in->restarts);
+	if (measured) {
+		jw_real(&w, "cpu", sampled(in) ? in->cpu_pct : 0.0);
+		jw_int(&w, "memory", sampled(in) ? in->mem_bytes : 0);
+	} else {
+		jw_null(&w, "cpu");
+		jw_null(&w, "memory");
+	}
+	if (s->exec_mode == MODE_CLUSTER && measured) {
+		int64_t queued;
+		jw_str(&w, "lb", lb_state(in, &queued));
+		jw_int(&w, "queued", queued);
+	} else if (s->exec_mode == MODE_CLUSTER) {
+		jw_null(&w, "lb");
+		jw_null(&w, "queued");
+	}
+	jw_end(&w);
+}
+
 /* The text of procinfo_append() as a jansson object. */
 static json_t *
 shaped_json(struct inst *in, enum procinfo_shape shape)

@@ -29,4 +29,15 @@ void procinfo_append(struct sbuf *b, struct inst *in, enum procinfo_shape shape)
 json_t *procinfo_json(struct inst *in, bool with_env);
 json_t *procinfo_brief(struct inst *in);
 
+/*
+ * The light figures `corral monit` redraws every second (the `sample`
+ * request, docs/protocol.md) as one compact JSON object appended to b:
+ * pm_id, app_id, name, namespace, mode, status, pid, uptime_ms, restarts.
+ * With measured, cpu and memory (the caller sampled it) and, in cluster
+ * mode, the instance's load-balancing state ("ready", "draining", "not
+ * ready") and accept-queue depth; without, those are null: the rows a
+ * dashboard does not show cost no /proc read and no listener walk.
+ */
+void procinfo_append_sample(struct sbuf *b, struct inst *in, bool measured);
+
 #endif

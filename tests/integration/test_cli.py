@@ -290,10 +290,10 @@ def test_unknown_verb(corral):
     assert "frobnicate" in err and "did you mean" not in err
     # Never a command that does something else, least of all a destructive
     # one: heapdump was taken for cleardump (which empties the saved list),
-    # plus for flush, monit for config. PM2's commands that corral lacks
-    # say what to use instead.
+    # plus for flush. PM2's commands that corral lacks say what to use
+    # instead.
     for typed, instead in (("heapdump", "profilers"), ("plus", "PM2 Plus"),
-                           ("monit", "corral list"), ("deploy", "startOrReload")):
+                           ("imonit", "corral monit"), ("deploy", "startOrReload")):
         err = one_line_error(corral, typed)
         assert err.startswith(f"corral {typed}: not in corral; ") and instead in err, err
         assert "did you mean" not in err

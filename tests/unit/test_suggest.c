@@ -43,13 +43,16 @@ test_destructive_verbs_need_a_one_edit_typo(void **state)
 static void
 test_pm2_commands_say_what_to_use(void **state)
 {
-	static const char *const missing[] = {"monit", "dash", "deploy", "heapdump", "profile:mem",
+	static const char *const missing[] = {"imonit", "deploy", "heapdump", "profile:mem",
 	    "plus", "link", "install", "module:install", "update", "serve", "report", "attach",
 	    "trigger", "logrotate", "set", "gracefulReload"};
 	for (size_t i = 0; i < ARRAY_LEN(missing); i++)
 		if (!suggest_pm2_alternative(missing[i]))
 			fail_msg("%s: no alternative", missing[i]);
-	assert_non_null(strstr(suggest_pm2_alternative("monit"), "corral list"));
+	assert_non_null(strstr(suggest_pm2_alternative("imonit"), "corral monit"));
+	/* corral has monit and dash itself. */
+	assert_null(suggest_pm2_alternative("monit"));
+	assert_null(suggest_pm2_alternative("dash"));
 	assert_non_null(strstr(suggest_pm2_alternative("deploy"), "startOrReload"));
 	assert_null(suggest_pm2_alternative("start"));
 	assert_null(suggest_pm2_alternative("strat"));

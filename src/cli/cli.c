@@ -353,6 +353,13 @@ static const struct verb verbs[] = {
 	    "show an ecosystem file as corral will run it", SAFE},
 	{"ecosystem", {"init", 0}, OG_SAVE, verb_ecosystem, "ecosystem",
 	    "write a sample ecosystem.config.js", SAFE},
+	{"runtime", {0}, OG_START | OG_CONFIG | OG_RUNTIME, NULL,
+	    "runtime <ecosystem file|script> [start options] [--json|--raw|--format|--formatted] "
+	    "[--no-auto-exit]",
+	    "run the apps in the foreground, as a container's entry point (also corral-runtime)",
+	    SAFE},
+	{"ready", {0}, 0, verb_ready, "ready [app]...",
+	    "exit 0 when every instance that should run is online and ready (probes)", SAFE},
 	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)", SAFE},
 	{"version", {0}, 0, verb_version, "version", "print the version", SAFE},
 	{"help", {0}, 0, verb_help, "help [verb]", "this help", SAFE},
@@ -480,7 +487,7 @@ cli_main(int argc, char **argv)
 			return 0;
 		}
 	}
-	if (!v->fn) {           /* `corral daemon`: main() runs it, not the client */
+	if (!v->fn) {           /* `corral daemon`, `runtime`: main() runs them */
 		verb_usage(stderr, v);
 		return 2;
 	}

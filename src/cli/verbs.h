@@ -7,7 +7,7 @@
  *
  *   verbs_start.c   start, startOrRestart, startOrReload
  *   verbs_run.c     stop, restart, reload, delete, reset, sendSignal, scale
- *   verbs_query.c   list, jlist, prettylist, describe, env, pid, id
+ *   verbs_query.c   list, jlist, prettylist, describe, env, pid, id, ready
  *   verbs_logs.c    logs, flush, reloadLogs
  *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill
  *   verbs_config.c  config, ecosystem, and loading ecosystem files
@@ -124,6 +124,7 @@ int verb_describe(struct ctx *x);
 int verb_env(struct ctx *x);
 int verb_pid(struct ctx *x);
 int verb_id(struct ctx *x);
+int verb_ready(struct ctx *x);
 int verb_logs(struct ctx *x);
 int verb_flush(struct ctx *x);
 int verb_reload_logs(struct ctx *x);

@@ -281,10 +281,23 @@ cli_usage_error(struct ctx *x)
 
 static int verb_help(struct ctx *x);
 
+/* This binary's version, and the running daemon's (which `corral update`
+ * changes) when one runs; never starts one. */
 static int
 verb_version(struct ctx *x)
 {
 	printf("corral %s\n", CORRAL_VERSION);
+	if (cli_connect(x, false) < 0)
+		return 0;
+	char *err = NULL;
+	json_t *req = json_pack("{s:s}", "cmd", "ping");
+	json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
+	json_decref(req);
+	if (r)
+		printf("daemon: corral %s (pid %d)\n",
+		    json_string_value(json_object_get(r, "version")) ?: "?", x->conn.daemon_pid);
+	json_decref(r);
+	free(err);
 	return 0;
 }
 
@@ -349,6 +362,9 @@ static const struct verb verbs[] = {
 	    "disable and remove that unit (as root)", DESTRUCTIVE},
 	{"ping", {0}, OG_LIST, verb_ping, "ping", "check the daemon (starts it if needed)", SAFE},
 	{"kill", {0}, 0, verb_kill, "kill", "stop every app, then the daemon", DESTRUCTIVE},
+	{"update", {0}, 0, verb_update, "update",
+	    "replace the daemon with the corral binary on disk; every app keeps running",
+	    SAFE},
 	{"config", {0}, OG_CONFIG, verb_config, "config [file] [--env name] [--only a,b] [--json]",
 	    "show an ecosystem file as corral will run it", SAFE},
 	{"ecosystem", {"init", 0}, OG_SAVE, verb_ecosystem, "ecosystem",
@@ -361,7 +377,8 @@ static const struct verb verbs[] = {
 	{"ready", {0}, 0, verb_ready, "ready [app]...",
 	    "exit 0 when every instance that should run is online and ready (probes)", SAFE},
 	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)", SAFE},
-	{"version", {0}, 0, verb_version, "version", "print the version", SAFE},
+	{"version", {0}, 0, verb_version, "version",
+	    "print the version (and the running daemon's)", SAFE},
 	{"help", {0}, 0, verb_help, "help [verb]", "this help", SAFE},
 };
 

@@ -9,7 +9,7 @@
  *   verbs_run.c     stop, restart, reload, delete, reset, sendSignal, scale
  *   verbs_query.c   list, jlist, prettylist, describe, env, pid, id, ready
  *   verbs_logs.c    logs, flush, reloadLogs
- *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill
+ *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill, update
  *   verbs_config.c  config, ecosystem, and loading ecosystem files
  *
  * A verb returns the exit code: 0, or 1 after one line on stderr
@@ -135,6 +135,7 @@ int verb_startup(struct ctx *x);
 int verb_unstartup(struct ctx *x);
 int verb_ping(struct ctx *x);
 int verb_kill(struct ctx *x);
+int verb_update(struct ctx *x);
 int verb_config(struct ctx *x);
 int verb_ecosystem(struct ctx *x);
 

@@ -39,6 +39,7 @@
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 #include "daemon/triggers.h"
+#include "daemon/update.h"
 
 static void daemon_shutdown(void);
 
@@ -194,6 +195,12 @@ find_self(void)
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
+	/* Our binary was replaced on disk since it started (an upgrade, before
+	 * `corral update`): its path names the new one, which is what an
+	 * update or a new keeper should run. */
+	const char *deleted = " (deleted)";
+	if ((size_t)n > strlen(deleted) && strcmp(buf + n - strlen(deleted), deleted) == 0)
+		buf[n - strlen(deleted)] = '\0';
 	D->exe_path = xstrdup(buf);
 	char *dir = dirname(buf);
 	/* build/corral next to build/libcorral-preload.so, or an installed
@@ -320,6 +327,14 @@ daemon_run(int ready_fd)
 		keep_attach(&adopted, &keeper_found);
 	if (write_pidfile(&err) < 0)
 		goto cannot_start;
+	const char *from = getenv("CORRAL_UPDATED_FROM");
+	if (from) {
+		/* `corral update` exec'd us in the previous daemon's process. */
+		dlog("corral update: corral %s replaces corral %s in the same process (pid %d)%s",
+		    CORRAL_VERSION, from, (int)D->pid, keeper_found ? ""
+		    : "; but the keeper did not hand anything over");
+		unsetenv("CORRAL_UPDATED_FROM");
+	}
 	/* Our files are private; the apps get the umask we were started with. */
 	D->app_umask = umask(077);
 	/* Relays, kept sockets and many apps' pipes need descriptors; a soft
@@ -405,8 +420,8 @@ cannot_start:
 int
 daemon_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc >= 2 && strcmp(argv[1], "--check-handover") == 0)
+		return update_check_main();
 	int ready_fd = -1;
 	const char *rfd = getenv("CORRAL_DAEMON_READY_FD");
 	if (rfd) {

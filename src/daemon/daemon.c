@@ -315,6 +315,16 @@ daemon_run(int ready_fd)
 	}
 	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
 	log_open(D->paths.log);
+	/* The runtime holds the start lock until its socket listens: a `corral`
+	 * command run in the container meanwhile (a probe, docker exec) waits
+	 * for it and connects, instead of starting a daemon of its own, which
+	 * would take the home and make the runtime refuse to run. */
+	int start_lock = -1;
+	if (D->runtime) {
+		start_lock = open(D->paths.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		while (start_lock >= 0 && flock(start_lock, LOCK_EX) < 0 && errno == EINTR)
+			;
+	}
 	if (lock_pidfile(&err) < 0)
 		goto cannot_start;
 	/* Before anything else: this process may become the keeper (with the
@@ -377,6 +387,9 @@ daemon_run(int ready_fd)
 	if (server_listen(&err) < 0)
 		goto cannot_start;
 	if (D->runtime) {
+		/* Commands connect now. */
+		if (start_lock >= 0)
+			close(start_lock);
 		fprintf(stderr, "corral runtime: corral %s, pid %d, home %s: starting the apps\n",
 		    CORRAL_VERSION, (int)D->pid, D->paths.home);
 		if (runtime_start(daemon_shutdown, &err) < 0)

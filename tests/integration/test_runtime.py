@@ -122,8 +122,14 @@ def runtimes():
 
 
 def run(corral, runtimes, *args, **kw):
+    """Start a runtime; return once its control socket listens (or it
+    exited). Until then a `corral` command would start a daemon of its own
+    (nothing tells it a runtime is on its way), which the runtime would
+    then find in its home and refuse to run next to."""
     r = Runtime(corral, args, **kw)
     runtimes.append(r)
+    wait_for(lambda: r.p.poll() is not None or "starting the apps" in r.stderr(), 20,
+             what="the runtime's socket")
     return r
 
 
@@ -152,7 +158,12 @@ def listed(corral):
     return json.loads(r.stdout) if r.returncode == 0 else []
 
 
-def online(corral, names):
+def online(corral, names, r=None):
+    """Every app of names online and ready; fails at once, with what the
+    runtime said, if it exited meanwhile."""
+    if r is not None and r.p.poll() is not None:
+        r.wait()
+        raise AssertionError(f"the runtime exited with {r.p.returncode}:\n{r.stderr()}")
     ps = listed(corral)
     return len(ps) >= len(names) and all(p["status"] == "online" and p["ready"] for p in ps) \
         and {p["name"] for p in ps} == set(names) and ps
@@ -176,7 +187,7 @@ def test_runtime_as_pid1_reaps_stops_in_reverse_and_exits_0(corral, runtimes, tm
 """)
     r = run(corral, runtimes, eco)
     pid1 = r.pid()
-    wait_for(lambda: online(corral, ["web", "worker"]), 20, what="web and worker online")
+    wait_for(lambda: online(corral, ["web", "worker"], r), 20, what="web and worker online")
     procs = corral.jlist()
     assert len([p for p in procs if p["name"] == "web"]) == 2
     assert http_get(port).startswith(b"pid=")
@@ -217,7 +228,7 @@ def test_runtime_stops_apps_one_at_a_time_last_started_first(corral, runtimes, t
          "env": {"MARKER": marker, "DELAY": "0.5"}},
     ]}))
     r = run(corral, runtimes, eco)
-    wait_for(lambda: online(corral, ["first", "second"]), 20, what="both online")
+    wait_for(lambda: online(corral, ["first", "second"], r), 20, what="both online")
     wait_for(lambda: r.stdout().count("| up ") == 2, 10, what="both printing")
     r.signal(signal.SIGTERM)
     assert r.wait() == 0, r.stderr()
@@ -229,7 +240,7 @@ def test_runtime_app_ignoring_sigterm_is_killed_exit_2(corral, runtimes, tmp_pat
         {"name": "stubborn", "script": os.path.join(APPS, "ignore_sigint.py"),
          "interpreter": "python3", "kill_timeout": 500}]}))
     r = run(corral, runtimes, eco)
-    wait_for(lambda: online(corral, ["stubborn"]), 20, what="online")
+    wait_for(lambda: online(corral, ["stubborn"], r), 20, what="online")
     wait_for(lambda: "ignoring SIGINT" in r.stdout(), 10, what="the app's line")
     r.signal(signal.SIGTERM)
     assert r.wait() == 2, r.stderr()
@@ -243,7 +254,7 @@ def test_runtime_second_signal_kills_at_once(corral, runtimes, tmp_path):
         {"name": "stubborn", "script": os.path.join(APPS, "ignore_sigint.py"),
          "interpreter": "python3", "kill_timeout": "60s"}]}))
     r = run(corral, runtimes, eco)
-    wait_for(lambda: online(corral, ["stubborn"]), 20, what="online")
+    wait_for(lambda: online(corral, ["stubborn"], r), 20, what="online")
     wait_for(lambda: "ignoring SIGINT" in r.stdout(), 10, what="the app's line")
     r.signal(signal.SIGTERM)
     wait_for(lambda: corral.proc("stubborn")["status"] == "stopping", 10, what="stopping")

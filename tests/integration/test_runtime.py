@@ -119,6 +119,10 @@ def runtimes():
     yield started
     for r in started:
         r.kill()
+    # The runtime's stderr is where a sanitizer build reports (the daemon
+    # in the background writes to daemon.log, which conftest checks).
+    for r in started:
+        assert "Sanitizer" not in r.stderr() and "runtime error:" not in r.stderr(), r.stderr()
 
 
 def run(corral, runtimes, *args, **kw):

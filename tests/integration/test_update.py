@@ -9,6 +9,7 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 
@@ -17,7 +18,7 @@ import pytest
 from clusterapp import copy_app, wait_ready
 from conftest import CORRAL, ROOT, SLOW, free_port, wait_for, write
 from daemondeath import keeper_pid
-from fhelpers import read_text
+from fhelpers import alive, read_text
 from loadgen import Load, request
 
 B_VERSION = "0.0.0-update-test"
@@ -138,6 +139,17 @@ def test_update_keeps_every_app_running(corral, installed, build_b, tmp_path):
     assert f"pid {victim} killed by SIGTERM" in log
     assert "exit status unknown" not in log
     assert request(port)["pid"]
+    # Should the new daemon die, its keeper (still a process of A) starts
+    # the binary the daemon ran, B, not its own image of A.
+    os.kill(daemon, signal.SIGKILL)
+
+    def restarted():
+        pid = corral.daemon_pid()
+        return pid not in (0, daemon) and alive(pid) and pid
+    newpid = wait_for(restarted, 15, what="the keeper's new daemon")
+    assert os.readlink(f"/proc/{newpid}/exe") == os.path.join(bindir, "corral")
+    wait_for(lambda: run("ping").returncode == 0, 15, what="the new daemon to answer")
+    assert f"daemon: corral {B_VERSION} (pid {newpid})" in run("version").stdout
 
 
 def test_update_to_a_binary_that_cannot_start_keeps_the_daemon(corral, installed, tmp_path):

@@ -281,10 +281,23 @@ cli_usage_error(struct ctx *x)
 
 static int verb_help(struct ctx *x);
 
+/* This binary's version, and the running daemon's (which `corral update`
+ * changes) when one runs; never starts one. */
 static int
 verb_version(struct ctx *x)
 {
 	printf("corral %s\n", CORRAL_VERSION);
+	if (cli_connect(x, false) < 0)
+		return 0;
+	char *err = NULL;
+	json_t *req = json_pack("{s:s}", "cmd", "ping");
+	json_t *r = conn_call(&x->conn, req, QUICK_TIMEOUT_MS, &err);
+	json_decref(req);
+	if (r)
+		printf("daemon: corral %s (pid %d)\n",
+		    json_string_value(json_object_get(r, "version")) ?: "?", x->conn.daemon_pid);
+	json_decref(r);
+	free(err);
 	return 0;
 }
 
@@ -351,12 +364,23 @@ static const struct verb verbs[] = {
 	    "disable and remove that unit (as root)", DESTRUCTIVE},
 	{"ping", {0}, OG_LIST, verb_ping, "ping", "check the daemon (starts it if needed)", SAFE},
 	{"kill", {0}, 0, verb_kill, "kill", "stop every app, then the daemon", DESTRUCTIVE},
+	{"update", {0}, 0, verb_update, "update",
+	    "replace the daemon with the corral binary on disk; every app keeps running",
+	    SAFE},
 	{"config", {0}, OG_CONFIG, verb_config, "config [file] [--env name] [--only a,b] [--json]",
 	    "show an ecosystem file as corral will run it", SAFE},
 	{"ecosystem", {"init", 0}, OG_SAVE, verb_ecosystem, "ecosystem",
 	    "write a sample ecosystem.config.js", SAFE},
+	{"runtime", {0}, OG_START | OG_CONFIG | OG_RUNTIME, NULL,
+	    "runtime <ecosystem file|script> [start options] [--json|--raw|--format|--formatted] "
+	    "[--no-auto-exit]",
+	    "run the apps in the foreground, as a container's entry point (also corral-runtime)",
+	    SAFE},
+	{"ready", {0}, 0, verb_ready, "ready [app]...",
+	    "exit 0 when every instance that should run is online and ready (probes)", SAFE},
 	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)", SAFE},
-	{"version", {0}, 0, verb_version, "version", "print the version", SAFE},
+	{"version", {0}, 0, verb_version, "version",
+	    "print the version (and the running daemon's)", SAFE},
 	{"help", {0}, 0, verb_help, "help [verb]", "this help", SAFE},
 };
 
@@ -511,7 +535,7 @@ cli_main(int argc, char **argv)
 			return 0;
 		}
 	}
-	if (!v->fn) {           /* `corral daemon`: main() runs it, not the client */
+	if (!v->fn) {           /* `corral daemon`, `runtime`: main() runs them */
 		verb_usage(stderr, v);
 		return 2;
 	}

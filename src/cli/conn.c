@@ -308,6 +308,12 @@ hello(struct conn *c, char **err)
 		return -EPROTO;
 	c->daemon_pid = (int)json_integer_value(json_object_get(r, "pid"));
 	json_decref(r);
+	/* The pid as this process sees it: a daemon in another pid namespace
+	 * (`corral runtime` as a container's PID 1) says 1 of itself. */
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+		c->daemon_pid = (int)cred.pid;
 	return 0;
 }
 

@@ -32,8 +32,8 @@ static const struct {
 	{{"logrotate", 0},
 	    "use the system's logrotate with `postrotate corral reloadLogs` (or SIGUSR2 to "
 	    "the daemon)"},
-	{{"update", "updatePM2", "deepUpdate", 0},
-	    "run corral save && corral kill, install the new binary, then corral resurrect"},
+	{{"updatePM2", "deepUpdate", 0},
+	    "install the new corral binary, then corral update (the apps keep running)"},
 	{{"serve", "expose", 0},
 	    "start a static file server as an app"},
 	{{"report", 0},

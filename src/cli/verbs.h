@@ -7,9 +7,9 @@
  *
  *   verbs_start.c   start, startOrRestart, startOrReload
  *   verbs_run.c     stop, restart, reload, delete, reset, sendSignal, scale
- *   verbs_query.c   list, jlist, prettylist, describe, env, pid, id
+ *   verbs_query.c   list, jlist, prettylist, describe, env, pid, id, ready
  *   verbs_logs.c    logs, flush, reloadLogs
- *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill
+ *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill, update
  *   verbs_config.c  config, ecosystem, and loading ecosystem files
  *   verbs_monit.c   monit (the ncurses dashboard)
  *
@@ -125,6 +125,7 @@ int verb_describe(struct ctx *x);
 int verb_env(struct ctx *x);
 int verb_pid(struct ctx *x);
 int verb_id(struct ctx *x);
+int verb_ready(struct ctx *x);
 int verb_logs(struct ctx *x);
 int verb_flush(struct ctx *x);
 int verb_reload_logs(struct ctx *x);
@@ -135,6 +136,7 @@ int verb_startup(struct ctx *x);
 int verb_unstartup(struct ctx *x);
 int verb_ping(struct ctx *x);
 int verb_kill(struct ctx *x);
+int verb_update(struct ctx *x);
 int verb_config(struct ctx *x);
 int verb_ecosystem(struct ctx *x);
 int verb_monit(struct ctx *x);

@@ -119,27 +119,6 @@ found:
 	return 0;
 }
 
-/* s with every byte that does not start a UTF-8 sequence replaced by
- * U+FFFD, for a JSON string. */
-static char *
-utf8_replaced(const char *s, size_t n, size_t *len)
-{
-	struct sbuf b = SBUF_INIT;
-	sbuf_adds(&b, "");
-	for (size_t i = 0; i < n;) {
-		size_t k = utf8_seq_len(s + i, n - i);
-		if (k == 0) {
-			sbuf_adds(&b, "\xef\xbf\xbd");
-			i++;
-		} else {
-			sbuf_add(&b, s + i, k);
-			i += k;
-		}
-	}
-	*len = b.len;
-	return sbuf_take(&b);
-}
-
 /* The text of a line, each occurrence of the highlighted word on a grey
  * background (on a terminal). */
 static void

@@ -2,6 +2,7 @@
  * verbs_query.c — what the daemon knows, printed: list, jlist, prettylist,
  * describe, env, pid, id.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,4 +321,55 @@ verb_id(struct ctx *x)
 	free(here);
 	json_decref(procs);
 	return 0;
+}
+
+/* `ready [app]...`, for a container's probes: 0 when every instance that
+ * should run (every one not stopped) is online and ready — bound its port
+ * in cluster mode, said so with wait_ready — and at least one is; else 1
+ * with the first that is not. Never starts a daemon: a probe must not. */
+int
+verb_ready(struct ctx *x)
+{
+	int rc = cli_connect(x, false);
+	if (rc == -ENOENT)
+		return cli_fail(x, "no corral daemon runs for %s", x->paths.home);
+	if (rc < 0)
+		return 1;
+	json_t *targets = x->a.pos[0] ? cli_targets(x->a.pos) : NULL;
+	json_t *procs = cli_list_procs(x, targets, false);
+	json_decref(targets);
+	if (!procs)
+		return 1;
+	size_t ready = 0, not_ready = 0;
+	json_t *first = NULL;
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		const char *status = json_string_value(json_object_get(p, "status"));
+		if (!status || strcmp(status, "stopped") == 0)
+			continue;
+		if (strcmp(status, "online") == 0 && json_is_true(json_object_get(p, "ready"))) {
+			ready++;
+			continue;
+		}
+		if (!first)
+			first = p;
+		not_ready++;
+	}
+	rc = 0;
+	if (first) {
+		const char *status = json_string_value(json_object_get(first, "status"));
+		bool online = strcmp(status, "online") == 0;
+		rc = cli_fail(x, "%zu of %zu instances not ready: %s[%lld] is %s",
+		    not_ready, not_ready + ready, json_string_value(json_object_get(first, "name")),
+		    (long long)json_integer_value(json_object_get(first, "pm_id")),
+		    online ? "online but not ready (no port bound yet, or no ready signal)" : status);
+	} else if (ready == 0) {
+		rc = cli_fail(x, "%s", json_array_size(procs) ? "every instance is stopped"
+		    : "no app runs");
+	} else {
+		printf("ready: %zu instance%s online and ready\n", ready, ready == 1 ? "" : "s");
+	}
+	json_decref(procs);
+	return rc;
 }

@@ -378,8 +378,9 @@ verb_start(struct ctx *x)
 		args = default_file;
 	}
 	if (args_has(&x->a, "no-daemon"))
-		return cli_fail(x, "--no-daemon: corral runs apps under its daemon, and has no "
-		    "foreground mode yet; --attach starts them and follows their logs");
+		return cli_fail(x, "--no-daemon: corral start runs apps under its daemon; corral "
+		    "runtime runs them in the foreground (containers), --attach starts them and "
+		    "follows their logs");
 	if (strcmp(args[0], "-") == 0 && args[1])
 		return cli_fail(x, "- reads the apps from standard input: give it alone (\"%s\" is "
 		    "extra)", args[1]);

@@ -206,3 +206,76 @@ verb_kill(struct ctx *x)
 	printf("corral: daemon stopped\n");
 	return 0;
 }
+
+/* The version a daemon answers with (new), or NULL; its pid in *pid. */
+static char *
+daemon_version(const struct paths *p, int *pid)
+{
+	struct conn c;
+	char *err = NULL;
+	if (conn_open(p, false, &c, &err) < 0) {
+		free(err);
+		return NULL;
+	}
+	json_t *req = json_pack("{s:s}", "cmd", "ping");
+	json_t *r = conn_call(&c, req, QUICK_TIMEOUT_MS, &err);
+	json_decref(req);
+	free(err);
+	char *v = NULL;
+	if (r && json_string_value(json_object_get(r, "version")))
+		v = xstrdup(json_string_value(json_object_get(r, "version")));
+	*pid = c.daemon_pid;
+	json_decref(r);
+	conn_close(&c);
+	return v;
+}
+
+/* `corral update`: the daemon execs the corral binary now on disk (the
+ * path it was started from), which takes every app over without
+ * restarting any (src/daemon/update.h). The daemon checks the binary
+ * first and refuses, saying why, if it cannot take over. */
+int
+verb_update(struct ctx *x)
+{
+	int rc = cli_connect(x, false);
+	if (rc == -ENOENT) {
+		printf("corral: no daemon running for %s; the next command starts the binary on "
+		    "disk\n", x->paths.home);
+		return 0;
+	}
+	if (rc < 0)
+		return 1;
+	int pid = x->conn.daemon_pid;
+	int64_t began = mono_ms();
+	json_t *r = cli_call(x, json_pack("{s:s}", "cmd", "update_daemon"), 60000);
+	if (!r)
+		return 1;
+	char *from = xstrdup(json_string_value(json_object_get(r, "from")) ?: "?");
+	char *to = xstrdup(json_string_value(json_object_get(r, "to")) ?: "?");
+	json_decref(r);
+	conn_close(&x->conn);
+	x->connected = false;
+	/* The same process answers again once the new binary has taken over:
+	 * a connection made meanwhile waits in the control socket's backlog. */
+	int64_t deadline = mono_ms() + 30000;
+	char *now = NULL;
+	int now_pid = 0;
+	while (!(now = daemon_version(&x->paths, &now_pid)) && mono_ms() < deadline)
+		usleep(20000);
+	int64_t took = mono_ms() - began;
+	if (!now) {
+		rc = cli_fail(x, "no daemon answers since the handover to corral %s: see %s", to,
+		    x->paths.log);
+	} else if (strcmp(now, to) != 0 || now_pid != pid) {
+		rc = cli_fail(x, "the daemon answering is corral %s (pid %d), not corral %s (pid "
+		    "%d): the handover failed; see %s", now, now_pid, to, pid, x->paths.log);
+	} else {
+		printf("corral update: daemon corral %s -> %s (pid %d kept), answering again after "
+		    "%lld ms; every app kept running\n", from, to, pid, (long long)took);
+		rc = 0;
+	}
+	free(now);
+	free(from);
+	free(to);
+	return rc;
+}

@@ -13,6 +13,22 @@
  *                     TAG key blob   DEL key   COMMIT   READY   BYE
  *   keeper → daemon   ITEM key blob [fds] ... END (key: the keeper's version)
  *
+ * `corral update` (daemon/update.c) speaks it too, to the new binary run
+ * as `corral daemon --check-handover` on a socketpair before the daemon
+ * execs it:
+ *
+ *   new binary → daemon   HELLO (key: its KEEP_VERSION, blob: its version)
+ *   daemon → new binary   ITEM key blob ... END (key: KEEP_VERSION): the
+ *                         records the keeper holds, without descriptors
+ *   new binary → daemon   VERDICT (key: 1 it can take over, 0 it cannot;
+ *                         blob: what it read, or why not)
+ *
+ * KEEP_VERSION versions the frames and the records together: a change an
+ * older reader would misread (a field that changes meaning, a new kind of
+ * item it must not ignore) bumps it. A daemon does not update to a binary
+ * of another version, and a keeper of another version is let go (its apps
+ * are found as orphans).
+ *
  * PUT replaces an item whole (its old descriptors are closed), TAG only its
  * blob, DEL drops it. Between BEGIN and COMMIT the items build a new
  * generation that replaces the old one at COMMIT, so a daemon that dies in
@@ -44,6 +60,7 @@ enum keep_op {
 	KEEP_DEL,         /* drop an item, closing its descriptors */
 	KEEP_READY,       /* the daemon serves clients */
 	KEEP_BYE,         /* orderly exit: close everything and exit */
+	KEEP_VERDICT,     /* `corral update`'s check: can the new binary take over */
 	KEEP_OP_MAX
 };
 

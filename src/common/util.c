@@ -407,6 +407,25 @@ utf8_valid(const char *s, size_t n)
 	return true;
 }
 
+char *
+utf8_replaced(const char *s, size_t n, size_t *len)
+{
+	struct sbuf b = SBUF_INIT;
+	sbuf_adds(&b, "");
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq_len(s + i, n - i);
+		if (k == 0) {
+			sbuf_adds(&b, "\xef\xbf\xbd");
+			i++;
+		} else {
+			sbuf_add(&b, s + i, k);
+			i += k;
+		}
+	}
+	*len = b.len;
+	return sbuf_take(&b);
+}
+
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -73,6 +73,9 @@ char *shell_quote(const char *s);
  * (overlong forms, surrogates and code points past U+10FFFF are not). */
 size_t utf8_seq_len(const char *s, size_t n);
 bool utf8_valid(const char *s, size_t n);
+/* s with every byte that does not start a UTF-8 sequence replaced by
+ * U+FFFD, for a JSON string; its length in *len. Caller frees. */
+char *utf8_replaced(const char *s, size_t n, size_t *len);
 
 /* Standard base64 of n bytes; caller frees. Decoding returns -EINVAL on bad
  * input, else the decoded length, into out (at least 3*len/4+3 bytes). */

@@ -23,6 +23,7 @@
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
+#include "daemon/triggers.h"
 #include "daemon/wait.h"
 
 /* Orphans wait in requests under uids no instance ever has. */
@@ -59,6 +60,8 @@ take_fd(struct keep_item *it, unsigned i)
 	return fd;
 }
 
+static pid_t parent_of(pid_t pid);
+
 static void
 adopt_app(struct keep_item *it)
 {
@@ -70,7 +73,10 @@ adopt_app(struct keep_item *it)
 		free(err);
 		return;
 	}
-	app_restore(&spec, (uint64_t)jint(it->rec, "id", 0));
+	struct app *a = app_restore(&spec, (uint64_t)jint(it->rec, "id", 0));
+	/* cron_restart and watch go on as before. */
+	if (a)
+		triggers_start(a);
 }
 
 static int
@@ -156,7 +162,11 @@ adopt_proc(struct keep_item *it)
 		.exited = json_is_true(json_object_get(r, "exited")),
 		.retiring = json_is_true(json_object_get(r, "retiring")),
 		.ready_timed_out = json_is_true(json_object_get(r, "ready_timed_out")),
-		.adopted = true,
+		/* Not our child (its parent is the keeper, since the daemon that
+		 * started it died): it exits with a status nobody can tell us.
+		 * After `corral update` it is our child still (update.h): we
+		 * reap it and know. */
+		.adopted = parent_of((pid_t)jint(r, "pid", 0)) != getpid(),
 		.started_mono = jint(r, "started_mono", mono_ms()),
 		.ready_mono = jint(r, "ready_mono", -1),
 		.stop = {.sig = (int)jint(stop, "sig", 2), .timeout_ms = jint(stop, "timeout", 1600),

@@ -27,6 +27,7 @@
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 #include "daemon/triggers.h"
+#include "daemon/update.h"
 #include "daemon/wait.h"
 
 /* ---- listing ---- */
@@ -689,6 +690,12 @@ cmd_events(struct client *c, json_t *id, json_t *req)
 }
 
 static void
+cmd_update_daemon(struct client *c, json_t *id, json_t *req)
+{
+	update_daemon(c, id);
+}
+
+static void
 cmd_kill(struct client *c, json_t *id, json_t *req)
 {
 	struct wait *w = wait_for_request(req);
@@ -721,6 +728,7 @@ static const struct {
 	{"logs", cmd_logs, 0},
 	{"events", cmd_events, 0},
 	{"kill", cmd_kill, CMD_WHILE_SHUTTING_DOWN},
+	{"update_daemon", cmd_update_daemon, 0},
 };
 
 void

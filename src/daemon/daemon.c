@@ -21,6 +21,7 @@
 
 #include "cluster/cluster.h"
 #include "common/log.h"
+#include "common/signame.h"
 #include "common/spec.h"
 #include "daemon/adopt.h"
 #include "daemon/events.h"
@@ -31,12 +32,14 @@
 #include "daemon/notify.h"
 #include "daemon/op.h"
 #include "daemon/reload.h"
+#include "daemon/runtime.h"
 #include "daemon/sampler.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 #include "daemon/triggers.h"
+#include "daemon/update.h"
 
 static void daemon_shutdown(void);
 
@@ -52,8 +55,18 @@ on_signal(struct loop *l, struct io *io, uint32_t events, void *arg)
 		case SIGTERM:
 		case SIGINT:
 		case SIGQUIT:
+			if (D->runtime && D->shutting_down) {
+				/* Whoever sent the first one has no time left. */
+				dlog("received %s again: killing every app now",
+				    strsignal((int)si.ssi_signo));
+				runtime_kill_now();
+				break;
+			}
 			dlog("received %s: stopping every app, then exiting",
 			    strsignal((int)si.ssi_signo));
+			if (D->runtime)
+				fprintf(stderr, "corral runtime: received %s: stopping every app, the "
+				    "last started first\n", signame_name((int)si.ssi_signo));
 			daemon_shutdown();
 			break;
 		case SIGUSR2: {
@@ -101,10 +114,15 @@ daemon_shutdown(void)
 	if (D->shutting_down)
 		return;
 	D->shutting_down = true;
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link) {
-		state_step();
-		inst_stop(in, AFTER_STOP_NOTHING, "daemon shutting down");
+	if (D->runtime) {
+		/* One app after the other (runtime.c). */
+		runtime_begin_stop();
+	} else {
+		struct inst *in;
+		TAILQ_FOREACH(in, &D->insts, link) {
+			state_step();
+			inst_stop(in, AFTER_STOP_NOTHING, "daemon shutting down");
+		}
 	}
 	supervise_stop_strays();
 	op_poke();
@@ -177,6 +195,12 @@ find_self(void)
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
+	/* Our binary was replaced on disk since it started (an upgrade, before
+	 * `corral update`): its path names the new one, which is what an
+	 * update or a new keeper should run. */
+	const char *deleted = " (deleted)";
+	if ((size_t)n > strlen(deleted) && strcmp(buf + n - strlen(deleted), deleted) == 0)
+		buf[n - strlen(deleted)] = '\0';
 	D->exe_path = xstrdup(buf);
 	char *dir = dirname(buf);
 	/* build/corral next to build/libcorral-preload.so, or an installed
@@ -237,6 +261,7 @@ daemon_teardown(void)
 	cluster_free(D->cluster);
 	logpipe_close_all();
 	op_free_all();
+	runtime_free();
 	loop_flush(D->loop);
 	timer_stop(D->loop, &D->sample_timer);
 	fdreserve_free();
@@ -270,22 +295,12 @@ report_ready(int fd, const char *err)
 	close(fd);
 }
 
-int
-daemon_main(int argc, char **argv)
+/* The daemon, in the background (`corral daemon`, ready_fd the pipe to
+ * the client that started it, or -1) or in the foreground (D->runtime). */
+static int
+daemon_run(int ready_fd)
 {
-	(void)argc;
-	(void)argv;
-	int ready_fd = -1;
-	const char *rfd = getenv("CORRAL_DAEMON_READY_FD");
-	if (rfd) {
-		ready_fd = atoi(rfd);
-		fd_set_cloexec(ready_fd, true);
-		unsetenv("CORRAL_DAEMON_READY_FD");
-	}
-	/* Static: the state must outlive this frame for anything that runs at
-	 * exit (daemon_teardown frees what it points to). */
-	static struct daemon d;
-	state_init(&d);
+	const char *who = D->runtime ? "corral runtime" : "corral daemon";
 	D->cpus = spec_usable_cpus();
 
 	char *err = NULL;
@@ -293,22 +308,43 @@ daemon_main(int argc, char **argv)
 	if (rc == 0)
 		rc = paths_prepare(&D->paths, &err);
 	if (rc < 0) {
-		fprintf(stderr, "corral daemon: %s\n", err);
+		fprintf(stderr, "%s: %s\n", who, err);
 		report_ready(ready_fd, err);
 		free(err);
 		return 1;
 	}
 	/* O_NONBLOCK: whatever daemon.log is, opening it never hangs start-up. */
 	log_open(D->paths.log);
+	/* The runtime holds the start lock until its socket listens: a `corral`
+	 * command run in the container meanwhile (a probe, docker exec) waits
+	 * for it and connects, instead of starting a daemon of its own, which
+	 * would take the home and make the runtime refuse to run. */
+	int start_lock = -1;
+	if (D->runtime) {
+		start_lock = open(D->paths.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		while (start_lock >= 0 && flock(start_lock, LOCK_EX) < 0 && errno == EINTR)
+			;
+	}
 	if (lock_pidfile(&err) < 0)
 		goto cannot_start;
 	/* Before anything else: this process may become the keeper (with the
-	 * umask and limits we were started with) and go on in a child. */
-	struct keep_items adopted;
-	bool keeper_found;
-	keep_attach(&adopted, &keeper_found);
+	 * umask and limits we were started with) and go on in a child. The
+	 * runtime has none: it is the container's main process, and when it
+	 * dies the container ends with its apps (docs/runtime.md). */
+	struct keep_items adopted = {0};
+	bool keeper_found = false;
+	if (!D->runtime)
+		keep_attach(&adopted, &keeper_found);
 	if (write_pidfile(&err) < 0)
 		goto cannot_start;
+	const char *from = getenv("CORRAL_UPDATED_FROM");
+	if (from) {
+		/* `corral update` exec'd us in the previous daemon's process. */
+		dlog("corral update: corral %s replaces corral %s in the same process (pid %d)%s",
+		    CORRAL_VERSION, from, (int)D->pid, keeper_found ? ""
+		    : "; but the keeper did not hand anything over");
+		unsetenv("CORRAL_UPDATED_FROM");
+	}
 	/* Our files are private; the apps get the umask we were started with. */
 	D->app_umask = umask(077);
 	/* Relays, kept sockets and many apps' pipes need descriptors; a soft
@@ -350,6 +386,15 @@ daemon_main(int argc, char **argv)
 	keep_start();
 	if (server_listen(&err) < 0)
 		goto cannot_start;
+	if (D->runtime) {
+		/* Commands connect now. */
+		if (start_lock >= 0)
+			close(start_lock);
+		fprintf(stderr, "corral runtime: corral %s, pid %d, home %s: starting the apps\n",
+		    CORRAL_VERSION, (int)D->pid, D->paths.home);
+		if (runtime_start(daemon_shutdown, &err) < 0)
+			goto cannot_start;
+	}
 	sampler_start();
 	loop_add_hook(D->loop, op_run, NULL);
 	loop_add_hook(D->loop, shutdown_check, NULL);
@@ -373,14 +418,49 @@ daemon_main(int argc, char **argv)
 	dlog("daemon exiting");
 	unlink(D->paths.pidfile);
 	close(D->pid_fd);
-	int code = rc < 0 ? 1 : D->exit_code;
+	int code = rc < 0 ? 1 : D->runtime ? runtime_exit_code() : D->exit_code;
 	daemon_teardown();
 	return code;
 
 cannot_start:
 	dlog("cannot start: %s", err);
-	fprintf(stderr, "corral daemon: %s\n", err);
+	fprintf(stderr, "%s: %s\n", who, err);
 	report_ready(ready_fd, err);
 	free(err);
 	return 1;
+}
+
+int
+daemon_main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "--check-handover") == 0)
+		return update_check_main();
+	int ready_fd = -1;
+	const char *rfd = getenv("CORRAL_DAEMON_READY_FD");
+	if (rfd) {
+		ready_fd = atoi(rfd);
+		fd_set_cloexec(ready_fd, true);
+		unsetenv("CORRAL_DAEMON_READY_FD");
+	}
+	/* Static: the state must outlive this frame for anything that runs at
+	 * exit (daemon_teardown frees what it points to). */
+	static struct daemon d;
+	state_init(&d);
+	return daemon_run(ready_fd);
+}
+
+int
+daemon_runtime_main(int argc, char **argv)
+{
+	static struct daemon d;
+	state_init(&d);
+	char *err = NULL;
+	if (runtime_init(argc, argv, &err) < 0) {
+		fprintf(stderr, "corral runtime: %s\n", err);
+		free(err);
+		return RUNTIME_EXIT_START;
+	}
+	/* Whoever started us (a container engine) is not a corral client. */
+	unsetenv("CORRAL_DAEMON_READY_FD");
+	return daemon_run(-1);
 }

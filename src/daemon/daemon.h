@@ -7,5 +7,9 @@
 
 /* Run the daemon for $CORRAL_HOME. Returns the process exit code. */
 int daemon_main(int argc, char **argv);
+/* `corral runtime [options] <file|script> [start options]` (argv[0] is the
+ * program): the daemon in the foreground, as a container's entry point
+ * (runtime.h). Returns the process exit code. */
+int daemon_runtime_main(int argc, char **argv);
 
 #endif

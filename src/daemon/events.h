@@ -30,6 +30,9 @@ enum event_kind {
 	EV_APP_REMOVE,      /* app is being removed, its instances are gone */
 	EV_LOG,             /* a line (or part of one) of an app's output */
 	EV_CHANGED,         /* something requests may wait on changed */
+	EV_REAPED,          /* a child no process of ours accounts for was reaped
+	                     * (pid, wstatus): an orphan, or `corral runtime`'s
+	                     * own `corral start` */
 	EV_KINDS
 };
 
@@ -48,6 +51,9 @@ struct event {
 	const char *data;       /* without the newline */
 	size_t len;
 	bool eol;               /* the line ends here */
+	/* EV_REAPED: */
+	int pid;
+	int wstatus;
 };
 
 typedef void (*event_fn)(const struct event *ev, void *arg);

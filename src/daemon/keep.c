@@ -52,6 +52,8 @@ struct keep {
 	int last_next_pm_id;      /* what the keeper has */
 	struct timer respawn;
 	int64_t last_spawn_mono;
+	int dump_fd;              /* keep_dump(): items go there, -1 otherwise */
+	int dump_rc;
 };
 
 static void keeper_lost(const char *why);
@@ -139,6 +141,13 @@ send_frame(enum keep_op op, uint64_t key, const char *blob, size_t len, const in
     unsigned nfds)
 {
 	struct keep *k = D->keep;
+	if (k && k->dump_fd >= 0) {
+		/* A copy of every item's record for a binary that checks it can
+		 * read them (update.c): PUTs only, without descriptors. */
+		if (op == KEEP_PUT && k->dump_rc == 0)
+			k->dump_rc = keep_send(k->dump_fd, KEEP_ITEM, key, blob, len, NULL, 0);
+		return;
+	}
 	if (!k || !k->live)
 		return;
 	struct keep_hdr hdr;
@@ -207,7 +216,7 @@ send_json(enum keep_op op, uint64_t key, json_t *rec, const int *fds, unsigned n
 void
 keep_put(enum keep_kind kind, uint64_t id, json_t *rec, const int *fds, unsigned nfds)
 {
-	if (!D->keep || !D->keep->live) {
+	if (!D->keep || (!D->keep->live && D->keep->dump_fd < 0)) {
 		json_decref(rec);
 		return;
 	}
@@ -451,32 +460,89 @@ keep_flush(struct loop *l, void *arg)
 	}
 }
 
-/* Everything, as a new generation: at start, and for a new keeper. */
+/* PUT every item. For the keeper, what it now has is no longer dirty;
+ * for a dump (keep_dump) nothing changes. */
 static void
-sync_all(void)
+put_all(bool for_keeper)
 {
 	struct keep *k = D->keep;
-	send_frame(KEEP_BEGIN, 0, NULL, 0, NULL, 0);
-	put_meta(k);
+	if (for_keeper)
+		put_meta(k);
+	else
+		keep_put(KK_META, 0, json_pack("{s:i}", "next_pm_id", D->next_pm_id), NULL, 0);
 	struct app *a;
 	TAILQ_FOREACH(a, &D->apps, link) {
-		a->keep_dirty = false;
+		if (for_keeper)
+			a->keep_dirty = false;
 		keep_put(KK_APP, a->id, app_record(a), NULL, 0);
 	}
 	struct inst *in;
 	TAILQ_FOREACH(in, &D->insts, link) {
-		in->keep_dirty = false;
+		if (for_keeper)
+			in->keep_dirty = false;
 		keep_put(KK_INST, in->uid, inst_record(in), NULL, 0);
 	}
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {
-		p->keep_dirty = false;
+		if (for_keeper)
+			p->keep_dirty = false;
 		put_proc(p);
 	}
 	logpipe_keep_all();
 	cluster_foreach_member(D->cluster, put_member, NULL);
 	notify_keep_all();
+}
+
+/* Everything, as a new generation: at start, and for a new keeper. */
+static void
+sync_all(void)
+{
+	send_frame(KEEP_BEGIN, 0, NULL, 0, NULL, 0);
+	put_all(true);
 	send_frame(KEEP_COMMIT, 0, NULL, 0, NULL, 0);
+}
+
+int
+keep_dump(int fd)
+{
+	struct keep *k = D->keep;
+	if (!k)
+		return -ENOTCONN;
+	k->dump_fd = fd;
+	k->dump_rc = 0;
+	put_all(false);
+	k->dump_fd = -1;
+	if (k->dump_rc < 0)
+		return k->dump_rc;
+	return keep_send(fd, KEEP_END, KEEP_VERSION, NULL, 0, NULL, 0);
+}
+
+int
+keep_sync_now(int timeout_ms)
+{
+	struct keep *k = D->keep;
+	if (!k || !k->live || k->fd < 0)
+		return -ENOTCONN;
+	keep_flush(D->loop, NULL);
+	int64_t deadline = mono_ms() + timeout_ms;
+	while (k->fd >= 0 && !STAILQ_EMPTY(&k->queue)) {
+		if (mono_ms() >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd pfd = {k->fd, POLLOUT, 0};
+		poll(&pfd, 1, 100);
+		int rc = send_head(k);
+		if (rc < 0) {
+			keeper_lost(strerror(-rc));
+			return rc;
+		}
+	}
+	return k->fd >= 0 ? 0 : -ENOTCONN;
+}
+
+int
+keep_fd(void)
+{
+	return D->keep && D->keep->live ? D->keep->fd : -1;
 }
 
 /* ---- the connection ---- */
@@ -726,6 +792,7 @@ keep_attach(struct keep_items *got, bool *found)
 	struct keep *k = xcalloc(1, sizeof(*k));
 	D->keep = k;
 	k->fd = -1;
+	k->dump_fd = -1;
 	STAILQ_INIT(&k->queue);
 	timer_init(&k->respawn, on_respawn, k);
 	memset(got, 0, sizeof(*got));

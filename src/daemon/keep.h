@@ -98,6 +98,20 @@ void keep_close(void);
 /* The keeper's pid, 0 when there is none. */
 pid_t keep_pid(void);
 
+/* ---- for `corral update` (update.c) ---- */
+
+/* Write the record of every item the keeper holds (without descriptors) to
+ * fd as ITEM frames, then END with KEEP_VERSION: what a new binary reads
+ * to prove it can take over. Blocking on fd. 0, or -errno (-ENOTCONN
+ * without a keeper). */
+int keep_dump(int fd);
+/* Send the keeper every record marked dirty and everything queued,
+ * waiting at most timeout_ms: afterwards it holds this very state. 0, or
+ * -errno (-ENOTCONN without a live keeper). */
+int keep_sync_now(int timeout_ms);
+/* The connection to the live keeper, or -1. */
+int keep_fd(void);
+
 /* Descriptors: an item with a record (consumed) and fds (copied by the
  * keeper; still the caller's). */
 void keep_put(enum keep_kind kind, uint64_t id, json_t *rec, const int *fds, unsigned nfds);

@@ -903,6 +903,25 @@ server_listen(char **err)
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur / 4 < MAX_CLIENTS)
 		D->max_clients = nofile.rlim_cur / 4;
 	timer_init(&D->accept_retry, on_accept_retry, NULL);
+	timer_init(&D->trim_timer, on_trim, NULL);
+	/* The previous daemon of this process, before `corral update` made it
+	 * exec us, kept its listening socket open for us: connections made
+	 * meanwhile wait in its backlog, none is refused. */
+	const char *inherited = getenv("CORRAL_CONTROL_FD");
+	if (inherited) {
+		int fd = atoi(inherited);
+		unsetenv("CORRAL_CONTROL_FD");
+		int listening = 0;
+		socklen_t len = sizeof(listening);
+		if (fd > 2 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
+		    listening) {
+			fd_set_cloexec(fd, true);
+			fd_set_nonblock(fd, true);
+			D->ctl_fd = fd;
+			return io_add(D->loop, &D->ctl_io, fd, EPOLLIN, on_accept, NULL);
+		}
+		dlog("CORRAL_CONTROL_FD=%s is not a listening socket: listening anew", inherited);
+	}
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", D->paths.sock);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -921,8 +940,38 @@ server_listen(char **err)
 		return -e;
 	}
 	D->ctl_fd = fd;
-	timer_init(&D->trim_timer, on_trim, NULL);
 	return io_add(D->loop, &D->ctl_io, fd, EPOLLIN, on_accept, NULL);
+}
+
+/* Write what is queued for c, waiting for it until deadline (mono ms):
+ * only at exit or just before the daemon's exec (update.c). */
+static void
+flush_until(struct client *c, int64_t deadline)
+{
+	while (!c->dead && c->out.len > c->out_off) {
+		int64_t left = deadline - mono_ms();
+		struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t n = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0 && errno != EAGAIN && errno != EINTR)
+			break;
+		if (n > 0)
+			c->out_off += (size_t)n;
+	}
+}
+
+void
+client_flush_now(struct client *c, int timeout_ms)
+{
+	flush_until(c, mono_ms() + timeout_ms);
+}
+
+int
+server_listen_fd(void)
+{
+	return D->ctl_fd;
 }
 
 void
@@ -934,18 +983,7 @@ server_close_all(void)
 	 * that reads gets it whole and one that does not is not waited for. */
 	int64_t deadline = mono_ms() + 1000;
 	while ((c = TAILQ_FIRST(&D->clients)) != NULL) {
-		while (!c->dead && c->out.len > c->out_off) {
-			int64_t left = deadline - mono_ms();
-			struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-			if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-				break;
-			ssize_t n = send(c->fd, c->out.s + c->out_off, c->out.len - c->out_off,
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n <= 0 && errno != EAGAIN && errno != EINTR)
-				break;
-			if (n > 0)
-				c->out_off += (size_t)n;
-		}
+		flush_until(c, deadline);
 		client_drop(c);
 	}
 	timer_stop(D->loop, &D->accept_retry);

@@ -34,8 +34,12 @@ struct client;
 struct event;
 struct inst;
 
+/* Listen on the control socket (or take the one CORRAL_CONTROL_FD names,
+ * inherited across `corral update`'s exec). 0 or -errno with *err. */
 int server_listen(char **err);
 void server_close_all(void);
+/* The listening control socket (update.c keeps it across the exec). */
+int server_listen_fd(void);
 
 /* Reply {"id":id,"ok":true, ...result's members}; result is consumed. */
 void client_reply(struct client *c, json_t *id, json_t *result);
@@ -64,6 +68,9 @@ void client_error(struct client *c, json_t *id, const char *code,
 bool client_alive(const struct client *c);
 /* An op of c finished (c may be NULL): close c if it only waited for it. */
 void client_op_done(struct client *c);
+/* Write c's pending output now, waiting at most timeout_ms (the loop does
+ * not run meanwhile: only before an exec). */
+void client_flush_now(struct client *c, int timeout_ms);
 /* After the pending output is written, close the connection. */
 void client_close_after_flush(struct client *c);
 

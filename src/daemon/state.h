@@ -35,6 +35,7 @@ struct logfile;
 struct logpipe;
 struct cluster;
 struct keep;
+struct runtime;
 
 TAILQ_HEAD(app_list, app);
 TAILQ_HEAD(inst_list, inst);
@@ -108,6 +109,8 @@ struct daemon {
 	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
 	struct timer trim_timer;    /* gives freed heap back once clients are quiet */
 	bool shutting_down;         /* `corral kill` or SIGTERM in progress */
+	size_t stop_kills;          /* processes SIGKILLed while shutting down */
+	struct runtime *runtime;    /* `corral runtime` (runtime.c), else NULL */
 	uint64_t steps;             /* work done, see state_step() */
 	int exit_code;
 };

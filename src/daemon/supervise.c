@@ -1052,6 +1052,8 @@ on_kill_timer(struct loop *l, struct timer *t, void *arg)
 			proc_set_state(p, P_KILLING);
 			proc_kill(p, SIGKILL, false);
 			p->stop_deadline = now + SIGKILL_GRACE_MS;
+			if (D->shutting_down)
+				D->stop_kills++;
 		} else if (p->exited) {
 			/* Only unkillable leftovers (D state) remain: stop caring. */
 			dlog("pid %d: leftover processes of its group survive SIGKILL", (int)p->pid);
@@ -1170,6 +1172,8 @@ supervise_reap(void)
 		struct proc *p = proc_by_pid(pid);
 		if (p && !p->exited)
 			proc_exited(p, status);
+		else if (!p)
+			events_emit(&(struct event){.kind = EV_REAPED, .pid = pid, .wstatus = status});
 	}
 }
 
@@ -1187,6 +1191,10 @@ on_restart_timer(struct loop *l, struct timer *t, void *arg)
 {
 	struct inst *in = arg;
 	char *err = NULL;
+	/* Nothing starts again while everything stops (corral runtime stops
+	 * its apps one after the other: a later one may still be waiting). */
+	if (D->shutting_down)
+		return;
 	if (in->state == ST_WAITING && waiting_for_fds(in))
 		inst_start(in, &err);
 	else if (in->state == ST_WAITING)
@@ -1747,6 +1755,35 @@ stop_strays_of(pid_t reaper, const struct stop_how *how)
 	}
 	free(kids);
 	return found;
+}
+
+size_t
+supervise_kill_all(void)
+{
+	size_t n = 0;
+	int64_t now = mono_ms();
+	struct proc *p;
+	TAILQ_FOREACH(p, &D->procs, link) {
+		state_step();
+		if (p->state >= P_KILLING)
+			continue;
+		/* Tracked processes only: a process that left its instance (a
+		 * reload's old one) is as much ours as the serving one. */
+		bool tree = proc_stop_how(p).tree;
+		if (tree) {
+			snapshot_tree(p, !p->tree_no_orphans);
+			kill_tree(p, SIGKILL);
+		} else {
+			proc_kill(p, SIGKILL, true);
+		}
+		proc_set_state(p, P_KILLING);
+		if (!p->exited)
+			proc_kill(p, SIGKILL, false);
+		p->stop_deadline = now + SIGKILL_GRACE_MS;
+		timer_start(D->loop, &p->kill_timer, 0);
+		n++;
+	}
+	return n;
 }
 
 size_t

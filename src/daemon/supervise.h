@@ -113,6 +113,10 @@ void inst_adopted(struct inst *in, int64_t restart_at_mono);
  * grandchild that wiped its environment — and the orphans a previous
  * daemon left (adopt.h). Returns how many. */
 size_t supervise_stop_strays(void);
+/* Shutdown, escalated (a second SIGTERM to `corral runtime`): SIGKILL now
+ * to every tracked process not killed yet, and to its group or tree.
+ * Returns how many. */
+size_t supervise_kill_all(void);
 
 /* What cluster mode asks of the supervisor (daemon.c hands it over). */
 extern const struct cluster_ops supervise_cluster_ops;

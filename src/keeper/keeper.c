@@ -73,6 +73,8 @@ struct keeper {
 	int64_t starts[KEEPER_RESTARTS]; /* when we started the last daemons */
 	size_t nstarts;
 	pid_t last_daemon;        /* to name its exit in the log */
+	char daemon_exe[4096];    /* the binary of the daemon that said hello last,
+	                           * "" if unknown: the next daemon runs it */
 	int dying;                /* pidfd of a daemon whose connection ended */
 	bool start_pending;       /* start the next daemon once it is gone */
 	struct rlimit app_nofile; /* the limit we were started with, for daemons */
@@ -187,12 +189,32 @@ store(struct keeper *k, struct keep_frame *f)
 	idmap_put(m, f->key, it);
 }
 
+/* Remember the binary of the daemon saying hello: after `corral update`
+ * it is not ours (we run the binary we were started from), and a daemon we
+ * start after its death must be of its version, not ours. */
+static void
+note_daemon_exe(struct keeper *k)
+{
+	char link[64], buf[sizeof(k->daemon_exe)];
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)k->cur.pid);
+	ssize_t n = k->cur.pid > 0 ? readlink(link, buf, sizeof(buf) - 1) : -1;
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* Replaced on disk since: the path names the binary installed now. */
+	const char *deleted = " (deleted)";
+	if ((size_t)n > strlen(deleted) && strcmp(buf + n - strlen(deleted), deleted) == 0)
+		buf[n - strlen(deleted)] = '\0';
+	memcpy(k->daemon_exe, buf, strlen(buf) + 1);
+}
+
 /* Apply one frame from the current daemon; -EPROTO ends the connection. */
 static int
 apply(struct keeper *k, struct keep_frame *f)
 {
 	switch (f->op) {
 	case KEEP_HELLO:
+		note_daemon_exe(k);
 		if (f->key != KEEP_VERSION) {
 			dlog("keeper: a daemon of protocol %llu said hello; this keeper speaks %d",
 			    (unsigned long long)f->key, KEEP_VERSION);
@@ -374,6 +396,8 @@ start_daemon(struct keeper *k)
 		if (chdir("/") < 0)
 			_exit(1);
 		char *args[] = {"corral", "daemon", NULL};
+		if (k->daemon_exe[0] && access(k->daemon_exe, X_OK) == 0)
+			execv(k->daemon_exe, args);
 		execv("/proc/self/exe", args);
 		_exit(127);
 	}

@@ -44,7 +44,7 @@ static void
 test_pm2_commands_say_what_to_use(void **state)
 {
 	static const char *const missing[] = {"imonit", "deploy", "heapdump", "profile:mem",
-	    "plus", "link", "install", "module:install", "update", "serve", "report", "attach",
+	    "plus", "link", "install", "module:install", "updatePM2", "serve", "report", "attach",
 	    "trigger", "logrotate", "set", "gracefulReload"};
 	for (size_t i = 0; i < ARRAY_LEN(missing); i++)
 		if (!suggest_pm2_alternative(missing[i]))
@@ -55,6 +55,8 @@ test_pm2_commands_say_what_to_use(void **state)
 	assert_null(suggest_pm2_alternative("dash"));
 	assert_non_null(strstr(suggest_pm2_alternative("deploy"), "startOrReload"));
 	assert_null(suggest_pm2_alternative("start"));
+	/* corral has its own update now. */
+	assert_null(suggest_pm2_alternative("update"));
 	assert_null(suggest_pm2_alternative("strat"));
 }
 

@@ -26,7 +26,7 @@ WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
            -Isrc -fno-omit-frame-pointer
-LDLIBS  := -ljansson -lyaml -lm
+LDLIBS  := -ljansson -lyaml -lz -lm
 # The preload library runs inside apps (python, node...): never instrument it.
 # It gets its own flags, never CFLAGS (which carry the sanitizers in make asan).
 PRELOAD_CC ?= $(CC)

@@ -1,12 +1,17 @@
 /*
  * main.c — corral is one binary: `corral daemon` runs the supervisor,
  * `corral keeper` (started by the daemon, not listed in help) holds what the
- * apps need while no daemon runs, every other verb is the client. None of
- * them links another's code paths.
+ * apps need while no daemon runs, `corral logzip <file> <log>` (started by
+ * the daemon to gzip a rotated log file off its loop, not listed either),
+ * every other verb is the client. None of them links another's code paths.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/gzfile.h"
+#include "common/log.h"
 #include "daemon/daemon.h"
 #include "keeper/keeper.h"
 
@@ -22,6 +27,24 @@ is_daemon(int argc, char **argv)
 	return 1;
 }
 
+/* Compress one rotated log file; a failure goes to the daemon's log. */
+static int
+logzip_main(int argc, char **argv)
+{
+	if (argc != 3)
+		return 2;
+	/* The apps come first. */
+	if (nice(10) < 0)
+		(void)0;
+	char *err = NULL;
+	if (gzfile_compress(argv[1], &err) == 0)
+		return 0;
+	if (log_open(argv[2]) == 0)
+		dlog("logzip: %s (the rotated file stays uncompressed)", err);
+	free(err);
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -29,5 +52,7 @@ main(int argc, char **argv)
 		return daemon_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "keeper") == 0)
 		return keeper_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "logzip") == 0)
+		return logzip_main(argc - 1, argv + 1);
 	return cli_main(argc, argv);
 }

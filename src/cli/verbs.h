@@ -11,6 +11,7 @@
  *   verbs_logs.c    logs, flush, reloadLogs
  *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill
  *   verbs_config.c  config, ecosystem, and loading ecosystem files
+ *   verbs_settings.c set, get, unset (the global settings)
  *
  * A verb returns the exit code: 0, or 1 after one line on stderr
  * ("corral <verb>: what went wrong").
@@ -118,6 +119,9 @@ int verb_reset(struct ctx *x);
 int verb_signal(struct ctx *x);
 int verb_scale(struct ctx *x);
 int verb_list(struct ctx *x);
+int verb_set(struct ctx *x);
+int verb_get(struct ctx *x);
+int verb_unset(struct ctx *x);
 int verb_jlist(struct ctx *x);
 int verb_prettylist(struct ctx *x);
 int verb_describe(struct ctx *x);

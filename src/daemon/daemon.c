@@ -28,6 +28,7 @@
 #include "daemon/keep.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
+#include "daemon/logrotate.h"
 #include "daemon/notify.h"
 #include "daemon/op.h"
 #include "daemon/reload.h"
@@ -236,6 +237,8 @@ daemon_teardown(void)
 	keep_close();
 	cluster_free(D->cluster);
 	logpipe_close_all();
+	/* After the last lines were written (they may rotate a file). */
+	logrotate_shutdown();
 	op_free_all();
 	loop_flush(D->loop);
 	timer_stop(D->loop, &D->sample_timer);
@@ -333,6 +336,8 @@ daemon_main(int argc, char **argv)
 		cluster_set_socket_share(D->cluster, nofile.rlim_cur / 4);
 	subscribe_events();
 	find_self();
+	/* The settings apply to the logs adopted below too. */
+	logrotate_init();
 	/* Orphaned grandchildren (double-forking apps, npm wrappers) come to
 	 * us, so they are reaped and their process groups stay visible. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

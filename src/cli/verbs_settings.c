@@ -170,10 +170,11 @@ verb_get(struct ctx *x)
 		if (want && strcmp(want, d->key) != 0)
 			continue;
 		const char *val = json_string_value(json_object_get(set, d->key));
+		const char *shown = val ? val : *d->def ? d->def : want ? "" : "(empty: local time)";
 		if (want)
-			printf("%s\n", val ? val : d->def);
+			printf("%s\n", shown);
 		else
-			printf("%-26s %s%s\n", d->key, val ? val : d->def, val ? "" : "  (default)");
+			printf("%-26s %s%s\n", d->key, shown, val ? "" : "  (default)");
 	}
 	json_decref(set);
 	json_decref(obj);

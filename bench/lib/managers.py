@@ -203,16 +203,18 @@ class PM2(Manager):
         return self.can_rotate_here()
 
     def log_rotation(self, max_size, compress):
-        """pm2-logrotate as its README says (pm2 install, pm2 set), from the copy
-        npm put in bench/pm2; it checks the sizes every second (workerInterval,
-        its smallest) rather than every 30 s."""
+        """pm2-logrotate from the copy npm put in bench/pm2, run as `pm2 install`
+        runs a module (`pm2 install <path>` fails offline): its settings by
+        `pm2 set pm2-logrotate:<key>`, which PM2 hands to the app of that name,
+        then that app. It checks the sizes every second (workerInterval, its
+        smallest) rather than every 30 s."""
         if not max_size:
             return
-        self.cli("install", self.LOGROTATE, timeout=300)
-        for key, value in [("max_size", max_size), ("retain", "1000"),
+        for key, value in [("max_size", max_size), ("retain", "1000"), ("workerInterval", "1"),
                            ("compress", "true" if compress else "false"),
-                           ("workerInterval", "1"), ("rotateInterval", "0 0 1 1 *")]:
+                           ("rotateInterval", "0 0 1 1 *")]:
             self.cli("set", f"pm2-logrotate:{key}", value)
+        self.cli("start", os.path.join(self.LOGROTATE, "app.js"), "--name", "pm2-logrotate")
         wait_for(lambda: any(p["name"] == "pm2-logrotate" and p["status"] == "online"
                              for p in self.procs()), 60, what="pm2-logrotate to be online")
 

@@ -138,7 +138,7 @@ def one_burst(ctx, m, writers, lines, eco, sync, rotate=False):
         # The compressors finish (not timed: they run beside the apps).
         try:
             wait_for(lambda: not any(r.endswith(".log") for p in paths.values()
-                                     for r in rotated_files(p)), 120, interval=0.05,
+                                     for r in rotated_files(p)), 30, interval=0.05,
                      what="the rotated files to be compressed")
         except BenchError as e:
             log(f"logs {m.name}: {e}")

@@ -28,6 +28,10 @@ extern char **environ;
 
 /* How often running compressors are looked at. */
 #define ZIP_POLL_MS 50
+/* A rotated file is compressed no sooner than this after its rotation: a
+ * burst of output is written before its files are compressed, rather than
+ * competing with the compressors for the CPU at its busiest. */
+#define ZIP_DELAY_MS 2000
 
 /* The global settings in force. */
 static struct logrotate_conf G;
@@ -43,6 +47,7 @@ struct zjob {
 	char *path;               /* the rotated file (without .gz) */
 	struct rotset *rs;        /* whose it is; NULL once that log is gone */
 	pid_t pid;                /* 0 while waiting */
+	int64_t due_mono;         /* not started before */
 	int pidfd;                /* of pid: the daemon's reaper of orphans
 	                           * may take it, and its pid be reused */
 	bool doomed;              /* retention removed it meanwhile */
@@ -480,6 +485,7 @@ zip_queue(struct rotset *rs, struct rotated *r)
 	j->path = xstrdup(r->path);
 	j->rs = rs;
 	j->pidfd = -1;
+	j->due_mono = mono_ms() + ZIP_DELAY_MS;
 	r->state = ROT_QUEUED;
 	TAILQ_INSERT_TAIL(&zjobs, j, link);
 	zip_next();
@@ -573,11 +579,17 @@ zip_next(void)
 		zpoll_ready = true;
 	}
 	struct zjob *j, *next;
+	int64_t wait = -1;
 	for (j = TAILQ_FIRST(&zjobs); j && zrunning < LOGROTATE_ZIPS_AT_ONCE &&
 	    !D->shutting_down; j = next) {
 		next = TAILQ_NEXT(j, link);
 		if (j->pid)
 			continue;
+		/* Queued in order: the later ones are due later. */
+		if (j->due_mono > mono_ms()) {
+			wait = j->due_mono - mono_ms();
+			break;
+		}
 		char *argv[] = {"corral", "logzip", j->path, D->paths.log, NULL};
 		struct spawn_opts so = {
 			.path = D->exe_path ? D->exe_path : "/proc/self/exe", .argv = argv,
@@ -606,8 +618,13 @@ zip_next(void)
 		if (r)
 			r->state = ROT_ZIPPING;
 	}
-	if (zrunning > 0 && !timer_armed(&zpoll))
-		timer_start(D->loop, &zpoll, ZIP_POLL_MS);
+	if (zrunning > 0)
+		wait = ZIP_POLL_MS;
+	if (wait >= 0 && (!timer_armed(&zpoll) || zrunning > 0)) {
+		if (timer_armed(&zpoll))
+			timer_stop(D->loop, &zpoll);
+		timer_start(D->loop, &zpoll, wait < ZIP_POLL_MS ? ZIP_POLL_MS : wait);
+	}
 }
 
 /* ---- daemon.log ---- */

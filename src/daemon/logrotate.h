@@ -11,7 +11,8 @@
  * logrotate_added(): it joins the log's list of rotated files (oldest
  * first; read from the directory the first time), the oldest beyond
  * `retain` or `max_total_size` are removed, and with `compress` it is
- * queued for `corral logzip` (at most LOGROTATE_ZIPS_AT_ONCE at a time,
+ * queued for `corral logzip` (2 s after its rotation, at most
+ * LOGROTATE_ZIPS_AT_ONCE at a time, on idle CPU time,
  * reaped by the daemon; if the daemon dies meanwhile, the child finishes
  * alone, and a file left uncompressed is compressed when the next daemon
  * rotates that log).

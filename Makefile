@@ -26,7 +26,7 @@ WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
            -Isrc -fno-omit-frame-pointer
-LDLIBS  := -ljansson -lyaml -lm
+LDLIBS  := -ljansson -lyaml -lz -lm
 # ncurses draws `corral monit` (src/cli/verbs_monit.c): only the corral binary
 # links it, not the unit tests, fuzz targets or helpers.
 CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)

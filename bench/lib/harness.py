@@ -123,6 +123,14 @@ def install(args):
         log(f"installing pm2@{version} into {os.path.relpath(PM2_PREFIX, ROOT)}")
         subprocess.run(["npm", "install", "--prefix", PM2_PREFIX, "--no-audit", "--no-fund",
                         "--loglevel=error", f"pm2@{version}"], check=True)
+    # The logs scenario measures PM2 with pm2-logrotate too (issue 15).
+    if not args.corral_only and "logs" in args.scenarios and not PM2.can_rotate_here() \
+            and not args.no_install:
+        log(f"installing pm2-logrotate into {os.path.relpath(PM2_PREFIX, ROOT)}")
+        r = subprocess.run(["npm", "install", "--prefix", PM2_PREFIX, "--no-audit", "--no-fund",
+                            "--loglevel=error", "pm2-logrotate@latest"], check=False)
+        if r.returncode != 0:
+            log("pm2-logrotate could not be installed: PM2 is measured without rotation")
     corral = os.environ.get("CORRAL_BIN") or os.path.join(ROOT, "build", "corral")
     if not os.access(corral, os.X_OK):
         log("building corral")

@@ -94,6 +94,15 @@ class Manager:
     def start_file(self, path):
         return self.cli("start", path)
 
+    def can_rotate(self):
+        """Whether log_rotation() can turn rotation on."""
+        return False
+
+    def log_rotation(self, max_size, compress):
+        """Rotate the logs at max_size (None: no rotation) from now on."""
+        if max_size:
+            raise BenchError(f"{self.name} cannot rotate its logs here")
+
     def delete_all(self):
         return self.cli("delete", "all", check=False)
 
@@ -148,6 +157,14 @@ class Corral(Manager):
             return 0
         return pid if pid and alive(pid) else 0
 
+    def can_rotate(self):
+        return True
+
+    def log_rotation(self, max_size, compress):
+        self.cli("set", "logrotate:max_size", max_size or "0")
+        self.cli("set", "logrotate:rotateInterval", "0")
+        self.cli("set", "logrotate:compress", "true" if compress and max_size else "false")
+
     def companion_pids(self):
         try:
             with open(os.path.join(self.home, "keeper.pid")) as f:
@@ -172,9 +189,34 @@ class PM2(Manager):
         self.bin = os.path.join(PM2_PREFIX, "node_modules", "pm2", "bin", "pm2")
         self.env["PM2_HOME"] = self.home
 
+    LOGROTATE = os.path.join(PM2_PREFIX, "node_modules", "pm2-logrotate")
+
     @staticmethod
     def installed():
         return os.access(os.path.join(PM2_PREFIX, "node_modules", "pm2", "bin", "pm2"), os.X_OK)
+
+    @classmethod
+    def can_rotate_here(cls):
+        return os.path.isfile(os.path.join(cls.LOGROTATE, "package.json"))
+
+    def can_rotate(self):
+        return self.can_rotate_here()
+
+    def log_rotation(self, max_size, compress):
+        """pm2-logrotate from the copy npm put in bench/pm2, run as `pm2 install`
+        runs a module (`pm2 install <path>` fails offline): its settings by
+        `pm2 set pm2-logrotate:<key>`, which PM2 hands to the app of that name,
+        then that app. It checks the sizes every second (workerInterval, its
+        smallest) rather than every 30 s."""
+        if not max_size:
+            return
+        for key, value in [("max_size", max_size), ("retain", "1000"), ("workerInterval", "1"),
+                           ("compress", "true" if compress else "false"),
+                           ("rotateInterval", "0 0 1 1 *")]:
+            self.cli("set", f"pm2-logrotate:{key}", value)
+        self.cli("start", os.path.join(self.LOGROTATE, "app.js"), "--name", "pm2-logrotate")
+        wait_for(lambda: any(p["name"] == "pm2-logrotate" and p["status"] == "online"
+                             for p in self.procs()), 60, what="pm2-logrotate to be online")
 
     def argv(self, *args):
         return [self.bin, *args]

@@ -30,7 +30,8 @@ import time
 
 from common import summary
 
-SYSTEMS = [("corral", "corral"), ("pm2", "PM2"), ("limit", "limit")]
+SYSTEMS = [("corral", "corral"), ("pm2", "PM2"), ("limit", "limit"),
+           ("corral_norot", "corral without rotation")]
 OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "==": lambda a, b: a == b}
 
 

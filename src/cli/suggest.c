@@ -27,11 +27,11 @@ static const struct {
 	    "deploy with your own tool, then run corral startOrReload ecosystem.config.js"},
 	{{"install", "uninstall", "module:install", "module:uninstall", "module:update",
 	    "module:generate", "package", "publish", 0},
-	    "there are no modules; for log rotation, use the system's logrotate with "
-	    "`postrotate corral reloadLogs`"},
+	    "there are no modules; log rotation is built in (corral get lists its settings, "
+	    "pm2-logrotate's)"},
 	{{"logrotate", 0},
-	    "use the system's logrotate with `postrotate corral reloadLogs` (or SIGUSR2 to "
-	    "the daemon)"},
+	    "log rotation is built in: corral set logrotate:max_size 10M (corral get lists "
+	    "the settings)"},
 	{{"updatePM2", "deepUpdate", 0},
 	    "install the new corral binary, then corral update (the apps keep running)"},
 	{{"serve", "expose", 0},
@@ -49,8 +49,9 @@ static const struct {
 	    "use the runtime's own profilers (node --cpu-prof or --heap-prof, py-spy, perf)"},
 	{{"slist", "sysinfos", 0},
 	    "corral list shows the processes, the system's own tools the host"},
-	{{"set", "get", "unset", "multiset", "conf", 0},
-	    "settings go in the ecosystem file"},
+	{{"multiset", "conf", 0},
+	    "corral set <key> <value> changes one global setting; an app's settings go in "
+	    "the ecosystem file"},
 	{{"gracefulReload", 0},
 	    "use corral reload <app> (PM2 removed gracefulReload too)"},
 	{{"web", 0},

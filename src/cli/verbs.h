@@ -12,6 +12,7 @@
  *   verbs_state.c   save, resurrect, cleardump, startup, unstartup, ping, kill, update
  *   verbs_config.c  config, ecosystem, and loading ecosystem files
  *   verbs_monit.c   monit (the ncurses dashboard)
+ *   verbs_settings.c set, get, unset (the global settings)
  *
  * A verb returns the exit code: 0, or 1 after one line on stderr
  * ("corral <verb>: what went wrong").
@@ -119,6 +120,9 @@ int verb_reset(struct ctx *x);
 int verb_signal(struct ctx *x);
 int verb_scale(struct ctx *x);
 int verb_list(struct ctx *x);
+int verb_set(struct ctx *x);
+int verb_get(struct ctx *x);
+int verb_unset(struct ctx *x);
 int verb_jlist(struct ctx *x);
 int verb_prettylist(struct ctx *x);
 int verb_describe(struct ctx *x);

@@ -9,18 +9,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* The one log a process writes; -1 while closed. */
 static int log_fd = -1;
 static char *log_path;
+/* The file log_fd is, and how long it is as far as we wrote it. */
+static dev_t log_dev;
+static ino_t log_ino;
+static int64_t log_size;
+static int64_t rotate_at;
+static void (*rotate_cb)(void);
+static bool rotating;
 
 static int
 open_log(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	return fd < 0 ? -errno : fd;
+}
+
+static void
+take(int fd)
+{
+	struct stat st;
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = fd;
+	log_size = 0;
+	log_dev = 0;
+	log_ino = 0;
+	if (fstat(fd, &st) == 0) {
+		log_dev = st.st_dev;
+		log_ino = st.st_ino;
+		log_size = st.st_size;
+	}
+}
+
+void
+log_set_rotation(int64_t max_bytes, void (*rotate)(void))
+{
+	rotate_at = rotate ? max_bytes : 0;
+	rotate_cb = rotate;
 }
 
 int
@@ -30,7 +62,7 @@ log_open(const char *path)
 	if (fd < 0)
 		return fd;
 	log_close();
-	log_fd = fd;
+	take(fd);
 	log_path = xstrdup(path);
 	return 0;
 }
@@ -43,8 +75,7 @@ log_reopen(void)
 	int fd = open_log(log_path);
 	if (fd < 0)
 		return fd;
-	close(log_fd);
-	log_fd = fd;
+	take(fd);
 	return 0;
 }
 
@@ -75,7 +106,18 @@ dlog(const char *fmt, ...)
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	char *line = xasprintf("%s %s\n", stamp, msg);
-	write_all(log_fd, line, strlen(line));
+	/* Moved away (rotated): the path again. */
+	struct stat st;
+	if (log_path && (stat(log_path, &st) < 0 || st.st_ino != log_ino || st.st_dev != log_dev))
+		log_reopen();
+	size_t len = strlen(line);
+	if (write_all(log_fd, line, len) == 0)
+		log_size += (int64_t)len;
 	free(line);
 	free(msg);
+	if (rotate_at > 0 && log_size >= rotate_at && !rotating) {
+		rotating = true;
+		rotate_cb();
+		rotating = false;
+	}
 }

@@ -18,6 +18,9 @@ int log_open(const char *path);
  * `reloadLogs`). 0, or -errno with the old file kept. */
 int log_reopen(void);
 void log_close(void);
+/* Call rotate() after a line took the file to max_bytes or more (0 or
+ * NULL: never); it is not called again from inside itself. */
+void log_set_rotation(int64_t max_bytes, void (*rotate)(void));
 
 void dlog(const char *fmt, ...) PRINTFLIKE(1, 2);
 

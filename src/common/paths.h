@@ -7,6 +7,7 @@
  *   pids/         pid files                    dump.json    saved list (0600)
  *   keeper.sock   where a daemon finds the     keeper.pid   the keeper's pid
  *                 keeper (src/keeper)
+ *   settings.json `corral set` (settings.h)    settings.lock  held while it is written
  */
 #ifndef CORRAL_PATHS_H
 #define CORRAL_PATHS_H
@@ -24,6 +25,8 @@ struct paths {
 	char *pids_dir;
 	char *dump;
 	char *dump_bak;
+	char *settings;
+	char *settings_lock;
 };
 
 /* Fill p from the environment. 0 or -errno with *err set (caller frees). */

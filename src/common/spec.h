@@ -92,6 +92,10 @@ struct spec {
 	char *log_file;          /* combined log, NULL = none */
 	char *pid_file;          /* NULL = default path */
 	bool disable_logs;
+	int64_t log_max_size;    /* bytes, 0 = never by size, -1 = the global setting */
+	int64_t log_retain;      /* rotated files kept, 0 = all, -1 = global */
+	int64_t log_compress;    /* 1/0, -1 = global */
+	char *log_rotate_interval; /* cron, "" = never by time, NULL = global */
 	int64_t uid;             /* -1 = the daemon's */
 	int64_t gid;
 	char *user;              /* name for display */

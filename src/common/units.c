@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/util.h"
+
 /* Split "  12.5 ms " into a number and a unit word; 0 or -EINVAL. */
 static int
 split_number(const char *s, double *num, bool *had_dot, char *unit, size_t unit_len)
@@ -210,4 +212,45 @@ units_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len)
 	if (strftime(buf, len, expanded, &tm) == 0 && len > 0)
 		buf[0] = '\0';
 #pragma GCC diagnostic pop
+}
+
+char *
+units_date_format(const char *fmt)
+{
+	if (strchr(fmt, '%'))
+		return xstrdup(fmt);
+	static const struct {
+		const char *tok;
+		const char *out;
+	} toks[] = {
+		{"YYYY", "%Y"}, {"YY", "%y"}, {"MMMM", "%B"}, {"MMM", "%b"}, {"MM", "%m"},
+		{"M", "%-m"}, {"DD", "%d"}, {"D", "%-d"}, {"dddd", "%A"}, {"ddd", "%a"},
+		{"HH", "%H"}, {"H", "%-H"}, {"hh", "%I"}, {"h", "%-I"}, {"mm", "%M"},
+		{"m", "%-M"}, {"ss", "%S"}, {"s", "%-S"}, {"SSS", "%L"}, {"ZZ", "%z"},
+		{"Z", "%:z"}, {"A", "%p"}, {"a", "%P"}, {"X", "%s"}, {"x", "%s%L"},
+	};
+	struct sbuf b = SBUF_INIT;
+	sbuf_adds(&b, "");
+	for (const char *p = fmt; *p;) {
+		if (*p == '[') {
+			const char *end = strchr(p, ']');
+			if (end) {
+				sbuf_add(&b, p + 1, (size_t)(end - p - 1));
+				p = end + 1;
+				continue;
+			}
+		}
+		bool matched = false;
+		for (size_t i = 0; i < ARRAY_LEN(toks) && !matched; i++) {
+			size_t n = strlen(toks[i].tok);
+			if (strncmp(p, toks[i].tok, n) == 0) {
+				sbuf_adds(&b, toks[i].out);
+				p += n;
+				matched = true;
+			}
+		}
+		if (!matched)
+			sbuf_addc(&b, *p++);
+	}
+	return sbuf_take(&b);
 }

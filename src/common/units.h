@@ -29,6 +29,10 @@ void units_format_bytes(int64_t bytes, char *buf, size_t len);
 /* The wall-clock time wall_ms in local time, by a strftime format that may
  * also use %L (milliseconds) and %:z (+hh:mm); "" when it does not fit. */
 void units_format_time(const char *fmt, int64_t wall_ms, char *buf, size_t len);
+/* A date format as PM2 users write it (dayjs tokens "YYYY-MM-DD HH:mm:ss
+ * Z", [literal]) or already strftime (any '%'), as the strftime-style
+ * format units_format_time() takes. Caller frees. */
+char *units_date_format(const char *fmt);
 /* The timestamp of `log_type: json` lines and `corral logs --json`. */
 #define UNITS_ISO_TIME "%Y-%m-%dT%H:%M:%S.%L%z"
 

@@ -10,45 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/units.h"
+
 char *
 normalize_date_format(const char *fmt)
 {
-	if (strchr(fmt, '%'))
-		return xstrdup(fmt);
-	static const struct {
-		const char *tok;
-		const char *out;
-	} toks[] = {
-		{"YYYY", "%Y"}, {"YY", "%y"}, {"MMMM", "%B"}, {"MMM", "%b"}, {"MM", "%m"},
-		{"M", "%-m"}, {"DD", "%d"}, {"D", "%-d"}, {"dddd", "%A"}, {"ddd", "%a"},
-		{"HH", "%H"}, {"H", "%-H"}, {"hh", "%I"}, {"h", "%-I"}, {"mm", "%M"},
-		{"m", "%-M"}, {"ss", "%S"}, {"s", "%-S"}, {"SSS", "%L"}, {"ZZ", "%z"},
-		{"Z", "%:z"}, {"A", "%p"}, {"a", "%P"}, {"X", "%s"}, {"x", "%s%L"},
-	};
-	struct sbuf b = SBUF_INIT;
-	sbuf_adds(&b, "");
-	for (const char *p = fmt; *p;) {
-		if (*p == '[') {
-			const char *end = strchr(p, ']');
-			if (end) {
-				sbuf_add(&b, p + 1, (size_t)(end - p - 1));
-				p = end + 1;
-				continue;
-			}
-		}
-		bool matched = false;
-		for (size_t i = 0; i < ARRAY_LEN(toks) && !matched; i++) {
-			size_t n = strlen(toks[i].tok);
-			if (strncmp(p, toks[i].tok, n) == 0) {
-				sbuf_adds(&b, toks[i].out);
-				p += n;
-				matched = true;
-			}
-		}
-		if (!matched)
-			sbuf_addc(&b, *p++);
-	}
-	return sbuf_take(&b);
+	return units_date_format(fmt);
 }
 
 /* time, then log_date_format over it: a format, or false for none. */
@@ -146,6 +113,44 @@ combined_log(struct app_ctx *a, const struct found *f)
 	return 0;
 }
 
+/* Rotation: the app's own settings over the global ones (`corral set`). */
+static int
+rotation(struct app_ctx *a)
+{
+	const struct found *f;
+	int64_t n;
+	if ((f = fields_find(a, FID_log_max_size))) {
+		if (fields_size(a, f, &n) < 0)
+			return -EINVAL;
+		json_object_set_new(a->out, "log_max_size", json_integer(n));
+	}
+	if ((f = fields_find(a, FID_log_retain))) {
+		char *t = json_is_string(f->value) ? fields_scalar_text(f->value) : NULL;
+		bool all = t && strcmp(t, "all") == 0;
+		free(t);
+		if (all)
+			n = 0;
+		else if (fields_number(a, f, 0, f->def->max, &n) < 0)
+			return -EINVAL;
+		json_object_set_new(a->out, "log_retain", json_integer(n));
+	}
+	if ((f = fields_find(a, FID_log_compress))) {
+		bool b;
+		if (fields_bool(a, f, &b) < 0)
+			return -EINVAL;
+		json_object_set_new(a->out, "log_compress", json_integer(b));
+	}
+	if ((f = fields_find(a, FID_log_rotate_interval))) {
+		char *t;
+		if (fields_cron(a, f, &t) < 0)
+			return -EINVAL;
+		/* "": this app's logs never rotate by time. */
+		json_object_set_new(a->out, "log_rotate_interval", json_string(t ? t : ""));
+		free(t);
+	}
+	return 0;
+}
+
 int
 logs_fields(struct app_ctx *a)
 {
@@ -160,5 +165,5 @@ logs_fields(struct app_ctx *a)
 			return -EINVAL;
 	if ((f = fields_find(a, FID_log_file)) && combined_log(a, f) < 0)
 		return -EINVAL;
-	return 0;
+	return rotation(a);
 }

@@ -41,6 +41,7 @@ enum kind {
 	K_ARGS,       /* string split like a shell, or array of strings */
 	K_STRLIST,    /* string or array of strings */
 	K_BOOL,       /* true/false, "true"/"false" */
+	K_SWITCH,     /* the same, kept as 1/0 (-1: not set, a global setting applies) */
 	K_INT,        /* integer, or a string of one */
 	K_MS,         /* duration: number of ms, or "500ms", "2s", "1m", "2h" */
 	K_WATCH_DELAY,/* like K_MS, but a bare number on the command line is seconds */
@@ -152,6 +153,9 @@ int fields_duration(struct app_ctx *a, const struct found *f, int64_t bare_unit,
 int fields_size(struct app_ctx *a, const struct found *f, int64_t *out);
 /* *out is a new string (caller frees), NULL on error. */
 int fields_string(struct app_ctx *a, const struct found *f, char **out);
+/* A cron expression (checked): *out the text, or NULL for "0", "" and
+ * false (off). 0 or -EINVAL. (restart.c) */
+int fields_cron(struct app_ctx *a, const struct found *f, char **out);
 /* A string or an array of strings (numbers accepted) as a new JSON array.
  * A string is split like a shell would for K_ARGS, on white space and
  * commas for K_STRLIST and K_PORTS, and kept whole otherwise (a watch path,

@@ -80,10 +80,12 @@ kill_signal(struct app_ctx *a, const struct found *f)
 	return sig < 0 ? -EINVAL : 0;
 }
 
-/* "0" or "" disables it, as in PM2. */
-static int
-cron_restart(struct app_ctx *a, const struct found *f)
+int
+fields_cron(struct app_ctx *a, const struct found *f, char **out)
 {
+	*out = NULL;
+	if (json_is_false(f->value))
+		return 0;
 	char *t;
 	if (fields_string(a, f, &t) < 0)
 		return -EINVAL;
@@ -98,11 +100,25 @@ cron_restart(struct app_ctx *a, const struct found *f)
 		} else if (cron_next(&ce, time(NULL), &next) == -ENOENT) {
 			rc = fields_fail(a, f, "cron \"%s\" never fires (no such date)", t);
 		} else {
-			json_object_set_new(a->out, "cron_restart", json_string(t));
+			*out = t;
+			return 0;
 		}
 	}
 	free(t);
 	return rc;
+}
+
+/* "0" or "" disables it, as in PM2. */
+static int
+cron_restart(struct app_ctx *a, const struct found *f)
+{
+	char *t;
+	if (fields_cron(a, f, &t) < 0)
+		return -EINVAL;
+	if (t)
+		json_object_set_new(a->out, "cron_restart", json_string(t));
+	free(t);
+	return 0;
 }
 
 int

@@ -18,6 +18,7 @@
 #include "daemon/adopt.h"
 #include "daemon/apps.h"
 #include "daemon/logfile.h"
+#include "daemon/logrotate.h"
 #include "daemon/op.h"
 #include "daemon/procinfo.h"
 #include "daemon/reload.h"
@@ -643,6 +644,19 @@ cmd_reload_logs(struct client *c, json_t *id, json_t *req)
 	client_reply(c, id, NULL);
 }
 
+/* `corral set` wrote settings.json: read it again. */
+static void
+cmd_reload_settings(struct client *c, json_t *id, json_t *req)
+{
+	char *err = NULL;
+	if (logrotate_reload(&err) < 0) {
+		client_error(c, id, "bad_settings", "%s; the settings in force stay", err);
+		free(err);
+		return;
+	}
+	client_reply(c, id, json_pack("{s:o}", "settings", logrotate_settings_json()));
+}
+
 static void
 cmd_logs(struct client *c, json_t *id, json_t *req)
 {
@@ -725,6 +739,7 @@ static const struct {
 	{"scale", cmd_scale, 0},
 	{"flush", cmd_flush, 0},
 	{"reload_logs", cmd_reload_logs, 0},
+	{"reload_settings", cmd_reload_settings, 0},
 	{"logs", cmd_logs, 0},
 	{"events", cmd_events, 0},
 	{"kill", cmd_kill, CMD_WHILE_SHUTTING_DOWN},

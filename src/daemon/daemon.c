@@ -29,6 +29,7 @@
 #include "daemon/keep.h"
 #include "daemon/logfile.h"
 #include "daemon/logpipe.h"
+#include "daemon/logrotate.h"
 #include "daemon/notify.h"
 #include "daemon/op.h"
 #include "daemon/reload.h"
@@ -260,6 +261,8 @@ daemon_teardown(void)
 	keep_close();
 	cluster_free(D->cluster);
 	logpipe_close_all();
+	/* After the last lines were written (they may rotate a file). */
+	logrotate_shutdown();
 	op_free_all();
 	runtime_free();
 	loop_flush(D->loop);
@@ -369,6 +372,8 @@ daemon_run(int ready_fd)
 		cluster_set_socket_share(D->cluster, nofile.rlim_cur / 4);
 	subscribe_events();
 	find_self();
+	/* The settings apply to the logs adopted below too. */
+	logrotate_init();
 	/* Orphaned grandchildren (double-forking apps, npm wrappers) come to
 	 * us, so they are reaped and their process groups stay visible. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

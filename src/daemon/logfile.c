@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/fdreserve.h"
+#include "daemon/logrotate.h"
 #include "daemon/state.h"
 
 /* A hold older than this is broken: the app stopped in the middle of a huge
@@ -30,7 +31,7 @@ static void on_note_retry(struct loop *l, struct timer *t, void *arg);
 /* Open a log file for appending. Only regular files (and /dev/null): a
  * FIFO or a device would block the daemon's loop in open() or write(). */
 static int
-open_log(const char *path)
+open_log(const char *path, struct stat *out)
 {
 	/* A file corral creates is 0640 (the owner's group may read it), not
 	 * what the daemon's private umask would make of it; one that exists
@@ -58,7 +59,21 @@ open_log(const char *path)
 		return -EINVAL;
 	}
 	fd_set_nonblock(fd, false);
+	if (out)
+		*out = st;
 	return fd;
+}
+
+static void on_rotate_timer(struct loop *l, struct timer *t, void *arg);
+
+static void
+arm_schedule(struct logfile *lf)
+{
+	if (timer_armed(&lf->rotate_timer))
+		timer_stop(D->loop, &lf->rotate_timer);
+	int64_t ms = lf->regular ? logrotate_next_ms(&lf->rot) : -1;
+	if (ms >= 0)
+		timer_start(D->loop, &lf->rotate_timer, ms);
 }
 
 struct logfile *
@@ -73,10 +88,11 @@ logfile_get(const char *path, char **err)
 			return lf;
 		}
 	}
-	int fd = open_log(path);
+	struct stat st;
+	int fd = open_log(path, &st);
 	/* Out of descriptors: once more with the daemon's reserve. */
 	if (fdreserve_release(fd))
-		fd = open_log(path);
+		fd = open_log(path, &st);
 	if (fd < 0) {
 		*err = fd == -EINVAL ? xasprintf("log file %s is not a regular file", path)
 		    : xasprintf("cannot open log file %s: %s", path, strerror(-fd));
@@ -86,7 +102,12 @@ logfile_get(const char *path, char **err)
 	lf->path = xstrdup(path);
 	lf->fd = fd;
 	lf->refs = 1;
+	lf->regular = S_ISREG(st.st_mode);
+	lf->size = st.st_size;
 	timer_init(&lf->note_retry, on_note_retry, lf);
+	rotset_init(&lf->rot);
+	timer_init(&lf->rotate_timer, on_rotate_timer, lf);
+	arm_schedule(lf);
 	LIST_INSERT_HEAD(&D->logfiles, lf, link);
 	idmap_chain_add(&D->logfiles_by_path, h, lf, offsetof(struct logfile, path_next));
 	return lf;
@@ -105,6 +126,9 @@ logfile_put(struct logfile *lf)
 		idmap_free(&D->logfiles_by_path);
 	if (timer_armed(&lf->note_retry))
 		timer_stop(D->loop, &lf->note_retry);
+	if (timer_armed(&lf->rotate_timer))
+		timer_stop(D->loop, &lf->rotate_timer);
+	rotset_free(&lf->rot);
 	close(lf->fd);
 	free(lf->path);
 	free(lf);
@@ -246,6 +270,7 @@ write_note(struct logfile *lf)
 	struct iovec v = {note, (size_t)n};
 	size_t written;
 	int rc = writev_counted(lf->fd, &v, 1, &written);
+	lf->size += (int64_t)written;
 	if (written > 0)
 		lf->tail_open = note[written - 1] != '\n';
 	if (rc < 0)
@@ -269,6 +294,122 @@ on_note_retry(struct loop *l, struct timer *t, void *arg)
 		timer_start(l, t, NOTE_RETRY_MS);
 }
 
+/* The bytes of the pieces. */
+static size_t
+iov_total(const struct iovec *v, int cnt)
+{
+	size_t n = 0;
+	for (int i = 0; i < cnt; i++)
+		n += v[i].iov_len;
+	return n;
+}
+
+/* The first n bytes of v as pieces of out; how many. */
+static int
+iov_prefix(const struct iovec *v, int cnt, size_t n, struct iovec *out)
+{
+	int k = 0;
+	for (int i = 0; i < cnt && n > 0; i++) {
+		out[k] = v[i];
+		if (out[k].iov_len > n)
+			out[k].iov_len = n;
+		n -= out[k].iov_len;
+		k++;
+	}
+	return k;
+}
+
+/* Drop the first n bytes of v; how many pieces are left. */
+static int
+iov_advance(struct iovec *v, int cnt, size_t n)
+{
+	int i = 0;
+	while (i < cnt && n >= v[i].iov_len) {
+		n -= v[i].iov_len;
+		i++;
+	}
+	if (i < cnt && n > 0) {
+		v[i].iov_base = (char *)v[i].iov_base + n;
+		v[i].iov_len -= n;
+	}
+	memmove(v, v + i, sizeof(*v) * (size_t)(cnt - i));
+	return cnt - i;
+}
+
+/* The length of the longest prefix of v, at most room bytes, that ends a
+ * line; 0 when none. With first, the shortest one instead (any length). */
+static size_t
+line_prefix(const struct iovec *v, int cnt, size_t room, bool first)
+{
+	size_t off = 0, best = 0;
+	for (int i = 0; i < cnt; i++) {
+		const char *p = v[i].iov_base;
+		size_t len = v[i].iov_len;
+		if (!first && off >= room)
+			break;
+		size_t look = first || off + len <= room ? len : room - off;
+		const char *nl = first ? memchr(p, '\n', look) : memrchr(p, '\n', look);
+		if (nl) {
+			best = off + (size_t)(nl - p) + 1;
+			if (first)
+				return best;
+		}
+		off += len;
+	}
+	return best;
+}
+
+/* How much of v (total bytes) to write before the file rotates, rotating
+ * first when nothing of it fits. */
+static size_t
+before_rotation(struct logfile *lf, const struct iovec *v, int cnt, size_t total)
+{
+	int64_t limit = logrotate_max_size(&lf->rot);
+	if (lf->rotate_due && !lf->tail_open) {
+		lf->rotate_due = false;
+		logfile_rotate(lf, "logrotate:rotateInterval");
+	}
+	if (limit <= 0 || lf->tail_open || !lf->regular)
+		return total;
+	if (lf->size > 0 && lf->size + (int64_t)total > limit) {
+		size_t room = lf->size < limit ? (size_t)(limit - lf->size) : 0;
+		size_t n = line_prefix(v, cnt, room, false);
+		if (n > 0)
+			return n;
+		if (logfile_rotate(lf, "logrotate:max_size") < 0)
+			return total;
+	}
+	if (lf->size == 0 && (int64_t)total > limit) {
+		/* The lines that fit in a file; a longer line alone. */
+		size_t n = line_prefix(v, cnt, (size_t)limit, false);
+		if (n == 0)
+			n = line_prefix(v, cnt, 0, true);
+		return n > 0 ? n : total;
+	}
+	return total;
+}
+
+/* Write the pieces; on a full disk, free room by removing the log's oldest
+ * rotated files (with max_total_size) and try the rest again. */
+static int
+put(struct logfile *lf, const struct iovec *v, int cnt, size_t *written)
+{
+	struct iovec rest[LOGFILE_MAX_IOV];
+	memcpy(rest, v, sizeof(*v) * (size_t)cnt);
+	*written = 0;
+	for (;;) {
+		size_t n = 0;
+		int rc = writev_counted(lf->fd, rest, cnt, &n);
+		*written += n;
+		lf->size += (int64_t)n;
+		if (rc != -ENOSPC || !logrotate_free_space(&lf->rot, lf->path))
+			return rc;
+		cnt = iov_advance(rest, cnt, n);
+		if (cnt == 0)
+			return 0;
+	}
+}
+
 bool
 logfile_write(struct logfile *lf, const void *writer, const struct iovec *iov, int iovcnt)
 {
@@ -282,14 +423,99 @@ logfile_write(struct logfile *lf, const void *writer, const struct iovec *iov, i
 		return true;
 	/* Nothing goes after lost lines before the note that counts them. */
 	int rc = write_note(lf);
-	size_t written = 0;
-	if (rc == 0)
-		rc = writev_counted(lf->fd, v, iovcnt, &written);
-	if (written > 0)
-		lf->tail_open = byte_at(v, iovcnt, written - 1) != '\n';
-	if (rc < 0)
-		lose(lf, writer, v, iovcnt, written, -rc);
+	if (rc < 0) {
+		lose(lf, writer, v, iovcnt, 0, -rc);
+		return true;
+	}
+	/* In parts when the file rotates in the middle (at a newline). */
+	size_t total;
+	while ((total = iov_total(v, iovcnt)) > 0) {
+		size_t n = before_rotation(lf, v, iovcnt, total);
+		struct iovec part[LOGFILE_MAX_IOV];
+		int pc = iov_prefix(v, iovcnt, n, part);
+		size_t written = 0;
+		rc = put(lf, part, pc, &written);
+		if (written > 0)
+			lf->tail_open = byte_at(part, pc, written - 1) != '\n';
+		if (rc < 0) {
+			lose(lf, writer, v, iovcnt, written, -rc);
+			return true;
+		}
+		iovcnt = iov_advance(v, iovcnt, n);
+	}
 	return true;
+}
+
+void
+logfile_configure(struct logfile *lf, int64_t max_size, int64_t retain, int compress,
+    const char *interval)
+{
+	rotset_configure(&lf->rot, max_size, retain, compress, interval);
+	arm_schedule(lf);
+}
+
+int
+logfile_rotate(struct logfile *lf, const char *why)
+{
+	if (!lf->regular || lf->tail_open || lf->size == 0 ||
+	    mono_ms() < lf->rotate_retry_mono)
+		return -EAGAIN;
+	char *moved = NULL;
+	int rc = logrotate_rename(&lf->rot, lf->path, &moved);
+	if (rc == 0) {
+		struct stat st;
+		int fd = open_log(lf->path, &st);
+		if (fdreserve_release(fd))
+			fd = open_log(lf->path, &st);
+		if (fd < 0) {
+			rc = fd;
+			dlog("rotate %s: cannot open it again: %s (still writing to %s)", lf->path,
+			    strerror(-fd), moved);
+			if (rename(moved, lf->path) == 0)
+				dlog("rotate %s: moved back", lf->path);
+		} else {
+			dup3(fd, lf->fd, O_CLOEXEC);
+			close(fd);
+			int64_t bytes = lf->size;
+			lf->size = st.st_size;
+			lf->tail_open = false;
+			dlog("rotated %s to %s (%s, %lld bytes)", lf->path, moved, why, (long long)bytes);
+			logrotate_added(&lf->rot, lf->path, moved, bytes, why);
+		}
+	}
+	free(moved);
+	if (rc < 0)
+		lf->rotate_retry_mono = mono_ms() + ROTATE_RETRY_MS;
+	return rc;
+}
+
+static void
+on_rotate_timer(struct loop *l, struct timer *t, void *arg)
+{
+	struct logfile *lf = arg;
+	int64_t wait;
+	if (!logrotate_due(&lf->rot, &wait)) {
+		timer_start(l, t, wait);
+		return;
+	}
+	/* Idle between lines: now; in a line: when it ends. */
+	if (lf->size > 0 && logfile_rotate(lf, "logrotate:rotateInterval") == -EAGAIN &&
+	    lf->tail_open)
+		lf->rotate_due = true;
+	/* Never twice in the same second. */
+	int64_t ms = logrotate_next_ms(&lf->rot);
+	if (ms >= 0)
+		timer_start(l, t, ms < 1000 ? 1000 : ms);
+}
+
+void
+logfile_settings_changed(void)
+{
+	struct logfile *lf;
+	LIST_FOREACH(lf, &D->logfiles, link) {
+		state_step();
+		arm_schedule(lf);
+	}
 }
 
 void
@@ -319,6 +545,7 @@ logfile_truncate(struct logfile *lf)
 	if (ftruncate(lf->fd, 0) < 0)
 		return -errno;
 	lf->tail_open = false;
+	lf->size = 0;
 	return 0;
 }
 
@@ -329,7 +556,8 @@ logfile_reopen_all(char **first_error)
 	struct logfile *lf;
 	LIST_FOREACH(lf, &D->logfiles, link) {
 		state_step();
-		int fd = open_log(lf->path);
+		struct stat st;
+		int fd = open_log(lf->path, &st);
 		if (fd < 0) {
 			dlog("reopen %s: %s (still writing to the old file)", lf->path, strerror(-fd));
 			if (failed++ == 0 && first_error)
@@ -338,9 +566,10 @@ logfile_reopen_all(char **first_error)
 		}
 		/* A fresh file (logrotate moved the old one) needs no newline
 		 * before the next note. */
-		struct stat st;
-		if (fstat(fd, &st) == 0 && st.st_size == 0)
+		if (st.st_size == 0)
 			lf->tail_open = false;
+		lf->size = st.st_size;
+		lf->regular = S_ISREG(st.st_mode);
 		dup3(fd, lf->fd, O_CLOEXEC);
 		close(fd);
 	}

@@ -19,6 +19,15 @@
  *     [corral] 274413 log lines lost (10976520 bytes): No space left on device
  *
  * The totals since the daemon opened the file are shown by describe/jlist.
+ *
+ * Rotation (logrotate.h): before a write that would take the file past its
+ * max_size, the lines that fit are written, the file is renamed and its
+ * path opened again, and the rest goes to the new file; so a rotated file
+ * holds whole lines and at most max_size bytes (one line longer than that
+ * makes a file of its own). A line in progress (a long line written in
+ * segments, its head cut by a full disk) is never split: the rotation waits
+ * for its end. The cron schedule sets rotate_due, done at the next line
+ * boundary (at once when the file is idle).
  */
 #ifndef CORRAL_LOGFILE_H
 #define CORRAL_LOGFILE_H
@@ -29,6 +38,7 @@
 #include <sys/queue.h>
 #include <sys/uio.h>
 
+#include "daemon/logrotate.h"
 #include "ev/loop.h"
 
 /* The most pieces one write takes (a time prefix, the line, a newline...). */
@@ -50,6 +60,13 @@ struct logfile {
 	const void *skipping;     /* writer whose current line lost its head */
 	bool tail_open;           /* what we wrote last did not end a line */
 	struct timer note_retry;  /* writes the note once the disk has room */
+	/* Rotation. */
+	bool regular;             /* a regular file (not /dev/null) */
+	int64_t size;             /* its length, as far as we wrote it */
+	struct rotset rot;        /* its settings and rotated files */
+	struct timer rotate_timer;/* the cron schedule */
+	bool rotate_due;          /* the schedule fired during a line */
+	int64_t rotate_retry_mono;/* a failed rotation is tried again then */
 };
 
 /* Get the shared file for path, opening it (and its directory) if needed.
@@ -63,6 +80,15 @@ bool logfile_write(struct logfile *lf, const void *writer,
     const struct iovec *iov, int iovcnt);
 void logfile_hold(struct logfile *lf, const void *writer);
 void logfile_release(struct logfile *lf, const void *writer);
+/* The app's own rotation settings for this file (-1 / NULL: the global
+ * ones; see struct rotset). */
+void logfile_configure(struct logfile *lf, int64_t max_size, int64_t retain, int compress,
+    const char *interval);
+/* Rotate now (at a line boundary). 0, or -errno (logged) and the file
+ * goes on; -EAGAIN when there is nothing to rotate or a line is open. */
+int logfile_rotate(struct logfile *lf, const char *why);
+/* The global settings changed: re-arm every file's schedule. */
+void logfile_settings_changed(void);
 /* Truncate to zero length (flush). 0 or -errno. */
 int logfile_truncate(struct logfile *lf);
 /* Reopen every log file (after logrotate moved them). Returns how many

@@ -109,6 +109,8 @@ inst_open_logs(struct inst *in, char **err)
 			inst_close_logs(in);
 			return -EIO;
 		}
+		logfile_configure(*files[i].lf, s->log_max_size, s->log_retain,
+		    (int)s->log_compress, s->log_rotate_interval);
 	}
 	return 0;
 }

@@ -101,3 +101,71 @@ def test_full_log_folder_counts_every_lost_line(corral, tmp_path, small_disk):
     assert re.search(rf"out log lost\s*│\s*{missing} lines \({reported['bytes']} bytes\)", desc), desc
     figures("full_disk", cut_lines=len(cut), lines_written=first + then, lines_dropped=reported["lines"],
             bytes_dropped=reported["bytes"], lines_kept=len(seqs), seconds=round(elapsed, 1))
+
+
+def kept_files(folder, stem):
+    """The rotated files of stem in folder, oldest first, then the live one."""
+    rot = sorted(n for n in os.listdir(folder) if n.startswith(stem + "__"))
+    return [folder / n for n in rot] + [folder / (stem + ".log")]
+
+
+def test_rotation_frees_the_full_disk_from_its_oldest_files(corral, tmp_path, small_disk):
+    # max_total_size set: a full disk costs rotated files, oldest first, not lines.
+    first = 100000
+    corral.ok("set", "logrotate:max_total_size", "100M")
+    (small_disk / "filler").write_bytes(b"\0" * (600 << 10))
+    go = tmp_path / "go"
+    go.write_text("")
+    app = write(str(tmp_path / "writer.py"), WRITER)
+    corral.ok("start", app, "--name", "rot", "-o", str(small_disk / "out.log"),
+              "-e", str(tmp_path / "err.log"), "--log-max-size", "64K", "--no-autorestart",
+              "--", first, 0, go)
+    corral.wait_status("rot", "stopped", timeout=120)
+    seqs = []
+    for f in kept_files(small_disk, "out"):
+        data = read_bytes(f)
+        assert len(data) <= 64 << 10
+        assert data.endswith(b"\n")
+        rows = data.split(b"\n")[:-1]
+        assert all(LINE.fullmatch(r) for r in rows), f"{f}: a line is not whole"
+        seqs += whole_lines(data)
+    assert seqs == list(range(seqs[0], first)), "lines missing or repeated"
+    assert corral.proc("rot")["logs_lost"]["out"] == {"lines": 0, "bytes": 0}
+    log = corral.daemon_log()
+    removed = log.count("(the disk is full)")
+    assert removed > 0
+    figures("full_disk_rotation", lines_written=first, lines_kept=len(seqs),
+            rotated_removed_for_room=removed, lines_dropped=0)
+
+
+def test_rotation_on_a_full_disk_counts_the_loss_and_resumes(corral, tmp_path, small_disk):
+    # No max_total_size: the rotated files stay, lines are dropped and counted,
+    # and logging resumes once there is room.
+    first, then = 40000, 2000
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (600 << 10))
+    go = tmp_path / "go"
+    app = write(str(tmp_path / "writer.py"), WRITER)
+    corral.ok("start", app, "--name", "rot", "-o", str(small_disk / "out.log"),
+              "-e", str(tmp_path / "err.log"), "--log-max-size", "64K", "--no-autorestart",
+              "--", first, then, go)
+
+    def lost():
+        return corral.proc("rot")["logs_lost"]["out"]
+
+    def kept():
+        return sum(len(whole_lines(read_bytes(f))) for f in kept_files(small_disk, "out"))
+    wait_for(lambda: kept() + lost()["lines"] == first, timeout=60,
+             what="the first part to be written or counted")
+    assert lost()["lines"] > 0
+    filler.unlink()
+    def everything():
+        return b"".join(read_bytes(f) for f in kept_files(small_disk, "out"))
+    wait_for(lambda: NOTE.search(everything()), timeout=10, what="the note about lost lines")
+    go.write_text("")
+    corral.wait_status("rot", "stopped", timeout=60)
+    assert whole_lines(everything())[-then:] == list(range(first, first + then))
+    assert corral.ok("ping")
+    assert "lines (" in corral.daemon_log() and "were lost" in corral.daemon_log()
+    figures("full_disk_rotation_loss", lines_written=first + then,
+            lines_dropped=lost()["lines"], bytes_dropped=lost()["bytes"])

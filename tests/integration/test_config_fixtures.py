@@ -107,7 +107,8 @@ def test_every_field_and_alias_is_covered():
               "max_memory_restart", "cron_restart", "watch", "ignore_watch", "watch_delay",
               "time", "log_date_format", "log_type", "merge_logs", "out_file", "error_file",
               "log_file", "pid_file", "disable_logs", "increment_var", "instance_var", "port",
-              "treekill", "force", "lb", "listen", "share_ports"]
+              "treekill", "force", "lb", "listen", "share_ports", "log_max_size", "log_retain",
+              "log_compress", "log_rotate_interval"]
     aliases = ["exec", "cmd", "command", "exec_interpreter", "node_args", "cron", "out",
                "output", "out_log", "error", "err", "err_file", "err_log", "log", "pid",
                "combine_logs"]

@@ -43,9 +43,10 @@ def check_lines(data, tags, count, width=None):
 def test_four_writers_100k_lines_each_into_one_file(corral, tmp_path):
     shared = str(tmp_path / "shared.log")
     tags = ["T0", "T1", "T2", "T3"]
+    # 16 MB in one file: not rotated at the default 10 MB (test_logrotate.py).
     for t in tags:
         corral.ok("start", helper("lines"), "--name", t, "-o", shared, "--no-autorestart",
-                  "--", "100000", t)
+                  "--log-max-size", "0", "--", "100000", t)
     for t in tags:
         corral.wait_status(t, "stopped", timeout=60)
     # Every line of every writer, whole, in order per writer.
@@ -66,7 +67,8 @@ def test_lines_are_not_lost_when_the_daemon_is_stopped(corral, tmp_path):
     # drains 20 MB faster than the test can stop it would leave nothing to
     # wait for.
     go = str(tmp_path / "go")
-    corral.ok("start", helper("lines"), "--name", "T7", "--no-autorestart",
+    # One file of 20 MB: not rotated at the default 10 MB.
+    corral.ok("start", helper("lines"), "--name", "T7", "--no-autorestart", "--log-max-size", "0",
               "--", "400000", "T7", "50", env={"LINES_HOLD": "1", "LINES_GO": go})
     pid = corral.wait_status("T7", "online")[0]["pid"]
     os.kill(dpid, signal.SIGSTOP)

@@ -45,7 +45,7 @@ test_pm2_commands_say_what_to_use(void **state)
 {
 	static const char *const missing[] = {"imonit", "deploy", "heapdump", "profile:mem",
 	    "plus", "link", "install", "module:install", "updatePM2", "serve", "report", "attach",
-	    "trigger", "logrotate", "set", "gracefulReload"};
+	    "trigger", "logrotate", "multiset", "gracefulReload"};
 	for (size_t i = 0; i < ARRAY_LEN(missing); i++)
 		if (!suggest_pm2_alternative(missing[i]))
 			fail_msg("%s: no alternative", missing[i]);

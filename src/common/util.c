@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,4 +480,34 @@ base64_decode(const char *s, size_t len, void *outp)
 	if (pad > 2)
 		return -EINVAL;
 	return (ssize_t)o;
+}
+
+ssize_t
+exe_path_of(pid_t pid, char *buf, size_t cap)
+{
+	char link[64];
+	if (pid > 0)
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	else
+		snprintf(link, sizeof(link), "/proc/self/exe");
+	ssize_t n = cap > 1 ? readlink(link, buf, cap - 1) : -1;
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *deleted = " (deleted)";
+	size_t dl = strlen(deleted);
+	if ((size_t)n > dl && strcmp(buf + n - dl, deleted) == 0) {
+		n -= (ssize_t)dl;
+		buf[n] = '\0';
+	}
+	return n;
+}
+
+void
+child_signals_reset(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
 }

@@ -37,6 +37,12 @@ ssize_t write_retry(int fd, const void *buf, size_t len);
 int write_all(int fd, const void *buf, size_t len);
 /* Read a whole (small) file into a NUL-terminated buffer; 0 or -errno. */
 int read_file(const char *path, char **out, size_t *out_len, size_t max_len);
+/* The path of the binary process pid runs (0: this process) into buf, as
+ * installed now: a binary replaced on disk since it started reads
+ * "<path> (deleted)", and the suffix is dropped. Its length, or -1. */
+ssize_t exe_path_of(pid_t pid, char *buf, size_t cap);
+/* In a child about to exec: no signal blocked, SIGPIPE at its default. */
+void child_signals_reset(void);
 
 int fd_set_nonblock(int fd, bool on);
 int fd_set_cloexec(int fd, bool on);

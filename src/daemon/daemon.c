@@ -192,16 +192,11 @@ static void
 find_self(void)
 {
 	char buf[4096];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-	if (n <= 0)
+	/* Our binary may have been replaced on disk since it started (an
+	 * upgrade, before `corral update`): its path names the new one, which
+	 * is what an update or a new keeper should run. */
+	if (exe_path_of(0, buf, sizeof(buf)) <= 0)
 		return;
-	buf[n] = '\0';
-	/* Our binary was replaced on disk since it started (an upgrade, before
-	 * `corral update`): its path names the new one, which is what an
-	 * update or a new keeper should run. */
-	const char *deleted = " (deleted)";
-	if ((size_t)n > strlen(deleted) && strcmp(buf + n - strlen(deleted), deleted) == 0)
-		buf[n - strlen(deleted)] = '\0';
 	D->exe_path = xstrdup(buf);
 	char *dir = dirname(buf);
 	/* build/corral next to build/libcorral-preload.so, or an installed

@@ -238,10 +238,7 @@ spawn_starter(struct runtime *rt, char **err)
 		return -e;
 	}
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
+		child_signals_reset();
 		if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 			_exit(127);
 		execv(D->exe_path, rt->start_argv);

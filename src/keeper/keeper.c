@@ -195,17 +195,10 @@ store(struct keeper *k, struct keep_frame *f)
 static void
 note_daemon_exe(struct keeper *k)
 {
-	char link[64], buf[sizeof(k->daemon_exe)];
-	snprintf(link, sizeof(link), "/proc/%d/exe", (int)k->cur.pid);
-	ssize_t n = k->cur.pid > 0 ? readlink(link, buf, sizeof(buf) - 1) : -1;
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
+	char buf[sizeof(k->daemon_exe)];
 	/* Replaced on disk since: the path names the binary installed now. */
-	const char *deleted = " (deleted)";
-	if ((size_t)n > strlen(deleted) && strcmp(buf + n - strlen(deleted), deleted) == 0)
-		buf[n - strlen(deleted)] = '\0';
-	memcpy(k->daemon_exe, buf, strlen(buf) + 1);
+	if (k->cur.pid > 0 && exe_path_of(k->cur.pid, buf, sizeof(buf)) > 0)
+		memcpy(k->daemon_exe, buf, strlen(buf) + 1);
 }
 
 /* Apply one frame from the current daemon; -EPROTO ends the connection. */

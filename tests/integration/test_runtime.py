@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 
 import pytest
 
@@ -141,6 +140,24 @@ def pid_ns(pid):
     return os.readlink(f"/proc/{pid}/ns/pid")
 
 
+def proc_state_in(pid_in_ns, ns):
+    """The state of the process that is pid_in_ns inside namespace ns (its
+    NSpid's last field), or None when it is gone."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if pid_ns(d) != ns:
+                continue
+            with open(f"/proc/{d}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:") and int(line.split()[-1]) == pid_in_ns:
+                        return proc_state(d)
+        except (OSError, ValueError):
+            pass
+    return None
+
+
 def zombies_in(ns):
     found = []
     for d in os.listdir("/proc"):
@@ -203,9 +220,13 @@ def test_runtime_as_pid1_reaps_stops_in_reverse_and_exits_0(corral, runtimes, tm
              what="web's lines on stdout")
     wait_for(lambda: "worker | forked 20 orphans" in r.stdout(), 10, what="the orphans")
     # A process entered from outside leaves an orphan: it goes to PID 1.
+    mark = tmp_path / "orphan.pid"
     subprocess.run(["nsenter", "-t", str(pid1), "-p", "-m", "--", "sh", "-c",
-                    "sleep 0.2 & exit 0"], check=True, timeout=10 * SLOW)
-    time.sleep(0.3)      # the orphan exits: a zombie until PID 1 reaps it
+                    f"sleep 0.2 & echo $! > {mark}; exit 0"], check=True, timeout=10 * SLOW)
+    # The orphan exits (a zombie until PID 1 reaps it), then is reaped.
+    orphan = int(wait_for(lambda: mark.exists() and mark.read_text().strip(), 5,
+                          what="the orphan's pid"))
+    wait_for(lambda: proc_state_in(orphan, ns) in (None, "Z"), 5, what="the orphan to exit")
     wait_for(lambda: not zombies_in(ns), 2, what="no zombie in the namespace")
 
     r.signal(signal.SIGTERM)

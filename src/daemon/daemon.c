@@ -36,6 +36,7 @@
 #include "daemon/runtime.h"
 #include "daemon/sampler.h"
 #include "daemon/server.h"
+#include "daemon/spawn.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
@@ -343,6 +344,8 @@ daemon_run(int ready_fd)
 		    : "; but the keeper did not hand anything over");
 		unsetenv("CORRAL_UPDATED_FROM");
 	}
+	/* While low descriptor numbers are still free (spawn.c). */
+	spawn_init();
 	/* Our files are private; the apps get the umask we were started with. */
 	D->app_umask = umask(077);
 	/* Relays, kept sockets and many apps' pipes need descriptors; a soft

@@ -35,5 +35,9 @@ struct spawn_opts {
  * "cannot execute /srv/app.js: Permission denied". The child is its own
  * session and process group leader (pgid == pid). */
 int spawn_run(const struct spawn_opts *o, pid_t *pid, char **err);
+/* Hold the window of low descriptors spawns place an app's in (spawn.c):
+ * call early, while low numbers are free. Without it spawns copy the whole
+ * table. */
+void spawn_init(void);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * spawn.c — vfork/exec, failures reported through memory the child shares.
+ * spawn.c — vfork-style clone and exec, failures reported through memory
+ * the child shares.
  *
  * vfork(): the child borrows the daemon's memory and the daemon waits until
  * it has exec'd or failed. With fork() each spawn copied the daemon's page

@@ -1,8 +1,9 @@
 /*
- * spawn.h — start one process: vfork, prepare the child, execve.
+ * spawn.h — start one process: a vfork-style clone, prepare the child,
+ * execve.
  *
  * Failures in the child before exec (chdir, setuid, exec itself) travel back
- * through memory the vfork()ed child shares with the daemon, so the caller
+ * through memory the child shares with the daemon, so the caller
  * learns synchronously that `corral start ./missing` cannot work — no crash
  * loop, a clear message.
  */

@@ -148,6 +148,15 @@ def kill_marked(marker, grace_s=3.0):
 
 # ---- statistics ----
 
+def record(vals, raw, manager, row, **tags):
+    """Add one run's row of figures: each key of row to vals[key][manager],
+    and the row (with tags such as run=) to raw."""
+    for k, v in row.items():
+        if k in vals:
+            vals[k].setdefault(manager, []).append(v)
+    raw.append({**tags, "manager": manager, **row})
+
+
 def summary(values):
     """median, min, max, q1, q3 and n of a list of numbers (None values dropped)."""
     v = sorted(x for x in values if x is not None)

@@ -29,8 +29,8 @@ import subprocess
 import time
 
 import ecosystem
-from common import (APPS, BenchError, alive, children, cpu_seconds, free_port, log, rss_kb,
-                    wait_for)
+from common import (APPS, BenchError, alive, children, cpu_seconds, free_port, log, record,
+                    rss_kb, wait_for)
 from httpload import Prober, get_once
 from managers import settle
 
@@ -118,9 +118,7 @@ def thousand(ctx, raw):
         for m in ctx.order(i):
             row = {}
             one_manager(ctx, m, eco, n, idle_s, row)
-            for k in keys:
-                vals[k].setdefault(m.name, []).append(row[k])
-            raw.append({"part": "1000 apps", "run": i + 1, "manager": m.name, **row})
+            record(vals, raw, m.name, row, part="1000 apps", run=i + 1)
             log(f"scale run {i + 1} {m.name}: start {row['start']:.0f} ms, stop "
                 f"{row['stop']:.0f} ms, delete {row['delete']:.0f} ms, resurrect "
                 f"{row['resurrect']:.0f} ms, RSS {row['rss_mb']:.1f} MB, idle CPU "

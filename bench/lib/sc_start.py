@@ -3,7 +3,7 @@ import os
 import time
 
 import ecosystem
-from common import BenchError, children, log, wait_for
+from common import BenchError, children, log, record, wait_for
 from managers import settle
 
 NAME = "start"
@@ -39,9 +39,7 @@ def run(ctx):
             m.shutdown()
             row = {"start_cli": (t_cli - t0) * 1000, "start_online": (t_online - t0) * 1000,
                    "delete_cli": (t_del - t2) * 1000, "delete_gone": (t_gone - t2) * 1000}
-            for k in keys:
-                vals[k].setdefault(m.name, []).append(row[k])
-            raw.append({"run": i + 1, "manager": m.name, **row})
+            record(vals, raw, m.name, row, run=i + 1)
             log(f"start run {i + 1} {m.name}: online after {row['start_online']:.0f} ms, "
                 f"gone after {row['delete_gone']:.0f} ms")
     return {

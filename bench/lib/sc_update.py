@@ -6,7 +6,7 @@ import os
 import time
 
 import ecosystem
-from common import APPS, BenchError, free_port, log, wait_for
+from common import APPS, BenchError, free_port, log, record, wait_for
 from httpload import Prober, get_once
 from managers import settle
 
@@ -51,9 +51,7 @@ def run(ctx):
             row = {"cli_ms": (t_cli - t0) * 1000, "list_ms": (t_list - t0) * 1000,
                    "online_ms": (t_online - t0) * 1000, "failed": tally["failed"],
                    "pids_changed": changed, "ok": tally["ok"], "errors": tally["errors"]}
-            for k in keys:
-                vals[k].setdefault(m.name, []).append(row[k])
-            raw.append({"run": i + 1, "manager": m.name, **row})
+            record(vals, raw, m.name, row, run=i + 1)
             log(f"update run {i + 1} {m.name}: list answered after {row['list_ms']:.0f} ms, all "
                 f"online after {row['online_ms']:.0f} ms, {row['failed']} failed of "
                 f"{row['failed'] + row['ok']}, {changed} pids changed")

@@ -19,7 +19,7 @@ BENCH = os.path.join(ROOT, "bench", "run")
 PM2 = os.path.join(ROOT, "bench", "pm2", "node_modules", "pm2", "bin", "pm2")
 
 
-SCENARIOS = ("footprint", "cli", "start", "crash", "logs", "cluster", "monit")
+SCENARIOS = ("footprint", "cli", "start", "crash", "logs", "cluster", "monit", "scale", "update")
 
 
 @pytest.mark.parametrize("scenarios,pm2", [

@@ -244,7 +244,12 @@ def test_external_logrotate_and_flush_keep_the_size_count_right(corral, tmp_path
     files = rotated(corral, "ext-out")
     assert len(files) == 1 and len(read_bytes(files[0])) == 1000, files
     assert parse(read_bytes(path + ".1"), "moved") == [("T0", i) for i in range(10)]
-    # flush empties the file and the count: 10 more lines do not rotate it.
+    # flush empties the file and the count: 10 more lines do not rotate it
+    # (1000 bytes before the flush, 1400 had the count stayed).
+    for n in (15, 25):
+        corral.ok("restart", "ext")
+        run_once(n)
+    assert len(rotated(corral, "ext-out")) == 1
     corral.ok("flush", "ext")
     assert read_bytes(path) == b""
     corral.ok("restart", "ext")

@@ -204,6 +204,10 @@ def test_bad_settings_are_refused_in_one_line(corral):
     write(os.path.join(corral.home, "settings.json"), "{\"logrotate:retain\": \"x\"}")
     err = corral.fail("set", "logrotate:compress", "true")
     assert "logrotate:retain" in err and "settings in force stay" in err
+    # get does not show the refused value as if it were in force.
+    err = corral.fail("get", "logrotate:retain")
+    assert "settings.json: logrotate:retain: expected" in err, err
+    assert err.count("\n") == 1, err
 
 
 def test_daemon_log_rotates_too(corral, tmp_path):

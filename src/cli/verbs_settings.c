@@ -156,14 +156,26 @@ verb_get(struct ctx *x)
 		free(err);
 		return 1;
 	}
-	/* What the file says for each key (an alias counts). */
+	/* What the file says for each key (an alias counts). A value the
+	 * daemon would refuse is not shown as if it were in force. */
 	json_t *set = json_object();
 	const char *k;
 	json_t *v;
 	json_object_foreach(obj, k, v) {
 		const char *canon = settings_canonical(k);
-		if (canon && json_is_string(v))
+		if (!canon)
+			continue;
+		if (!json_is_string(v))
+			err = xasprintf("%s: expected a string", k);
+		else if (settings_check(canon, json_string_value(v), &err) == 0)
 			json_object_set(set, canon, v);
+		if (err) {
+			cli_fail(x, "%s: %s (corral set or unset it)", x->paths.settings, err);
+			free(err);
+			json_decref(set);
+			json_decref(obj);
+			return 1;
+		}
 	}
 	for (size_t i = 0; i < settings_count; i++) {
 		const struct setting_def *d = &settings_defs[i];

@@ -16,7 +16,7 @@
 /* The one log a process writes; -1 while closed. */
 static int log_fd = -1;
 static char *log_path;
-/* The file log_fd is, and how long it is as far as we wrote it. */
+/* The file log_fd is, and how long it is. */
 static dev_t log_dev;
 static ino_t log_ino;
 static int64_t log_size;
@@ -106,10 +106,14 @@ dlog(const char *fmt, ...)
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	char *line = xasprintf("%s %s\n", stamp, msg);
-	/* Moved away (rotated): the path again. */
+	/* Moved away (rotated): the path again. Still ours: its size counts
+	 * the lines of the other processes that write it (the keeper, the
+	 * compressors). */
 	struct stat st;
 	if (log_path && (stat(log_path, &st) < 0 || st.st_ino != log_ino || st.st_dev != log_dev))
 		log_reopen();
+	else if (log_path)
+		log_size = st.st_size;
 	size_t len = strlen(line);
 	if (write_all(log_fd, line, len) == 0)
 		log_size += (int64_t)len;

@@ -31,7 +31,7 @@ static void on_note_retry(struct loop *l, struct timer *t, void *arg);
 /* Open a log file for appending. Only regular files (and /dev/null): a
  * FIFO or a device would block the daemon's loop in open() or write(). */
 static int
-open_log(const char *path, struct stat *out)
+open_log_once(const char *path, struct stat *out)
 {
 	/* A file corral creates is 0640 (the owner's group may read it), not
 	 * what the daemon's private umask would make of it; one that exists
@@ -59,8 +59,17 @@ open_log(const char *path, struct stat *out)
 		return -EINVAL;
 	}
 	fd_set_nonblock(fd, false);
-	if (out)
-		*out = st;
+	*out = st;
+	return fd;
+}
+
+/* open_log_once(); out of descriptors, once more with the daemon's reserve. */
+static int
+open_log(const char *path, struct stat *out)
+{
+	int fd = open_log_once(path, out);
+	if (fdreserve_release(fd))
+		fd = open_log_once(path, out);
 	return fd;
 }
 
@@ -90,9 +99,6 @@ logfile_get(const char *path, char **err)
 	}
 	struct stat st;
 	int fd = open_log(path, &st);
-	/* Out of descriptors: once more with the daemon's reserve. */
-	if (fdreserve_release(fd))
-		fd = open_log(path, &st);
 	if (fd < 0) {
 		*err = fd == -EINVAL ? xasprintf("log file %s is not a regular file", path)
 		    : xasprintf("cannot open log file %s: %s", path, strerror(-fd));
@@ -465,8 +471,6 @@ logfile_rotate(struct logfile *lf, const char *why)
 	if (rc == 0) {
 		struct stat st;
 		int fd = open_log(lf->path, &st);
-		if (fdreserve_release(fd))
-			fd = open_log(lf->path, &st);
 		if (fd < 0) {
 			rc = fd;
 			dlog("rotate %s: cannot open it again: %s (still writing to %s)", lf->path,

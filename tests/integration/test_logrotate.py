@@ -204,6 +204,10 @@ def test_bad_settings_are_refused_in_one_line(corral):
     write(os.path.join(corral.home, "settings.json"), "{\"logrotate:retain\": \"x\"}")
     err = corral.fail("set", "logrotate:compress", "true")
     assert "logrotate:retain" in err and "settings in force stay" in err
+    # get does not show the refused value as if it were in force.
+    err = corral.fail("get", "logrotate:retain")
+    assert "settings.json: logrotate:retain: expected" in err, err
+    assert err.count("\n") == 1, err
 
 
 def test_daemon_log_rotates_too(corral, tmp_path):
@@ -244,7 +248,12 @@ def test_external_logrotate_and_flush_keep_the_size_count_right(corral, tmp_path
     files = rotated(corral, "ext-out")
     assert len(files) == 1 and len(read_bytes(files[0])) == 1000, files
     assert parse(read_bytes(path + ".1"), "moved") == [("T0", i) for i in range(10)]
-    # flush empties the file and the count: 10 more lines do not rotate it.
+    # flush empties the file and the count: 10 more lines do not rotate it
+    # (1000 bytes before the flush, 1400 had the count stayed).
+    for n in (15, 25):
+        corral.ok("restart", "ext")
+        run_once(n)
+    assert len(rotated(corral, "ext-out")) == 1
     corral.ok("flush", "ext")
     assert read_bytes(path) == b""
     corral.ok("restart", "ext")

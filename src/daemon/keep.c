@@ -47,7 +47,6 @@ struct keep {
 	bool live;                /* started: records and descriptors flow */
 	struct io io;
 	struct out_list queue;
-	size_t queued_bytes;
 	bool dirty;               /* some record is marked */
 	int last_next_pm_id;      /* what the keeper has */
 	struct timer respawn;
@@ -78,7 +77,6 @@ queue_clear(struct keep *k)
 		STAILQ_REMOVE_HEAD(&k->queue, link);
 		out_free(o);
 	}
-	k->queued_bytes = 0;
 }
 
 /* sendmsg() of buf[off..len), with fds when given. Bytes sent or -errno. */
@@ -111,7 +109,6 @@ send_head(struct keep *k)
 		close(o->fds[i]);
 	o->nfds = 0;
 	o->off += (size_t)n;
-	k->queued_bytes -= (size_t)n;
 	if (o->off < o->len)
 		return 0;
 	STAILQ_REMOVE_HEAD(&k->queue, link);
@@ -197,7 +194,6 @@ send_frame(enum keep_op op, uint64_t key, const char *blob, size_t len, const in
 		struct keep_hdr *h = (struct keep_hdr *)o->buf;
 		h->nfds = (uint16_t)o->nfds;
 	}
-	k->queued_bytes += total - off;
 	bool was_empty = STAILQ_EMPTY(&k->queue);
 	STAILQ_INSERT_TAIL(&k->queue, o, link);
 	if (was_empty)

@@ -556,8 +556,10 @@ on_keeper(struct loop *l, struct io *io, uint32_t events, void *arg)
 		 * end of the stream means it is gone (or broken). */
 		char c;
 		ssize_t n = recv(k->fd, &c, 1, MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || n > 0)
+		if (n >= 0)
 			keeper_lost(n == 0 ? "it closed the connection" : "unexpected data");
+		else if (errno != EAGAIN && errno != EINTR)
+			keeper_lost(strerror(errno));
 	}
 }
 

@@ -60,8 +60,6 @@ take_fd(struct keep_item *it, unsigned i)
 	return fd;
 }
 
-static pid_t parent_of(pid_t pid);
-
 static void
 adopt_app(struct keep_item *it)
 {
@@ -166,7 +164,7 @@ adopt_proc(struct keep_item *it)
 		 * started it died): it exits with a status nobody can tell us.
 		 * After `corral update` it is our child still (update.h): we
 		 * reap it and know. */
-		.adopted = parent_of((pid_t)jint(r, "pid", 0)) != getpid(),
+		.adopted = proctree_parent((pid_t)jint(r, "pid", 0)) != getpid(),
 		.started_mono = jint(r, "started_mono", mono_ms()),
 		.ready_mono = jint(r, "ready_mono", -1),
 		.stop = {.sig = (int)jint(stop, "sig", 2), .timeout_ms = jint(stop, "timeout", 1600),
@@ -380,24 +378,6 @@ env_get(const char *env, size_t len, const char *key)
 	return NULL;
 }
 
-/* ppid of pid from /proc/<pid>/stat; -1 if unknown. */
-static pid_t
-parent_of(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	char *txt = NULL;
-	pid_t ppid = -1;
-	if (read_file(path, &txt, NULL, 4096) == 0) {
-		const char *rp = strrchr(txt, ')');
-		int v;
-		if (rp && sscanf(rp + 1, " %*c %d", &v) == 1)
-			ppid = v;
-	}
-	free(txt);
-	return ppid;
-}
-
 struct found {
 	pid_t pid, ppid;
 	uint64_t start;
@@ -455,7 +435,7 @@ adopt_orphans(void)
 				cap = cap ? cap * 2 : 16;
 				all = xrealloc(all, cap * sizeof(*all));
 			}
-			all[n++] = (struct found){pid, parent_of(pid), pe.start, atoi(pm_id),
+			all[n++] = (struct found){pid, proctree_parent(pid), pe.start, atoi(pm_id),
 			    xstrdup(name)};
 		}
 		free(env);

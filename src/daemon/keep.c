@@ -47,7 +47,6 @@ struct keep {
 	bool live;                /* started: records and descriptors flow */
 	struct io io;
 	struct out_list queue;
-	size_t queued_bytes;
 	bool dirty;               /* some record is marked */
 	int last_next_pm_id;      /* what the keeper has */
 	struct timer respawn;
@@ -78,7 +77,6 @@ queue_clear(struct keep *k)
 		STAILQ_REMOVE_HEAD(&k->queue, link);
 		out_free(o);
 	}
-	k->queued_bytes = 0;
 }
 
 /* sendmsg() of buf[off..len), with fds when given. Bytes sent or -errno. */
@@ -111,7 +109,6 @@ send_head(struct keep *k)
 		close(o->fds[i]);
 	o->nfds = 0;
 	o->off += (size_t)n;
-	k->queued_bytes -= (size_t)n;
 	if (o->off < o->len)
 		return 0;
 	STAILQ_REMOVE_HEAD(&k->queue, link);
@@ -197,7 +194,6 @@ send_frame(enum keep_op op, uint64_t key, const char *blob, size_t len, const in
 		struct keep_hdr *h = (struct keep_hdr *)o->buf;
 		h->nfds = (uint16_t)o->nfds;
 	}
-	k->queued_bytes += total - off;
 	bool was_empty = STAILQ_EMPTY(&k->queue);
 	STAILQ_INSERT_TAIL(&k->queue, o, link);
 	if (was_empty)
@@ -560,8 +556,10 @@ on_keeper(struct loop *l, struct io *io, uint32_t events, void *arg)
 		 * end of the stream means it is gone (or broken). */
 		char c;
 		ssize_t n = recv(k->fd, &c, 1, MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || n > 0)
+		if (n >= 0)
 			keeper_lost(n == 0 ? "it closed the connection" : "unexpected data");
+		else if (errno != EAGAIN && errno != EINTR)
+			keeper_lost(strerror(errno));
 	}
 }
 

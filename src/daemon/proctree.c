@@ -15,15 +15,23 @@
 #include "common/util.h"
 #include "daemon/state.h"
 
-/* One /proc/<pid>/stat: state, threads, CPU ticks, start time, resident
- * pages. 0 or -errno. */
+/* The fields of /proc/<pid>/stat we use. */
+struct pstat {
+	char state;
+	pid_t ppid, pgrp;
+	long threads;
+	uint64_t ticks;           /* utime + stime */
+	uint64_t start;
+	int64_t rss_pages;
+};
+
+/* One /proc/<pid>/stat, the only parser of it. 0 or -errno. Not counted as
+ * a step: read_stat is, for the walks that grow with the apps. */
 static int
-read_stat(pid_t pid, char *state, long *threads, uint64_t *ticks, uint64_t *start,
-    int64_t *rss_pages)
+parse_stat(pid_t pid, struct pstat *s)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	state_step();
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -39,36 +47,51 @@ read_stat(pid_t pid, char *state, long *threads, uint64_t *ticks, uint64_t *star
 	p += 2;
 	unsigned long long utime = 0, stime = 0, starttime = 0;
 	long long rss = 0;
+	int ppid, pgrp;
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority nice threads itreal starttime vsize rss */
-	if (sscanf(p, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-	    "%ld %*d %llu %*u %lld", state, &utime, &stime, threads, &starttime, &rss) != 6)
+	if (sscanf(p, "%c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+	    "%ld %*d %llu %*u %lld", &s->state, &ppid, &pgrp, &utime, &stime, &s->threads,
+	    &starttime, &rss) != 8)
 		return -EIO;
-	*ticks = utime + stime;
-	*rss_pages = rss;
-	*start = starttime;
+	s->ppid = ppid;
+	s->pgrp = pgrp;
+	s->ticks = utime + stime;
+	s->rss_pages = rss;
+	s->start = starttime;
 	return 0;
+}
+
+static int
+read_stat(pid_t pid, struct pstat *s)
+{
+	state_step();
+	return parse_stat(pid, s);
 }
 
 int
 proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state)
 {
-	char st;
-	long threads;
-	uint64_t t, s0;
-	int64_t rss;
-	int rc = read_stat(pid, &st, &threads, &t, &s0, &rss);
+	struct pstat ps;
+	int rc = read_stat(pid, &ps);
 	if (rc < 0)
 		return rc;
 	if (ticks)
-		*ticks = t;
+		*ticks = ps.ticks;
 	if (rss_pages)
-		*rss_pages = rss;
+		*rss_pages = ps.rss_pages;
 	if (start)
-		*start = s0;
+		*start = ps.start;
 	if (state)
-		*state = st;
+		*state = ps.state;
 	return 0;
+}
+
+pid_t
+proctree_parent(pid_t pid)
+{
+	struct pstat ps;
+	return parse_stat(pid, &ps) == 0 ? ps.ppid : -1;
 }
 
 /* A children file lists pids of at most 7 digits and a space each: enough
@@ -125,12 +148,9 @@ static void
 add_child(pid_t child, void *arg)
 {
 	struct child_list *cl = arg;
-	char st;
-	long threads;
-	uint64_t ticks, start;
-	int64_t rss;
-	if (*cl->n < cl->max && read_stat(child, &st, &threads, &ticks, &start, &rss) == 0)
-		cl->out[(*cl->n)++] = (struct ptentry){child, (int)threads, start};
+	struct pstat ps;
+	if (*cl->n < cl->max && read_stat(child, &ps) == 0)
+		cl->out[(*cl->n)++] = (struct ptentry){child, (int)ps.threads, ps.start};
 }
 
 /* Append the children of every thread of e. */
@@ -192,19 +212,16 @@ proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages)
 	*rss_pages = 0;
 	queue_child(root, &u);
 	for (size_t i = 0; i < u.n && i < PROCTREE_MAX; i++) {
-		char st;
-		long threads;
-		uint64_t t, start;
-		int64_t rss;
-		if (read_stat(u.queue[i], &st, &threads, &t, &start, &rss) < 0) {
+		struct pstat ps;
+		if (read_stat(u.queue[i], &ps) < 0) {
 			if (i == 0)
 				break;
 			continue;
 		}
 		rc = 0;
-		*ticks += t;
-		*rss_pages += rss;
-		each_child(u.queue[i], (int)threads, queue_child, &u);
+		*ticks += ps.ticks;
+		*rss_pages += ps.rss_pages;
+		each_child(u.queue[i], (int)ps.threads, queue_child, &u);
 	}
 	free(u.queue);
 	return rc;
@@ -304,21 +321,9 @@ proctree_group_running(pid_t pgid)
 		int pid = atoi(e->d_name);
 		if (pid <= 0)
 			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read_retry(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		const char *rp = strrchr(buf, ')');
-		char st;
-		int pgrp;
-		if (rp && sscanf(rp + 1, " %c %*d %d", &st, &pgrp) == 2)
-			found = pgrp == pgid && st != 'Z' && st != 'X';
+		struct pstat ps;
+		if (parse_stat(pid, &ps) == 0)
+			found = ps.pgrp == pgid && ps.state != 'Z' && ps.state != 'X';
 	}
 	closedir(d);
 	return found;

@@ -56,5 +56,7 @@ bool proctree_alive(const struct ptentry *e);
 int proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages);
 /* utime+stime ticks and resident pages of one process; 0 or -errno. */
 int proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state);
+/* The parent of pid, -1 if unknown. */
+pid_t proctree_parent(pid_t pid);
 
 #endif

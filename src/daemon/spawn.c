@@ -84,9 +84,9 @@ child_fail(const struct child_ctx *cx, int stage)
 	_exit(127);
 }
 
-/* Mark every fd >= lowest close-on-exec (except keep, already CLOEXEC). */
+/* Mark every fd >= lowest close-on-exec. */
 static void
-cloexec_from(int lowest, int keep)
+cloexec_from(int lowest)
 {
 	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -105,7 +105,7 @@ cloexec_from(int lowest, int keep)
 				char name[];
 			} *d = (void *)(buf + off);
 			int fd = atoi(d->name);
-			if (d->name[0] != '.' && fd >= lowest && fd != keep && fd != dfd)
+			if (d->name[0] != '.' && fd >= lowest && fd != dfd)
 				fcntl(fd, F_SETFD, FD_CLOEXEC);
 			off += d->reclen;
 		}
@@ -197,7 +197,7 @@ child(const struct child_ctx *cx)
 	/* Whatever else leaked without CLOEXEC must not reach the app. Before
 	 * Linux 5.11 there is no CLOSE_RANGE_CLOEXEC: walk /proc/self/fd. */
 	if (syscall(SYS_close_range, (unsigned)nsrc, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		cloexec_from(nsrc, -1);
+		cloexec_from(nsrc);
 	umask(o->umask);
 	if (o->nofile && setrlimit(RLIMIT_NOFILE, o->nofile) < 0)
 		child_fail(cx, STAGE_FDS);

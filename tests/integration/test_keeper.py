@@ -344,12 +344,21 @@ def test_a_stop_in_progress_goes_on(corral):
 
 
 def test_a_restart_delay_in_progress_is_kept(corral):
-    corral.ok("start", app("crash.sh"), "--name", "c", "--restart-delay", "1500")
+    """The next daemon restarts the instance when the delay the previous one
+    started ends, not at once."""
+    delay = 6.0
+    began = time.monotonic()  # the delay started after this
+    corral.ok("start", app("crash.sh"), "--name", "c", "--restart-delay", str(int(delay * 1000)))
     corral.wait_status("c", "waiting restart")
     restarts = corral.proc("c")["restarts"]
     daemon = corral.daemon_pid()
     os.kill(daemon, signal.SIGKILL)
     new_daemon(corral, daemon)
+    p = corral.proc("c")
+    # A daemon that lost the delay would have restarted it already. (On a
+    # machine too slow to get here within the delay this cannot be told.)
+    if time.monotonic() - began < delay - 1:
+        assert (p["status"], p["restarts"]) == ("waiting restart", restarts), p
     wait_for(lambda: corral.proc("c")["restarts"] > restarts, 15, what="the delayed restart")
     corral.ok("delete", "c")
 

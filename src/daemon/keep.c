@@ -22,6 +22,7 @@
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
 #include "daemon/state.h"
+#include "daemon/supervise.h"
 #include "daemon/table.h"
 
 #define HANDOVER_TIMEOUT_MS 10000
@@ -374,24 +375,52 @@ put_member(void *arg, const struct cluster_member_info *m)
 
 /* ---- what changed ---- */
 
+/* The records marked since the last flush, by id, so that a flush visits
+ * what changed and not every app, instance and process. An id goes in when
+ * its mark is set (once); the mark says whether it is still to send.
+ * Without a keeper nothing is listed: a new one gets everything. */
+struct dirty_ids {
+	uint64_t *v;
+	size_t n, cap;
+};
+static struct dirty_ids dirty_apps, dirty_insts, dirty_procs;
+
+static void
+dirty_add(bool *mark, struct dirty_ids *ids, uint64_t id)
+{
+	if (*mark)
+		return;
+	*mark = true;
+	if (!D->keep)
+		return;
+	D->keep->dirty = true;
+	if (ids->n == ids->cap) {
+		ids->cap = ids->cap ? 2 * ids->cap : 64;
+		ids->v = xrealloc(ids->v, ids->cap * sizeof(*ids->v));
+	}
+	ids->v[ids->n++] = id;
+}
+
+static void
+dirty_clear(void)
+{
+	dirty_apps.n = dirty_insts.n = dirty_procs.n = 0;
+}
+
 void
 keep_mark_proc(struct proc *p)
 {
-	p->keep_dirty = true;
-	if (D->keep)
-		D->keep->dirty = true;
+	dirty_add(&p->keep_dirty, &dirty_procs, p->serial);
 }
 
 void
 keep_mark_inst(struct inst *in)
 {
-	in->keep_dirty = true;
+	dirty_add(&in->keep_dirty, &dirty_insts, in->uid);
 	if (in->proc)
 		keep_mark_proc(in->proc);
 	if (in->successor)
 		keep_mark_proc(in->successor);
-	if (D->keep)
-		D->keep->dirty = true;
 }
 
 void
@@ -408,9 +437,7 @@ keep_on_event(const struct event *ev, void *arg)
 		keep_del(KK_INST, ev->in->uid);
 		break;
 	case EV_APP_CHANGED:
-		ev->app->keep_dirty = true;
-		if (D->keep)
-			D->keep->dirty = true;
+		dirty_add(&ev->app->keep_dirty, &dirty_apps, ev->app->id);
 		break;
 	case EV_APP_REMOVE:
 		ev->app->keep_dirty = false;
@@ -431,29 +458,33 @@ keep_flush(struct loop *l, void *arg)
 	if (!k->live)
 		return;
 	/* Apps first: the next daemon finds each instance's app. */
-	struct app *a;
-	TAILQ_FOREACH(a, &D->apps, link) {
-		if (a->keep_dirty) {
+	for (size_t i = 0; i < dirty_apps.n; i++) {
+		struct app *a = app_by_id(dirty_apps.v[i]);
+		state_step();
+		if (a && a->keep_dirty) {
 			a->keep_dirty = false;
 			keep_put(KK_APP, a->id, app_record(a), NULL, 0);
 		}
 	}
 	if (k->last_next_pm_id != D->next_pm_id)
 		put_meta(k);
-	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link) {
-		if (in->keep_dirty) {
+	for (size_t i = 0; i < dirty_insts.n; i++) {
+		struct inst *in = inst_by_uid(dirty_insts.v[i]);
+		state_step();
+		if (in && in->keep_dirty) {
 			in->keep_dirty = false;
 			keep_put(KK_INST, in->uid, inst_record(in), NULL, 0);
 		}
 	}
-	struct proc *p;
-	TAILQ_FOREACH(p, &D->procs, link) {
-		if (p->keep_dirty) {
+	for (size_t i = 0; i < dirty_procs.n; i++) {
+		struct proc *p = proc_by_serial(dirty_procs.v[i]);
+		state_step();
+		if (p && p->keep_dirty) {
 			p->keep_dirty = false;
 			send_json(KEEP_TAG, KEEP_KEY(KK_PROC, p->serial), proc_record(p), NULL, 0);
 		}
 	}
+	dirty_clear();
 }
 
 /* PUT every item. For the keeper, what it now has is no longer dirty;
@@ -462,8 +493,10 @@ static void
 put_all(bool for_keeper)
 {
 	struct keep *k = D->keep;
-	if (for_keeper)
+	if (for_keeper) {
 		put_meta(k);
+		dirty_clear();
+	}
 	else
 		keep_put(KK_META, 0, json_pack("{s:i}", "next_pm_id", D->next_pm_id), NULL, 0);
 	struct app *a;

@@ -510,7 +510,7 @@ apply_sample(struct monit *m, json_t *procs)
 /* ---- requests ---- */
 
 static void
-disconnect(struct monit *m, const char *why)
+disconnect(struct monit *m)
 {
 	if (!m->up)
 		return;
@@ -526,7 +526,6 @@ disconnect(struct monit *m, const char *why)
 		m->action_id = 0;
 	}
 	m->next_retry_mono = mono_ms() + RECONNECT_EVERY_MS;
-	(void)why;
 	m->dirty = true;
 }
 
@@ -541,7 +540,7 @@ send_req(struct monit *m, json_t *req)
 	int id = conn_send(&m->conn, req);
 	json_decref(req);
 	if (id < 0) {
-		disconnect(m, strerror(-id));
+		disconnect(m);
 		return 0;
 	}
 	return id;
@@ -791,16 +790,10 @@ read_daemon(struct monit *m)
 	while (m->up && (line = linebuf_next(&m->conn.in, &len)) != NULL)
 		on_line(m, line, len);
 	if (m->up && (n <= 0 || m->conn.in.overflow))
-		disconnect(m, n == 0 ? "closed" : strerror((int)-n));
+		disconnect(m);
 }
 
 /* ---- drawing ---- */
-
-static void
-fmt_mem(int64_t bytes, char *buf, size_t len)
-{
-	units_format_bytes(bytes, buf, len);
-}
 
 /* The process pane's columns: title, width (with the gap after it) on a
  * wide (120 columns or more), a medium and a narrow (under 100) terminal,
@@ -893,7 +886,7 @@ draw_procs(struct monit *m, int y0, int h)
 		snprintf(rs, sizeof(rs), "%d", r->restarts);
 		if (r->measured || r->cpu > 0 || r->mem > 0) {
 			snprintf(cpu, sizeof(cpu), r->cpu < 9.95 ? "%.1f%%" : "%.0f%%", r->cpu);
-			fmt_mem(r->mem, mem, sizeof(mem));
+			units_format_bytes(r->mem, mem, sizeof(mem));
 		} else {
 			copy_str(cpu, sizeof(cpu), "-");
 			copy_str(mem, sizeof(mem), "-");
@@ -1070,7 +1063,7 @@ draw_detail(struct monit *m, int y0, int x0, int w, int h)
 	snprintf(line, sizeof(line), "%-12s%s", now, gr);
 	put(m, y + 1, x0, w, line, pair(m, C_CYAN), w);
 	char mem[32];
-	fmt_mem(s->mem, mem, sizeof(mem));
+	units_format_bytes(s->mem, mem, sizeof(mem));
 	snprintf(now, sizeof(now), "mem %s ", mem);
 	sparkline(m, gr, sizeof(gr), s->mem_hist, s->hist_n, s->hist_head, gw);
 	snprintf(line, sizeof(line), "%-12s%s", now, gr);

@@ -576,6 +576,22 @@ request_detail(struct monit *m)
 	    s->pm_id, "by_script", 0));
 }
 
+/* The i-th log line kept, from the oldest. */
+static struct logline *
+log_at(struct monit *m, size_t i)
+{
+	return &m->logs[(m->log_head + LOG_KEEP - m->log_n + i) % LOG_KEEP];
+}
+
+static void
+logs_clear(struct monit *m)
+{
+	for (size_t i = 0; i < m->log_n; i++)
+		free(log_at(m, i)->text);
+	m->log_n = 0;
+	m->log_back = 0;
+}
+
 /* Follow the logs of the selection (instance or app), when that changed. */
 static void
 follow_logs(struct monit *m)
@@ -591,10 +607,7 @@ follow_logs(struct monit *m)
 	if (strcmp(key, m->log_key) == 0)
 		return;
 	copy_str(m->log_key, sizeof(m->log_key), key);
-	for (size_t i = 0; i < m->log_n; i++)
-		free(m->logs[(m->log_head + LOG_KEEP - m->log_n + i) % LOG_KEEP].text);
-	m->log_n = 0;
-	m->log_back = 0;
+	logs_clear(m);
 	json_t *target = m->app_logs ? json_string(s->name) : json_integer(s->pm_id);
 	send_req(m, json_pack("{s:s, s:[o], s:b}", "cmd", "logs", "targets", target,
 	    "by_script", 0));
@@ -938,8 +951,7 @@ draw_logs(struct monit *m, int y0, int x0, int w, int h)
 		put(m, y, x0, w, "", A_NORMAL, w);
 		if ((size_t)i >= shown)
 			continue;
-		const struct logline *l = &m->logs[(m->log_head + LOG_KEEP - m->log_n + first +
-		    (size_t)i) % LOG_KEEP];
+		const struct logline *l = log_at(m, first + (size_t)i);
 		char stamp[32] = "";
 		units_format_time("%H:%M:%S", l->at_ms, stamp, sizeof(stamp));
 		char pre[48];
@@ -1441,8 +1453,7 @@ verb_monit(struct ctx *x)
 		conn_close(&m.conn);
 	rows_free(m.rows, m.nrows);
 	free(m.shown);
-	for (size_t i = 0; i < m.log_n; i++)
-		free(m.logs[(m.log_head + LOG_KEEP - m.log_n + i) % LOG_KEEP].text);
+	logs_clear(&m);
 	json_decref(m.detail);
 	json_decref(m.confirm_target);
 	if (rc > 128) {

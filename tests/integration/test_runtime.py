@@ -310,6 +310,9 @@ def test_runtime_no_auto_exit_keeps_running(corral, runtimes, tmp_path):
     assert r.p.poll() is None
     r.signal(signal.SIGTERM)
     assert r.wait() == 3, r.stderr()
+    # Code 3 by the stop, not by an auto-exit (which also exits 3).
+    assert "every app has stopped for good" not in r.stderr()
+    assert "exiting with code 3: an app had failed before the stop" in r.stderr()
 
 
 def test_runtime_exits_4_when_every_app_ended_by_itself(corral, runtimes, tmp_path):
@@ -318,6 +321,7 @@ def test_runtime_exits_4_when_every_app_ended_by_itself(corral, runtimes, tmp_pa
          "autorestart": False, "env": {"CRASH_CODE": "0"}}]}))
     r = run(corral, runtimes, eco)
     assert r.wait(timeout=30) == 4, r.stderr()
+    assert "every app has stopped for good (1 instance): exiting" in r.stderr()
 
 
 def test_runtime_json_lines(corral, runtimes, tmp_path):

@@ -43,7 +43,7 @@ struct runtime {
 	bool dirty;                 /* an instance changed: check again */
 	bool auto_exited, auto_errored;
 	size_t errored_at_stop;     /* instances errored when the stop began */
-	bool stopping, killing;
+	bool stopping;
 	uint64_t stop_cursor;       /* id of the app being stopped, 0 before */
 
 	int out_fd;                 /* stdout */
@@ -380,8 +380,6 @@ runtime_begin_stop(void)
 void
 runtime_kill_now(void)
 {
-	struct runtime *rt = D->runtime;
-	rt->killing = true;
 	struct inst *in, *next;
 	for (in = TAILQ_FIRST(&D->insts); in; in = next) {
 		state_step();

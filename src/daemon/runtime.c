@@ -116,10 +116,34 @@ out_flush(struct runtime *rt)
 	out_arm(rt, rt->out.len > 0);
 }
 
+/* Queue the count of the lines dropped so far, when there is room for it
+ * and then for `then` bytes more (or whatever is queued, when forced). */
+static void
+out_note_dropped(struct runtime *rt, size_t then, bool force)
+{
+	if (!rt->dropped_lines)
+		return;
+	char note[160];
+	int k = snprintf(note, sizeof(note), "[corral] %llu log lines dropped (%llu bytes): "
+	    "stdout did not keep up\n", (unsigned long long)rt->dropped_lines,
+	    (unsigned long long)rt->dropped_bytes);
+	if (!force && rt->out.len + (size_t)k + then > OUT_MAX_BYTES)
+		return;
+	sbuf_add(&rt->out, note, (size_t)k);
+	rt->dropped_lines = rt->dropped_bytes = 0;
+}
+
 static void
 on_out(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	out_flush(arg);
+	struct runtime *rt = arg;
+	out_flush(rt);
+	/* Drained: the count of what was dropped need not wait for the next
+	 * line, which may never come. */
+	if (rt->dropped_lines && !rt->out_broken) {
+		out_note_dropped(rt, 0, false);
+		out_flush(rt);
+	}
 }
 
 /* Queue one record (a line with its newline) for stdout; dropped and
@@ -130,16 +154,7 @@ out_record(struct runtime *rt, const char *s, size_t n)
 {
 	if (rt->out_broken)
 		return;
-	if (rt->dropped_lines) {
-		char note[160];
-		int k = snprintf(note, sizeof(note), "[corral] %llu log lines dropped (%llu bytes): "
-		    "stdout did not keep up\n", (unsigned long long)rt->dropped_lines,
-		    (unsigned long long)rt->dropped_bytes);
-		if (rt->out.len + (size_t)k + n <= OUT_MAX_BYTES) {
-			sbuf_add(&rt->out, note, (size_t)k);
-			rt->dropped_lines = rt->dropped_bytes = 0;
-		}
-	}
+	out_note_dropped(rt, n, false);
 	if (rt->out.len + n > OUT_MAX_BYTES || rt->dropped_lines) {
 		rt->dropped_lines++;
 		rt->dropped_bytes += n;
@@ -503,8 +518,11 @@ runtime_free(void)
 		io_del(D->loop, &rt->out_io);
 		fcntl(rt->out_fd, F_SETFL, rt->out_flags);
 		rt->out_pollable = false;
-		if (rt->out.len && !rt->out_broken)
-			out_flush(rt);
+		if (!rt->out_broken) {
+			out_note_dropped(rt, 0, true);
+			if (rt->out.len)
+				out_flush(rt);
+		}
 	}
 	for (size_t i = 0; rt->start_argv[i]; i++)
 		free(rt->start_argv[i]);

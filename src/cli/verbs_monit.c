@@ -632,15 +632,10 @@ selection_changed(struct monit *m)
 	m->dirty = true;
 }
 
+/* m->conn is open: subscribe to the events and take a first sample. */
 static void
-try_connect(struct monit *m)
+connected(struct monit *m)
 {
-	char *err = NULL;
-	int rc = conn_open(&m->x->paths, false, &m->conn, &err);
-	free(err);
-	m->next_retry_mono = mono_ms() + RECONNECT_EVERY_MS;
-	if (rc < 0)
-		return;
 	bool again = m->ever_up;
 	m->up = m->ever_up = true;
 	m->daemon_pid = m->conn.daemon_pid;
@@ -650,6 +645,17 @@ try_connect(struct monit *m)
 	if (again)
 		note(m, "reconnected to the daemon (pid %d)", m->daemon_pid);
 	m->dirty = true;
+}
+
+static void
+try_connect(struct monit *m)
+{
+	char *err = NULL;
+	int rc = conn_open(&m->x->paths, false, &m->conn, &err);
+	free(err);
+	m->next_retry_mono = mono_ms() + RECONNECT_EVERY_MS;
+	if (rc >= 0)
+		connected(m);
 }
 
 /* ---- what the daemon sends ---- */
@@ -1433,8 +1439,6 @@ verb_monit(struct ctx *x)
 		free(err);
 		return 1;
 	}
-	m.up = m.ever_up = true;
-	m.daemon_pid = m.conn.daemon_pid;
 	setlocale(LC_ALL, "");
 	const char *cs = nl_langinfo(CODESET);
 	m.utf8 = cs && strcmp(cs, "UTF-8") == 0;
@@ -1444,9 +1448,7 @@ verb_monit(struct ctx *x)
 		return cli_fail(x, "cannot drive this terminal (TERM=%s: no terminfo entry)",
 		    term ? term : "(unset)");
 	}
-	send_req(&m, json_pack("{s:s}", "cmd", "events"));
-	request_sample(&m);
-	m.dirty = true;
+	connected(&m);
 	int rc = run(&m);
 	screen_close();
 	if (m.up)

@@ -510,7 +510,7 @@ apply_sample(struct monit *m, json_t *procs)
 /* ---- requests ---- */
 
 static void
-disconnect(struct monit *m, const char *why)
+disconnect(struct monit *m)
 {
 	if (!m->up)
 		return;
@@ -526,7 +526,6 @@ disconnect(struct monit *m, const char *why)
 		m->action_id = 0;
 	}
 	m->next_retry_mono = mono_ms() + RECONNECT_EVERY_MS;
-	(void)why;
 	m->dirty = true;
 }
 
@@ -541,7 +540,7 @@ send_req(struct monit *m, json_t *req)
 	int id = conn_send(&m->conn, req);
 	json_decref(req);
 	if (id < 0) {
-		disconnect(m, strerror(-id));
+		disconnect(m);
 		return 0;
 	}
 	return id;
@@ -577,6 +576,22 @@ request_detail(struct monit *m)
 	    s->pm_id, "by_script", 0));
 }
 
+/* The i-th log line kept, from the oldest. */
+static struct logline *
+log_at(struct monit *m, size_t i)
+{
+	return &m->logs[(m->log_head + LOG_KEEP - m->log_n + i) % LOG_KEEP];
+}
+
+static void
+logs_clear(struct monit *m)
+{
+	for (size_t i = 0; i < m->log_n; i++)
+		free(log_at(m, i)->text);
+	m->log_n = 0;
+	m->log_back = 0;
+}
+
 /* Follow the logs of the selection (instance or app), when that changed. */
 static void
 follow_logs(struct monit *m)
@@ -592,10 +607,7 @@ follow_logs(struct monit *m)
 	if (strcmp(key, m->log_key) == 0)
 		return;
 	copy_str(m->log_key, sizeof(m->log_key), key);
-	for (size_t i = 0; i < m->log_n; i++)
-		free(m->logs[(m->log_head + LOG_KEEP - m->log_n + i) % LOG_KEEP].text);
-	m->log_n = 0;
-	m->log_back = 0;
+	logs_clear(m);
 	json_t *target = m->app_logs ? json_string(s->name) : json_integer(s->pm_id);
 	send_req(m, json_pack("{s:s, s:[o], s:b}", "cmd", "logs", "targets", target,
 	    "by_script", 0));
@@ -620,15 +632,10 @@ selection_changed(struct monit *m)
 	m->dirty = true;
 }
 
+/* m->conn is open: subscribe to the events and take a first sample. */
 static void
-try_connect(struct monit *m)
+connected(struct monit *m)
 {
-	char *err = NULL;
-	int rc = conn_open(&m->x->paths, false, &m->conn, &err);
-	free(err);
-	m->next_retry_mono = mono_ms() + RECONNECT_EVERY_MS;
-	if (rc < 0)
-		return;
 	bool again = m->ever_up;
 	m->up = m->ever_up = true;
 	m->daemon_pid = m->conn.daemon_pid;
@@ -638,6 +645,17 @@ try_connect(struct monit *m)
 	if (again)
 		note(m, "reconnected to the daemon (pid %d)", m->daemon_pid);
 	m->dirty = true;
+}
+
+static void
+try_connect(struct monit *m)
+{
+	char *err = NULL;
+	int rc = conn_open(&m->x->paths, false, &m->conn, &err);
+	free(err);
+	m->next_retry_mono = mono_ms() + RECONNECT_EVERY_MS;
+	if (rc >= 0)
+		connected(m);
 }
 
 /* ---- what the daemon sends ---- */
@@ -791,16 +809,10 @@ read_daemon(struct monit *m)
 	while (m->up && (line = linebuf_next(&m->conn.in, &len)) != NULL)
 		on_line(m, line, len);
 	if (m->up && (n <= 0 || m->conn.in.overflow))
-		disconnect(m, n == 0 ? "closed" : strerror((int)-n));
+		disconnect(m);
 }
 
 /* ---- drawing ---- */
-
-static void
-fmt_mem(int64_t bytes, char *buf, size_t len)
-{
-	units_format_bytes(bytes, buf, len);
-}
 
 /* The process pane's columns: title, width (with the gap after it) on a
  * wide (120 columns or more), a medium and a narrow (under 100) terminal,
@@ -893,7 +905,7 @@ draw_procs(struct monit *m, int y0, int h)
 		snprintf(rs, sizeof(rs), "%d", r->restarts);
 		if (r->measured || r->cpu > 0 || r->mem > 0) {
 			snprintf(cpu, sizeof(cpu), r->cpu < 9.95 ? "%.1f%%" : "%.0f%%", r->cpu);
-			fmt_mem(r->mem, mem, sizeof(mem));
+			units_format_bytes(r->mem, mem, sizeof(mem));
 		} else {
 			copy_str(cpu, sizeof(cpu), "-");
 			copy_str(mem, sizeof(mem), "-");
@@ -945,8 +957,7 @@ draw_logs(struct monit *m, int y0, int x0, int w, int h)
 		put(m, y, x0, w, "", A_NORMAL, w);
 		if ((size_t)i >= shown)
 			continue;
-		const struct logline *l = &m->logs[(m->log_head + LOG_KEEP - m->log_n + first +
-		    (size_t)i) % LOG_KEEP];
+		const struct logline *l = log_at(m, first + (size_t)i);
 		char stamp[32] = "";
 		units_format_time("%H:%M:%S", l->at_ms, stamp, sizeof(stamp));
 		char pre[48];
@@ -1070,7 +1081,7 @@ draw_detail(struct monit *m, int y0, int x0, int w, int h)
 	snprintf(line, sizeof(line), "%-12s%s", now, gr);
 	put(m, y + 1, x0, w, line, pair(m, C_CYAN), w);
 	char mem[32];
-	fmt_mem(s->mem, mem, sizeof(mem));
+	units_format_bytes(s->mem, mem, sizeof(mem));
 	snprintf(now, sizeof(now), "mem %s ", mem);
 	sparkline(m, gr, sizeof(gr), s->mem_hist, s->hist_n, s->hist_head, gw);
 	snprintf(line, sizeof(line), "%-12s%s", now, gr);
@@ -1428,8 +1439,6 @@ verb_monit(struct ctx *x)
 		free(err);
 		return 1;
 	}
-	m.up = m.ever_up = true;
-	m.daemon_pid = m.conn.daemon_pid;
 	setlocale(LC_ALL, "");
 	const char *cs = nl_langinfo(CODESET);
 	m.utf8 = cs && strcmp(cs, "UTF-8") == 0;
@@ -1439,17 +1448,14 @@ verb_monit(struct ctx *x)
 		return cli_fail(x, "cannot drive this terminal (TERM=%s: no terminfo entry)",
 		    term ? term : "(unset)");
 	}
-	send_req(&m, json_pack("{s:s}", "cmd", "events"));
-	request_sample(&m);
-	m.dirty = true;
+	connected(&m);
 	int rc = run(&m);
 	screen_close();
 	if (m.up)
 		conn_close(&m.conn);
 	rows_free(m.rows, m.nrows);
 	free(m.shown);
-	for (size_t i = 0; i < m.log_n; i++)
-		free(m.logs[(m.log_head + LOG_KEEP - m.log_n + i) % LOG_KEEP].text);
+	logs_clear(&m);
 	json_decref(m.detail);
 	json_decref(m.confirm_target);
 	if (rc > 128) {

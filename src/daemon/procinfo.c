@@ -34,17 +34,6 @@ user_name(const struct spec *s)
 	return "?";
 }
 
-/* Whether the sampler's figures are those of the instance's process now:
- * a process started since the last sample shows 0, not its predecessor's
- * memory under its own pid. */
-static bool
-sampled(const struct inst *in)
-{
-	bool running = in->state == ST_ONLINE || in->state == ST_LAUNCHING ||
-	    in->state == ST_STOPPING;
-	return running && in->proc && in->sampled_serial == in->proc->serial;
-}
-
 /* The state to show: between its main process's exit and the end of the
  * cleanup of what it left running (up to kill_timeout), an instance is not
  * online any more, whatever follows. */
@@ -61,6 +50,15 @@ static bool
 running(const struct inst *in)
 {
 	return in->state == ST_ONLINE || in->state == ST_LAUNCHING || in->state == ST_STOPPING;
+}
+
+/* Whether the sampler's figures are those of the instance's process now:
+ * a process started since the last sample shows 0, not its predecessor's
+ * memory under its own pid. */
+static bool
+sampled(const struct inst *in)
+{
+	return running(in) && in->proc && in->sampled_serial == in->proc->serial;
 }
 
 /* Just what the `list` table draws. */

@@ -43,15 +43,14 @@ struct runtime {
 	bool dirty;                 /* an instance changed: check again */
 	bool auto_exited, auto_errored;
 	size_t errored_at_stop;     /* instances errored when the stop began */
-	bool stopping, killing;
+	bool stopping;
 	uint64_t stop_cursor;       /* id of the app being stopped, 0 before */
 
 	int out_fd;                 /* stdout */
 	int out_flags;              /* its flags before us, restored at exit */
 	bool out_pollable, out_armed, out_broken;
 	struct io out_io;
-	char *out_buf;
-	size_t out_len, out_cap;
+	struct sbuf out;            /* queued for stdout */
 	uint64_t dropped_lines, dropped_bytes;
 };
 
@@ -92,8 +91,8 @@ static void
 out_flush(struct runtime *rt)
 {
 	size_t off = 0;
-	while (off < rt->out_len) {
-		ssize_t n = write(rt->out_fd, rt->out_buf + off, rt->out_len - off);
+	while (off < rt->out.len) {
+		ssize_t n = write(rt->out_fd, rt->out.s + off, rt->out.len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN && rt->out_pollable)
@@ -105,34 +104,46 @@ out_flush(struct runtime *rt)
 				dlog("runtime: stdout: %s; the apps' output goes to their log files only",
 				    n < 0 ? strerror(errno) : "nothing written");
 			rt->out_broken = true;
-			off = rt->out_len;
+			off = rt->out.len;
 			break;
 		}
 		off += (size_t)n;
 	}
-	memmove(rt->out_buf, rt->out_buf + off, rt->out_len - off);
-	rt->out_len -= off;
-	out_arm(rt, rt->out_len > 0);
+	if (off) {
+		memmove(rt->out.s, rt->out.s + off, rt->out.len - off + 1);   /* with its NUL */
+		rt->out.len -= off;
+	}
+	out_arm(rt, rt->out.len > 0);
+}
+
+/* Queue the count of the lines dropped so far, when there is room for it
+ * and then for `then` bytes more (or whatever is queued, when forced). */
+static void
+out_note_dropped(struct runtime *rt, size_t then, bool force)
+{
+	if (!rt->dropped_lines)
+		return;
+	char note[160];
+	int k = snprintf(note, sizeof(note), "[corral] %llu log lines dropped (%llu bytes): "
+	    "stdout did not keep up\n", (unsigned long long)rt->dropped_lines,
+	    (unsigned long long)rt->dropped_bytes);
+	if (!force && rt->out.len + (size_t)k + then > OUT_MAX_BYTES)
+		return;
+	sbuf_add(&rt->out, note, (size_t)k);
+	rt->dropped_lines = rt->dropped_bytes = 0;
 }
 
 static void
 on_out(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
-	out_flush(arg);
-}
-
-static void
-out_append(struct runtime *rt, const char *s, size_t n)
-{
-	if (rt->out_len + n > rt->out_cap) {
-		size_t cap = rt->out_cap ? rt->out_cap : 4096;
-		while (cap < rt->out_len + n)
-			cap *= 2;
-		rt->out_buf = xrealloc(rt->out_buf, cap);
-		rt->out_cap = cap;
+	struct runtime *rt = arg;
+	out_flush(rt);
+	/* Drained: the count of what was dropped need not wait for the next
+	 * line, which may never come. */
+	if (rt->dropped_lines && !rt->out_broken) {
+		out_note_dropped(rt, 0, false);
+		out_flush(rt);
 	}
-	memcpy(rt->out_buf + rt->out_len, s, n);
-	rt->out_len += n;
 }
 
 /* Queue one record (a line with its newline) for stdout; dropped and
@@ -143,22 +154,13 @@ out_record(struct runtime *rt, const char *s, size_t n)
 {
 	if (rt->out_broken)
 		return;
-	if (rt->dropped_lines) {
-		char note[160];
-		int k = snprintf(note, sizeof(note), "[corral] %llu log lines dropped (%llu bytes): "
-		    "stdout did not keep up\n", (unsigned long long)rt->dropped_lines,
-		    (unsigned long long)rt->dropped_bytes);
-		if (rt->out_len + (size_t)k + n <= OUT_MAX_BYTES) {
-			out_append(rt, note, (size_t)k);
-			rt->dropped_lines = rt->dropped_bytes = 0;
-		}
-	}
-	if (rt->out_len + n > OUT_MAX_BYTES || rt->dropped_lines) {
+	out_note_dropped(rt, n, false);
+	if (rt->out.len + n > OUT_MAX_BYTES || rt->dropped_lines) {
 		rt->dropped_lines++;
 		rt->dropped_bytes += n;
 		return;
 	}
-	out_append(rt, s, n);
+	sbuf_add(&rt->out, s, n);
 	if (!rt->out_armed)
 		out_flush(rt);
 }
@@ -380,8 +382,6 @@ runtime_begin_stop(void)
 void
 runtime_kill_now(void)
 {
-	struct runtime *rt = D->runtime;
-	rt->killing = true;
 	struct inst *in, *next;
 	for (in = TAILQ_FIRST(&D->insts); in; in = next) {
 		state_step();
@@ -518,13 +518,16 @@ runtime_free(void)
 		io_del(D->loop, &rt->out_io);
 		fcntl(rt->out_fd, F_SETFL, rt->out_flags);
 		rt->out_pollable = false;
-		if (rt->out_len && !rt->out_broken)
-			out_flush(rt);
+		if (!rt->out_broken) {
+			out_note_dropped(rt, 0, true);
+			if (rt->out.len)
+				out_flush(rt);
+		}
 	}
 	for (size_t i = 0; rt->start_argv[i]; i++)
 		free(rt->start_argv[i]);
 	free(rt->start_argv);
-	free(rt->out_buf);
+	sbuf_free(&rt->out);
 	free(rt);
 	D->runtime = NULL;
 }

@@ -310,6 +310,9 @@ def test_runtime_no_auto_exit_keeps_running(corral, runtimes, tmp_path):
     assert r.p.poll() is None
     r.signal(signal.SIGTERM)
     assert r.wait() == 3, r.stderr()
+    # Code 3 by the stop, not by an auto-exit (which also exits 3).
+    assert "every app has stopped for good" not in r.stderr()
+    assert "exiting with code 3: an app had failed before the stop" in r.stderr()
 
 
 def test_runtime_exits_4_when_every_app_ended_by_itself(corral, runtimes, tmp_path):
@@ -318,6 +321,7 @@ def test_runtime_exits_4_when_every_app_ended_by_itself(corral, runtimes, tmp_pa
          "autorestart": False, "env": {"CRASH_CODE": "0"}}]}))
     r = run(corral, runtimes, eco)
     assert r.wait(timeout=30) == 4, r.stderr()
+    assert "every app has stopped for good (1 instance): exiting" in r.stderr()
 
 
 def test_runtime_json_lines(corral, runtimes, tmp_path):
@@ -407,3 +411,48 @@ def test_corral_runtime_by_its_name_and_ready(corral, runtimes, tmp_path):
     assert stopped.returncode == 1 and "every instance is stopped" in stopped.stderr
     r.signal(signal.SIGTERM)
     assert r.wait() == 0, r.stderr()
+
+
+def test_runtime_counts_the_lines_a_slow_stdout_dropped(corral, tmp_path):
+    """Nobody reads stdout while an app writes more than the runtime
+    queues (1 MiB): the lines that did not fit are dropped, and their count
+    shows as soon as stdout drains, though no line follows."""
+    total = 40000
+    script = write(str(tmp_path / "burst.py"), f"""import sys, time
+for i in range({total}):
+    sys.stdout.write("line %06d %s\\n" % (i, "x" * 60))
+sys.stdout.flush()
+open({str(tmp_path / "done")!r}, "w").close()
+time.sleep(600)
+""")
+    with open(tmp_path / "stderr", "wb") as err:
+        p = subprocess.Popen([CORRAL, "runtime", script, "--name", "burst", "--interpreter",
+                              "python3", "--raw"], stdout=subprocess.PIPE, stderr=err,
+                             env=corral.env)
+    try:
+        wait_for(lambda: os.path.exists(tmp_path / "done"), 30, what="the burst")
+        wait_for(lambda: f"line {total - 1:06d}" in read_text(corral.log_path("burst")), 30,
+                 what="the daemon to read it all")
+        os.set_blocking(p.stdout.fileno(), False)
+        got = []
+
+        def drained():
+            chunk = p.stdout.read()
+            if chunk:
+                got.append(chunk)
+            return b"stdout did not keep up" in b"".join(got)
+        wait_for(drained, 10, what="the count of dropped lines")
+        lines = b"".join(got).decode().splitlines()
+        notes = [ln for ln in lines if ln.startswith("[corral] ")]
+        kept = [ln for ln in lines if ln.startswith("line ")]
+        assert len(notes) == 1, notes
+        dropped = int(notes[0].split()[1])
+        assert dropped > 0 and len(kept) + dropped == total, (len(kept), notes)
+        assert kept == [f"line {i:06d} {'x' * 60}" for i in range(len(kept))]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30 * SLOW) == 0, read_text(str(tmp_path / "stderr"))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()

@@ -417,6 +417,25 @@ static const struct {
 	    "  ?                the keys\n"
 	    "  q, Esc, Ctrl-C   quit\n"
 	    "Without colours (a terminal without them, or NO_COLOR set) it stays readable."},
+	{"deploy",
+	    "The file's deploy.<env> section is PM2's (user, host, port, key, ssh_options,\n"
+	    "forward-agent, repo, ref, path, fetch, env, pre-setup, post-setup,\n"
+	    "pre-deploy-local, pre-deploy, post-deploy) plus keep_releases (5) and\n"
+	    "max_parallel. Without a file, ecosystem.config.js (or PM2's other names) here.\n"
+	    "\ncommands:\n"
+	    "  setup            clone the repo into path/source on every host\n"
+	    "  update           (the default) fetch, check out path/releases/<time>, run\n"
+	    "                   post-deploy there, then switch path/current to it\n"
+	    "  <ref>            the same with that ref\n"
+	    "  revert [n]       post-deploy in the release n back, then switch to it\n"
+	    "  curr, prev       the current / previous release and commit\n"
+	    "  list             every switch: release, commit, date, who\n"
+	    "  exec \"<cmd>\"     run a command in path/current on every host\n"
+	    "A failed step leaves current on the old release. With several hosts,\n"
+	    "they are prepared in parallel, then switched one by one, stopping at the\n"
+	    "first failure. docs/deploy.md has the details.\n"
+	    "\ncorral --host ssh://user@host[:port] <command> (or CORRAL_HOST) runs any\n"
+	    "other command by the corral of that host, through ssh."},
 };
 
 static const struct verb *
@@ -441,6 +460,8 @@ usage(FILE *f)
 		fprintf(f, "  %-16s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nstate lives in $CORRAL_HOME (default ~/.corral). "
 	    "corral help <command> shows its options.\n");
+	fprintf(f, "corral --host ssh://user@host[:port] <command> runs it on that host "
+	    "(also CORRAL_HOST).\n");
 }
 
 static void

@@ -464,30 +464,31 @@ local_output(const char *dir, char *const *argv, char **out)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Whether a git command run in dir succeeds and prints something. */
+static bool
+git_prints(const char *dir, char *const *argv)
+{
+	char *out;
+	int rc = local_output(dir, argv, &out);
+	bool yes = rc == 0 && *out;
+	free(out);
+	return yes;
+}
+
 /* PM2 refuses to deploy from a working tree with changes not committed or
  * not pushed (unless --force): what is deployed is what the repo has. */
 static int
 check_local_tree(struct deploy *d, const char *dir)
 {
-	char *out;
-	char *inside[] = {"git", "rev-parse", "--is-inside-work-tree", NULL};
-	int rc = local_output(dir, inside, &out);
-	bool git = rc == 0 && str_starts(out, "true");
-	free(out);
-	if (!git || args_has(&d->x->a, "force"))
-		return 0;
+	char *toplevel[] = {"git", "rev-parse", "--show-toplevel", NULL};
 	char *status[] = {"git", "status", "--porcelain", "--untracked-files=no", NULL};
-	rc = local_output(dir, status, &out);
-	bool dirty = rc == 0 && *out;
-	free(out);
-	if (dirty)
+	char *ahead[] = {"git", "rev-list", "@{upstream}..HEAD", NULL};
+	if (args_has(&d->x->a, "force") || !git_prints(dir, toplevel))
+		return 0;
+	if (git_prints(dir, status))
 		return cli_fail(d->x, "%s has changes not committed (git status); commit and push "
 		    "them, or --force to deploy the repo's %s anyway", dir, d->ref);
-	char *ahead[] = {"git", "rev-list", "@{upstream}..HEAD", NULL};
-	rc = local_output(dir, ahead, &out);
-	bool unpushed = rc == 0 && *out;
-	free(out);
-	if (unpushed)
+	if (git_prints(dir, ahead))
 		return cli_fail(d->x, "%s has commits not pushed (git rev-list @{upstream}..); push "
 		    "them, or --force to deploy the repo's %s anyway", dir, d->ref);
 	return 0;

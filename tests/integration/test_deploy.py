@@ -284,6 +284,9 @@ def test_errors_say_what_and_where(fleet):
     r = fleet.deploy()
     assert r.returncode == 1 and "has changes not committed" in r.stderr, r.stderr
     assert not os.listdir(f"{fleet.home(a)}/app/releases")
+    fleet.git("commit", "-q", "-am", "not pushed")
+    r = fleet.deploy()
+    assert r.returncode == 1 and "has commits not pushed" in r.stderr, r.stderr
     fleet.ok("--force")
     assert fleet.version(a) == "1"
 

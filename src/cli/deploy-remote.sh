@@ -15,7 +15,8 @@
 # The layout under $d_path (PM2's source, current and shared, plus releases):
 #   source/            the git clone, reset to the deployed commit
 #   releases/<stamp>/  one checkout per release (git worktree of source)
-#   current            -> releases/<stamp>, switched by one rename
+#   current            -> releases/<stamp>, switched by one rename (-> source
+#                         after setup, as PM2 has it, until the first release)
 #   shared/            PM2's shared folder (logs, pids), $SHARED in hooks
 #   .corral-deploys    one line per switch: date release commit who what
 exec 2>&1
@@ -119,12 +120,16 @@ setup)
 	else
 		git clone $d_depth "$d_repo" "$src" || die clone
 	fi
+	# As PM2 does, until the first release.
+	[ -e "$d_path/current" ] || [ -L "$d_path/current" ] || ln -s source "$d_path/current" ||
+		die clone
 	hook post-setup "$d_post_setup" "$src"
 	;;
 prepare)
 	[ -d "$src/.git" ] || { echo "$src is not a clone: run setup first"; die setup; }
-	cur=$(current)
-	hook pre-deploy "$d_pre_deploy" "$d_path/${cur:+current}"
+	dir=$d_path
+	[ -d "$d_path/current" ] && dir=$d_path/current
+	hook pre-deploy "$d_pre_deploy" "$dir"
 	step fetch
 	git -C "$src" fetch $d_depth --all --tags --prune || die fetch
 	step checkout
@@ -164,8 +169,8 @@ list)
 		    ($2 == cur ? "  <- current" : "") }' "$log"
 	;;
 exec)
-	cur=$(current)
-	cd "$d_path/${cur:+current}" 2>/dev/null || { echo "no $d_path: run setup first"; exit 1; }
+	cd "$d_path/current" 2>/dev/null || cd "$d_path" 2>/dev/null ||
+		{ echo "no $d_path: run setup first"; exit 1; }
 	sh -c "$1"
 	;;
 *)

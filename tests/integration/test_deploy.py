@@ -37,7 +37,7 @@ process.on('SIGINT', () => server.close(() => process.exit(0)));
 
 def ecosystem(hosts, port, key, repo, **extra):
     fields = {
-        "host": hosts, "port": port, "key": key, "ref": "origin/main", "repo": repo,
+        "host": hosts, "port": str(port), "key": key, "ref": "origin/main", "repo": repo,
         "path": "~/app",
         "ssh_options": ["UserKnownHostsFile=/dev/null", "StrictHostKeyChecking=no",
                         "LogLevel=ERROR", "BatchMode=yes"],
@@ -187,6 +187,7 @@ def test_setup_deploy_under_load_failed_hook_revert_and_queries(fleet):
     for h in fleet.hosts:
         assert os.path.isdir(f"{fleet.home(h)}/app/source/.git"), out
         assert os.path.isdir(f"{fleet.home(h)}/app/shared"), out
+        assert fleet.current(h) == "source"
     out = fleet.ok()
     assert f"{a} | " in out and f"{b} | " in out, out
     for h in fleet.hosts:
@@ -278,7 +279,7 @@ def test_errors_say_what_and_where(fleet):
     assert r.returncode == 1
     assert (f"corral deploy: {a}: checkout failed (exit 1): ref 'origin/nope' does not exist"
             in r.stderr), r.stderr
-    assert not os.path.exists(f"{fleet.home(a)}/app/current")
+    assert fleet.current(a) == "source"
     # A dirty tree: PM2 refuses, --force goes on.
     write(f"{fleet.work}/VERSION", "dirty\n")
     r = fleet.deploy()

@@ -123,7 +123,7 @@ setup)
 	# As PM2 does, until the first release.
 	[ -e "$d_path/current" ] || [ -L "$d_path/current" ] || ln -s source "$d_path/current" ||
 		die clone
-	hook post-setup "$d_post_setup" "$src"
+	hook post-setup "$d_post_setup" "$d_path/current"
 	;;
 prepare)
 	[ -d "$src/.git" ] || { echo "$src is not a clone: run setup first"; die setup; }

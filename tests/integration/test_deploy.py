@@ -41,7 +41,7 @@ def ecosystem(hosts, port, key, repo, **extra):
         "path": "~/app",
         "ssh_options": ["UserKnownHostsFile=/dev/null", "StrictHostKeyChecking=no",
                         "LogLevel=ERROR", "BatchMode=yes"],
-        "env": {"DEPLOYED_BY": "corral deploy"},
+        "env": {"DEPLOYED_BY": "deployer"},   # PM2 exports it unquoted
         "pre-deploy": "echo pre-deploy ran in $(pwd) >> ~/hooks.log",
         "post-deploy": "sh build.sh && corral startOrReload ecosystem.config.js --env production",
     }
@@ -234,7 +234,7 @@ def test_setup_deploy_under_load_failed_hook_revert_and_queries(fleet):
     out = fleet.ok("list")
     assert out.count("<- current") == 2 and out.count(" new") == 4, out
     out = fleet.ok("exec", "cat VERSION; echo $DEPLOYED_BY")
-    assert f"{a} | 2" in out and f"{b} | corral deploy" in out, out
+    assert f"{a} | 2" in out and f"{b} | deployer" in out, out
 
     # revert 1: version 1 answers again, by a symlink switch and post-deploy.
     fleet.ok("revert", "1")
@@ -320,3 +320,65 @@ def test_host_runs_verbs_on_the_remote_corral(fleet):
     # deploy exec and --host together.
     out = fleet.ok("exec", "corral jlist")
     assert '"name":"web"' in out.replace(" ", ""), out
+
+
+def test_pm2_side_by_side_same_file_same_layout_and_hooks(fleet):
+    """PM2's deploy (tests/node_modules, pinned in tests/package.json), then
+    corral's, with the same file on one host: the same source, current and
+    shared, the same hooks run where PM2 runs them."""
+    from test_cluster_npm import BIN, install_package_managers
+    why = install_package_managers()
+    if why:
+        pytest.skip(why)
+    a = fleet.hosts[0]
+    path = f"{fleet.home(a)}/app"       # PM2 takes a path without / as a local one
+    hooks = f"{fleet.home(a)}/hooks.log"
+    local = f"{fleet.tmp}/local.log"
+    write(fleet.file, ecosystem(
+        [a], fleet.port, f"{fleet.tmp}/id", fleet.repo, path=path,
+        **{"pre-setup": f"echo pre-setup >> {hooks}",
+           "post-setup": f"echo post-setup in $(pwd) >> {hooks}",
+           "pre-deploy-local": f"echo pre-deploy-local >> {local}",
+           "pre-deploy": f"echo pre-deploy in $(pwd) >> {hooks}",
+           "post-deploy": f"echo post-deploy with $DEPLOYED_BY >> {hooks} && "
+                          "corral startOrReload ecosystem.config.js --env production"}))
+    v1 = fleet.commit(1)
+    pm2 = os.path.join(BIN, "pm2")
+    pm2_env = dict(os.environ, PM2_HOME=f"{fleet.tmp}/pm2")
+    seen = {}
+    try:
+        for tool in ("pm2", "corral"):
+            for args in (["setup"], []):
+                if tool == "pm2":
+                    r = subprocess.run([pm2, "deploy", "ecosystem.config.js", "production", *args],
+                                       cwd=fleet.work, env=pm2_env, capture_output=True, text=True,
+                                       timeout=120)
+                    assert r.returncode == 0, r.stdout + r.stderr
+                else:
+                    fleet.ok(*args)
+            assert fleet.version(a) == "1"
+            with open(hooks) as f, open(local) as g:
+                seen[tool] = {
+                    "entries": sorted(e for e in os.listdir(path) if e in ("source", "current",
+                                                                              "shared")),
+                    "current is a link": os.path.islink(f"{path}/current"),
+                    "current/VERSION": open(f"{path}/current/VERSION").read(),
+                    "source at": fleet.git("rev-parse", "HEAD", cwd=f"{path}/source").strip(),
+                    "shared": sorted(os.listdir(f"{path}/shared")),
+                    "hooks": f.read().splitlines(),
+                    "local hooks": g.read().splitlines(),
+                }
+            # The next tool starts from nothing on the host.
+            subprocess.run([CORRAL, "kill"], env=dict(os.environ, CORRAL_HOME=f"{fleet.home(a)}/.corral"),
+                           capture_output=True, timeout=60)
+            shutil.rmtree(path)
+            os.unlink(hooks)
+            os.unlink(local)
+    finally:
+        subprocess.run([pm2, "kill"], env=pm2_env, capture_output=True, timeout=60)
+    assert seen["pm2"] == seen["corral"], seen
+    assert seen["corral"]["hooks"] == [
+        "pre-setup", f"post-setup in {path}/current", f"pre-deploy in {path}/current",
+        "post-deploy with deployer"]
+    assert seen["corral"]["source at"] == v1 and seen["corral"]["entries"] == [
+        "current", "shared", "source"]

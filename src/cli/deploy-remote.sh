@@ -139,7 +139,7 @@ prepare)
 	rel=$(date -u +%Y%m%d%H%M%S)
 	i=0
 	base=$rel
-	while [ -e "$rels/$rel" ]; do i=$((i + 1)); rel=$base-$i; done
+	while [ -e "$rels/$rel" ]; do i=$((i + 1)); rel=$base-$(printf %02d $i); done
 	mkdir -p "$rels" && git -C "$src" worktree add -q --detach "$rels/$rel" "$commit" ||
 		die checkout
 	say release "$rel" "$commit"

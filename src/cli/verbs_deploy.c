@@ -53,7 +53,7 @@ struct hostrun {
 	pid_t pid;
 	int fd;                  /* ssh's stdout and stderr, -1 when done */
 	struct sbuf partial;     /* a line not yet ended */
-	char *last[LAST_LINES];  /* the last lines of output, a ring */
+	char *last[LAST_LINES];  /* the last lines of the step's output, a ring */
 	size_t n_last;
 	char *step;              /* the step it is at */
 	char *failed;            /* the step that failed, or NULL */
@@ -171,6 +171,7 @@ host_line(struct deploy *d, struct hostrun *h, const char *line)
 		if (str_starts(m, "step ")) {
 			free(h->step);
 			h->step = xstrdup(m + 5);
+			h->n_last = 0;          /* the last lines are the step's */
 		} else if (str_starts(m, "failed ")) {
 			free(h->failed);
 			h->failed = xstrdup(m + 7);
@@ -396,11 +397,12 @@ report_failures(struct deploy *d, const bool *sel)
 		if (!sel[i] || h->status == 0)
 			continue;
 		failed++;
+		fflush(stdout);
 		if (h->status == 255 && !h->failed)
 			cli_fail(d->x, "%s: ssh failed: %s", h->host, last_line(h));
 		else
-			cli_fail(d->x, "%s: %s failed (exit %d): %s", h->host, failed_step(h),
-			    h->status, last_line(h));
+			cli_fail(d->x, "%s: %s failed (exit %d)%s%s", h->host, failed_step(h),
+			    h->status, h->n_last ? ": " : "", last_line(h));
 	}
 	return failed;
 }
@@ -422,6 +424,16 @@ summary(struct deploy *d)
 		printf("%-24s %-22s %-9.8s %-28s %.1fs\n", h->host,
 		    ok && h->release ? h->release : "-", ok && h->commit ? h->commit : "-", result,
 		    (double)h->ms / 1000.0);
+	}
+	/* With many hosts their lines were mixed: each failure's end again. */
+	for (size_t i = 0; i < d->n; i++) {
+		struct hostrun *h = &d->h[i];
+		if (h->status == 0 || h->skipped || h->n_last == 0)
+			continue;
+		printf("\n%s: the last lines before %s failed:\n", h->host, failed_step(h));
+		size_t first = h->n_last > LAST_LINES ? h->n_last - LAST_LINES : 0;
+		for (size_t k = first; k < h->n_last; k++)
+			printf("  %s\n", h->last[k % LAST_LINES]);
 	}
 }
 

@@ -220,6 +220,8 @@ def test_setup_deploy_under_load_failed_hook_revert_and_queries(fleet):
     assert f"corral deploy: {a}: post-deploy failed (exit 1): build broke on host0" in r.stderr, \
         r.stderr
     assert "skipped: old release kept" in r.stdout, r.stdout
+    assert f"{a}: the last lines before post-deploy failed:\n  build broke on host0\n" in \
+        r.stdout, r.stdout
     for h in fleet.hosts:
         assert fleet.version(h) == "2"
         assert fleet.current(h) == second[h]
@@ -235,6 +237,9 @@ def test_setup_deploy_under_load_failed_hook_revert_and_queries(fleet):
     assert out.count("<- current") == 2 and out.count(" new") == 4, out
     out = fleet.ok("exec", "cat VERSION; echo $DEPLOYED_BY")
     assert f"{a} | 2" in out and f"{b} | deployer" in out, out
+    # --serial: one host after the other, so their lines do not mix.
+    out = fleet.ok("exec", "echo start; sleep 0.5; echo end", "--serial")
+    assert out == f"{a} | start\n{a} | end\n{b} | start\n{b} | end\n", out
 
     # revert 1: version 1 answers again, by a symlink switch and post-deploy.
     fleet.ok("revert", "1")
@@ -292,6 +297,27 @@ def test_errors_say_what_and_where(fleet):
     assert fleet.version(a) == "1"
 
 
+def test_keep_releases_prunes_the_oldest(fleet):
+    a = fleet.hosts[0]
+    write(fleet.file, ecosystem([a], fleet.port, f"{fleet.tmp}/id", fleet.repo,
+                                keep_releases=2, **{"post-deploy": "true"}))
+    fleet.commit(1)
+    fleet.ok("setup")
+    made = []
+    for _ in range(3):
+        fleet.ok()
+        made.append(fleet.current(a)[9:])
+    # Three deploys of one commit in the same second still get three names.
+    assert len(set(made)) == 3 and made == sorted(made), made
+    assert sorted(os.listdir(f"{fleet.home(a)}/app/releases")) == made[1:]
+    # After a revert, the next release still drops the oldest.
+    fleet.ok("revert", "1")
+    assert fleet.current(a)[9:] == made[1]
+    fleet.ok()
+    new = fleet.current(a)[9:]
+    assert sorted(os.listdir(f"{fleet.home(a)}/app/releases")) == [made[2], new]
+
+
 def test_host_runs_verbs_on_the_remote_corral(fleet):
     a = fleet.hosts[0]
     url = f"ssh://{os.environ.get('USER') or 'root'}@{a}:{fleet.port}"
@@ -308,6 +334,8 @@ def test_host_runs_verbs_on_the_remote_corral(fleet):
     r = run("--host", url, "logs", "web", "--lines", "5", "--nostream")
     assert r.returncode == 0 and f"{fleet.home(a)}/.corral/logs/web-out-0.log" in r.stdout, \
         r.stdout
+    r = run("--host", url, "reload", "web")
+    assert r.returncode == 0 and "online" in r.stdout, r.stdout + r.stderr
     # CORRAL_HOST does the same; the remote exit code comes back.
     r = run("describe", "nope", env={"CORRAL_HOST": url})
     assert r.returncode == 1 and "corral describe: no process" in r.stderr, r.stderr

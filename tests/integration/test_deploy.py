@@ -231,6 +231,10 @@ def test_setup_deploy_under_load_failed_hook_revert_and_queries(fleet):
     # curr, prev, list, exec.
     out = fleet.ok("curr")
     assert f"{a} | {second[a][9:]} {v2}" in out and f"{b} | {second[b][9:]} {v2}" in out, out
+    # Without a file, PM2's names in the current directory.
+    r = subprocess.run([CORRAL, "deploy", "production", "current"], cwd=fleet.work,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == out, r.stdout + r.stderr
     out = fleet.ok("prev")
     assert f"{a} | {first[a][9:]} " in out, out
     out = fleet.ok("list")

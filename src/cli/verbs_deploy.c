@@ -299,7 +299,7 @@ run_hosts(struct deploy *d, const bool *sel, size_t parallel, bool stop,
 	size_t next = 0, running = 0;
 	bool failed = false;
 	struct pollfd *pfd = xcalloc(d->n, sizeof(*pfd));
-	size_t *who_ = xcalloc(d->n, sizeof(*who_));
+	size_t *idx = xcalloc(d->n, sizeof(*idx));
 	for (;;) {
 		while (next < d->n && (!parallel || running < parallel) && !(stop && failed)) {
 			struct hostrun *h = &d->h[next];
@@ -324,14 +324,14 @@ run_hosts(struct deploy *d, const bool *sel, size_t parallel, bool stop,
 		for (size_t i = 0; i < d->n; i++)
 			if (sel[i] && d->h[i].fd >= 0 && d->h[i].pid > 0) {
 				pfd[np] = (struct pollfd){.fd = d->h[i].fd, .events = POLLIN};
-				who_[np++] = i;
+				idx[np++] = i;
 			}
 		if (poll(pfd, np, -1) < 0 && errno != EINTR)
 			break;
 		for (size_t k = 0; k < np; k++) {
 			if (!pfd[k].revents)
 				continue;
-			struct hostrun *h = &d->h[who_[k]];
+			struct hostrun *h = &d->h[idx[k]];
 			host_read(d, h);
 			if (h->fd < 0) {
 				running--;
@@ -342,7 +342,7 @@ run_hosts(struct deploy *d, const bool *sel, size_t parallel, bool stop,
 		}
 	}
 	free(pfd);
-	free(who_);
+	free(idx);
 }
 
 /* ---- the commands ---- */

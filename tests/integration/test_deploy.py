@@ -420,3 +420,24 @@ def test_pm2_side_by_side_same_file_same_layout_and_hooks(fleet):
         "post-deploy with deployer"]
     assert seen["corral"]["source at"] == v1 and seen["corral"]["entries"] == [
         "current", "shared", "source"]
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_host_monit_runs_in_a_terminal(fleet, corral):
+    """`--host ... monit` gets a terminal (ssh -t) when it has one: the remote
+    dashboard draws the remote apps, q ends it and the exit code comes back."""
+    from test_monit import ROW_RE, Tmux
+    a = fleet.hosts[0]
+    fleet.ok("setup")
+    fleet.ok()
+    t = Tmux(corral, env={"CORRAL_SSH_COMMAND": fleet.ssh_command})
+    try:
+        t.type(f"{CORRAL} --host ssh://{a}:{fleet.port} monit")
+        t.wait_screen(lambda s: sum(1 for line in s.split("\n")
+                                    if ROW_RE.match(line) and " web " in line) == 2,
+                      "the remote app's two instances in monit", timeout=20)
+        t.keys("q")
+        t.type("echo monit-exit=$?")
+        t.wait_text("monit-exit=0")
+    finally:
+        t.kill()

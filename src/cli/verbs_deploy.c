@@ -163,6 +163,20 @@ script_for(const struct deploy *d, char *const *args)
 
 /* ---- running on hosts ---- */
 
+/* Wait for a child: its exit code, 128 + the signal that killed it, or -1
+ * for no child. */
+static int
+reap(pid_t pid)
+{
+	int st = 0;
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static void
 host_line(struct deploy *d, struct hostrun *h, const char *line)
 {
@@ -272,10 +286,7 @@ host_read(struct deploy *d, struct hostrun *h)
 	}
 	close(h->fd);
 	h->fd = -1;
-	int st;
-	while (waitpid(h->pid, &st, 0) < 0 && errno == EINTR)
-		;
-	h->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	h->status = reap(h->pid);
 }
 
 /* The step a host failed at: the script's word, or ssh's own failure. */
@@ -468,12 +479,7 @@ local_output(const char *dir, char *const *argv, char **out)
 		sbuf_add(&b, buf, (size_t)n);
 	close(p[0]);
 	*out = sbuf_take(&b);
-	int st = 0;
-	if (pid < 0)
-		return -1;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return reap(pid);
 }
 
 /* Whether a git command run in dir succeeds and prints something. */
@@ -521,14 +527,12 @@ run_local_hook(struct deploy *d, const char *dir)
 		execl("/bin/sh", "sh", "-c", d->t.pre_deploy_local, (char *)NULL);
 		_exit(127);
 	}
-	int st = 0;
 	if (pid < 0)
 		return cli_fail(d->x, "pre-deploy-local: cannot fork: %s", strerror(errno));
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return cli_fail(d->x, "pre-deploy-local failed (exit %d): %s",
-		    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), d->t.pre_deploy_local);
+	int rc = reap(pid);
+	if (rc != 0)
+		return cli_fail(d->x, "pre-deploy-local failed (exit %d): %s", rc,
+		    d->t.pre_deploy_local);
 	return 0;
 }
 

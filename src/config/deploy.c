@@ -38,6 +38,16 @@ type_name(const json_t *v)
 	}
 }
 
+/* "file:line:col" of object[key], or "file" when unknown (or key is NULL). */
+static char *
+where_of(const struct config_doc *doc, const json_t *object, const char *key)
+{
+	int line, col;
+	if (key && config_doc_where_member(doc, object, key, &line, &col))
+		return xasprintf("%s:%d:%d", config_doc_path(doc), line, col);
+	return xstrdup(config_doc_path(doc));
+}
+
 /* "file:line:col: deploy.<env>.<key>: <what>" (position of the member when
  * known), as *err; returns -EINVAL. */
 static int PRINTFLIKE(3, 4)
@@ -47,12 +57,7 @@ fail(struct dctx *c, const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	char *what = xvasprintf(fmt, ap);
 	va_end(ap);
-	int line, col;
-	char *where;
-	if (key && config_doc_where_member(c->doc, c->section, key, &line, &col))
-		where = xasprintf("%s:%d:%d", config_doc_path(c->doc), line, col);
-	else
-		where = xstrdup(config_doc_path(c->doc));
+	char *where = where_of(c->doc, c->section, key);
 	*c->err = config_doc_one_line(xasprintf("%s: deploy.%s%s%s: %s", where, c->env,
 	    key ? "." : "", key ? key : "", what));
 	free(where);
@@ -278,10 +283,7 @@ deploy_parse(const struct config_doc *doc, const char *env, struct deploy_target
 		return -EINVAL;
 	}
 	if (!json_is_object(section)) {
-		int line, col;
-		char *where = config_doc_where_member(doc, deploy, env, &line, &col) ?
-		    xasprintf("%s:%d:%d", config_doc_path(doc), line, col) :
-		    xstrdup(config_doc_path(doc));
+		char *where = where_of(doc, deploy, env);
 		*err = config_doc_one_line(xasprintf("%s: deploy.%s: expected an object, got %s",
 		    where, env, type_name(section)));
 		free(where);

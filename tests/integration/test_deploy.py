@@ -437,6 +437,9 @@ def test_host_monit_runs_in_a_terminal(fleet, corral):
                                     if ROW_RE.match(line) and " web " in line) == 2,
                       "the remote app's two instances in monit", timeout=20)
         t.keys("q")
+        # Typed before ssh is gone, the next command would go to the host.
+        t.wait_screen(lambda s: [line for line in s.split("\n") if line.strip()][-1].strip()
+                      in ("$", "#"), "the shell's prompt again", timeout=20)
         t.type("echo monit-exit=$?")
         t.wait_text("monit-exit=0")
     finally:

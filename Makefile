@@ -52,6 +52,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The host side of corral deploy is compiled in (.incbin).
+$(BUILD)/src/cli/verbs_deploy.o: src/cli/deploy-remote.sh
+
 $(BUILD)/libcorral.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

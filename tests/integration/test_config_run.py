@@ -412,6 +412,11 @@ def test_config_table_and_sample(corral, tmp_path):
     assert re.search(r"cron_restart\s+│ 0 3 \* \* \*", table)
     assert re.search(r"env NODE_ENV\s+│ development", table)
     assert corral.jlist() == [], "config starts nothing"
+    # The sample's deploy section is one corral deploy reads (the error comes
+    # after the whole section was taken).
+    err = corral.fail("deploy", "production", "exec", cwd=str(tmp_path))
+    assert err == ("corral deploy: exec needs a command: corral deploy ecosystem.config.js "
+                   "production \"<command>\"\n"), err
 
 
 # ---- logs and pid files ----

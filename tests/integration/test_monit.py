@@ -516,3 +516,38 @@ def test_sample_says_the_lb_state_of_cluster_instances(corral, tmp_path):
         assert [(p["lb"], p["queued"]) for p in procs] == [("ready", 0), (None, None)], r
     finally:
         c.close()
+
+
+def proc_files_open(dpid):
+    """The /proc/<pid>/... files the daemon holds open, by pid."""
+    held = {}
+    fd_dir = f"/proc/{dpid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        m = re.match(r"^/proc/(\d+)/(?:task/\d+/)?(stat|children)$", target)
+        if m:
+            held.setdefault(int(m.group(1)), set()).add(m.group(2))
+    return held
+
+
+def test_sampling_keeps_proc_files_open_until_the_process_exits(corral):
+    """A process sampled again is read through the descriptors of the sample
+    before (no open() each second), and they go with the process."""
+    corral.ok("start", app("loop.py"), "--name", "kept")
+    corral.wait_status("kept", "online")
+    dpid = corral.daemon_pid()
+    pid = corral.jlist()[0]["pid"]
+    corral.jlist()   # samples it
+    assert proc_files_open(dpid).get(pid) == {"stat", "children"}
+    corral.ok("restart", "kept")
+    corral.wait_status("kept", "online")
+    new = corral.jlist()[0]["pid"]
+    assert new != pid
+    held = proc_files_open(dpid)
+    assert pid not in held and held.get(new) == {"stat", "children"}, held
+    corral.ok("stop", "kept")
+    wait_for(lambda: new not in proc_files_open(dpid), 10, what="the descriptors closed")
+    assert proc_files_open(dpid) == {}

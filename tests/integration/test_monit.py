@@ -518,6 +518,38 @@ def test_sample_says_the_lb_state_of_cluster_instances(corral, tmp_path):
         c.close()
 
 
+def test_sample_of_the_named_only_leaves_the_others_out(corral):
+    """`others: false`: what monit asks for between changes, the rows on
+    its screen and nothing of the rest."""
+    for name in ("b0", "b1", "b2", "b3"):
+        corral.ok("start", app("loop.py"), "--name", name)
+    corral.wait_status("b3", "online")
+    ids = {p["name"]: p["pm_id"] for p in corral.jlist()}
+    c = Raw(corral)
+    try:
+        want = [ids["b3"], ids["b1"], ids["b3"], 999]   # unsorted, twice, unknown
+        r = wait_for(lambda: (lambda r: all(p["memory"] for p in r["procs"]) and r)(
+            c.call({"id": 1, "cmd": "sample", "pm_ids": want, "others": False})), 10,
+            what="b1 and b3 measured")
+        assert r["ok"] is True and r["at"] > 0
+        assert [p["name"] for p in r["procs"]] == ["b1", "b3"], r
+        assert all(isinstance(p["cpu"], float) and p["status"] == "online"
+                   for p in r["procs"]), r
+        # others: true (the default) lists every instance, as before.
+        r = c.call({"id": 2, "cmd": "sample", "pm_ids": [ids["b1"]], "others": True})
+        assert len(r["procs"]) == 4, r
+        # Without pm_ids, every instance is named.
+        r = c.call({"id": 3, "cmd": "sample", "others": False})
+        assert len(r["procs"]) == 4, r
+        r = c.call({"id": 4, "cmd": "sample", "pm_ids": [], "others": False})
+        assert r["ok"] is True and r["procs"] == [], r
+        r = c.call({"id": 5, "cmd": "sample", "pm_ids": [0], "others": "no"})
+        assert r["ok"] is False and r["error"]["code"] == "bad_request", r
+        assert '"others"' in r["error"]["message"], r
+    finally:
+        c.close()
+
+
 def proc_files_open(dpid):
     """The /proc/<pid>/... files the daemon holds open, by pid."""
     held = {}

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import ecosystem
-from common import BenchError, children, cpu_ticks, log, median, wait_for, CLK_TCK
+from common import BenchError, children, cpu_ns, log, median, wait_for
 from managers import settle
 
 NAME = "monit"
@@ -36,15 +36,15 @@ class Window:
     def screen(self):
         return self.tmux("capture-pane", "-p")
 
-    def tree_ticks(self):
-        """CPU ticks of the pane's process and all its descendants."""
+    def tree_ns(self):
+        """CPU time (ns) of the pane's process and all its descendants."""
         todo, total, seen = [self.pane_pid], 0, set()
         while todo:
             pid = todo.pop()
             if pid in seen:
                 continue
             seen.add(pid)
-            total += cpu_ticks(pid)
+            total += cpu_ns(pid)
             todo.extend(children(pid))
         return total
 
@@ -85,9 +85,9 @@ def run(ctx):
             m.start_file(eco)
             m.wait_online(n, timeout=120)
             settle(2.0)
-            t0, d0 = time.monotonic(), cpu_ticks(dpid)
+            t0, d0 = time.monotonic(), cpu_ns(dpid)
             time.sleep(window_s)
-            idle_ticks = cpu_ticks(dpid) - d0
+            idle_ns = cpu_ns(dpid) - d0
             idle_s = time.monotonic() - t0
             win = Window(m, ctx.work, m.argv("monit"))
             try:
@@ -95,18 +95,18 @@ def run(ctx):
                 wait_for(lambda: ready in win.screen(), 30, interval=0.05,
                          what=f"{m.name} monit on screen")
                 settle(2.0)   # its start-up is not what is measured
-                t0, d0, w0 = time.monotonic(), cpu_ticks(dpid), win.tree_ticks()
+                t0, d0, w0 = time.monotonic(), cpu_ns(dpid), win.tree_ns()
                 time.sleep(window_s)
-                open_ticks = cpu_ticks(dpid) - d0
-                mon_ticks = win.tree_ticks() - w0
+                open_ns = cpu_ns(dpid) - d0
+                mon_ns = win.tree_ns() - w0
                 open_s = time.monotonic() - t0
                 lat = key_latency_ms(win, ctx.size(20, 4)) if m.name == "corral" else []
             finally:
                 win.close()
             # CPU time per window_s of wall time, in ms.
-            idle_ms = idle_ticks / CLK_TCK * 1000 * window_s / idle_s
-            open_ms = open_ticks / CLK_TCK * 1000 * window_s / open_s
-            mon_ms = mon_ticks / CLK_TCK * 1000 * window_s / open_s
+            idle_ms = idle_ns / 1e6 * window_s / idle_s
+            open_ms = open_ns / 1e6 * window_s / open_s
+            mon_ms = mon_ns / 1e6 * window_s / open_s
             idle[m.name].append(idle_ms)
             added[m.name].append(max(open_ms - idle_ms, 0.0))
             own[m.name].append(mon_ms)
@@ -125,7 +125,8 @@ def run(ctx):
         "what": (f"{n} `sleep` apps run; the manager's dashboard (`corral monit`, "
                  f"`pm2 monit`) is open in a detached 160x48 tmux window for {window_s} s, "
                  f"2 s after it first showed. The daemon's CPU time (user + system) over "
-                 f"those {window_s} s, less its CPU time over {window_s} s idle just before "
+                 f"those {window_s} s (the kernel's scheduler clock of the process, in ns, not "
+                 f"/proc's 10 ms ticks), less its CPU time over {window_s} s idle just before "
                  f"(same apps, no dashboard), is what the dashboard costs the daemon; the "
                  f"dashboard's own CPU time is that of the window's process tree. Key → "
                  f"screen (corral only): Down or Up sent with `tmux send-keys` until "

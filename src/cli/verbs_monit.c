@@ -15,9 +15,10 @@
  * Where the data comes from (one connection, docs/protocol.md): the
  * `events` push stream (a state change redraws its row at once), a `logs`
  * subscription to the selected instance or app (replaced when the
- * selection changes), a `sample` request every second that carries every
- * instance's light figures and measures CPU and memory of the rows on
- * screen only, and a one-instance `list` for the detail pane when the
+ * selection changes), a `sample` request every 2 s that measures CPU and
+ * memory of the rows on screen and carries only them, or every instance's
+ * light figures after a change (apply_full, apply_measured), and a
+ * one-instance `list` for the detail pane when the
  * selection changes or its instance does. Nothing polls whole states.
  *
  * Replies and pushes come in on the same socket and are told apart by
@@ -54,8 +55,13 @@
 #define HIST 120                 /* samples of CPU and memory kept per row */
 #define LOG_KEEP 1000            /* log lines kept for the log pane */
 #define LOG_LINE_MAX 4096        /* bytes of a log line kept */
-#define SAMPLE_EVERY_MS 1000
+/* CPU and memory of the rows on screen every 2 s (top's default is 3 s):
+ * each costs the daemon two reads of /proc. The clock of the uptimes ticks
+ * every second in between. */
+#define SAMPLE_EVERY_MS 2000
+#define TICK_MS 1000
 #define SAMPLE_SOON_MS 50        /* after an event: its row redrawn at once */
+#define FULL_EVERY_MS 10000      /* every row at least this often (see apply_sample) */
 #define RECONNECT_EVERY_MS 500
 #define STATUS_SHOW_MS 5000
 
@@ -66,6 +72,7 @@ struct row {
 	char mode[12], status[24], lb[16];
 	int pid, restarts;
 	int64_t uptime_ms;
+	int64_t at_mono;         /* when uptime_ms was true */
 	bool measured, has_lb;
 	double cpu;
 	int64_t mem, queued;
@@ -92,8 +99,14 @@ struct monit {
 	bool up;                 /* connected and said hello */
 	bool ever_up;
 	int daemon_pid;
-	int64_t next_sample_mono, next_retry_mono;
+	int64_t next_sample_mono, next_retry_mono, next_tick_mono;
+	size_t sampled_top, sampled_nshown;  /* the rows on screen at the last sample */
+	int sampled_lines;
 	int sample_id;           /* request in flight, 0 when none */
+	bool sample_full;        /* it asks for every row, not only those measured */
+	size_t sample_asked;     /* how many rows it measures */
+	bool full_due;           /* the next sample asks for every row */
+	int64_t next_full_mono;
 	int detail_id;
 	bool detail_again;
 	int detail_pm_id;        /* whose detail is shown or asked for, -1: none */
@@ -357,12 +370,17 @@ note(struct monit *m, const char *fmt, ...)
 /* ---- the rows ---- */
 
 static void
+rows_free_fields(struct row *r)
+{
+	free(r->name);
+	free(r->ns);
+}
+
+static void
 rows_free(struct row *rows, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].name);
-		free(rows[i].ns);
-	}
+	for (size_t i = 0; i < n; i++)
+		rows_free_fields(&rows[i]);
 	free(rows);
 }
 
@@ -443,63 +461,77 @@ copy_str(char *dst, size_t len, const char *s)
 	snprintf(dst, len, "%s", s ? s : "");
 }
 
-/* A `sample` reply: the new rows, each keeping its history when it is the
- * same instance as before (pm_id and app id). */
+/* One row of a `sample` reply into r; false when it has no pm_id. */
+static bool
+row_read(struct row *r, json_t *p)
+{
+	json_t *id = json_object_get(p, "pm_id");
+	if (!json_is_integer(id))
+		return false;
+	r->pm_id = (int)json_integer_value(id);
+	r->app_id = json_integer_value(json_object_get(p, "app_id"));
+	r->name = xstrdup(jstr(p, "name"));
+	r->ns = xstrdup(jstr(p, "namespace"));
+	copy_str(r->mode, sizeof(r->mode), jstr(p, "mode"));
+	copy_str(r->status, sizeof(r->status), jstr(p, "status"));
+	r->pid = (int)json_integer_value(json_object_get(p, "pid"));
+	r->restarts = (int)json_integer_value(json_object_get(p, "restarts"));
+	r->uptime_ms = json_integer_value(json_object_get(p, "uptime_ms"));
+	r->at_mono = mono_ms();
+	json_t *cpu = json_object_get(p, "cpu");
+	r->measured = json_is_number(cpu);
+	r->cpu = json_number_value(cpu);
+	r->mem = json_integer_value(json_object_get(p, "memory"));
+	json_t *lb = json_object_get(p, "lb");
+	r->has_lb = json_is_string(lb);
+	copy_str(r->lb, sizeof(r->lb), json_string_value(lb));
+	r->queued = json_integer_value(json_object_get(p, "queued"));
+	return true;
+}
+
+/* r is the new state of old's instance: its history carries over (and,
+ * when it was not measured this time, its last figures), and a measured
+ * row adds to it. */
 static void
-apply_sample(struct monit *m, json_t *procs)
+row_carry(struct row *r, const struct row *old)
+{
+	if (old) {
+		memcpy(r->cpu_hist, old->cpu_hist, sizeof(r->cpu_hist));
+		memcpy(r->mem_hist, old->mem_hist, sizeof(r->mem_hist));
+		r->hist_n = old->hist_n;
+		r->hist_head = old->hist_head;
+		if (!r->measured && old->pid == r->pid) {
+			r->cpu = old->cpu;
+			r->mem = old->mem;
+			r->has_lb = old->has_lb;
+			copy_str(r->lb, sizeof(r->lb), old->lb);
+			r->queued = old->queued;
+		}
+	}
+	if (r->measured)
+		hist_push(r);
+}
+
+/* A `sample` reply of every row: the new rows, each keeping its history
+ * when it is the same instance as before (pm_id and app id). */
+static void
+apply_full(struct monit *m, json_t *procs)
 {
 	size_t n = json_array_size(procs);
 	struct row *rows = xcalloc(n ? n : 1, sizeof(*rows));
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		json_t *p = json_array_get(procs, i);
-		json_t *id = json_object_get(p, "pm_id");
-		if (!json_is_integer(id))
-			continue;
-		struct row *r = &rows[k++];
-		r->pm_id = (int)json_integer_value(id);
-		r->app_id = json_integer_value(json_object_get(p, "app_id"));
-		r->name = xstrdup(jstr(p, "name"));
-		r->ns = xstrdup(jstr(p, "namespace"));
-		copy_str(r->mode, sizeof(r->mode), jstr(p, "mode"));
-		copy_str(r->status, sizeof(r->status), jstr(p, "status"));
-		r->pid = (int)json_integer_value(json_object_get(p, "pid"));
-		r->restarts = (int)json_integer_value(json_object_get(p, "restarts"));
-		r->uptime_ms = json_integer_value(json_object_get(p, "uptime_ms"));
-		json_t *cpu = json_object_get(p, "cpu");
-		r->measured = json_is_number(cpu);
-		r->cpu = json_number_value(cpu);
-		r->mem = json_integer_value(json_object_get(p, "memory"));
-		json_t *lb = json_object_get(p, "lb");
-		r->has_lb = json_is_string(lb);
-		copy_str(r->lb, sizeof(r->lb), json_string_value(lb));
-		r->queued = json_integer_value(json_object_get(p, "queued"));
-	}
+	for (size_t i = 0; i < n; i++)
+		if (row_read(&rows[k], json_array_get(procs, i)))
+			k++;
 	qsort(rows, k, sizeof(*rows), row_cmp);
-	/* Both sorted by pm_id: carry each row's history (and, when it was not
-	 * measured this time, its last figures) over. */
+	/* Both sorted by pm_id. */
 	size_t o = 0;
 	for (size_t i = 0; i < k; i++) {
 		struct row *r = &rows[i];
 		while (o < m->nrows && m->rows[o].pm_id < r->pm_id)
 			o++;
-		struct row *old = o < m->nrows && m->rows[o].pm_id == r->pm_id &&
-		    m->rows[o].app_id == r->app_id ? &m->rows[o] : NULL;
-		if (old) {
-			memcpy(r->cpu_hist, old->cpu_hist, sizeof(r->cpu_hist));
-			memcpy(r->mem_hist, old->mem_hist, sizeof(r->mem_hist));
-			r->hist_n = old->hist_n;
-			r->hist_head = old->hist_head;
-			if (!r->measured && old->pid == r->pid) {
-				r->cpu = old->cpu;
-				r->mem = old->mem;
-				r->has_lb = old->has_lb;
-				copy_str(r->lb, sizeof(r->lb), old->lb);
-				r->queued = old->queued;
-			}
-		}
-		if (r->measured)
-			hist_push(r);
+		row_carry(r, o < m->nrows && m->rows[o].pm_id == r->pm_id &&
+		    m->rows[o].app_id == r->app_id ? &m->rows[o] : NULL);
 	}
 	rows_free(m->rows, m->nrows);
 	m->rows = rows;
@@ -507,7 +539,33 @@ apply_sample(struct monit *m, json_t *procs)
 	refilter(m);
 }
 
-/* ---- requests ---- */
+/* A `sample` reply of the measured rows only: each replaces its row in
+ * place. The set of rows and their states change with events, each of
+ * which asks for every row next (on_push); a row the reply lacks or does
+ * not know asks for them too. */
+static void
+apply_measured(struct monit *m, json_t *procs)
+{
+	size_t n = json_array_size(procs);
+	if (n != m->sample_asked)
+		m->full_due = true;
+	for (size_t i = 0; i < n; i++) {
+		struct row r = {0};
+		if (!row_read(&r, json_array_get(procs, i)))
+			continue;
+		struct row *old = bsearch(&r, m->rows, m->nrows, sizeof(*m->rows), row_cmp);
+		if (!old || old->app_id != r.app_id) {
+			m->full_due = true;
+			rows_free_fields(&r);
+			continue;
+		}
+		row_carry(&r, old);
+		rows_free_fields(old);
+		*old = r;
+	}
+}
+
+/* ---- requests ---- *//* ---- requests ---- */
 
 static void
 disconnect(struct monit *m)
@@ -517,6 +575,7 @@ disconnect(struct monit *m)
 	conn_close(&m->conn);
 	m->up = false;
 	m->sample_id = m->detail_id = 0;
+	m->full_due = true;     /* the next daemon may have other rows */
 	m->log_key[0] = '\0';
 	json_decref(m->detail);
 	m->detail = NULL;
@@ -552,13 +611,30 @@ request_sample(struct monit *m)
 	if (!m->up || m->sample_id)
 		return;
 	json_t *ids = json_array();
-	for (int i = 0; i < m->proc_lines && m->top + (size_t)i < m->nshown; i++)
+	bool sel_shown = false;
+	for (int i = 0; i < m->proc_lines && m->top + (size_t)i < m->nshown; i++) {
 		json_array_append_new(ids, json_integer(m->rows[m->shown[m->top + i]].pm_id));
+		sel_shown |= m->top + (size_t)i == m->sel;
+	}
 	const struct row *s = selected(m);
-	if (s)
+	if (s && !sel_shown)
 		json_array_append_new(ids, json_integer(s->pm_id));
-	m->sample_id = send_req(m, json_pack("{s:s, s:o}", "cmd", "sample", "pm_ids", ids));
-	m->next_sample_mono = mono_ms() + SAMPLE_EVERY_MS;
+	/* Every row now and then, and when something changed (an event); the
+	 * rows measured only otherwise: the daemon sends what the screen
+	 * shows, not the whole table, each time. */
+	int64_t now = mono_ms();
+	m->sample_full = m->full_due || m->nrows == 0 || now >= m->next_full_mono;
+	m->sample_asked = json_array_size(ids);
+	m->sampled_top = m->top;
+	m->sampled_nshown = m->nshown;
+	m->sampled_lines = m->proc_lines;
+	m->sample_id = send_req(m, json_pack("{s:s, s:o, s:b}", "cmd", "sample", "pm_ids", ids,
+	    "others", m->sample_full));
+	if (m->sample_id && m->sample_full) {
+		m->full_due = false;
+		m->next_full_mono = now + FULL_EVERY_MS;
+	}
+	m->next_sample_mono = now + SAMPLE_EVERY_MS;
 }
 
 static void
@@ -726,6 +802,7 @@ on_push(struct monit *m, json_t *ev)
 		on_log(m, ev);
 	} else if (strcmp(kind, "process") == 0) {
 		/* Its row is redrawn from a sample made now, not guessed. */
+		m->full_due = true;
 		int64_t soon = mono_ms() + SAMPLE_SOON_MS;
 		if (m->next_sample_mono > soon)
 			m->next_sample_mono = soon;
@@ -733,6 +810,7 @@ on_push(struct monit *m, json_t *ev)
 		if (s && json_integer_value(json_object_get(ev, "pm_id")) == s->pm_id)
 			request_detail(m);
 	} else if (strcmp(kind, "missed") == 0) {
+		m->full_due = true;     /* events may be among what was dropped */
 		char text[96];
 		int n = snprintf(text, sizeof(text), "(%lld lines skipped: the screen was too slow)",
 		    (long long)json_integer_value(json_object_get(ev, "count")));
@@ -750,7 +828,10 @@ on_reply(struct monit *m, int id, json_t *r)
 		m->sample_id = 0;
 		if (ok) {
 			bool had_rows = m->nrows > 0;
-			apply_sample(m, json_object_get(r, "procs"));
+			if (m->sample_full)
+				apply_full(m, json_object_get(r, "procs"));
+			else
+				apply_measured(m, json_object_get(r, "procs"));
 			selection_changed(m);
 			if (!had_rows && m->nrows)
 				m->next_sample_mono = mono_ms();   /* measure the rows on screen */
@@ -899,7 +980,8 @@ draw_procs(struct monit *m, int y0, int h)
 		else
 			copy_str(pid, sizeof(pid), "-");
 		if (strcmp(r->status, "online") == 0)
-			units_format_uptime(r->uptime_ms, up, sizeof(up));
+			units_format_uptime(r->uptime_ms + (m->up ? mono_ms() - r->at_mono : 0), up,
+			    sizeof(up));
 		else
 			copy_str(up, sizeof(up), "0");
 		snprintf(rs, sizeof(rs), "%d", r->restarts);
@@ -1391,19 +1473,34 @@ run(struct monit *m)
 			m->note_until = 0;
 			m->dirty = true;
 		}
-		/* Drawn first: the sample measures the rows the screen holds. */
+		if (now >= m->next_tick_mono) {
+			m->next_tick_mono = now + TICK_MS;
+			m->dirty = true;
+		}
+		/* Drawn first: the sample measures the rows the screen holds,
+		 * soon when other rows came on it (scrolled, filtered). */
 		if (m->dirty)
 			draw(m);
+		if (m->top != m->sampled_top || m->nshown != m->sampled_nshown ||
+		    m->proc_lines != m->sampled_lines) {
+			m->sampled_top = m->top;
+			m->sampled_nshown = m->nshown;
+			m->sampled_lines = m->proc_lines;
+			if (m->next_sample_mono > now + SAMPLE_SOON_MS)
+				m->next_sample_mono = now + SAMPLE_SOON_MS;
+		}
 		if (m->up && !m->sample_id && now >= m->next_sample_mono)
 			request_sample(m);
-		int64_t wake = m->up ? m->next_sample_mono : m->next_retry_mono;
+		/* A sample in flight: its reply wakes us. */
+		int64_t wake = !m->up ? m->next_retry_mono :
+		    m->sample_id ? m->next_tick_mono : m->next_sample_mono;
+		if (m->next_tick_mono < wake)
+			wake = m->next_tick_mono;
 		if (m->note_until && m->note_until < wake)
 			wake = m->note_until;
 		int wait_ms = (int)(wake - mono_ms());
 		if (wait_ms < 0)
 			wait_ms = 0;
-		if (m->up && m->sample_id && wait_ms < SAMPLE_EVERY_MS)
-			wait_ms = SAMPLE_EVERY_MS;  /* a sample in flight: its reply wakes us */
 		struct pollfd pfd[2] = {{STDIN_FILENO, POLLIN, 0}, {m->up ? m->conn.fd : -1, POLLIN, 0}};
 		int n = poll(pfd, 2, wait_ms);
 		if (n < 0 && errno != EINTR)

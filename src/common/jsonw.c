@@ -100,7 +100,15 @@ void
 jw_int(struct jsonw *w, const char *k, int64_t v)
 {
 	key(w, k);
-	sbuf_addf(w->b, "%lld", (long long)v);
+	/* By hand: printf's machinery was a good part of a `sample` reply. */
+	char num[24], *e = num + sizeof(num), *p = e;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	sbuf_add(w->b, p, (size_t)(e - p));
 }
 
 void

@@ -216,19 +216,39 @@ cmd_sample(struct client *c, json_t *id, json_t *req)
 		}
 		want[i] = (int)json_integer_value(v);
 	}
+	json_t *others = json_object_get(req, "others");
+	if (others && !json_is_boolean(others)) {
+		client_error(c, id, "bad_request", "\"others\" must be true or false");
+		free(want);
+		return;
+	}
 	qsort(want, nids, sizeof(*want), int_cmp);
 	struct sbuf b = SBUF_INIT;
 	sbuf_addc(&b, '[');
 	struct inst *in;
 	size_t n = 0;
-	TAILQ_FOREACH(in, &D->insts, link) {
-		state_step();
-		bool measured = all || bsearch(&in->pm_id, want, nids, sizeof(*want), int_cmp);
-		if (measured)
+	if (!all && json_is_false(others)) {
+		/* Only the instances named: a lookup each, in pm_id order. */
+		for (size_t i = 0; i < nids; i++) {
+			state_step();
+			if ((i > 0 && want[i] == want[i - 1]) || !(in = inst_by_pm_id(want[i])))
+				continue;
 			sampler_refresh(&in, 1);
-		if (n++)
-			sbuf_addc(&b, ',');
-		procinfo_append_sample(&b, in, measured);
+			if (n++)
+				sbuf_addc(&b, ',');
+			procinfo_append_sample(&b, in, true);
+		}
+	} else {
+		TAILQ_FOREACH(in, &D->insts, link) {
+			state_step();
+			bool measured = all || bsearch(&in->pm_id, want, nids, sizeof(*want),
+			    int_cmp);
+			if (measured)
+				sampler_refresh(&in, 1);
+			if (n++)
+				sbuf_addc(&b, ',');
+			procinfo_append_sample(&b, in, measured);
+		}
 	}
 	sbuf_addc(&b, ']');
 	free(want);

@@ -28,6 +28,21 @@
 
 static void on_note_retry(struct loop *l, struct timer *t, void *arg);
 
+/* fd, the log file at path just opened, if it is one we write to: fd,
+ * or -EINVAL (fd closed). */
+static int
+opened(int fd, const char *path, struct stat *out)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && strcmp(path, "/dev/null") != 0)) {
+		close(fd);
+		return -EINVAL;
+	}
+	fd_set_nonblock(fd, false);
+	*out = st;
+	return fd;
+}
+
 /* Open a log file for appending. Only regular files (and /dev/null): a
  * FIFO or a device would block the daemon's loop in open() or write(). */
 static int
@@ -53,14 +68,7 @@ open_log_once(const char *path, struct stat *out)
 	}
 	if (fd < 0)
 		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && strcmp(path, "/dev/null") != 0)) {
-		close(fd);
-		return -EINVAL;
-	}
-	fd_set_nonblock(fd, false);
-	*out = st;
-	return fd;
+	return opened(fd, path, out);
 }
 
 /* open_log_once(); out of descriptors, once more with the daemon's reserve. */
@@ -71,6 +79,66 @@ open_log(const char *path, struct stat *out)
 	if (fdreserve_release(fd))
 		fd = open_log_once(path, out);
 	return fd;
+}
+
+/* 0 when files can be created in directory d, or -errno. */
+static int
+writable_dir(const char *d)
+{
+	struct stat st;
+	if (stat(d, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return access(d, W_OK | X_OK) == 0 ? 0 : -errno;
+}
+
+/* A log file that does not exist yet is created by its first line, not
+ * when its app starts: most apps of a host say nothing for a long time,
+ * and creating a thousand files was most of what starting a thousand apps
+ * cost (an inode each; on a file system without a journal, ext4 looks at
+ * every inode freed in the last seconds before it reuses one). Whether it
+ * can be created is checked now: its directory is made if missing and must
+ * be writable. 0 (fd -1, nothing to stat) or -errno. */
+static int
+open_or_check(const char *path, struct stat *out, int *fd)
+{
+	*fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (*fd >= 0) {
+		*fd = opened(*fd, path, out);
+		return *fd < 0 ? *fd : 0;
+	}
+	if (errno != ENOENT) {
+		*fd = open_log(path, out);   /* out of descriptors: with the reserve */
+		return *fd < 0 ? *fd : 0;
+	}
+	char *dir = xstrdup(path);
+	const char *d = dirname(dir);
+	int rc = writable_dir(d);
+	if (rc == -ENOENT) {
+		mkdir_p(d, 0750);
+		rc = writable_dir(d);
+	}
+	free(dir);
+	*out = (struct stat){.st_mode = S_IFREG};
+	return rc;
+}
+
+/* Create the file of lf at its first write. 0 or -errno (the write is then
+ * counted as lost, as for a full disk, and the next one tries again). */
+static int
+ensure_open(struct logfile *lf)
+{
+	if (lf->fd >= 0)
+		return 0;
+	struct stat st;
+	int fd = open_log(lf->path, &st);
+	if (fd < 0)
+		return fd;
+	lf->fd = fd;
+	lf->regular = S_ISREG(st.st_mode);
+	lf->size = st.st_size;
+	return 0;
 }
 
 static void on_rotate_timer(struct loop *l, struct timer *t, void *arg);
@@ -98,10 +166,11 @@ logfile_get(const char *path, char **err)
 		}
 	}
 	struct stat st;
-	int fd = open_log(path, &st);
-	if (fd < 0) {
-		*err = fd == -EINVAL ? xasprintf("log file %s is not a regular file", path)
-		    : xasprintf("cannot open log file %s: %s", path, strerror(-fd));
+	int fd;
+	int rc = open_or_check(path, &st, &fd);
+	if (rc < 0) {
+		*err = rc == -EINVAL ? xasprintf("log file %s is not a regular file", path)
+		    : xasprintf("cannot open log file %s: %s", path, strerror(-rc));
 		return NULL;
 	}
 	lf = xcalloc(1, sizeof(*lf));
@@ -135,7 +204,8 @@ logfile_put(struct logfile *lf)
 	if (timer_armed(&lf->rotate_timer))
 		timer_stop(D->loop, &lf->rotate_timer);
 	rotset_free(&lf->rot);
-	close(lf->fd);
+	if (lf->fd >= 0)
+		close(lf->fd);
 	free(lf->path);
 	free(lf);
 }
@@ -274,8 +344,10 @@ write_note(struct logfile *lf)
 	    lf->unnoted_lines == 1 ? "" : "s", (long long)lf->unnoted_bytes,
 	    strerror(lf->last_errno));
 	struct iovec v = {note, (size_t)n};
-	size_t written;
-	int rc = writev_counted(lf->fd, &v, 1, &written);
+	size_t written = 0;
+	int rc = ensure_open(lf);
+	if (rc == 0)
+		rc = writev_counted(lf->fd, &v, 1, &written);
 	lf->size += (int64_t)written;
 	if (written > 0)
 		lf->tail_open = note[written - 1] != '\n';
@@ -405,7 +477,9 @@ put(struct logfile *lf, const struct iovec *v, int cnt, size_t *written)
 	*written = 0;
 	for (;;) {
 		size_t n = 0;
-		int rc = writev_counted(lf->fd, rest, cnt, &n);
+		int rc = ensure_open(lf);
+		if (rc == 0)
+			rc = writev_counted(lf->fd, rest, cnt, &n);
 		*written += n;
 		lf->size += (int64_t)n;
 		if (rc != -ENOSPC || !logrotate_free_space(&lf->rot, lf->path))
@@ -463,7 +537,7 @@ logfile_configure(struct logfile *lf, int64_t max_size, int64_t retain, int comp
 int
 logfile_rotate(struct logfile *lf, const char *why)
 {
-	if (!lf->regular || lf->tail_open || lf->size == 0 ||
+	if (!lf->regular || lf->fd < 0 || lf->tail_open || lf->size == 0 ||
 	    mono_ms() < lf->rotate_retry_mono)
 		return -EAGAIN;
 	char *moved = NULL;
@@ -546,7 +620,7 @@ logfile_release(struct logfile *lf, const void *writer)
 int
 logfile_truncate(struct logfile *lf)
 {
-	if (ftruncate(lf->fd, 0) < 0)
+	if (lf->fd >= 0 && ftruncate(lf->fd, 0) < 0)
 		return -errno;
 	lf->tail_open = false;
 	lf->size = 0;
@@ -574,6 +648,10 @@ logfile_reopen_all(char **first_error)
 			lf->tail_open = false;
 		lf->size = st.st_size;
 		lf->regular = S_ISREG(st.st_mode);
+		if (lf->fd < 0) {       /* not created before: it is now */
+			lf->fd = fd;
+			continue;
+		}
 		dup3(fd, lf->fd, O_CLOEXEC);
 		close(fd);
 	}

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,41 +26,108 @@ struct pstat {
 	int64_t rss_pages;
 };
 
-/* One /proc/<pid>/stat, the only parser of it. 0 or -errno. Not counted as
- * a step: read_stat is, for the walks that grow with the apps. */
+/* Skip n space-separated fields of a /proc/<pid>/stat line. */
+static const char *
+skip_fields(const char *p, int n)
+{
+	while (n-- > 0) {
+		while (*p && *p != ' ')
+			p++;
+		if (*p)
+			p++;
+	}
+	return p;
+}
+
+/* The next field as a number (negative ones too: rss may be); false at
+ * the end of the line. */
+static bool
+next_num(const char **pp, long long *v)
+{
+	const char *p = *pp;
+	bool neg = *p == '-';
+	if (neg)
+		p++;
+	if (*p < '0' || *p > '9')
+		return false;
+	unsigned long long x = 0;
+	while (*p >= '0' && *p <= '9')
+		x = x * 10 + (unsigned)(*p++ - '0');
+	*v = neg ? -(long long)x : (long long)x;
+	if (*p == ' ')
+		p++;
+	*pp = p;
+	return true;
+}
+
+/* The text of one /proc/<pid>/stat, the only parser of it. 0 or -EIO. */
+static int
+parse_stat_text(char *buf, struct pstat *s)
+{
+	/* The command name may hold spaces and parentheses: skip to the last ')'. */
+	const char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
+		return -EIO;
+	s->state = p[2];
+	p += 4;
+	/* ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime cutime cstime priority nice threads itreal starttime
+	 * vsize rss */
+	long long ppid, pgrp, utime, stime, threads, start, rss;
+	if (!next_num(&p, &ppid) || !next_num(&p, &pgrp))
+		return -EIO;
+	p = skip_fields(p, 8);
+	if (!next_num(&p, &utime) || !next_num(&p, &stime))
+		return -EIO;
+	p = skip_fields(p, 4);
+	if (!next_num(&p, &threads))
+		return -EIO;
+	p = skip_fields(p, 1);
+	if (!next_num(&p, &start))
+		return -EIO;
+	p = skip_fields(p, 1);
+	if (!next_num(&p, &rss))
+		return -EIO;
+	s->ppid = (pid_t)ppid;
+	s->pgrp = (pid_t)pgrp;
+	s->ticks = (uint64_t)utime + (uint64_t)stime;
+	s->threads = (long)threads;
+	s->start = (uint64_t)start;
+	s->rss_pages = rss;
+	return 0;
+}
+
+/* Read an open /proc/<pid>/stat again from its start (a seq_file: pread
+ * at 0 makes it anew). 0 or -errno. */
+static int
+pread_stat(int fd, struct pstat *s)
+{
+	char buf[1024];
+	ssize_t n;
+	do
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EIO;
+	buf[n] = '\0';
+	return parse_stat_text(buf, s);
+}
+
+/* One /proc/<pid>/stat. 0 or -errno. Not counted as a step: read_stat is,
+ * for the walks that grow with the apps. */
 static int
 parse_stat(pid_t pid, struct pstat *s)
 {
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = read_retry(fd, buf, sizeof(buf) - 1);
+	int rc = pread_stat(fd, s);
 	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip to the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] == '\0')
-		return -EIO;
-	p += 2;
-	unsigned long long utime = 0, stime = 0, starttime = 0;
-	long long rss = 0;
-	int ppid, pgrp;
-	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-	 * utime stime cutime cstime priority nice threads itreal starttime vsize rss */
-	if (sscanf(p, "%c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-	    "%ld %*d %llu %*u %lld", &s->state, &ppid, &pgrp, &utime, &stime, &s->threads,
-	    &starttime, &rss) != 8)
-		return -EIO;
-	s->ppid = ppid;
-	s->pgrp = pgrp;
-	s->ticks = utime + stime;
-	s->rss_pages = rss;
-	s->start = starttime;
-	return 0;
+	return rc;
 }
 
 static int
@@ -98,6 +166,15 @@ proctree_parent(pid_t pid)
  * for every child a process can have (pid_max is at most 2^22). */
 #define CHILDREN_FILE_MAX (8u << 20)
 
+/* Call fn(child, arg) for every pid in txt. */
+static void
+each_pid(char *txt, void (*fn)(pid_t child, void *arg), void *arg)
+{
+	char *save = NULL;
+	for (char *tok = strtok_r(txt, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		fn((pid_t)atoi(tok), arg);
+}
+
 /* Call fn(child, arg) for every child listed in one children file. */
 static void
 each_listed(const char *path, void (*fn)(pid_t child, void *arg), void *arg)
@@ -106,9 +183,35 @@ each_listed(const char *path, void (*fn)(pid_t child, void *arg), void *arg)
 	state_step();
 	if (read_file(path, &txt, NULL, CHILDREN_FILE_MAX) < 0)
 		return;
-	char *save = NULL;
-	for (char *tok = strtok_r(txt, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
-		fn((pid_t)atoi(tok), arg);
+	each_pid(txt, fn, arg);
+	free(txt);
+}
+
+/* The same through an open children file, read again from its start. The
+ * kernel fills a read of less than a page until the list ends, so a short
+ * first read is the whole list: one pread for a process without children,
+ * the common case. */
+static void
+each_listed_fd(int fd, void (*fn)(pid_t child, void *arg), void *arg)
+{
+	char first[1024];
+	state_step();
+	ssize_t n = pread(fd, first, sizeof(first) - 1, 0);
+	if (n <= 0)
+		return;
+	if ((size_t)n < sizeof(first) - 1) {
+		first[n] = '\0';
+		each_pid(first, fn, arg);
+		return;
+	}
+	struct sbuf b = SBUF_INIT;
+	sbuf_add(&b, first, (size_t)n);
+	char chunk[8192];
+	while (b.len < CHILDREN_FILE_MAX &&
+	    (n = pread(fd, chunk, sizeof(chunk), (off_t)b.len)) > 0)
+		sbuf_add(&b, chunk, (size_t)n);
+	char *txt = sbuf_take(&b);
+	each_pid(txt, fn, arg);
 	free(txt);
 }
 
@@ -203,8 +306,51 @@ queue_child(pid_t child, void *arg)
 	u->queue[u->n++] = child;
 }
 
+/* Open path into *fd unless it is open already; false when it cannot be. */
+static bool
+keep_open(int *fd, const char *path)
+{
+	if (*fd < 0)
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+	return *fd >= 0;
+}
+
+void
+proctree_fds_close(struct ptfds *fds)
+{
+	if (fds->stat >= 0)
+		close(fds->stat);
+	if (fds->children >= 0)
+		close(fds->children);
+	*fds = (struct ptfds)PTFDS_NONE;
+}
+
+/* root's stat through fds (opened the first time), and the children of
+ * its only thread through fds too. */
+static int
+root_stat(pid_t root, struct ptfds *fds, struct pstat *ps)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)root);
+	state_step();
+	if (!keep_open(&fds->stat, path))
+		return -errno;
+	int rc = pread_stat(fds->stat, ps);
+	if (rc < 0)
+		proctree_fds_close(fds);
+	return rc;
+}
+
+static bool
+children_fd(pid_t root, struct ptfds *fds)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)root, (int)root);
+	return keep_open(&fds->children, path);
+}
+
 int
-proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages)
+proctree_usage(pid_t root, struct ptfds *fds, uint64_t *ticks, int64_t *rss_pages)
 {
 	struct usage u = {0};
 	int rc = -ESRCH;
@@ -213,7 +359,7 @@ proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages)
 	queue_child(root, &u);
 	for (size_t i = 0; i < u.n && i < PROCTREE_MAX; i++) {
 		struct pstat ps;
-		if (read_stat(u.queue[i], &ps) < 0) {
+		if ((i == 0 && fds ? root_stat(root, fds, &ps) : read_stat(u.queue[i], &ps)) < 0) {
 			if (i == 0)
 				break;
 			continue;
@@ -221,7 +367,10 @@ proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages)
 		rc = 0;
 		*ticks += ps.ticks;
 		*rss_pages += ps.rss_pages;
-		each_child(u.queue[i], (int)ps.threads, queue_child, &u);
+		if (i == 0 && fds && ps.threads == 1 && children_fd(root, fds))
+			each_listed_fd(fds->children, queue_child, &u);
+		else
+			each_child(u.queue[i], (int)ps.threads, queue_child, &u);
 	}
 	free(u.queue);
 	return rc;

@@ -50,10 +50,20 @@ void proctree_adopted_free(struct ptorphan *v, size_t n);
 bool proctree_group_running(pid_t pgid);
 /* Is the process still the one we saw (and not a zombie)? */
 bool proctree_alive(const struct ptentry *e);
+/* Descriptors of a process's /proc/<pid>/stat and of its main thread's
+ * children list, kept open between samples of it: a read from offset 0
+ * makes either anew, without the path lookups of an open. They name the
+ * process itself, not its pid: once it is gone, reads fail (ESRCH). */
+struct ptfds {
+	int stat, children;     /* -1 when not open */
+};
+#define PTFDS_NONE {-1, -1}
+void proctree_fds_close(struct ptfds *fds);
 /* CPU ticks (utime+stime) and resident pages of root and its descendants
- * together: two small reads of /proc per process. 0, or -ESRCH when root
- * is gone. */
-int proctree_usage(pid_t root, uint64_t *ticks, int64_t *rss_pages);
+ * together: two small reads of /proc per process, through fds for root
+ * when fds is not NULL (opened the first time, closed when root is gone).
+ * 0, or -ESRCH when root is gone. */
+int proctree_usage(pid_t root, struct ptfds *fds, uint64_t *ticks, int64_t *rss_pages);
 /* utime+stime ticks and resident pages of one process; 0 or -errno. */
 int proctree_stat(pid_t pid, uint64_t *ticks, int64_t *rss_pages, uint64_t *start, char *state);
 /* The parent of pid, -1 if unknown. */

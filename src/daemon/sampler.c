@@ -21,13 +21,41 @@
 #include "daemon/supervise.h"
 #include "daemon/table.h"
 
-int
-sampler_tree(pid_t pid, int64_t *rss_bytes, uint64_t *cpu_ticks)
+/* sysconf()'s, read once. */
+static long clk_tck = 100, page_size = 4096;
+
+/* Descriptors kept open for the processes sampled lately (proctree.h): a
+ * slot per serial modulo SAMPLER_FD_SLOTS, so a dashboard's rows (the
+ * serials of neighbouring apps) each keep theirs, and a process that takes
+ * a slot closes the one of the process before. At most two descriptors a
+ * slot; a process's are closed when it exits (sampler_forget). */
+#define SAMPLER_FD_SLOTS 64
+static struct fd_slot {
+	uint64_t serial;        /* 0: empty */
+	struct ptfds fds;
+} fd_slots[SAMPLER_FD_SLOTS];
+
+static struct ptfds *
+fds_of(const struct proc *p)
 {
-	int64_t pages;
-	int rc = proctree_usage(pid, cpu_ticks, &pages);
-	*rss_bytes = pages * sysconf(_SC_PAGESIZE);
-	return rc;
+	struct fd_slot *s = &fd_slots[p->serial % SAMPLER_FD_SLOTS];
+	if (s->serial != p->serial) {
+		if (s->serial)
+			proctree_fds_close(&s->fds);
+		s->serial = p->serial;
+		s->fds = (struct ptfds)PTFDS_NONE;
+	}
+	return &s->fds;
+}
+
+void
+sampler_forget(const struct proc *p)
+{
+	struct fd_slot *s = &fd_slots[p->serial % SAMPLER_FD_SLOTS];
+	if (s->serial && s->serial == p->serial) {
+		proctree_fds_close(&s->fds);
+		s->serial = 0;
+	}
 }
 
 static void
@@ -65,7 +93,7 @@ over_limit(struct inst *in, int64_t rss)
  * min_age_ms old or of another process. The CPU share is over the time
  * since the previous sample, or since the process started for its first. */
 static void
-sample_inst(struct inst *in, int64_t now, long hz, int64_t min_age_ms)
+sample_inst(struct inst *in, int64_t now, int64_t min_age_ms)
 {
 	struct proc *p = in->proc;
 	if (!p || p->exited) {
@@ -84,14 +112,15 @@ sample_inst(struct inst *in, int64_t now, long hz, int64_t min_age_ms)
 	} else if (in->last_sample_mono > 0 && now - in->last_sample_mono < min_age_ms) {
 		return;
 	}
-	int64_t rss;
+	int64_t pages;
 	uint64_t ticks;
-	if (sampler_tree(p->pid, &rss, &ticks) < 0)
+	if (proctree_usage(p->pid, fds_of(p), &ticks, &pages) < 0)
 		return;
+	int64_t rss = pages * page_size;
 	int64_t since = in->last_sample_mono > 0 ? in->last_sample_mono : p->started_mono;
 	if (now > since && ticks >= in->last_cpu_ticks) {
 		double secs = (double)(now - since) / 1000.0;
-		in->cpu_pct = (double)(ticks - in->last_cpu_ticks) / (double)hz / secs * 100.0;
+		in->cpu_pct = (double)(ticks - in->last_cpu_ticks) / (double)clk_tck / secs * 100.0;
 	}
 	in->last_cpu_ticks = ticks;
 	in->last_sample_mono = now;
@@ -101,10 +130,9 @@ sample_inst(struct inst *in, int64_t now, long hz, int64_t min_age_ms)
 void
 sampler_refresh(struct inst **ins, size_t n)
 {
-	long hz = sysconf(_SC_CLK_TCK);
 	int64_t now = mono_ms();
 	for (size_t i = 0; i < n; i++)
-		sample_inst(ins[i], now, hz, SAMPLE_PERIOD_MS);
+		sample_inst(ins[i], now, SAMPLE_PERIOD_MS);
 }
 
 /* Every SAMPLE_PERIOD_MS: the instances with a memory limit. */
@@ -113,7 +141,6 @@ on_sample(struct loop *l, struct timer *t, void *arg)
 {
 	/* Housekeeping: not counted as work done for requests (state.h). */
 	uint64_t steps = D->steps;
-	long hz = sysconf(_SC_CLK_TCK);
 	int64_t now = mono_ms();
 	struct inst *in, *next;
 	for (in = D->limited_apps ? TAILQ_FIRST(&D->insts) : NULL; in; in = next) {
@@ -121,7 +148,7 @@ on_sample(struct loop *l, struct timer *t, void *arg)
 		const struct spec *s = &in->app->spec;
 		if (s->max_memory_restart <= 0)
 			continue;
-		sample_inst(in, now, hz, 0);
+		sample_inst(in, now, 0);
 		if (in->proc && !in->proc->exited && in->mem_bytes > s->max_memory_restart &&
 		    in->state == ST_ONLINE && !in->successor)
 			over_limit(in, in->mem_bytes);
@@ -134,6 +161,8 @@ on_sample(struct loop *l, struct timer *t, void *arg)
 void
 sampler_start(void)
 {
+	clk_tck = sysconf(_SC_CLK_TCK);
+	page_size = sysconf(_SC_PAGESIZE);
 	timer_init(&D->sample_timer, on_sample, NULL);
 	timer_start(D->loop, &D->sample_timer, SAMPLE_PERIOD_MS);
 }

@@ -23,8 +23,8 @@ void sampler_start(void);
 /* Bring the figures of these instances up to date (see above). */
 void sampler_refresh(struct inst **ins, size_t n);
 
-/* Sum of resident bytes and CPU ticks of pid and its descendants; 0 or
- * -errno if pid is gone. */
-int sampler_tree(pid_t pid, int64_t *rss_bytes, uint64_t *cpu_ticks);
+/* p exited: close the descriptors its samples kept open. */
+struct proc;
+void sampler_forget(const struct proc *p);
 
 #endif

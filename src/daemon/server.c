@@ -343,6 +343,34 @@ out_fits(struct client *c, size_t n)
 	return make_room(c, HOLD_OUT, n, OUT_BUDGET, &D->clients_out_no_stall_before);
 }
 
+/* A large request (an ecosystem file of 100 apps, a jlist of them) peaks at
+ * a few MB of JSON that is freed at once, but glibc only returns the top of
+ * the heap to the system: the freed pages in the middle stay resident and the
+ * idle daemon looks twice its size. Hand them back once the clients have been
+ * quiet for TRIM_IDLE_MS (malloc_trim walks the heap: ~0.1 ms here). */
+#define TRIM_IDLE_MS 1000
+/* Small requests and replies (a dashboard's sample every second) reuse the
+ * same few chunks of heap: no trim, and no walk of the heap, for them. */
+#define TRIM_MIN_BYTES (64u << 10)
+
+static void
+on_trim(struct loop *l, struct timer *t, void *arg)
+{
+	D->trim_bytes = 0;
+	table_drop_caches();
+	malloc_trim(0);
+}
+
+/* n more bytes of requests or output went through the heap: once that adds
+ * up to TRIM_MIN_BYTES, trim when the clients are quiet. */
+static void
+trim_later(size_t n)
+{
+	D->trim_bytes += n;
+	if (D->trim_bytes >= TRIM_MIN_BYTES)
+		timer_start(D->loop, &D->trim_timer, TRIM_IDLE_MS);
+}
+
 /* Send one line (data ends with its newline), queueing what the socket does
  * not take. A push that does not fit the subscriber's or the daemon's
  * budget is dropped and counted (false); a reply that does not fit closes
@@ -356,6 +384,7 @@ client_queue(struct client *c, const char *data, size_t n, bool push)
 		c->missed++;
 		return false;
 	}
+	trim_later(n);
 	char *with_note = NULL;
 	if (push && c->missed > 0) {
 		with_note = xasprintf("{\"event\":\"missed\",\"count\":%lld}\n%.*s",
@@ -543,24 +572,10 @@ client_close_after_flush(struct client *c)
 	flush_out(c);
 }
 
-/* A large request (an ecosystem file of 100 apps, a jlist of them) peaks at
- * a few MB of JSON that is freed at once, but glibc only returns the top of
- * the heap to the system: the freed pages in the middle stay resident and the
- * idle daemon looks twice its size. Hand them back once the clients have been
- * quiet for TRIM_IDLE_MS (malloc_trim walks the heap: ~0.1 ms here). */
-#define TRIM_IDLE_MS 1000
-
-static void
-on_trim(struct loop *l, struct timer *t, void *arg)
-{
-	table_drop_caches();
-	malloc_trim(0);
-}
-
 static void
 handle_line(struct client *c, const char *line, size_t len)
 {
-	timer_start(D->loop, &D->trim_timer, TRIM_IDLE_MS);
+	trim_later(len);
 	c->active_mono = mono_ms();
 	json_error_t jerr;
 	json_t *req = json_loadb(line, len, 0, &jerr);

@@ -108,6 +108,7 @@ struct daemon {
 
 	struct timer sample_timer;  /* cpu/memory sampling, memory limits */
 	struct timer trim_timer;    /* gives freed heap back once clients are quiet */
+	size_t trim_bytes;          /* read and queued since the last trim */
 	bool shutting_down;         /* `corral kill` or SIGTERM in progress */
 	size_t stop_kills;          /* processes SIGKILLed while shutting down */
 	struct runtime *runtime;    /* `corral runtime` (runtime.c), else NULL */

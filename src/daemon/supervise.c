@@ -37,6 +37,7 @@
 #include "daemon/policy.h"
 #include "daemon/proctree.h"
 #include "daemon/reload.h"
+#include "daemon/sampler.h"
 #include "daemon/spawn.h"
 
 #define GROUP_POLL_MS 20
@@ -1090,6 +1091,7 @@ proc_exited(struct proc *p, int wstatus)
 		return;
 	p->exited = true;
 	proc_unindex(p);
+	sampler_forget(p);
 	p->wstatus = wstatus;
 	p->exit_mono = mono_ms();
 	if (p->pidfd >= 0) {
@@ -1312,6 +1314,7 @@ proc_finished(struct proc *p)
 	if (p->orphan_name)
 		D->norphans--;
 	proc_unindex(p);
+	sampler_forget(p);
 	idmap_del(&D->procs_by_serial, p->serial);
 	if (TAILQ_EMPTY(&D->procs))
 		idmap_free(&D->procs_by_serial);

@@ -91,6 +91,8 @@ def start(corral, tmp_path, tool, package_managers, how="cli"):
 def preload_lines(corral):
     text = ""
     for p in corral.procs("web"):
+        if not os.path.exists(p["err_log"]):
+            continue    # created by its first line: none yet
         with open(p["err_log"], errors="replace") as f:
             text += f.read()
     return [line for line in text.splitlines() if "corral-preload" in line]

@@ -588,3 +588,30 @@ def test_follow_is_by_app_not_by_pm_id(corral, tmp_path):
         assert f.p.returncode == 0, err
         assert "corral logs: app appa was deleted; nothing left to follow" in err, err
         assert b"B " not in rest, rest
+
+
+def test_a_log_file_is_created_by_its_first_line(corral, tmp_path):
+    """A thousand quiet apps make no thousands of empty files at start (each
+    a new inode); a file appears, 0640, with the first line written to it,
+    and a log that could never be created still fails the start."""
+    logs = tmp_path / "lazy"
+    out, err = logs / "q.out", logs / "q.err"
+    go = tmp_path / "go"
+    corral.ok("start", "/bin/sh", "--name", "q", "--interpreter", "none", "-o", str(out),
+              "-e", str(err), "--", "-c",
+              f"while [ ! -e {go} ]; do sleep 0.05; done; echo said hi; sleep 1000")
+    corral.wait_status("q", "online")
+    assert logs.is_dir() and not out.exists() and not err.exists()
+    go.write_text("")
+    wait_for(lambda: "said hi" in read_text(str(out)), what="the first line in q.out")
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640 and not err.exists()
+    # flush and reloadLogs before a file exists: no error, and reloadLogs
+    # makes it (logrotate's way of asking for new files).
+    corral.ok("flush", "q")
+    corral.ok("reloadLogs")
+    assert err.exists()
+    # A directory that is a file: the start fails, naming the log.
+    (tmp_path / "flat").write_text("")
+    r = corral.fail("start", "/bin/sleep", "--name", "bad", "--interpreter", "none",
+                    "-o", str(tmp_path / "flat" / "b.out"), "--", "1000")
+    assert f"cannot open log file {tmp_path}/flat/b.out: Not a directory" in r, r

@@ -562,3 +562,70 @@ def test_a_crash_signal_restores_the_terminal(corral, tmux):
     wait_for(lambda: os.path.exists(os.path.join(corral.home, "after.tty")), 10,
              what="stty after monit")
     assert same_tty(t)
+
+
+def test_sample_of_the_named_only_leaves_the_others_out(corral):
+    """`others: false`: what monit asks for between changes, the rows on
+    its screen and nothing of the rest."""
+    for name in ("b0", "b1", "b2", "b3"):
+        corral.ok("start", app("loop.py"), "--name", name)
+    corral.wait_status("b3", "online")
+    ids = {p["name"]: p["pm_id"] for p in corral.jlist()}
+    c = Raw(corral)
+    try:
+        want = [ids["b3"], ids["b1"], ids["b3"], 999]   # unsorted, twice, unknown
+        r = wait_for(lambda: (lambda r: all(p["memory"] for p in r["procs"]) and r)(
+            c.call({"id": 1, "cmd": "sample", "pm_ids": want, "others": False})), 10,
+            what="b1 and b3 measured")
+        assert r["ok"] is True and r["at"] > 0
+        assert [p["name"] for p in r["procs"]] == ["b1", "b3"], r
+        assert all(isinstance(p["cpu"], float) and p["status"] == "online"
+                   for p in r["procs"]), r
+        # others: true (the default) lists every instance, as before.
+        r = c.call({"id": 2, "cmd": "sample", "pm_ids": [ids["b1"]], "others": True})
+        assert len(r["procs"]) == 4, r
+        # Without pm_ids, every instance is named.
+        r = c.call({"id": 3, "cmd": "sample", "others": False})
+        assert len(r["procs"]) == 4, r
+        r = c.call({"id": 4, "cmd": "sample", "pm_ids": [], "others": False})
+        assert r["ok"] is True and r["procs"] == [], r
+        r = c.call({"id": 5, "cmd": "sample", "pm_ids": [0], "others": "no"})
+        assert r["ok"] is False and r["error"]["code"] == "bad_request", r
+        assert '"others"' in r["error"]["message"], r
+    finally:
+        c.close()
+
+
+def proc_files_open(dpid):
+    """The /proc/<pid>/... files the daemon holds open, by pid."""
+    held = {}
+    fd_dir = f"/proc/{dpid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        m = re.match(r"^/proc/(\d+)/(?:task/\d+/)?(stat|children)$", target)
+        if m:
+            held.setdefault(int(m.group(1)), set()).add(m.group(2))
+    return held
+
+
+def test_sampling_keeps_proc_files_open_until_the_process_exits(corral):
+    """A process sampled again is read through the descriptors of the sample
+    before (no open() each second), and they go with the process."""
+    corral.ok("start", app("loop.py"), "--name", "kept")
+    corral.wait_status("kept", "online")
+    dpid = corral.daemon_pid()
+    pid = corral.jlist()[0]["pid"]
+    corral.jlist()   # samples it
+    assert proc_files_open(dpid).get(pid) == {"stat", "children"}
+    corral.ok("restart", "kept")
+    corral.wait_status("kept", "online")
+    new = corral.jlist()[0]["pid"]
+    assert new != pid
+    held = proc_files_open(dpid)
+    assert pid not in held and held.get(new) == {"stat", "children"}, held
+    corral.ok("stop", "kept")
+    wait_for(lambda: new not in proc_files_open(dpid), 10, what="the descriptors closed")
+    assert proc_files_open(dpid) == {}

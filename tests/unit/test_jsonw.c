@@ -37,6 +37,8 @@ test_members_as_jansson_writes_them(void **state)
 	jw_begin(&w, &b);
 	jw_int(&w, "pm_id", 0);
 	jw_int(&w, "big", -9007199254740993LL);
+	jw_int(&w, "min", INT64_MIN);
+	jw_int(&w, "max", INT64_MAX);
 	jw_str(&w, "name", odd);
 	jw_str(&w, "none", NULL);
 	jw_real(&w, "zero", 0.0);
@@ -55,9 +57,10 @@ test_members_as_jansson_writes_them(void **state)
 	jw_json(&w, "missing", NULL);
 	jw_raw(&w, "spec", "{\"name\":\"x\"}");
 	jw_end(&w);
-	json_t *want = json_pack("{s:i, s:I, s:s, s:n, s:f, s:f, s:f, s:f, s:b, s:n, "
+	json_t *want = json_pack("{s:i, s:I, s:I, s:I, s:s, s:n, s:f, s:f, s:f, s:f, s:b, s:n, "
 	    "s:{s:{}, s:[s, s, s], s:[]}, s:[{s:s, s:[]}], s:n, s:{s:s}}",
-	    "pm_id", 0, "big", (json_int_t)-9007199254740993LL, "name", odd, "none",
+	    "pm_id", 0, "big", (json_int_t)-9007199254740993LL, "min", (json_int_t)INT64_MIN,
+	    "max", (json_int_t)INT64_MAX, "name", odd, "none",
 	    "zero", 0.0, "third", 1.0 / 3.0, "whole", 12.0, "tiny", 1e-300, "yes", 1, "nothing",
 	    "inner", "deeper", "args", "a", "b c", "\"d\"", "no_args",
 	    "listeners", "address", "[::]:80", "members", "missing", "spec", "name", "x");

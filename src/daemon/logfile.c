@@ -93,13 +93,14 @@ writable_dir(const char *d)
 	return access(d, W_OK | X_OK) == 0 ? 0 : -errno;
 }
 
-/* A log file that does not exist yet is created by its first line, not
- * when its app starts: most apps of a host say nothing for a long time,
- * and creating a thousand files was most of what starting a thousand apps
- * cost (an inode each; on a file system without a journal, ext4 looks at
- * every inode freed in the last seconds before it reuses one). Whether it
- * can be created is checked now: its directory is made if missing and must
- * be writable. 0 (fd -1, nothing to stat) or -errno. */
+/* A log file that does not exist yet is not created while its app starts:
+ * creating a thousand files was most of what starting a thousand apps cost
+ * (an inode each; on a file system without a journal, ext4 looks at every
+ * inode freed in the last seconds before it reuses one). It is created by
+ * its first line, or soon after the start by create_batch(), whichever
+ * comes first, so that `tail -f` of a quiet app's log works as with PM2.
+ * Whether it can be created is checked now: its directory is made if
+ * missing and must be writable. 0 (fd -1, nothing to stat) or -errno. */
 static int
 open_or_check(const char *path, struct stat *out, int *fd)
 {
@@ -124,8 +125,18 @@ open_or_check(const char *path, struct stat *out, int *fd)
 	return rc;
 }
 
-/* Create the file of lf at its first write. 0 or -errno (the write is then
- * counted as lost, as for a full disk, and the next one tries again). */
+static void
+uncreated_done(struct logfile *lf)
+{
+	if (lf->uncreated) {
+		LIST_REMOVE(lf, uncreated_link);
+		lf->uncreated = false;
+	}
+}
+
+/* Create the file of lf (at its first write, or from create_batch()). 0 or
+ * -errno (a write is then counted as lost, as for a full disk, and the next
+ * one tries again). */
 static int
 ensure_open(struct logfile *lf)
 {
@@ -138,7 +149,29 @@ ensure_open(struct logfile *lf)
 	lf->fd = fd;
 	lf->regular = S_ISREG(st.st_mode);
 	lf->size = st.st_size;
+	uncreated_done(lf);
 	return 0;
+}
+
+/* Files not created yet, a batch per turn of the loop: a start of a
+ * thousand apps returns first, and requests are served between batches. */
+#define CREATE_BATCH 32
+
+static void
+create_batch(struct loop *l, struct timer *t, void *arg)
+{
+	(void)arg;
+	struct logfile *lf;
+	for (int n = 0; n < CREATE_BATCH && (lf = LIST_FIRST(&D->logfiles_uncreated)); n++) {
+		int rc = ensure_open(lf);
+		if (rc < 0) {
+			/* Its first line tries again (and counts the loss). */
+			dlog("cannot create log file %s: %s", lf->path, strerror(-rc));
+			uncreated_done(lf);
+		}
+	}
+	if (!LIST_EMPTY(&D->logfiles_uncreated))
+		timer_start(l, t, 0);
 }
 
 static void on_rotate_timer(struct loop *l, struct timer *t, void *arg);
@@ -185,6 +218,14 @@ logfile_get(const char *path, char **err)
 	arm_schedule(lf);
 	LIST_INSERT_HEAD(&D->logfiles, lf, link);
 	idmap_chain_add(&D->logfiles_by_path, h, lf, offsetof(struct logfile, path_next));
+	if (fd < 0) {
+		LIST_INSERT_HEAD(&D->logfiles_uncreated, lf, uncreated_link);
+		lf->uncreated = true;
+		if (!timer_armed(&D->logfile_create_timer)) {
+			timer_init(&D->logfile_create_timer, create_batch, NULL);
+			timer_start(D->loop, &D->logfile_create_timer, 0);
+		}
+	}
 	return lf;
 }
 
@@ -204,6 +245,7 @@ logfile_put(struct logfile *lf)
 	if (timer_armed(&lf->rotate_timer))
 		timer_stop(D->loop, &lf->rotate_timer);
 	rotset_free(&lf->rot);
+	uncreated_done(lf);
 	if (lf->fd >= 0)
 		close(lf->fd);
 	free(lf->path);
@@ -650,6 +692,7 @@ logfile_reopen_all(char **first_error)
 		lf->regular = S_ISREG(st.st_mode);
 		if (lf->fd < 0) {       /* not created before: it is now */
 			lf->fd = fd;
+			uncreated_done(lf);
 			continue;
 		}
 		dup3(fd, lf->fd, O_CLOEXEC);

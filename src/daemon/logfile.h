@@ -46,6 +46,8 @@
 
 struct logfile {
 	LIST_ENTRY(logfile) link;
+	LIST_ENTRY(logfile) uncreated_link; /* in D->logfiles_uncreated */
+	bool uncreated;           /* fd < 0, its creation is to be tried */
 	struct logfile *path_next;  /* next file whose path hashes the same */
 	char *path;
 	int fd;

@@ -21,6 +21,8 @@ state_init(struct daemon *d)
 	TAILQ_INIT(&d->clients);
 	TAILQ_INIT(&d->ops);
 	LIST_INIT(&d->logfiles);
+	LIST_INIT(&d->logfiles_uncreated);
+	timer_init(&d->logfile_create_timer, NULL, NULL); /* logfile.c sets it */
 	LIST_INIT(&d->logpipes);
 	D = d;
 }

@@ -94,6 +94,8 @@ struct daemon {
 	bool ops_poked;             /* an instance changed: re-check ops */
 	struct logfile_list logfiles;
 	struct idmap logfiles_by_path; /* hash of the path → first file (path_next) */
+	struct logfile_list logfiles_uncreated; /* created a batch at a time */
+	struct timer logfile_create_timer;
 	struct logpipe_list logpipes;
 	size_t nlogpipes;
 	size_t norphans;            /* processes a dead daemon left (adopt.h) */

@@ -52,6 +52,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The Node agent is built into the binary (.incbin in agent.c).
+$(BUILD)/src/daemon/agent.o: src/daemon/agent.js
+
 $(BUILD)/libcorral.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -381,6 +381,17 @@ static const struct verb verbs[] = {
 	    "[--no-auto-exit]",
 	    "run the apps in the foreground, as a container's entry point (also corral-runtime)",
 	    SAFE},
+	{"profile", {0}, OG_PROFILE, verb_profile,
+	    "profile start|stop <app|id|all> [--heap] | profile <app|id|all> [--duration 10s] "
+	    "[--heap] | profile list|clean",
+	    "CPU or heap profiles of running instances, in $CORRAL_HOME/profiles", SAFE},
+	{"profile:cpu", {0}, OG_PROFILE, verb_profile_cpu, "profile:cpu <app|id> [duration]",
+	    "PM2's spelling of corral profile <app> --duration", SAFE},
+	{"profile:mem", {0}, OG_PROFILE, verb_profile_cpu, "profile:mem <app|id> [duration]",
+	    "PM2's spelling of corral profile <app> --duration --heap", SAFE},
+	{"heapdump", {0}, 0, verb_heapdump, "heapdump <app|id> [file]",
+	    "a V8 heap snapshot of a Node instance (steered out of its listeners meanwhile)",
+	    SAFE},
 	{"ready", {0}, 0, verb_ready, "ready [app]...",
 	    "exit 0 when every instance that should run is online and ready (probes)", SAFE},
 	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)", SAFE},
@@ -413,6 +424,19 @@ static const struct {
 	    "  ?                the keys\n"
 	    "  q, Esc, Ctrl-C   quit\n"
 	    "Without colours (a terminal without them, or NO_COLOR set) it stays readable."},
+	{"profile",
+	    "Node apps are profiled by corral's agent inside them (node --require\n"
+	    "$CORRAL_HOME/agent.js; disable_agent turns it off): .cpuprofile files (Chrome\n"
+	    "DevTools, speedscope) or, with --heap, .heapprofile. Other programs are recorded\n"
+	    "with perf for --duration: <file>.perf.data and <file>.folded (collapsed stacks for\n"
+	    "flame-graph tools and speedscope). Files: $CORRAL_HOME/profiles/\n"
+	    "<name>-<pm_id>-<pid>-<time>.<ext>, mode 0600; the command prints their paths.\n"
+	    "profile list shows them with their sizes, profile clean removes them.\n"
+	    "docs/profiling.md says how to open each."},
+	{"heapdump",
+	    "Writes a .heapsnapshot (Chrome DevTools, Memory tab) to $CORRAL_HOME/profiles or\n"
+	    "to the file given. A cluster instance takes no new connections while the\n"
+	    "snapshot pauses it, and gets them back after."},
 };
 
 static const struct verb *

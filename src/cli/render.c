@@ -344,6 +344,29 @@ render_describe(FILE *f, json_t *p)
 		sbuf_free(&b);
 	}
 	table_print(f, &t);
+	render_metrics(f, json_object_get(p, "axm_monitor"));
+}
+
+void
+render_metrics(FILE *f, json_t *metrics)
+{
+	if (json_object_size(metrics) == 0)
+		return;
+	struct table t = {.color = render_color(f), .ncols = 2, .head = {"in-app metric", "value"}};
+	const char *name;
+	json_t *m;
+	json_object_foreach(metrics, name, m) {
+		char buf[64];
+		json_t *v = json_object_get(m, "value");
+		if (json_is_integer(v))
+			snprintf(buf, sizeof(buf), "%lld %s", (long long)json_integer_value(v),
+			    str(m, "unit"));
+		else
+			snprintf(buf, sizeof(buf), "%.2f %s", json_number_value(v), str(m, "unit"));
+		kv(&t, name, buf, NULL);
+	}
+	fprintf(f, " In-app metrics\n");
+	table_print(f, &t);
 }
 
 /* "yes"/"no" for a boolean member. */

@@ -60,6 +60,8 @@ paths_init(struct paths *p, char **err)
 	p->dump_bak = xasprintf("%s/dump.json.bak", base);
 	p->settings = xasprintf("%s/settings.json", base);
 	p->settings_lock = xasprintf("%s/settings.lock", base);
+	p->agent = xasprintf("%s/agent.js", base);
+	p->profiles_dir = xasprintf("%s/profiles", base);
 	if (strlen(p->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		*err = xasprintf("CORRAL_HOME %s is too long for a unix socket path "
 		    "(at most %zu bytes)", base,
@@ -120,7 +122,7 @@ paths_free(struct paths *p)
 {
 	char **all[] = {&p->home, &p->sock, &p->pidfile, &p->lock, &p->log,
 	    &p->notify, &p->keeper_sock, &p->keeper_pid, &p->logs_dir, &p->pids_dir,
-	    &p->dump, &p->dump_bak, &p->settings, &p->settings_lock};
+	    &p->dump, &p->dump_bak, &p->settings, &p->settings_lock, &p->agent, &p->profiles_dir};
 	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
 		free(*all[i]);
 		*all[i] = NULL;

@@ -8,6 +8,7 @@
  *   keeper.sock   where a daemon finds the     keeper.pid   the keeper's pid
  *                 keeper (src/keeper)
  *   settings.json `corral set` (settings.h)    settings.lock  held while it is written
+ *   agent.js      the Node agent (daemon/agent.c) profiles/  profiles, heap dumps (0700)
  */
 #ifndef CORRAL_PATHS_H
 #define CORRAL_PATHS_H
@@ -27,6 +28,8 @@ struct paths {
 	char *dump_bak;
 	char *settings;
 	char *settings_lock;
+	char *agent;
+	char *profiles_dir;
 };
 
 /* Fill p from the environment. 0 or -errno with *err set (caller frees). */

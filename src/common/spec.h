@@ -77,6 +77,7 @@ struct spec {
 	int64_t listen_timeout;  /* ms */
 	bool wait_ready;
 	bool shutdown_with_message;
+	bool disable_agent;
 	bool treekill;
 	int64_t max_memory_restart; /* bytes, 0 = off */
 	char *cron_restart;      /* NULL = off */

@@ -26,6 +26,7 @@ enum event_kind {
 	EV_INST_EXIT,       /* in's serving process exited (what: "exit") */
 	EV_INST_REMOVE,     /* in is being removed: still linked, no process */
 	EV_INST_MSG,        /* in's Node app sent msg with process.send() */
+	EV_AGENT_MSG,       /* corral's agent in in's process pid sent msg */
 	EV_APP_CHANGED,     /* app was created, or its spec changed */
 	EV_APP_REMOVE,      /* app is being removed, its instances are gone */
 	EV_LOG,             /* a line (or part of one) of an app's output */
@@ -41,7 +42,7 @@ struct event {
 	struct app *app;
 	struct inst *in;
 	const char *what;       /* EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE */
-	json_t *msg;            /* EV_INST_MSG (borrowed) */
+	json_t *msg;            /* EV_INST_MSG, EV_AGENT_MSG (borrowed) */
 	/* EV_LOG: */
 	uint64_t app_id;
 	uint64_t inst_uid;
@@ -51,7 +52,7 @@ struct event {
 	const char *data;       /* without the newline */
 	size_t len;
 	bool eol;               /* the line ends here */
-	/* EV_REAPED: */
+	/* EV_REAPED, EV_AGENT_MSG: */
 	int pid;
 	int wstatus;
 };

@@ -155,6 +155,7 @@ write_state(struct jsonw *w, struct inst *in)
 	jw_str(w, "reason", in->reason);
 	jw_str(w, "error", in->error);
 	jw_str(w, "status_text", in->status_text);
+	jw_json(w, "axm_monitor", json_incref(in->metrics));
 	jw_str(w, "out_log", in->out_path);
 	jw_str(w, "err_log", in->err_path);
 	jw_str(w, "log", in->log_path);

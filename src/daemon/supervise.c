@@ -28,8 +28,10 @@
 #include "cluster/cluster.h"
 #include "common/inspect.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/signame.h"
 #include "common/util.h"
+#include "daemon/agent.h"
 #include "daemon/fdreserve.h"
 #include "daemon/logpipe.h"
 #include "daemon/keep.h"
@@ -357,11 +359,15 @@ static char **
 build_argv(const struct inst *in, const char **path)
 {
 	const struct spec *s = &in->app->spec;
-	size_t n = 1 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
+	size_t n = 1 + 2 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
 	char **argv = xcalloc(n + 1, sizeof(*argv));
 	size_t k = 0;
 	if (s->interpreter) {
 		argv[k++] = xstrdup(s->interpreter);
+		if (agent_for(s)) {
+			argv[k++] = xstrdup("--require");
+			argv[k++] = xstrdup(D->paths.agent);
+		}
 		for (size_t i = 0; s->interpreter_args[i]; i++) {
 			const char *a = s->interpreter_args[i];
 			char *own = s->exec_mode == MODE_CLUSTER ?
@@ -486,7 +492,14 @@ proc_sync_traffic(struct proc *p)
 {
 	if (p->peer)
 		cluster_peer_set_traffic(p->peer, p->state == P_READY && !p->exited &&
-		    !p->retiring);
+		    !p->retiring && p->traffic_holds == 0);
+}
+
+void
+proc_hold_traffic(struct proc *p, bool hold)
+{
+	p->traffic_holds += hold ? 1 : -1;
+	proc_sync_traffic(p);
 }
 
 /* The one place a process changes state (the diagram is in table.h). */
@@ -1506,6 +1519,25 @@ proc_send_ipc(struct proc *p, const char *json_line)
 	return (size_t)n == len + 1 ? 0 : -EAGAIN;
 }
 
+/* One message from a Node app: 'ready', a metric (its own or corral's
+ * agent's), an answer of the agent, or one for whoever listens (the bus). */
+static void
+ipc_message(struct proc *p, json_t *msg)
+{
+	if (json_is_string(msg) && strcmp(json_string_value(msg), "ready") == 0) {
+		proc_mark_ready(p, "process.send('ready')");
+		return;
+	}
+	if (!p->inst || metrics_from_message(&p->inst->metrics, msg, wall_ms()) != -ENOENT)
+		return;
+	const char *cmd = json_string_value(json_object_get(msg, "cmd"));
+	if (cmd && strcmp(cmd, "NODE_CORRAL") == 0)
+		events_emit(&(struct event){.kind = EV_AGENT_MSG, .in = p->inst, .msg = msg,
+		    .pid = (int)p->pid});
+	else
+		events_emit(&(struct event){.kind = EV_INST_MSG, .in = p->inst, .msg = msg});
+}
+
 /* Messages from a Node app: process.send(x) arrives as one JSON line. */
 static void
 on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
@@ -1527,10 +1559,7 @@ on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 		json_t *msg = json_loadb(line, len, JSON_DECODE_ANY, NULL);
 		if (!msg)
 			continue;
-		if (json_is_string(msg) && strcmp(json_string_value(msg), "ready") == 0)
-			proc_mark_ready(p, "process.send('ready')");
-		else if (p->inst)
-			events_emit(&(struct event){.kind = EV_INST_MSG, .in = p->inst, .msg = msg});
+		ipc_message(p, msg);
 		json_decref(msg);
 	}
 }

@@ -1,0 +1,341 @@
+/*
+ * profile.c — CPU and heap profiles and heap snapshots of Node instances,
+ * through corral's agent (agent.h, docs/profiling.md).
+ *
+ * A request names instances; each gets one message on its Node IPC channel
+ * and the request (an op) answers once every agent did, or after the
+ * timeout, with one result per instance: the file written, or why not. A
+ * heap snapshot pauses the process: a cluster instance is first taken out
+ * of its listener groups' steering and its queue left to empty, and put
+ * back once the agent answered (or gave up).
+ */
+#include "daemon/profile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster/cluster.h"
+#include "common/util.h"
+#include "daemon/agent.h"
+#include "daemon/events.h"
+#include "daemon/op.h"
+#include "daemon/server.h"
+#include "daemon/state.h"
+#include "daemon/supervise.h"
+#include "daemon/table.h"
+
+#define ANSWER_TIMEOUT_MS 15000
+#define HEAPDUMP_TIMEOUT_MS 120000
+#define DRAIN_MAX_MS 3000
+
+enum item_state { IT_FAILED, IT_DRAINING, IT_SENT, IT_DONE };
+
+struct item {
+	enum item_state state;
+	int pm_id;
+	int pid;
+	char *name;
+	char *path;         /* the file the agent writes, NULL for a start */
+	char *error;
+	int64_t seq;
+	int64_t bytes;
+	bool held;          /* its traffic is held (a heap dump) */
+};
+
+struct preq {
+	struct item *items;
+	size_t n;
+	const char *op;     /* "profile_start", "profile_stop", "heapdump" */
+	const char *kind;   /* "cpu", "heap" */
+	int64_t drain_until;
+	struct timer poll;  /* re-checks draining instances */
+	struct preq *next;
+};
+
+static struct preq *active;     /* requests waiting for agents */
+static int64_t last_seq;
+
+static void
+item_fail(struct item *it, const char *fmt, ...) PRINTFLIKE(2, 3);
+
+static void
+item_fail(struct item *it, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(it->error);
+	it->error = xvasprintf(fmt, ap);
+	va_end(ap);
+	it->state = IT_FAILED;
+}
+
+static void
+release(struct item *it)
+{
+	if (!it->held)
+		return;
+	it->held = false;
+	struct proc *p = proc_by_pid(it->pid);
+	if (p)
+		proc_hold_traffic(p, false);
+}
+
+/* $CORRAL_HOME/profiles/<name>-<pm_id>-<pid>-<time>.<ext>, the name's
+ * slashes made dashes. */
+static char *
+profile_path(const struct inst *in, int pid, const char *ext)
+{
+	int64_t now = wall_ms();
+	time_t t = (time_t)(now / 1000);
+	struct tm tm;
+	char when[32];
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
+	char *name = xstrdup(in->app->spec.name);
+	for (char *c = name; *c; c++)
+		if (*c == '/')
+			*c = '-';
+	char *path = xasprintf("%s/%s-%d-%d-%s.%03d.%s", D->paths.profiles_dir, name, in->pm_id,
+	    pid, when, (int)(now % 1000), ext);
+	free(name);
+	return path;
+}
+
+static int
+send_item(struct preq *r, struct item *it)
+{
+	struct proc *p = proc_by_pid(it->pid);
+	if (!p || p->exited) {
+		item_fail(it, "it exited");
+		return -1;
+	}
+	it->seq = ++last_seq;
+	json_t *m = json_pack("{s:s, s:s, s:I, s:s}", "cmd", "NODE_CORRAL", "op", r->op,
+	    "seq", (json_int_t)it->seq, "kind", r->kind);
+	if (it->path)
+		json_object_set_new(m, "path", json_string(it->path));
+	char *line = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	int rc = proc_send_ipc(p, line);
+	free(line);
+	if (rc < 0) {
+		item_fail(it, "cannot write to its Node IPC channel: %s", strerror(-rc));
+		return -1;
+	}
+	it->state = IT_SENT;
+	return 0;
+}
+
+/* Check an instance and set its item up; the path comes later for a dump. */
+static void
+item_init(struct preq *r, struct item *it, struct inst *in, json_t *file)
+{
+	it->pm_id = in->pm_id;
+	it->name = xstrdup(in->app->spec.name);
+	struct proc *p = in->proc;
+	it->pid = p && !p->exited ? (int)p->pid : 0;
+	if (!it->pid || in->state != ST_ONLINE) {
+		item_fail(it, "%s (pm_id %d) is not running", it->name, it->pm_id);
+		return;
+	}
+	if (!agent_for(&in->app->spec)) {
+		item_fail(it, "%s (pm_id %d) is not a Node app with corral's agent (%s)", it->name,
+		    it->pm_id, in->app->spec.disable_agent ? "disable_agent is set" :
+		    "heap profiles and dumps need Node; corral profile --duration records "
+		    "any other program with perf");
+		return;
+	}
+	if (p->ipc_fd < 0) {
+		item_fail(it, "%s (pm_id %d) closed its Node IPC channel", it->name, it->pm_id);
+		return;
+	}
+	bool dump = strcmp(r->op, "heapdump") == 0;
+	if (dump || strcmp(r->op, "profile_stop") == 0) {
+		if (json_is_string(file)) {
+			it->path = xstrdup(json_string_value(file));
+		} else {
+			if (mkdir(D->paths.profiles_dir, 0700) < 0 && errno != EEXIST) {
+				item_fail(it, "cannot create %s: %s", D->paths.profiles_dir,
+				    strerror(errno));
+				return;
+			}
+			it->path = profile_path(in, it->pid, dump ? "heapsnapshot" :
+			    strcmp(r->kind, "heap") == 0 ? "heapprofile" : "cpuprofile");
+		}
+	}
+	if (dump && p->peer) {
+		proc_hold_traffic(p, true);
+		it->held = true;
+		it->state = IT_DRAINING;
+		return;
+	}
+	send_item(r, it);
+}
+
+static void
+on_poll(struct loop *l, struct timer *t, void *arg)
+{
+	op_poke();
+}
+
+static bool
+check(struct op *op)
+{
+	struct preq *r = op->data;
+	bool waiting = false, draining = false, expired = op_expired(op);
+	bool drain_over = mono_ms() >= r->drain_until;
+	for (size_t i = 0; i < r->n; i++) {
+		struct item *it = &r->items[i];
+		if (it->state == IT_DRAINING) {
+			struct proc *p = proc_by_pid(it->pid);
+			if (!p || p->exited)
+				item_fail(it, "%s (pm_id %d) exited", it->name, it->pm_id);
+			else if (drain_over || !p->peer || cluster_peer_drained(p->peer))
+				send_item(r, it);
+			else
+				draining = true;
+		}
+		if (it->state == IT_SENT && expired) {
+			item_fail(it, "%s (pm_id %d) did not answer within %d s", it->name, it->pm_id,
+			    (strcmp(r->op, "heapdump") == 0 ? HEAPDUMP_TIMEOUT_MS : ANSWER_TIMEOUT_MS) /
+			    1000);
+			if (it->path)
+				unlink(it->path);
+		}
+		if (it->state == IT_FAILED || it->state == IT_DONE)
+			release(it);
+		else
+			waiting = true;
+	}
+	if (waiting) {
+		if (draining)
+			timer_start(D->loop, &r->poll, 20);
+		return false;
+	}
+	json_t *results = json_array();
+	for (size_t i = 0; i < r->n; i++) {
+		struct item *it = &r->items[i];
+		json_t *o = json_pack("{s:i, s:s, s:i}", "pm_id", it->pm_id, "name", it->name,
+		    "pid", it->pid);
+		if (it->error)
+			json_object_set_new(o, "error", json_string(it->error));
+		else if (it->path)
+			json_object_set_new(o, "path", json_string(it->path));
+		if (!it->error && it->path)
+			json_object_set_new(o, "bytes", json_integer(it->bytes));
+		json_array_append_new(results, o);
+	}
+	op_reply(op, json_pack("{s:o}", "results", results));
+	return true;
+}
+
+static void
+preq_free(void *arg)
+{
+	struct preq *r = arg;
+	timer_stop(D->loop, &r->poll);
+	for (struct preq **pp = &active; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		release(&r->items[i]);
+		free(r->items[i].name);
+		free(r->items[i].path);
+		free(r->items[i].error);
+	}
+	free(r->items);
+	free(r);
+}
+
+void
+profile_request(struct client *c, json_t *id, json_t *req)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *kind = json_string_value(json_object_get(req, "kind"));
+	json_t *file = json_object_get(req, "file");
+	static const char *const ops[] = {"profile_start", "profile_stop", "heapdump"};
+	size_t k = 0;
+	while (k < ARRAY_LEN(ops) && (!op || strcmp(ops[k], op) != 0))
+		k++;
+	if (k == ARRAY_LEN(ops)) {
+		client_error(c, id, "bad_request", "profile: op must be profile_start, "
+		    "profile_stop or heapdump");
+		return;
+	}
+	if (!kind)
+		kind = "cpu";
+	if (strcmp(kind, "cpu") != 0 && strcmp(kind, "heap") != 0) {
+		client_error(c, id, "bad_request", "profile: kind must be cpu or heap");
+		return;
+	}
+	if (file && (!json_is_string(file) || json_string_value(file)[0] != '/')) {
+		client_error(c, id, "bad_request", "profile: file must be an absolute path");
+		return;
+	}
+	struct inst **ins;
+	size_t n;
+	char *err = NULL;
+	if (table_resolve(json_object_get(req, "targets"), false, &ins, &n, &err) < 0) {
+		client_error(c, id, "not_found", "%s", err);
+		free(err);
+		return;
+	}
+	if (file && n != 1) {
+		client_error(c, id, "bad_request", "a file name needs exactly one instance (%zu "
+		    "match)", n);
+		free(ins);
+		return;
+	}
+	struct preq *r = xcalloc(1, sizeof(*r));
+	r->op = ops[k];
+	r->kind = strcmp(kind, "heap") == 0 ? "heap" : "cpu";
+	r->n = n;
+	r->items = xcalloc(n ? n : 1, sizeof(*r->items));
+	r->drain_until = mono_ms() + DRAIN_MAX_MS;
+	timer_init(&r->poll, on_poll, r);
+	for (size_t i = 0; i < n; i++)
+		item_init(r, &r->items[i], ins[i], file);
+	free(ins);
+	r->next = active;
+	active = r;
+	struct op *o = op_new(c, id, check, r, preq_free);
+	op_set_deadline(o, k == 2 ? HEAPDUMP_TIMEOUT_MS : ANSWER_TIMEOUT_MS);
+}
+
+void
+profile_on_event(const struct event *ev, void *arg)
+{
+	json_t *m = ev->msg;
+	const char *op = json_string_value(json_object_get(m, "op"));
+	json_t *seq = json_object_get(m, "seq");
+	if (ev->kind != EV_AGENT_MSG || !op || strcmp(op, "reply") != 0 || !json_is_integer(seq))
+		return;
+	for (struct preq *r = active; r; r = r->next) {
+		for (size_t i = 0; i < r->n; i++) {
+			struct item *it = &r->items[i];
+			if (it->state != IT_SENT || it->seq != json_integer_value(seq) ||
+			    it->pid != ev->pid)
+				continue;
+			if (json_is_true(json_object_get(m, "ok"))) {
+				it->state = IT_DONE;
+				json_t *b = json_object_get(m, "bytes");
+				it->bytes = json_is_integer(b) ? json_integer_value(b) : 0;
+			} else {
+				const char *e = json_string_value(json_object_get(m, "error"));
+				item_fail(it, "%s (pm_id %d): %.200s", it->name, it->pm_id,
+				    e ? e : "the agent failed");
+			}
+			release(it);
+			op_poke();
+			return;
+		}
+	}
+}

@@ -1,0 +1,21 @@
+/*
+ * profile.h — profiles and heap snapshots of Node instances (control
+ * plane; profile.c says how).
+ */
+#ifndef CORRAL_PROFILE_H
+#define CORRAL_PROFILE_H
+
+#include <jansson.h>
+
+struct client;
+struct event;
+
+/* The "profile" request: {"op": "profile_start"|"profile_stop"|"heapdump",
+ * "kind": "cpu"|"heap", "targets": [...], "file": absolute path (one
+ * instance only)}; answers {"results": [{pm_id, name, pid, path, bytes} or
+ * {pm_id, name, pid, error}]} once every agent answered (docs/protocol.md). */
+void profile_request(struct client *c, json_t *id, json_t *req);
+/* EV_AGENT_MSG: an agent's answer. */
+void profile_on_event(const struct event *ev, void *arg);
+
+#endif

@@ -10,6 +10,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -98,3 +99,134 @@ def test_profile_duration_and_profile_mem(corral, tmp_path):
     assert path in listed
     corral.ok("profile", "clean")
     assert not os.listdir(os.path.join(corral.home, "profiles"))
+
+
+# ---- heap snapshots ----
+
+HELD_JS = """
+const http = require('http');
+// A string held on purpose, built at run time so that only the heap has it.
+globalThis.heldOnPurpose = ['corral', 'held', 'on', 'purpose', 'marker'].join('-');
+// Enough objects that a snapshot pauses the process for a while.
+globalThis.ballast = Array.from({length: 100000}, (_, i) => ({i}));
+const server = http.createServer((req, res) => {
+  res.setHeader('Connection', 'close');
+  res.end(`pid=${process.pid} instance=${process.env.NODE_APP_INSTANCE}\\n`);
+});
+server.listen(Number(process.env.PORT));
+process.on('SIGINT', () => server.close(() => process.exit(0)));
+"""
+
+
+def gets_traffic(corral, pid):
+    """Whether pid's listener member is in its group's rotation."""
+    members = [m for p in corral.jlist() for g in p.get("listeners") or [] for m in g["members"]
+               if m["pid"] == pid]
+    assert members, f"pid {pid} has no listener"
+    return all(m["gets_traffic"] for m in members)
+
+
+def test_heapdump_of_a_cluster_instance_under_load_fails_no_request(corral, tmp_path):
+    port = free_port()
+    app = write(str(tmp_path / "held.js"), HELD_JS)
+    corral.ok("start", app, "-i", 2, "--name", "held", env={"PORT": str(port)})
+    wait_ready(corral, "held", 2)
+    target = corral.procs("held")[0]
+    with Load(port, threads=4) as load:
+        load.wait_more(100)
+        dump = corral.popen("heapdump", target["pm_id"])
+        # While the snapshot pauses it, the instance takes no new connections.
+        wait_for(lambda: not gets_traffic(corral, target["pid"]) or dump.poll() is not None,
+                 timeout=20, what="the instance to leave the rotation")
+        assert dump.poll() is None, "the dump ended before the instance left the rotation"
+        out, err = dump.communicate(timeout=120)
+        assert dump.returncode == 0, err
+        after = load.count()
+        # It answers again after the dump.
+        t = time.monotonic()
+        wait_for(lambda: target["pid"] in load.pids_since(t) and len(load.pids_since(t)) == 2,
+                 timeout=20, what="the dumped instance to take connections again")
+        load.wait_more(100)
+    assert load.failures == [], load.failures[:5]
+    assert load.count() > after
+    (path,) = out.split()
+    assert path.endswith(".heapsnapshot")
+    assert os.path.basename(path).startswith(f"held-{target['pm_id']}-{target['pid']}-")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as f:
+        snap = json.load(f)
+    assert {"snapshot", "nodes", "strings"} <= set(snap)
+    assert "corral-held-on-purpose-marker" in snap["strings"]
+    assert gets_traffic(corral, target["pid"])
+    # A file of one's own choosing, relative to the current directory.
+    mine = str(tmp_path / "mine.heapsnapshot")
+    assert corral.ok("heapdump", 1, "mine.heapsnapshot", cwd=str(tmp_path)).split() == [mine]
+    with open(mine) as f:
+        assert "corral-held-on-purpose-marker" in json.load(f)["strings"]
+    # Only one instance gets a file name.
+    assert "exactly one instance" in corral.fail("heapdump", "held", mine + "2")
+
+
+# ---- in-app metrics ----
+
+def metric(corral, name, key):
+    m = (corral.proc(name).get("axm_monitor") or {}).get(key)
+    return m and m["value"]
+
+
+def test_event_loop_delay_of_a_blocking_app_shows_in_describe(corral, tmp_path):
+    app = write(str(tmp_path / "block.js"), """
+setInterval(() => { const t = Date.now(); while (Date.now() - t < 200); }, 1000);
+""")
+    corral.ok("start", app, "--name", "block")
+    wait_for(lambda: (metric(corral, "block", "event_loop_delay_p95") or 0) >= 150,
+             timeout=20, what="an event-loop delay p95 of 150 ms or more")
+    out = corral.ok("describe", "block")
+    line = [ln for ln in out.splitlines() if "event_loop_delay_p95" in ln]
+    assert line and float(line[0].split("│")[2].split()[0]) >= 150
+
+
+def test_heap_used_grows_in_jlist_while_the_app_allocates(corral, tmp_path):
+    app = write(str(tmp_path / "grow.js"), """
+const keep = [];
+setInterval(() => { keep.push(new Array(100000).fill(keep.length)); }, 50);
+""")
+    corral.ok("start", app, "--name", "grow")
+    first = wait_for(lambda: metric(corral, "grow", "heap_used"), timeout=20,
+                     what="a first heap figure")
+    wait_for(lambda: metric(corral, "grow", "heap_used") >= first + 4, timeout=30,
+             what="heap used to grow by 4 MiB")
+    p = corral.proc("grow")["axm_monitor"]
+    for key in ("heap_total", "event_loop_delay_p50", "active_handles", "active_requests",
+                "gc_count", "gc_pause"):
+        assert key in p, key
+
+
+def test_custom_metrics_from_python_over_notify_socket_and_node_over_ipc(corral, tmp_path):
+    app = write(str(tmp_path / "custom.py"), """
+import os, socket, time
+path = os.environ["NOTIFY_SOCKET"]
+if path.startswith("@"):
+    path = "\\0" + path[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+n = 0
+while True:
+    n += 1
+    s.sendto(f"CORRAL_METRIC=queue_depth={n} jobs\\nCORRAL_METRIC=bad name!=1".encode(), path)
+    time.sleep(0.2)
+""")
+    corral.ok("start", app, "--name", "custom")
+    wait_for(lambda: (metric(corral, "custom", "queue_depth") or 0) >= 2, timeout=20,
+             what="the Python app's metric")
+    m = corral.proc("custom")["axm_monitor"]
+    assert m["queue_depth"]["unit"] == "jobs"
+    assert list(m) == ["queue_depth"], m
+    out = corral.ok("describe", "custom")
+    assert "queue_depth" in out and "jobs" in out
+    node = write(str(tmp_path / "custom.js"), """
+setInterval(() => process.send({type: 'corral:metric', name: 'orders', value: 7,
+    unit: 'orders'}), 200);
+""")
+    corral.ok("start", node, "--name", "orders")
+    wait_for(lambda: metric(corral, "orders", "orders") == 7, timeout=20,
+             what="the Node app's metric")

@@ -206,8 +206,12 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 		free(why);
 		return 1;
 	}
-	if (mkdir(x->paths.profiles_dir, 0700) < 0 && errno != EEXIST)
-		return cli_fail(x, "cannot create %s: %s", x->paths.profiles_dir, strerror(errno));
+	char *err = NULL;
+	if (paths_profiles_dir(&x->paths, &err) < 0) {
+		cli_fail(x, "%s", err);
+		free(err);
+		return 1;
+	}
 	char when[32];
 	time_t t = time(NULL);
 	struct tm tm;

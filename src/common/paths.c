@@ -117,6 +117,22 @@ paths_prepare(const struct paths *p, char **err)
 	return 0;
 }
 
+int
+paths_profiles_dir(const struct paths *p, char **err)
+{
+	struct stat st;
+	if (mkdir(p->profiles_dir, 0700) < 0 && errno != EEXIST) {
+		*err = xasprintf("cannot create %s: %s", p->profiles_dir, strerror(errno));
+		return -errno;
+	}
+	int e = stat(p->profiles_dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (e) {
+		*err = xasprintf("cannot use %s: %s", p->profiles_dir, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 void
 paths_free(struct paths *p)
 {

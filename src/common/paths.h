@@ -37,6 +37,9 @@ int paths_init(struct paths *p, char **err);
 /* Create home (0700), logs/ and pids/; refuse a home that another user
  * owns or that others can write. 0 or -errno with *err. */
 int paths_prepare(const struct paths *p, char **err);
+/* Create profiles/ (0700) if it is not there. 0, or -errno with *err (one
+ * line naming it; caller frees). */
+int paths_profiles_dir(const struct paths *p, char **err);
 void paths_free(struct paths *p);
 
 #endif

@@ -159,9 +159,10 @@ item_init(struct preq *r, struct item *it, struct inst *in, json_t *file)
 		if (json_is_string(file)) {
 			it->path = xstrdup(json_string_value(file));
 		} else {
-			if (mkdir(D->paths.profiles_dir, 0700) < 0 && errno != EEXIST) {
-				item_fail(it, "cannot create %s: %s", D->paths.profiles_dir,
-				    strerror(errno));
+			char *err = NULL;
+			if (paths_profiles_dir(&D->paths, &err) < 0) {
+				item_fail(it, "%s", err);
+				free(err);
 				return;
 			}
 			it->path = profile_path(in, it->pid, dump ? "heapsnapshot" :

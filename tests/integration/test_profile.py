@@ -230,3 +230,133 @@ setInterval(() => process.send({type: 'corral:metric', name: 'orders', value: 7,
     corral.ok("start", node, "--name", "orders")
     wait_for(lambda: metric(corral, "orders", "orders") == 7, timeout=20,
              what="the Node app's metric")
+
+
+# ---- native programs: perf ----
+
+HOT_C = r"""
+volatile double sink;
+volatile int rounds = 5000000;
+__attribute__((noinline)) void burnNativeForProfile(int n)
+{
+	double x = 0;
+	for (int i = 0; i < n; i++)
+		x += (double)i / (i + 1);
+	sink = x;
+}
+int main(void) { for (;;) burnNativeForProfile(rounds); }
+"""
+
+
+def native_app(corral, tmp_path):
+    src = write(str(tmp_path / "hot.c"), HOT_C)
+    exe = str(tmp_path / "hot")
+    subprocess.run(["cc", "-O1", "-fno-omit-frame-pointer", "-o", exe, src], check=True)
+    corral.ok("start", exe, "--name", "hot")
+    corral.wait_status("hot", "online")
+    return exe
+
+
+def perf_works(tmp_path):
+    perf = shutil.which("perf")
+    if not perf:
+        return "perf is not installed"
+    r = subprocess.run([perf, "record", "-q", "-o", str(tmp_path / "probe.data"), "--",
+                        "true"], capture_output=True, text=True)
+    return None if r.returncode == 0 else "perf record does not work here: " + r.stderr[-200:]
+
+
+def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
+    why = perf_works(tmp_path)
+    if why:
+        pytest.skip(why)
+    native_app(corral, tmp_path)
+    out = corral.ok("profile", "hot", "--duration", "1s")
+    data, folded = out.split()
+    assert data.endswith(".perf.data") and folded.endswith(".folded")
+    for f in (data, folded):
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+    with open(folded) as f:
+        lines = f.read().splitlines()
+    assert lines and all(ln.rsplit(" ", 1)[1].isdigit() for ln in lines)
+    assert any("burnNativeForProfile" in ln.rsplit(" ", 1)[0].split(";") for ln in lines), lines
+    # start/stop needs the agent: a native program says to use --duration.
+    assert "--duration" in corral.fail("profile", "start", "hot")
+
+
+def test_perf_missing_is_one_line_and_leaves_nothing(corral, tmp_path):
+    native_app(corral, tmp_path)
+    err = corral.fail("profile", "hot", "--duration", "200ms", env={"PATH": "/nonexistent"})
+    assert err.strip().count("\n") == 0
+    assert "perf is not installed" in err
+    assert not glob.glob(os.path.join(corral.home, "profiles", "*"))
+
+
+# ---- bad cases, and apps the agent must not disturb ----
+
+def test_profiling_a_stopped_app_fails_and_says_so(corral, tmp_path):
+    burn_app(corral, tmp_path, instances=1)
+    corral.ok("stop", "burn")
+    err = corral.fail("profile", "burn", "--duration", "200ms")
+    assert "burn (pm_id 0) is not running" in err
+    err = corral.fail("heapdump", "burn")
+    assert "is not running" in err
+    assert "nosuchapp" in corral.fail("profile", "start", "nosuchapp")
+
+
+def test_heapdump_of_a_python_app_fails(corral, tmp_path):
+    app = write(str(tmp_path / "py.py"), "import time\nwhile True: time.sleep(1)\n")
+    corral.ok("start", app, "--name", "py")
+    corral.wait_status("py", "online")
+    err = corral.fail("heapdump", "py")
+    assert "py (pm_id 0) is not a Node app" in err
+    assert err.strip().count("\n") == 0
+    assert corral.proc("py")["status"] == "online"
+
+
+def test_a_profile_directory_that_cannot_be_written(corral, tmp_path):
+    burn_app(corral, tmp_path, instances=1)
+    # A file where the directory should be: even root cannot write there.
+    write(os.path.join(corral.home, "profiles"), "not a directory\n")
+    err = corral.fail("heapdump", "burn")
+    assert "profiles" in err and "Not a directory" in err
+    corral.ok("profile", "start", "burn")
+    err = corral.fail("profile", "stop", "burn")
+    assert "Not a directory" in err
+    # A file the agent cannot create: its error, no partial file, the app runs.
+    os.remove(os.path.join(corral.home, "profiles"))
+    err = corral.fail("heapdump", "burn", str(tmp_path / "no" / "such" / "dir.heapsnapshot"))
+    assert "ENOENT" in err or "no such file" in err.lower()
+    assert corral.proc("burn")["status"] == "online"
+    assert corral.proc("burn")["restarts"] == 0
+
+
+def test_the_agent_leaves_apps_alone(corral, tmp_path):
+    # An app that listens on its IPC channel sees none of corral's messages;
+    # one that replaces process.send is still profiled; one that has nothing
+    # left to do exits (the agent keeps nothing alive).
+    app = write(str(tmp_path / "ipc.js"), """
+process.on('message', (m) => console.log('app got ' + JSON.stringify(m)));
+process.send = () => { throw new Error('replaced'); };
+setInterval(() => {}, 1000);
+""")
+    corral.ok("start", app, "--name", "ipc")
+    corral.wait_status("ipc", "online")
+    corral.ok("profile", "ipc", "--duration", "200ms")
+    corral.ok("heapdump", "ipc")
+    corral.ok("stop", "ipc")
+    with open(corral.log_path("ipc")) as f:
+        assert "app got" not in f.read()
+    short = write(str(tmp_path / "short.js"), "console.log('done');\n")
+    corral.ok("start", short, "--name", "short", "--no-autorestart")
+    wait_for(lambda: corral.proc("short")["status"] == "stopped" and
+             corral.proc("short")["exit_code"] == 0, what="the short app to exit")
+
+
+def test_disable_agent(corral, tmp_path):
+    app = write(str(tmp_path / "plain.js"), "setInterval(() => {}, 1000);\n")
+    corral.ok("start", app, "--name", "plain", "--disable-agent")
+    p = corral.wait_status("plain", "online")[0]
+    with open(f"/proc/{p['pid']}/cmdline") as f:
+        assert "agent.js" not in f.read()
+    assert "disable_agent is set" in corral.fail("heapdump", "plain")

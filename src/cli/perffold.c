@@ -104,7 +104,7 @@ frame(struct perffold *f, const char *s, size_t n)
 	while (i < n && s[i] == ' ')
 		i++;
 	size_t end = n;
-	for (size_t k = n; k > i + 1; k--) {
+	for (size_t k = n; k > i && k >= 2; k--) {
 		if (s[k - 1] == '(' && s[k - 2] == ' ') {
 			end = k - 2;
 			break;

@@ -75,6 +75,7 @@ const struct opt_def args_options[] = {
 	{.lng = "silent", .shrt = 's', .arg = 0, .groups = OG_ALL, .help = "print nothing but errors"},
 	{.lng = "attach", .shrt = 0, .arg = 0, .groups = OG_ATTACH, .help = "then follow the apps' logs (Ctrl-C leaves them running)"},
 	{.lng = "duration", .shrt = 0, .arg = 1, .groups = OG_PROFILE, .help = "profile for this long, like 10s or 500ms (default 10s)"},
+	{.lng = "timeout", .shrt = 0, .arg = 1, .groups = OG_PROFILE | OG_HEAPDUMP, .help = "how long to wait for a Node app's answer (default 15s; heapdump 2m)"},
 	{.lng = "heap", .shrt = 0, .arg = 0, .groups = OG_PROFILE, .help = "a sampling heap profile (.heapprofile) instead of a CPU one"},
 	{.lng = "no-daemon", .shrt = 0, .arg = 0, .groups = S, .help = "(PM2's foreground mode: use corral runtime)"},
 	/* PM2's start options that change nothing in corral. */

@@ -389,7 +389,7 @@ static const struct verb verbs[] = {
 	    "PM2's spelling of corral profile <app> --duration", SAFE},
 	{"profile:mem", {0}, OG_PROFILE, verb_profile_cpu, "profile:mem <app|id> [duration]",
 	    "PM2's spelling of corral profile <app> --duration --heap", SAFE},
-	{"heapdump", {0}, 0, verb_heapdump, "heapdump <app|id> [file]",
+	{"heapdump", {0}, OG_HEAPDUMP, verb_heapdump, "heapdump <app|id> [file]",
 	    "a V8 heap snapshot of a Node instance (steered out of its listeners meanwhile)",
 	    SAFE},
 	{"ready", {0}, 0, verb_ready, "ready [app]...",

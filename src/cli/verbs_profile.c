@@ -23,7 +23,8 @@
 #include "cli/verbs.h"
 #include "common/units.h"
 
-#define PROFILE_TIMEOUT_MS (3 * 60 * 1000)
+/* The daemon gives up on an agent first (--timeout, at most 10 min). */
+#define PROFILE_TIMEOUT_MS (10 * 60 * 1000 + 10000)
 #define DEFAULT_DURATION_MS 10000
 
 /* Does this process (from a list) run with corral's agent? The daemon's
@@ -52,6 +53,16 @@ agent_call(struct ctx *x, json_t *targets, const char *op, const char *kind, con
 	    "op", op, "kind", kind);
 	if (file)
 		json_object_set_new(req, "file", json_string(file));
+	int64_t timeout = 0;
+	const char *t = args_get(&x->a, "timeout");
+	if (t) {
+		if (units_parse_duration(t, 1000, &timeout) < 0 || timeout < 1 ||
+		    timeout > PROFILE_TIMEOUT_MS - 10000) {
+			json_decref(req);
+			return cli_fail(x, "--timeout %s: give a time from 1ms to 10m, like 30s", t);
+		}
+		json_object_set_new(req, "timeout_ms", json_integer(timeout));
+	}
 	json_t *res = cli_call(x, req, PROFILE_TIMEOUT_MS);
 	if (!res)
 		return 1;

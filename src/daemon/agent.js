@@ -9,11 +9,11 @@
 // alive. The agent keeps its own reference to process.send, so an app that
 // replaces it still gets profiled.
 //
-//   daemon → agent  {cmd, op: "profile_start", seq, kind: "cpu"|"heap"}
-//                   {cmd, op: "profile_stop", seq, kind, path}
-//                   {cmd, op: "heapdump", seq, path}
-//   agent → daemon  {cmd, op: "hello", version: 1}
-//                   {cmd, op: "reply", seq, ok: true, bytes} or {..., ok: false, error}
+//   daemon → agent  {cmd, op: "profile_start", seq, kind: "cpu"|"heap", deadline}
+//                   {cmd, op: "profile_stop", seq, kind, path, deadline}
+//                   {cmd, op: "heapdump", seq, path, deadline}
+//                   (deadline: ms since the epoch; later, the message is dropped)
+//   agent → daemon  {cmd, op: "reply", seq, ok: true, bytes} or {..., ok: false, error}
 //                   {cmd, op: "metrics", metrics: {name: {value, unit}}}
 'use strict';
 (function corralAgent() {
@@ -147,7 +147,8 @@
   const OPS = {profile_start: profileStart, profile_stop: profileStop, heapdump};
 
   process.on('internalMessage', (m) => {
-    if (!m || m.cmd !== CMD || !OPS[m.op])
+    // Past its deadline the daemon gave up already: no late file.
+    if (!m || m.cmd !== CMD || !OPS[m.op] || (m.deadline && Date.now() > m.deadline))
       return;
     OPS[m.op](m).then((r) => tell(Object.assign({op: 'reply', seq: m.seq, ok: true}, r)),
       (e) => tell({op: 'reply', seq: m.seq, ok: false,
@@ -229,6 +230,4 @@
     gcMs = 0;
   }, INTERVAL);
   report.unref();
-
-  tell({op: 'hello', version: 1});
 })();

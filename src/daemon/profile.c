@@ -32,6 +32,7 @@
 #define ANSWER_TIMEOUT_MS 15000
 #define HEAPDUMP_TIMEOUT_MS 120000
 #define DRAIN_MAX_MS 3000
+#define MAX_TIMEOUT_MS (10 * 60 * 1000)
 
 enum item_state { IT_FAILED, IT_DRAINING, IT_SENT, IT_DONE };
 
@@ -51,6 +52,8 @@ struct preq {
 	struct item *items;
 	size_t n;
 	const char *op;     /* "profile_start", "profile_stop", "heapdump" */
+	int64_t timeout_ms;
+	int64_t deadline_mono;
 	const char *kind;   /* "cpu", "heap" */
 	int64_t drain_until;
 	struct timer poll;  /* re-checks draining instances */
@@ -115,8 +118,11 @@ send_item(struct preq *r, struct item *it)
 		return -1;
 	}
 	it->seq = ++last_seq;
-	json_t *m = json_pack("{s:s, s:s, s:I, s:s}", "cmd", "NODE_CORRAL", "op", r->op,
-	    "seq", (json_int_t)it->seq, "kind", r->kind);
+	/* An agent that gets it after the deadline (its loop was blocked) drops
+	 * it: the daemon has answered already, and no file appears later. */
+	json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:I}", "cmd", "NODE_CORRAL", "op", r->op,
+	    "seq", (json_int_t)it->seq, "kind", r->kind, "deadline",
+	    (json_int_t)(wall_ms() + r->deadline_mono - mono_ms()));
 	if (it->path)
 		json_object_set_new(m, "path", json_string(it->path));
 	char *line = json_dumps(m, JSON_COMPACT);
@@ -202,9 +208,9 @@ check(struct op *op)
 				draining = true;
 		}
 		if (it->state == IT_SENT && expired) {
-			item_fail(it, "%s (pm_id %d) did not answer within %d s", it->name, it->pm_id,
-			    (strcmp(r->op, "heapdump") == 0 ? HEAPDUMP_TIMEOUT_MS : ANSWER_TIMEOUT_MS) /
-			    1000);
+			item_fail(it, "%s (pm_id %d) did not answer within %lld ms (its event loop "
+			    "may be blocked); it is left running", it->name, it->pm_id,
+			    (long long)r->timeout_ms);
 			if (it->path)
 				unlink(it->path);
 		}
@@ -277,6 +283,13 @@ profile_request(struct client *c, json_t *id, json_t *req)
 		client_error(c, id, "bad_request", "profile: kind must be cpu or heap");
 		return;
 	}
+	json_t *timeout = json_object_get(req, "timeout_ms");
+	if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 1 ||
+	    json_integer_value(timeout) > MAX_TIMEOUT_MS)) {
+		client_error(c, id, "bad_request", "profile: timeout_ms must be 1 to %d",
+		    MAX_TIMEOUT_MS);
+		return;
+	}
 	if (file && (!json_is_string(file) || json_string_value(file)[0] != '/')) {
 		client_error(c, id, "bad_request", "profile: file must be an absolute path");
 		return;
@@ -301,6 +314,9 @@ profile_request(struct client *c, json_t *id, json_t *req)
 	r->n = n;
 	r->items = xcalloc(n ? n : 1, sizeof(*r->items));
 	r->drain_until = mono_ms() + DRAIN_MAX_MS;
+	r->timeout_ms = timeout ? json_integer_value(timeout) :
+	    k == 2 ? HEAPDUMP_TIMEOUT_MS : ANSWER_TIMEOUT_MS;
+	r->deadline_mono = mono_ms() + r->timeout_ms;
 	timer_init(&r->poll, on_poll, r);
 	for (size_t i = 0; i < n; i++)
 		item_init(r, &r->items[i], ins[i], file);
@@ -308,7 +324,7 @@ profile_request(struct client *c, json_t *id, json_t *req)
 	r->next = active;
 	active = r;
 	struct op *o = op_new(c, id, check, r, preq_free);
-	op_set_deadline(o, k == 2 ? HEAPDUMP_TIMEOUT_MS : ANSWER_TIMEOUT_MS);
+	op_set_deadline(o, r->timeout_ms);
 }
 
 void

@@ -12,7 +12,7 @@ struct event;
 
 /* The "profile" request: {"op": "profile_start"|"profile_stop"|"heapdump",
  * "kind": "cpu"|"heap", "targets": [...], "file": absolute path (one
- * instance only)}; answers {"results": [{pm_id, name, pid, path, bytes} or
+ * instance only), "timeout_ms": how long to wait for the agents}; answers {"results": [{pm_id, name, pid, path, bytes} or
  * {pm_id, name, pid, error}]} once every agent answered (docs/protocol.md). */
 void profile_request(struct client *c, json_t *id, json_t *req);
 /* EV_AGENT_MSG: an agent's answer. */

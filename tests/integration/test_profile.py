@@ -360,3 +360,30 @@ def test_disable_agent(corral, tmp_path):
     with open(f"/proc/{p['pid']}/cmdline") as f:
         assert "agent.js" not in f.read()
     assert "disable_agent is set" in corral.fail("heapdump", "plain")
+
+
+def test_an_app_that_does_not_answer_in_time(corral, tmp_path):
+    port = free_port()
+    app = write(str(tmp_path / "stuck.js"), HELD_JS + """
+process.on('SIGUSR2', () => {
+  console.log('blocking');
+  const t = Date.now();
+  while (Date.now() - t < 3000);
+  console.log('unblocked');
+});
+""")
+    corral.ok("start", app, "-i", 2, "--name", "stuck", env={"PORT": str(port)})
+    wait_ready(corral, "stuck", 2)
+    target = corral.procs("stuck")[0]
+    corral.ok("sendSignal", "SIGUSR2", target["pm_id"])
+    log = corral.log_path("stuck", "out", target["pm_id"])
+    wait_for(lambda: "blocking" in open(log).read(), what="the app to block")
+    err = corral.fail("heapdump", target["pm_id"], "--timeout", "500ms")
+    assert "did not answer within 500 ms" in err and err.count("\n") == 1
+    # Left running and back in its group; no file, not even a late one.
+    assert gets_traffic(corral, target["pid"])
+    wait_for(lambda: "unblocked" in open(log).read(), what="the app to unblock")
+    (path,) = corral.ok("heapdump", target["pm_id"]).split()
+    assert profiles(corral, "heapsnapshot") == [path]
+    p = corral.proc(target["pm_id"])
+    assert p["status"] == "online" and p["pid"] == target["pid"]

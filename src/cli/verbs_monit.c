@@ -546,6 +546,8 @@ send_req(struct monit *m, json_t *req)
 	return id;
 }
 
+static void request_detail(struct monit *m);
+
 static void
 request_sample(struct monit *m)
 {
@@ -559,6 +561,10 @@ request_sample(struct monit *m)
 		json_array_append_new(ids, json_integer(s->pm_id));
 	m->sample_id = send_req(m, json_pack("{s:s, s:o}", "cmd", "sample", "pm_ids", ids));
 	m->next_sample_mono = mono_ms() + SAMPLE_EVERY_MS;
+	/* In-app metrics come and change without an event: the detail of a
+	 * running process follows them. */
+	if (m->detail && strcmp(jstr(m->detail, "status"), "online") == 0)
+		request_detail(m);
 }
 
 static void
@@ -1039,6 +1045,16 @@ detail_lines(struct monit *m, char ***out, size_t *n)
 	LINE("restarts     %lld (%lld unstable)",
 	    (long long)json_integer_value(json_object_get(p, "restarts")),
 	    (long long)json_integer_value(json_object_get(p, "unstable_restarts")));
+	const char *mname;
+	json_t *mv;
+	json_object_foreach(json_object_get(p, "axm_monitor"), mname, mv) {
+		json_t *val = json_object_get(mv, "value");
+		if (json_is_integer(val))
+			LINE("metric       %s %lld %s", mname, (long long)json_integer_value(val),
+			    jstr(mv, "unit"));
+		else
+			LINE("metric       %s %.2f %s", mname, json_number_value(val), jstr(mv, "unit"));
+	}
 	LINE("out log      %s", json_is_string(json_object_get(p, "out_log")) ?
 	    jstr(p, "out_log") : "(none)");
 	LINE("err log      %s", json_is_string(json_object_get(p, "err_log")) ?

@@ -387,3 +387,30 @@ process.on('SIGUSR2', () => {
     assert profiles(corral, "heapsnapshot") == [path]
     p = corral.proc(target["pm_id"])
     assert p["status"] == "online" and p["pid"] == target["pid"]
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_monit_detail_pane_shows_in_app_metrics_as_they_change(corral, tmp_path):
+    from test_monit import Tmux, open_monit, quit_monit
+    import re
+    app = write(str(tmp_path / "count.js"), """
+let n = 0;
+setInterval(() => process.send({type: 'corral:metric', name: 'orders', value: ++n,
+    unit: 'orders'}), 300);
+""")
+    corral.ok("start", app, "--name", "count")
+    corral.wait_status("count", "online")
+    t = Tmux(corral)
+    try:
+        open_monit(t)
+        seen = set()
+
+        def values(s):
+            for m in re.finditer(r"metric\s+orders (\d+) orders", s):
+                seen.add(int(m.group(1)))
+            return len(seen) >= 3
+        t.wait_screen(values, "the orders metric, changing")
+        t.wait_text("metric       heap_used")
+        quit_monit(t)
+    finally:
+        t.kill()

@@ -249,6 +249,8 @@ kv_command(struct table *t, json_t *s, const char *script_label, const char *arg
 	free(iargs);
 }
 
+static void render_profiles(FILE *f, json_t *files);
+
 void
 render_describe(FILE *f, json_t *p)
 {
@@ -345,6 +347,25 @@ render_describe(FILE *f, json_t *p)
 	}
 	table_print(f, &t);
 	render_metrics(f, json_object_get(p, "axm_monitor"));
+	render_profiles(f, json_object_get(p, "profiles"));
+}
+
+/* The profiles and heap dumps written for a process, with their sizes. */
+static void
+render_profiles(FILE *f, json_t *files)
+{
+	if (json_array_size(files) == 0)
+		return;
+	struct table t = {.color = render_color(f), .ncols = 2, .head = {"profile", "size"}};
+	size_t i;
+	json_t *p;
+	json_array_foreach(files, i, p) {
+		char size[32];
+		units_format_bytes(num(p, "bytes"), size, sizeof(size));
+		kv(&t, str(p, "path"), size, NULL);
+	}
+	fprintf(f, " Profiles\n");
+	table_print(f, &t);
 }
 
 void

@@ -290,6 +290,10 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 	}
 	chmod(data, 0600);
 	printf("%s\n%s\n", data, folded);
+	/* describe and jlist list them with the instance's other profiles. */
+	json_decref(cli_call(x, json_pack("{s:s, s:s, s:[o], s:[s, s]}", "cmd", "profile", "op",
+	    "note", "targets", json_sprintf("%lld", pm_id), "paths", data, folded),
+	    QUICK_TIMEOUT_MS));
 	rc = 0;
 out:
 	if (rc)

@@ -77,6 +77,30 @@ item_fail(struct item *it, const char *fmt, ...)
 	it->state = IT_FAILED;
 }
 
+/* Remember a file written for in (the last PROFILES_KEPT). */
+static void
+remember(struct inst *in, const char *path, int64_t bytes)
+{
+	if (!in->profiles)
+		in->profiles = json_array();
+	if (json_array_size(in->profiles) >= PROFILES_KEPT)
+		json_array_remove(in->profiles, 0);
+	json_array_append_new(in->profiles, json_pack("{s:s, s:I, s:I}", "path", path, "bytes",
+	    (json_int_t)bytes, "at", (json_int_t)wall_ms()));
+}
+
+json_t *
+profile_files(struct inst *in)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *f;
+	json_array_foreach(in->profiles, i, f)
+		if (access(json_string_value(json_object_get(f, "path")), F_OK) == 0)
+			json_array_append(out, f);
+	return out;
+}
+
 static void
 release(struct item *it)
 {
@@ -262,12 +286,41 @@ preq_free(void *arg)
 	free(r);
 }
 
+/* The CLI wrote these files (perf) for one instance. */
+static void
+note(struct client *c, json_t *id, json_t *req)
+{
+	struct inst **ins;
+	size_t n;
+	char *err = NULL;
+	if (table_resolve(json_object_get(req, "targets"), false, &ins, &n, &err) < 0) {
+		client_error(c, id, "not_found", "%s", err);
+		free(err);
+		return;
+	}
+	json_t *paths = json_object_get(req, "paths");
+	size_t i;
+	json_t *p;
+	json_array_foreach(paths, i, p) {
+		struct stat st;
+		const char *path = json_string_value(p);
+		if (n == 1 && path && path[0] == '/' && stat(path, &st) == 0)
+			remember(ins[0], path, st.st_size);
+	}
+	free(ins);
+	client_reply(c, id, json_object());
+}
+
 void
 profile_request(struct client *c, json_t *id, json_t *req)
 {
 	const char *op = json_string_value(json_object_get(req, "op"));
 	const char *kind = json_string_value(json_object_get(req, "kind"));
 	json_t *file = json_object_get(req, "file");
+	if (op && strcmp(op, "note") == 0) {
+		note(c, id, req);
+		return;
+	}
 	static const char *const ops[] = {"profile_start", "profile_stop", "heapdump"};
 	size_t k = 0;
 	while (k < ARRAY_LEN(ops) && (!op || strcmp(ops[k], op) != 0))
@@ -345,6 +398,8 @@ profile_on_event(const struct event *ev, void *arg)
 				it->state = IT_DONE;
 				json_t *b = json_object_get(m, "bytes");
 				it->bytes = json_is_integer(b) ? json_integer_value(b) : 0;
+				if (it->path)
+					remember(ev->in, it->path, it->bytes);
 			} else {
 				const char *e = json_string_value(json_object_get(m, "error"));
 				item_fail(it, "%s (pm_id %d): %.200s", it->name, it->pm_id,

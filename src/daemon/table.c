@@ -339,6 +339,7 @@ inst_free(void *p)
 	free(in->error);
 	free(in->status_text);
 	json_decref(in->metrics);
+	json_decref(in->profiles);
 	free(in);
 }
 

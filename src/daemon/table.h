@@ -97,6 +97,7 @@ struct inst {
 	char *error;                  /* why ERRORED, for describe */
 	char *status_text;            /* sd_notify STATUS= */
 	json_t *metrics;              /* in-app metrics (common/metrics.h), NULL if none */
+	json_t *profiles;             /* files profile.c wrote for it, NULL if none */
 	bool restart_after_stop;      /* a manual restart is stopping first */
 	bool delete_after_stop;
 	struct timer restart_timer;

@@ -77,6 +77,12 @@ def test_cpu_profile_start_stop_gives_one_cpuprofile_per_instance(corral, tmp_pa
         with open(f) as fh:
             prof = json.load(fh)
         assert nodes_named(prof, "burnCpuForProfile"), "the hot function is not in " + f
+    # jlist and describe list each instance's own.
+    for p in corral.procs("burn"):
+        mine = [f["path"] for f in p["profiles"]]
+        assert len(mine) == 1 and f"-{p['pm_id']}-{p['pid']}-" in mine[0]
+        assert p["profiles"][0]["bytes"] == os.path.getsize(mine[0])
+        assert mine[0] in corral.ok("describe", p["pm_id"])
     # Stopping again: nothing runs.
     err = corral.fail("profile", "stop", "burn")
     assert "no cpu profile is running" in err
@@ -97,8 +103,10 @@ def test_profile_duration_and_profile_mem(corral, tmp_path):
     # profile list shows them; clean removes them.
     listed = corral.ok("profile", "list")
     assert path in listed
+    assert len(corral.proc("burn")["profiles"]) == 2
     corral.ok("profile", "clean")
     assert not os.listdir(os.path.join(corral.home, "profiles"))
+    assert corral.proc("burn")["profiles"] == []
 
 
 # ---- heap snapshots ----
@@ -280,6 +288,7 @@ def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
         lines = f.read().splitlines()
     assert lines and all(ln.rsplit(" ", 1)[1].isdigit() for ln in lines)
     assert any("burnNativeForProfile" in ln.rsplit(" ", 1)[0].split(";") for ln in lines), lines
+    assert [f["path"] for f in corral.proc("hot")["profiles"]] == [data, folded]
     # start/stop needs the agent: a native program says to use --duration.
     assert "--duration" in corral.fail("profile", "start", "hot")
 

@@ -224,11 +224,13 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 		return 1;
 	}
 	char when[32];
-	time_t t = time(NULL);
+	int64_t now = wall_ms();
+	time_t t = (time_t)(now / 1000);
 	struct tm tm;
 	localtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
-	char *base = xasprintf("%s/%s-%lld-%d-%s", x->paths.profiles_dir, name, pm_id, pid, when);
+	char *base = xasprintf("%s/%s-%lld-%d-%s.%03d", x->paths.profiles_dir, name, pm_id, pid,
+	    when, (int)(now % 1000));
 	for (char *c = base + strlen(x->paths.profiles_dir) + 1; *c; c++)
 		if (*c == '/')
 			*c = '-';

@@ -356,6 +356,16 @@ setInterval(() => {}, 1000);
     corral.ok("stop", "ipc")
     with open(corral.log_path("ipc")) as f:
         assert "app got" not in f.read()
+    esm = write(str(tmp_path / "esm.mjs"), """
+import { setInterval } from 'node:timers';
+export function burnCpuForProfile() { let x = 0; for (let i = 0; i < 3e5; i++) x += i; return x; }
+setInterval(burnCpuForProfile, 5);
+""")
+    corral.ok("start", esm, "--name", "esm")
+    corral.wait_status("esm", "online")
+    (path,) = corral.ok("profile", "esm", "--duration", "500ms").split()
+    with open(path) as f:
+        assert nodes_named(json.load(f), "burnCpuForProfile")
     short = write(str(tmp_path / "short.js"), "console.log('done');\n")
     corral.ok("start", short, "--name", "short", "--no-autorestart")
     wait_for(lambda: corral.proc("short")["status"] == "stopped" and

@@ -379,6 +379,17 @@ def test_disable_agent(corral, tmp_path):
     with open(f"/proc/{p['pid']}/cmdline") as f:
         assert "agent.js" not in f.read()
     assert "disable_agent is set" in corral.fail("heapdump", "plain")
+    # PM2's pmx: false in a file means the same.
+    eco = write(str(tmp_path / "eco.json"), json.dumps({"apps": [
+        {"name": "quiet", "script": app, "pmx": False},
+        {"name": "loud", "script": app, "automation": True}]}))
+    corral.ok("start", eco)
+    quiet = corral.wait_status("quiet", "online")[0]
+    loud = corral.wait_status("loud", "online")[0]
+    with open(f"/proc/{quiet['pid']}/cmdline") as f:
+        assert "agent.js" not in f.read()
+    with open(f"/proc/{loud['pid']}/cmdline") as f:
+        assert "agent.js" in f.read()
 
 
 def test_an_app_that_does_not_answer_in_time(corral, tmp_path):

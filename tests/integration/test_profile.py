@@ -48,6 +48,9 @@ def burn_app(corral, tmp_path, instances=2, name="burn"):
     app = write(str(tmp_path / "burn.js"), BURN_JS)
     corral.ok("start", app, "-i", instances, "--name", name)
     corral.wait_status(name, "online", count=instances)
+    # Running its code (not only started): a profile from now on has it.
+    wait_for(lambda: all(log_lines(corral, name, i) > 0 for i in range(instances)),
+             timeout=20, what="the instances to burn CPU")
     return app
 
 
@@ -358,12 +361,18 @@ setInterval(() => {}, 1000);
         assert "app got" not in f.read()
     esm = write(str(tmp_path / "esm.mjs"), """
 import { setInterval } from 'node:timers';
-export function burnCpuForProfile() { let x = 0; for (let i = 0; i < 3e5; i++) x += i; return x; }
+export function burnCpuForProfile() {
+  let x = 0;
+  for (let i = 0; i < 300000; i++) x += Math.sqrt(i);
+  return x;
+}
 setInterval(burnCpuForProfile, 5);
+console.log('module loaded');
 """)
     corral.ok("start", esm, "--name", "esm")
-    corral.wait_status("esm", "online")
-    (path,) = corral.ok("profile", "esm", "--duration", "500ms").split()
+    wait_for(lambda: "module loaded" in open(corral.log_path("esm")).read(),
+             what="the ES module to run")
+    (path,) = corral.ok("profile", "esm", "--duration", "1s").split()
     with open(path) as f:
         assert nodes_named(json.load(f), "burnCpuForProfile")
     short = write(str(tmp_path / "short.js"), "console.log('done');\n")

@@ -21,25 +21,21 @@
 
 #include "cli/perffold.h"
 #include "cli/verbs.h"
+#include "common/spec.h"
 #include "common/units.h"
 
 /* The daemon gives up on an agent first (--timeout, at most 10 min). */
 #define PROFILE_TIMEOUT_MS (10 * 60 * 1000 + 10000)
 #define DEFAULT_DURATION_MS 10000
 
-/* Does this process (from a list) run with corral's agent? The daemon's
- * rule (daemon/agent.c): a Node interpreter, a Node IPC channel, no
- * disable_agent. */
+/* Does this process (from a list) run with corral's agent? */
 static bool
 has_agent(json_t *p)
 {
 	json_t *s = json_object_get(p, "spec");
-	const char *interp = json_string_value(json_object_get(s, "interpreter"));
-	if (!interp || !json_is_true(json_object_get(s, "node_ipc")) ||
-	    json_is_true(json_object_get(s, "disable_agent")))
-		return false;
-	const char *slash = strrchr(interp, '/');
-	return str_starts(slash ? slash + 1 : interp, "node");
+	return spec_node_agent(json_string_value(json_object_get(s, "interpreter")),
+	    json_is_true(json_object_get(s, "node_ipc")),
+	    json_is_true(json_object_get(s, "disable_agent")));
 }
 
 /* Send one profile request for these targets and print its results: the

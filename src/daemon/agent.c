@@ -51,8 +51,5 @@ agent_install(void)
 bool
 agent_for(const struct spec *s)
 {
-	if (!installed || !s->node_ipc || s->disable_agent || !s->interpreter)
-		return false;
-	const char *slash = strrchr(s->interpreter, '/');
-	return str_starts(slash ? slash + 1 : s->interpreter, "node");
+	return installed && spec_node_agent(s->interpreter, s->node_ipc, s->disable_agent);
 }

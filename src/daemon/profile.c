@@ -286,18 +286,28 @@ preq_free(void *arg)
 	free(r);
 }
 
+/* The instances the request's targets name, or false after replying
+ * the error. */
+static bool
+targets_of(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
+{
+	char *err = NULL;
+	if (table_resolve(json_object_get(req, "targets"), false, ins, n, &err) < 0) {
+		client_error(c, id, "not_found", "%s", err);
+		free(err);
+		return false;
+	}
+	return true;
+}
+
 /* The CLI wrote these files (perf) for one instance. */
 static void
 note(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	char *err = NULL;
-	if (table_resolve(json_object_get(req, "targets"), false, &ins, &n, &err) < 0) {
-		client_error(c, id, "not_found", "%s", err);
-		free(err);
+	if (!targets_of(c, id, req, &ins, &n))
 		return;
-	}
 	json_t *paths = json_object_get(req, "paths");
 	size_t i;
 	json_t *p;
@@ -349,12 +359,8 @@ profile_request(struct client *c, json_t *id, json_t *req)
 	}
 	struct inst **ins;
 	size_t n;
-	char *err = NULL;
-	if (table_resolve(json_object_get(req, "targets"), false, &ins, &n, &err) < 0) {
-		client_error(c, id, "not_found", "%s", err);
-		free(err);
+	if (!targets_of(c, id, req, &ins, &n))
 		return;
-	}
 	if (file && n != 1) {
 		client_error(c, id, "bad_request", "a file name needs exactly one instance (%zu "
 		    "match)", n);

@@ -123,13 +123,19 @@
     const s = open();
     try {
       const bytes = writeFile(m.path, (w) => {
-        const chunk = (msg) => w(msg.params.chunk);
-        s.on('HeapProfiler.addHeapSnapshotChunk', chunk);
         let err = null;
         let done = false;
+        // An error thrown here would be lost inside the inspector: kept,
+        // and the rest of the chunks dropped.
+        const chunk = (msg) => {
+          if (!err) {
+            try { w(msg.params.chunk); } catch (e) { err = e; }
+          }
+        };
+        s.on('HeapProfiler.addHeapSnapshotChunk', chunk);
         try {
           // An in-process session answers synchronously.
-          s.post('HeapProfiler.takeHeapSnapshot', {}, (e) => { err = e; done = true; });
+          s.post('HeapProfiler.takeHeapSnapshot', {}, (e) => { err = err || e; done = true; });
         } finally {
           s.removeListener('HeapProfiler.addHeapSnapshotChunk', chunk);
         }

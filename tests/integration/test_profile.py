@@ -453,3 +453,21 @@ setInterval(() => process.send({type: 'corral:metric', name: 'orders', value: ++
         quit_monit(t)
     finally:
         t.kill()
+
+
+def test_a_disk_that_fills_up_while_writing_leaves_no_partial_file(corral, tmp_path):
+    # "node" here is node under a 200 KB file size limit: a heap snapshot
+    # (megabytes) fails half-way as on a full disk (EFBIG instead of ENOSPC).
+    node = write(str(tmp_path / "bin" / "node"),
+                 f"#!/bin/sh\nexec prlimit --fsize=200000 {shutil.which('node')} \"$@\"\n",
+                 mode=0o755)
+    app = write(str(tmp_path / "small.js"), "setInterval(() => {}, 1000);\n")
+    corral.ok("start", app, "--name", "small", "--interpreter", node)
+    corral.wait_status("small", "online")
+    err = corral.fail("heapdump", "small")
+    assert "EFBIG" in err and err.count("\n") == 1, err
+    assert os.listdir(os.path.join(corral.home, "profiles")) == []
+    p = corral.proc("small")
+    assert p["status"] == "online" and p["restarts"] == 0
+    # A CPU profile is small: it fits.
+    assert corral.ok("profile", "small", "--duration", "200ms").strip().endswith(".cpuprofile")

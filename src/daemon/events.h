@@ -26,7 +26,6 @@ enum event_kind {
 	EV_INST_EXIT,       /* in's serving process exited (what: "exit") */
 	EV_INST_REMOVE,     /* in is being removed: still linked, no process */
 	EV_INST_MSG,        /* in's Node app sent msg with process.send() */
-	EV_AGENT_MSG,       /* corral's agent in in's process pid sent msg */
 	EV_APP_CHANGED,     /* app was created, or its spec changed */
 	EV_APP_REMOVE,      /* app is being removed, its instances are gone */
 	EV_LOG,             /* a line (or part of one) of an app's output */
@@ -34,6 +33,7 @@ enum event_kind {
 	EV_REAPED,          /* a child no process of ours accounts for was reaped
 	                     * (pid, wstatus): an orphan, or `corral runtime`'s
 	                     * own `corral start` */
+	EV_AGENT_MSG,       /* corral's agent in in's process pid sent msg */
 	EV_KINDS
 };
 

@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -280,6 +278,7 @@ proc_free(void *ptr)
 	free(p->tree);
 	free(p->orphan_name);
 	linebuf_free(&p->ipc_in);
+	sbuf_free(&p->ipc_out);
 	free(p);
 }
 
@@ -353,8 +352,9 @@ inst_inspect_port(const struct inst *in)
 	return 0;
 }
 
-/* The command line: interpreter and its options, script, arguments. A
- * cluster instance's inspector options get its own port. */
+/* The command line: interpreter and its options (then corral's agent for
+ * Node), script, arguments. A cluster instance's inspector options get its
+ * own port. */
 static char **
 build_argv(const struct inst *in, const char **path)
 {
@@ -364,15 +364,16 @@ build_argv(const struct inst *in, const char **path)
 	size_t k = 0;
 	if (s->interpreter) {
 		argv[k++] = xstrdup(s->interpreter);
-		if (agent_for(s)) {
-			argv[k++] = xstrdup("--require");
-			argv[k++] = xstrdup(D->paths.agent);
-		}
 		for (size_t i = 0; s->interpreter_args[i]; i++) {
 			const char *a = s->interpreter_args[i];
 			char *own = s->exec_mode == MODE_CLUSTER ?
 			    inspect_option_for_instance(a, in->index) : NULL;
 			argv[k++] = own ? own : xstrdup(a);
+		}
+		/* corral's agent (agent.h), after the app's own options. */
+		if (agent_for(s)) {
+			argv[k++] = xstrdup("--require");
+			argv[k++] = xstrdup(D->paths.agent);
 		}
 		*path = s->interpreter;
 	} else {
@@ -1501,22 +1502,49 @@ inst_promote(struct inst *in)
 	inst_set_state(in, ST_ONLINE);
 }
 
+/* Lines for an app that does not read its channel (a blocked event loop)
+ * wait here, up to this much; past it a message is refused. */
+#define IPC_OUT_MAX (256u << 10)
+
+/* Write what the app will take of p->ipc_out; watch for room when some is
+ * left. A write error drops the queue (the read side sees the end). */
+static void
+ipc_flush(struct proc *p)
+{
+	size_t done = 0;
+	while (done < p->ipc_out.len) {
+		ssize_t n = write(p->ipc_fd, p->ipc_out.s + done, p->ipc_out.len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			done = p->ipc_out.len;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	if (done == p->ipc_out.len)
+		sbuf_reset(&p->ipc_out);
+	else if (done > 0)
+		memmove(p->ipc_out.s, p->ipc_out.s + done, (p->ipc_out.len -= done) + 1);
+	io_mod(D->loop, &p->ipc_io, p->ipc_out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
 int
 proc_send_ipc(struct proc *p, const char *json_line)
 {
 	if (p->ipc_fd < 0)
 		return -ENOTCONN;
-	/* The channel is non-blocking: a message that does not fit whole is not
-	 * sent (a partial line would corrupt the app's channel). */
+	/* The channel is non-blocking: whole lines are queued, and written as
+	 * the app takes them (a partial line would corrupt its channel). */
 	size_t len = strlen(json_line);
-	int queued = 0;
-	if (ioctl(p->ipc_fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+	if (p->ipc_out.len + len + 1 > IPC_OUT_MAX)
 		return -EAGAIN;
-	struct iovec iov[2] = {{(void *)json_line, len}, {"\n", 1}};
-	ssize_t n = writev(p->ipc_fd, iov, 2);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len + 1 ? 0 : -EAGAIN;
+	bool idle = p->ipc_out.len == 0;
+	sbuf_add(&p->ipc_out, json_line, len);
+	sbuf_addc(&p->ipc_out, '\n');
+	if (idle)
+		ipc_flush(p);
+	return 0;
 }
 
 /* One message from a Node app: 'ready', a metric (its own or corral's
@@ -1543,6 +1571,10 @@ static void
 on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	struct proc *p = arg;
+	if ((events & EPOLLOUT) && p->ipc_out.len > 0)
+		ipc_flush(p);
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
 	ssize_t n = linebuf_read(&p->ipc_in, p->ipc_fd);
 	if (n == -EAGAIN)
 		return;

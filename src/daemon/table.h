@@ -188,6 +188,7 @@ struct proc {
 	int traffic_holds;            /* heap dumps under way: no new connections */
 	struct io ipc_io;
 	struct linebuf ipc_in;
+	struct sbuf ipc_out;          /* lines the app has not taken yet */
 	struct ptentry *tree;         /* descendants outside the process group, */
 	size_t ntree;                 /* snapshotted when the stop begins */
 	bool tree_no_orphans;         /* an aborted successor: the instance's orphans

@@ -410,12 +410,14 @@ process.on('SIGUSR2', () => {
   while (Date.now() - t < 3000);
   console.log('unblocked');
 });
+console.log('armed');
 """)
     corral.ok("start", app, "-i", 2, "--name", "stuck", env={"PORT": str(port)})
     wait_ready(corral, "stuck", 2)
     target = corral.procs("stuck")[0]
-    corral.ok("sendSignal", "SIGUSR2", target["pm_id"])
     log = corral.log_path("stuck", "out", target["pm_id"])
+    wait_for(lambda: "armed" in open(log).read(), what="the app's SIGUSR2 handler")
+    corral.ok("sendSignal", "SIGUSR2", target["pm_id"])
     wait_for(lambda: "blocking" in open(log).read(), what="the app to block")
     err = corral.fail("heapdump", target["pm_id"], "--timeout", "500ms")
     assert "did not answer within 500 ms" in err and err.count("\n") == 1

@@ -21,6 +21,7 @@
 
 #include "cli/perffold.h"
 #include "cli/verbs.h"
+#include "common/perf.h"
 #include "common/spec.h"
 #include "common/units.h"
 
@@ -179,23 +180,6 @@ last_line(const char *path)
 	return line;
 }
 
-/* Why perf cannot sample another process, or NULL when it may. */
-static char *
-perf_forbidden(void)
-{
-	char *text = NULL;
-	if (geteuid() == 0 || read_file("/proc/sys/kernel/perf_event_paranoid", &text, NULL,
-	    64) < 0)
-		return NULL;
-	int level = atoi(text);
-	free(text);
-	if (level <= 2)
-		return NULL;
-	return xasprintf("perf is not allowed to sample processes: "
-	    "/proc/sys/kernel/perf_event_paranoid is %d (allow it with "
-	    "sudo sysctl kernel.perf_event_paranoid=2, or run corral as root)", level);
-}
-
 /* perf record the instance's tree for duration_ms, then fold its samples:
  * <base>.perf.data and <base>.folded. 0, or 1 after saying why (nothing
  * left behind). */
@@ -207,16 +191,21 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 	int pid = (int)json_integer_value(json_object_get(p, "pid"));
 	if (pid <= 0)
 		return cli_fail(x, "%s (pm_id %lld) is not running", name, pm_id);
-	char *why = perf_forbidden();
+	char *why = NULL;
+	char *perf = perf_find(&why);
+	if (!why)
+		why = perf_forbidden();
 	if (why) {
 		cli_fail(x, "%s", why);
 		free(why);
+		free(perf);
 		return 1;
 	}
 	char *err = NULL;
 	if (paths_profiles_dir(&x->paths, &err) < 0) {
 		cli_fail(x, "%s", err);
 		free(err);
+		free(perf);
 		return 1;
 	}
 	char when[32];
@@ -236,13 +225,12 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 	char *pids = tree_pids(pid);
 	char secs[32];
 	snprintf(secs, sizeof(secs), "%.3f", (double)duration_ms / 1000.0);
-	char *rec[] = {"perf", "record", "-F", "99", "-g", "-q", "-o", data, "-p", pids, "--",
+	char *rec[] = {perf, "record", "-F", "99", "-g", "-q", "-o", data, "-p", pids, "--",
 	    "sleep", secs, NULL};
 	int rc = 1;
 	int st = run(rec, -1, errlog);
-	if (st == -ENOENT) {
-		cli_fail(x, "perf is not installed (it records programs other than Node apps: "
-		    "apt-get install linux-perf)");
+	if (st < 0) {
+		cli_fail(x, "cannot run %s: %s", perf, strerror(-st));
 		goto out;
 	}
 	if (st != 0) {
@@ -259,7 +247,7 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 	}
 	char *script_out = xasprintf("%s.script", base);
 	int sfd = open(script_out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	char *scr[] = {"perf", "script", "-i", data, NULL};
+	char *scr[] = {perf, "script", "-i", data, NULL};
 	st = sfd < 0 ? -errno : run(scr, sfd, errlog);
 	int werr = 0;
 	if (st == 0) {
@@ -297,6 +285,7 @@ out:
 	if (rc)
 		unlink(data);
 	unlink(errlog);
+	free(perf);
 	free(pids);
 	free(errlog);
 	free(folded);

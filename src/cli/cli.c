@@ -429,8 +429,8 @@ static const struct {
 	    "Node apps are profiled by corral's agent inside them (node --require\n"
 	    "$CORRAL_HOME/agent.js; disable_agent turns it off): .cpuprofile files (Chrome\n"
 	    "DevTools, speedscope) or, with --heap, .heapprofile. Other programs are recorded\n"
-	    "with perf for --duration: <file>.perf.data and <file>.folded (collapsed stacks for\n"
-	    "flame-graph tools and speedscope). Files: $CORRAL_HOME/profiles/\n"
+	    "with perf: <file>.perf.data and <file>.folded (collapsed stacks for flame-graph\n"
+	    "tools and speedscope). Files: $CORRAL_HOME/profiles/\n"
 	    "<name>-<pm_id>-<pid>-<time>.<ext>, mode 0600; the command prints their paths.\n"
 	    "profile list shows them with their sizes, profile clean removes them.\n"
 	    "docs/profiling.md says how to open each."},

@@ -29,6 +29,9 @@
 #define PROFILE_TIMEOUT_MS (10 * 60 * 1000 + 10000)
 #define DEFAULT_DURATION_MS 10000
 
+static int perf_fold(struct ctx *x, const char *perf, const char *data, const char *name,
+    long long pm_id);
+
 /* Does this process (from a list) run with corral's agent? */
 static bool
 has_agent(json_t *p)
@@ -72,6 +75,15 @@ agent_call(struct ctx *x, json_t *targets, const char *op, const char *kind, con
 		if (err) {
 			cli_fail(x, "%s", err);
 			rc = 1;
+		} else if (path && str_ends(path, ".perf.data")) {
+			/* perf recorded a program without the agent (profile stop). */
+			char *why = NULL, *perf = perf_find(&why);
+			rc |= perf ? perf_fold(x, perf, path,
+			    json_string_value(json_object_get(r, "name")),
+			    (long long)json_integer_value(json_object_get(r, "pm_id"))) :
+			    cli_fail(x, "%s", why);
+			free(perf);
+			free(why);
 		} else if (path) {
 			printf("%s\n", path);
 		} else if (!quiet) {
@@ -180,6 +192,64 @@ last_line(const char *path)
 	return line;
 }
 
+/* perf script <...>.perf.data folded into <...>.folded (perffold.h); print
+ * both paths and tell the daemon they are name's (describe lists them).
+ * 0, or 1 after saying why (no .folded left). */
+static int
+perf_fold(struct ctx *x, const char *perf, const char *data, const char *name, long long pm_id)
+{
+	size_t stem = strlen(data) - (str_ends(data, ".perf.data") ? strlen(".perf.data") : 0);
+	char *folded = xasprintf("%.*s.folded", (int)stem, data);
+	char *script_out = xasprintf("%.*s.script", (int)stem, data);
+	char *errlog = xasprintf("%.*s.script.log", (int)stem, data);
+	int rc = 1;
+	int fd = open(folded, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cli_fail(x, "cannot create %s: %s", folded, strerror(errno));
+		goto out;
+	}
+	int sfd = open(script_out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char *scr[] = {(char *)perf, "script", "-i", (char *)data, NULL};
+	int st = sfd < 0 ? -errno : run(scr, sfd, errlog);
+	int werr = 0;
+	if (st == 0) {
+		FILE *in = fdopen(dup(sfd), "r");
+		if (in) {
+			rewind(in);
+			werr = perffold_file(in, fd);
+			fclose(in);
+		} else {
+			werr = -errno;
+		}
+	}
+	if (sfd >= 0)
+		close(sfd);
+	if (close(fd) < 0 && werr == 0)
+		werr = -errno;
+	if (st != 0 || werr < 0) {
+		char *line = st > 0 ? last_line(errlog) : xstrdup(strerror(st < 0 ? -st : -werr));
+		cli_fail(x, "cannot fold the samples of %s (pm_id %lld) into %s: %s", name, pm_id,
+		    folded, line);
+		free(line);
+		unlink(folded);
+		goto out;
+	}
+	chmod(data, 0600);
+	printf("%s\n%s\n", data, folded);
+	/* describe and jlist list them with the instance's other profiles. */
+	json_decref(cli_call(x, json_pack("{s:s, s:s, s:[o], s:[s, s]}", "cmd", "profile", "op",
+	    "note", "targets", json_sprintf("%lld", pm_id), "paths", data, folded),
+	    QUICK_TIMEOUT_MS));
+	rc = 0;
+out:
+	unlink(script_out);
+	unlink(errlog);
+	free(script_out);
+	free(errlog);
+	free(folded);
+	return rc;
+}
+
 /* perf record the instance's tree for duration_ms, then fold its samples:
  * <base>.perf.data and <base>.folded. 0, or 1 after saying why (nothing
  * left behind). */
@@ -220,7 +290,6 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 		if (*c == '/')
 			*c = '-';
 	char *data = xasprintf("%s.perf.data", base);
-	char *folded = xasprintf("%s.folded", base);
 	char *errlog = xasprintf("%s.perf.log", base);
 	char *pids = tree_pids(pid);
 	char secs[32];
@@ -240,46 +309,9 @@ perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
 		free(line);
 		goto out;
 	}
-	int fd = open(folded, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		cli_fail(x, "cannot create %s: %s", folded, strerror(errno));
+	rc = perf_fold(x, perf, data, name, pm_id);
+	if (rc)
 		goto out;
-	}
-	char *script_out = xasprintf("%s.script", base);
-	int sfd = open(script_out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	char *scr[] = {perf, "script", "-i", data, NULL};
-	st = sfd < 0 ? -errno : run(scr, sfd, errlog);
-	int werr = 0;
-	if (st == 0) {
-		FILE *in = fdopen(dup(sfd), "r");
-		if (in) {
-			rewind(in);
-			werr = perffold_file(in, fd);
-			fclose(in);
-		} else {
-			werr = -errno;
-		}
-	}
-	if (sfd >= 0)
-		close(sfd);
-	unlink(script_out);
-	free(script_out);
-	if (close(fd) < 0 && werr == 0)
-		werr = -errno;
-	if (st != 0 || werr < 0) {
-		char *line = st != 0 ? last_line(errlog) : xstrdup(strerror(-werr));
-		cli_fail(x, "cannot fold the samples of %s (pm_id %lld) into %s: %s", name, pm_id,
-		    folded, line);
-		free(line);
-		unlink(folded);
-		goto out;
-	}
-	chmod(data, 0600);
-	printf("%s\n%s\n", data, folded);
-	/* describe and jlist list them with the instance's other profiles. */
-	json_decref(cli_call(x, json_pack("{s:s, s:s, s:[o], s:[s, s]}", "cmd", "profile", "op",
-	    "note", "targets", json_sprintf("%lld", pm_id), "paths", data, folded),
-	    QUICK_TIMEOUT_MS));
 	rc = 0;
 out:
 	if (rc)
@@ -288,7 +320,6 @@ out:
 	free(perf);
 	free(pids);
 	free(errlog);
-	free(folded);
 	free(data);
 	free(base);
 	return rc;
@@ -360,7 +391,7 @@ profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind
 	return rc;
 }
 
-/* start/stop: Node instances only (perf needs --duration). */
+/* start/stop: the agent records Node instances, perf the others. */
 static int
 profile_start_stop(struct ctx *x, const char *op, char **targets, const char *kind)
 {
@@ -369,21 +400,15 @@ profile_start_stop(struct ctx *x, const char *op, char **targets, const char *ki
 	json_t *procs = procs_of(x, targets);
 	if (!procs)
 		return 1;
-	int rc = 0;
+	/* The daemon records those without the agent with perf. */
+	json_t *ids = json_array();
 	size_t i;
 	json_t *p;
-	json_array_foreach(procs, i, p) {
-		if (!has_agent(p))
-			rc |= cli_fail(x, "%s (pm_id %lld) is not a Node app with corral's agent: "
-			    "use corral profile %s --duration 10s (perf)",
-			    json_string_value(json_object_get(p, "name")),
-			    (long long)json_integer_value(json_object_get(p, "pm_id")),
-			    json_string_value(json_object_get(p, "name")));
-	}
-	json_t *node = ids_where(procs, true);
-	if (json_array_size(node) > 0)
-		rc |= agent_call(x, node, op, kind, NULL, false);
-	json_decref(node);
+	json_array_foreach(procs, i, p)
+		json_array_append_new(ids, json_sprintf("%lld",
+		    (long long)json_integer_value(json_object_get(p, "pm_id"))));
+	int rc = agent_call(x, ids, op, kind, NULL, false);
+	json_decref(ids);
 	json_decref(procs);
 	return rc;
 }

@@ -245,6 +245,7 @@ subscribe_events(void)
 	for (size_t i = 0; i < ARRAY_LEN(wake_ops); i++)
 		events_on(wake_ops[i], op_on_event, NULL);
 	events_on(EV_AGENT_MSG, profile_on_event, NULL);
+	events_on(EV_REAPED, profile_on_event, NULL);
 }
 
 /* Free every object at exit, so leak checkers see only real leaks. */
@@ -252,6 +253,7 @@ static void
 daemon_teardown(void)
 {
 	struct proc *p;
+	profile_perf_kill_all();
 	while ((p = TAILQ_FIRST(&D->procs)) != NULL)
 		proc_forget(p);
 	struct app *a;

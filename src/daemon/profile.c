@@ -7,11 +7,15 @@
  * timeout, with one result per instance: the file written, or why not. A
  * heap snapshot pauses the process: a cluster instance is first taken out
  * of its listener groups' steering and its queue left to empty, and put
- * back once the agent answered (or gave up).
+ * back once the agent answered (or gave up). A CPU profile of a program
+ * without the agent is a `perf record` the daemon runs between start and
+ * stop.
  */
 #include "daemon/profile.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +24,14 @@
 #include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "common/perf.h"
 #include "common/util.h"
 #include "daemon/agent.h"
 #include "daemon/events.h"
 #include "daemon/op.h"
+#include "daemon/proctree.h"
 #include "daemon/server.h"
+#include "daemon/spawn.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
 #include "daemon/table.h"
@@ -34,7 +41,7 @@
 #define DRAIN_MAX_MS 3000
 #define MAX_TIMEOUT_MS (10 * 60 * 1000)
 
-enum item_state { IT_FAILED, IT_DRAINING, IT_SENT, IT_DONE };
+enum item_state { IT_FAILED, IT_DRAINING, IT_SENT, IT_PERF_STOPPING, IT_DONE };
 
 struct item {
 	enum item_state state;
@@ -46,6 +53,21 @@ struct item {
 	int64_t seq;
 	int64_t bytes;
 	bool held;          /* its traffic is held (a heap dump) */
+	struct perfrun *perf; /* IT_PERF_STOPPING: the recording that ends */
+};
+
+/* A perf recording of a program without the agent, between profile start
+ * and stop: `perf record ... -- sleep 3600`, the daemon's child (reaped by
+ * the SIGCHLD path: EV_REAPED), at most an hour. */
+struct perfrun {
+	uint64_t inst_uid;
+	pid_t pid;
+	char *path;         /* <...>.perf.data */
+	char *log;          /* its stderr, for the message when it fails */
+	bool exited;
+	int wstatus;
+	bool abandoned;     /* a stop gave up on it: freed when reaped */
+	struct perfrun *next;
 };
 
 struct preq {
@@ -61,6 +83,8 @@ struct preq {
 };
 
 static struct preq *active;     /* requests waiting for agents */
+static struct perfrun *perfs;   /* recordings running or just ended */
+extern char **environ;
 static int64_t last_seq;
 
 static void
@@ -161,6 +185,143 @@ send_item(struct preq *r, struct item *it)
 	return 0;
 }
 
+static struct perfrun *
+perf_of(uint64_t inst_uid)
+{
+	for (struct perfrun *r = perfs; r; r = r->next)
+		if (r->inst_uid == inst_uid && !r->abandoned)
+			return r;
+	return NULL;
+}
+
+static void
+perf_free(struct perfrun *run)
+{
+	for (struct perfrun **pp = &perfs; *pp; pp = &(*pp)->next) {
+		if (*pp == run) {
+			*pp = run->next;
+			break;
+		}
+	}
+	unlink(run->log);
+	free(run->path);
+	free(run->log);
+	free(run);
+}
+
+/* The last line perf wrote on its stderr (caller frees). */
+static char *
+perf_said(const struct perfrun *run)
+{
+	char *text = NULL;
+	if (read_file(run->log, &text, NULL, 1 << 16) < 0)
+		return xstrdup("no reason given");
+	size_t n = strlen(text);
+	while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	char *nl = strrchr(text, '\n');
+	char *line = xstrdup(nl ? nl + 1 : *text ? text : "no reason given");
+	free(text);
+	return line;
+}
+
+/* profile start of an instance without the agent: perf records its tree. */
+static void
+perf_start(struct item *it, struct inst *in)
+{
+	char *err = NULL;
+	char *perf = perf_find(&err);
+	struct perfrun *old = perf_of(in->uid);
+	if (old && old->exited) {
+		/* It ended by itself (its program exited) and nobody stopped it. */
+		unlink(old->path);
+		perf_free(old);
+	} else if (old && !err) {
+		err = xasprintf("%s (pm_id %d): a cpu profile is already running", it->name,
+		    it->pm_id);
+	}
+	if (!err)
+		err = perf_forbidden();
+	if (!err)
+		paths_profiles_dir(&D->paths, &err);
+	if (err) {
+		item_fail(it, "%s", err);
+		free(err);
+		free(perf);
+		return;
+	}
+	struct ptentry tree[256];
+	size_t n = proctree_walk(it->pid, tree, ARRAY_LEN(tree));
+	struct sbuf pids = SBUF_INIT;
+	sbuf_addf(&pids, "%d", it->pid);
+	for (size_t i = 0; i < n; i++)
+		if (tree[i].pid != it->pid)
+			sbuf_addf(&pids, ",%d", (int)tree[i].pid);
+	struct perfrun *run = xcalloc(1, sizeof(*run));
+	run->inst_uid = in->uid;
+	run->path = profile_path(in, it->pid, "perf.data");
+	run->log = xasprintf("%s.log", run->path);
+	int log = open(run->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char *argv[] = {perf, "record", "-F", "99", "-g", "-q", "-o", run->path, "-p", pids.s,
+	    "--", "sleep", "3600", NULL};
+	struct spawn_opts o = {.path = perf, .argv = argv, .envp = environ, .cwd = "/",
+	    .stdout_fd = -1, .stderr_fd = log, .umask = 077};
+	if (log < 0 || spawn_run(&o, &run->pid, &err) < 0) {
+		item_fail(it, "cannot run %s: %s", perf, log < 0 ? strerror(errno) : err);
+		free(err);
+		run->next = perfs;
+		perfs = run;
+		perf_free(run);
+	} else {
+		run->next = perfs;
+		perfs = run;
+		it->state = IT_DONE;
+	}
+	if (log >= 0)
+		close(log);
+	sbuf_free(&pids);
+	free(perf);
+}
+
+/* profile stop of an instance without the agent: perf is told to end. */
+static void
+perf_stop(struct item *it, struct inst *in)
+{
+	struct perfrun *run = perf_of(in->uid);
+	if (!run) {
+		item_fail(it, "%s (pm_id %d): no cpu profile is running", it->name, it->pm_id);
+		return;
+	}
+	if (!run->exited)
+		kill(run->pid, SIGINT);
+	it->perf = run;
+	it->state = IT_PERF_STOPPING;
+}
+
+/* A recording that ended: its file, or why not. */
+static void
+perf_ended(struct item *it)
+{
+	struct perfrun *run = it->perf;
+	/* Stopped by SIGINT, perf ends its workload (sleep) with SIGTERM and
+	 * takes its status: the data file says whether it recorded. */
+	struct stat st;
+	bool ok = stat(run->path, &st) == 0 && st.st_size > 0;
+	if (ok) {
+		it->path = xstrdup(run->path);
+		it->bytes = st.st_size;
+		it->state = IT_DONE;
+	} else {
+		char *why = perf_said(run);
+		item_fail(it, "%s (pm_id %d): perf record failed (exit status %d): %s", it->name,
+		    it->pm_id, run->wstatus, why);
+		free(why);
+		unlink(run->path);
+	}
+	it->perf = NULL;
+	perf_free(run);
+}
+
 /* Check an instance and set its item up; the path comes later for a dump. */
 static void
 item_init(struct preq *r, struct item *it, struct inst *in, json_t *file)
@@ -173,11 +334,21 @@ item_init(struct preq *r, struct item *it, struct inst *in, json_t *file)
 		item_fail(it, "%s (pm_id %d) is not running", it->name, it->pm_id);
 		return;
 	}
+	bool native_cpu = !agent_for(&in->app->spec) && strcmp(r->kind, "cpu") == 0 &&
+	    !in->app->spec.disable_agent;
+	if (native_cpu && strcmp(r->op, "profile_start") == 0) {
+		perf_start(it, in);
+		return;
+	}
+	if (native_cpu && strcmp(r->op, "profile_stop") == 0) {
+		perf_stop(it, in);
+		return;
+	}
 	if (!agent_for(&in->app->spec)) {
 		item_fail(it, "%s (pm_id %d) is not a Node app with corral's agent (%s)", it->name,
 		    it->pm_id, in->app->spec.disable_agent ? "disable_agent is set" :
-		    "heap profiles and dumps need Node; corral profile --duration records "
-		    "any other program with perf");
+		    "heap profiles and dumps need one; CPU profiles of other programs are "
+		    "recorded with perf");
 		return;
 	}
 	if (p->ipc_fd < 0) {
@@ -230,6 +401,16 @@ check(struct op *op)
 				send_item(r, it);
 			else
 				draining = true;
+		}
+		if (it->state == IT_PERF_STOPPING && it->perf->exited) {
+			perf_ended(it);
+		} else if (it->state == IT_PERF_STOPPING && expired) {
+			kill(-it->perf->pid, SIGKILL);
+			unlink(it->perf->path);
+			it->perf->abandoned = true;
+			it->perf = NULL;
+			item_fail(it, "%s (pm_id %d): perf did not end within %lld ms", it->name,
+			    it->pm_id, (long long)r->timeout_ms);
 		}
 		if (it->state == IT_SENT && expired) {
 			item_fail(it, "%s (pm_id %d) did not answer within %lld ms (its event loop "
@@ -387,8 +568,38 @@ profile_request(struct client *c, json_t *id, json_t *req)
 }
 
 void
+profile_perf_kill_all(void)
+{
+	while (perfs) {
+		if (!perfs->exited)
+			kill(-perfs->pid, SIGKILL);
+		perf_free(perfs);
+	}
+}
+
+/* EV_REAPED: a perf recording ended. */
+static void
+perf_reaped(const struct event *ev)
+{
+	for (struct perfrun *run = perfs; run; run = run->next) {
+		if (run->pid != ev->pid || run->exited)
+			continue;
+		run->exited = true;
+		run->wstatus = ev->wstatus;
+		if (run->abandoned)
+			perf_free(run);
+		op_poke();
+		return;
+	}
+}
+
+void
 profile_on_event(const struct event *ev, void *arg)
 {
+	if (ev->kind == EV_REAPED) {
+		perf_reaped(ev);
+		return;
+	}
 	json_t *m = ev->msg;
 	const char *op = json_string_value(json_object_get(m, "op"));
 	json_t *seq = json_object_get(m, "seq");

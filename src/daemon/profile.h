@@ -22,7 +22,10 @@ void profile_request(struct client *c, json_t *id, json_t *req);
  * remembered. */
 #define PROFILES_KEPT 16
 json_t *profile_files(struct inst *in);
-/* EV_AGENT_MSG: an agent's answer. */
+/* Kill the perf recordings still running (daemon exit). */
+void profile_perf_kill_all(void);
+/* EV_AGENT_MSG: an agent's answer; EV_REAPED: perf (profile start of a
+ * program without the agent) ended. */
 void profile_on_event(const struct event *ev, void *arg);
 
 #endif

@@ -268,6 +268,12 @@ def native_app(corral, tmp_path):
     return exe
 
 
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def perf_works(tmp_path):
     perf = shutil.which("perf")
     if not perf:
@@ -292,8 +298,20 @@ def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
     assert lines and all(ln.rsplit(" ", 1)[1].isdigit() for ln in lines)
     assert any("burnNativeForProfile" in ln.rsplit(" ", 1)[0].split(";") for ln in lines), lines
     assert [f["path"] for f in corral.proc("hot")["profiles"]] == [data, folded]
-    # start/stop needs the agent: a native program says to use --duration.
-    assert "--duration" in corral.fail("profile", "start", "hot")
+    # start/stop: the daemon runs perf between the two.
+    pid = corral.proc("hot")["pid"]
+    assert "cpu profile started" in corral.ok("profile", "start", "hot")
+    assert "already running" in corral.fail("profile", "start", "hot")
+    before = cpu_ticks(pid)
+    wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")
+    data2, folded2 = corral.ok("profile", "stop", "hot").split()
+    assert data2 != data and data2.endswith(".perf.data") and folded2.endswith(".folded")
+    with open(folded2) as f:
+        assert "burnNativeForProfile" in f.read()
+    assert "no cpu profile is running" in corral.fail("profile", "stop", "hot")
+    # A recording left running ends with the daemon (the fixture checks
+    # that no process is left).
+    corral.ok("profile", "start", "hot")
 
 
 def test_perf_missing_is_one_line_and_leaves_nothing(corral, tmp_path):

@@ -149,7 +149,8 @@ char *
 perffold_result(struct perffold *f)
 {
 	end_sample(f);
-	qsort(f->stacks, f->n, sizeof(*f->stacks), cmp);
+	if (f->n > 1)
+		qsort(f->stacks, f->n, sizeof(*f->stacks), cmp);
 	struct sbuf b = SBUF_INIT;
 	for (size_t i = 0; i < f->n;) {
 		size_t k = i;

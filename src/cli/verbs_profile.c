@@ -342,15 +342,17 @@ procs_of(struct ctx *x, char **targets)
 	return procs;
 }
 
-/* The pm_ids of the processes with (or without) the agent. */
+enum with_agent { WITHOUT, WITH, ANY };
+
+/* The pm_ids of the processes with (or without) the agent, or all. */
 static json_t *
-ids_where(json_t *procs, bool agent)
+ids_where(json_t *procs, enum with_agent which)
 {
 	json_t *ids = json_array();
 	size_t i;
 	json_t *p;
 	json_array_foreach(procs, i, p)
-		if (has_agent(p) == agent)
+		if (which == ANY || has_agent(p) == (which == WITH))
 			json_array_append_new(ids, json_sprintf("%lld",
 			    (long long)json_integer_value(json_object_get(p, "pm_id"))));
 	return ids;
@@ -365,7 +367,7 @@ profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind
 	if (!procs)
 		return 1;
 	int rc = 0;
-	json_t *node = ids_where(procs, true);
+	json_t *node = ids_where(procs, WITH);
 	if (json_array_size(node) > 0) {
 		rc |= agent_call(x, node, "profile_start", kind, NULL, true);
 		struct timespec ts = {duration_ms / 1000, (duration_ms % 1000) * 1000000};
@@ -401,12 +403,7 @@ profile_start_stop(struct ctx *x, const char *op, char **targets, const char *ki
 	if (!procs)
 		return 1;
 	/* The daemon records those without the agent with perf. */
-	json_t *ids = json_array();
-	size_t i;
-	json_t *p;
-	json_array_foreach(procs, i, p)
-		json_array_append_new(ids, json_sprintf("%lld",
-		    (long long)json_integer_value(json_object_get(p, "pm_id"))));
+	json_t *ids = ids_where(procs, ANY);
 	int rc = agent_call(x, ids, op, kind, NULL, false);
 	json_decref(ids);
 	json_decref(procs);

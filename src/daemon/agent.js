@@ -17,7 +17,10 @@
 //                   {cmd, op: "metrics", metrics: {name: {value, unit}}}
 'use strict';
 (function corralAgent() {
-  if (typeof process.send !== 'function' || global.__corralAgent)
+  // Only in the process corral started: a process it forks inherits the
+  // --require, but its channel leads to its parent, not to corral.
+  if (typeof process.send !== 'function' || global.__corralAgent ||
+      process.env.CORRAL_AGENT_PARENT !== String(process.ppid))
     return;
   global.__corralAgent = true;
   const send = process.send.bind(process);

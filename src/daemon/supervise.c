@@ -291,7 +291,8 @@ build_env(struct inst *in, char **extra)
 	static const char *const managed[] = {
 		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 		"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
-		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "pm_id", "name", "namespace",
+		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "CORRAL_AGENT_PARENT", "pm_id", "name",
+		"namespace",
 	};
 	json_t *env = spec_env(s);
 	for (size_t i = 0; i < ARRAY_LEN(managed); i++)
@@ -686,7 +687,7 @@ plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 }
 
 static int
-plan_node_ipc(struct spawn_plan *pl, char **err)
+plan_node_ipc(struct spawn_plan *pl, const struct spec *s, char **err)
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pl->ipc) < 0) {
 		*err = xasprintf("cannot create the Node IPC channel: %s", strerror(errno));
@@ -694,6 +695,10 @@ plan_node_ipc(struct spawn_plan *pl, char **err)
 	}
 	pl->extra[pl->nextra++] = xasprintf("NODE_CHANNEL_FD=%zu", 3 + pl->npass);
 	pl->extra[pl->nextra++] = xstrdup("NODE_CHANNEL_SERIALIZATION_MODE=json");
+	/* The agent runs only in the process corral starts, not in the Node
+	 * processes it forks (they inherit --require but talk to their parent). */
+	if (agent_for(s))
+		pl->extra[pl->nextra++] = xasprintf("CORRAL_AGENT_PARENT=%d", (int)D->pid);
 	pl->pass[pl->npass++] = pl->ipc[1];
 	return 0;
 }
@@ -715,7 +720,7 @@ plan_make(struct spawn_plan *pl, struct inst *in, const struct cluster_slot *slo
 	if (rc == 0 && s->exec_mode == MODE_CLUSTER && strv_len(s->listen) == 0)
 		rc = plan_broker(pl, s, err);
 	if (rc == 0 && s->node_ipc)
-		rc = plan_node_ipc(pl, err);
+		rc = plan_node_ipc(pl, s, err);
 	return rc;
 }
 

@@ -491,3 +491,30 @@ def test_a_disk_that_fills_up_while_writing_leaves_no_partial_file(corral, tmp_p
     assert p["status"] == "online" and p["restarts"] == 0
     # A CPU profile is small: it fits.
     assert corral.ok("profile", "small", "--duration", "200ms").strip().endswith(".cpuprofile")
+
+
+def test_the_agent_stays_out_of_the_node_processes_an_app_forks(corral, tmp_path):
+    # A worker forked with the app's options (cluster.fork, child_process.fork)
+    # inherits --require but not the agent's work: it sends nothing to its
+    # parent, which logs every message it gets.
+    child = write(str(tmp_path / "child.js"), "setInterval(() => {}, 1000);\n")
+    app = write(str(tmp_path / "parent.js"), f"""
+const {{ fork }} = require('child_process');
+const w = fork({json.dumps(child)});
+w.on('internalMessage', (m) => console.log('from worker ' + JSON.stringify(m)));
+w.on('message', (m) => console.log('from worker ' + JSON.stringify(m)));
+console.log('worker argv ' + JSON.stringify(process.execArgv));
+process.on('SIGINT', () => {{ w.kill(); process.exit(0); }});
+""")
+    corral.ok("start", app, "--name", "parent")
+    corral.wait_status("parent", "online")
+    # The parent reports twice (the worker, started with it, would have
+    # reported by then); the worker never does.
+    def report_at():
+        m = corral.proc("parent")["axm_monitor"]
+        return m and m["heap_used"]["at"]
+    first = wait_for(report_at, timeout=20, what="the parent's metrics")
+    wait_for(lambda: report_at() != first, timeout=20, what="a second report")
+    with open(corral.log_path("parent")) as f:
+        text = f.read()
+    assert "agent.js" in text and "from worker" not in text, text

@@ -246,6 +246,7 @@ subscribe_events(void)
 		events_on(wake_ops[i], op_on_event, NULL);
 	events_on(EV_AGENT_MSG, profile_on_event, NULL);
 	events_on(EV_REAPED, profile_on_event, NULL);
+	events_on(EV_INST_REMOVE, profile_on_event, NULL);
 }
 
 /* Free every object at exit, so leak checkers see only real leaks. */

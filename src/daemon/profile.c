@@ -67,6 +67,7 @@ struct perfrun {
 	bool exited;
 	int wstatus;
 	bool abandoned;     /* a stop gave up on it: freed when reaped */
+	bool stopping;      /* a stop request waits for it (and frees it) */
 	struct perfrun *next;
 };
 
@@ -232,7 +233,7 @@ perf_start(struct item *it, struct inst *in)
 	char *err = NULL;
 	char *perf = perf_find(&err);
 	struct perfrun *old = perf_of(in->uid);
-	if (old && old->exited) {
+	if (old && old->exited && !old->stopping) {
 		/* It ended by itself (its program exited) and nobody stopped it. */
 		unlink(old->path);
 		perf_free(old);
@@ -288,12 +289,14 @@ static void
 perf_stop(struct item *it, struct inst *in)
 {
 	struct perfrun *run = perf_of(in->uid);
-	if (!run) {
-		item_fail(it, "%s (pm_id %d): no cpu profile is running", it->name, it->pm_id);
+	if (!run || run->stopping) {
+		item_fail(it, "%s (pm_id %d): %s", it->name, it->pm_id,
+		    run ? "another request is stopping its profile" : "no cpu profile is running");
 		return;
 	}
 	if (!run->exited)
 		kill(run->pid, SIGINT);
+	run->stopping = true;
 	it->perf = run;
 	it->state = IT_PERF_STOPPING;
 }
@@ -330,12 +333,17 @@ item_init(struct preq *r, struct item *it, struct inst *in, json_t *file)
 	it->name = xstrdup(in->app->spec.name);
 	struct proc *p = in->proc;
 	it->pid = p && !p->exited ? (int)p->pid : 0;
+	bool native_cpu = !agent_for(&in->app->spec) && strcmp(r->kind, "cpu") == 0 &&
+	    !in->app->spec.disable_agent;
+	/* perf ends with the program it records: what it has is still there. */
+	if (native_cpu && strcmp(r->op, "profile_stop") == 0 && perf_of(in->uid)) {
+		perf_stop(it, in);
+		return;
+	}
 	if (!it->pid || in->state != ST_ONLINE) {
 		item_fail(it, "%s (pm_id %d) is not running", it->name, it->pm_id);
 		return;
 	}
-	bool native_cpu = !agent_for(&in->app->spec) && strcmp(r->kind, "cpu") == 0 &&
-	    !in->app->spec.disable_agent;
 	if (native_cpu && strcmp(r->op, "profile_start") == 0) {
 		perf_start(it, in);
 		return;
@@ -458,6 +466,13 @@ preq_free(void *arg)
 		}
 	}
 	for (size_t i = 0; i < r->n; i++) {
+		struct perfrun *run = r->items[i].perf;
+		if (run && run->exited) {
+			perf_free(run);
+		} else if (run) {
+			run->stopping = false;
+			run->abandoned = true;
+		}
 		release(&r->items[i]);
 		free(r->items[i].name);
 		free(r->items[i].path);
@@ -593,11 +608,31 @@ perf_reaped(const struct event *ev)
 	}
 }
 
+/* EV_INST_REMOVE: nobody can stop its recording any more; what perf
+ * wrote stays in profiles/ (profile list shows it). */
+static void
+perf_forget(uint64_t inst_uid)
+{
+	struct perfrun *run = perf_of(inst_uid);
+	if (!run || run->stopping)
+		return;
+	if (run->exited) {
+		perf_free(run);
+	} else {
+		kill(run->pid, SIGINT);
+		run->abandoned = true;
+	}
+}
+
 void
 profile_on_event(const struct event *ev, void *arg)
 {
 	if (ev->kind == EV_REAPED) {
 		perf_reaped(ev);
+		return;
+	}
+	if (ev->kind == EV_INST_REMOVE) {
+		perf_forget(ev->in->uid);
 		return;
 	}
 	json_t *m = ev->msg;

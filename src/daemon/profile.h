@@ -25,7 +25,8 @@ json_t *profile_files(struct inst *in);
 /* Kill the perf recordings still running (daemon exit). */
 void profile_perf_kill_all(void);
 /* EV_AGENT_MSG: an agent's answer; EV_REAPED: perf (profile start of a
- * program without the agent) ended. */
+ * program without the agent) ended; EV_INST_REMOVE: its recording is let
+ * go. */
 void profile_on_event(const struct event *ev, void *arg);
 
 #endif

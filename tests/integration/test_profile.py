@@ -309,8 +309,22 @@ def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
     with open(folded2) as f:
         assert "burnNativeForProfile" in f.read()
     assert "no cpu profile is running" in corral.fail("profile", "stop", "hot")
-    # A recording left running ends with the daemon (the fixture checks
-    # that no process is left).
+    # The program stops while perf records it: stop still gets the samples.
+    corral.ok("profile", "start", "hot")
+    before = cpu_ticks(pid)
+    wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")
+    corral.ok("stop", "hot")
+    data3, folded3 = corral.ok("profile", "stop", "hot").split()
+    with open(folded3) as f:
+        assert "burnNativeForProfile" in f.read()
+    # A recording of an app deleted meanwhile ends with it; one left
+    # running ends with the daemon (the fixture checks that no process is
+    # left, and that the daemon's sanitizers said nothing).
+    corral.ok("start", "hot")
+    corral.wait_status("hot", "online")
+    corral.ok("profile", "start", "hot")
+    corral.ok("delete", "hot")
+    native_app(corral, tmp_path)
     corral.ok("profile", "start", "hot")
 
 

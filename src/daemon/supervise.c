@@ -902,6 +902,9 @@ inst_start(struct inst *in, char **err)
 	in->proc = p;
 	in->started_wall = wall_ms();
 	in->started_mono = p->started_mono;
+	/* The last run's in-app metrics are not this one's. */
+	json_decref(in->metrics);
+	in->metrics = NULL;
 	in->state = ST_STOPPED; /* force the LAUNCHING event */
 	inst_set_state(in, ST_LAUNCHING);
 	if (p->state == P_READY)

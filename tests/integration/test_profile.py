@@ -234,6 +234,13 @@ while True:
     assert list(m) == ["queue_depth"], m
     out = corral.ok("describe", "custom")
     assert "queue_depth" in out and "jobs" in out
+    # A new process starts without the last one's metrics.
+    corral.ok("stop", "custom")
+    assert corral.proc("custom")["axm_monitor"]["queue_depth"]
+    write(app, "import time\nwhile True: time.sleep(1)\n")
+    corral.ok("start", "custom")
+    corral.wait_status("custom", "online")
+    assert corral.proc("custom")["axm_monitor"] is None
     node = write(str(tmp_path / "custom.js"), """
 setInterval(() => process.send({type: 'corral:metric', name: 'orders', value: 7,
     unit: 'orders'}), 200);

@@ -31,8 +31,8 @@ enum {
 	OG_ATTACH = 1 << 11,  /* --attach (start, restart, reload, stop) */
 	OG_RUNTIME = 1 << 12, /* --json, --raw, --format, --formatted, --no-auto-exit
 	                         (runtime: for its help; main.c runs it) */
-	OG_PROFILE = 1 << 13, /* --duration, --heap, --timeout (profile) */
-	OG_HEAPDUMP = 1 << 14, /* --timeout (heapdump) */
+	OG_PROFILE = 1 << 14, /* --duration, --heap, --timeout (profile) */
+	OG_HEAPDUMP = 1 << 15, /* --timeout (heapdump) */
 };
 
 struct opt_def {

@@ -51,5 +51,9 @@ agent_install(void)
 bool
 agent_for(const struct spec *s)
 {
-	return installed && spec_node_agent(s->interpreter, s->node_ipc, s->disable_agent);
+	/* An app that runs as another user cannot read it in the 0700 home
+	 * (and node would not start): it goes without. */
+	bool other_user = s->uid >= 0 && (uid_t)s->uid != geteuid();
+	return installed && !other_user &&
+	    spec_node_agent(s->interpreter, s->node_ipc, s->disable_agent);
 }

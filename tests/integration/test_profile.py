@@ -539,3 +539,25 @@ process.on('SIGINT', () => {{ w.kill(); process.exit(0); }});
     with open(corral.log_path("parent")) as f:
         text = f.read()
     assert "agent.js" in text and "from worker" not in text, text
+
+
+def test_a_node_app_of_another_user_starts_without_the_agent(corral):
+    # It could not read the agent in the 0700 home: node would not start.
+    if os.geteuid() != 0:
+        pytest.skip("only root can run an app as another user")
+    import tempfile
+    d = tempfile.mkdtemp(prefix="corral-agent-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        app = write(os.path.join(d, "other.js"), "console.log('up'); setInterval(() => {}, 1000);\n")
+        corral.ok("start", app, "--name", "other", "--uid", "nobody")
+        p = corral.wait_status("other", "online")[0]
+        wait_for(lambda: "up" in open(corral.log_path("other")).read(), what="the app to run")
+        p = corral.proc("other")
+        assert p["restarts"] == 0 and p["status"] == "online"
+        with open(f"/proc/{p['pid']}/cmdline") as f:
+            assert "agent.js" not in f.read()
+        assert "not a Node app with corral's agent" in corral.fail("heapdump", "other")
+        corral.ok("delete", "all")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -54,6 +54,8 @@ $(BUILD)/%.o: %.c
 
 # The host side of corral deploy is compiled in (.incbin).
 $(BUILD)/src/cli/verbs_deploy.o: src/cli/deploy-remote.sh
+# The Node agent is built into the binary (.incbin in agent.c).
+$(BUILD)/src/daemon/agent.o: src/daemon/agent.js
 
 $(BUILD)/libcorral.a: $(LIB_OBJ)
 	@rm -f $@

@@ -32,6 +32,8 @@ enum {
 	OG_RUNTIME = 1 << 12, /* --json, --raw, --format, --formatted, --no-auto-exit
 	                         (runtime: for its help; main.c runs it) */
 	OG_DEPLOY = 1 << 13,  /* --serial, --no-stop-on-failure, --force (deploy) */
+	OG_PROFILE = 1 << 14, /* --duration, --heap, --timeout (profile) */
+	OG_HEAPDUMP = 1 << 15, /* --timeout (heapdump) */
 };
 
 struct opt_def {

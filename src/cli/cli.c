@@ -385,6 +385,17 @@ static const struct verb verbs[] = {
 	    "[--no-auto-exit]",
 	    "run the apps in the foreground, as a container's entry point (also corral-runtime)",
 	    SAFE},
+	{"profile", {0}, OG_PROFILE, verb_profile,
+	    "profile start|stop <app|id|all> [--heap] | profile <app|id|all> [--duration 10s] "
+	    "[--heap] | profile list|clean",
+	    "CPU or heap profiles of running instances, in $CORRAL_HOME/profiles", SAFE},
+	{"profile:cpu", {0}, OG_PROFILE, verb_profile_cpu, "profile:cpu <app|id> [duration]",
+	    "PM2's spelling of corral profile <app> --duration", SAFE},
+	{"profile:mem", {0}, OG_PROFILE, verb_profile_cpu, "profile:mem <app|id> [duration]",
+	    "PM2's spelling of corral profile <app> --duration --heap", SAFE},
+	{"heapdump", {0}, OG_HEAPDUMP, verb_heapdump, "heapdump <app|id> [file]",
+	    "a V8 heap snapshot of a Node instance (steered out of its listeners meanwhile)",
+	    SAFE},
 	{"ready", {0}, 0, verb_ready, "ready [app]...",
 	    "exit 0 when every instance that should run is online and ready (probes)", SAFE},
 	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)", SAFE},
@@ -403,8 +414,9 @@ static const struct {
 	    "A full-screen view of every process that stays light with hundreds of them: the\n"
 	    "process pane (status, pid, uptime, restarts, CPU and memory with gauges, and for\n"
 	    "cluster apps the load-balancing state and accept-queue depth), the logs of the\n"
-	    "selected instance or app as they come, and its details with a CPU and memory\n"
-	    "history. It reconnects by itself when the daemon goes away and comes back.\n"
+	    "selected instance or app as they come, and its details (with the in-app metrics\n"
+	    "of Node apps and of apps that send them) and a CPU and memory history. It\n"
+	    "reconnects by itself when the daemon goes away and comes back.\n"
 	    "\nkeys:\n"
 	    "  Up/Down, k/j     select a process (scroll the focused pane)\n"
 	    "  PgUp/PgDn        a page up/down in the focused pane\n"
@@ -436,6 +448,19 @@ static const struct {
 	    "first failure. docs/deploy.md has the details.\n"
 	    "\ncorral --host ssh://user@host[:port] <command> (or CORRAL_HOST) runs any\n"
 	    "other command by the corral of that host, through ssh."},
+	{"profile",
+	    "Node apps are profiled by corral's agent inside them (node --require\n"
+	    "$CORRAL_HOME/agent.js; disable_agent turns it off): .cpuprofile files (Chrome\n"
+	    "DevTools, speedscope) or, with --heap, .heapprofile. Other programs are recorded\n"
+	    "with perf: <file>.perf.data and <file>.folded (collapsed stacks for flame-graph\n"
+	    "tools and speedscope). Files: $CORRAL_HOME/profiles/\n"
+	    "<name>-<pm_id>-<pid>-<time>.<ext>, mode 0600; the command prints their paths.\n"
+	    "profile list shows them with their sizes, profile clean removes them.\n"
+	    "docs/profiling.md says how to open each."},
+	{"heapdump",
+	    "Writes a .heapsnapshot (Chrome DevTools, Memory tab) to $CORRAL_HOME/profiles or\n"
+	    "to the file given. A cluster instance takes no new connections while the\n"
+	    "snapshot pauses it, and gets them back after."},
 };
 
 static const struct verb *

@@ -249,6 +249,8 @@ kv_command(struct table *t, json_t *s, const char *script_label, const char *arg
 	free(iargs);
 }
 
+static void render_profiles(FILE *f, json_t *files);
+
 void
 render_describe(FILE *f, json_t *p)
 {
@@ -343,6 +345,48 @@ render_describe(FILE *f, json_t *p)
 		kv(&t, "listener", b.s, NULL);
 		sbuf_free(&b);
 	}
+	table_print(f, &t);
+	render_metrics(f, json_object_get(p, "axm_monitor"));
+	render_profiles(f, json_object_get(p, "profiles"));
+}
+
+/* The profiles and heap dumps written for a process, with their sizes. */
+static void
+render_profiles(FILE *f, json_t *files)
+{
+	if (json_array_size(files) == 0)
+		return;
+	struct table t = {.color = render_color(f), .ncols = 2, .head = {"profile", "size"}};
+	size_t i;
+	json_t *p;
+	json_array_foreach(files, i, p) {
+		char size[32];
+		units_format_bytes(num(p, "bytes"), size, sizeof(size));
+		kv(&t, str(p, "path"), size, NULL);
+	}
+	fprintf(f, " Profiles\n");
+	table_print(f, &t);
+}
+
+void
+render_metrics(FILE *f, json_t *metrics)
+{
+	if (json_object_size(metrics) == 0)
+		return;
+	struct table t = {.color = render_color(f), .ncols = 2, .head = {"in-app metric", "value"}};
+	const char *name;
+	json_t *m;
+	json_object_foreach(metrics, name, m) {
+		char buf[64];
+		json_t *v = json_object_get(m, "value");
+		if (json_is_integer(v))
+			snprintf(buf, sizeof(buf), "%lld %s", (long long)json_integer_value(v),
+			    str(m, "unit"));
+		else
+			snprintf(buf, sizeof(buf), "%.2f %s", json_number_value(v), str(m, "unit"));
+		kv(&t, name, buf, NULL);
+	}
+	fprintf(f, " In-app metrics\n");
 	table_print(f, &t);
 }
 

@@ -14,6 +14,9 @@
 bool render_color(FILE *f);
 void render_list(FILE *f, json_t *procs);
 void render_describe(FILE *f, json_t *proc);
+/* The in-app metrics of a process (its "axm_monitor"), as a table; nothing
+ * when it has none. */
+void render_metrics(FILE *f, json_t *metrics);
 void render_config(FILE *f, json_t *apps);
 /* Print JSON (pretty when human, compact for jlist). */
 void render_json(FILE *f, json_t *j, bool pretty);

@@ -14,6 +14,7 @@
  *   verbs_monit.c   monit (the ncurses dashboard)
  *   verbs_settings.c set, get, unset (the global settings)
  *   verbs_deploy.c  deploy (ssh and git; the host side is deploy-remote.sh)
+ *   verbs_profile.c profile, profile:cpu, profile:mem, heapdump
  *
  * A verb returns the exit code: 0, or 1 after one line on stderr
  * ("corral <verb>: what went wrong").
@@ -146,5 +147,8 @@ int verb_config(struct ctx *x);
 int verb_ecosystem(struct ctx *x);
 int verb_monit(struct ctx *x);
 int verb_deploy(struct ctx *x);
+int verb_profile(struct ctx *x);
+int verb_profile_cpu(struct ctx *x);
+int verb_heapdump(struct ctx *x);
 
 #endif

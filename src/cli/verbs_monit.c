@@ -605,6 +605,8 @@ send_req(struct monit *m, json_t *req)
 	return id;
 }
 
+static void request_detail(struct monit *m);
+
 static void
 request_sample(struct monit *m)
 {
@@ -635,6 +637,11 @@ request_sample(struct monit *m)
 		m->next_full_mono = now + FULL_EVERY_MS;
 	}
 	m->next_sample_mono = now + SAMPLE_EVERY_MS;
+	/* In-app metrics come and change without an event: the detail of a
+	 * running process that has some follows them. */
+	if (m->detail && strcmp(jstr(m->detail, "status"), "online") == 0 &&
+	    json_object_size(json_object_get(m->detail, "axm_monitor")) > 0)
+		request_detail(m);
 }
 
 static void
@@ -1121,6 +1128,16 @@ detail_lines(struct monit *m, char ***out, size_t *n)
 	LINE("restarts     %lld (%lld unstable)",
 	    (long long)json_integer_value(json_object_get(p, "restarts")),
 	    (long long)json_integer_value(json_object_get(p, "unstable_restarts")));
+	const char *mname;
+	json_t *mv;
+	json_object_foreach(json_object_get(p, "axm_monitor"), mname, mv) {
+		json_t *val = json_object_get(mv, "value");
+		if (json_is_integer(val))
+			LINE("metric       %s %lld %s", mname, (long long)json_integer_value(val),
+			    jstr(mv, "unit"));
+		else
+			LINE("metric       %s %.2f %s", mname, json_number_value(val), jstr(mv, "unit"));
+	}
 	LINE("out log      %s", json_is_string(json_object_get(p, "out_log")) ?
 	    jstr(p, "out_log") : "(none)");
 	LINE("err log      %s", json_is_string(json_object_get(p, "err_log")) ?

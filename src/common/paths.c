@@ -60,6 +60,8 @@ paths_init(struct paths *p, char **err)
 	p->dump_bak = xasprintf("%s/dump.json.bak", base);
 	p->settings = xasprintf("%s/settings.json", base);
 	p->settings_lock = xasprintf("%s/settings.lock", base);
+	p->agent = xasprintf("%s/agent.js", base);
+	p->profiles_dir = xasprintf("%s/profiles", base);
 	if (strlen(p->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		*err = xasprintf("CORRAL_HOME %s is too long for a unix socket path "
 		    "(at most %zu bytes)", base,
@@ -115,12 +117,28 @@ paths_prepare(const struct paths *p, char **err)
 	return 0;
 }
 
+int
+paths_profiles_dir(const struct paths *p, char **err)
+{
+	struct stat st;
+	if (mkdir(p->profiles_dir, 0700) < 0 && errno != EEXIST) {
+		*err = xasprintf("cannot create %s: %s", p->profiles_dir, strerror(errno));
+		return -errno;
+	}
+	int e = stat(p->profiles_dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (e) {
+		*err = xasprintf("cannot use %s: %s", p->profiles_dir, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 void
 paths_free(struct paths *p)
 {
 	char **all[] = {&p->home, &p->sock, &p->pidfile, &p->lock, &p->log,
 	    &p->notify, &p->keeper_sock, &p->keeper_pid, &p->logs_dir, &p->pids_dir,
-	    &p->dump, &p->dump_bak, &p->settings, &p->settings_lock};
+	    &p->dump, &p->dump_bak, &p->settings, &p->settings_lock, &p->agent, &p->profiles_dir};
 	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
 		free(*all[i]);
 		*all[i] = NULL;

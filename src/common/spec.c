@@ -586,3 +586,12 @@ spec_usable_cpus(void)
 		n = limit;
 	return n < 1 ? 1 : n;
 }
+
+bool
+spec_node_agent(const char *interpreter, bool node_ipc, bool disable_agent)
+{
+	if (!interpreter || !node_ipc || disable_agent)
+		return false;
+	const char *slash = strrchr(interpreter, '/');
+	return str_starts(slash ? slash + 1 : interpreter, "node");
+}

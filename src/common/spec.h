@@ -77,6 +77,7 @@ struct spec {
 	int64_t listen_timeout;  /* ms */
 	bool wait_ready;
 	bool shutdown_with_message;
+	bool disable_agent;
 	bool treekill;
 	int64_t max_memory_restart; /* bytes, 0 = off */
 	char *cron_restart;      /* NULL = off */
@@ -134,6 +135,10 @@ void spec_env_rebase(struct spec *s, json_t *base);
 size_t spec_env_distance(const json_t *a, const json_t *b);
 
 const char *spec_mode_name(int mode);
+/* Does an app get corral's Node agent (daemon/agent.h): a Node interpreter
+ * with the Node IPC channel, and no disable_agent. The daemon and the CLI
+ * (which profiles the others with perf) share the rule. */
+bool spec_node_agent(const char *interpreter, bool node_ipc, bool disable_agent);
 const char *spec_lb_name(int lb);
 /* Parse "shared", "even", "sticky", "least-busy"; -EINVAL. */
 int spec_lb_parse(const char *s);

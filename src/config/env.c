@@ -24,7 +24,7 @@ normalize_env(char **environ_, const json_t *app_env, bool filter_all, char *con
 	static const char *const managed[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
 	    "NOTIFY_SOCKET", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE",
 	    "NODE_UNIQUE_ID", "CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "CORRAL_DAEMON_READY_FD",
-	    NULL};
+	    "CORRAL_AGENT_PARENT", NULL};
 	for (size_t i = 0; !filter_all && environ_ && environ_[i]; i++) {
 		const char *eq = strchr(environ_[i], '=');
 		if (!eq || eq == environ_[i])

@@ -595,6 +595,28 @@ env_defaults(struct app_ctx *a)
 	}
 }
 
+/* PM2's switches of its agent, pmx and automation: false is corral's
+ * disable_agent (which wins when both are given). Another value is
+ * accepted without effect, as before. */
+static bool
+pm2_agent_switch(struct app_ctx *a, const char *snake, const char *key, json_t *v)
+{
+	if ((strcmp(snake, "pmx") != 0 && strcmp(snake, "automation") != 0) ||
+	    !json_is_boolean(v))
+		return false;
+	struct found *f = &a->found[FID_disable_agent];
+	if (!f->def) {
+		if (!a->derived)
+			a->derived = json_array();
+		json_t *b = json_boolean(json_is_false(v));
+		json_array_append_new(a->derived, b);
+		f->def = &fdefs[FID_disable_agent];
+		f->key = key;
+		f->value = b;
+	}
+	return true;
+}
+
 void
 fields_collect(struct app_ctx *a)
 {
@@ -604,6 +626,10 @@ fields_collect(struct app_ctx *a)
 		if (str_starts(key, "env_"))
 			continue;
 		char *snake = snake_case(key);
+		if (pm2_agent_switch(a, snake, key, v)) {
+			free(snake);
+			continue;
+		}
 		bool alias;
 		const struct fdef *def = lookup(snake, &alias);
 		if (!def) {

@@ -201,6 +201,7 @@ app_ctx_release(struct app_ctx *a)
 	free(a->resolved);
 	free(a->interp);
 	json_decref(a->env_defaults);
+	json_decref(a->derived);
 }
 
 int

@@ -109,6 +109,7 @@ struct app_ctx {
 	char *interp;                /* absolute, or NULL: the script runs itself */
 	bool shell;                  /* script is a command line for /bin/sh -c */
 	json_t *env_defaults;        /* values taken from the environment (owned) */
+	json_t *derived;             /* values made from PM2's inverted keys (owned) */
 };
 
 /* fields.c */

@@ -21,6 +21,7 @@
 #include "daemon/logrotate.h"
 #include "daemon/op.h"
 #include "daemon/procinfo.h"
+#include "daemon/profile.h"
 #include "daemon/reload.h"
 #include "daemon/sampler.h"
 #include "daemon/server.h"
@@ -764,6 +765,7 @@ static const struct {
 	{"events", cmd_events, 0},
 	{"kill", cmd_kill, CMD_WHILE_SHUTTING_DOWN},
 	{"update_daemon", cmd_update_daemon, 0},
+	{"profile", profile_request, 0},
 };
 
 void

@@ -24,6 +24,7 @@
 #include "common/signame.h"
 #include "common/spec.h"
 #include "daemon/adopt.h"
+#include "daemon/agent.h"
 #include "daemon/events.h"
 #include "daemon/fdreserve.h"
 #include "daemon/keep.h"
@@ -32,6 +33,7 @@
 #include "daemon/logrotate.h"
 #include "daemon/notify.h"
 #include "daemon/op.h"
+#include "daemon/profile.h"
 #include "daemon/reload.h"
 #include "daemon/runtime.h"
 #include "daemon/sampler.h"
@@ -242,6 +244,9 @@ subscribe_events(void)
 	    EV_CHANGED};
 	for (size_t i = 0; i < ARRAY_LEN(wake_ops); i++)
 		events_on(wake_ops[i], op_on_event, NULL);
+	events_on(EV_AGENT_MSG, profile_on_event, NULL);
+	events_on(EV_REAPED, profile_on_event, NULL);
+	events_on(EV_INST_REMOVE, profile_on_event, NULL);
 }
 
 /* Free every object at exit, so leak checkers see only real leaks. */
@@ -249,6 +254,7 @@ static void
 daemon_teardown(void)
 {
 	struct proc *p;
+	profile_perf_kill_all();
 	while ((p = TAILQ_FIRST(&D->procs)) != NULL)
 		proc_forget(p);
 	struct app *a;
@@ -378,6 +384,7 @@ daemon_run(int ready_fd)
 		dlog("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	if (setup_signals(&err) < 0)
 		goto cannot_start;
+	agent_install();
 	/* The table is whole before anyone can ask for it. */
 	if (keeper_found)
 		adopt_from_keeper(&adopted);

@@ -33,6 +33,7 @@ enum event_kind {
 	EV_REAPED,          /* a child no process of ours accounts for was reaped
 	                     * (pid, wstatus): an orphan, or `corral runtime`'s
 	                     * own `corral start` */
+	EV_AGENT_MSG,       /* corral's agent in in's process pid sent msg */
 	EV_KINDS
 };
 
@@ -41,7 +42,7 @@ struct event {
 	struct app *app;
 	struct inst *in;
 	const char *what;       /* EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE */
-	json_t *msg;            /* EV_INST_MSG (borrowed) */
+	json_t *msg;            /* EV_INST_MSG, EV_AGENT_MSG (borrowed) */
 	/* EV_LOG: */
 	uint64_t app_id;
 	uint64_t inst_uid;
@@ -51,7 +52,7 @@ struct event {
 	const char *data;       /* without the newline */
 	size_t len;
 	bool eol;               /* the line ends here */
-	/* EV_REAPED: */
+	/* EV_REAPED, EV_AGENT_MSG: */
 	int pid;
 	int wstatus;
 };

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "daemon/keep.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
@@ -55,6 +56,9 @@ notify_handle(int pid, const char *msg, size_t len)
 		size_t n = nl ? (size_t)(nl - msg) : (size_t)(end - msg);
 		if (n == 7 && memcmp(msg, "READY=1", 7) == 0) {
 			proc_mark_ready(p, "READY=1");
+		} else if (p->inst && metrics_from_notify(&p->inst->metrics, msg, n,
+		    wall_ms()) != -ENOENT) {
+			/* a metric, set or refused */
 		} else if (n >= 7 && memcmp(msg, "STATUS=", 7) == 0 && p->inst) {
 			free(p->inst->status_text);
 			p->inst->status_text = xstrndup(msg + 7, n - 7);

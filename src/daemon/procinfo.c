@@ -2,6 +2,7 @@
  * procinfo.c — how an instance is shown to clients (procinfo.h).
  */
 #include "daemon/procinfo.h"
+#include "daemon/profile.h"
 
 #include <pwd.h>
 #include <stdio.h>
@@ -155,6 +156,8 @@ write_state(struct jsonw *w, struct inst *in)
 	jw_str(w, "reason", in->reason);
 	jw_str(w, "error", in->error);
 	jw_str(w, "status_text", in->status_text);
+	jw_json(w, "axm_monitor", json_incref(in->metrics));
+	jw_json(w, "profiles", profile_files(in));
 	jw_str(w, "out_log", in->out_path);
 	jw_str(w, "err_log", in->err_path);
 	jw_str(w, "log", in->log_path);

@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,8 +26,10 @@
 #include "cluster/cluster.h"
 #include "common/inspect.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/signame.h"
 #include "common/util.h"
+#include "daemon/agent.h"
 #include "daemon/fdreserve.h"
 #include "daemon/logpipe.h"
 #include "daemon/keep.h"
@@ -279,6 +279,7 @@ proc_free(void *ptr)
 	free(p->tree);
 	free(p->orphan_name);
 	linebuf_free(&p->ipc_in);
+	sbuf_free(&p->ipc_out);
 	free(p);
 }
 
@@ -291,7 +292,8 @@ build_env(struct inst *in, char **extra)
 	static const char *const managed[] = {
 		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
 		"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
-		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "pm_id", "name", "namespace",
+		"CORRAL_BROKER_FD", "CORRAL_BROKER_SOCKET", "CORRAL_AGENT_PARENT", "pm_id", "name",
+		"namespace",
 	};
 	json_t *env = spec_env(s);
 	for (size_t i = 0; i < ARRAY_LEN(managed); i++)
@@ -352,13 +354,14 @@ inst_inspect_port(const struct inst *in)
 	return 0;
 }
 
-/* The command line: interpreter and its options, script, arguments. A
- * cluster instance's inspector options get its own port. */
+/* The command line: interpreter and its options (then corral's agent for
+ * Node), script, arguments. A cluster instance's inspector options get its
+ * own port. */
 static char **
 build_argv(const struct inst *in, const char **path)
 {
 	const struct spec *s = &in->app->spec;
-	size_t n = 1 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
+	size_t n = 1 + 2 + strv_len(s->interpreter_args) + 1 + strv_len(s->args);
 	char **argv = xcalloc(n + 1, sizeof(*argv));
 	size_t k = 0;
 	if (s->interpreter) {
@@ -368,6 +371,11 @@ build_argv(const struct inst *in, const char **path)
 			char *own = s->exec_mode == MODE_CLUSTER ?
 			    inspect_option_for_instance(a, in->index) : NULL;
 			argv[k++] = own ? own : xstrdup(a);
+		}
+		/* corral's agent (agent.h), after the app's own options. */
+		if (agent_for(s)) {
+			argv[k++] = xstrdup("--require");
+			argv[k++] = xstrdup(D->paths.agent);
 		}
 		*path = s->interpreter;
 	} else {
@@ -487,7 +495,14 @@ proc_sync_traffic(struct proc *p)
 {
 	if (p->peer)
 		cluster_peer_set_traffic(p->peer, p->state == P_READY && !p->exited &&
-		    !p->retiring);
+		    !p->retiring && p->traffic_holds == 0);
+}
+
+void
+proc_hold_traffic(struct proc *p, bool hold)
+{
+	p->traffic_holds += hold ? 1 : -1;
+	proc_sync_traffic(p);
 }
 
 /* The one place a process changes state (the diagram is in table.h). */
@@ -673,7 +688,7 @@ plan_broker(struct spawn_plan *pl, const struct spec *s, char **err)
 }
 
 static int
-plan_node_ipc(struct spawn_plan *pl, char **err)
+plan_node_ipc(struct spawn_plan *pl, const struct spec *s, char **err)
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pl->ipc) < 0) {
 		*err = xasprintf("cannot create the Node IPC channel: %s", strerror(errno));
@@ -681,6 +696,10 @@ plan_node_ipc(struct spawn_plan *pl, char **err)
 	}
 	pl->extra[pl->nextra++] = xasprintf("NODE_CHANNEL_FD=%zu", 3 + pl->npass);
 	pl->extra[pl->nextra++] = xstrdup("NODE_CHANNEL_SERIALIZATION_MODE=json");
+	/* The agent runs only in the process corral starts, not in the Node
+	 * processes it forks (they inherit --require but talk to their parent). */
+	if (agent_for(s))
+		pl->extra[pl->nextra++] = xasprintf("CORRAL_AGENT_PARENT=%d", (int)D->pid);
 	pl->pass[pl->npass++] = pl->ipc[1];
 	return 0;
 }
@@ -702,7 +721,7 @@ plan_make(struct spawn_plan *pl, struct inst *in, const struct cluster_slot *slo
 	if (rc == 0 && s->exec_mode == MODE_CLUSTER && strv_len(s->listen) == 0)
 		rc = plan_broker(pl, s, err);
 	if (rc == 0 && s->node_ipc)
-		rc = plan_node_ipc(pl, err);
+		rc = plan_node_ipc(pl, s, err);
 	return rc;
 }
 
@@ -884,6 +903,9 @@ inst_start(struct inst *in, char **err)
 	in->proc = p;
 	in->started_wall = wall_ms();
 	in->started_mono = p->started_mono;
+	/* The last run's in-app metrics are not this one's. */
+	json_decref(in->metrics);
+	in->metrics = NULL;
 	in->state = ST_STOPPED; /* force the LAUNCHING event */
 	inst_set_state(in, ST_LAUNCHING);
 	if (p->state == P_READY)
@@ -1491,22 +1513,68 @@ inst_promote(struct inst *in)
 	inst_set_state(in, ST_ONLINE);
 }
 
+/* Lines for an app that does not read its channel (a blocked event loop)
+ * wait here, up to this much; past it a message is refused. */
+#define IPC_OUT_MAX (256u << 10)
+
+/* Write what the app will take of p->ipc_out; watch for room when some is
+ * left. A write error drops the queue (the read side sees the end). */
+static void
+ipc_flush(struct proc *p)
+{
+	size_t done = 0;
+	while (done < p->ipc_out.len) {
+		ssize_t n = write(p->ipc_fd, p->ipc_out.s + done, p->ipc_out.len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			done = p->ipc_out.len;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	if (done == p->ipc_out.len)
+		sbuf_reset(&p->ipc_out);
+	else if (done > 0)
+		memmove(p->ipc_out.s, p->ipc_out.s + done, (p->ipc_out.len -= done) + 1);
+	io_mod(D->loop, &p->ipc_io, p->ipc_out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
 int
 proc_send_ipc(struct proc *p, const char *json_line)
 {
 	if (p->ipc_fd < 0)
 		return -ENOTCONN;
-	/* The channel is non-blocking: a message that does not fit whole is not
-	 * sent (a partial line would corrupt the app's channel). */
+	/* The channel is non-blocking: whole lines are queued, and written as
+	 * the app takes them (a partial line would corrupt its channel). */
 	size_t len = strlen(json_line);
-	int queued = 0;
-	if (ioctl(p->ipc_fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+	if (p->ipc_out.len + len + 1 > IPC_OUT_MAX)
 		return -EAGAIN;
-	struct iovec iov[2] = {{(void *)json_line, len}, {"\n", 1}};
-	ssize_t n = writev(p->ipc_fd, iov, 2);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len + 1 ? 0 : -EAGAIN;
+	bool idle = p->ipc_out.len == 0;
+	sbuf_add(&p->ipc_out, json_line, len);
+	sbuf_addc(&p->ipc_out, '\n');
+	if (idle)
+		ipc_flush(p);
+	return 0;
+}
+
+/* One message from a Node app: 'ready', a metric (its own or corral's
+ * agent's), an answer of the agent, or one for whoever listens (the bus). */
+static void
+ipc_message(struct proc *p, json_t *msg)
+{
+	if (json_is_string(msg) && strcmp(json_string_value(msg), "ready") == 0) {
+		proc_mark_ready(p, "process.send('ready')");
+		return;
+	}
+	if (!p->inst || metrics_from_message(&p->inst->metrics, msg, wall_ms()) != -ENOENT)
+		return;
+	const char *cmd = json_string_value(json_object_get(msg, "cmd"));
+	if (cmd && strcmp(cmd, "NODE_CORRAL") == 0)
+		events_emit(&(struct event){.kind = EV_AGENT_MSG, .in = p->inst, .msg = msg,
+		    .pid = (int)p->pid});
+	else
+		events_emit(&(struct event){.kind = EV_INST_MSG, .in = p->inst, .msg = msg});
 }
 
 /* Messages from a Node app: process.send(x) arrives as one JSON line. */
@@ -1514,6 +1582,10 @@ static void
 on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	struct proc *p = arg;
+	if ((events & EPOLLOUT) && p->ipc_out.len > 0)
+		ipc_flush(p);
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
 	ssize_t n = linebuf_read(&p->ipc_in, p->ipc_fd);
 	if (n == -EAGAIN)
 		return;
@@ -1530,10 +1602,7 @@ on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 		json_t *msg = json_loadb(line, len, JSON_DECODE_ANY, NULL);
 		if (!msg)
 			continue;
-		if (json_is_string(msg) && strcmp(json_string_value(msg), "ready") == 0)
-			proc_mark_ready(p, "process.send('ready')");
-		else if (p->inst)
-			events_emit(&(struct event){.kind = EV_INST_MSG, .in = p->inst, .msg = msg});
+		ipc_message(p, msg);
 		json_decref(msg);
 	}
 }

@@ -127,5 +127,8 @@ int inst_inspect_port(const struct inst *in);
 
 /* Send a JSON message line to a Node app over its IPC channel. */
 int proc_send_ipc(struct proc *p, const char *json_line);
+/* Keep new connections away from p (a heap dump pauses it) or, once every
+ * hold is let go, give them back as its state says. */
+void proc_hold_traffic(struct proc *p, bool hold);
 
 #endif

@@ -338,6 +338,8 @@ inst_free(void *p)
 	free(in->reason);
 	free(in->error);
 	free(in->status_text);
+	json_decref(in->metrics);
+	json_decref(in->profiles);
 	free(in);
 }
 

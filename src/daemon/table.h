@@ -96,6 +96,8 @@ struct inst {
 	char *reason;                 /* why the last restart/stop happened */
 	char *error;                  /* why ERRORED, for describe */
 	char *status_text;            /* sd_notify STATUS= */
+	json_t *metrics;              /* in-app metrics (common/metrics.h), NULL if none */
+	json_t *profiles;             /* files profile.c wrote for it, NULL if none */
 	bool restart_after_stop;      /* a manual restart is stopping first */
 	bool delete_after_stop;
 	struct timer restart_timer;
@@ -183,8 +185,10 @@ struct proc {
 
 	struct cluster_peer *peer;    /* its sockets in cluster mode, NULL if none */
 	int ipc_fd;                   /* Node IPC channel, -1 if none */
+	int traffic_holds;            /* heap dumps under way: no new connections */
 	struct io ipc_io;
 	struct linebuf ipc_in;
+	struct sbuf ipc_out;          /* lines the app has not taken yet */
 	struct ptentry *tree;         /* descendants outside the process group, */
 	size_t ntree;                 /* snapshotted when the stop begins */
 	bool tree_no_orphans;         /* an aborted successor: the instance's orphans

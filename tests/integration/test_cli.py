@@ -292,7 +292,7 @@ def test_unknown_verb(corral):
     # one: heapdump was taken for cleardump (which empties the saved list),
     # plus for flush. PM2's commands that corral lacks say what to use
     # instead.
-    for typed, instead in (("heapdump", "profilers"), ("plus", "PM2 Plus"),
+    for typed, instead in (("snapshot", "corral heapdump"), ("plus", "PM2 Plus"),
                            ("imonit", "corral monit")):
         err = one_line_error(corral, typed)
         assert err.startswith(f"corral {typed}: not in corral; ") and instead in err, err
@@ -472,10 +472,12 @@ def test_pm2_start_flags(corral, tmp_path):
                    "--no-automation", "--ext", "js,json", "--deep-monitoring",
                    "--source-map-support")
     assert r.returncode == 0, r.stderr
-    for flag in ("no-vizion", "no-pmx", "no-automation", "ext", "deep-monitoring",
-                 "source-map-support"):
+    for flag in ("no-vizion", "ext", "deep-monitoring", "source-map-support"):
         assert f"--{flag} is accepted but has no effect in corral" in r.stderr, r.stderr
+    # --no-pmx and --no-automation are PM2's --disable-agent.
+    assert "no-pmx" not in r.stderr and "no-automation" not in r.stderr, r.stderr
     corral.wait_status("a", "online")
+    assert corral.proc("a")["spec"]["disable_agent"] is True
     r = corral.run("start", app("loop.py"), "--name", "b", "-s")
     assert r.returncode == 0 and r.stdout == "", r.stdout
     corral.wait_status("b", "online")

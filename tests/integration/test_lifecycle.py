@@ -39,7 +39,9 @@ def test_start_node_with_node_args(corral):
     wait_log(corral, "na", "hello from node")
     with open(f"/proc/{p['pid']}/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
-    assert argv[1] == b"--max-old-space-size=64" and argv[2].endswith(b"hello.js")
+    # Node's options, then corral's agent (docs/profiling.md), then the script.
+    assert argv[1] == b"--max-old-space-size=64" and argv[2] == b"--require"
+    assert argv[3].endswith(b"/agent.js") and argv[4].endswith(b"hello.js")
 
 
 def test_start_python_is_unbuffered(corral):

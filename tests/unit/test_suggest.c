@@ -43,7 +43,7 @@ test_destructive_verbs_need_a_one_edit_typo(void **state)
 static void
 test_pm2_commands_say_what_to_use(void **state)
 {
-	static const char *const missing[] = {"imonit", "heapdump", "profile:mem",
+	static const char *const missing[] = {"imonit", "snapshot",
 	    "plus", "link", "install", "module:install", "updatePM2", "serve", "report", "attach",
 	    "trigger", "logrotate", "multiset", "gracefulReload"};
 	for (size_t i = 0; i < ARRAY_LEN(missing); i++)
@@ -56,6 +56,11 @@ test_pm2_commands_say_what_to_use(void **state)
 	/* corral has its own deploy now. */
 	assert_null(suggest_pm2_alternative("deploy"));
 	assert_null(suggest_pm2_alternative("start"));
+	/* corral profiles and dumps apps itself. */
+	assert_null(suggest_pm2_alternative("heapdump"));
+	assert_null(suggest_pm2_alternative("profile"));
+	assert_null(suggest_pm2_alternative("profile:cpu"));
+	assert_null(suggest_pm2_alternative("profile:mem"));
 	/* corral has its own update now. */
 	assert_null(suggest_pm2_alternative("update"));
 	assert_null(suggest_pm2_alternative("strat"));

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/spec.h"
 #include "common/units.h"
 #include "common/util.h"
 
@@ -533,4 +534,13 @@ render_json(FILE *f, json_t *j, bool pretty)
 		fputc('\n', f);
 		free(txt);
 	}
+}
+
+bool
+proc_has_agent(json_t *p)
+{
+	json_t *s = json_object_get(p, "spec");
+	return spec_node_agent(json_string_value(json_object_get(s, "interpreter")),
+	    json_is_true(json_object_get(s, "node_ipc")),
+	    json_is_true(json_object_get(s, "disable_agent")));
 }

@@ -17,6 +17,8 @@ void render_describe(FILE *f, json_t *proc);
 /* The in-app metrics of a process (its "axm_monitor"), as a table; nothing
  * when it has none. */
 void render_metrics(FILE *f, json_t *metrics);
+/* Does this process (a process object) run with corral's Node agent? */
+bool proc_has_agent(json_t *p);
 void render_config(FILE *f, json_t *apps);
 /* Print JSON (pretty when human, compact for jlist). */
 void render_json(FILE *f, json_t *j, bool pretty);

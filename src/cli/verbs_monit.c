@@ -49,6 +49,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "cli/render.h"
 #include "cli/verbs.h"
 #include "common/units.h"
 
@@ -638,9 +639,11 @@ request_sample(struct monit *m)
 	}
 	m->next_sample_mono = now + SAMPLE_EVERY_MS;
 	/* In-app metrics come and change without an event: the detail of a
-	 * running process that has some follows them. */
+	 * running process that has them, or whose agent will send them,
+	 * follows them (others are asked again with every full sample). */
 	if (m->detail && strcmp(jstr(m->detail, "status"), "online") == 0 &&
-	    json_object_size(json_object_get(m->detail, "axm_monitor")) > 0)
+	    (m->sample_full || proc_has_agent(m->detail) ||
+	    json_object_size(json_object_get(m->detail, "axm_monitor")) > 0))
 		request_detail(m);
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/perffold.h"
+#include "cli/render.h"
 #include "cli/verbs.h"
 #include "common/perf.h"
 #include "common/spec.h"
@@ -31,16 +32,6 @@
 
 static int perf_fold(struct ctx *x, const char *perf, const char *data, const char *name,
     long long pm_id);
-
-/* Does this process (from a list) run with corral's agent? */
-static bool
-has_agent(json_t *p)
-{
-	json_t *s = json_object_get(p, "spec");
-	return spec_node_agent(json_string_value(json_object_get(s, "interpreter")),
-	    json_is_true(json_object_get(s, "node_ipc")),
-	    json_is_true(json_object_get(s, "disable_agent")));
-}
 
 /* Send one profile request for these targets and print its results: the
  * paths written (or, for a start unless quiet, what runs), errors on
@@ -352,7 +343,7 @@ ids_where(json_t *procs, enum with_agent which)
 	size_t i;
 	json_t *p;
 	json_array_foreach(procs, i, p)
-		if (which == ANY || has_agent(p) == (which == WITH))
+		if (which == ANY || proc_has_agent(p) == (which == WITH))
 			json_array_append_new(ids, json_sprintf("%lld",
 			    (long long)json_integer_value(json_object_get(p, "pm_id"))));
 	return ids;
@@ -378,7 +369,7 @@ profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind
 	size_t i;
 	json_t *p;
 	json_array_foreach(procs, i, p) {
-		if (has_agent(p))
+		if (proc_has_agent(p))
 			continue;
 		if (strcmp(kind, "heap") == 0) {
 			rc |= cli_fail(x, "%s (pm_id %lld) is not a Node app with corral's agent: "

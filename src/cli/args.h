@@ -29,6 +29,7 @@ enum {
 	OG_SORT = 1 << 9,     /* --sort (list) */
 	OG_ALL = 1 << 10,     /* -s/--silent: every verb */
 	OG_ATTACH = 1 << 11,  /* --attach (start, restart, reload, stop) */
+	OG_WEB = 1 << 13,     /* --listen, --token-file (web start) */
 	OG_RUNTIME = 1 << 12, /* --json, --raw, --format, --formatted, --no-auto-exit
 	                         (runtime: for its help; main.c runs it) */
 };

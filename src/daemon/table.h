@@ -62,6 +62,10 @@ struct app {
 	char *spec_text;              /* spec as compact JSON without env, cached for
 	                               * listings; NULL after app_spec_changed() */
 	bool keep_dirty;              /* its record is to be sent to the keeper */
+	/* Counters for `corral web`'s metrics (docs/web.md): bytes written
+	 * to its logs per stream (0 out, 1 err), rolling reloads by outcome. */
+	uint64_t log_bytes[2];
+	uint64_t reloads_ok, reloads_failed;
 };
 
 struct inst {

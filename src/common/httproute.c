@@ -203,6 +203,12 @@ listen_parse(const char *s, char *host, size_t cap, int *port, char **err)
 	const char *colon;
 	char h[64];
 	const char *ps;
+	/* The address as said in messages: one line, not too long. */
+	char shown[65];
+	size_t k = 0;
+	for (const char *p = s ? s : ""; *p && k < sizeof(shown) - 1; p++)
+		shown[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+	shown[k] = '\0';
 	if (!s || !*s) {
 		*err = xstrdup("empty listen address (expected host:port, like 127.0.0.1:9615)");
 		return -1;
@@ -210,7 +216,7 @@ listen_parse(const char *s, char *host, size_t cap, int *port, char **err)
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 		if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(h)) {
-			*err = xasprintf("listen address \"%.64s\": expected [IPv6]:port", s);
+			*err = xasprintf("listen address \"%s\": expected [IPv6]:port", shown);
 			return -1;
 		}
 		memcpy(h, s + 1, (size_t)(close - s - 1));
@@ -218,8 +224,8 @@ listen_parse(const char *s, char *host, size_t cap, int *port, char **err)
 		ps = close + 2;
 	} else if ((colon = strrchr(s, ':')) != NULL) {
 		if ((size_t)(colon - s) >= sizeof(h) || memchr(s, ':', (size_t)(colon - s))) {
-			*err = xasprintf("listen address \"%.64s\": expected host:port (an IPv6 "
-			    "address goes in brackets: [::1]:9615)", s);
+			*err = xasprintf("listen address \"%s\": expected host:port (an IPv6 "
+			    "address goes in brackets: [::1]:9615)", shown);
 			return -1;
 		}
 		memcpy(h, s, (size_t)(colon - s));
@@ -232,20 +238,20 @@ listen_parse(const char *s, char *host, size_t cap, int *port, char **err)
 	char *end;
 	long p = strtol(ps, &end, 10);
 	if (!*ps || *end || p < 1 || p > 65535 || !isdigit((unsigned char)*ps)) {
-		*err = xasprintf("listen address \"%.64s\": the port must be a number from 1 to "
-		    "65535", s);
+		*err = xasprintf("listen address \"%s\": the port must be a number from 1 to "
+		    "65535", shown);
 		return -1;
 	}
 	if (!*h)
 		snprintf(h, sizeof(h), "0.0.0.0");
 	unsigned char buf[16];
 	if (inet_pton(AF_INET, h, buf) != 1 && inet_pton(AF_INET6, h, buf) != 1) {
-		*err = xasprintf("listen address \"%.64s\": \"%s\" is not a numeric IPv4 or IPv6 "
-		    "address", s, h);
+		*err = xasprintf("listen address \"%s\": the host is not a numeric IPv4 or IPv6 "
+		    "address (no names: the daemon does not wait on DNS)", shown);
 		return -1;
 	}
 	if (strlen(h) >= cap) {
-		*err = xasprintf("listen address \"%.64s\" is too long", s);
+		*err = xasprintf("listen address \"%s\" is too long", shown);
 		return -1;
 	}
 	strcpy(host, h);

@@ -644,7 +644,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	return reply_error(conn, MHD_HTTP_NOT_FOUND, "no such path");
 }
 
-static void
+static void PRINTFLIKE(2, 0)
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char *msg = xvasprintf(fmt, ap);

@@ -104,6 +104,8 @@ route_parse(const char *method, const char *path, struct route *r, const char **
 			r->kind = ROUTE_PROCESSES;
 		} else if (n == 1 && seg_is(seg[0], len[0], "events")) {
 			r->kind = ROUTE_EVENTS;
+		} else if (n == 1 && seg_is(seg[0], len[0], "samples")) {
+			r->kind = ROUTE_SAMPLES;
 		} else if (n == 2 && seg_is(seg[0], len[0], "processes")) {
 			r->kind = ROUTE_PROCESS;
 		} else if (n == 2 && seg_is(seg[0], len[0], "logs")) {

@@ -21,6 +21,7 @@ enum route_kind {
 	ROUTE_PROCESS,        /* GET /api/v1/processes/{target} */
 	ROUTE_LOGS,           /* GET /api/v1/logs/{target} */
 	ROUTE_EVENTS,         /* GET /api/v1/events (Server-Sent Events) */
+	ROUTE_SAMPLES,        /* GET /api/v1/samples (the dashboard's history) */
 	ROUTE_ACTION,         /* POST /api/v1/processes/{target}/{action} */
 	ROUTE_SCALE,          /* POST /api/v1/apps/{name}/scale */
 };

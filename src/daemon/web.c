@@ -34,6 +34,7 @@
 #include "common/jsonw.h"
 #include "common/log.h"
 #include "common/settings.h"
+#include "common/spec.h"
 #include "daemon/apps.h"
 #include "daemon/events.h"
 #include "daemon/procinfo.h"
@@ -53,6 +54,11 @@
 #define WEB_HEARTBEAT_MS 15000
 #define WEB_TOKEN_MAX 4096
 #define WEB_LOG_LINES_MAX 1000
+/* While an event stream is open (a dashboard), every instance is sampled
+ * every WEB_SAMPLE_MS and the last WEB_SAMPLES samples are kept for the
+ * page's charts: 3 minutes, a few bytes per instance each. */
+#define WEB_SAMPLE_MS 2000
+#define WEB_SAMPLES 90
 
 /* The page (src/daemon/web/dashboard.html), compiled in by the Makefile. */
 extern const unsigned char web_dashboard_html[];
@@ -82,6 +88,9 @@ struct web {
 	uint64_t dropped;           /* events not sent to slow streams */
 	size_t nstreams;
 	LIST_HEAD(, sse) streams;
+	struct timer sample_timer;
+	char *samples[WEB_SAMPLES]; /* a ring of JSON texts, oldest at next */
+	size_t next_sample;
 };
 
 /* ---- the loop's side ---- */
@@ -475,7 +484,69 @@ on_heartbeat(struct loop *l, struct timer *t, void *arg)
 	struct sse *s;
 	LIST_FOREACH(s, &w->streams, link)
 		sse_push(w, s, ": keepalive\n\n", 13);
-	timer_start(D->loop, &w->heartbeat, WEB_HEARTBEAT_MS);
+	if (w->nstreams)
+		timer_start(D->loop, &w->heartbeat, WEB_HEARTBEAT_MS);
+}
+
+/* One sample of every instance, for the charts: {"at":ms,"procs":[[pm_id,
+ * cpu %, memory bytes, lb state or null, accept-queue depth], ...]}. */
+static char *
+take_sample(void)
+{
+	struct sbuf b = SBUF_INIT;
+	sbuf_addf(&b, "{\"at\":%lld,\"procs\":[", (long long)wall_ms());
+	struct inst *in;
+	size_t n = 0;
+	TAILQ_FOREACH(in, &D->insts, link) {
+		sampler_refresh(&in, 1);
+		bool ok = procinfo_sampled(in);
+		sbuf_addf(&b, "%s[%d,%.1f,%lld,", n++ ? "," : "", in->pm_id, ok ? in->cpu_pct : 0.0,
+		    ok ? (long long)in->mem_bytes : 0LL);
+		if (in->app->spec.exec_mode == MODE_CLUSTER) {
+			int64_t queued;
+			const char *lb = procinfo_lb(in, &queued);
+			sbuf_addf(&b, "\"%s\",%lld]", lb, (long long)queued);
+		} else {
+			sbuf_adds(&b, "null,0]");
+		}
+	}
+	sbuf_adds(&b, "]}");
+	return sbuf_take(&b);
+}
+
+static void sse_push(struct web *w, struct sse *s, const char *text, size_t len);
+
+static void
+on_sample(struct loop *l, struct timer *t, void *arg)
+{
+	struct web *w = arg;
+	if (!w->nstreams)
+		return;         /* no page open: nothing sampled */
+	char *s = take_sample();
+	free(w->samples[w->next_sample]);
+	w->samples[w->next_sample] = s;
+	w->next_sample = (w->next_sample + 1) % WEB_SAMPLES;
+	char *ev = xasprintf("event: sample\ndata: %s\n\n", s);
+	struct sse *c;
+	LIST_FOREACH(c, &w->streams, link)
+		sse_push(w, c, ev, strlen(ev));
+	free(ev);
+	timer_start(D->loop, &w->sample_timer, WEB_SAMPLE_MS);
+}
+
+static enum MHD_Result
+get_samples(struct web *w, struct MHD_Connection *conn)
+{
+	struct sbuf b = SBUF_INIT;
+	sbuf_addc(&b, '[');
+	size_t n = 0;
+	for (size_t i = 0; i < WEB_SAMPLES; i++) {
+		const char *s = w->samples[(w->next_sample + i) % WEB_SAMPLES];
+		if (s)
+			sbuf_addf(&b, "%s%s", n++ ? "," : "", s);
+	}
+	sbuf_adds(&b, "]\n");
+	return reply_sbuf(conn, MHD_HTTP_OK, JSON_TYPE, &b);
 }
 
 static enum MHD_Result
@@ -503,8 +574,10 @@ get_events(struct web *w, struct MHD_Connection *conn)
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, WEB_STREAM_TIMEOUT_S);
 	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
-	if (!w->streams.lh_first->link.le_next)
+	if (!timer_armed(&w->heartbeat))
 		timer_start(D->loop, &w->heartbeat, WEB_HEARTBEAT_MS);
+	if (!timer_armed(&w->sample_timer))
+		timer_start(D->loop, &w->sample_timer, 0);
 	return ret;
 }
 
@@ -629,6 +702,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return get_logs(conn, &r);
 	case ROUTE_EVENTS:
 		return get_events(w, conn);
+	case ROUTE_SAMPLES:
+		return get_samples(w, conn);
 	case ROUTE_ACTION:
 	case ROUTE_SCALE:
 		if (D->shutting_down)
@@ -760,6 +835,9 @@ web_free(struct web *w)
 	}
 	timer_stop(D->loop, &w->timer);
 	timer_stop(D->loop, &w->heartbeat);
+	timer_stop(D->loop, &w->sample_timer);
+	for (size_t i = 0; i < WEB_SAMPLES; i++)
+		free(w->samples[i]);
 	if (w->listen_fd >= 0)
 		close(w->listen_fd);
 	free(w->listen);
@@ -795,6 +873,7 @@ web_start(const char *listen, const char *token_file, char **err)
 	LIST_INIT(&w->streams);
 	timer_init(&w->timer, on_timer, w);
 	timer_init(&w->heartbeat, on_heartbeat, w);
+	timer_init(&w->sample_timer, on_sample, w);
 	w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, on_request, w,
 	    MHD_OPTION_LISTEN_SOCKET, fd,

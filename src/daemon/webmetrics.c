@@ -272,24 +272,16 @@ web_metrics(struct sbuf *b, bool openmetrics)
 	free(apps);
 }
 
-/* Whether in should be online and is not: starting, waiting to restart
- * after an exit, errored, restarting, or its process gone. */
+/* Whether in should be online and ready and is not: the rule of `corral
+ * ready` (src/cli/verbs_query.c): every instance not stopped is online
+ * and ready (bound its ports in cluster mode; said so with wait_ready). */
 static bool
 missing(const struct inst *in)
 {
-	switch (in->state) {
-	case ST_ONLINE:
-		return strcmp(procinfo_status(in), "online") != 0;
-	case ST_LAUNCHING:
-	case ST_WAITING:
-	case ST_ERRORED:
-		return true;
-	case ST_STOPPING:
-		return in->restart_after_stop;
-	case ST_STOPPED:
+	const char *status = procinfo_status(in);
+	if (strcmp(status, "stopped") == 0)
 		return false;
-	}
-	return false;
+	return strcmp(status, "online") != 0 || !in->proc || in->proc->ready_mono < 0;
 }
 
 bool

@@ -6,14 +6,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
 from clusterapp import start_node
 from conftest import APPS, free_port, wait_for
+from test_runtime import run as run_runtime, runtimes  # noqa: F401 (a fixture)
 from webhelpers import bearer, get_json, refused, request, token_file, web_start
 
 PROMTOOL = shutil.which("promtool")
@@ -355,3 +356,32 @@ def test_a_real_prometheus_scrapes_one_series_per_instance(corral, tmp_path):
     finally:
         prom.terminate()
         prom.wait(timeout=10)
+
+
+def test_corral_runtime_serves_from_the_environment(corral, runtimes, tmp_path):
+    """CORRAL_WEB_LISTEN and CORRAL_WEB_TOKEN_FILE, for containers: the
+    probes and an action work, and a bad address does not stop the apps."""
+    port = free_port()
+    r = run_runtime(corral, runtimes, "/bin/sleep", "--name", "app", "--", "1000",
+                    namespace=False,
+                    env={"CORRAL_WEB_LISTEN": f"127.0.0.1:{port}",
+                         "CORRAL_WEB_TOKEN_FILE": token_file(tmp_path)})
+    wait_for(lambda: get_json(port, "/readyz")[0] == 200, what="readyz")
+    assert request(port, "/healthz")[0] == 200
+    _, text = metrics(port)
+    assert 'corral_up{app="app",namespace="default",pm_id="0",instance="0"} 1' in text
+    pid = corral.proc("app")["pid"]
+    assert get_json(port, "/api/v1/processes/app/restart", method="POST",
+                    headers=bearer())[0] == 202
+    wait_for(lambda: corral.proc("app")["pid"] not in (0, pid), what="the restart")
+    r.signal(signal.SIGTERM)
+    assert r.wait() == 0, r.stderr()
+
+
+def test_corral_runtime_with_a_bad_address_says_so_and_runs(corral, runtimes):
+    r = run_runtime(corral, runtimes, "/bin/sleep", "--name", "app", "--", "1000",
+                    namespace=False, env={"CORRAL_WEB_LISTEN": "localhost:80"})
+    corral.wait_status("app", "online")
+    assert "web: listen address \"localhost:80\"" in r.stderr() and "not serving" in r.stderr()
+    r.signal(signal.SIGTERM)
+    assert r.wait() == 0, r.stderr()

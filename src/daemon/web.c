@@ -66,6 +66,7 @@ extern const size_t web_dashboard_html_len;
 
 struct sse {
 	LIST_ENTRY(sse) link;
+	struct web *w;
 	struct MHD_Connection *conn;
 	struct sbuf buf;            /* not yet taken by MHD */
 	size_t off;
@@ -449,8 +450,7 @@ sse_free(void *cls)
 {
 	struct sse *s = cls;
 	LIST_REMOVE(s, link);
-	if (D->web)
-		D->web->nstreams--;
+	s->w->nstreams--;
 	sbuf_free(&s->buf);
 	free(s);
 }
@@ -461,7 +461,7 @@ sse_wake(struct sse *s)
 	if (s->suspended) {
 		s->suspended = false;
 		MHD_resume_connection(s->conn);
-		timer_start(D->loop, &D->web->timer, 0);
+		timer_start(D->loop, &s->w->timer, 0);
 	}
 }
 
@@ -556,6 +556,7 @@ get_events(struct web *w, struct MHD_Connection *conn)
 		return reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many event streams "
 		    "(%d)", WEB_MAX_STREAMS);
 	struct sse *s = xcalloc(1, sizeof(*s));
+	s->w = w;
 	s->conn = conn;
 	const char *logs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "logs");
 	s->logs = logs && strcmp(logs, "0") != 0;

@@ -263,8 +263,13 @@ def test_logs_and_the_event_stream(corral, tmp_path):
         chunk = s.recv(65536)
         assert chunk, got
         got += chunk
-    s.close()
     assert b"event: process" in got and b"event: log" in got
+    # Stopping the server ends the open stream.
+    corral.ok("web", "stop")
+    while s.recv(65536):
+        pass
+    s.close()
+    assert corral.ok("list")
 
 
 def test_unknown_paths_wrong_methods_and_oversized_requests(corral):

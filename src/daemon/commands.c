@@ -107,15 +107,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 			return;
 		}
 	} else {
-		struct inst *in;
-		TAILQ_FOREACH(in, &D->insts, link)
-			n++;
-		ins = xcalloc(n ? n : 1, sizeof(*ins));
-		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link) {
-			state_step();
-			ins[n++] = in;
-		}
+		ins = table_all_insts(&n);
 	}
 	if (stream) {
 		struct listing *l = xcalloc(1, sizeof(*l));
@@ -596,15 +588,7 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 		if (!resolve(c, id, req, &ins, &n))
 			return;
 	} else {
-		struct inst *in;
-		TAILQ_FOREACH(in, &D->insts, link)
-			n++;
-		ins = xcalloc(n ? n : 1, sizeof(*ins));
-		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link) {
-			state_step();
-			ins[n++] = in;
-		}
+		ins = table_all_insts(&n);
 	}
 	json_t *files = json_array();
 	/* Instances of one app may share their files (merge_logs): once each. */

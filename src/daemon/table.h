@@ -227,6 +227,9 @@ void inst_remove(struct inst *in);
 /* Remove an app with no running instance. */
 void app_remove(struct app *app);
 
+/* Every instance, in pm_id order: a new array (the caller frees it) of *n. */
+struct inst **table_all_insts(size_t *n);
+
 struct inst *inst_by_pm_id(int pm_id);
 /* By the ids that are never reused (NULL when gone). */
 struct inst *inst_by_uid(uint64_t uid);

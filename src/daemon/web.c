@@ -214,15 +214,7 @@ get_processes(struct MHD_Connection *conn, const struct route *r, bool env)
 		if (!(ins = resolve(conn, r->target, &n, &ret)))
 			return ret;
 	} else {
-		struct inst *in;
-		TAILQ_FOREACH(in, &D->insts, link)
-			n++;
-		ins = xcalloc(n ? n : 1, sizeof(*ins));
-		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link) {
-			state_step();
-			ins[n++] = in;
-		}
+		ins = table_all_insts(&n);
 	}
 	append_procs(&b, ins, n, env);
 	free(ins);

@@ -16,8 +16,9 @@
 struct event;
 
 /* Serve on listen ("host:port"), the token read from token_file (NULL or
- * "": read-only). A server already running is replaced only once the new
- * one listens. 0, or -errno with *err (one line) and nothing changed. */
+ * "": read-only). A server already running on another address is replaced
+ * only once the new one listens (on the same address, it closes first).
+ * 0, or -errno with *err (one line). */
 int web_start(const char *listen, const char *token_file, char **err);
 /* Stop serving (closing every connection); a no-op when off. */
 void web_stop(void);

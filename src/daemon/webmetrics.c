@@ -140,19 +140,13 @@ void
 web_metrics(struct sbuf *b, bool openmetrics)
 {
 	struct mw m = {.b = b, .om = openmetrics};
-	size_t n = 0;
+	size_t n;
 	struct inst *in;
-	TAILQ_FOREACH(in, &D->insts, link)
-		n++;
-	struct inst **ins = xcalloc(n ? n : 1, sizeof(*ins));
+	struct inst **ins = table_all_insts(&n);
 	char **lab = xcalloc(n ? n : 1, sizeof(*lab));
-	n = 0;
-	TAILQ_FOREACH(in, &D->insts, link) {
-		state_step();
-		lab[n] = labels_of(in->app->spec.name, in->app->spec.namespace, in->pm_id,
-		    in->index);
-		ins[n++] = in;
-	}
+	for (size_t i = 0; i < n; i++)
+		lab[i] = labels_of(ins[i]->app->spec.name, ins[i]->app->spec.namespace,
+		    ins[i]->pm_id, ins[i]->index);
 	sampler_refresh(ins, n);
 	long tck = sysconf(_SC_CLK_TCK);
 	int64_t now = wall_ms();

@@ -532,3 +532,9 @@ runtime_free(void)
 	free(rt);
 	D->runtime = NULL;
 }
+
+bool
+runtime_apps_started(void)
+{
+	return !D->runtime || D->runtime->started;
+}

@@ -18,6 +18,7 @@
 #include "daemon/apps.h"
 #include "daemon/server.h"
 #include "daemon/procinfo.h"
+#include "daemon/runtime.h"
 #include "daemon/sampler.h"
 #include "daemon/state.h"
 #include "daemon/table.h"
@@ -296,6 +297,11 @@ missing(const struct inst *in)
 bool
 web_ready(struct sbuf *b)
 {
+	/* A container's apps are not there yet: not ready, with none missing. */
+	if (!runtime_apps_started()) {
+		sbuf_adds(b, "[]");
+		return false;
+	}
 	sbuf_addc(b, '[');
 	size_t k = 0;
 	struct inst *in;

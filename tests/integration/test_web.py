@@ -367,11 +367,25 @@ def test_corral_runtime_serves_from_the_environment(corral, runtimes, tmp_path):
     """CORRAL_WEB_LISTEN and CORRAL_WEB_TOKEN_FILE, for containers: the
     probes and an action work, and a bad address does not stop the apps."""
     port = free_port()
-    r = run_runtime(corral, runtimes, "/bin/sleep", "--name", "app", "--", "1000",
-                    namespace=False,
+    # An ecosystem file that takes a second to load: the runtime serves
+    # before its apps exist, and must not say ready then.
+    eco = os.path.join(str(tmp_path), "ecosystem.config.js")
+    with open(eco, "w") as f:
+        f.write("const t = Date.now(); while (Date.now() - t < 1000);\n"
+                "module.exports = {apps: [{name: 'app', script: '/bin/sleep', args: '1000'}]};\n")
+    r = run_runtime(corral, runtimes, eco, namespace=False,
                     env={"CORRAL_WEB_LISTEN": f"127.0.0.1:{port}",
                          "CORRAL_WEB_TOKEN_FILE": token_file(tmp_path)})
-    wait_for(lambda: get_json(port, "/readyz")[0] == 200, what="readyz")
+    status, body = wait_for(lambda: get_json(port, "/readyz"), what="the server")
+    assert status == 503 and not corral.procs("app"), body
+    # Ready once the app runs.
+    def ready():
+        if get_json(port, "/readyz")[0] != 200:
+            return False
+        ps = corral.procs("app")
+        assert ps and ps[0]["status"] == "online", f"ready before the app runs: {ps}"
+        return True
+    wait_for(ready, what="readyz")
     assert request(port, "/healthz")[0] == 200
     _, text = metrics(port)
     assert 'corral_up{app="app",namespace="default",pm_id="0",instance="0"} 1' in text

@@ -79,6 +79,16 @@ def test_start_status_stop_and_the_setting_survives_the_daemon(corral):
     assert refused(port)
 
 
+def test_the_server_comes_back_after_corral_update(corral):
+    port = web_start(corral)
+    pid = corral.daemon_pid()
+    corral.ok("update")
+    assert corral.daemon_pid() == pid
+    wait_for(lambda: request(port, "/healthz")[0] == 200, what="the server after the update")
+    assert json.loads(corral.ok("web", "status", "--json"))["listen"] == f"127.0.0.1:{port}"
+    assert "web: MHD" not in corral.daemon_log()
+
+
 def test_start_refuses_a_taken_or_invalid_address_with_one_line(corral, tmp_path):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

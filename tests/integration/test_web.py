@@ -154,7 +154,15 @@ def test_metrics_pass_promtool_and_carry_every_instance(corral, tmp_path):
     assert reasons[fork | {("reason", "restarted by request")}] == 1, reasons
     # The log bytes an app wrote are counted per stream.
     out = series(text, "corral_log_bytes_total")
-    assert out[frozenset({("app", "web"), ("namespace", "default"), ("stream", "out")})] > 0
+    web_out = frozenset({("app", "web"), ("namespace", "default"), ("stream", "out")})
+    assert out[web_out] > 0
+    # A rolling reload counts as ok once it is over.
+    web_ok = frozenset({("app", "web"), ("namespace", "default"), ("outcome", "ok")})
+    assert series(text, "corral_app_reloads_total")[web_ok] == 0
+    corral.ok("reload", "web")
+    _, text = metrics(port)
+    assert series(text, "corral_app_reloads_total")[web_ok] == 1
+    assert series(text, "corral_log_bytes_total")[web_out] > out[web_out]
     # OpenMetrics when asked for.
     headers, om = metrics(port, "application/openmetrics-text; version=1.0.0")
     assert headers["content-type"].startswith("application/openmetrics-text")

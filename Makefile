@@ -54,6 +54,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The host side of corral deploy is compiled in (.incbin).
+$(BUILD)/src/cli/verbs_deploy.o: src/cli/deploy-remote.sh
+
 $(BUILD)/gen/web_dashboard.c: src/daemon/web/dashboard.html scripts/embed
 	@mkdir -p $(dir $@)
 	scripts/embed $< web_dashboard_html > $@

@@ -50,7 +50,7 @@
 
 const struct opt_def args_options[] = {
 #include "common/fields.def"
-	{.lng = "force", .shrt = 'f', .arg = 0, .groups = S | OG_RESTART | OG_SAVE, .help = "start another copy / overwrite"},
+	{.lng = "force", .shrt = 'f', .arg = 0, .groups = S | OG_RESTART | OG_SAVE | OG_DEPLOY, .help = "start another copy / overwrite (deploy: from a tree with changes)"},
 	{.lng = "env", .shrt = 0, .arg = 1, .groups = S | OG_CONFIG | A, .help = "use env_<name> of the ecosystem file"},
 	{.lng = "only", .shrt = 0, .arg = 1, .groups = S | OG_CONFIG | A, .help = "only these apps of the ecosystem file (a,b)"},
 	{.lng = "update-env", .shrt = 'a', .arg = 0, .groups = OG_RESTART, .help = "give the app the current shell environment"},
@@ -87,6 +87,9 @@ const struct opt_def args_options[] = {
 	{.lng = "v8", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
 	{.lng = "event-loop-inspector", .shrt = 0, .arg = 0, .groups = S, .help = "(no effect)", .no_effect = "corral injects no agent into apps"},
 	{.lng = "ext", .shrt = 0, .arg = 1, .groups = S, .help = "(no effect)", .no_effect = "--watch restarts on a change to any file not ignored (--ignore-watch)"},
+	{.lng = "serial", .shrt = 0, .arg = 0, .groups = OG_DEPLOY, .help = "one host at a time (default: max_parallel, all)"},
+	{.lng = "stop-on-failure", .shrt = 0, .arg = 0, .groups = OG_DEPLOY, .help = "switch hosts one by one, stop at the first failure (default with many hosts)"},
+	{.lng = "no-stop-on-failure", .shrt = 0, .arg = 0, .groups = OG_DEPLOY, .help = "switch every host even when one fails"},
 	{.lng = "listen", .shrt = 0, .arg = 1, .groups = OG_WEB, .help = "web start: the address to serve on (default 127.0.0.1:9615)"},
 	{.lng = "token-file", .shrt = 0, .arg = 1, .groups = OG_WEB, .help = "web start: a file (mode 0600) holding the token actions need; without, read-only"},
 	{.lng = "no-color", .shrt = 0, .arg = 0, .groups = OG_ALL, .help = "no colours (as NO_COLOR=1)"},

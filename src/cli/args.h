@@ -29,9 +29,10 @@ enum {
 	OG_SORT = 1 << 9,     /* --sort (list) */
 	OG_ALL = 1 << 10,     /* -s/--silent: every verb */
 	OG_ATTACH = 1 << 11,  /* --attach (start, restart, reload, stop) */
-	OG_WEB = 1 << 13,     /* --listen, --token-file (web start) */
 	OG_RUNTIME = 1 << 12, /* --json, --raw, --format, --formatted, --no-auto-exit
 	                         (runtime: for its help; main.c runs it) */
+	OG_DEPLOY = 1 << 13,  /* --serial, --no-stop-on-failure, --force (deploy) */
+	OG_WEB = 1 << 14,     /* --listen, --token-file (web start) */
 };
 
 struct opt_def {

@@ -21,6 +21,7 @@
 #include "cli/args.h"
 #include "cli/complain.h"
 #include "cli/conn.h"
+#include "cli/remote.h"
 #include "cli/render.h"
 #include "cli/suggest.h"
 #include "cli/verbs.h"
@@ -376,6 +377,9 @@ static const struct verb verbs[] = {
 	    "show an ecosystem file as corral will run it", SAFE},
 	{"ecosystem", {"init", 0}, OG_SAVE, verb_ecosystem, "ecosystem",
 	    "write a sample ecosystem.config.js", SAFE},
+	{"deploy", {0}, OG_DEPLOY, verb_deploy,
+	    "deploy [ecosystem file] <env> [setup|update|revert [n]|curr|prev|list|exec <cmd>|<ref>]",
+	    "ship a release of the file's deploy.<env> to its hosts over ssh and git", SAFE},
 	{"runtime", {0}, OG_START | OG_CONFIG | OG_RUNTIME, NULL,
 	    "runtime <ecosystem file|script> [start options] [--json|--raw|--format|--formatted] "
 	    "[--no-auto-exit]",
@@ -426,6 +430,25 @@ static const struct {
 	    "  ?                the keys\n"
 	    "  q, Esc, Ctrl-C   quit\n"
 	    "Without colours (a terminal without them, or NO_COLOR set) it stays readable."},
+	{"deploy",
+	    "The file's deploy.<env> section is PM2's (user, host, port, key, ssh_options,\n"
+	    "forward-agent, repo, ref, path, fetch, env, pre-setup, post-setup,\n"
+	    "pre-deploy-local, pre-deploy, post-deploy) plus keep_releases (5) and\n"
+	    "max_parallel. Without a file, ecosystem.config.js (or PM2's other names) here.\n"
+	    "\ncommands:\n"
+	    "  setup            clone the repo into path/source on every host\n"
+	    "  update           (the default) fetch, check out path/releases/<time>, run\n"
+	    "                   post-deploy there, then switch path/current to it\n"
+	    "  <ref>            the same with that ref\n"
+	    "  revert [n]       post-deploy in the release n back, then switch to it\n"
+	    "  curr, prev       the current / previous release and commit\n"
+	    "  list             every switch: release, commit, date, who\n"
+	    "  exec \"<cmd>\"     run a command in path/current on every host\n"
+	    "A failed step leaves current on the old release. With several hosts,\n"
+	    "they are prepared in parallel, then switched one by one, stopping at the\n"
+	    "first failure. docs/deploy.md has the details.\n"
+	    "\ncorral --host ssh://user@host[:port] <command> (or CORRAL_HOST) runs any\n"
+	    "other command by the corral of that host, through ssh."},
 };
 
 static const struct verb *
@@ -450,6 +473,8 @@ usage(FILE *f)
 		fprintf(f, "  %-16s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nstate lives in $CORRAL_HOME (default ~/.corral). "
 	    "corral help <command> shows its options.\n");
+	fprintf(f, "corral --host ssh://user@host[:port] <command> runs it on that host "
+	    "(also CORRAL_HOST).\n");
 }
 
 static void
@@ -533,6 +558,26 @@ cli_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* --host ssh://user@host[:port] (or CORRAL_HOST): the host's corral runs
+	 * the command; deploy, help and version stay here. */
+	const char *host = NULL;
+	if (strcmp(argv[1], "--host") == 0 || str_starts(argv[1], "--host=")) {
+		int skip = argv[1][6] == '=' ? 1 : 2;
+		host = skip == 1 ? argv[1] + 7 : argv[2];
+		if (!host || argc <= skip + 1) {
+			fprintf(stderr, "corral: usage: corral --host ssh://[user@]host[:port] "
+			    "<command> [arguments]\n");
+			return 2;
+		}
+		argc -= skip;
+		argv += skip;
+	} else if (getenv("CORRAL_HOST") && *getenv("CORRAL_HOST")) {
+		host = getenv("CORRAL_HOST");
+	}
+	if (host && strcmp(argv[1], "deploy") != 0 && strcmp(argv[1], "help") != 0 &&
+	    strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0 &&
+	    strcmp(argv[1], "version") != 0 && strcmp(argv[1], "--version") != 0)
+		return remote_run(host, argc - 1, argv + 1);
 	const char *name = argv[1];
 	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
 		usage(stdout);

@@ -56,6 +56,21 @@ sample_ecosystem(void)
 "      exp_backoff_restart_delay: 100,\n"
 "    },\n"
 "  ],\n"
+"  // corral deploy production setup, then corral deploy production (docs/deploy.md)\n"
+"  deploy: {\n"
+"    production: {\n"
+"      user: 'deploy',\n"
+"      host: ['web1.example.com', 'web2.example.com'],\n"
+"      ref: 'origin/main',\n"
+"      repo: 'git@github.com:example/app.git',\n"
+"      path: '/srv/app',                 // source/, releases/, current -> releases/...\n"
+"      keep_releases: 5,\n"
+"      'post-deploy': 'npm ci && corral startOrReload ecosystem.config.js --env production',\n"
+"      env: {\n"
+"        NODE_ENV: 'production',\n"
+"      },\n"
+"    },\n"
+"  },\n"
 "};\n", lb, kill_timeout);
 	free(lb);
 	free(kill_timeout);

@@ -23,8 +23,6 @@ static const struct {
 } pm2_only[] = {
 	{{"imonit", 0},
 	    "corral monit is the dashboard"},
-	{{"deploy", 0},
-	    "deploy with your own tool, then run corral startOrReload ecosystem.config.js"},
 	{{"install", "uninstall", "module:install", "module:uninstall", "module:update",
 	    "module:generate", "package", "publish", 0},
 	    "there are no modules; log rotation is built in (corral get lists its settings, "

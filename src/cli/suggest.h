@@ -14,7 +14,7 @@
  *     for a one-edit typo of that very verb ("delte", "restrat").
  *   - An option is suggested only among the options of the verb typed: `list
  *     --prot` does not propose `--port`, an option of start.
- *   - A PM2 command corral does not have (imonit, deploy, heapdump, plus,
+ *   - A PM2 command corral does not have (imonit, heapdump, plus,
  *     install, ...) is not a typo: the answer says what to use instead.
  *
  * Pure: words in, words out.

@@ -13,6 +13,7 @@
  *   verbs_config.c  config, ecosystem, and loading ecosystem files
  *   verbs_monit.c   monit (the ncurses dashboard)
  *   verbs_settings.c set, get, unset (the global settings)
+ *   verbs_deploy.c  deploy (ssh and git; the host side is deploy-remote.sh)
  *   verbs_web.c     web start, stop, status (the daemon's HTTP server)
  *
  * A verb returns the exit code: 0, or 1 after one line on stderr
@@ -150,5 +151,6 @@ int verb_update(struct ctx *x);
 int verb_config(struct ctx *x);
 int verb_ecosystem(struct ctx *x);
 int verb_monit(struct ctx *x);
+int verb_deploy(struct ctx *x);
 
 #endif

@@ -181,6 +181,20 @@ fd_set_cloexec(int fd, bool on)
 	return fcntl(fd, F_SETFD, fl) < 0 ? -errno : 0;
 }
 
+long long
+env_number(const char *name, long long min, long long max, long long dflt)
+{
+	const char *s = getenv(name);
+	if (s == NULL || *s == '\0')
+		return dflt;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return dflt;
+	return v;
+}
+
 int64_t
 mono_ms(void)
 {

@@ -47,6 +47,10 @@ void child_signals_reset(void);
 int fd_set_nonblock(int fd, bool on);
 int fd_set_cloexec(int fd, bool on);
 
+/* The environment variable name as a whole decimal number in [min, max],
+ * or dflt when it is unset, empty, not a number or out of range. */
+long long env_number(const char *name, long long min, long long max, long long dflt);
+
 /* Milliseconds on CLOCK_MONOTONIC and on the wall clock. */
 int64_t mono_ms(void);
 int64_t wall_ms(void);

@@ -151,15 +151,8 @@ config_doc_have_node(void)
 static int
 timeout_ms(void)
 {
-	const char *s = getenv("CORRAL_CONFIG_TIMEOUT_MS");
-	if (s == NULL || *s == '\0')
-		return JS_DEFAULT_TIMEOUT_MS;
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v <= 0 || v > 24L * 3600 * 1000)
-		return JS_DEFAULT_TIMEOUT_MS;
-	return (int)v;
+	return (int)env_number("CORRAL_CONFIG_TIMEOUT_MS", 1, 24LL * 3600 * 1000,
+	    JS_DEFAULT_TIMEOUT_MS);
 }
 
 /* Move fd above the standard descriptors and fd 3, CLOEXEC; -errno. */

@@ -29,6 +29,11 @@
 #define BYE_TIMEOUT_MS 3000
 /* A keeper that keeps dying is started again at most this often. */
 #define RESPAWN_MIN_MS 5000
+/* What may wait for a keeper that does not read (stopped, wedged) before
+ * it is given up: bytes (CORRAL_KEEP_QUEUE_MAX overrides it) and
+ * descriptors, which are duplicates held in the daemon's own table. */
+#define QUEUE_MAX_BYTES (16u << 20)
+#define QUEUE_MAX_FDS 1024u
 
 /* A frame the socket did not take yet. Its descriptors are our own
  * duplicates until they are sent (the caller may close its own at once). */
@@ -48,6 +53,9 @@ struct keep {
 	bool live;                /* started: records and descriptors flow */
 	struct io io;
 	struct out_list queue;
+	size_t queued_bytes;      /* in queue, not sent yet */
+	unsigned queued_fds;
+	size_t queue_max;
 	bool dirty;               /* some record is marked */
 	int last_next_pm_id;      /* what the keeper has */
 	struct timer respawn;
@@ -57,6 +65,7 @@ struct keep {
 };
 
 static void keeper_lost(const char *why);
+static void keeper_wedged(struct keep *k);
 static void sync_all(void);
 
 /* ---- sending ---- */
@@ -78,6 +87,8 @@ queue_clear(struct keep *k)
 		STAILQ_REMOVE_HEAD(&k->queue, link);
 		out_free(o);
 	}
+	k->queued_bytes = 0;
+	k->queued_fds = 0;
 }
 
 /* sendmsg() of buf[off..len), with fds when given. Bytes sent or -errno. */
@@ -108,8 +119,10 @@ send_head(struct keep *k)
 	/* The descriptors went with the first byte. */
 	for (unsigned i = 0; i < o->nfds; i++)
 		close(o->fds[i]);
+	k->queued_fds -= o->nfds;
 	o->nfds = 0;
 	o->off += (size_t)n;
+	k->queued_bytes -= (size_t)n;
 	if (o->off < o->len)
 		return 0;
 	STAILQ_REMOVE_HEAD(&k->queue, link);
@@ -197,8 +210,12 @@ send_frame(enum keep_op op, uint64_t key, const char *blob, size_t len, const in
 	}
 	bool was_empty = STAILQ_EMPTY(&k->queue);
 	STAILQ_INSERT_TAIL(&k->queue, o, link);
+	k->queued_bytes += o->len - o->off;
+	k->queued_fds += o->nfds;
 	if (was_empty)
 		watch_output(k, true);
+	if (k->queued_bytes > k->queue_max || k->queued_fds > QUEUE_MAX_FDS)
+		keeper_wedged(k);
 }
 
 static void
@@ -601,8 +618,9 @@ go_live(struct keep *k, int fd)
 {
 	k->fd = fd;
 	fd_set_nonblock(fd, true);
-	/* Room for bursts (a snapshot of many descriptors) before we queue. */
-	int sz = 4 << 20;
+	/* Room for bursts (a snapshot of many descriptors) before we queue;
+	 * no more than what may wait in our own queue. */
+	int sz = k->queue_max < (4u << 20) ? (int)k->queue_max : 4 << 20;
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	if (io_add(D->loop, &k->io, fd, EPOLLIN, on_keeper, k) < 0) {
 		dlog("keeper: cannot watch its connection: %s", strerror(errno));
@@ -674,6 +692,21 @@ on_respawn(struct loop *l, struct timer *t, void *arg)
 	struct keep *k = arg;
 	if (k->fd < 0 && !D->shutting_down)
 		spawn_keeper(k);
+}
+
+/* The keeper stopped reading while records and descriptors piled up for
+ * it: it cannot be trusted with a handover any more. Stop it for good (a
+ * keeper that wakes up later would see our end closed and start a daemon
+ * of its own), and start a fresh one, which gets everything anew. */
+static void
+keeper_wedged(struct keep *k)
+{
+	char why[96];
+	snprintf(why, sizeof(why), "it stopped reading: %zu bytes and %u descriptors waited",
+	    k->queued_bytes, k->queued_fds);
+	if (k->pid > 0)
+		kill(k->pid, SIGKILL);
+	keeper_lost(why);
 }
 
 static void
@@ -753,8 +786,10 @@ take_over(int fd, struct keep_items *got)
 		if (left <= 0)
 			break;
 		int pr = poll(&pfd, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
+		if (pr < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
 		if (pr <= 0)
 			continue;
 		ssize_t got_n = keep_reader_fill(&r, fd);
@@ -824,6 +859,7 @@ keep_attach(struct keep_items *got, bool *found)
 	D->keep = k;
 	k->fd = -1;
 	k->dump_fd = -1;
+	k->queue_max = (size_t)env_number("CORRAL_KEEP_QUEUE_MAX", 1, 1LL << 30, QUEUE_MAX_BYTES);
 	STAILQ_INIT(&k->queue);
 	timer_init(&k->respawn, on_respawn, k);
 	memset(got, 0, sizeof(*got));
@@ -922,7 +958,10 @@ keep_bye(void)
 			break;
 		}
 		struct pollfd pfd = {k->fd, POLLIN, 0};
-		if (poll(&pfd, 1, (int)left) <= 0)
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr <= 0)
 			continue;
 		char c;
 		ssize_t n = recv(k->fd, &c, 1, MSG_DONTWAIT);

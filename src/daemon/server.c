@@ -881,23 +881,10 @@ on_accept_retry(struct loop *l, struct timer *t, void *arg)
 	io_mod(l, &D->ctl_io, EPOLLIN);
 }
 
-/* The idle timeout, from CORRAL_CLIENT_IDLE_MS when it holds a number of
- * milliseconds (1 ms to a day). */
-static int64_t
-idle_timeout_ms(void)
-{
-	const char *s = getenv("CORRAL_CLIENT_IDLE_MS");
-	char *end;
-	long long v = s && *s ? strtoll(s, &end, 10) : 0;
-	if (!s || !*s || *end || v < 1 || v > 24LL * 3600 * 1000)
-		return IDLE_TIMEOUT_MS;
-	return v;
-}
-
 int
 server_listen(char **err)
 {
-	D->client_idle_ms = idle_timeout_ms();
+	D->client_idle_ms = env_number("CORRAL_CLIENT_IDLE_MS", 1, 24LL * 3600 * 1000, IDLE_TIMEOUT_MS);
 	struct rlimit nofile;
 	D->max_clients = MAX_CLIENTS;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur / 4 < MAX_CLIENTS)

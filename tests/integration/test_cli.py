@@ -293,7 +293,7 @@ def test_unknown_verb(corral):
     # plus for flush. PM2's commands that corral lacks say what to use
     # instead.
     for typed, instead in (("heapdump", "profilers"), ("plus", "PM2 Plus"),
-                           ("imonit", "corral monit"), ("deploy", "startOrReload")):
+                           ("imonit", "corral monit")):
         err = one_line_error(corral, typed)
         assert err.startswith(f"corral {typed}: not in corral; ") and instead in err, err
         assert "did you mean" not in err

@@ -31,7 +31,7 @@ def install_package_managers():
         return "npm is not installed"
     with open(os.path.join(TESTS, ".node_modules.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if all(os.access(os.path.join(BIN, t), os.X_OK) for t in ("yarn", "pnpm")):
+        if all(os.access(os.path.join(BIN, t), os.X_OK) for t in ("yarn", "pnpm", "pm2")):
             return None
         try:
             r = subprocess.run(["npm", "install", "--prefix", TESTS, "--no-audit", "--no-fund",

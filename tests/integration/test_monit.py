@@ -6,9 +6,10 @@ send-keys and reads the screen with capture-pane.
 Covered: the rows of a 2-instance cluster app and a fork app with their
 statuses and lb state; the selected instance's new log lines, stdout and
 stderr told apart, and the whole app's with `l`; the `/` filter; `r` + `y`
-restarting the selection (its pid changes) and `r` + `n` not; a resize to
-80x24 redrawn whole; `q` and SIGTERM leaving the shell's terminal exactly
-as it was; the daemon stopped (`corral kill`) and SIGKILLed while monit
+restarting the selection (its pid changes) and `r` + `n` not; `R` + `y`
+reloading a cluster instance under load without a failed request; a resize
+to 80x24 redrawn whole; `q`, SIGTERM and a crash signal leaving the shell's
+terminal exactly as it was; the daemon stopped (`corral kill`) and SIGKILLed while monit
 runs; 300 instances scrolled page by page, sorted; no colour; no terminal.
 """
 import os
@@ -22,6 +23,7 @@ import pytest
 from clusterapp import start_node
 from conftest import CORRAL, free_port, wait_for, write
 from fhelpers import alive, app
+from loadgen import Load
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -516,3 +518,47 @@ def test_sample_says_the_lb_state_of_cluster_instances(corral, tmp_path):
         assert [(p["lb"], p["queued"]) for p in procs] == [("ready", 0), (None, None)], r
     finally:
         c.close()
+
+
+def test_R_then_y_reloads_a_cluster_app_under_load(corral, tmux, tmp_path):
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    port = free_port()
+    start_node(corral, tmp_path, port, instances=2, name="web")
+    before = {p["pm_id"]: p["pid"] for p in corral.procs("web")}
+    t = tmux()
+    open_monit(t)
+    t.wait_screen(lambda s: len(rows(s)) == 2, "two rows")
+    with Load(port, threads=2) as load:
+        load.wait_more(20)
+        t.keys("R")
+        t.wait_text("reload web [0]? [y/n]")
+        t.keys("y")
+        # The selected instance is replaced (gracefully: no request fails),
+        # its sibling is not.
+        wait_for(lambda: corral.procs("web")[0]["pid"] not in (0, before[0]) and
+                 corral.procs("web")[0]["status"] == "online", 30,
+                 what="instance 0 reloaded")
+        load.wait_more(20)
+    assert load.failures == [], load.failures[:5]
+    now = {p["pm_id"]: p["pid"] for p in corral.procs("web")}
+    assert now[1] == before[1]
+    t.wait_screen(lambda s: {r[4] for r in rows(s)} == {str(now[0]), str(now[1])},
+                  "the new pid on the row")
+    quit_monit(t)
+
+
+def test_a_crash_signal_restores_the_terminal(corral, tmux):
+    corral.ok("start", app("loop.py"), "--name", "x")
+    t = tmux()
+    open_monit(t)
+    t.wait_screen(lambda s: len(rows(s)) == 1, "the row")
+    pid = wait_for(lambda: monit_pid(corral), 10, what="monit's pid")
+    # As a bug would: the handler puts the terminal back, then monit dies
+    # of the signal itself (the shell sees 128 + SIGSEGV).
+    os.kill(pid, signal.SIGSEGV)
+    t.wait_screen(lambda s: re.search(r"^EXIT=139", s, re.M), "monit's exit code (SIGSEGV)")
+    assert "processes (" not in t.screen()
+    wait_for(lambda: os.path.exists(os.path.join(corral.home, "after.tty")), 10,
+             what="stty after monit")
+    assert same_tty(t)

@@ -51,7 +51,7 @@ class Stream:
 
     def __init__(self, port):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.s.sendall(b"GET /api/v1/events?logs=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.s.sendall(b"GET /api/v1/events?logs=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         self.t = threading.Thread(target=self.drain, daemon=True)
         self.t.start()
 

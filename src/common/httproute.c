@@ -273,3 +273,42 @@ listen_is_loopback(const char *host)
 	}
 	return false;
 }
+
+bool
+host_header_is_loopback(const char *host)
+{
+	if (!host)
+		return false;
+	char h[64];
+	const char *end;
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (!end || (size_t)(end - host - 1) >= sizeof(h))
+			return false;
+		memcpy(h, host + 1, (size_t)(end - host - 1));
+		h[end - host - 1] = '\0';
+		end++;
+	} else {
+		end = strchr(host, ':');
+		if (!end)
+			end = host + strlen(host);
+		if ((size_t)(end - host) >= sizeof(h))
+			return false;
+		memcpy(h, host, (size_t)(end - host));
+		h[end - host] = '\0';
+	}
+	/* Nothing after the name but a port. */
+	if (*end == ':') {
+		const char *p = end + 1;
+		if (!*p || strlen(p) > 5)
+			return false;
+		for (; *p; p++)
+			if (!isdigit((unsigned char)*p))
+				return false;
+	} else if (*end) {
+		return false;
+	}
+	if (strcasecmp(h, "localhost") == 0)
+		return true;
+	return listen_is_loopback(h);
+}

@@ -62,4 +62,10 @@ int listen_parse(const char *s, char *host, size_t cap, int *port, char **err);
 /* Whether a listen address parsed by listen_parse is a loopback one. */
 bool listen_is_loopback(const char *host);
 
+/* Whether a Host header names this machine's loopback: localhost, an
+ * address of 127.0.0.0/8 or [::1], with or without a port. A server bound
+ * to loopback answers only those, so a web page whose name an attacker
+ * points at 127.0.0.1 (DNS rebinding) cannot read it from a browser. */
+bool host_header_is_loopback(const char *host);
+
 #endif

@@ -85,6 +85,7 @@ struct web {
 	char *listen;
 	char *token_file;
 	char *token;                /* NULL: read-only */
+	bool loopback;              /* bound to a loopback address */
 	uint64_t requests;
 	uint64_t dropped;           /* events not sent to slow streams */
 	size_t nstreams;
@@ -631,6 +632,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	*con_cls = &seen;
 	w->requests++;
+	/* A browser always says Host; a client without one is not a page. */
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
+	if (w->loopback && host && !host_header_is_loopback(host))
+		return reply_error(conn, MHD_HTTP_MISDIRECTED_REQUEST, "this server answers only "
+		    "to a loopback Host (localhost, 127.0.0.1, [::1])");
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && strtoull(cl, NULL, 10) > WEB_MAX_BODY)
@@ -861,6 +868,12 @@ web_start(const char *listen, const char *token_file, char **err)
 	struct web *w = xcalloc(1, sizeof(*w));
 	w->listen_fd = fd;
 	w->listen = xstrdup(listen);
+	char host[64];
+	int port;
+	char *perr = NULL;
+	w->loopback = listen_parse(listen, host, sizeof(host), &port, &perr) == 0 &&
+	    listen_is_loopback(host);
+	free(perr);
 	w->token_file = token_file && *token_file ? xstrdup(token_file) : NULL;
 	w->token = token;
 	LIST_INIT(&w->streams);

@@ -60,6 +60,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strcmp(g, path) != 0)
 			abort();
 	}
+	if (host_header_is_loopback(value) && !strchr(value, '[') && strncasecmp(value,
+	    "localhost", 9) != 0 && strncmp(value, "127.", 4) != 0)
+		abort();
 	char host[64];
 	int port;
 	char *err = NULL;

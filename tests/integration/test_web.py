@@ -271,10 +271,12 @@ def test_logs_and_the_event_stream(corral, tmp_path):
     assert get_json(port, "/api/v1/logs/nosuch")[0] == 404
     # The stream: a restart shows as process events, then the new lines.
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /api/v1/events?logs=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/events?logs=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     got = b""
     while b": corral events" not in got:
-        got += s.recv(65536)
+        chunk = s.recv(65536)
+        assert chunk, got
+        got += chunk
     assert b"text/event-stream" in got
     corral.ok("restart", "talk")
     while b'"line":"oops"' not in got or b'"event":"online"' not in got:
@@ -292,6 +294,10 @@ def test_logs_and_the_event_stream(corral, tmp_path):
 
 def test_unknown_paths_wrong_methods_and_oversized_requests(corral):
     port = web_start(corral)
+    # Bound to loopback, it answers only a loopback Host (no DNS rebinding).
+    status, err = get_json(port, "/api/v1/processes", headers={"Host": "evil.example"})
+    assert status == 421 and "loopback Host" in err["error"]
+    assert request(port, "/healthz", headers={"Host": f"localhost:{port}"})[0] == 200
     assert request(port, "/nope")[0] == 404
     assert request(port, "/api/v1/processes/x/explode", method="POST")[0] == 404
     assert request(port, "/api/v1/processes/%zz")[0] == 404
@@ -313,8 +319,8 @@ def test_abuse_leaves_the_daemon_answering(corral):
         lazy = socket.socket()
         lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         lazy.connect(("127.0.0.1", port))
-        lazy.sendall(b"GET /api/v1/events?logs=1 HTTP/1.1\r\nHost: x\r\n\r\n" +
-                     b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+        lazy.sendall(b"GET /api/v1/events?logs=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
+                     b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 50)
         socks.append(lazy)
         # Garbage: a 400 or nothing, and the connection closed.
         g = socket.create_connection(("127.0.0.1", port), timeout=10)

@@ -127,6 +127,21 @@ test_listen(void **state)
 	}
 }
 
+static void
+test_host_header(void **state)
+{
+	const char *good[] = {"localhost", "LOCALHOST:9615", "127.0.0.1", "127.0.0.1:9615",
+	    "127.1.2.3:80", "[::1]", "[::1]:9615"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_true(host_header_is_loopback(good[i]));
+	const char *bad[] = {"evil.example", "evil.example:9615", "localhost.evil.example",
+	    "127.0.0.1.evil.example", "10.0.0.1:9615", "[::2]:80", "127.0.0.1:", "127.0.0.1:x",
+	    "127.0.0.1:123456", "[::1", "[::1]x", "", "localhost:80:80"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(host_header_is_loopback(bad[i]));
+	assert_false(host_header_is_loopback(NULL));
+}
+
 int
 main(void)
 {
@@ -136,6 +151,7 @@ main(void)
 		cmocka_unit_test(test_accept),
 		cmocka_unit_test(test_bearer),
 		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_host_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

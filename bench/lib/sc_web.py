@@ -1,6 +1,9 @@
 """corral web (issue 14): what the HTTP server costs with 100 apps × 2
-instances. Corral only: PM2 has no server of its own, and its exporters
-(pm2-prom-module...) are not measured here yet.
+instances. PM2 has no server of its own: next to it, PM2 with pm2-metrics
+(npm; a maintained fork of pm2-prometheus-exporter, installed into
+bench/pm2 when the scenario runs), an extra process that asks PM2's daemon
+for its list at each scrape; its /metrics latency and the memory of that
+process. (pm2-prom-module, named in the issue, is not on the registry.)
 
 In each run, on a fresh daemon with the apps online:
 
@@ -16,12 +19,16 @@ In each run, on a fresh daemon with the apps online:
 import http.client
 import os
 import socket
+import subprocess
 import threading
 import time
 
 import ecosystem
-from common import BenchError, cpu_seconds, free_port, record, rss_kb
+from common import PM2_PREFIX, BenchError, cpu_seconds, free_port, record, rss_kb, wait_for
 from managers import settle
+
+EXPORTER = os.path.join(PM2_PREFIX, "node_modules", "pm2-metrics", "exporter.js")
+EXPORTER_PORT = 9209    # pm2-metrics' own, outside a module's config
 
 NAME = "web"
 TITLE = "corral web: /metrics latency, daemon memory and CPU with the server on"
@@ -112,8 +119,38 @@ def one_run(ctx, m, eco, n, window_s, scrapes):
     return row
 
 
+def pm2_run(ctx, m, eco, n, scrapes):
+    """PM2 and pm2-metrics: the same apps, the same scrapes."""
+    dpid = m.fresh()
+    m.start_file(eco)
+    m.wait_online(n, timeout=300)
+    m.cli("start", EXPORTER, "--name", "exporter")
+    procs = wait_for(lambda: [p for p in m.procs() if p["name"] == "exporter" and p["pid"]],
+                     60, what="pm2-metrics")
+    epid = procs[0]["pid"]
+    wait_for(lambda: scrape(EXPORTER_PORT), 60, interval=0.2, what="pm2-metrics to answer")
+    settle(2.0)
+    cold = []
+    for _ in range(scrapes):
+        time.sleep(1.05)
+        cold.append(scrape(EXPORTER_PORT)[0])
+    warm = [scrape(EXPORTER_PORT)[0] for _ in range(scrapes)]
+    row = {"metrics_cold_ms": median(cold), "metrics_warm_ms": median(warm),
+           "metrics_kb": scrape(EXPORTER_PORT)[1] / 1024, "rss_on_mb": rss_kb(dpid) / 1024,
+           "exporter_rss_mb": rss_kb(epid) / 1024}
+    m.delete_all()
+    m.shutdown()
+    return row
+
+
 def run(ctx):
     m = ctx.manager("corral")
+    pm2 = ctx.manager("pm2")
+    if pm2 and not os.path.exists(EXPORTER):
+        r = subprocess.run(["npm", "install", "--prefix", PM2_PREFIX, "--no-audit", "--no-fund",
+                            "--loglevel=error", "pm2-metrics@1.0.47"], check=False)
+        if r.returncode != 0:
+            pm2 = None
     apps = ctx.size(100, 10)
     n = apps * 2
     window_s = ctx.size(30, 5)
@@ -122,11 +159,18 @@ def run(ctx):
         {"name": f"s{i}", "script": "/bin/sleep", "args": "86400", "interpreter": "none",
          "instances": 2, "exec_mode": "fork"} for i in range(apps)])
     keys = ["rss_off_mb", "rss_on_mb", "rss_after_mb", "metrics_cold_ms", "metrics_warm_ms",
-            "metrics_kb", "cpu_idle_ms", "cpu_scraped_ms"]
+            "metrics_kb", "cpu_idle_ms", "cpu_scraped_ms", "exporter_rss_mb"]
     vals = {k: {} for k in keys}
     raw = []
     for i in range(ctx.runs):
-        record(vals, raw, "corral", one_run(ctx, m, eco, n, window_s, scrapes), run=i + 1)
+        for mm in ctx.order(i):
+            if mm is m:
+                row = one_run(ctx, m, eco, n, window_s, scrapes)
+            elif mm is pm2:
+                row = pm2_run(ctx, pm2, eco, n, scrapes)
+            else:
+                continue
+            record(vals, raw, mm.name, row, run=i + 1)
     return {
         "scenario": NAME, "title": TITLE,
         "what": (f"{apps} `sleep` apps × 2 instances ({n} processes). The daemon's VmRSS "
@@ -137,7 +181,10 @@ def run(ctx):
                  f"old); the daemon's CPU time over {window_s} s with a scrape every "
                  f"second and an open event stream (a dashboard: a sample of every "
                  f"instance every 2 s), next to {window_s} s with the server on and idle. "
-                 f"PM2 has no HTTP server of its own; its exporters were not measured."),
+                 f"PM2 has no HTTP server of its own: PM2's column is pm2-metrics 1.0.47 "
+                 f"(npm), started under PM2 as one more process, scraped the same way; "
+                 f"its RSS row is PM2's daemon, and the exporter's own memory is a row of "
+                 f"its own."),
         "params": {"apps": apps, "instances": n, "window": f"{window_s} s",
                    "scrapes": scrapes},
         "metrics": [
@@ -145,6 +192,8 @@ def run(ctx):
              "values": vals["metrics_cold_ms"], "target": [{"op": "<=", "value": 5.0}]},
             {"label": "/metrics, warm", "unit": "ms", "values": vals["metrics_warm_ms"]},
             {"label": "/metrics size", "unit": "KB", "values": vals["metrics_kb"]},
+            {"label": "the exporter process's RSS (PM2: pm2-metrics; corral: none)",
+             "unit": "MB", "values": vals["exporter_rss_mb"]},
             {"label": "daemon RSS, web off", "unit": "MB", "values": vals["rss_off_mb"]},
             {"label": "daemon RSS, web on after scrapes", "unit": "MB",
              "values": vals["rss_on_mb"], "target": [{"op": "<=", "value": 5.0}]},

@@ -26,7 +26,7 @@ WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
            -Isrc -fno-omit-frame-pointer
-LDLIBS  := -ljansson -lyaml -lz -lm
+LDLIBS  := -ljansson -lyaml -lz -lm -lmicrohttpd
 # ncurses draws `corral monit` (src/cli/verbs_monit.c): only the corral binary
 # links it, not the unit tests, fuzz targets or helpers.
 CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
@@ -37,6 +37,8 @@ PRELOAD_CFLAGS := -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc
 
 LIB_SRC := $(filter-out src/main.c src/preload/%,$(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# `corral web`'s page, compiled in as an array (scripts/embed).
+LIB_OBJ += $(BUILD)/gen/web_dashboard.o
 PRELOAD_SRC := $(wildcard src/preload/*.c) src/common/brokerproto.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -56,6 +58,13 @@ $(BUILD)/%.o: %.c
 $(BUILD)/src/cli/verbs_deploy.o: src/cli/deploy-remote.sh
 # The Node agent is built into the binary (.incbin in agent.c).
 $(BUILD)/src/daemon/agent.o: src/daemon/agent.js
+
+$(BUILD)/gen/web_dashboard.c: src/daemon/web/dashboard.html scripts/embed
+	@mkdir -p $(dir $@)
+	scripts/embed $< web_dashboard_html > $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcorral.a: $(LIB_OBJ)
 	@rm -f $@

@@ -19,11 +19,12 @@ import sc_monit
 import sc_scale
 import sc_start
 import sc_update
+import sc_web
 from common import BENCH, PM2_PREFIX, ROOT, BenchError, kill_marked, log, machine_info, pids_with
 from managers import PM2, make
 
 SCENARIOS = {m.NAME: m for m in (sc_footprint, sc_cli, sc_start, sc_crash, sc_logs, sc_cluster,
-                                 sc_scale, sc_monit, sc_update)}
+                                 sc_scale, sc_monit, sc_update, sc_web)}
 
 
 class Ctx:

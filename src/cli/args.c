@@ -91,6 +91,8 @@ const struct opt_def args_options[] = {
 	{.lng = "serial", .shrt = 0, .arg = 0, .groups = OG_DEPLOY, .help = "one host at a time (default: max_parallel, all)"},
 	{.lng = "stop-on-failure", .shrt = 0, .arg = 0, .groups = OG_DEPLOY, .help = "switch hosts one by one, stop at the first failure (default with many hosts)"},
 	{.lng = "no-stop-on-failure", .shrt = 0, .arg = 0, .groups = OG_DEPLOY, .help = "switch every host even when one fails"},
+	{.lng = "listen", .shrt = 0, .arg = 1, .groups = OG_WEB, .help = "web start: the address to serve on (default 127.0.0.1:9615)"},
+	{.lng = "token-file", .shrt = 0, .arg = 1, .groups = OG_WEB, .help = "web start: a file (mode 0600) holding the token actions need; without, read-only"},
 	{.lng = "no-color", .shrt = 0, .arg = 0, .groups = OG_ALL, .help = "no colours (as NO_COLOR=1)"},
 	{.lng = NULL},
 };
@@ -104,12 +106,20 @@ const struct opt_def args_options[] = {
 #undef ARGS_NOOPT
 
 static const struct opt_def *
-find_long(const char *name)
+find_long(const char *name, unsigned groups)
 {
-	for (const struct opt_def *o = args_options; o->lng; o++)
-		if (strcmp(o->lng, name) == 0)
+	/* A name may serve verbs that never meet (--listen: start's LISTEN_FDS,
+	 * web start's address): the one of this verb first. */
+	const struct opt_def *first = NULL;
+	for (const struct opt_def *o = args_options; o->lng; o++) {
+		if (strcmp(o->lng, name) != 0)
+			continue;
+		if (o->groups & (groups | OG_ALL))
 			return o;
-	return NULL;
+		if (!first)
+			first = o;
+	}
+	return first;
 }
 
 /* The option -c means for a verb accepting `groups`: a letter may serve
@@ -214,7 +224,7 @@ args_parse(int argc, char **argv, unsigned groups, struct args *out, char **err)
 			memcpy(name, a + 2, len);
 			name[len] = '\0';
 			inline_val = eq ? eq + 1 : NULL;
-			o = find_long(name);
+			o = find_long(name, groups);
 			if (!o) {
 				args_free(out);
 				return unknown(argv[0], a, name, groups, err);
@@ -288,7 +298,7 @@ args_app_fields(const struct args *a)
 	const char *key;
 	json_t *v;
 	json_object_foreach(a->opts, key, v) {
-		const struct opt_def *o = find_long(key);
+		const struct opt_def *o = find_long(key, OG_START);
 		if (!o || !o->field)
 			continue;
 		const char *val = json_is_string(v) ? json_string_value(v) : o->flag_value;

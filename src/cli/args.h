@@ -34,6 +34,7 @@ enum {
 	OG_DEPLOY = 1 << 13,  /* --serial, --no-stop-on-failure, --force (deploy) */
 	OG_PROFILE = 1 << 14, /* --duration, --heap, --timeout (profile) */
 	OG_HEAPDUMP = 1 << 15, /* --timeout (heapdump) */
+	OG_WEB = 1 << 16,     /* --listen, --token-file (web start) */
 };
 
 struct opt_def {

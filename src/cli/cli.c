@@ -396,6 +396,10 @@ static const struct verb verbs[] = {
 	{"heapdump", {0}, OG_HEAPDUMP, verb_heapdump, "heapdump <app|id> [file]",
 	    "a V8 heap snapshot of a Node instance (steered out of its listeners meanwhile)",
 	    SAFE},
+	{"web", {0}, OG_WEB | OG_LIST, verb_web,
+	    "web start [--listen 127.0.0.1:9615] [--token-file FILE] | web stop | web status",
+	    "serve Prometheus metrics, a JSON API, health checks and a dashboard over HTTP",
+	    SAFE},
 	{"ready", {0}, 0, verb_ready, "ready [app]...",
 	    "exit 0 when every instance that should run is online and ready (probes)", SAFE},
 	{"daemon", {0}, 0, NULL, "daemon", "run the daemon (started on demand)", SAFE},
@@ -410,6 +414,15 @@ static const struct {
 	const char *verb;
 	const char *text;
 } verb_details[] = {
+	{"web",
+	    "The daemon serves HTTP (off until started): GET /metrics (Prometheus), /healthz,\n"
+	    "/readyz, /api/v1/processes[/<id|name>], /api/v1/logs/<id|name>?lines=N,\n"
+	    "/api/v1/events (Server-Sent Events), / (a dashboard); POST\n"
+	    "/api/v1/processes/<id|name>/{restart,reload,stop,start} and\n"
+	    "/api/v1/apps/<name>/scale?count=N with Authorization: Bearer <token>. The\n"
+	    "address and token file are kept in settings.json (web:listen, web:token_file),\n"
+	    "so the server comes back with the daemon; CORRAL_WEB_LISTEN and\n"
+	    "CORRAL_WEB_TOKEN_FILE set them for corral runtime. docs/web.md has the details."},
 	{"monit",
 	    "A full-screen view of every process that stays light with hundreds of them: the\n"
 	    "process pane (status, pid, uptime, restarts, CPU and memory with gauges, and for\n"

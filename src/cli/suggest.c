@@ -52,8 +52,6 @@ static const struct {
 	    "the ecosystem file"},
 	{{"gracefulReload", 0},
 	    "use corral reload <app> (PM2 removed gracefulReload too)"},
-	{{"web", 0},
-	    "use corral jlist (PM2 removed web too)"},
 	{{"create", "examples", 0},
 	    "corral ecosystem writes a commented sample; corral help <command> shows the "
 	    "options"},

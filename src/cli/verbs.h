@@ -15,6 +15,7 @@
  *   verbs_settings.c set, get, unset (the global settings)
  *   verbs_deploy.c  deploy (ssh and git; the host side is deploy-remote.sh)
  *   verbs_profile.c profile, profile:cpu, profile:mem, heapdump
+ *   verbs_web.c     web start, stop, status (the daemon's HTTP server)
  *
  * A verb returns the exit code: 0, or 1 after one line on stderr
  * ("corral <verb>: what went wrong").
@@ -123,6 +124,11 @@ int verb_signal(struct ctx *x);
 int verb_scale(struct ctx *x);
 int verb_list(struct ctx *x);
 int verb_set(struct ctx *x);
+int verb_web(struct ctx *x);
+/* Change settings (keys[i] to values[i], NULL: remove) in settings.json,
+ * under its lock, without telling the daemon. 0 or 1 after saying why. */
+int settings_change(struct ctx *x, const char *const *keys, const char *const *values,
+    size_t n);
 int verb_get(struct ctx *x);
 int verb_unset(struct ctx *x);
 int verb_jlist(struct ctx *x);

@@ -64,9 +64,8 @@ apply_live(struct ctx *x)
 	return 0;
 }
 
-/* Change one key (value NULL: remove it) in the file. 0 or 1. */
-static int
-change(struct ctx *x, const char *key, const char *value)
+int
+settings_change(struct ctx *x, const char *const *keys, const char *const *values, size_t n)
 {
 	int lock = lock_settings(x);
 	if (lock < 0)
@@ -78,23 +77,34 @@ change(struct ctx *x, const char *key, const char *value)
 		rc = cli_fail(x, "%s", err);
 		goto out;
 	}
-	/* One key per setting: an alias written by hand goes. */
-	const char *k;
-	json_t *v;
-	void *tmp;
-	json_object_foreach_safe(obj, tmp, k, v) {
-		const char *canon = settings_canonical(k);
-		if (canon && strcmp(canon, key) == 0)
-			json_object_del(obj, k);
+	for (size_t i = 0; i < n; i++) {
+		/* One key per setting: an alias written by hand goes. */
+		const char *k;
+		json_t *v;
+		void *tmp;
+		json_object_foreach_safe(obj, tmp, k, v) {
+			const char *canon = settings_canonical(k);
+			if (canon && strcmp(canon, keys[i]) == 0)
+				json_object_del(obj, k);
+		}
+		if (values[i])
+			json_object_set_new(obj, keys[i], json_string(values[i]));
 	}
-	if (value)
-		json_object_set_new(obj, key, json_string(value));
 	if (settings_save(x->paths.settings, obj, &err) < 0)
 		rc = cli_fail(x, "%s", err);
 out:
 	json_decref(obj);
 	free(err);
 	close(lock);
+	return rc;
+}
+
+/* Change one key (value NULL: remove it) in the file, then tell the
+ * daemon. 0 or 1. */
+static int
+change(struct ctx *x, const char *key, const char *value)
+{
+	int rc = settings_change(x, &key, &value, 1);
 	return rc ? rc : apply_live(x);
 }
 
@@ -182,7 +192,8 @@ verb_get(struct ctx *x)
 		if (want && strcmp(want, d->key) != 0)
 			continue;
 		const char *val = json_string_value(json_object_get(set, d->key));
-		const char *shown = val ? val : *d->def ? d->def : want ? "" : "(empty: local time)";
+		const char *shown = val ? val : *d->def ? d->def : want ? ""
+		    : strcmp(d->key, "logrotate:TZ") == 0 ? "(empty: local time)" : "(empty)";
 		if (want)
 			printf("%s\n", shown);
 		else

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/httproute.h"
 #include "common/units.h"
 #include "common/util.h"
 
@@ -27,6 +28,8 @@ const struct setting_def settings_defs[] = {
 	{"logrotate:TZ", "", "time zone of rotateInterval and of the names (empty: local)"},
 	{"logrotate:max_total_size", "0",
 	    "cap on the rotated files of one log file, oldest removed first (0: none)"},
+	{"web:listen", "", "the address `corral web` serves HTTP on (empty: off; corral web start)"},
+	{"web:token_file", "", "the file holding the web API's bearer token (empty: read-only)"},
 };
 const size_t settings_count = ARRAY_LEN(settings_defs);
 
@@ -206,6 +209,18 @@ apply(struct logrotate_conf *conf, const char *key, const char *v, char **err)
 			free(c->tz);
 			c->tz = s;
 		}
+	} else if (strcmp(key, "web:listen") == 0) {
+		char host[64];
+		int port;
+		rc = !*v || listen_parse(v, host, sizeof(host), &port, &s) == 0 ? 0 : -EINVAL;
+		if (rc < 0) {
+			*err = xasprintf("%s: %s", key, s);
+			free(s);
+		}
+	} else if (strcmp(key, "web:token_file") == 0) {
+		rc = !*v || v[0] == '/' ? 0 : -EINVAL;
+		if (rc < 0)
+			*err = xasprintf("%s: \"%s\" is not an absolute path", key, v);
 	} else {
 		*err = xasprintf("unknown setting \"%s\"", key);
 	}

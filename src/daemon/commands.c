@@ -31,6 +31,7 @@
 #include "daemon/triggers.h"
 #include "daemon/update.h"
 #include "daemon/wait.h"
+#include "daemon/web.h"
 
 /* ---- listing ---- */
 
@@ -107,15 +108,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 			return;
 		}
 	} else {
-		struct inst *in;
-		TAILQ_FOREACH(in, &D->insts, link)
-			n++;
-		ins = xcalloc(n ? n : 1, sizeof(*ins));
-		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link) {
-			state_step();
-			ins[n++] = in;
-		}
+		ins = table_all_insts(&n);
 	}
 	if (stream) {
 		struct listing *l = xcalloc(1, sizeof(*l));
@@ -616,15 +609,7 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 		if (!resolve(c, id, req, &ins, &n))
 			return;
 	} else {
-		struct inst *in;
-		TAILQ_FOREACH(in, &D->insts, link)
-			n++;
-		ins = xcalloc(n ? n : 1, sizeof(*ins));
-		n = 0;
-		TAILQ_FOREACH(in, &D->insts, link) {
-			state_step();
-			ins[n++] = in;
-		}
+		ins = table_all_insts(&n);
 	}
 	json_t *files = json_array();
 	/* Instances of one app may share their files (merge_logs): once each. */
@@ -675,7 +660,42 @@ cmd_reload_settings(struct client *c, json_t *id, json_t *req)
 		free(err);
 		return;
 	}
+	if (web_reload_settings(&err) < 0) {
+		client_error(c, id, "web_failed", "web: %s", err);
+		free(err);
+		return;
+	}
 	client_reply(c, id, json_pack("{s:o}", "settings", logrotate_settings_json()));
+}
+
+/* `corral web start|stop|status`: "action", and for start "listen" and
+ * "token_file" (the CLI stores them in settings.json once this worked). */
+static void
+cmd_web(struct client *c, json_t *id, json_t *req)
+{
+	const char *action = json_string_value(json_object_get(req, "action"));
+	action = action ? action : "";
+	if (strcmp(action, "start") == 0) {
+		const char *listen = json_string_value(json_object_get(req, "listen"));
+		const char *token_file = json_string_value(json_object_get(req, "token_file"));
+		char *err = NULL;
+		if (!listen) {
+			client_error(c, id, "bad_request", "web start needs \"listen\"");
+			return;
+		}
+		if (web_start(listen, token_file, &err) < 0) {
+			client_error(c, id, "web_failed", "%s", err);
+			free(err);
+			return;
+		}
+	} else if (strcmp(action, "stop") == 0) {
+		web_stop();
+	} else if (strcmp(action, "status") != 0) {
+		client_error(c, id, "bad_request", "web: unknown action \"%s\" (start, stop, "
+		    "status)", action);
+		return;
+	}
+	client_reply(c, id, json_pack("{s:o}", "web", web_status_json()));
 }
 
 static void
@@ -761,6 +781,7 @@ static const struct {
 	{"flush", cmd_flush, 0},
 	{"reload_logs", cmd_reload_logs, 0},
 	{"reload_settings", cmd_reload_settings, 0},
+	{"web", cmd_web, CMD_WHILE_SHUTTING_DOWN},
 	{"logs", cmd_logs, 0},
 	{"events", cmd_events, 0},
 	{"kill", cmd_kill, CMD_WHILE_SHUTTING_DOWN},

@@ -44,6 +44,7 @@
 #include "daemon/table.h"
 #include "daemon/triggers.h"
 #include "daemon/update.h"
+#include "daemon/web.h"
 
 static void daemon_shutdown(void);
 
@@ -240,6 +241,9 @@ subscribe_events(void)
 	    EV_INST_MSG, EV_LOG, EV_APP_REMOVE};
 	for (size_t i = 0; i < ARRAY_LEN(to_clients); i++)
 		events_on(to_clients[i], server_on_event, NULL);
+	const enum event_kind to_web[] = {EV_INST_STATE, EV_INST_EXIT, EV_INST_REMOVE, EV_LOG};
+	for (size_t i = 0; i < ARRAY_LEN(to_web); i++)
+		events_on(to_web[i], web_on_event, NULL);
 	const enum event_kind wake_ops[] = {EV_INST_STATE, EV_INST_REMOVE, EV_APP_REMOVE,
 	    EV_CHANGED};
 	for (size_t i = 0; i < ARRAY_LEN(wake_ops); i++)
@@ -406,6 +410,8 @@ daemon_run(int ready_fd)
 			goto cannot_start;
 	}
 	sampler_start();
+	/* After the apps are adopted or started: /readyz tells the truth. */
+	web_init();
 	loop_add_hook(D->loop, op_run, NULL);
 	loop_add_hook(D->loop, shutdown_check, NULL);
 	loop_add_hook(D->loop, keep_flush, NULL);
@@ -419,6 +425,7 @@ daemon_run(int ready_fd)
 	if (rc < 0)
 		dlog("event loop failed: %s", strerror(-rc));
 
+	web_stop();
 	server_close_all();
 	/* Every app is stopped: the keeper may go too. After a failure of the
 	 * loop itself, it keeps everything for the next daemon. */

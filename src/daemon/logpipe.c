@@ -220,6 +220,9 @@ emit(void *arg, const char *data, size_t n, bool line_start, bool line_end)
 		if (line_end)
 			iov[iovcnt++] = (struct iovec){"\n", 1};
 	}
+	struct app *a = app_by_id(lp->app_id);
+	for (int i = 0; a && i < iovcnt; i++)
+		a->log_bytes[lp->stream == STREAM_OUT ? 0 : 1] += iov[i].iov_len;
 	for (int i = 0; i < 2; i++) {
 		if (!files[i])
 			continue;

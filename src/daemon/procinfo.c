@@ -38,8 +38,8 @@ user_name(const struct spec *s)
 /* The state to show: between its main process's exit and the end of the
  * cleanup of what it left running (up to kill_timeout), an instance is not
  * online any more, whatever follows. */
-static const char *
-shown_state(const struct inst *in)
+const char *
+procinfo_status(const struct inst *in)
 {
 	if (in->proc && in->proc->exited &&
 	    (in->state == ST_ONLINE || in->state == ST_LAUNCHING))
@@ -56,8 +56,8 @@ running(const struct inst *in)
 /* Whether the sampler's figures are those of the instance's process now:
  * a process started since the last sample shows 0, not its predecessor's
  * memory under its own pid. */
-static bool
-sampled(const struct inst *in)
+bool
+procinfo_sampled(const struct inst *in)
 {
 	return running(in) && in->proc && in->sampled_serial == in->proc->serial;
 }
@@ -77,9 +77,9 @@ write_brief(struct jsonw *w, struct inst *in)
 	jw_int(w, "pid", p && !p->exited ? (int)p->pid : 0);
 	jw_int(w, "uptime_ms", running(in) ? wall_ms() - in->started_wall : 0);
 	jw_int(w, "restarts", in->restarts);
-	jw_str(w, "status", shown_state(in));
-	jw_real(w, "cpu", sampled(in) ? in->cpu_pct : 0.0);
-	jw_int(w, "memory", sampled(in) ? in->mem_bytes : 0);
+	jw_str(w, "status", procinfo_status(in));
+	jw_real(w, "cpu", procinfo_sampled(in) ? in->cpu_pct : 0.0);
+	jw_int(w, "memory", procinfo_sampled(in) ? in->mem_bytes : 0);
 	jw_str(w, "user", user_name(s));
 	jw_bool(w, "watching", in->app->watch != NULL);
 }
@@ -137,14 +137,14 @@ write_state(struct jsonw *w, struct inst *in)
 	jw_str(w, "name", s->name);
 	jw_str(w, "namespace", s->namespace);
 	jw_int(w, "pid", p && !p->exited ? (int)p->pid : 0);
-	jw_str(w, "status", shown_state(in));
+	jw_str(w, "status", procinfo_status(in));
 	jw_str(w, "mode", spec_mode_name(s->exec_mode));
 	jw_int(w, "instance", in->index);
 	jw_int(w, "restarts", in->restarts);
 	jw_int(w, "unstable_restarts", in->unstable_restarts);
 	jw_int(w, "created_at", in->created_wall);
-	jw_real(w, "cpu", sampled(in) ? in->cpu_pct : 0.0);
-	jw_int(w, "memory", sampled(in) ? in->mem_bytes : 0);
+	jw_real(w, "cpu", procinfo_sampled(in) ? in->cpu_pct : 0.0);
+	jw_int(w, "memory", procinfo_sampled(in) ? in->mem_bytes : 0);
 	jw_str(w, "user", user_name(s));
 	jw_bool(w, "watching", in->app->watch != NULL);
 	jw_bool(w, "ready", p ? p->ready_mono >= 0 : false);
@@ -170,11 +170,11 @@ write_state(struct jsonw *w, struct inst *in)
 	jw_int_or_null(w, "inspect_port", inspect != 0, inspect);
 	/* The shapes PM2's jlist has, for scripts written against it. */
 	jw_object(w, "monit");
-	jw_int(w, "memory", sampled(in) ? in->mem_bytes : 0);
-	jw_real(w, "cpu", sampled(in) ? in->cpu_pct : 0.0);
+	jw_int(w, "memory", procinfo_sampled(in) ? in->mem_bytes : 0);
+	jw_real(w, "cpu", procinfo_sampled(in) ? in->cpu_pct : 0.0);
 	jw_end(w);
 	jw_object(w, "pm2_env");
-	jw_str(w, "status", shown_state(in));
+	jw_str(w, "status", procinfo_status(in));
 	jw_int(w, "restart_time", in->restarts);
 	jw_int(w, "unstable_restarts", in->unstable_restarts);
 	jw_int(w, "created_at", in->created_wall);
@@ -230,8 +230,8 @@ procinfo_append(struct sbuf *b, struct inst *in, enum procinfo_shape shape)
  * "draining" when it is stopping with members left, "not ready" otherwise;
  * *queued: the connections waiting in its members' queues (a shared
  * group's whole queue). */
-static const char *
-lb_state(struct inst *in, int64_t *queued)
+const char *
+procinfo_lb(struct inst *in, int64_t *queued)
 {
 	json_t *groups = cluster_describe_slot(D->cluster, in->app->id, in->uid);
 	int members = 0, traffic = 0;
@@ -271,20 +271,20 @@ procinfo_append_sample(struct sbuf *b, struct inst *in, bool measured)
 	jw_str(&w, "name", s->name);
 	jw_str(&w, "namespace", s->namespace);
 	jw_str(&w, "mode", spec_mode_name(s->exec_mode));
-	jw_str(&w, "status", shown_state(in));
+	jw_str(&w, "status", procinfo_status(in));
 	jw_int(&w, "pid", p && !p->exited ? (int)p->pid : 0);
 	jw_int(&w, "uptime_ms", running(in) ? wall_ms() - in->started_wall : 0);
 	jw_int(&w, "restarts", in->restarts);
 	if (measured) {
-		jw_real(&w, "cpu", sampled(in) ? in->cpu_pct : 0.0);
-		jw_int(&w, "memory", sampled(in) ? in->mem_bytes : 0);
+		jw_real(&w, "cpu", procinfo_sampled(in) ? in->cpu_pct : 0.0);
+		jw_int(&w, "memory", procinfo_sampled(in) ? in->mem_bytes : 0);
 	} else {
 		jw_null(&w, "cpu");
 		jw_null(&w, "memory");
 	}
 	if (s->exec_mode == MODE_CLUSTER && measured) {
 		int64_t queued;
-		jw_str(&w, "lb", lb_state(in, &queued));
+		jw_str(&w, "lb", procinfo_lb(in, &queued));
 		jw_int(&w, "queued", queued);
 	} else if (s->exec_mode == MODE_CLUSTER) {
 		jw_null(&w, "lb");

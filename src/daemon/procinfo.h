@@ -40,4 +40,13 @@ json_t *procinfo_brief(struct inst *in);
  */
 void procinfo_append_sample(struct sbuf *b, struct inst *in, bool measured);
 
+/* The status shown for in ("online", "stopping", ...): an instance whose
+ * main process exited is not online any more, whatever follows. */
+const char *procinfo_status(const struct inst *in);
+/* Whether in's CPU and memory figures are those of its process now. */
+bool procinfo_sampled(const struct inst *in);
+/* A cluster instance's load-balancing state ("ready", "draining", "not
+ * ready") and, in *queued, its accept-queue depth. */
+const char *procinfo_lb(struct inst *in, int64_t *queued);
+
 #endif

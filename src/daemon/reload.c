@@ -360,6 +360,11 @@ reload_check(struct op *op)
 			struct app *a = app_by_id(r->app_id);
 			if (a && a->reload == r)
 				a->reload = NULL;
+			/* `corral web`'s corral_app_reloads_total. */
+			if (a && r->error)
+				a->reloads_failed++;
+			else if (a)
+				a->reloads_ok++;
 		}
 		over &= r->over;
 	}

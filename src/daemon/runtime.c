@@ -157,6 +157,7 @@ out_record(struct runtime *rt, const char *s, size_t n)
 	out_note_dropped(rt, n, false);
 	if (rt->out.len + n > OUT_MAX_BYTES || rt->dropped_lines) {
 		rt->dropped_lines++;
+		D->log_lines_dropped++;
 		rt->dropped_bytes += n;
 		return;
 	}
@@ -530,4 +531,10 @@ runtime_free(void)
 	sbuf_free(&rt->out);
 	free(rt);
 	D->runtime = NULL;
+}
+
+bool
+runtime_apps_started(void)
+{
+	return !D->runtime || D->runtime->started;
 }

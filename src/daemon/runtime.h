@@ -24,6 +24,8 @@
 #ifndef CORRAL_RUNTIME_H
 #define CORRAL_RUNTIME_H
 
+#include <stdbool.h>
+
 /* Exit codes of `corral runtime` (docs/runtime.md). */
 enum {
 	RUNTIME_EXIT_OK = 0,          /* stopped on a signal; every app exited in time */
@@ -48,6 +50,9 @@ void runtime_begin_stop(void);
 void runtime_kill_now(void);
 /* The exit code, from how it ended; prints the last notice. */
 int runtime_exit_code(void);
+/* Whether the runtime's own `corral start` has started the apps (until
+ * then `corral web`'s /readyz says not ready). True when not a runtime. */
+bool runtime_apps_started(void);
 /* Flush what stdout still takes, restore its flags, free everything. */
 void runtime_free(void);
 

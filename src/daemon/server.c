@@ -976,6 +976,16 @@ server_listen_fd(void)
 	return D->ctl_fd;
 }
 
+size_t
+server_client_count(void)
+{
+	size_t n = 0;
+	struct client *c;
+	TAILQ_FOREACH(c, &D->clients, link)
+		n++;
+	return n;
+}
+
 void
 server_close_all(void)
 {

@@ -38,6 +38,8 @@ struct inst;
  * inherited across `corral update`'s exec). 0 or -errno with *err. */
 int server_listen(char **err);
 void server_close_all(void);
+/* Clients connected now (`corral web`'s metrics). */
+size_t server_client_count(void);
 /* The listening control socket (update.c keeps it across the exec). */
 int server_listen_fd(void);
 

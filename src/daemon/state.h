@@ -36,6 +36,7 @@ struct logpipe;
 struct cluster;
 struct keep;
 struct runtime;
+struct web;
 
 TAILQ_HEAD(app_list, app);
 TAILQ_HEAD(inst_list, inst);
@@ -115,6 +116,8 @@ struct daemon {
 	size_t stop_kills;          /* processes SIGKILLed while shutting down */
 	struct runtime *runtime;    /* `corral runtime` (runtime.c), else NULL */
 	uint64_t steps;             /* work done, see state_step() */
+	uint64_t log_lines_dropped; /* app log lines lost (runtime's stdout full) */
+	struct web *web;            /* `corral web`'s HTTP server (web.c), or NULL */
 	int exit_code;
 };
 

@@ -627,3 +627,19 @@ fail:
 	*n = 0;
 	return -ENOENT;
 }
+
+struct inst **
+table_all_insts(size_t *n)
+{
+	struct inst *in;
+	*n = 0;
+	TAILQ_FOREACH(in, &D->insts, link)
+		(*n)++;
+	struct inst **ins = xcalloc(*n ? *n : 1, sizeof(*ins));
+	*n = 0;
+	TAILQ_FOREACH(in, &D->insts, link) {
+		state_step();
+		ins[(*n)++] = in;
+	}
+	return ins;
+}

@@ -62,6 +62,10 @@ struct app {
 	char *spec_text;              /* spec as compact JSON without env, cached for
 	                               * listings; NULL after app_spec_changed() */
 	bool keep_dirty;              /* its record is to be sent to the keeper */
+	/* Counters for `corral web`'s metrics (docs/web.md): bytes written
+	 * to its logs per stream (0 out, 1 err), rolling reloads by outcome. */
+	uint64_t log_bytes[2];
+	uint64_t reloads_ok, reloads_failed;
 };
 
 struct inst {
@@ -226,6 +230,9 @@ int inst_open_logs(struct inst *in, char **err);
 void inst_remove(struct inst *in);
 /* Remove an app with no running instance. */
 void app_remove(struct app *app);
+
+/* Every instance, in pm_id order: a new array (the caller frees it) of *n. */
+struct inst **table_all_insts(size_t *n);
 
 struct inst *inst_by_pm_id(int pm_id);
 /* By the ids that are never reused (NULL when gone). */

@@ -19,7 +19,8 @@ BENCH = os.path.join(ROOT, "bench", "run")
 PM2 = os.path.join(ROOT, "bench", "pm2", "node_modules", "pm2", "bin", "pm2")
 
 
-SCENARIOS = ("footprint", "cli", "start", "crash", "logs", "cluster", "monit", "scale", "update")
+SCENARIOS = ("footprint", "cli", "start", "crash", "logs", "cluster", "monit", "scale", "update",
+             "web")
 
 
 @pytest.mark.parametrize("scenarios,pm2", [

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cluster/cluster.h"
@@ -25,20 +26,39 @@
 static long clk_tck = 100, page_size = 4096;
 
 /* Descriptors kept open for the processes sampled lately (proctree.h): a
- * slot per serial modulo SAMPLER_FD_SLOTS, so a dashboard's rows (the
- * serials of neighbouring apps) each keep theirs, and a process that takes
- * a slot closes the one of the process before. At most two descriptors a
- * slot; a process's are closed when it exits (sampler_forget). */
-#define SAMPLER_FD_SLOTS 64
-static struct fd_slot {
+ * slot per serial modulo the number of slots, so a dashboard's rows (the
+ * serials of neighbouring apps) and a scrape of a couple of hundred
+ * instances (corral web) each keep theirs, and a process that takes a slot
+ * closes the one of the process before. At most two descriptors a slot, and
+ * a sixteenth of the descriptor limit for all (16 to 256 slots: with 200
+ * instances, a cold /metrics took 9.1 ms with 64 slots, 5.0 ms with 256); a
+ * process's are closed when it exits (sampler_forget). */
+#define SLOTS_MIN 16
+#define SLOTS_MAX 256
+struct fd_slot {
 	uint64_t serial;        /* 0: empty */
 	struct ptfds fds;
-} fd_slots[SAMPLER_FD_SLOTS];
+};
+static struct fd_slot *fd_slots;
+static size_t nslots;
+
+static void
+slots_init(void)
+{
+	struct rlimit nofile;
+	nslots = SLOTS_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+	    nofile.rlim_cur / 16 < SLOTS_MAX)
+		nslots = nofile.rlim_cur / 16 < SLOTS_MIN ? SLOTS_MIN : nofile.rlim_cur / 16;
+	fd_slots = xcalloc(nslots, sizeof(*fd_slots));
+}
 
 static struct ptfds *
 fds_of(const struct proc *p)
 {
-	struct fd_slot *s = &fd_slots[p->serial % SAMPLER_FD_SLOTS];
+	if (!nslots)
+		slots_init();
+	struct fd_slot *s = &fd_slots[p->serial % nslots];
 	if (s->serial != p->serial) {
 		if (s->serial)
 			proctree_fds_close(&s->fds);
@@ -51,7 +71,9 @@ fds_of(const struct proc *p)
 void
 sampler_forget(const struct proc *p)
 {
-	struct fd_slot *s = &fd_slots[p->serial % SAMPLER_FD_SLOTS];
+	if (!nslots)
+		return;
+	struct fd_slot *s = &fd_slots[p->serial % nslots];
 	if (s->serial && s->serial == p->serial) {
 		proctree_fds_close(&s->fds);
 		s->serial = 0;

@@ -428,3 +428,25 @@ def test_corral_runtime_with_a_bad_address_says_so_and_runs(corral, runtimes):
     assert "web: listen address \"localhost:80\"" in r.stderr() and "not serving" in r.stderr()
     r.signal(signal.SIGTERM)
     assert r.wait() == 0, r.stderr()
+
+
+def test_a_slow_client_is_closed_after_its_idle_timeout(corral):
+    """A client that sends half a request and then nothing holds one of the
+    server's connections only until the idle timeout (10 s), not forever."""
+    port = web_start(corral)
+    slow = socket.create_connection(("127.0.0.1", port), timeout=1)
+    try:
+        slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0")
+
+        def closed():
+            try:
+                return slow.recv(4096) == b""
+            except socket.timeout:
+                return False
+            except ConnectionResetError:
+                return True
+        wait_for(closed, 40, interval=0.1, what="the server to close the slow connection")
+        # Meanwhile and after, the server answers others.
+        assert request(port, "/healthz")[0] == 200
+    finally:
+        slow.close()

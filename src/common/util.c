@@ -265,6 +265,28 @@ sbuf_reset(struct sbuf *b)
 		b->s[0] = '\0';
 }
 
+int
+sbuf_write(struct sbuf *b, int fd)
+{
+	size_t off = 0;
+	int rc = 0;
+	while (off < b->len) {
+		ssize_t n = write(fd, b->s + off, b->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (off) {
+		memmove(b->s, b->s + off, b->len - off + 1);   /* with its NUL */
+		b->len -= off;
+	}
+	return rc;
+}
+
 char *
 sbuf_take(struct sbuf *b)
 {

@@ -67,6 +67,10 @@ void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_addc(struct sbuf *b, char c);
 void sbuf_addf(struct sbuf *b, const char *fmt, ...) PRINTFLIKE(2, 3);
 void sbuf_reset(struct sbuf *b);
+/* Write to fd (non-blocking) what it takes of b, and drop that from b's
+ * front. 0 when all of it went, -EAGAIN when fd is full and the rest
+ * waits in b, or another -errno (-EIO when nothing could be written). */
+int sbuf_write(struct sbuf *b, int fd);
 /* Hand the string to the caller (never NULL) and reset the buffer. */
 char *sbuf_take(struct sbuf *b);
 void sbuf_free(struct sbuf *b);

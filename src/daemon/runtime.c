@@ -90,28 +90,15 @@ out_arm(struct runtime *rt, bool on)
 static void
 out_flush(struct runtime *rt)
 {
-	size_t off = 0;
-	while (off < rt->out.len) {
-		ssize_t n = write(rt->out_fd, rt->out.s + off, rt->out.len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN && rt->out_pollable)
-			break;
-		if (n <= 0) {
-			/* Nobody reads stdout any more (or it cannot be waited
-			 * for): the apps' lines are in their log files anyway. */
-			if (!rt->out_broken)
-				dlog("runtime: stdout: %s; the apps' output goes to their log files only",
-				    n < 0 ? strerror(errno) : "nothing written");
-			rt->out_broken = true;
-			off = rt->out.len;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (off) {
-		memmove(rt->out.s, rt->out.s + off, rt->out.len - off + 1);   /* with its NUL */
-		rt->out.len -= off;
+	int rc = sbuf_write(&rt->out, rt->out_fd);
+	if (rc < 0 && (rc != -EAGAIN || !rt->out_pollable)) {
+		/* Nobody reads stdout any more (or it cannot be waited for):
+		 * the apps' lines are in their log files anyway. */
+		if (!rt->out_broken)
+			dlog("runtime: stdout: %s; the apps' output goes to their log files only",
+			    strerror(-rc));
+		rt->out_broken = true;
+		sbuf_reset(&rt->out);
 	}
 	out_arm(rt, rt->out.len > 0);
 }

@@ -1522,21 +1522,9 @@ inst_promote(struct inst *in)
 static void
 ipc_flush(struct proc *p)
 {
-	size_t done = 0;
-	while (done < p->ipc_out.len) {
-		ssize_t n = write(p->ipc_fd, p->ipc_out.s + done, p->ipc_out.len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN)
-			done = p->ipc_out.len;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	if (done == p->ipc_out.len)
+	int rc = sbuf_write(&p->ipc_out, p->ipc_fd);
+	if (rc < 0 && rc != -EAGAIN)
 		sbuf_reset(&p->ipc_out);
-	else if (done > 0)
-		memmove(p->ipc_out.s, p->ipc_out.s + done, (p->ipc_out.len -= done) + 1);
 	io_mod(D->loop, &p->ipc_io, p->ipc_out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 

@@ -418,13 +418,19 @@ def test_no_colour_stays_readable_and_help(corral, tmux):
     assert same_tty(t)
 
 
-def test_sigterm_restores_the_terminal(corral, tmux):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGSEGV])
+def test_a_signal_restores_the_terminal(corral, tmux, sig):
+    """SIGTERM, and a crash signal as a bug would raise: the handler puts
+    the terminal back, then monit dies of the signal itself (the shell sees
+    128 + its number)."""
     corral.ok("start", app("loop.py"), "--name", "x")
     t = tmux()
     open_monit(t)
+    t.wait_screen(lambda s: len(rows(s)) == 1, "the row")
     pid = wait_for(lambda: monit_pid(corral), 10, what="monit's pid")
-    os.kill(pid, signal.SIGTERM)
-    t.wait_screen(lambda s: re.search(r"^EXIT=143", s, re.M), "monit's exit code (SIGTERM)")
+    os.kill(pid, sig)
+    t.wait_screen(lambda s: re.search(rf"^EXIT={128 + sig}", s, re.M),
+                  f"monit's exit code ({sig.name})")
     assert "processes (" not in t.screen()
     wait_for(lambda: os.path.exists(os.path.join(corral.home, "after.tty")), 10,
              what="stty after monit")
@@ -546,22 +552,6 @@ def test_R_then_y_reloads_a_cluster_app_under_load(corral, tmux, tmp_path):
     t.wait_screen(lambda s: {r[4] for r in rows(s)} == {str(now[0]), str(now[1])},
                   "the new pid on the row")
     quit_monit(t)
-
-
-def test_a_crash_signal_restores_the_terminal(corral, tmux):
-    corral.ok("start", app("loop.py"), "--name", "x")
-    t = tmux()
-    open_monit(t)
-    t.wait_screen(lambda s: len(rows(s)) == 1, "the row")
-    pid = wait_for(lambda: monit_pid(corral), 10, what="monit's pid")
-    # As a bug would: the handler puts the terminal back, then monit dies
-    # of the signal itself (the shell sees 128 + SIGSEGV).
-    os.kill(pid, signal.SIGSEGV)
-    t.wait_screen(lambda s: re.search(r"^EXIT=139", s, re.M), "monit's exit code (SIGSEGV)")
-    assert "processes (" not in t.screen()
-    wait_for(lambda: os.path.exists(os.path.join(corral.home, "after.tty")), 10,
-             what="stty after monit")
-    assert same_tty(t)
 
 
 def test_sample_of_the_named_only_leaves_the_others_out(corral):

@@ -331,8 +331,8 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 
 /* ---- commands on targets ---- */
 
-static bool
-resolve(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
+bool
+command_targets(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
 {
 	char *err = NULL;
 	if (table_resolve(json_object_get(req, "targets"), by_script(req), ins, n, &err) < 0) {
@@ -391,7 +391,7 @@ cmd_update(struct client *c, json_t *id, json_t *req)
 static bool
 resolve_and_update(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
 {
-	if (!resolve(c, id, req, ins, n))
+	if (!command_targets(c, id, req, ins, n))
 		return false;
 	if (apply_specs(c, id, req) < 0) {
 		free(*ins);
@@ -473,7 +473,7 @@ cmd_reload(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	if (!resolve(c, id, req, &ins, &n))
+	if (!command_targets(c, id, req, &ins, &n))
 		return;
 	/* Refused before the new specs apply: a refused reload changes
 	 * nothing (the running one would spawn its next successors, and
@@ -516,7 +516,7 @@ cmd_reset(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	if (!resolve(c, id, req, &ins, &n))
+	if (!command_targets(c, id, req, &ins, &n))
 		return;
 	json_t *procs = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -541,7 +541,7 @@ cmd_signal(struct client *c, json_t *id, json_t *req)
 	}
 	struct inst **ins;
 	size_t n;
-	if (!resolve(c, id, req, &ins, &n))
+	if (!command_targets(c, id, req, &ins, &n))
 		return;
 	json_t *procs = json_array();
 	size_t sent = 0;
@@ -606,7 +606,7 @@ cmd_flush(struct client *c, json_t *id, json_t *req)
 	size_t n = 0;
 	json_t *targets = json_object_get(req, "targets");
 	if (targets && !json_is_null(targets)) {
-		if (!resolve(c, id, req, &ins, &n))
+		if (!command_targets(c, id, req, &ins, &n))
 			return;
 	} else {
 		ins = table_all_insts(&n);
@@ -706,7 +706,7 @@ cmd_logs(struct client *c, json_t *id, json_t *req)
 	if (targets && !json_is_null(targets)) {
 		struct inst **ins;
 		size_t n;
-		if (!resolve(c, id, req, &ins, &n))
+		if (!command_targets(c, id, req, &ins, &n))
 			return;
 		/* An app named whole is followed as the app (its instances to
 		 * come too); otherwise the instances named. */

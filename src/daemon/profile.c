@@ -27,6 +27,7 @@
 #include "common/perf.h"
 #include "common/util.h"
 #include "daemon/agent.h"
+#include "daemon/commands.h"
 #include "daemon/events.h"
 #include "daemon/op.h"
 #include "daemon/proctree.h"
@@ -482,27 +483,13 @@ preq_free(void *arg)
 	free(r);
 }
 
-/* The instances the request's targets name, or false after replying
- * the error. */
-static bool
-targets_of(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
-{
-	char *err = NULL;
-	if (table_resolve(json_object_get(req, "targets"), false, ins, n, &err) < 0) {
-		client_error(c, id, "not_found", "%s", err);
-		free(err);
-		return false;
-	}
-	return true;
-}
-
 /* The CLI wrote these files (perf) for one instance. */
 static void
 note(struct client *c, json_t *id, json_t *req)
 {
 	struct inst **ins;
 	size_t n;
-	if (!targets_of(c, id, req, &ins, &n))
+	if (!command_targets(c, id, req, &ins, &n))
 		return;
 	json_t *paths = json_object_get(req, "paths");
 	size_t i;
@@ -555,7 +542,7 @@ profile_request(struct client *c, json_t *id, json_t *req)
 	}
 	struct inst **ins;
 	size_t n;
-	if (!targets_of(c, id, req, &ins, &n))
+	if (!command_targets(c, id, req, &ins, &n))
 		return;
 	if (file && n != 1) {
 		client_error(c, id, "bad_request", "a file name needs exactly one instance (%zu "

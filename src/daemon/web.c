@@ -54,6 +54,10 @@
 #define WEB_HEARTBEAT_MS 15000
 #define WEB_TOKEN_MAX 4096
 #define WEB_LOG_LINES_MAX 1000
+/* What one /api/v1/logs request reads of the files, all together: a
+ * namespace of many instances cannot make the loop read and hold hundreds
+ * of MB. */
+#define WEB_LOG_BYTES_MAX (4 << 20)
 /* While an event stream is open (a dashboard), every instance is sampled
  * every WEB_SAMPLE_MS and the last WEB_SAMPLES samples are kept for the
  * page's charts: 3 minutes, a few bytes per instance each. */
@@ -89,6 +93,7 @@ struct web {
 	uint64_t requests;
 	uint64_t dropped;           /* events not sent to slow streams */
 	size_t nstreams;
+	size_t nlogstreams;       /* of them, those with ?logs=1 */
 	LIST_HEAD(, sse) streams;
 	struct timer sample_timer;
 	char *samples[WEB_SAMPLES]; /* a ring of JSON texts, oldest at next */
@@ -128,8 +133,10 @@ on_timer(struct loop *l, struct timer *t, void *arg)
 
 /* ---- replies ---- */
 
+/* Queue body (ours to free) with one more header when hdr is not NULL. */
 static enum MHD_Result
-reply(struct MHD_Connection *conn, unsigned status, const char *type, char *body, size_t len)
+reply_with(struct MHD_Connection *conn, unsigned status, const char *type, char *body,
+    size_t len, const char *hdr, const char *val)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, body,
 	    MHD_RESPMEM_MUST_FREE);
@@ -137,12 +144,20 @@ reply(struct MHD_Connection *conn, unsigned status, const char *type, char *body
 		free(body);
 		return MHD_NO;
 	}
+	if (hdr)
+		MHD_add_response_header(r, hdr, val);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *conn, unsigned status, const char *type, char *body, size_t len)
+{
+	return reply_with(conn, status, type, body, len, NULL, NULL);
 }
 
 static enum MHD_Result
@@ -225,8 +240,8 @@ get_processes(struct MHD_Connection *conn, const struct route *r, bool env)
 /* The last `lines` lines of the file at path, appended to b as JSON
  * objects (a comma before each but the first). */
 static void
-tail_file(struct sbuf *b, size_t *count, const char *path, int lines, const struct inst *in,
-    const char *stream)
+tail_file(struct sbuf *b, size_t *count, const char *path, int lines, off_t budget,
+    const struct inst *in, const char *stream)
 {
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
 	struct stat st;
@@ -235,8 +250,9 @@ tail_file(struct sbuf *b, size_t *count, const char *path, int lines, const stru
 			close(fd);
 		return;
 	}
-	/* Long lines are cut: a tail reads at most 1 KiB a line. */
-	off_t want = (off_t)lines * 1024;
+	/* A tail reads 1 KiB a line and at most its share of the request's
+	 * budget: with longer lines it gives fewer lines than asked. */
+	off_t want = (off_t)lines * 1024 < budget ? (off_t)lines * 1024 : budget;
 	off_t from = st.st_size > want ? st.st_size - want : 0;
 	size_t len = (size_t)(st.st_size - from);
 	char *buf = xmalloc(len + 1);
@@ -298,9 +314,10 @@ get_logs(struct MHD_Connection *conn, const struct route *r)
 	struct sbuf b = SBUF_INIT;
 	sbuf_adds(&b, "{\"lines\":[");
 	size_t count = 0;
+	off_t budget = n ? WEB_LOG_BYTES_MAX / (off_t)(2 * n) : 0;
 	for (size_t i = 0; i < n; i++) {
-		tail_file(&b, &count, ins[i]->out_path, lines, ins[i], "out");
-		tail_file(&b, &count, ins[i]->err_path, lines, ins[i], "err");
+		tail_file(&b, &count, ins[i]->out_path, lines, budget, ins[i], "out");
+		tail_file(&b, &count, ins[i]->err_path, lines, budget, ins[i], "err");
 	}
 	free(ins);
 	sbuf_adds(&b, "]}\n");
@@ -319,16 +336,9 @@ check_token(struct web *w, struct MHD_Connection *conn, bool *ok)
 	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	if (!auth) {
-		struct sbuf b = SBUF_INIT;
-		sbuf_adds(&b, "{\"error\":\"actions need Authorization: Bearer <token>\"}\n");
-		size_t len = b.len;
-		struct MHD_Response *resp = MHD_create_response_from_buffer(len, sbuf_take(&b),
-		    MHD_RESPMEM_MUST_FREE);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-		enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, resp);
-		MHD_destroy_response(resp);
-		return ret;
+		static const char msg[] = "{\"error\":\"actions need Authorization: Bearer <token>\"}\n";
+		return reply_with(conn, MHD_HTTP_UNAUTHORIZED, JSON_TYPE, xstrdup(msg),
+		    sizeof(msg) - 1, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	}
 	if (!bearer_matches(auth, w->token))
 		return reply_error(conn, MHD_HTTP_FORBIDDEN, "wrong token");
@@ -444,6 +454,8 @@ sse_free(void *cls)
 	struct sse *s = cls;
 	LIST_REMOVE(s, link);
 	s->w->nstreams--;
+	if (s->logs)
+		s->w->nlogstreams--;
 	sbuf_free(&s->buf);
 	free(s);
 }
@@ -507,8 +519,6 @@ take_sample(void)
 	return sbuf_take(&b);
 }
 
-static void sse_push(struct web *w, struct sse *s, const char *text, size_t len);
-
 static void
 on_sample(struct loop *l, struct timer *t, void *arg)
 {
@@ -563,6 +573,8 @@ get_events(struct web *w, struct MHD_Connection *conn)
 	}
 	LIST_INSERT_HEAD(&w->streams, s, link);
 	w->nstreams++;
+	if (s->logs)
+		w->nlogstreams++;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, WEB_STREAM_TIMEOUT_S);
@@ -585,7 +597,7 @@ web_on_event(const struct event *ev, void *arg)
 	struct jsonw jw;
 	bool log = ev->kind == EV_LOG;
 	if (log) {
-		if (!ev->eol)
+		if (!ev->eol || !w->nlogstreams)
 			return;
 		size_t len;
 		char *clean = utf8_replaced(ev->data, ev->len, &len);
@@ -653,13 +665,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		struct sbuf b = SBUF_INIT;
 		sbuf_addf(&b, "{\"error\":\"method not allowed here (%s only)\"}\n", allow);
 		size_t len = b.len;
-		struct MHD_Response *resp = MHD_create_response_from_buffer(len, sbuf_take(&b),
-		    MHD_RESPMEM_MUST_FREE);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-		enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-		MHD_destroy_response(resp);
-		return ret;
+		return reply_with(conn, MHD_HTTP_METHOD_NOT_ALLOWED, JSON_TYPE, sbuf_take(&b), len,
+		    MHD_HTTP_HEADER_ALLOW, allow);
 	}
 	struct sbuf b = SBUF_INIT;
 	bool ok;
@@ -890,6 +897,8 @@ web_start(const char *listen, const char *token_file, char **err)
 	    MHD_OPTION_CONNECTION_TIMEOUT, WEB_TIMEOUT_S,
 	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
 	    MHD_OPTION_END);
+	if (w->mhd)
+		w->listen_fd = -1;   /* MHD's now: MHD_stop_daemon() closes it */
 	const union MHD_DaemonInfo *info = w->mhd
 	    ? MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!info || io_add(D->loop, &w->io, info->epoll_fd, EPOLLIN, on_io, w) < 0) {

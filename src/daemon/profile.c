@@ -50,6 +50,7 @@ struct item {
 	int pid;
 	char *name;
 	char *path;         /* the file the agent writes, NULL for a start */
+	bool own_path;      /* path is ours (profiles/), not one the user named */
 	char *error;
 	int64_t seq;
 	int64_t bytes;
@@ -377,6 +378,7 @@ item_init(struct preq *r, struct item *it, struct inst *in, json_t *file)
 			}
 			it->path = profile_path(in, it->pid, dump ? "heapsnapshot" :
 			    strcmp(r->kind, "heap") == 0 ? "heapprofile" : "cpuprofile");
+			it->own_path = true;
 		}
 	}
 	if (dump && p->peer) {
@@ -421,11 +423,20 @@ check(struct op *op)
 			item_fail(it, "%s (pm_id %d): perf did not end within %lld ms", it->name,
 			    it->pm_id, (long long)r->timeout_ms);
 		}
-		if (it->state == IT_SENT && expired) {
-			item_fail(it, "%s (pm_id %d) did not answer within %lld ms (its event loop "
-			    "may be blocked); it is left running", it->name, it->pm_id,
-			    (long long)r->timeout_ms);
-			if (it->path)
+		if (it->state == IT_SENT) {
+			/* An app that dies or drops its channel will not answer:
+			 * say so now rather than at the timeout. */
+			struct proc *p = proc_by_pid(it->pid);
+			if (!p || p->exited || p->ipc_fd < 0)
+				item_fail(it, "%s (pm_id %d) exited or closed its channel before "
+				    "answering", it->name, it->pm_id);
+			else if (expired)
+				item_fail(it, "%s (pm_id %d) did not answer within %lld ms (its event "
+				    "loop may be blocked); it is left running", it->name, it->pm_id,
+				    (long long)r->timeout_ms);
+			/* A partial file of ours goes; a file the user named is not ours
+			 * to remove (the agent refuses to write over one). */
+			if (it->state == IT_FAILED && it->path && it->own_path)
 				unlink(it->path);
 		}
 		if (it->state == IT_FAILED || it->state == IT_DONE)

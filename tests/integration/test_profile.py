@@ -561,3 +561,34 @@ def test_a_node_app_of_another_user_starts_without_the_agent(corral):
         corral.ok("delete", "all")
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_an_app_that_dies_before_answering_fails_the_request_then(corral, tmp_path):
+    """A blocked app's timeout leaves a file the user named alone (the agent
+    never writes over one); blocked, then dead: the heapdump says so when
+    it happens instead of waiting out its timeout and blaming the event
+    loop."""
+    app = write(str(tmp_path / "dies.js"), """
+function block(ms) { const t = Date.now(); while (Date.now() - t < ms); }
+process.on('SIGUSR1', () => { console.log('blocking'); block(1500); console.log('back'); });
+process.on('SIGUSR2', () => { console.log('dying'); block(1500); process.exit(3); });
+setInterval(() => {}, 1000);
+console.log('armed');
+""")
+    corral.ok("start", app, "--name", "dies", "--no-autorestart")
+    corral.wait_status("dies", "online")
+    log = corral.log_path("dies")
+    wait_for(lambda: "armed" in open(log).read(), what="the app's signal handlers")
+    mine = tmp_path / "mine.heapsnapshot"
+    mine.write_text("kept")
+    corral.ok("sendSignal", "SIGUSR1", "dies")
+    wait_for(lambda: "blocking" in open(log).read(), what="the app to block")
+    err = corral.fail("heapdump", "dies", str(mine), "--timeout", "300ms")
+    assert "did not answer within 300 ms" in err, err
+    wait_for(lambda: "back" in open(log).read(), what="the app to unblock")
+    assert mine.read_text() == "kept"
+    corral.ok("sendSignal", "SIGUSR2", "dies")
+    wait_for(lambda: "dying" in open(log).read(), what="the app to block before it exits")
+    err = corral.fail("heapdump", "dies", "--timeout", "60s")
+    assert "exited or closed its channel before answering" in err, err
+    assert err.count("\n") == 1

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/spec.h"
 #include "common/util.h"
 #include "config/normalize.h"
 
@@ -21,7 +22,12 @@ remote_ssh_command(char ***argv)
 	const char *cmd = getenv("CORRAL_SSH_COMMAND");
 	char *err = NULL;
 	char **v = cmd && *cmd ? normalize_split_args(cmd, &err) : NULL;
-	free(err);
+	if (err) {
+		/* Not plain ssh instead: the user's options (-F, -J, a key)
+		 * would be lost without a word. */
+		fprintf(stderr, "corral: CORRAL_SSH_COMMAND: %s\n", err);
+		exit(2);
+	}
 	if (v && !v[0]) {
 		free(v);
 		v = NULL;
@@ -43,14 +49,6 @@ remote_argv_push(char ***v, size_t *n, const char *s)
 	*v = xrealloc(*v, (*n + 2) * sizeof(char *));
 	(*v)[(*n)++] = xstrdup(s);
 	(*v)[*n] = NULL;
-}
-
-void
-remote_argv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
 }
 
 int
@@ -129,6 +127,6 @@ remote_run(const char *url, int argc, char **argv)
 	fflush(NULL);
 	execvp(v[0], v);
 	fprintf(stderr, "corral: --host %s: cannot run %s: %s\n", url, v[0], strerror(errno));
-	remote_argv_free(v);
+	strv_free(v);
 	return 1;
 }

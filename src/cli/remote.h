@@ -11,12 +11,12 @@
 
 /* The ssh program and its own options: CORRAL_SSH_COMMAND, split as a
  * shell would (no expansion), or "ssh". A new NULL-terminated vector in
- * *argv; its length is returned. */
+ * *argv (strv_free() frees it); its length is returned. A variable that
+ * cannot be split ends the command with a one-line error (exit 2). */
 size_t remote_ssh_command(char ***argv);
 
 /* Append a copy of s to a NULL-terminated vector of n strings. */
 void remote_argv_push(char ***v, size_t *n, const char *s);
-void remote_argv_free(char **v);
 
 /* Split "ssh://[user@]host[:port]" (or "[user@]host") into the destination
  * ssh takes ("user@host", a new string) and the port ("" when none, a new

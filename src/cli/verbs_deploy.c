@@ -31,6 +31,7 @@
 
 #include "cli/remote.h"
 #include "cli/verbs.h"
+#include "common/spec.h"
 #include "config/deploy.h"
 #include "config/doc.h"
 #include "config/normalize.h"
@@ -243,7 +244,7 @@ host_start(struct deploy *d, struct hostrun *h, char *const *args)
 	int e = errno;
 	close(in[0]);
 	close(out[1]);
-	remote_argv_free(argv);
+	strv_free(argv);
 	if (pid < 0) {
 		close(in[1]);
 		close(out[0]);
@@ -321,9 +322,13 @@ run_hosts(struct deploy *d, const bool *sel, size_t parallel, bool stop,
 			if (!h->started)
 				h->started = t0;
 			int rc = host_start(d, h, args);
-			remote_argv_free(args);
+			strv_free(args);
 			if (rc < 0) {
+				/* Not started: what failed is ours, not a step's. */
 				h->status = 127;
+				free(h->failed);
+				h->failed = xasprintf("start (%s)", strerror(-rc));
+				h->n_last = 0;
 				failed = true;
 				continue;
 			}
@@ -407,8 +412,13 @@ report_failures(struct deploy *d, const bool *sel)
 		struct hostrun *h = &d->h[i];
 		if (!sel[i] || h->status == 0)
 			continue;
-		failed++;
 		fflush(stdout);
+		if (h->status == -1 && h->pid == 0) {
+			/* Never started in this phase: an earlier host failed. */
+			cli_fail(d->x, "%s: not run (stopped after an earlier failure)", h->host);
+			continue;
+		}
+		failed++;
 		if (h->status == 255 && !h->failed)
 			cli_fail(d->x, "%s: ssh failed: %s", h->host, last_line(h));
 		else

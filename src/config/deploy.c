@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "common/spec.h"
 #include "common/util.h"
 #include "config/doc.h"
 
@@ -233,7 +234,7 @@ parse(struct dctx *c, struct deploy_target *t)
 			return fail(c, "host", "\"%s\" is not a host name", t->hosts[i]);
 	if (t->user && (t->user[0] == '-' || strpbrk(t->user, "@ \t\n")))
 		return fail(c, "user", "\"%s\" is not a user name", t->user);
-	if (t->path[0] != '/' && t->path[0] != '~')
+	if (t->path[0] != '/' && !str_starts(t->path, "~/"))
 		return fail(c, "path", "\"%s\" is not absolute (or ~/...)", t->path);
 	json_t *v = json_object_get(c->section, "fetch");
 	if (v && !json_is_null(v)) {
@@ -295,14 +296,6 @@ deploy_parse(const struct config_doc *doc, const char *env, struct deploy_target
 	if (rc < 0)
 		deploy_target_free(out);
 	return rc;
-}
-
-static void
-strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
 }
 
 void

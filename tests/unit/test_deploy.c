@@ -103,6 +103,10 @@ test_mistakes_are_one_line_with_where(void **state)
 	expect_error("{\"deploy\": {\"p\": {\"host\": \"h\", \"repo\": \"r\", \"ref\": \"x\", "
 	    "\"path\": \"app\"}}}", "p",
 	    "eco.json:1:65: deploy.p.path: \"app\" is not absolute (or ~/...)");
+	/* ~user is not expanded on the host (the path is quoted there). */
+	expect_error("{\"deploy\": {\"p\": {\"host\": \"h\", \"repo\": \"r\", \"ref\": \"x\", "
+	    "\"path\": \"~deploy/app\"}}}", "p",
+	    "eco.json:1:65: deploy.p.path: \"~deploy/app\" is not absolute (or ~/...)");
 	expect_error("{\"deploy\": {\"p\": {\"host\": \"h\", \"repo\": \"r\", \"ref\": \"x\", "
 	    "\"path\": \"/a\", \"env\": {\"A B\": 1}}}}", "p",
 	    "eco.json:1:78: deploy.p.env: \"A B\" is not a variable name a shell can export");

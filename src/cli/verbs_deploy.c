@@ -646,6 +646,19 @@ is_count(const char *s)
 	return atoi(s) > 0;
 }
 
+/* The command cmd is one edit away from, or NULL: a ref is deployed as
+ * the command, so a mistyped command must not be taken for one. */
+static const char *
+near_command(const char *cmd)
+{
+	static const char *const cmds[] = {"setup", "update", "deploy", "revert", "curr",
+	    "current", "prev", "previous", "list", "exec", "run"};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (str_distance(cmd, cmds[i]) == 1)
+			return cmds[i];
+	return NULL;
+}
+
 int
 verb_deploy(struct ctx *x)
 {
@@ -694,6 +707,7 @@ verb_deploy(struct ctx *x)
 	char *dir_buf = realpath(file, NULL);
 	char *dir = dir_buf ? dirname(dir_buf) : NULL;
 	bool stop = d.n > 1 && !args_has(&x->a, "no-stop-on-failure");
+	const char *near;
 
 	if (strcmp(cmd, "update") == 0 || strcmp(cmd, "deploy") == 0) {
 		rc = do_update(&d, dir);
@@ -715,6 +729,10 @@ verb_deploy(struct ctx *x)
 	} else if (arg) {
 		rc = cli_fail(x, "unknown command \"%s\" (setup, update, revert [n], curr, prev, "
 		    "list, exec \"<cmd>\", or a ref)", cmd);
+	} else if ((near = near_command(cmd)) != NULL) {
+		/* A typo of a command would otherwise run every host's hooks
+		 * before git says there is no such ref. */
+		rc = cli_fail(x, "unknown command \"%s\" (did you mean %s?)", cmd, near);
 	} else {
 		d.ref = cmd;    /* a ref as the command: deploy that */
 		rc = do_update(&d, dir);

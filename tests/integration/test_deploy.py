@@ -280,6 +280,14 @@ def test_errors_say_what_and_where(fleet):
     r = subprocess.run([CORRAL, "deploy", f"{fleet.tmp}/bad.json", "prod"], capture_output=True,
                        text=True)
     assert r.returncode == 1 and "deploy.prod: missing 'path'" in r.stderr, r.stderr
+    # A mistyped command is not deployed as a ref (no host is contacted:
+    # the section's host does not even resolve).
+    write(f"{fleet.tmp}/typo.json", '{"deploy": {"prod": {"host": "nowhere.invalid", '
+          '"repo": "r", "ref": "x", "path": "/tmp/x"}}}')
+    r = subprocess.run([CORRAL, "deploy", f"{fleet.tmp}/typo.json", "prod", "stup"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr == 'corral deploy: unknown command "stup" (did you mean setup?)\n', r.stderr
     # An unreachable host: ssh's reason.
     write(f"{fleet.tmp}/down.json", '{"deploy": {"prod": {"host": "127.0.0.1", "port": %d, '
           '"repo": "r", "ref": "x", "path": "/tmp/x"}}}' % free_port())

@@ -35,10 +35,11 @@ static int perf_fold(struct ctx *x, const char *perf, const char *data, const ch
 
 /* Send one profile request for these targets and print its results: the
  * paths written (or, for a start unless quiet, what runs), errors on
- * stderr. 0 when every instance did it. */
+ * stderr. The pm_ids that did it are appended to done when given. 0 when
+ * every instance did it. */
 static int
 agent_call(struct ctx *x, json_t *targets, const char *op, const char *kind, const char *file,
-    bool quiet)
+    bool quiet, json_t *done)
 {
 	json_t *req = json_pack("{s:s, s:O, s:s, s:s}", "cmd", "profile", "targets", targets,
 	    "op", op, "kind", kind);
@@ -63,6 +64,9 @@ agent_call(struct ctx *x, json_t *targets, const char *op, const char *kind, con
 	json_array_foreach(json_object_get(res, "results"), i, r) {
 		const char *err = json_string_value(json_object_get(r, "error"));
 		const char *path = json_string_value(json_object_get(r, "path"));
+		if (!err && done)
+			json_array_append_new(done, json_sprintf("%lld",
+			    (long long)json_integer_value(json_object_get(r, "pm_id"))));
 		if (err) {
 			cli_fail(x, "%s", err);
 			rc = 1;
@@ -360,11 +364,17 @@ profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind
 	int rc = 0;
 	json_t *node = ids_where(procs, WITH);
 	if (json_array_size(node) > 0) {
-		rc |= agent_call(x, node, "profile_start", kind, NULL, true);
-		struct timespec ts = {duration_ms / 1000, (duration_ms % 1000) * 1000000};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-		rc |= agent_call(x, node, "profile_stop", kind, NULL, true);
+		/* Stop only what this command started: an instance already
+		 * being profiled (profile start) keeps its own session. */
+		json_t *started = json_array();
+		rc |= agent_call(x, node, "profile_start", kind, NULL, true, started);
+		if (json_array_size(started) > 0) {
+			struct timespec ts = {duration_ms / 1000, (duration_ms % 1000) * 1000000};
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+			rc |= agent_call(x, started, "profile_stop", kind, NULL, true, NULL);
+		}
+		json_decref(started);
 	}
 	size_t i;
 	json_t *p;
@@ -395,7 +405,7 @@ profile_start_stop(struct ctx *x, const char *op, char **targets, const char *ki
 		return 1;
 	/* The daemon records those without the agent with perf. */
 	json_t *ids = ids_where(procs, ANY);
-	int rc = agent_call(x, ids, op, kind, NULL, false);
+	int rc = agent_call(x, ids, op, kind, NULL, false, NULL);
 	json_decref(ids);
 	json_decref(procs);
 	return rc;
@@ -496,7 +506,7 @@ verb_heapdump(struct ctx *x)
 	}
 	json_t *targets = cli_targets(x->a.pos + 0);
 	json_array_remove(targets, 1);
-	int rc = agent_call(x, targets, "heapdump", "cpu", file, false);
+	int rc = agent_call(x, targets, "heapdump", "cpu", file, false, NULL);
 	json_decref(targets);
 	free(file);
 	return rc;

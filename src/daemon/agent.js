@@ -91,6 +91,10 @@
   const START = {cpu: ['Profiler.enable', 'Profiler.start'],
     heap: ['HeapProfiler.enable', 'HeapProfiler.startSampling']};
   const STOP = {cpu: 'Profiler.stop', heap: 'HeapProfiler.stopSampling'};
+  // A profile nobody stops (the CLI was interrupted) ends after an hour, as
+  // a perf recording does, instead of growing in the app's memory.
+  const MAX_PROFILE_MS = 3600 * 1000;
+  const caps = {};
 
   async function profileStart(m) {
     const kind = m.kind === 'heap' ? 'heap' : 'cpu';
@@ -105,6 +109,13 @@
       close();
       throw e;
     }
+    caps[kind] = setTimeout(() => {
+      if (!running[kind])
+        return;
+      running[kind] = false;
+      post(STOP[kind]).catch(() => {}).finally(close);
+    }, MAX_PROFILE_MS);
+    caps[kind].unref();
     return {};
   }
 
@@ -112,6 +123,7 @@
     const kind = m.kind === 'heap' ? 'heap' : 'cpu';
     if (!running[kind])
       throw new Error('no ' + kind + ' profile is running');
+    clearTimeout(caps[kind]);
     let res;
     try {
       res = await post(STOP[kind]);

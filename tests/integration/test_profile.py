@@ -110,6 +110,13 @@ def test_profile_duration_and_profile_mem(corral, tmp_path):
     corral.ok("profile", "clean")
     assert not os.listdir(os.path.join(corral.home, "profiles"))
     assert corral.proc("burn")["profiles"] == []
+    # A timed profile of an instance already being profiled fails for it,
+    # and leaves that session alone: its own stop still gets the profile.
+    corral.ok("profile", "start", "burn")
+    err = corral.fail("profile", "burn", "--duration", "300ms")
+    assert "already running" in err, err
+    (path,) = corral.ok("profile", "stop", "burn").split()
+    assert path.endswith(".cpuprofile") and os.path.getsize(path) > 0
 
 
 # ---- heap snapshots ----

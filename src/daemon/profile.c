@@ -236,8 +236,12 @@ perf_start(struct item *it, struct inst *in)
 	char *perf = perf_find(&err);
 	struct perfrun *old = perf_of(in->uid);
 	if (old && old->exited && !old->stopping) {
-		/* It ended by itself (its program exited) and nobody stopped it. */
-		unlink(old->path);
+		/* It ended by itself (its program exited) and nobody stopped it:
+		 * its perf.data is kept and listed (perf report reads it), not
+		 * removed without a word. */
+		struct stat st;
+		if (stat(old->path, &st) == 0)
+			remember(in, old->path, st.st_size);
 		perf_free(old);
 	} else if (old && !err) {
 		err = xasprintf("%s (pm_id %d): a cpu profile is already running", it->name,

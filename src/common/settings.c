@@ -122,6 +122,16 @@ check_date_format(const char *key, const char *v, char **out, char **err)
 	char *conv = units_date_format(v);
 	char sample[256];
 	units_format_time(conv, 0, sample, sizeof(sample));
+	bool control = false;
+	for (const char *p = sample; *p; p++)
+		control |= (unsigned char)*p < 0x20 || *p == 0x7f;
+	if (control) {
+		/* %n and %t give a newline and a tab: not in a file name, nor in
+		 * this one-line message. */
+		*err = xasprintf("%s: \"%s\" puts a control character in the file name", key, v);
+		free(conv);
+		return -EINVAL;
+	}
 	if (!*sample || strchr(sample, '/') || strcmp(sample, ".") == 0 ||
 	    strcmp(sample, "..") == 0) {
 		*err = xasprintf("%s: \"%s\" does not make a file name (it gives \"%s\")", key, v,

@@ -79,6 +79,8 @@ test_values_are_checked(void **state)
 	good("logrotate:dateFormat", "YYYY-MM-DD");
 	bad("logrotate:dateFormat", "YYYY/MM/DD", "file name");
 	bad("logrotate:dateFormat", "", "date format");
+	bad("logrotate:dateFormat", "%Y%n%d", "control character");
+	bad("logrotate:dateFormat", "x%t", "control character");
 	good("logrotate:TZ", "UTC");
 	bad("logrotate:TZ", "Mars/Olympus", "time zone");
 	bad("logrotate:TZ", "../../etc/passwd", "time zone");

@@ -53,6 +53,8 @@ struct hostrun {
 	const char *host;
 	pid_t pid;
 	int fd;                  /* ssh's stdout and stderr, -1 when done */
+	int in_fd;               /* ssh's stdin while the script is written, or -1 */
+	struct sbuf script;      /* what is left of the script to write */
 	struct sbuf partial;     /* a line not yet ended */
 	char *last[LAST_LINES];  /* the last lines of the step's output, a ring */
 	size_t n_last;
@@ -216,6 +218,22 @@ last_line(const struct hostrun *h)
 	return h->n_last ? h->last[(h->n_last - 1) % LAST_LINES] : "";
 }
 
+/* Write what ssh takes of the rest of the script; its stdin is closed
+ * once all is written, or when ssh will take no more (it exited: its
+ * status tells why). */
+static void
+host_feed(struct hostrun *h)
+{
+	if (h->in_fd < 0)
+		return;
+	int rc = sbuf_write(&h->script, h->in_fd);
+	if (rc == -EAGAIN && h->script.len)
+		return;
+	close(h->in_fd);
+	h->in_fd = -1;
+	sbuf_reset(&h->script);
+}
+
 static int
 host_start(struct deploy *d, struct hostrun *h, char *const *args)
 {
@@ -251,11 +269,15 @@ host_start(struct deploy *d, struct hostrun *h, char *const *args)
 		free(script);
 		return -e;
 	}
-	/* The script is a few kilobytes: it fits the pipe, or ssh reads it as
-	 * soon as it is connected. */
-	write_all(in[1], script, strlen(script));
-	close(in[1]);
+	/* Written as ssh takes it, from run_hosts()'s poll: a script larger
+	 * than the pipe (long hooks, a big env) must not stop us reading the
+	 * output of this host or starting the next one. */
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	sbuf_reset(&h->script);
+	sbuf_adds(&h->script, script);
 	free(script);
+	h->in_fd = in[1];
+	host_feed(h);
 	h->pid = pid;
 	h->fd = out[0];
 	h->status = -1;
@@ -310,8 +332,8 @@ run_hosts(struct deploy *d, const bool *sel, size_t parallel, bool stop,
 {
 	size_t next = 0, running = 0;
 	bool failed = false;
-	struct pollfd *pfd = xcalloc(d->n, sizeof(*pfd));
-	size_t *idx = xcalloc(d->n, sizeof(*idx));
+	struct pollfd *pfd = xcalloc(2 * d->n, sizeof(*pfd));   /* ssh's stdin and stdout */
+	size_t *idx = xcalloc(2 * d->n, sizeof(*idx));
 	for (;;) {
 		while (next < d->n && (!parallel || running < parallel) && !(stop && failed)) {
 			struct hostrun *h = &d->h[next];
@@ -337,18 +359,34 @@ run_hosts(struct deploy *d, const bool *sel, size_t parallel, bool stop,
 		if (!running)
 			break;
 		size_t np = 0;
-		for (size_t i = 0; i < d->n; i++)
-			if (sel[i] && d->h[i].fd >= 0 && d->h[i].pid > 0) {
+		for (size_t i = 0; i < d->n; i++) {
+			if (!sel[i] || d->h[i].pid <= 0)
+				continue;
+			if (d->h[i].in_fd >= 0) {
+				pfd[np] = (struct pollfd){.fd = d->h[i].in_fd, .events = POLLOUT};
+				idx[np++] = i;
+			}
+			if (d->h[i].fd >= 0) {
 				pfd[np] = (struct pollfd){.fd = d->h[i].fd, .events = POLLIN};
 				idx[np++] = i;
 			}
+		}
 		if (poll(pfd, np, -1) < 0 && errno != EINTR)
 			break;
 		for (size_t k = 0; k < np; k++) {
 			if (!pfd[k].revents)
 				continue;
 			struct hostrun *h = &d->h[idx[k]];
+			if (pfd[k].events == POLLOUT) {
+				host_feed(h);
+				continue;
+			}
 			host_read(d, h);
+			if (h->fd < 0 && h->in_fd >= 0) {
+				close(h->in_fd);   /* ssh is gone: the rest of the script too */
+				h->in_fd = -1;
+				sbuf_reset(&h->script);
+			}
 			if (h->fd < 0) {
 				running--;
 				h->pid = 0;
@@ -703,7 +741,8 @@ verb_deploy(struct ctx *x)
 		;
 	d.h = xcalloc(d.n, sizeof(*d.h));
 	for (size_t i = 0; i < d.n; i++)
-		d.h[i] = (struct hostrun){.host = d.t.hosts[i], .fd = -1, .status = -1};
+		d.h[i] = (struct hostrun){.host = d.t.hosts[i], .fd = -1, .in_fd = -1,
+		    .status = -1};
 	char *dir_buf = realpath(file, NULL);
 	char *dir = dir_buf ? dirname(dir_buf) : NULL;
 	bool stop = d.n > 1 && !args_has(&x->a, "no-stop-on-failure");
@@ -740,6 +779,7 @@ verb_deploy(struct ctx *x)
 	for (size_t i = 0; i < d.n; i++) {
 		struct hostrun *h = &d.h[i];
 		sbuf_free(&h->partial);
+		sbuf_free(&h->script);
 		for (size_t k = 0; k < LAST_LINES; k++)
 			free(h->last[k]);
 		free(h->step);

@@ -336,6 +336,19 @@ def test_keep_releases_prunes_the_oldest(fleet):
     assert sorted(os.listdir(f"{fleet.home(a)}/app/releases")) == [made[2], new]
 
 
+def test_a_script_larger_than_a_pipe_reaches_every_host(fleet):
+    # The env is sent in the script ssh reads: 4 x 60 KiB is several pipes
+    # full per host, written to both hosts at once as each ssh takes it.
+    big = {f"BIG{i}": str(i) * 60000 for i in range(4)}
+    write(fleet.file, ecosystem(fleet.hosts, fleet.port, f"{fleet.tmp}/id", fleet.repo,
+                                env=big, **{"post-deploy": "echo sizes ${#BIG0} ${#BIG3}"}))
+    fleet.commit(1)
+    fleet.ok("setup")
+    out = fleet.ok()
+    for h in fleet.hosts:
+        assert f"{h} | sizes 60000 60000" in out, out
+
+
 def test_host_runs_verbs_on_the_remote_corral(fleet):
     a = fleet.hosts[0]
     url = f"ssh://{os.environ.get('USER') or 'root'}@{a}:{fleet.port}"

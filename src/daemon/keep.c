@@ -34,6 +34,8 @@
  * descriptors, which are duplicates held in the daemon's own table. */
 #define QUEUE_MAX_BYTES (16u << 20)
 #define QUEUE_MAX_FDS 1024u
+/* Batched frames go before they grow past this. */
+#define BATCH_MAX_BYTES (256u << 10)
 
 /* A frame the socket did not take yet. Its descriptors are our own
  * duplicates until they are sent (the caller may close its own at once). */
@@ -62,11 +64,13 @@ struct keep {
 	int64_t last_spawn_mono;
 	int dump_fd;              /* keep_dump(): items go there, -1 otherwise */
 	int dump_rc;
+	struct sbuf batch;        /* frames without descriptors, sent once a turn */
 };
 
 static void keeper_lost(const char *why);
 static void keeper_wedged(struct keep *k);
 static void sync_all(void);
+static void batch_send(struct keep *k);
 
 /* ---- sending ---- */
 
@@ -89,6 +93,7 @@ queue_clear(struct keep *k)
 	}
 	k->queued_bytes = 0;
 	k->queued_fds = 0;
+	sbuf_free(&k->batch);
 }
 
 /* sendmsg() of buf[off..len), with fds when given. Bytes sent or -errno. */
@@ -146,7 +151,21 @@ flush_queue(struct keep *k)
 	return true;
 }
 
-/* Send one frame now, or queue what the socket does not take. */
+static void send_buf(struct keep *k, char *buf, size_t total, const int *fds, unsigned nfds);
+
+/* Send the frames batched so far. */
+static void
+batch_send(struct keep *k)
+{
+	if (!k->batch.len)
+		return;
+	size_t len = k->batch.len;
+	char *buf = sbuf_take(&k->batch);
+	send_buf(k, buf, len, NULL, 0);
+}
+
+/* Send one frame (batched, or now with its descriptors), or queue what
+ * the socket does not take. */
 static void
 send_frame(enum keep_op op, uint64_t key, const char *blob, size_t len, const int *fds,
     unsigned nfds)
@@ -166,11 +185,34 @@ send_frame(enum keep_op op, uint64_t key, const char *blob, size_t len, const in
 		dlog("keeper: item %llx (%zu bytes) cannot be kept", (unsigned long long)key, len);
 		return;
 	}
+	/* Frames without descriptors wait for the end of the loop's turn
+	 * (keep_flush()) and go in one send: stopping a thousand apps was
+	 * two thousand sendmsg() calls here and as many reads in the keeper.
+	 * One with descriptors sends them first, so the order stays. */
+	if (nfds == 0) {
+		sbuf_add(&k->batch, (const char *)&hdr, sizeof(hdr));
+		if (len)
+			sbuf_add(&k->batch, blob, len);
+		if (k->batch.len >= BATCH_MAX_BYTES)
+			batch_send(k);
+		return;
+	}
+	batch_send(k);
+	if (!k->live)
+		return;
 	size_t total = sizeof(hdr) + len;
 	char *buf = xmalloc(total);
 	memcpy(buf, &hdr, sizeof(hdr));
 	if (len)
 		memcpy(buf + sizeof(hdr), blob, len);
+	send_buf(k, buf, total, fds, nfds);
+}
+
+/* Send buf (ours to free) now with its descriptors, or queue what the
+ * socket does not take. */
+static void
+send_buf(struct keep *k, char *buf, size_t total, const int *fds, unsigned nfds)
+{
 	size_t off = 0;
 	bool fds_sent = false;
 	if (STAILQ_EMPTY(&k->queue)) {
@@ -469,11 +511,15 @@ void
 keep_flush(struct loop *l, void *arg)
 {
 	struct keep *k = D->keep;
-	if (!k || !k->dirty)
+	if (!k)
 		return;
+	if (!k->dirty || !k->live) {
+		k->dirty = false;
+		if (k->live)
+			batch_send(k);
+		return;
+	}
 	k->dirty = false;
-	if (!k->live)
-		return;
 	/* Apps first: the next daemon finds each instance's app. */
 	for (size_t i = 0; i < dirty_apps.n; i++) {
 		struct app *a = app_by_id(dirty_apps.v[i]);
@@ -502,6 +548,8 @@ keep_flush(struct loop *l, void *arg)
 		}
 	}
 	dirty_clear();
+	if (k->live)
+		batch_send(k);
 }
 
 /* PUT every item. For the keeper, what it now has is no longer dirty;
@@ -931,6 +979,8 @@ void
 keep_ready(void)
 {
 	send_frame(KEEP_READY, 0, NULL, 0, NULL, 0);
+	if (D->keep && D->keep->live)
+		batch_send(D->keep);
 }
 
 void
@@ -940,6 +990,9 @@ keep_bye(void)
 	if (!k || k->fd < 0 || !k->live)
 		return;
 	send_frame(KEEP_BYE, 0, NULL, 0, NULL, 0);
+	batch_send(k);
+	if (k->fd < 0)
+		return;
 	io_del(D->loop, &k->io);
 	/* Write what waits, then wait for the keeper to close its end: when
 	 * `corral kill` returns, nothing of ours is left. */

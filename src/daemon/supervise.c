@@ -157,6 +157,13 @@ adopted_now(void)
  * every poll of the stop, so a process forked in between is not missed.
  * Entries are only added (a process found once is kept by pid and start
  * time); the new ones are at the end of p->tree. Returns how many. */
+/* Was o (adopted by us or the keeper) a process of in's? */
+static bool
+orphan_of(const struct ptorphan *o, const struct inst *in)
+{
+	return o->pm_id == in->pm_id && o->name && strcmp(o->name, in->app->spec.name) == 0;
+}
+
 static size_t
 snapshot_tree(struct proc *p, bool orphans)
 {
@@ -166,7 +173,15 @@ snapshot_tree(struct proc *p, bool orphans)
 	size_t cap = 64;
 	struct ptentry *all = xmalloc(cap * sizeof(*all));
 	size_t n = p->exited ? 0 : proctree_walk(p->pid, all, cap);
-	if (n == cap || p->ntree > 0 || (p->inst && orphans)) {
+	/* The instance's orphans, known before anything is allocated for
+	 * them: most processes have none. */
+	const struct adopted_cache *ad = p->inst && orphans ? adopted_now() : NULL;
+	bool mine = false;
+	for (size_t i = 0; ad && i < ad->n && !mine; i++) {
+		state_step();
+		mine = orphan_of(&ad->v[i], p->inst);
+	}
+	if (n == cap || p->ntree > 0 || mine) {
 		cap = PROCTREE_MAX;
 		all = xrealloc(all, cap * sizeof(*all));
 		if (n == 64)
@@ -175,16 +190,10 @@ snapshot_tree(struct proc *p, bool orphans)
 	for (size_t i = 0; i < p->ntree && n < cap; i++)
 		if (proctree_alive(&p->tree[i]))
 			n += proctree_walk(p->tree[i].pid, all + n, cap - n);
-	if (p->inst && orphans) {
-		const struct adopted_cache *ad = adopted_now();
-		for (size_t i = 0; i < ad->n && n < cap; i++) {
-			const struct ptorphan *o = &ad->v[i];
-			state_step();
-			if (o->pm_id != p->inst->pm_id || !o->name ||
-			    strcmp(o->name, p->inst->app->spec.name) != 0)
-				continue;
-			n += proctree_walk_from(&o->e, all + n, cap - n);
-		}
+	for (size_t i = 0; mine && i < ad->n && n < cap; i++) {
+		state_step();
+		if (orphan_of(&ad->v[i], p->inst))
+			n += proctree_walk_from(&ad->v[i].e, all + n, cap - n);
 	}
 	/* Keep only those outside the group: the group is signalled as one. */
 	size_t added = 0;
@@ -392,10 +401,8 @@ build_argv(const struct inst *in, const char **path)
  * restart rewrites it in place: deleting and creating thousands of files
  * costs a file system like ext4 far more than rewriting them. */
 static void
-write_pid_file(struct inst *in, pid_t pid)
+write_pid_file_now(struct inst *in, pid_t pid)
 {
-	if (!in->pid_path)
-		return;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
 	/* O_NONBLOCK and only a regular file: a FIFO or a device there would
@@ -430,9 +437,63 @@ write_pid_file(struct inst *in, pid_t pid)
 		close(fd);
 }
 
+/* Pid files are written a batch per turn of the loop, after the request
+ * that started their processes has its reply, as log files are created
+ * (logfile.c): a new file costs an inode, and on ext4 without a journal up
+ * to milliseconds each after many were deleted; a start of a thousand apps
+ * returns once they run. Instances by uid: one deleted meanwhile is
+ * skipped. */
+#define PID_FILE_BATCH 32
+static struct {
+	uint64_t *uids;
+	size_t n, cap, done;
+	struct timer timer;
+} pid_files;
+
+static void
+pid_files_batch(struct loop *l, struct timer *t, void *arg)
+{
+	size_t end = pid_files.done + PID_FILE_BATCH;
+	for (; pid_files.done < pid_files.n && pid_files.done < end; pid_files.done++) {
+		struct inst *in = inst_by_uid(pid_files.uids[pid_files.done]);
+		if (!in || !in->pid_pending)
+			continue;
+		in->pid_pending = false;
+		/* Still running: the pid of now (a restart may have replaced it). */
+		if (in->proc && !in->proc->exited && in->state != ST_STOPPED &&
+		    in->state != ST_ERRORED && in->state != ST_WAITING)
+			write_pid_file_now(in, in->proc->pid);
+	}
+	if (pid_files.done < pid_files.n) {
+		timer_start(l, t, 0);
+		return;
+	}
+	pid_files.n = pid_files.done = 0;
+}
+
+/* Write in's pid file soon with the pid of its process (in->proc). */
+static void
+write_pid_file(struct inst *in)
+{
+	if (!in->pid_path || in->pid_pending)
+		return;
+	in->pid_pending = true;
+	if (pid_files.n == pid_files.cap) {
+		pid_files.cap = pid_files.cap ? pid_files.cap * 2 : 64;
+		pid_files.uids = xrealloc(pid_files.uids, pid_files.cap * sizeof(*pid_files.uids));
+	}
+	pid_files.uids[pid_files.n++] = in->uid;
+	/* Armed when the list was empty: until pid_files_batch() empties it. */
+	if (pid_files.n == 1) {
+		timer_init(&pid_files.timer, pid_files_batch, NULL);
+		timer_start(D->loop, &pid_files.timer, 0);
+	}
+}
+
 static void
 remove_pid_file(struct inst *in)
 {
+	in->pid_pending = false;
 	if (in->pid_path)
 		unlink(in->pid_path);
 }
@@ -834,8 +895,7 @@ proc_spawn(struct inst *in, char **err)
 	if (in->spawn_errno)
 		goto out;
 	p = proc_new(in, pid, &pl, &slot);
-	if (!in->proc)             /* a reload's successor: once promoted */
-		write_pid_file(in, pid);
+
 	switch (ready_mode(s)) {
 	case READY_NOW:
 		proc_set_state(p, P_READY);
@@ -901,6 +961,7 @@ inst_start(struct inst *in, char **err)
 		return -EIO;
 	}
 	in->proc = p;
+	write_pid_file(in);
 	in->started_wall = wall_ms();
 	in->started_mono = p->started_mono;
 	/* The last run's in-app metrics are not this one's. */
@@ -1011,7 +1072,11 @@ send_stop(struct proc *p)
 		proc_kill(p, how.sig, false);
 	}
 	p->stop_deadline = mono_ms() + how.timeout_ms;
-	timer_start(D->loop, &p->kill_timer, 0);
+	/* The first look for what escaped the group comes after a poll's
+	 * wait: a process that exits at once is looked at by proc_exited(),
+	 * and the tree was just read. */
+	timer_start(D->loop, &p->kill_timer,
+	    how.timeout_ms < GROUP_POLL_MS ? how.timeout_ms : GROUP_POLL_MS);
 }
 
 /* Begin stopping p: drain its listeners first (cluster), then signal. */
@@ -1508,7 +1573,7 @@ inst_promote(struct inst *in)
 	if (old)
 		proc_retire(old);
 	proc_sync_traffic(next);
-	write_pid_file(in, next->pid);
+	write_pid_file(in);
 	in->state = ST_LAUNCHING;
 	inst_set_state(in, ST_ONLINE);
 }

@@ -110,6 +110,7 @@ struct inst {
 	char *err_path;
 	char *log_path;
 	char *pid_path;
+	bool pid_pending;             /* its pid file is to be written (supervise.c) */
 	struct logfile *out_file;
 	struct logfile *err_file;
 	struct logfile *log_file;

@@ -647,6 +647,32 @@ def test_reload_of_a_fork_app_overtaken_by_a_stop_answers(corral):
             reload.wait()
 
 
+def test_pid_files_follow_the_process(corral):
+    # PM2's ~/.pm2/pids/<name>-<id>.pid: the running pid, gone once stopped.
+    # Written just after the start's reply, a batch per turn of the loop.
+    corral.ok("start", app("loop.py"), "--name", "pf", "-i", "3")
+    path = [f"{corral.home}/pids/pf-{i}.pid" for i in range(3)]
+
+    def pids_in_files():
+        try:
+            return sorted(int(read_text(p)) for p in path)
+        except (OSError, ValueError):
+            return None
+
+    live = lambda: sorted(p["pid"] for p in corral.procs("pf"))  # noqa: E731
+    wait_for(lambda: pids_in_files() == live(), what="the pid files")
+    before = live()
+    corral.ok("restart", "pf")
+    wait_for(lambda: pids_in_files() == live() and not set(live()) & set(before),
+             what="the restarted pids in the files")
+    corral.ok("stop", "pf")
+    assert not any(os.path.exists(p) for p in path)
+    corral.ok("start", "pf")
+    wait_for(lambda: pids_in_files() == live(), what="the pid files again")
+    corral.ok("delete", "pf")
+    assert not any(os.path.exists(p) for p in path)
+
+
 def test_pid_file_that_would_block(corral, tmp_path):
     # The pid file is a FIFO nobody reads: opening it for writing blocked the
     # daemon's loop for good (every later command hung).
@@ -660,6 +686,7 @@ def test_pid_file_that_would_block(corral, tmp_path):
     # A regular pid file next to it is written as before.
     corral.ok("start", app("loop.py"), "--name", "filed", "--pid", str(tmp_path / "filed.pid"))
     pid = corral.wait_status("filed", "online")[0]["pid"]
+    wait_for(lambda: os.path.exists(tmp_path / "filed-1.pid"), what="filed's pid file")
     assert int(read_text(str(tmp_path / "filed-1.pid"))) == pid
 
 

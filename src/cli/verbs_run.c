@@ -169,17 +169,23 @@ updated_specs(struct ctx *x, json_t *targets, bool refresh_env)
 	return apps;
 }
 
-/* PM2: `stop all` (restart, reload, delete) with no process at all is an
- * error. True when that is the case, or when asking failed (*rc is 1). */
 static bool
-all_of_nothing(struct ctx *x, json_t *targets, int *rc)
+names_all(json_t *targets)
 {
 	size_t i;
 	json_t *t;
 	bool all = false;
 	json_array_foreach(targets, i, t)
 		all |= strcmp(json_string_value(t), "all") == 0;
-	if (!all)
+	return all;
+}
+
+/* PM2: `stop all` (restart, reload, delete) with no process at all is an
+ * error. True when that is the case, or when asking failed (*rc is 1). */
+static bool
+all_of_nothing(struct ctx *x, json_t *targets, int *rc)
+{
+	if (!names_all(targets))
 		return false;
 	json_t *procs = cli_list_brief(x, NULL);
 	bool none = procs && json_array_size(procs) == 0;
@@ -276,13 +282,19 @@ do_action(struct ctx *x, const char *cmd)
 		rc = 0;
 		goto out;
 	}
-	if (!file_apps && strcmp(cmd, "reset") != 0 && all_of_nothing(x, targets, &rc))
+	bool with_specs = updates && (args_has(&x->a, "update-env") || has_app_options(x));
+	/* PM2 fails `stop all` with no process: the daemon says so, unless
+	 * specs for the targets are to be made first. */
+	bool check_all = !file_apps && strcmp(cmd, "reset") != 0;
+	if (check_all && with_specs && all_of_nothing(x, targets, &rc))
 		goto out;
 	req = json_pack("{s:s, s:O}", "cmd", cmd, "targets", targets);
+	if (check_all && names_all(targets))
+		json_object_set_new(req, "all_needs_some", json_true());
 	/* The table printed after needs only the list's fields. */
 	if (!args_has(&x->a, "json"))
 		json_object_set_new(req, "brief", json_true());
-	if (updates && (args_has(&x->a, "update-env") || has_app_options(x))) {
+	if (with_specs) {
 		json_t *apps = updated_specs(x, targets, args_has(&x->a, "update-env"));
 		if (!apps || send_updates(x, req, apps) < 0)
 			goto out;

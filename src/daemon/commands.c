@@ -331,6 +331,17 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 
 /* ---- commands on targets ---- */
 
+/* "all" on an empty table when the request wants some process (PM2's
+ * "No process found"): replies the error. */
+static bool
+all_of_nothing(struct client *c, json_t *id, json_t *req, size_t n)
+{
+	if (n > 0 || !json_is_true(json_object_get(req, "all_needs_some")))
+		return false;
+	client_error(c, id, "not_found", "all: no process found (the process list is empty)");
+	return true;
+}
+
 bool
 command_targets(struct client *c, json_t *id, json_t *req, struct inst ***ins, size_t *n)
 {
@@ -338,6 +349,10 @@ command_targets(struct client *c, json_t *id, json_t *req, struct inst ***ins, s
 	if (table_resolve(json_object_get(req, "targets"), by_script(req), ins, n, &err) < 0) {
 		client_error(c, id, "not_found", "%s", err);
 		free(err);
+		return false;
+	}
+	if (all_of_nothing(c, id, req, *n)) {
+		free(*ins);
 		return false;
 	}
 	return true;
@@ -428,8 +443,13 @@ resolve_or_orphans(struct client *c, json_t *id, json_t *req, struct inst ***ins
 	*w = wait_for_request(req);
 	size_t orphans = orphans_stop(json_object_get(req, "targets"), *w);
 	char *err = NULL;
-	if (table_resolve(json_object_get(req, "targets"), by_script(req), ins, n, &err) == 0)
-		return true;
+	if (table_resolve(json_object_get(req, "targets"), by_script(req), ins, n, &err) == 0) {
+		if (orphans || !all_of_nothing(c, id, req, *n))
+			return true;
+		free(*ins);
+		wait_free(*w);
+		return false;
+	}
 	if (orphans) {
 		free(err);
 		return true;

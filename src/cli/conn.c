@@ -171,15 +171,34 @@ send_line(struct conn *c, json_t *msg)
 	const char *p = txt;
 	size_t left = len + 1;
 	while (left > 0) {
-		ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		ssize_t n = send(c->fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0) {
+			p += n;
+			left -= (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
 			rc = -errno;
 			break;
 		}
-		p += n;
-		left -= (size_t)n;
+		/* The daemon reads no more requests until we read its replies
+		 * (several requests sent before their replies are read): take
+		 * them in while waiting to write. */
+		struct pollfd pfd = {c->fd, POLLIN | POLLOUT, 0};
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		if (!(pfd.revents & POLLIN))
+			continue;
+		ssize_t got = linebuf_read(&c->in, c->fd);
+		if (got <= 0 && got != -EAGAIN && got != -EINTR) {
+			c->hung_up = !c->in.overflow;
+			rc = -EPIPE;
+			break;
+		}
 	}
 	free(txt);
 	return rc;
@@ -239,13 +258,27 @@ error_text(json_t *reply)
 	return xstrdup(m ? m : "the daemon refused the request");
 }
 
-json_t *
-conn_call(struct conn *c, json_t *req, int timeout_ms, char **err)
+int
+conn_send(struct conn *c, json_t *req)
 {
 	int id = ++c->next_id;
 	json_object_set_new(req, "id", json_integer(id));
 	int rc = send_line(c, req);
-	if (rc < 0) {
+	return rc < 0 ? rc : id;
+}
+
+json_t *
+conn_call(struct conn *c, json_t *req, int timeout_ms, char **err)
+{
+	int id = conn_send(c, req);
+	return conn_wait(c, id, timeout_ms, err);
+}
+
+json_t *
+conn_wait(struct conn *c, int id, int timeout_ms, char **err)
+{
+	if (id < 0) {
+		int rc = id;
 		/* The daemon may have refused us and hung up before we wrote:
 		 * its reason is waiting in our receive buffer. */
 		json_t *r = conn_next(c, 1000);
@@ -258,8 +291,15 @@ conn_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 		*err = xasprintf("cannot talk to the daemon: %s", strerror(-rc));
 		return NULL;
 	}
+	char key[16];
+	snprintf(key, sizeof(key), "%d", id);
+	json_t *r = json_incref(json_object_get(c->early, key));
+	if (r) {
+		json_object_del(c->early, key);
+		goto got;
+	}
 	for (;;) {
-		json_t *r = conn_next(c, timeout_ms);
+		r = conn_next(c, timeout_ms);
 		if (!r) {
 			if (c->hung_up)
 				*err = xstrdup("the daemon closed the connection without answering "
@@ -272,31 +312,34 @@ conn_call(struct conn *c, json_t *req, int timeout_ms, char **err)
 			return NULL;
 		}
 		json_t *rid = json_object_get(r, "id");
-		if (json_is_integer(rid) && json_integer_value(rid) == id) {
-			if (json_is_true(json_object_get(r, "ok")))
-				return r;
-			*err = error_text(r);
-			json_decref(r);
-			return NULL;
-		}
+		if (json_is_integer(rid) && json_integer_value(rid) == id)
+			break;
 		/* An error about the connection itself (no id). */
 		if (json_is_null(rid) && json_object_get(r, "error")) {
 			*err = error_text(r);
 			json_decref(r);
 			return NULL;
 		}
+		/* The reply to another request sent before this one's: a request
+		 * that waits (a start until its apps are online) replies after
+		 * the next one. Kept for its conn_wait(). */
+		json_int_t other = json_integer_value(rid);
+		if (json_is_integer(rid) && other > 0 && other <= c->next_id) {
+			if (!c->early)
+				c->early = json_object();
+			snprintf(key, sizeof(key), "%lld", (long long)other);
+			json_object_set(c->early, key, r);
+		}
 		json_decref(r);
 	}
+got:
+	if (json_is_true(json_object_get(r, "ok")))
+		return r;
+	*err = error_text(r);
+	json_decref(r);
+	return NULL;
 }
 
-int
-conn_send(struct conn *c, json_t *req)
-{
-	int id = ++c->next_id;
-	json_object_set_new(req, "id", json_integer(id));
-	int rc = send_line(c, req);
-	return rc < 0 ? rc : id;
-}
 
 static int
 hello(struct conn *c, char **err)
@@ -379,4 +422,6 @@ conn_close(struct conn *c)
 		close(c->fd);
 	c->fd = -1;
 	linebuf_free(&c->in);
+	json_decref(c->early);
+	c->early = NULL;
 }

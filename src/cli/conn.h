@@ -22,6 +22,7 @@ struct conn {
 	int next_id;
 	int daemon_pid;
 	bool hung_up;       /* the daemon closed the connection */
+	json_t *early;      /* replies read before their conn_wait(), by id */
 };
 
 /* Connect (and say hello); with autostart, start the daemon if needed.
@@ -35,8 +36,13 @@ void conn_close(struct conn *c);
 json_t *conn_call(struct conn *c, json_t *req, int timeout_ms, char **err);
 /* Send a request without waiting for its reply (the "id" is added, an
  * integer: returned, or -errno). For a client that reads replies and pushes
- * as they come (monit). */
+ * as they come (monit), or sends several requests before their replies:
+ * replies that come while it waits to write are kept for conn_wait(). */
 int conn_send(struct conn *c, json_t *req);
+/* The reply to the request conn_send() returned id for (an id < 0 is its
+ * error), as conn_call(). Replies to other requests read meanwhile are
+ * kept for their own conn_wait(); pushes are dropped. */
+json_t *conn_wait(struct conn *c, int id, int timeout_ms, char **err);
 /* The next pushed line (for logs -f); NULL at EOF or timeout (timeout_ms
  * < 0 waits forever). */
 json_t *conn_next(struct conn *c, int timeout_ms);

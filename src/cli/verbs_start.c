@@ -98,12 +98,9 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t 
  * with 1000 apps a third larger (10 MB resident instead of 7). */
 #define START_BATCH_BYTES (128u << 10)
 
-/* Send one start request for apps[from..to); append what started to
- * procs and the apps that could not to failed (name → error). False when
- * there was no reply (printed). */
-static bool
-start_batch(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *stopped, bool force,
-    json_t *procs, json_t *failed)
+/* One start request for apps[from..to). */
+static json_t *
+batch_request(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *stopped, bool force)
 {
 	json_t *batch = json_array();
 	for (size_t i = from; i < to; i++)
@@ -112,9 +109,22 @@ start_batch(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *stopped
 	    force, "brief", !args_has(&x->a, "json"));
 	if (stopped)
 		json_object_set(req, "stopped", stopped);
-	json_t *reply = cli_call(x, req, ACTION_TIMEOUT_MS);
-	if (!reply)
+	return req;
+}
+
+/* The reply to a start request: append what started to procs and the
+ * apps that could not to failed (name → error). False when there was no
+ * reply (printed). */
+static bool
+batch_reply(struct ctx *x, int id, json_t *procs, json_t *failed)
+{
+	char *err = NULL;
+	json_t *reply = conn_wait(&x->conn, id, ACTION_TIMEOUT_MS, &err);
+	if (!reply) {
+		cli_fail(x, "%s", err);
+		free(err);
 		return false;
+	}
 	json_array_extend(procs, json_object_get(reply, "procs"));
 	size_t k;
 	json_t *f;
@@ -131,33 +141,45 @@ start_batch(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *stopped
 /* Ask the daemon to start these app specs (stopped: names to register
  * without starting, or NULL). Each app starts or fails on its own: those
  * that fail are named (and x->some_failed set), the others are in the
- * processes returned; NULL when no request got through (printed). */
+ * processes returned; NULL when no request got through (printed).
+ *
+ * The requests are all sent before their replies are read: the daemon
+ * starts the apps of one while we make the next. */
 static json_t *
 start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 {
+	if (cli_connect(x, true) < 0)
+		return NULL;
 	bool force = args_has(&x->a, "force");
 	size_t i;
 	json_t *s;
 	json_array_foreach(apps, i, s)
 		force |= json_is_true(json_object_get(s, "force"));
 	json_t *procs = json_array(), *failed = json_object();
-	size_t from = 0, bytes = 0, n = json_array_size(apps);
-	bool ok = true;
-	/* A batch that fails (a single app that cannot start is an error
-	 * reply) does not keep the next ones from starting. */
-	for (i = 0; i < n; i++) {
-		char *text = json_dumps(json_array_get(apps, i), JSON_COMPACT);
-		size_t len = text ? strlen(text) : 0;
-		free(text);
-		if (i > from && bytes + len > START_BATCH_BYTES) {
-			ok &= start_batch(x, apps, from, i, stopped, force, procs, failed);
+	size_t n = json_array_size(apps), from = 0, bytes = 0, nsent = 0;
+	int *ids = xcalloc(n ? n : 1, sizeof(*ids));
+	for (i = 0; i <= n; i++) {
+		size_t len = 0;
+		if (i < n) {
+			char *text = json_dumps(json_array_get(apps, i), JSON_COMPACT);
+			len = text ? strlen(text) : 0;
+			free(text);
+		}
+		if (i > from && (i == n || bytes + len > START_BATCH_BYTES)) {
+			json_t *req = batch_request(x, apps, from, i, stopped, force);
+			ids[nsent++] = conn_send(&x->conn, req);
+			json_decref(req);
 			from = i;
 			bytes = 0;
 		}
 		bytes += len;
 	}
-	if (from < n)
-		ok &= start_batch(x, apps, from, n, stopped, force, procs, failed);
+	/* A batch that fails (a single app that cannot start is an error
+	 * reply) does not keep the next ones from starting. */
+	bool ok = true;
+	for (size_t b = 0; b < nsent; b++)
+		ok &= batch_reply(x, ids[b], procs, failed);
+	free(ids);
 	if (!ok && json_array_size(procs) == 0) {
 		json_decref(procs);
 		json_decref(failed);

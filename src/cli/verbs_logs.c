@@ -28,10 +28,10 @@
 
 #include "cli/render.h"
 #include "cli/verbs.h"
+#include "common/tail.h"
 #include "common/units.h"
 #include "config/normalize.h"
 
-#define TAIL_CHUNK 65536
 /* PM2's defaults: --timestamp without a format, and --format's time. */
 #define TIMESTAMP_DEFAULT "YYYY-MM-DD-HH:mm:ss"
 #define FORMAT_TIME "YYYY-MM-DD-HH:mm:ssZZ"
@@ -60,63 +60,15 @@ struct line {
 /* Call fn for each of the last n lines of the file at path (without their
  * newline). 0 or -errno. */
 static int
-tail_file(const char *path, long n, void (*fn)(void *arg, const char *line, size_t len),
-    void *arg)
+tail_file(const char *path, long n, tail_fn fn, void *arg)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -errno;
-	}
-	/* Walk back chunk by chunk until n line starts are found: long lines
-	 * never cut the count short. */
-	off_t end = st.st_size, start = end;
-	long lines = 0;
-	char *buf = xmalloc(TAIL_CHUNK);
-	bool last_nl_skipped = false;
-	while (start > 0 && lines <= n) {
-		off_t from = start > TAIL_CHUNK ? start - TAIL_CHUNK : 0;
-		ssize_t got = pread(fd, buf, (size_t)(start - from), from);
-		if (got <= 0)
-			break;
-		for (ssize_t i = got - 1; i >= 0; i--) {
-			if (buf[i] != '\n')
-				continue;
-			if (!last_nl_skipped && from + i == end - 1) {
-				last_nl_skipped = true;
-				continue;
-			}
-			if (++lines >= n) {
-				start = from + i + 1;
-				goto found;
-			}
-		}
-		start = from;
-	}
-found:
-	free(buf);
-	if (n <= 0)
-		start = end;
-	FILE *in = fdopen(fd, "r");
-	if (!in) {
-		close(fd);
-		return -errno;
-	}
-	fseeko(in, start, SEEK_SET);
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	off_t pos = start;
-	while (pos < end && (len = getline(&line, &cap, in)) > 0) {
-		pos += len;
-		fn(arg, line, (size_t)len - (line[len - 1] == '\n'));
-	}
-	free(line);
-	fclose(in);
-	return 0;
+	int rc = fstat(fd, &st) < 0 ? -errno : tail_lines(fd, st.st_size, n, 0, fn, arg);
+	close(fd);
+	return rc;
 }
 
 /* The text of a line, each occurrence of the highlighted word on a grey

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "common/spec.h"
+#include "common/tail.h"
 #include "daemon/apps.h"
 #include "daemon/events.h"
 #include "daemon/procinfo.h"
@@ -237,60 +238,45 @@ get_processes(struct MHD_Connection *conn, const struct route *r, bool env)
 	return reply_sbuf(conn, MHD_HTTP_OK, JSON_TYPE, &b);
 }
 
+struct tailed {
+	struct sbuf *b;
+	size_t *count;
+	const struct inst *in;
+	const char *stream;
+};
+
+static void
+tailed_line(void *arg, const char *line, size_t len)
+{
+	struct tailed *t = arg;
+	size_t clean_len;
+	char *clean = utf8_replaced(line, len, &clean_len);
+	if ((*t->count)++)
+		sbuf_addc(t->b, ',');
+	struct jsonw jw;
+	jw_begin(&jw, t->b);
+	jw_int(&jw, "pm_id", t->in->pm_id);
+	jw_str(&jw, "name", t->in->app->spec.name);
+	jw_str(&jw, "stream", t->stream);
+	jw_str(&jw, "line", clean);
+	jw_end(&jw);
+	free(clean);
+}
+
 /* The last `lines` lines of the file at path, appended to b as JSON
- * objects (a comma before each but the first). */
+ * objects (a comma before each but the first), reading at most budget
+ * bytes of it. */
 static void
 tail_file(struct sbuf *b, size_t *count, const char *path, int lines, off_t budget,
     const struct inst *in, const char *stream)
 {
 	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	/* A tail reads 1 KiB a line and at most its share of the request's
-	 * budget: with longer lines it gives fewer lines than asked. */
-	off_t want = (off_t)lines * 1024 < budget ? (off_t)lines * 1024 : budget;
-	off_t from = st.st_size > want ? st.st_size - want : 0;
-	size_t len = (size_t)(st.st_size - from);
-	char *buf = xmalloc(len + 1);
-	ssize_t got = len ? pread(fd, buf, len, from) : 0;
-	close(fd);
-	size_t end = got > 0 ? (size_t)got : 0, p = 0;
-	if (from > 0) {
-		/* The first line read is cut: leave it. */
-		const char *nl = memchr(buf, '\n', end);
-		p = nl ? (size_t)(nl - buf) + 1 : end;
-	}
-	size_t *starts = xcalloc((size_t)lines, sizeof(*starts));
-	size_t nl_count = 0;
-	while (p < end) {
-		starts[nl_count++ % (size_t)lines] = p;
-		const char *nl = memchr(buf + p, '\n', end - p);
-		p = nl ? (size_t)(nl - buf) + 1 : end;
-	}
-	size_t first = nl_count > (size_t)lines ? nl_count - (size_t)lines : 0;
-	for (size_t i = first; i < nl_count; i++) {
-		size_t st0 = starts[i % (size_t)lines];
-		const char *nl = memchr(buf + st0, '\n', end - st0);
-		size_t l = nl ? (size_t)(nl - buf) - st0 : end - st0;
-		size_t clean_len;
-		char *clean = utf8_replaced(buf + st0, l, &clean_len);
-		if ((*count)++)
-			sbuf_addc(b, ',');
-		struct jsonw jw;
-		jw_begin(&jw, b);
-		jw_int(&jw, "pm_id", in->pm_id);
-		jw_str(&jw, "name", in->app->spec.name);
-		jw_str(&jw, "stream", stream);
-		jw_str(&jw, "line", clean);
-		jw_end(&jw);
-		free(clean);
-	}
-	free(starts);
-	free(buf);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		tail_lines(fd, st.st_size, lines, budget > 0 ? budget : 1, tailed_line,
+		    &(struct tailed){b, count, in, stream});
+	if (fd >= 0)
+		close(fd);
 }
 
 static enum MHD_Result

@@ -269,6 +269,17 @@ def test_logs_and_the_event_stream(corral, tmp_path):
         [("out", "line-3"), ("out", "line-4"), ("out", "line-5"), ("err", "oops")]
     assert get_json(port, "/api/v1/logs/talk?lines=0")[0] == 400
     assert get_json(port, "/api/v1/logs/nosuch")[0] == 404
+    # Lines of 3 KiB: all asked for come (a tail read 1 KiB a line and gave one).
+    long = os.path.join(str(tmp_path), "long.sh")
+    with open(long, "w") as f:
+        f.write("#!/bin/sh\nfor i in 1 2 3 4; do printf 'L%s-' $i; head -c 3000 /dev/zero "
+                "| tr '\\0' x; echo; done\nexec sleep 1000\n")
+    os.chmod(long, 0o755)
+    corral.ok("start", long, "--name", "long")
+    wait_for(lambda: len(get_json(port, "/api/v1/logs/long?lines=3")[1]["lines"]) == 3,
+             what="three long lines")
+    got = [l["line"] for l in get_json(port, "/api/v1/logs/long?lines=3")[1]["lines"]]
+    assert [g[:3] for g in got] == ["L2-", "L3-", "L4-"] and all(len(g) == 3003 for g in got)
     # The stream: a restart shows as process events, then the new lines.
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(b"GET /api/v1/events?logs=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

@@ -253,13 +253,17 @@ def test_actions_need_the_token_and_work_with_it(corral, tmp_path):
     assert status == 202
 
 
-def test_logs_and_the_event_stream(corral, tmp_path):
-    script = os.path.join(str(tmp_path), "talk.sh")
+def start_sh(corral, tmp_path, name, body):
+    """Start a shell script with this body as app `name`."""
+    script = os.path.join(str(tmp_path), f"{name}.sh")
     with open(script, "w") as f:
-        f.write("#!/bin/sh\nfor i in 1 2 3 4 5; do echo line-$i; done\necho oops >&2\n"
-                "exec sleep 1000\n")
+        f.write("#!/bin/sh\n" + body + "exec sleep 1000\n")
     os.chmod(script, 0o755)
-    corral.ok("start", script, "--name", "talk")
+    corral.ok("start", script, "--name", name)
+
+
+def test_logs_and_the_event_stream(corral, tmp_path):
+    start_sh(corral, tmp_path, "talk", "for i in 1 2 3 4 5; do echo line-$i; done\necho oops >&2\n")
     corral.wait_status("talk", "online")
     port = web_start(corral)
     wait_for(lambda: len(get_json(port, "/api/v1/logs/talk?lines=3")[1]["lines"]) == 4,
@@ -270,12 +274,8 @@ def test_logs_and_the_event_stream(corral, tmp_path):
     assert get_json(port, "/api/v1/logs/talk?lines=0")[0] == 400
     assert get_json(port, "/api/v1/logs/nosuch")[0] == 404
     # Lines of 3 KiB: all asked for come (a tail read 1 KiB a line and gave one).
-    long = os.path.join(str(tmp_path), "long.sh")
-    with open(long, "w") as f:
-        f.write("#!/bin/sh\nfor i in 1 2 3 4; do printf 'L%s-' $i; head -c 3000 /dev/zero "
-                "| tr '\\0' x; echo; done\nexec sleep 1000\n")
-    os.chmod(long, 0o755)
-    corral.ok("start", long, "--name", "long")
+    start_sh(corral, tmp_path, "long", "for i in 1 2 3 4; do printf 'L%s-' $i; "
+             "head -c 3000 /dev/zero | tr '\\0' x; echo; done\n")
     wait_for(lambda: len(get_json(port, "/api/v1/logs/long?lines=3")[1]["lines"]) == 3,
              what="three long lines")
     got = [l["line"] for l in get_json(port, "/api/v1/logs/long?lines=3")[1]["lines"]]

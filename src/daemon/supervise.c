@@ -1742,9 +1742,12 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 			    broker_listen_fd, p);
 			broker_fd = broker_listen_fd = -1;
 		}
-		if (a->role == ADOPT_SERVING)
+		if (a->role == ADOPT_SERVING) {
 			in->proc = p;
-		else if (a->role == ADOPT_SUCCESSOR)
+			/* One the last daemon had still to write (it died or
+			 * was replaced right after the start). */
+			write_pid_file(in);
+		} else if (a->role == ADOPT_SUCCESSOR)
 			in->successor = p;
 	}
 	if (broker_fd >= 0)

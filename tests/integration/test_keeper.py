@@ -30,6 +30,15 @@ def test_adopted_instances_are_managed(corral, tmp_path):
     after = corral.procs("f")
     assert sorted(p["pid"] for p in after) == pids
     assert all(p["status"] == "online" for p in after)
+    # The pid files are there, even one the dead daemon had not written yet.
+    pid_files = [f"{corral.home}/pids/f-{i}.pid" for i in range(2)]
+    for f in pid_files:
+        os.unlink(f)
+    daemon = corral.daemon_pid()
+    os.kill(daemon, signal.SIGKILL)
+    new_daemon(corral, daemon)
+    wait_for(lambda: all(os.path.exists(f) for f in pid_files), what="the pid files")
+    assert sorted(int(open(f).read()) for f in pid_files) == pids
     # Starting it again finds it running.
     err = corral.fail("start", app("loop.py"), "--name", "f")
     assert "already running" in err
@@ -135,9 +144,13 @@ if os.fork() == 0:
     os.setsid()
     def go(*_):
         if os.fork() == 0:
+            # The stop's next look may signal it at once: its pid is
+            # written first (the test waits for it), then the signal kills.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             with open(os.environ["GRANDCHILD"], "w") as f:
                 f.write(str(os.getpid()))
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             time.sleep(300)
             os._exit(0)
         os._exit(0)

@@ -196,7 +196,7 @@ send_line(struct conn *c, json_t *msg)
 		ssize_t got = linebuf_read(&c->in, c->fd);
 		if (got <= 0 && got != -EAGAIN && got != -EINTR) {
 			c->hung_up = !c->in.overflow;
-			rc = -EPIPE;
+			rc = c->in.overflow ? -EMSGSIZE : -EPIPE;
 			break;
 		}
 	}

@@ -889,16 +889,24 @@ on_line(struct monit *m, const char *line, size_t len)
 	json_decref(j);
 }
 
+/* The lines read so far: also those a request took in while it waited
+ * to be written (conn.c), which no poll() announces. */
+static void
+handle_lines(struct monit *m)
+{
+	char *line;
+	size_t len;
+	while (m->up && (line = linebuf_next(&m->conn.in, &len)) != NULL)
+		on_line(m, line, len);
+}
+
 static void
 read_daemon(struct monit *m)
 {
 	ssize_t n = linebuf_read(&m->conn.in, m->conn.fd);
 	if (n == -EAGAIN || n == -EINTR)
 		return;
-	char *line;
-	size_t len;
-	while (m->up && (line = linebuf_next(&m->conn.in, &len)) != NULL)
-		on_line(m, line, len);
+	handle_lines(m);
 	if (m->up && (n <= 0 || m->conn.in.overflow))
 		disconnect(m);
 }
@@ -1519,7 +1527,7 @@ run(struct monit *m)
 		if (m->note_until && m->note_until < wake)
 			wake = m->note_until;
 		int wait_ms = (int)(wake - mono_ms());
-		if (wait_ms < 0)
+		if (wait_ms < 0 || (m->up && linebuf_has_line(&m->conn.in)))
 			wait_ms = 0;
 		struct pollfd pfd[2] = {{STDIN_FILENO, POLLIN, 0}, {m->up ? m->conn.fd : -1, POLLIN, 0}};
 		int n = poll(pfd, 2, wait_ms);
@@ -1535,6 +1543,8 @@ run(struct monit *m)
 			break;
 		if (n > 0 && m->up && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			read_daemon(m);
+		else if (m->up)
+			handle_lines(m);
 		if (n > 0 && (pfd[0].revents & (POLLHUP | POLLERR))) {
 			rc = 1;   /* the terminal went away */
 			break;

@@ -167,8 +167,11 @@ start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 		}
 		if (i > from && (i == n || bytes + len > START_BATCH_BYTES)) {
 			json_t *req = batch_request(x, apps, from, i, stopped, force);
-			ids[nsent++] = conn_send(&x->conn, req);
+			ids[nsent] = conn_send(&x->conn, req);
 			json_decref(req);
+			/* The daemon is gone: the first reply wait says so, once. */
+			if (ids[nsent++] < 0)
+				break;
 			from = i;
 			bytes = 0;
 		}

@@ -2,10 +2,9 @@
  * verbs_profile.c — profile, profile:cpu, profile:mem, heapdump
  * (docs/profiling.md).
  *
- * Node instances are profiled by corral's agent inside them, through the
- * daemon (daemon/profile.c); any other program with `perf record`, run
- * here for --duration, its samples folded into collapsed stacks
- * (perffold.h). Files go to $CORRAL_HOME/profiles (0700 directory, 0600
+ * Node instances are profiled by corral's agent inside them, any other
+ * program with `perf record`, both through the daemon (daemon/profile.c);
+ * perf's samples are folded here into collapsed stacks (perffold.h). Files go to $CORRAL_HOME/profiles (0700 directory, 0600
  * files) unless heapdump is given one.
  */
 #include <dirent.h>
@@ -92,43 +91,7 @@ agent_call(struct ctx *x, json_t *targets, const char *op, const char *kind, con
 	return rc;
 }
 
-/* ---- perf, for programs without the agent ---- */
-
-/* pid and its descendants, as "pid,pid,..." (caller frees). */
-static char *
-tree_pids(int pid)
-{
-	struct sbuf b = SBUF_INIT;
-	int *want = xcalloc(1, sizeof(int));
-	size_t n = 1;
-	want[0] = pid;
-	sbuf_addf(&b, "%d", pid);
-	for (size_t k = 0; k < n; k++) {
-		DIR *d = opendir("/proc");
-		struct dirent *e;
-		while (d && (e = readdir(d)) != NULL) {
-			int child = atoi(e->d_name);
-			if (child <= 0)
-				continue;
-			char path[64], *text = NULL;
-			snprintf(path, sizeof(path), "/proc/%d/stat", child);
-			if (read_file(path, &text, NULL, 4096) < 0)
-				continue;
-			const char *rp = strrchr(text, ')');
-			int ppid = 0;
-			if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == want[k]) {
-				want = xrealloc(want, (n + 1) * sizeof(int));
-				want[n++] = child;
-				sbuf_addf(&b, ",%d", child);
-			}
-			free(text);
-		}
-		if (d)
-			closedir(d);
-	}
-	free(want);
-	return sbuf_take(&b);
-}
+/* ---- folding perf's samples ---- */
 
 /* Run argv with stdout to out_fd (-1: /dev/null) and stderr to err_path;
  * its exit status, or -errno when it could not run. */
@@ -245,81 +208,6 @@ out:
 	return rc;
 }
 
-/* perf record the instance's tree for duration_ms, then fold its samples:
- * <base>.perf.data and <base>.folded. 0, or 1 after saying why (nothing
- * left behind). */
-static int
-perf_profile(struct ctx *x, json_t *p, int64_t duration_ms)
-{
-	const char *name = json_string_value(json_object_get(p, "name"));
-	long long pm_id = (long long)json_integer_value(json_object_get(p, "pm_id"));
-	int pid = (int)json_integer_value(json_object_get(p, "pid"));
-	if (pid <= 0)
-		return cli_fail(x, "%s (pm_id %lld) is not running", name, pm_id);
-	char *why = NULL;
-	char *perf = perf_find(&why);
-	if (!why)
-		why = perf_forbidden();
-	if (why) {
-		cli_fail(x, "%s", why);
-		free(why);
-		free(perf);
-		return 1;
-	}
-	char *err = NULL;
-	if (paths_profiles_dir(&x->paths, &err) < 0) {
-		cli_fail(x, "%s", err);
-		free(err);
-		free(perf);
-		return 1;
-	}
-	char when[32];
-	int64_t now = wall_ms();
-	time_t t = (time_t)(now / 1000);
-	struct tm tm;
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
-	char *base = xasprintf("%s/%s-%lld-%d-%s.%03d", x->paths.profiles_dir, name, pm_id, pid,
-	    when, (int)(now % 1000));
-	for (char *c = base + strlen(x->paths.profiles_dir) + 1; *c; c++)
-		if (*c == '/')
-			*c = '-';
-	char *data = xasprintf("%s.perf.data", base);
-	char *errlog = xasprintf("%s.perf.log", base);
-	char *pids = tree_pids(pid);
-	char secs[32];
-	snprintf(secs, sizeof(secs), "%.3f", (double)duration_ms / 1000.0);
-	char *rec[] = {perf, "record", "-F", "99", "-g", "-q", "-o", data, "-p", pids, "--",
-	    "sleep", secs, NULL};
-	int rc = 1;
-	int st = run(rec, -1, errlog);
-	if (st < 0) {
-		cli_fail(x, "cannot run %s: %s", perf, strerror(-st));
-		goto out;
-	}
-	if (st != 0) {
-		char *line = last_line(errlog);
-		cli_fail(x, "perf record of %s (pm_id %lld) failed: %s", name, pm_id,
-		    *line ? line : "no reason given");
-		free(line);
-		goto out;
-	}
-	rc = perf_fold(x, perf, data, name, pm_id);
-	if (rc)
-		goto out;
-	rc = 0;
-out:
-	if (rc)
-		unlink(data);
-	unlink(errlog);
-	free(perf);
-	free(pids);
-	free(errlog);
-	free(data);
-	free(base);
-	return rc;
-}
-
 /* ---- the verbs ---- */
 
 /* The processes the targets name (all for "all"), with their specs. */
@@ -353,8 +241,9 @@ ids_where(json_t *procs, enum with_agent which)
 	return ids;
 }
 
-/* profile <target> for duration_ms: Node instances through the agent,
- * the others with perf. */
+/* profile <target> for duration_ms: started and stopped through the
+ * daemon as `profile start` and `profile stop` do (the agent records Node
+ * instances, perf the others), every instance at once. */
 static int
 profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind)
 {
@@ -362,12 +251,21 @@ profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind
 	if (!procs)
 		return 1;
 	int rc = 0;
-	json_t *node = ids_where(procs, WITH);
-	if (json_array_size(node) > 0) {
+	bool heap = strcmp(kind, "heap") == 0;
+	size_t i;
+	json_t *p;
+	json_array_foreach(procs, i, p) {
+		if (heap && !proc_has_agent(p))
+			rc |= cli_fail(x, "%s (pm_id %lld) is not a Node app with corral's agent: "
+			    "heap profiles need one", json_string_value(json_object_get(p, "name")),
+			    (long long)json_integer_value(json_object_get(p, "pm_id")));
+	}
+	json_t *ids = ids_where(procs, heap ? WITH : ANY);
+	if (json_array_size(ids) > 0) {
 		/* Stop only what this command started: an instance already
 		 * being profiled (profile start) keeps its own session. */
 		json_t *started = json_array();
-		rc |= agent_call(x, node, "profile_start", kind, NULL, true, started);
+		rc |= agent_call(x, ids, "profile_start", kind, NULL, true, started);
 		if (json_array_size(started) > 0) {
 			struct timespec ts = {duration_ms / 1000, (duration_ms % 1000) * 1000000};
 			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -376,20 +274,7 @@ profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind
 		}
 		json_decref(started);
 	}
-	size_t i;
-	json_t *p;
-	json_array_foreach(procs, i, p) {
-		if (proc_has_agent(p))
-			continue;
-		if (strcmp(kind, "heap") == 0) {
-			rc |= cli_fail(x, "%s (pm_id %lld) is not a Node app with corral's agent: "
-			    "heap profiles need one", json_string_value(json_object_get(p, "name")),
-			    (long long)json_integer_value(json_object_get(p, "pm_id")));
-			continue;
-		}
-		rc |= perf_profile(x, p, duration_ms);
-	}
-	json_decref(node);
+	json_decref(ids);
 	json_decref(procs);
 	return rc;
 }

@@ -343,8 +343,11 @@ def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
 
 
 def test_perf_missing_is_one_line_and_leaves_nothing(corral, tmp_path):
+    # The daemon runs perf: one started where there is none.
+    corral.ok("kill")
+    corral.ok("ping", env={"PATH": "/nonexistent"})
     native_app(corral, tmp_path)
-    err = corral.fail("profile", "hot", "--duration", "200ms", env={"PATH": "/nonexistent"})
+    err = corral.fail("profile", "hot", "--duration", "200ms")
     assert err.strip().count("\n") == 0
     assert "perf is not installed" in err
     assert not glob.glob(os.path.join(corral.home, "profiles", "*"))

@@ -276,8 +276,8 @@ def test_logs_and_the_event_stream(corral, tmp_path):
     # Lines of 3 KiB: all asked for come (a tail read 1 KiB a line and gave one).
     start_sh(corral, tmp_path, "long", "for i in 1 2 3 4; do printf 'L%s-' $i; "
              "head -c 3000 /dev/zero | tr '\\0' x; echo; done\n")
-    wait_for(lambda: len(get_json(port, "/api/v1/logs/long?lines=3")[1]["lines"]) == 3,
-             what="three long lines")
+    wait_for(lambda: len(get_json(port, "/api/v1/logs/long?lines=9")[1]["lines"]) == 4,
+             what="the four long lines")
     got = [l["line"] for l in get_json(port, "/api/v1/logs/long?lines=3")[1]["lines"]]
     assert [g[:3] for g in got] == ["L2-", "L3-", "L4-"] and all(len(g) == 3003 for g in got)
     # The stream: a restart shows as process events, then the new lines.

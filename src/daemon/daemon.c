@@ -5,6 +5,7 @@
 #include "daemon/daemon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -311,6 +312,12 @@ daemon_run(int ready_fd)
 {
 	const char *who = D->runtime ? "corral runtime" : "corral daemon";
 	D->cpus = spec_usable_cpus();
+	/* Large buffers (a request line of specs, a reply of a thousand
+	 * processes) are mapped on their own and given back when freed: glibc
+	 * would otherwise raise this threshold after the first one is freed
+	 * and take the next ones from the heap, between the apps' own
+	 * long-lived allocations, where freed they stay as holes. */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 
 	char *err = NULL;
 	int rc = paths_init(&D->paths, &err);

@@ -12,9 +12,14 @@
 char *
 perf_forbidden(void)
 {
+	return perf_forbidden_by("/proc/sys/kernel/perf_event_paranoid", geteuid());
+}
+
+char *
+perf_forbidden_by(const char *paranoid_path, uid_t euid)
+{
 	char *text = NULL;
-	if (geteuid() == 0 || read_file("/proc/sys/kernel/perf_event_paranoid", &text, NULL,
-	    64) < 0)
+	if (euid == 0 || read_file(paranoid_path, &text, NULL, 64) < 0)
 		return NULL;
 	int level = atoi(text);
 	free(text);

@@ -73,6 +73,7 @@ struct deploy {
 	const char *ref;         /* the ref to deploy (the file's or the command's) */
 	struct hostrun *h;
 	size_t n;
+	bool stop;               /* stop at the first failed host */
 };
 
 /* ---- ssh ---- */
@@ -598,7 +599,7 @@ do_update(struct deploy *d, const char *dir)
 {
 	if (check_local_tree(d, dir) || run_local_hook(d, dir))
 		return 1;
-	bool stop = d->n > 1 && !args_has(&d->x->a, "no-stop-on-failure");
+	bool stop = d->stop;
 	bool *sel = all_hosts(d);
 	char *prepare[] = {"prepare", NULL, NULL};
 	run_hosts(d, sel, parallelism(d), false, fixed_args, prepare);
@@ -745,10 +746,15 @@ verb_deploy(struct ctx *x)
 		    .status = -1};
 	char *dir_buf = realpath(file, NULL);
 	char *dir = dir_buf ? dirname(dir_buf) : NULL;
-	bool stop = d.n > 1 && !args_has(&x->a, "no-stop-on-failure");
+	d.stop = d.n > 1 && !args_has(&x->a, "no-stop-on-failure");
+	bool stop = d.stop;
 	const char *near;
 
 	if (strcmp(cmd, "update") == 0 || strcmp(cmd, "deploy") == 0) {
+		/* `update <ref>`: that ref (also the way to deploy a ref that
+		 * reads like a mistyped command). */
+		if (arg)
+			d.ref = arg;
 		rc = do_update(&d, dir);
 	} else if (strcmp(cmd, "setup") == 0 || strcmp(cmd, "list") == 0 ||
 	    strcmp(cmd, "curr") == 0 || strcmp(cmd, "current") == 0 ||

@@ -296,12 +296,13 @@ def test_errors_say_what_and_where(fleet):
     assert r.returncode == 1
     assert "corral deploy: 127.0.0.1: ssh failed: ssh: connect to host 127.0.0.1 port" in \
         r.stderr and "Connection refused" in r.stderr, r.stderr
-    # A ref that does not exist.
+    # A ref that does not exist, as the command or after update.
     fleet.ok("setup")
-    r = fleet.deploy("origin/nope")
-    assert r.returncode == 1
-    assert (f"corral deploy: {a}: checkout failed (exit 1): ref 'origin/nope' does not exist"
-            in r.stderr), r.stderr
+    for args in (("origin/nope",), ("update", "origin/nope")):
+        r = fleet.deploy(*args)
+        assert r.returncode == 1
+        assert (f"corral deploy: {a}: checkout failed (exit 1): ref 'origin/nope' does not "
+                "exist" in r.stderr), (args, r.stderr)
     assert fleet.current(a) == "source"
     # A dirty tree: PM2 refuses, --force goes on.
     write(f"{fleet.work}/VERSION", "dirty\n")

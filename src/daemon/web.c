@@ -712,6 +712,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	return reply_error(conn, MHD_HTTP_NOT_FOUND, "no such path");
 }
 
+/* The path as it came: route_parse() decodes each segment itself, after
+ * splitting at the slashes (MHD's own decoding, on by default, made a
+ * second pass: "50%25off" reached it as "50%off" and was refused). */
+static size_t
+keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+	return strlen(s);
+}
+
 static void PRINTFLIKE(2, 0)
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -882,6 +891,7 @@ web_start(const char *listen, const char *token_file, char **err)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_CONN_MEMORY,
 	    MHD_OPTION_CONNECTION_TIMEOUT, WEB_TIMEOUT_S,
 	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+	    MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
 	    MHD_OPTION_END);
 	if (w->mhd)
 		w->listen_fd = -1;   /* MHD's now: MHD_stop_daemon() closes it */

@@ -262,6 +262,17 @@ def start_sh(corral, tmp_path, name, body):
     corral.ok("start", script, "--name", name)
 
 
+def test_a_name_with_a_percent_sign_is_decoded_once(corral, tmp_path):
+    # "50%off" is sent as 50%25off: MHD decoded it, then the router again.
+    start_sh(corral, tmp_path, "50%off", "echo half\n")
+    corral.wait_status("50%off", "online")
+    port = web_start(corral)
+    status, body = get_json(port, "/api/v1/processes/50%25off")
+    assert status == 200 and [p["name"] for p in body] == ["50%off"], (status, body)
+    wait_for(lambda: get_json(port, "/api/v1/logs/50%25off?lines=5")[1]["lines"],
+             what="its log line")
+
+
 def test_logs_and_the_event_stream(corral, tmp_path):
     start_sh(corral, tmp_path, "talk", "for i in 1 2 3 4 5; do echo line-$i; done\necho oops >&2\n")
     corral.wait_status("talk", "online")

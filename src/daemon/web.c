@@ -78,7 +78,6 @@ struct sse {
 	bool suspended;
 	bool logs;                  /* log lines too (?logs=1) */
 	bool ending;                /* the server stops: end the stream */
-	uint64_t dropped;
 };
 
 struct web {
@@ -460,7 +459,6 @@ static void
 sse_push(struct web *w, struct sse *s, const char *text, size_t len)
 {
 	if (s->buf.len - s->off + len > WEB_STREAM_BYTES) {
-		s->dropped++;
 		w->dropped++;
 		return;
 	}
@@ -782,6 +780,12 @@ read_token(const char *path, char **err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	struct stat st;
+	if (fd < 0 && errno == ELOOP) {
+		/* As a Kubernetes secret volume mounts its files. */
+		*err = xasprintf("the token file %s is a symbolic link: give the path of the file "
+		    "itself", path);
+		return NULL;
+	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		*err = xasprintf("cannot read the token file %s: %s", path, strerror(errno));
 		if (fd >= 0)

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,14 @@ ids_where(json_t *procs, enum with_agent which)
 	return ids;
 }
 
+static volatile sig_atomic_t stop_early;
+
+static void
+interrupted(int sig)
+{
+	stop_early = 1;
+}
+
 /* profile <target> for duration_ms: started and stopped through the
  * daemon as `profile start` and `profile stop` do (the agent records Node
  * instances, perf the others), every instance at once. */
@@ -267,9 +276,18 @@ profile_for(struct ctx *x, char **targets, int64_t duration_ms, const char *kind
 		json_t *started = json_array();
 		rc |= agent_call(x, ids, "profile_start", kind, NULL, true, started);
 		if (json_array_size(started) > 0) {
+			/* Ctrl-C ends the wait early, not the command: the profiles
+			 * it started are stopped and written all the same (they
+			 * would run on in the apps for an hour). */
+			struct sigaction on_int = {.sa_handler = interrupted}, was_int, was_term;
+			sigemptyset(&on_int.sa_mask);
+			sigaction(SIGINT, &on_int, &was_int);
+			sigaction(SIGTERM, &on_int, &was_term);
 			struct timespec ts = {duration_ms / 1000, (duration_ms % 1000) * 1000000};
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			while (!stop_early && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 				;
+			sigaction(SIGINT, &was_int, NULL);
+			sigaction(SIGTERM, &was_term, NULL);
 			rc |= agent_call(x, started, "profile_stop", kind, NULL, true, NULL);
 		}
 		json_decref(started);

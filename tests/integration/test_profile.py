@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -340,6 +341,32 @@ def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
     corral.ok("delete", "hot")
     native_app(corral, tmp_path)
     corral.ok("profile", "start", "hot")
+
+
+def test_ctrl_c_during_duration_stops_and_writes_the_profiles(corral, tmp_path):
+    why = perf_works(tmp_path)
+    if why:
+        pytest.skip(why)
+    native_app(corral, tmp_path)
+    p = corral.popen("profile", "hot", "--duration", "10m")
+    try:
+        # Recording: another start is refused.
+        wait_for(lambda: "already running" in corral.run("profile", "start", "hot").stderr,
+                 what="the recording to run")
+        pid = corral.proc("hot")["pid"]
+        before = cpu_ticks(pid)
+        wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    data, folded = out.split()
+    assert os.path.exists(data) and os.path.exists(folded)
+    # Nothing left recording in the app.
+    assert "no cpu profile is running" in corral.fail("profile", "stop", "hot")
 
 
 def test_perf_missing_is_one_line_and_leaves_nothing(corral, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 
 from clusterapp import wait_ready
 from conftest import free_port, wait_for, write
+from fhelpers import children
 from loadgen import Load
 
 BURN_JS = """
@@ -350,9 +351,20 @@ def test_ctrl_c_during_duration_stops_and_writes_the_profiles(corral, tmp_path):
     native_app(corral, tmp_path)
     p = corral.popen("profile", "hot", "--duration", "10m")
     try:
-        # Recording: another start is refused.
-        wait_for(lambda: "already running" in corral.run("profile", "start", "hot").stderr,
-                 what="the recording to run")
+        # Recording: the daemon runs perf (a probe with `profile start`
+        # could win the race and start a recording of its own).
+        daemon = corral.daemon_pid()
+
+        def perf_running():
+            for c in children(daemon):
+                try:
+                    with open(f"/proc/{c}/comm") as f:
+                        if f.read().strip() == "perf":
+                            return True
+                except OSError:
+                    pass
+            return False
+        wait_for(perf_running, what="the recording to run")
         pid = corral.proc("hot")["pid"]
         before = cpu_ticks(pid)
         wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")

@@ -5,9 +5,11 @@
 #ifndef CORRAL_SIGNAME_H
 #define CORRAL_SIGNAME_H
 
-/* Signal number for a name or number, or -EINVAL. */
+/* Signal number for a name or number, or -EINVAL. The real-time signals
+ * are "SIGRTMIN+n" / "SIGRTMAX-n" or their numbers. */
 int signame_parse(const char *s);
-/* "SIGINT" for 2; "SIG<n>" buffer-free form for unknown numbers. */
+/* "SIGINT" for 2, "SIGRTMIN+6" for SIGRTMIN + 6; "SIGUNKNOWN" for a number
+ * no signal has. */
 const char *signame_name(int sig);
 
 #endif

@@ -1067,7 +1067,10 @@ send_stop(struct proc *p)
 		/* PM2 sends no signal at all in this mode. */
 	} else if (how.tree) {
 		kill_tree(p, how.sig);
-		proc_kill(p, how.sig, false);
+		/* Once: a second SIGINT can run the app's handler twice. Only
+		 * a process that left its group needs its own. */
+		if (!p->exited && getpgid(p->pid) != p->pid)
+			proc_kill(p, how.sig, false);
 	} else {
 		proc_kill(p, how.sig, false);
 	}

@@ -427,6 +427,31 @@ def test_stop_kills_the_whole_tree_through_sh(corral):
     assert not any(alive(pid) for _, pid, _ in procs)
 
 
+def test_stop_signals_each_process_of_the_tree_once(corral, tmp_path):
+    # A real-time signal queues: every kill(2) is one delivery, so a signal
+    # sent both to the group and to the main process would show as two.
+    # (An app whose SIGINT handler is not idempotent ran its shutdown twice.)
+    marker = tmp_path / "got"
+    code = ("import os, signal, sys\n"
+            "sig = int(sys.argv[1])\n"
+            "signal.pthread_sigmask(signal.SIG_BLOCK, [sig])\n"
+            "who = 'main' if os.fork() else 'child'\n"
+            "print('up', who, flush=True)\n"
+            "signal.sigwaitinfo([sig])\n"
+            "while True:\n"
+            "    with open(sys.argv[2], 'a') as f:\n"
+            "        f.write(who + '\\n')\n"
+            "    if signal.sigtimedwait([sig], 0.5) is None:\n"
+            "        sys.exit(0)\n")
+    rt = signal.SIGRTMIN + 6
+    corral.ok("start", "python3", "--name", "rt", "--kill-signal", "SIGRTMIN+6",
+              "--", "-c", code, str(rt), str(marker))
+    assert corral.proc("rt")["spec"]["kill_signal"] == "SIGRTMIN+6"
+    wait_for(lambda: read_text(corral.log_path("rt")).count("up ") == 2, what="both up")
+    corral.ok("stop", "rt")
+    assert sorted(read_text(str(marker)).split()) == ["child", "main"]
+
+
 def test_tree_ignoring_sigint_is_killed_after_kill_timeout(corral):
     corral.ok("start", app("tree.py"), "--name", "stubborn", "--kill-timeout", "700",
               env={"TREE_IGNORE_INT": "1"})

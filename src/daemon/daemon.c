@@ -34,6 +34,7 @@
 #include "daemon/logrotate.h"
 #include "daemon/notify.h"
 #include "daemon/op.h"
+#include "daemon/pidfiles.h"
 #include "daemon/profile.h"
 #include "daemon/reload.h"
 #include "daemon/runtime.h"
@@ -107,6 +108,9 @@ shutdown_check(struct loop *l, void *arg)
 		if (in->proc || in->state == ST_STOPPING)
 			return;
 	}
+	/* And their pid files gone, which `kill` waits for too. */
+	if (!pidfiles_done(pidfiles_asked()))
+		return;
 	/* Everything is stopped: a `kill` request has replied by now (ops run
 	 * first); whatever else waits will not be done. */
 	op_fail_all("shutting_down", "the daemon is shutting down");
@@ -265,6 +269,8 @@ daemon_teardown(void)
 	struct app *a;
 	while ((a = TAILQ_FIRST(&D->apps)) != NULL)
 		app_remove(a);
+	/* The pid files those removals asked to delete, before the exit. */
+	pidfiles_shutdown();
 	keep_close();
 	cluster_free(D->cluster);
 	logpipe_close_all();

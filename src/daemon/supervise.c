@@ -35,6 +35,7 @@
 #include "daemon/keep.h"
 #include "daemon/notify.h"
 #include "daemon/policy.h"
+#include "daemon/pidfiles.h"
 #include "daemon/proctree.h"
 #include "daemon/reload.h"
 #include "daemon/sampler.h"
@@ -442,7 +443,9 @@ write_pid_file_now(struct inst *in, pid_t pid)
  * (logfile.c): a new file costs an inode, and on ext4 without a journal up
  * to milliseconds each after many were deleted; a start of a thousand apps
  * returns once they run. Instances by uid: one deleted meanwhile is
- * skipped. */
+ * skipped. The removals (pidfiles.c) asked before an instance's write are
+ * done first: a stop's removal, or a deleted instance's of the same path,
+ * must not delete the new file. */
 #define PID_FILE_BATCH 32
 static struct {
 	uint64_t *uids;
@@ -458,6 +461,11 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 		struct inst *in = inst_by_uid(pid_files.uids[pid_files.done]);
 		if (!in || !in->pid_pending)
 			continue;
+		if (!pidfiles_done(in->pid_after)) {
+			/* The rest came later: they wait too. */
+			timer_start(l, t, 1);
+			return;
+		}
 		in->pid_pending = false;
 		/* Still running: the pid of now (a restart may have replaced it). */
 		if (in->proc && !in->proc->exited && in->state != ST_STOPPED &&
@@ -475,7 +483,10 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 static void
 write_pid_file(struct inst *in)
 {
-	if (!in->pid_path || in->pid_pending)
+	if (!in->pid_path)
+		return;
+	in->pid_after = pidfiles_asked();
+	if (in->pid_pending)
 		return;
 	in->pid_pending = true;
 	if (pid_files.n == pid_files.cap) {
@@ -495,7 +506,7 @@ remove_pid_file(struct inst *in)
 {
 	in->pid_pending = false;
 	if (in->pid_path)
-		unlink(in->pid_path);
+		pidfiles_remove(in->pid_path);
 }
 
 static void on_pidfd(struct loop *l, struct io *io, uint32_t events, void *arg);

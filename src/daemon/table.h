@@ -111,6 +111,7 @@ struct inst {
 	char *log_path;
 	char *pid_path;
 	bool pid_pending;             /* its pid file is to be written (supervise.c) */
+	uint64_t pid_after;           /* ... once the pid file removals up to this one are done */
 	struct logfile *out_file;
 	struct logfile *err_file;
 	struct logfile *log_file;

@@ -22,6 +22,7 @@
 #include "common/spec.h"
 #include "common/util.h"
 #include "daemon/keep.h"
+#include "daemon/pidfiles.h"
 #include "daemon/server.h"
 #include "daemon/state.h"
 #include "daemon/table.h"
@@ -295,6 +296,8 @@ exec_new(char **err)
 	struct rlimit raised;
 	getrlimit(RLIMIT_NOFILE, &raised);
 	setrlimit(RLIMIT_NOFILE, &D->app_nofile);
+	/* The pid files asked for are on disk before the new daemon looks. */
+	pidfiles_drain(2000);
 	dlog("update: exec %s", D->exe_path);
 	char *args[] = {"corral", "daemon", NULL};
 	execv(D->exe_path, args);

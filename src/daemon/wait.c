@@ -9,6 +9,7 @@
 
 #include "common/util.h"
 #include "daemon/op.h"
+#include "daemon/pidfiles.h"
 #include "daemon/procinfo.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
@@ -30,6 +31,9 @@ struct wait {
 	const char *error_code; /* static */
 	bool exit_after;
 	bool brief;
+	bool files;             /* the pid files removed by the stops must be
+	                         * gone too (pidfiles.h) */
+	uint64_t files_seq;     /* ... up to this operation */
 };
 
 struct wait *
@@ -63,14 +67,17 @@ wait_add_gone(struct wait *w, uint64_t uid)
 		w->items = xrealloc(w->items, w->cap * sizeof(*w->items));
 	}
 	w->items[w->n++] = (struct wait_item){.uid = uid, .kind = WAIT_GONE};
+	w->files = true;
 }
 
 void
 wait_add(struct wait *w, struct inst *in, enum wait_kind kind, uint64_t serial)
 {
+	bool files = w->files;
 	wait_add_gone(w, in->uid);
 	w->items[w->n - 1].kind = kind;
 	w->items[w->n - 1].serial = serial;
+	w->files = files || kind != WAIT_LAUNCHED;
 }
 
 void
@@ -197,6 +204,14 @@ wait_check(struct op *op)
 	 * reload replaced that are still draining. */
 	if (w->exit_after && !supervise_procs_gone())
 		return false;
+	/* What the stops asked of the pid files was asked by now (the
+	 * instances stopped or went): done once the helper got that far. */
+	if (w->files || w->exit_after) {
+		if (!w->files_seq)
+			w->files_seq = pidfiles_asked();
+		if (!pidfiles_done(w->files_seq))
+			return false;
+	}
 	if (!w->error)
 		spawn_failures(w);
 	if (w->error) {

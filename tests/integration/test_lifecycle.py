@@ -696,6 +696,16 @@ def test_pid_files_follow_the_process(corral):
     wait_for(lambda: pids_in_files() == live(), what="the pid files again")
     corral.ok("delete", "pf")
     assert not any(os.path.exists(p) for p in path)
+    # The table is empty: the same ids again, at once. The removals of the
+    # deleted instances' files (by helper threads) come first, then the new
+    # files, which no removal overtakes.
+    corral.ok("start", app("loop.py"), "--name", "pf", "-i", "3")
+    corral.ok("stop", "pf")
+    assert not any(os.path.exists(p) for p in path)
+    corral.ok("restart", "pf")
+    wait_for(lambda: pids_in_files() == live(), what="the pid files after delete, start, stop")
+    corral.ok("delete", "pf")
+    assert not any(os.path.exists(p) for p in path)
 
 
 def test_pid_file_that_would_block(corral, tmp_path):

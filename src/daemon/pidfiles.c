@@ -1,0 +1,283 @@
+/*
+ * pidfiles.c — pid files removed by helper threads (pidfiles.h).
+ *
+ * A few threads take the removals from one queue in the order asked; the
+ * removals count as done in that order too (pidfiles_done()). The threads
+ * touch nothing of the daemon's but the queue, and the loop frees what
+ * they did. They start with the first removal, so after keep_attach(),
+ * whose fork continues the daemon in the child, and with every signal
+ * blocked (they are the loop's, through its signalfd). If none can be
+ * started, the loop removes the files itself, as it always did.
+ */
+#include "daemon/pidfiles.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "daemon/op.h"
+#include "daemon/state.h"
+
+struct job {
+	struct job *next;
+	uint64_t seq;
+	bool removed;
+	char path[];
+};
+
+/* Removals wait for the disk, not the CPU: a few at once. */
+#define WORKERS 4
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work;       /* to the thread: a job, or the end */
+	pthread_cond_t idle;       /* from it: the queue is empty */
+	struct job *todo, **todo_tail;
+	struct job *doing, **doing_tail;  /* taken by a worker, in order */
+	struct job *done, **done_tail;    /* for the loop to free */
+	bool quit;
+	int running;               /* workers */
+	int waiting;               /* of them, waiting for work */
+	uint64_t asked;            /* the loop's */
+	_Atomic uint64_t finished;
+	int efd;
+	struct io io;
+} pf = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
+	.efd = -1,
+};
+static pthread_t workers[WORKERS];
+
+/* In the loop: free what is done, and let the requests and writes
+ * waiting for those removals look again. */
+static void
+reap(struct job *list)
+{
+	struct job *j;
+	while ((j = list) != NULL) {
+		list = j->next;
+		free(j);
+	}
+	op_poke();
+}
+
+/* The removals done in order, up to the first still being done: what
+ * pidfiles_done() counts. Under the lock. */
+static void
+advance(void)
+{
+	bool wake_loop = !pf.done;
+	struct job *j;
+	while ((j = pf.doing) && j->removed) {
+		pf.doing = j->next;
+		if (!pf.doing)
+			pf.doing_tail = &pf.doing;
+		j->next = NULL;
+		*pf.done_tail = j;
+		pf.done_tail = &j->next;
+		atomic_store(&pf.finished, j->seq);
+	}
+	if (!pf.todo && !pf.doing)
+		pthread_cond_broadcast(&pf.idle);
+	if (wake_loop && pf.done) {
+		uint64_t one = 1;
+		(void)!write(pf.efd, &one, sizeof(one));
+	}
+}
+
+static void *
+work(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pf.mu);
+	for (;;) {
+		while (!pf.todo && !pf.quit) {
+			pf.waiting++;
+			pthread_cond_wait(&pf.work, &pf.mu);
+			pf.waiting--;
+		}
+		struct job *j = pf.todo;
+		if (!j)
+			break;
+		pf.todo = j->next;
+		if (!pf.todo)
+			pf.todo_tail = &pf.todo;
+		j->next = NULL;
+		*pf.doing_tail = j;
+		pf.doing_tail = &j->next;
+		pthread_mutex_unlock(&pf.mu);
+		/* Two removals of one path at once: one finds it gone. */
+		unlink(j->path);
+		pthread_mutex_lock(&pf.mu);
+		j->removed = true;
+		advance();
+	}
+	pthread_mutex_unlock(&pf.mu);
+	return NULL;
+}
+
+static struct job *
+take_done(void)
+{
+	pthread_mutex_lock(&pf.mu);
+	struct job *list = pf.done;
+	pf.done = NULL;
+	pf.done_tail = &pf.done;
+	pthread_mutex_unlock(&pf.mu);
+	return list;
+}
+
+static void
+on_done(struct loop *l, struct io *io, uint32_t events, void *arg)
+{
+	uint64_t n;
+	(void)!read(pf.efd, &n, sizeof(n));
+	reap(take_done());
+}
+
+static bool
+start_thread(void)
+{
+	pf.todo_tail = &pf.todo;
+	pf.doing_tail = &pf.doing;
+	pf.done_tail = &pf.done;
+	pf.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pf.efd < 0)
+		return false;
+	if (io_add(D->loop, &pf.io, pf.efd, EPOLLIN, on_done, NULL) < 0)
+		goto fail;
+	/* Every signal is the loop's (signalfd): none for the threads. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	int rc = 0;
+	while (pf.running < WORKERS &&
+	    (rc = pthread_create(&workers[pf.running], &attr, work, NULL)) == 0)
+		pf.running++;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pf.running > 0)
+		return true;
+	dlog("pid files: cannot start a thread to remove them (%s): the loop does", strerror(rc));
+	io_del(D->loop, &pf.io);
+fail:
+	close(pf.efd);
+	pf.efd = -1;
+	return false;
+}
+
+static void
+ask(struct job *j)
+{
+	static bool tried;
+	j->seq = ++pf.asked;
+	if (!pf.running && !tried) {
+		tried = true;
+		start_thread();
+	}
+	if (!pf.running) {
+		unlink(j->path);
+		atomic_store(&pf.finished, j->seq);
+		j->next = NULL;
+		reap(j);
+		return;
+	}
+	pthread_mutex_lock(&pf.mu);
+	j->next = NULL;
+	*pf.todo_tail = j;
+	pf.todo_tail = &j->next;
+	/* A busy worker takes the next job itself. */
+	if (pf.waiting)
+		pthread_cond_signal(&pf.work);
+	pthread_mutex_unlock(&pf.mu);
+}
+
+void
+pidfiles_remove(const char *path)
+{
+	size_t n = strlen(path) + 1;
+	struct job *j = xcalloc(1, sizeof(*j) + n);
+	memcpy(j->path, path, n);
+	ask(j);
+}
+
+uint64_t
+pidfiles_asked(void)
+{
+	return pf.asked;
+}
+
+bool
+pidfiles_done(uint64_t seq)
+{
+	return atomic_load(&pf.finished) >= seq;
+}
+
+void
+pidfiles_drain(int timeout_ms)
+{
+	if (!pf.running)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&pf.mu);
+	while ((pf.todo || pf.doing) &&
+	    pthread_cond_timedwait(&pf.idle, &pf.mu, &until) == 0)
+		;
+	bool stuck = pf.todo || pf.doing;
+	pthread_mutex_unlock(&pf.mu);
+	if (stuck)
+		dlog("pid files: still removing them after %d ms; going on without", timeout_ms);
+}
+
+void
+pidfiles_shutdown(void)
+{
+	if (!pf.running)
+		return;
+	pidfiles_drain(2000);
+	pthread_mutex_lock(&pf.mu);
+	bool stuck = pf.doing != NULL;
+	pf.quit = true;
+	/* Not done (a file system that hangs): left to the exit. */
+	struct job *left = pf.todo;
+	pf.todo = NULL;
+	pf.todo_tail = &pf.todo;
+	pthread_cond_broadcast(&pf.work);
+	pthread_mutex_unlock(&pf.mu);
+	for (int i = 0; i < pf.running; i++) {
+		if (stuck)
+			pthread_detach(workers[i]);
+		else
+			pthread_join(workers[i], NULL);
+	}
+	reap(left);
+	reap(take_done());
+	io_del(D->loop, &pf.io);
+	/* A stuck thread may still write to the descriptor: it stays open. */
+	if (!stuck) {
+		close(pf.efd);
+		pf.efd = -1;
+		pf.running = 0;
+	}
+}

@@ -25,8 +25,9 @@ WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-unused-parameter $(WERROR)
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
-           -Isrc -fno-omit-frame-pointer
-LDLIBS  := -ljansson -lyaml -lz -lm -lmicrohttpd
+           -Isrc -fno-omit-frame-pointer -pthread
+# -pthread: the daemon removes pid files with helper threads (pidfiles.c).
+LDLIBS  := -ljansson -lyaml -lz -lm -lmicrohttpd -pthread
 # ncurses draws `corral monit` (src/cli/verbs_monit.c): only the corral binary
 # links it, not the unit tests, fuzz targets or helpers.
 CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)

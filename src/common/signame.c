@@ -3,6 +3,7 @@
  */
 #include "common/signame.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -64,7 +65,7 @@ rt_parse(const char *s)
 	else
 		return -EINVAL;
 	if (*rest) {
-		if (*rest != (base == SIGRTMIN ? '+' : '-') ||
+		if (*rest != (base == SIGRTMIN ? '+' : '-') || !isdigit((unsigned char)rest[1]) ||
 		    units_parse_int(rest + 1, 0, SIGRTMAX - SIGRTMIN, &k) < 0)
 			return -EINVAL;
 	}

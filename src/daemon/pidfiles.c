@@ -39,8 +39,8 @@ struct job {
 
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t work;       /* to the thread: a job, or the end */
-	pthread_cond_t idle;       /* from it: the queue is empty */
+	pthread_cond_t work;       /* to the threads: a job, or the end */
+	pthread_cond_t idle;       /* from them: the queue is empty */
 	struct job *todo, **todo_tail;
 	struct job *doing, **doing_tail;  /* taken by a worker, in order */
 	struct job *done, **done_tail;    /* for the loop to free */
@@ -54,10 +54,10 @@ static struct {
 } pf = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
-	.idle = PTHREAD_COND_INITIALIZER,
 	.efd = -1,
 };
 static pthread_t workers[WORKERS];
+static void (*done_hook)(void);
 
 /* In the loop: free what is done, and let the requests and writes
  * waiting for those removals look again. */
@@ -70,6 +70,8 @@ reap(struct job *list)
 		free(j);
 	}
 	op_poke();
+	if (done_hook)
+		done_hook();
 }
 
 /* The removals done in order, up to the first still being done: what
@@ -152,6 +154,12 @@ start_thread(void)
 	pf.todo_tail = &pf.todo;
 	pf.doing_tail = &pf.doing;
 	pf.done_tail = &pf.done;
+	/* The drain's deadline: not moved by a change of the wall clock. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pf.idle, &ca);
+	pthread_condattr_destroy(&ca);
 	pf.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pf.efd < 0)
 		return false;
@@ -215,6 +223,12 @@ pidfiles_remove(const char *path)
 	ask(j);
 }
 
+void
+pidfiles_on_done(void (*fn)(void))
+{
+	done_hook = fn;
+}
+
 uint64_t
 pidfiles_asked(void)
 {
@@ -233,7 +247,7 @@ pidfiles_drain(int timeout_ms)
 	if (!pf.running)
 		return;
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += timeout_ms / 1000;
 	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
 	if (until.tv_nsec >= 1000000000) {

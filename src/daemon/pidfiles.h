@@ -24,6 +24,8 @@ void pidfiles_remove(const char *path);
 uint64_t pidfiles_asked(void);
 /* Whether every removal up to seq is done. */
 bool pidfiles_done(uint64_t seq);
+/* Call fn in the loop whenever removals got done (after op_poke()). */
+void pidfiles_on_done(void (*fn)(void));
 /* Wait (at most timeout_ms) until everything asked is done: before the
  * daemon exits or execs. */
 void pidfiles_drain(int timeout_ms);

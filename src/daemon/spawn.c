@@ -205,11 +205,17 @@ child(const struct child_ctx *cx)
 	if (chdir(o->cwd) < 0)
 		child_fail(cx, STAGE_CHDIR);
 	if (o->change_ids) {
-		if (setgroups((size_t)cx->ngroups, cx->groups) < 0)
+		/* The system calls themselves: the daemon has threads (the pid
+		 * files', pidfiles.c), and glibc's wrappers would make every
+		 * thread of what they take for this process change its ids too,
+		 * signalling and marking the daemon's threads in the memory
+		 * this child shares with it. This child is a process of its
+		 * own: its ids alone change. */
+		if (syscall(SYS_setgroups, (size_t)cx->ngroups, cx->groups) < 0)
 			child_fail(cx, STAGE_GROUPS);
-		if (setgid(o->gid) < 0)
+		if (syscall(SYS_setgid, o->gid) < 0)
 			child_fail(cx, STAGE_SETGID);
-		if (setuid(o->uid) < 0)
+		if (syscall(SYS_setuid, o->uid) < 0)
 			child_fail(cx, STAGE_SETUID);
 	}
 

@@ -1,11 +1,12 @@
 /*
  * state.h — the supervisor's state, in one struct, reached through D.
  *
- * The daemon is one single-threaded process: an event loop (src/ev) that
- * watches the control socket and its clients (server.c), each child's pidfd,
- * stdout/stderr pipes (logpipe.c), preload broker and Node IPC channels,
- * signals (signalfd) and timers. Nothing in it blocks on anything a client
- * or an app controls.
+ * The daemon is one process whose state is all the loop's: an event loop
+ * (src/ev) that watches the control socket and its clients (server.c), each
+ * child's pidfd, stdout/stderr pipes (logpipe.c), preload broker and Node
+ * IPC channels, signals (signalfd) and timers. Nothing in it blocks on
+ * anything a client or an app controls. Its only other threads remove pid
+ * files (pidfiles.c) and never see D.
  *
  * Only src/daemon sees D: the layers below it (ev, cluster, config, common)
  * get what they need passed in.

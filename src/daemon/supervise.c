@@ -450,8 +450,19 @@ write_pid_file_now(struct inst *in, pid_t pid)
 static struct {
 	uint64_t *uids;
 	size_t n, cap, done;
+	bool blocked;           /* waiting for removals */
 	struct timer timer;
 } pid_files;
+
+/* Removals are done (pidfiles.c): a batch that waited for them goes on. */
+static void
+pid_files_kick(void)
+{
+	if (pid_files.blocked) {
+		pid_files.blocked = false;
+		timer_start(D->loop, &pid_files.timer, 0);
+	}
+}
 
 static void
 pid_files_batch(struct loop *l, struct timer *t, void *arg)
@@ -462,8 +473,9 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 		if (!in || !in->pid_pending)
 			continue;
 		if (!pidfiles_done(in->pid_after)) {
-			/* The rest came later: they wait too. */
-			timer_start(l, t, 1);
+			/* The rest came later: they wait too, until the removals
+			 * say they are done (pid_files_kick). */
+			pid_files.blocked = true;
 			return;
 		}
 		in->pid_pending = false;
@@ -496,6 +508,7 @@ write_pid_file(struct inst *in)
 	pid_files.uids[pid_files.n++] = in->uid;
 	/* Armed when the list was empty: until pid_files_batch() empties it. */
 	if (pid_files.n == 1) {
+		pidfiles_on_done(pid_files_kick);
 		timer_init(&pid_files.timer, pid_files_batch, NULL);
 		timer_start(D->loop, &pid_files.timer, 0);
 	}
@@ -1312,7 +1325,13 @@ static void
 inst_removed(struct inst *in)
 {
 	timer_stop(D->loop, &in->restart_timer);
-	remove_pid_file(in);
+	/* Stopped, errored or waiting, its file was removed then: asking
+	 * again could remove the file of a new instance with the same path
+	 * (a daemon started while this one tears down). */
+	if (in->state == ST_STOPPED || in->state == ST_ERRORED || in->state == ST_WAITING)
+		in->pid_pending = false;
+	else
+		remove_pid_file(in);
 	struct proc *p;
 	while ((p = TAILQ_FIRST(&in->procs)) != NULL) {
 		state_step();

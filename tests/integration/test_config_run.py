@@ -705,6 +705,21 @@ def test_uid_and_gid(corral):
             uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
         assert int(uids[0]) == nobody.pw_uid
         assert corral.proc("as-nobody")["user"] == "nobody"
+        # Again once the daemon has threads (a stop starts the pid files'):
+        # each id is changed for the child alone, and every one of them.
+        corral.ok("stop", "as-nobody")
+        corral.ok("restart", "as-nobody")
+        pid = corral.wait_status("as-nobody", "online")[0]["pid"]
+        with open(f"/proc/{pid}/status") as f:
+            ids = {l.split(":")[0]: l.split()[1:] for l in f
+                   if l.startswith(("Uid:", "Gid:", "Groups:"))}
+        assert ids["Uid"] == [str(nobody.pw_uid)] * 4
+        assert ids["Gid"] == [str(nobody.pw_gid)] * 4
+        assert ids["Groups"] == [str(g) for g in os.getgrouplist("nobody", nobody.pw_gid)]
+        dpid = corral.daemon_pid()
+        for tid in os.listdir(f"/proc/{dpid}/task"):
+            with open(f"/proc/{dpid}/task/{tid}/status") as f:
+                assert [l.split()[1] for l in f if l.startswith("Uid:")] == [str(os.geteuid())]
         corral.ok("delete", "all")
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -47,6 +47,9 @@ test_what_is_no_signal(void **state)
 	assert_true(signame_parse("SIGRTMIN+99") < 0);
 	assert_true(signame_parse("RTMIN+") < 0);
 	assert_true(signame_parse("RTMIN+1x") < 0);
+	assert_true(signame_parse("RTMIN+-0") < 0);
+	assert_true(signame_parse("RTMAX-+1") < 0);
+	assert_true(signame_parse("RTMIN+ 3") < 0);
 	assert_true(signame_parse("0") < 0);
 	assert_true(signame_parse("65") < 0);
 	assert_true(signame_parse("SIGFOO") < 0);

@@ -436,7 +436,9 @@ def test_stop_signals_each_process_of_the_tree_once(corral, tmp_path):
             "sig = int(sys.argv[1])\n"
             "signal.pthread_sigmask(signal.SIG_BLOCK, [sig])\n"
             "who = 'main' if os.fork() else 'child'\n"
-            "print('up', who, flush=True)\n"
+            # One write each: print() writes its pieces one by one, and
+            # the two processes' lines would mix.
+            "os.write(1, b'up ' + who.encode() + b'\\n')\n"
             "signal.sigwaitinfo([sig])\n"
             "while True:\n"
             "    with open(sys.argv[2], 'a') as f:\n"
@@ -447,7 +449,13 @@ def test_stop_signals_each_process_of_the_tree_once(corral, tmp_path):
     corral.ok("start", "python3", "--name", "rt", "--kill-signal", "SIGRTMIN+6",
               "--", "-c", code, str(rt), str(marker))
     assert corral.proc("rt")["spec"]["kill_signal"] == "SIGRTMIN+6"
-    wait_for(lambda: read_text(corral.log_path("rt")).count("up ") == 2, what="both up")
+    try:
+        wait_for(lambda: (lambda t: "up main" in t and "up child" in t)(
+            read_text(corral.log_path("rt"))), what="both up")
+    except AssertionError:
+        raise AssertionError(f"both up: out={read_text(corral.log_path('rt'))!r} "
+                             f"err={read_text(corral.log_path('rt', 'error'))!r} "
+                             f"{corral.proc('rt')}")
     corral.ok("stop", "rt")
     assert sorted(read_text(str(marker)).split()) == ["child", "main"]
 

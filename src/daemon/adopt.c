@@ -19,6 +19,7 @@
 #include "daemon/keep.h"
 #include "daemon/logpipe.h"
 #include "daemon/notify.h"
+#include "daemon/pidfiles.h"
 #include "daemon/proctree.h"
 #include "daemon/state.h"
 #include "daemon/supervise.h"
@@ -115,6 +116,11 @@ adopt_inst(struct keep_item *it)
 		dlog("adopt: %s[%d]: %s", a->spec.name, in->pm_id, err);
 		free(err);
 	}
+	/* Not running: no pid file. The last daemon may have died with its
+	 * removal still queued (pidfiles.c). */
+	if (in->pid_path && (in->state == ST_STOPPED || in->state == ST_ERRORED ||
+	    in->state == ST_WAITING))
+		pidfiles_remove(in->pid_path);
 }
 
 static enum adopt_role

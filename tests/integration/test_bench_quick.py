@@ -8,6 +8,7 @@ installed it before, so the PM2 driver cannot rot either.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -45,6 +46,13 @@ def test_bench_quick(tmp_path, scenarios, pm2):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
         left = pids_with(work)
     finally:
+        # Whatever happened (a timeout kills bench/run, not its daemons):
+        # nothing of the run outlives the test.
+        for pid in pids_with(work):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(work, ignore_errors=True)
     out = r.stdout[-4000:] + r.stderr[-4000:]
     assert r.returncode == 0, out

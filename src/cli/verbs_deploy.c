@@ -599,15 +599,14 @@ do_update(struct deploy *d, const char *dir)
 {
 	if (check_local_tree(d, dir) || run_local_hook(d, dir))
 		return 1;
-	bool stop = d->stop;
 	bool *sel = all_hosts(d);
 	char *prepare[] = {"prepare", NULL, NULL};
 	run_hosts(d, sel, parallelism(d), false, fixed_args, prepare);
 	size_t failed = report_failures(d, sel);
 	bool *act = xcalloc(d->n, sizeof(bool));
 	for (size_t i = 0; i < d->n; i++)
-		act[i] = d->h[i].status == 0 && !(stop && failed);
-	if (stop) {
+		act[i] = d->h[i].status == 0 && !(d->stop && failed);
+	if (d->stop) {
 		/* One host at a time; the first failure stops the rollout. */
 		bool *one = xcalloc(d->n, sizeof(bool));
 		for (size_t i = 0; i < d->n; i++) {
@@ -747,7 +746,6 @@ verb_deploy(struct ctx *x)
 	char *dir_buf = realpath(file, NULL);
 	char *dir = dir_buf ? dirname(dir_buf) : NULL;
 	d.stop = d.n > 1 && !args_has(&x->a, "no-stop-on-failure");
-	bool stop = d.stop;
 	const char *near;
 
 	if (strcmp(cmd, "update") == 0 || strcmp(cmd, "deploy") == 0) {
@@ -766,7 +764,7 @@ verb_deploy(struct ctx *x)
 		if (arg && !is_count(arg))
 			rc = cli_fail(x, "revert %s: expected a number of releases back (1, 2...)", arg);
 		else
-			rc = do_each(&d, (char *[]){"revert", (char *)(arg ? arg : "1"), NULL}, stop);
+			rc = do_each(&d, (char *[]){"revert", (char *)(arg ? arg : "1"), NULL}, d.stop);
 	} else if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "run") == 0) {
 		rc = arg ? do_each(&d, (char *[]){"exec", (char *)arg, NULL}, false) :
 		    cli_fail(x, "%s needs a command: corral deploy %s %s \"<command>\"", cmd, file,

@@ -4,8 +4,9 @@
  *
  * Node instances are profiled by corral's agent inside them, any other
  * program with `perf record`, both through the daemon (daemon/profile.c);
- * perf's samples are folded here into collapsed stacks (perffold.h). Files go to $CORRAL_HOME/profiles (0700 directory, 0600
- * files) unless heapdump is given one.
+ * perf's samples are folded here into collapsed stacks (perffold.h).
+ * Files go to $CORRAL_HOME/profiles (0700 directory, 0600 files) unless
+ * heapdump is given one.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -118,8 +118,7 @@ adopt_inst(struct keep_item *it)
 	}
 	/* Not running: no pid file. The last daemon may have died with its
 	 * removal still queued (pidfiles.c). */
-	if (in->pid_path && (in->state == ST_STOPPED || in->state == ST_ERRORED ||
-	    in->state == ST_WAITING))
+	if (in->pid_path && inst_state_idle(in->state))
 		pidfiles_remove(in->pid_path);
 }
 

@@ -148,7 +148,7 @@ on_done(struct loop *l, struct io *io, uint32_t events, void *arg)
 	reap(take_done());
 }
 
-static bool
+static void
 start_thread(void)
 {
 	pf.todo_tail = &pf.todo;
@@ -162,7 +162,7 @@ start_thread(void)
 	pthread_condattr_destroy(&ca);
 	pf.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pf.efd < 0)
-		return false;
+		return;
 	if (io_add(D->loop, &pf.io, pf.efd, EPOLLIN, on_done, NULL) < 0)
 		goto fail;
 	/* Every signal is the loop's (signalfd): none for the threads. */
@@ -179,13 +179,12 @@ start_thread(void)
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pf.running > 0)
-		return true;
+		return;
 	dlog("pid files: cannot start a thread to remove them (%s): the loop does", strerror(rc));
 	io_del(D->loop, &pf.io);
 fail:
 	close(pf.efd);
 	pf.efd = -1;
-	return false;
 }
 
 static void

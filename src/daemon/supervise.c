@@ -68,7 +68,7 @@ inst_set_state(struct inst *in, enum inst_state st)
 	if (in->state == st)
 		return;
 	in->state = st;
-	if (st == ST_STOPPED || st == ST_ERRORED || st == ST_WAITING)
+	if (inst_state_idle(st))
 		remove_pid_file(in);
 	if (st == ST_STOPPED || st == ST_ERRORED)
 		inst_cluster_idle(in);
@@ -480,8 +480,7 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 		}
 		in->pid_pending = false;
 		/* Still running: the pid of now (a restart may have replaced it). */
-		if (in->proc && !in->proc->exited && in->state != ST_STOPPED &&
-		    in->state != ST_ERRORED && in->state != ST_WAITING)
+		if (in->proc && !in->proc->exited && !inst_state_idle(in->state))
 			write_pid_file_now(in, in->proc->pid);
 	}
 	if (pid_files.done < pid_files.n) {
@@ -1328,7 +1327,7 @@ inst_removed(struct inst *in)
 	/* Stopped, errored or waiting, its file was removed then: asking
 	 * again could remove the file of a new instance with the same path
 	 * (a daemon started while this one tears down). */
-	if (in->state == ST_STOPPED || in->state == ST_ERRORED || in->state == ST_WAITING)
+	if (inst_state_idle(in->state))
 		in->pid_pending = false;
 	else
 		remove_pid_file(in);

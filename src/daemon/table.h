@@ -46,6 +46,14 @@ enum inst_state {
 	ST_ERRORED,    /* gave up: unstable restarts, exec failure, unkillable */
 };
 
+/* Stopped, errored or waiting to restart: no process of the instance's
+ * runs, and it has no pid file (supervise.c removes it on the way in). */
+static inline bool
+inst_state_idle(enum inst_state st)
+{
+	return st == ST_STOPPED || st == ST_ERRORED || st == ST_WAITING;
+}
+
 struct app {
 	TAILQ_ENTRY(app) link;
 	struct app *name_next;        /* next app whose name hashes the same */

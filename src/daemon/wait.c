@@ -59,25 +59,28 @@ wait_free_op(void *p)
 	wait_free(p);
 }
 
-void
-wait_add_gone(struct wait *w, uint64_t uid)
+static void
+add_item(struct wait *w, struct wait_item it)
 {
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 8;
 		w->items = xrealloc(w->items, w->cap * sizeof(*w->items));
 	}
-	w->items[w->n++] = (struct wait_item){.uid = uid, .kind = WAIT_GONE};
-	w->files = true;
+	w->items[w->n++] = it;
+	/* A stop or a deletion removes pid files; a launch writes them later. */
+	w->files |= it.kind != WAIT_LAUNCHED;
+}
+
+void
+wait_add_gone(struct wait *w, uint64_t uid)
+{
+	add_item(w, (struct wait_item){.uid = uid, .kind = WAIT_GONE});
 }
 
 void
 wait_add(struct wait *w, struct inst *in, enum wait_kind kind, uint64_t serial)
 {
-	bool files = w->files;
-	wait_add_gone(w, in->uid);
-	w->items[w->n - 1].kind = kind;
-	w->items[w->n - 1].serial = serial;
-	w->files = files || kind != WAIT_LAUNCHED;
+	add_item(w, (struct wait_item){.uid = in->uid, .kind = kind, .serial = serial});
 }
 
 void

@@ -693,27 +693,28 @@ def test_pid_files_follow_the_process(corral):
             return None
 
     live = lambda: sorted(p["pid"] for p in corral.procs("pf"))  # noqa: E731
+    no_files = lambda: not any(os.path.exists(p) for p in path)  # noqa: E731
     wait_for(lambda: pids_in_files() == live(), what="the pid files")
     before = live()
     corral.ok("restart", "pf")
     wait_for(lambda: pids_in_files() == live() and not set(live()) & set(before),
              what="the restarted pids in the files")
     corral.ok("stop", "pf")
-    assert not any(os.path.exists(p) for p in path)
+    assert no_files()
     corral.ok("start", "pf")
     wait_for(lambda: pids_in_files() == live(), what="the pid files again")
     corral.ok("delete", "pf")
-    assert not any(os.path.exists(p) for p in path)
+    assert no_files()
     # The table is empty: the same ids again, at once. The removals of the
     # deleted instances' files (by helper threads) come first, then the new
     # files, which no removal overtakes.
     corral.ok("start", app("loop.py"), "--name", "pf", "-i", "3")
     corral.ok("stop", "pf")
-    assert not any(os.path.exists(p) for p in path)
+    assert no_files()
     corral.ok("restart", "pf")
     wait_for(lambda: pids_in_files() == live(), what="the pid files after delete, start, stop")
     corral.ok("delete", "pf")
-    assert not any(os.path.exists(p) for p in path)
+    assert no_files()
 
 
 def test_pid_file_that_would_block(corral, tmp_path):

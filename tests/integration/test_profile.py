@@ -290,6 +290,12 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def burned_half_a_second(pid):
+    """Wait until pid has used half a second of CPU more than now."""
+    before = cpu_ticks(pid)
+    wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")
+
+
 def perf_works(tmp_path):
     perf = shutil.which("perf")
     if not perf:
@@ -318,8 +324,7 @@ def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
     pid = corral.proc("hot")["pid"]
     assert "cpu profile started" in corral.ok("profile", "start", "hot")
     assert "already running" in corral.fail("profile", "start", "hot")
-    before = cpu_ticks(pid)
-    wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")
+    burned_half_a_second(pid)
     data2, folded2 = corral.ok("profile", "stop", "hot").split()
     assert data2 != data and data2.endswith(".perf.data") and folded2.endswith(".folded")
     with open(folded2) as f:
@@ -327,8 +332,7 @@ def test_perf_profile_of_a_c_program_has_its_hot_function(corral, tmp_path):
     assert "no cpu profile is running" in corral.fail("profile", "stop", "hot")
     # The program stops while perf records it: stop still gets the samples.
     corral.ok("profile", "start", "hot")
-    before = cpu_ticks(pid)
-    wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")
+    burned_half_a_second(pid)
     corral.ok("stop", "hot")
     data3, folded3 = corral.ok("profile", "stop", "hot").split()
     with open(folded3) as f:
@@ -366,8 +370,7 @@ def test_ctrl_c_during_duration_stops_and_writes_the_profiles(corral, tmp_path):
             return False
         wait_for(perf_running, what="the recording to run")
         pid = corral.proc("hot")["pid"]
-        before = cpu_ticks(pid)
-        wait_for(lambda: cpu_ticks(pid) >= before + 50, what="half a second of CPU")
+        burned_half_a_second(pid)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
     finally:

@@ -132,13 +132,7 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 		/* `jlist` prints the array as it is: send it as the next line so
 		 * the CLI does not parse and re-serialize it. */
 		struct sbuf b = SBUF_INIT;
-		sbuf_addc(&b, '[');
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				sbuf_addc(&b, ',');
-			procinfo_append(&b, ins[i], PROCINFO_FULL);
-		}
-		sbuf_addc(&b, ']');
+		procinfo_append_all(&b, ins, n, PROCINFO_FULL);
 		free(ins);
 		client_reply(c, id, json_pack("{s:b}", "procs_follow", 1));
 		client_send_line(c, b.s);
@@ -148,14 +142,8 @@ cmd_list(struct client *c, json_t *id, json_t *req)
 	/* Written as text once: a tree of a 2 MB list (environments) cost
 	 * a serialization, a parse and a serialization again. */
 	struct sbuf b = SBUF_INIT;
-	sbuf_addc(&b, '[');
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			sbuf_addc(&b, ',');
-		procinfo_append(&b, ins[i], brief ? PROCINFO_BRIEF
-		    : with_env ? PROCINFO_ENV : PROCINFO_FULL);
-	}
-	sbuf_addc(&b, ']');
+	procinfo_append_all(&b, ins, n, brief ? PROCINFO_BRIEF
+	    : with_env ? PROCINFO_ENV : PROCINFO_FULL);
 	free(ins);
 	json_t *reply = json_object();
 	json_t *orphans = orphans_json();
@@ -531,6 +519,17 @@ cmd_delete(struct client *c, json_t *id, json_t *req)
 	wait_reply_when_done(w, c, id);
 }
 
+/* Reply result with the instances ins[0..n) (freed here) as "procs". */
+static void
+reply_procs(struct client *c, json_t *id, json_t *result, struct inst **ins, size_t n)
+{
+	struct sbuf b = SBUF_INIT;
+	procinfo_append_all(&b, ins, n, PROCINFO_FULL);
+	free(ins);
+	client_reply_text(c, id, result, "procs", b.s, b.len);
+	sbuf_free(&b);
+}
+
 static void
 cmd_reset(struct client *c, json_t *id, json_t *req)
 {
@@ -538,16 +537,13 @@ cmd_reset(struct client *c, json_t *id, json_t *req)
 	size_t n;
 	if (!command_targets(c, id, req, &ins, &n))
 		return;
-	json_t *procs = json_array();
 	for (size_t i = 0; i < n; i++) {
 		ins[i]->restarts = 0;
 		ins[i]->unstable_restarts = 0;
 		ins[i]->prev_restart_delay = 0;
 		ins[i]->created_wall = wall_ms();
-		json_array_append_new(procs, procinfo_json(ins[i], false));
 	}
-	free(ins);
-	client_reply(c, id, json_pack("{s:o}", "procs", procs));
+	reply_procs(c, id, json_object(), ins, n);
 }
 
 static void
@@ -563,21 +559,17 @@ cmd_signal(struct client *c, json_t *id, json_t *req)
 	size_t n;
 	if (!command_targets(c, id, req, &ins, &n))
 		return;
-	json_t *procs = json_array();
 	size_t sent = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		if (inst_signal(ins[i], sig) == 0)
 			sent++;
-		json_array_append_new(procs, procinfo_json(ins[i], false));
-	}
-	free(ins);
 	if (sent == 0) {
-		json_decref(procs);
+		free(ins);
 		client_error(c, id, "not_running", "no running process to send %s to",
 		    signame_name(sig));
 		return;
 	}
-	client_reply(c, id, json_pack("{s:o, s:i}", "procs", procs, "signalled", (int)sent));
+	reply_procs(c, id, json_pack("{s:i}", "signalled", (int)sent), ins, n);
 }
 
 static void

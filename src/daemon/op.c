@@ -65,6 +65,15 @@ op_reply(struct op *op, json_t *result)
 }
 
 void
+op_reply_text(struct op *op, json_t *result, const char *key, const char *text, size_t len)
+{
+	if (op->client)
+		client_reply_text(op->client, op->req_id, result, key, text, len);
+	else
+		json_decref(result);
+}
+
+void
 op_fail(struct op *op, const char *code, const char *fmt, ...)
 {
 	va_list ap;

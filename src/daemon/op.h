@@ -40,6 +40,10 @@ struct op {
 struct op *op_new(struct client *c, json_t *req_id, op_check_fn check,
     void *data, void (*free_data)(void *));
 void op_reply(struct op *op, json_t *result);
+/* op_reply() with one more member, key, whose value is the JSON text
+ * text[0..len) (client_reply_text()). */
+void op_reply_text(struct op *op, json_t *result, const char *key, const char *text,
+    size_t len);
 void op_fail(struct op *op, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool op_expired(const struct op *op);

@@ -125,7 +125,7 @@ broker_state(const struct inst *in)
 	    "not reached" : "waiting";
 }
 
-/* Everything of procinfo_json() but "spec". */
+/* Everything of PROCINFO_FULL but "spec". */
 static void
 write_state(struct jsonw *w, struct inst *in)
 {
@@ -293,27 +293,18 @@ procinfo_append_sample(struct sbuf *b, struct inst *in, bool measured)
 	jw_end(&w);
 }
 
-/* The text of procinfo_append() as a jansson object. */
-static json_t *
-shaped_json(struct inst *in, enum procinfo_shape shape)
+void
+procinfo_append_all(struct sbuf *b, struct inst *const *ins, size_t n, enum procinfo_shape shape)
 {
-	struct sbuf b = SBUF_INIT;
-	procinfo_append(&b, in, shape);
-	json_t *j = json_loadb(b.s, b.len, 0, NULL);
-	sbuf_free(&b);
-	if (!j)
-		fatal("cannot read back the description of process %d", in->pm_id);
-	return j;
-}
-
-json_t *
-procinfo_json(struct inst *in, bool with_env)
-{
-	return shaped_json(in, with_env ? PROCINFO_ENV : PROCINFO_FULL);
-}
-
-json_t *
-procinfo_brief(struct inst *in)
-{
-	return shaped_json(in, PROCINFO_BRIEF);
+	bool first = true;
+	sbuf_addc(b, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (!ins[i])
+			continue;
+		if (!first)
+			sbuf_addc(b, ',');
+		first = false;
+		procinfo_append(b, ins[i], shape);
+	}
+	sbuf_addc(b, ']');
 }

@@ -25,9 +25,12 @@ enum procinfo_shape {
 /* The instance as one compact JSON object appended to b, written straight
  * as text (common/jsonw.h). */
 void procinfo_append(struct sbuf *b, struct inst *in, enum procinfo_shape shape);
-/* The same as jansson objects (new references). */
-json_t *procinfo_json(struct inst *in, bool with_env);
-json_t *procinfo_brief(struct inst *in);
+/* The array of ins[0..n) in that shape appended to b; NULL entries (an
+ * instance gone meanwhile) are left out. Replies send it as text
+ * (client_reply_text(), op_reply_text()): jansson objects of a thousand
+ * instances cost a parse and a serialization more. */
+void procinfo_append_all(struct sbuf *b, struct inst *const *ins, size_t n,
+    enum procinfo_shape shape);
 
 /*
  * The light figures `corral monit` redraws every second (the `sample`

@@ -382,13 +382,14 @@ reload_check(struct op *op)
 		return true;
 	}
 	sbuf_free(&errors);
-	json_t *procs = json_array();
-	for (size_t i = 0; i < q->nlisted; i++) {
-		struct inst *in = inst_by_uid(q->listed[i]);
-		if (in)
-			json_array_append_new(procs, procinfo_json(in, false));
-	}
-	op_reply(op, json_pack("{s:o}", "procs", procs));
+	struct inst **ins = xmalloc((q->nlisted ? q->nlisted : 1) * sizeof(*ins));
+	for (size_t i = 0; i < q->nlisted; i++)
+		ins[i] = inst_by_uid(q->listed[i]);
+	struct sbuf procs = SBUF_INIT;
+	procinfo_append_all(&procs, ins, q->nlisted, PROCINFO_FULL);
+	free(ins);
+	op_reply_text(op, json_object(), "procs", procs.s, procs.len);
+	sbuf_free(&procs);
 	return true;
 }
 

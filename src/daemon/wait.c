@@ -220,17 +220,17 @@ wait_check(struct op *op)
 	if (w->error) {
 		op_fail(op, w->error_code, "%s", w->error);
 	} else {
-		json_t *procs = json_array();
-		for (size_t i = 0; i < w->n; i++) {
-			struct inst *in = inst_by_uid(w->items[i].uid);
-			if (in)
-				json_array_append_new(procs, w->brief ? procinfo_brief(in)
-				    : procinfo_json(in, false));
-		}
-		json_t *result = json_pack("{s:o}", "procs", procs);
+		struct inst **ins = xmalloc((w->n ? w->n : 1) * sizeof(*ins));
+		for (size_t i = 0; i < w->n; i++)
+			ins[i] = inst_by_uid(w->items[i].uid);
+		struct sbuf procs = SBUF_INIT;
+		procinfo_append_all(&procs, ins, w->n, w->brief ? PROCINFO_BRIEF : PROCINFO_FULL);
+		free(ins);
+		json_t *result = json_object();
 		if (w->failed)
 			json_object_set(result, "failed", w->failed);
-		op_reply(op, result);
+		op_reply_text(op, result, "procs", procs.s, procs.len);
+		sbuf_free(&procs);
 	}
 	if (w->exit_after)
 		loop_stop(D->loop);

@@ -43,7 +43,8 @@ size_t wait_nfailed(const struct wait *w);
 /* Reply the first failed app's error (and code) instead of the list: a
  * request for one app that failed is an error. */
 void wait_fail_as_first_failed(struct wait *w);
-/* List the instances as procinfo_brief() does (the request said "brief"). */
+/* List the instances in their brief shape, PROCINFO_BRIEF (the request said
+ * "brief"). */
 void wait_brief(struct wait *w);
 /* `kill`: leave the loop after replying, once no process at all is left. */
 void wait_exit_after(struct wait *w);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/jsonw.h"
 #include "common/log.h"
 #include "common/spec.h"
 #include "daemon/events.h"
@@ -269,14 +270,31 @@ send_json(enum keep_op op, uint64_t key, json_t *rec, const int *fds, unsigned n
 	json_decref(rec);
 }
 
+/* Whether a record would go anywhere: to a live keeper, or to a dump. */
+static bool
+wanted(void)
+{
+	return D->keep && (D->keep->live || D->keep->dump_fd >= 0);
+}
+
 void
 keep_put(enum keep_kind kind, uint64_t id, json_t *rec, const int *fds, unsigned nfds)
 {
-	if (!D->keep || (!D->keep->live && D->keep->dump_fd < 0)) {
+	if (!wanted()) {
 		json_decref(rec);
 		return;
 	}
 	send_json(KEEP_PUT, KEEP_KEY(kind, id), rec, fds, nfds);
+}
+
+/* The record written as text in b (emptied here): the records that change
+ * with every state (instances, processes) skip a jansson tree and its
+ * dump, most of what stopping a thousand apps cost this file. */
+static void
+put_text(enum keep_op op, uint64_t key, struct sbuf *b, const int *fds, unsigned nfds)
+{
+	send_frame(op, key, b->s, b->len, fds, nfds);
+	sbuf_reset(b);
 }
 
 void
@@ -293,30 +311,47 @@ app_record(struct app *a)
 	return json_pack("{s:I, s:o}", "id", (json_int_t)a->id, "spec", spec_to_json(&a->spec, true));
 }
 
-static json_t *
-inst_record(struct inst *in)
+/* The instance's record, appended to b. */
+static void
+inst_record(struct sbuf *b, struct inst *in)
 {
-	json_t *j = json_pack("{s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i,"
-	    " s:b, s:b, s:I, s:I}",
-	    "uid", (json_int_t)in->uid, "app", (json_int_t)in->app->id,
-	    "pm_id", in->pm_id, "index", in->index, "state", (int)in->state,
-	    "restarts", in->restarts, "unstable", in->unstable_restarts,
-	    "prev_delay", (json_int_t)in->prev_restart_delay,
-	    "created", (json_int_t)in->created_wall, "started_wall", (json_int_t)in->started_wall,
-	    "started_mono", (json_int_t)in->started_mono,
-	    "exit_code", in->exit_code, "exit_signal", in->exit_signal,
-	    "restart_after_stop", in->restart_after_stop,
-	    "delete_after_stop", in->delete_after_stop,
-	    "spawn_serial", (json_int_t)in->spawn_serial,
-	    "settled_serial", (json_int_t)in->settled_serial);
+	struct jsonw w;
+	jw_begin(&w, b);
+	jw_int(&w, "uid", (int64_t)in->uid);
+	jw_int(&w, "app", (int64_t)in->app->id);
+	jw_int(&w, "pm_id", in->pm_id);
+	jw_int(&w, "index", in->index);
+	jw_int(&w, "state", (int)in->state);
+	jw_int(&w, "restarts", in->restarts);
+	jw_int(&w, "unstable", in->unstable_restarts);
+	jw_int(&w, "prev_delay", in->prev_restart_delay);
+	jw_int(&w, "created", in->created_wall);
+	jw_int(&w, "started_wall", in->started_wall);
+	jw_int(&w, "started_mono", in->started_mono);
+	jw_int(&w, "exit_code", in->exit_code);
+	jw_int(&w, "exit_signal", in->exit_signal);
+	jw_bool(&w, "restart_after_stop", in->restart_after_stop);
+	jw_bool(&w, "delete_after_stop", in->delete_after_stop);
+	jw_int(&w, "spawn_serial", (int64_t)in->spawn_serial);
+	jw_int(&w, "settled_serial", (int64_t)in->settled_serial);
 	const char *texts[][2] = {{"reason", in->reason}, {"error", in->error},
 	    {"status_text", in->status_text}};
 	for (size_t i = 0; i < ARRAY_LEN(texts); i++)
 		if (texts[i][1])
-			json_object_set_new(j, texts[i][0], json_string(texts[i][1]));
+			jw_str(&w, texts[i][0], texts[i][1]);
 	if (timer_armed(&in->restart_timer))
-		json_object_set_new(j, "restart_at", json_integer(in->restart_timer.when_ms));
-	return j;
+		jw_int(&w, "restart_at", in->restart_timer.when_ms);
+	jw_end(&w);
+}
+
+static void
+put_inst(struct inst *in)
+{
+	static struct sbuf b = SBUF_INIT;
+	if (!wanted())
+		return;
+	inst_record(&b, in);
+	put_text(KEEP_PUT, KEEP_KEY(KK_INST, in->uid), &b, NULL, 0);
 }
 
 static const char *
@@ -335,39 +370,47 @@ proc_role(const struct proc *p)
  * record names them ("fds") so the next daemon knows which is which. */
 static const char *const proc_fd_names[] = {"pidfd", "broker", "ipc", "broker_listen"};
 
-static json_t *
-proc_fd_list(unsigned which)
+/* The process's record, appended to b. */
+static void
+proc_record(struct sbuf *b, const struct proc *p)
 {
-	json_t *names = json_array();
+	struct jsonw w;
+	jw_begin(&w, b);
+	jw_int(&w, "serial", (int64_t)p->serial);
+	jw_int(&w, "pid", p->pid);
+	jw_int(&w, "inst", (int64_t)p->inst_uid);
+	jw_str(&w, "role", proc_role(p));
+	jw_int(&w, "state", (int)p->state);
+	jw_bool(&w, "exited", p->exited);
+	jw_bool(&w, "retiring", p->retiring);
+	jw_bool(&w, "ready_timed_out", p->ready_timed_out);
+	jw_int(&w, "started_mono", p->started_mono);
+	jw_int(&w, "ready_mono", p->ready_mono);
+	jw_object(&w, "stop");
+	jw_int(&w, "sig", p->detached_stop.sig);
+	jw_int(&w, "timeout", p->detached_stop.timeout_ms);
+	jw_bool(&w, "tree", p->detached_stop.tree);
+	jw_bool(&w, "message", p->detached_stop.message);
+	jw_end(&w);
+	const char *names[ARRAY_LEN(proc_fd_names) + 1];
+	size_t n = 0;
 	for (size_t i = 0; i < ARRAY_LEN(proc_fd_names); i++)
-		if (which & (1u << i))
-			json_array_append_new(names, json_string(proc_fd_names[i]));
-	return names;
-}
-
-static json_t *
-proc_record(const struct proc *p)
-{
-	json_t *j = json_pack("{s:I, s:i, s:I, s:s, s:i, s:b, s:b, s:b, s:I, s:I,"
-	    " s:{s:i, s:I, s:b, s:b}, s:o}",
-	    "serial", (json_int_t)p->serial, "pid", (int)p->pid,
-	    "inst", (json_int_t)p->inst_uid, "role", proc_role(p), "state", (int)p->state,
-	    "exited", p->exited, "retiring", p->retiring, "ready_timed_out", p->ready_timed_out,
-	    "started_mono", (json_int_t)p->started_mono, "ready_mono", (json_int_t)p->ready_mono,
-	    "stop", "sig", p->detached_stop.sig, "timeout", (json_int_t)p->detached_stop.timeout_ms,
-	    "tree", p->detached_stop.tree, "message", p->detached_stop.message,
-	    "fds", proc_fd_list(p->keep_fds));
+		if (p->keep_fds & (1u << i))
+			names[n++] = proc_fd_names[i];
+	names[n] = NULL;
+	jw_strv(&w, "fds", (char *const *)names);
 	if (p->orphan_name) {
-		json_object_set_new(j, "orphan", json_string(p->orphan_name));
-		json_object_set_new(j, "orphan_pm_id", json_integer(p->orphan_pm_id));
+		jw_str(&w, "orphan", p->orphan_name);
+		jw_int(&w, "orphan_pm_id", p->orphan_pm_id);
 	}
-	return j;
+	jw_end(&w);
 }
 
 /* PUT the process with its descriptors as they are now. */
 static void
 put_proc(struct proc *p)
 {
+	static struct sbuf b = SBUF_INIT;
 	int broker = p->peer ? cluster_peer_broker_fd(p->peer) : -1;
 	int broker_listen = p->peer ? cluster_peer_broker_listen_fd(p->peer) : -1;
 	int all[] = {p->pidfd, broker, p->ipc_fd, broker_listen}, fds[KEEP_MAX_FDS];
@@ -379,7 +422,19 @@ put_proc(struct proc *p)
 		fds[n++] = all[i];
 		p->keep_fds |= 1u << i;
 	}
-	keep_put(KK_PROC, p->serial, proc_record(p), fds, n);
+	if (!wanted())
+		return;
+	proc_record(&b, p);
+	put_text(KEEP_PUT, KEEP_KEY(KK_PROC, p->serial), &b, fds, n);
+}
+
+/* The process's record anew, its descriptors kept as the keeper has them. */
+static void
+tag_proc(const struct proc *p)
+{
+	static struct sbuf b = SBUF_INIT;
+	proc_record(&b, p);
+	put_text(KEEP_TAG, KEEP_KEY(KK_PROC, p->serial), &b, NULL, 0);
 }
 
 void
@@ -536,7 +591,7 @@ keep_flush(struct loop *l, void *arg)
 		state_step();
 		if (in && in->keep_dirty) {
 			in->keep_dirty = false;
-			keep_put(KK_INST, in->uid, inst_record(in), NULL, 0);
+			put_inst(in);
 		}
 	}
 	for (size_t i = 0; i < dirty_procs.n; i++) {
@@ -544,7 +599,7 @@ keep_flush(struct loop *l, void *arg)
 		state_step();
 		if (p && p->keep_dirty) {
 			p->keep_dirty = false;
-			send_json(KEEP_TAG, KEEP_KEY(KK_PROC, p->serial), proc_record(p), NULL, 0);
+			tag_proc(p);
 		}
 	}
 	dirty_clear();
@@ -574,7 +629,7 @@ put_all(bool for_keeper)
 	TAILQ_FOREACH(in, &D->insts, link) {
 		if (for_keeper)
 			in->keep_dirty = false;
-		keep_put(KK_INST, in->uid, inst_record(in), NULL, 0);
+		put_inst(in);
 	}
 	struct proc *p;
 	TAILQ_FOREACH(p, &D->procs, link) {

@@ -402,6 +402,8 @@ daemon_run(int ready_fd)
 	if (setup_signals(&err) < 0)
 		goto cannot_start;
 	agent_install();
+	/* Pid files whose removal a daemon that died did not finish. */
+	pidfiles_sweep(D->paths.pids_dir);
 	/* The table is whole before anyone can ask for it. */
 	if (keeper_found)
 		adopt_from_keeper(&adopted);

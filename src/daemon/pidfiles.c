@@ -14,9 +14,12 @@
  */
 #include "daemon/pidfiles.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,13 @@ struct job {
 	struct job *next;
 	uint64_t seq;
 	bool removed;
+	bool hide;                 /* renamed out of the way first (hidden_name) */
+	char path[];
+};
+
+/* A file renamed out of the way, to be removed once nothing waits. */
+struct trash {
+	struct trash *next;
 	char path[];
 };
 
@@ -47,6 +57,8 @@ static struct {
 	struct job *todo, **todo_tail;
 	struct job *doing, **doing_tail;  /* taken by a worker, in order */
 	struct job *done, **done_tail;    /* for the loop to free */
+	struct trash *trash;       /* the threads' own */
+	int trashing;              /* of them, removing one */
 	bool quit;
 	int running;               /* workers */
 	int waiting;               /* of them, waiting for work */
@@ -82,6 +94,13 @@ reap(struct job *list)
 		done_hook();
 }
 
+/* Whether a thread has anything left to do. Under the lock. */
+static bool
+busy(void)
+{
+	return pf.todo || pf.doing || pf.trash || pf.trashing;
+}
+
 /* The removals done in order, up to the first still being done: what
  * pidfiles_done() counts. Under the lock. */
 static void
@@ -98,12 +117,70 @@ advance(void)
 		pf.done_tail = &j->next;
 		atomic_store(&pf.finished, j->seq);
 	}
-	if (!pf.todo && !pf.doing)
+	if (!busy())
 		pthread_cond_broadcast(&pf.idle);
 	if (wake_loop && pf.done) {
 		uint64_t one = 1;
 		(void)!write(pf.efd, &one, sizeof(one));
 	}
+}
+
+/* The name a pid file takes while it is being removed: hidden, in its own
+ * directory (a rename stays on the file system), and unique to this daemon
+ * and removal. False if it would be too long. */
+static bool
+hidden_name(const struct job *j, char *out, size_t size)
+{
+	const char *slash = strrchr(j->path, '/');
+	int dir = slash ? (int)(slash - j->path + 1) : 0;
+	int n = snprintf(out, size, "%.*s.%s.%d-%llu%s", dir, j->path, j->path + dir,
+	    (int)getpid(), (unsigned long long)j->seq, PIDFILES_GONE);
+	return n > 0 && (size_t)n < size && n - dir <= NAME_MAX;
+}
+
+/* Take the file at j's path away. A file written back to disk frees a block
+ * when it goes, and on a file system mounted with `discard` that waits for
+ * the device (0.28 ms a file on the development machine, against 0.06 ms
+ * for a rename). So the file is renamed out of the way, which is all the
+ * requests wait for, and removed once no rename is left to do. Returns
+ * what to remove then, or NULL. */
+static struct trash *
+take_away(const struct job *j)
+{
+	char hidden[PATH_MAX];
+	if (j->hide && hidden_name(j, hidden, sizeof(hidden))) {
+		if (rename(j->path, hidden) == 0) {
+			size_t n = strlen(hidden) + 1;
+			struct trash *t = malloc(sizeof(*t) + n);
+			if (t) {
+				memcpy(t->path, hidden, n);
+				return t;
+			}
+			unlink(hidden);
+			return NULL;
+		}
+		if (errno == ENOENT)
+			return NULL;
+	}
+	/* Two removals of one path at once: one finds it gone. */
+	unlink(j->path);
+	return NULL;
+}
+
+/* Remove the first file of the trash. Under the lock, released meanwhile. */
+static void
+empty_one(void)
+{
+	struct trash *t = pf.trash;
+	pf.trash = t->next;
+	pf.trashing++;
+	pthread_mutex_unlock(&pf.mu);
+	unlink(t->path);
+	free(t);
+	pthread_mutex_lock(&pf.mu);
+	pf.trashing--;
+	if (!busy())
+		pthread_cond_broadcast(&pf.idle);
 }
 
 static void *
@@ -112,12 +189,16 @@ work(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&pf.mu);
 	for (;;) {
-		while (!pf.todo && !pf.quit) {
+		while (!pf.todo && !pf.trash && !pf.quit) {
 			pf.waiting++;
 			pthread_cond_wait(&pf.work, &pf.mu);
 			pf.waiting--;
 		}
 		struct job *j = pf.todo;
+		if (!j && pf.trash) {
+			empty_one();
+			continue;
+		}
 		if (!j)
 			break;
 		pf.todo = j->next;
@@ -127,10 +208,13 @@ work(void *arg)
 		*pf.doing_tail = j;
 		pf.doing_tail = &j->next;
 		pthread_mutex_unlock(&pf.mu);
-		/* Two removals of one path at once: one finds it gone. */
-		unlink(j->path);
+		struct trash *t = take_away(j);
 		pthread_mutex_lock(&pf.mu);
-		j->removed = true;
+		if (t) {
+			t->next = pf.trash;
+			pf.trash = t;
+		}
+		j->removed = true;     /* j is the loop's from here */
 		advance();
 	}
 	pthread_mutex_unlock(&pf.mu);
@@ -244,13 +328,40 @@ ask(struct job *j)
 		timer_start(D->loop, &pf.hand, 0);
 }
 
-void
-pidfiles_remove(const char *path)
+static void
+remove_path(const char *path, bool hide)
 {
 	size_t n = strlen(path) + 1;
 	struct job *j = xcalloc(1, sizeof(*j) + n);
 	memcpy(j->path, path, n);
+	j->hide = hide;
 	ask(j);
+}
+
+void
+pidfiles_remove(const char *path)
+{
+	remove_path(path, true);
+}
+
+void
+pidfiles_sweep(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	size_t gone = strlen(PIDFILES_GONE);
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		if (e->d_name[0] != '.' || n <= gone + 1 ||
+		    strcmp(e->d_name + n - gone, PIDFILES_GONE) != 0)
+			continue;
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		remove_path(path, false);
+		free(path);
+	}
+	closedir(d);
 }
 
 void
@@ -286,10 +397,9 @@ pidfiles_drain(int timeout_ms)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&pf.mu);
-	while ((pf.todo || pf.doing) &&
-	    pthread_cond_timedwait(&pf.idle, &pf.mu, &until) == 0)
+	while (busy() && pthread_cond_timedwait(&pf.idle, &pf.mu, &until) == 0)
 		;
-	bool stuck = pf.todo || pf.doing;
+	bool stuck = busy();
 	pthread_mutex_unlock(&pf.mu);
 	if (stuck)
 		dlog("pid files: still removing them after %d ms; going on without", timeout_ms);
@@ -302,7 +412,7 @@ pidfiles_shutdown(void)
 		return;
 	pidfiles_drain(2000);
 	pthread_mutex_lock(&pf.mu);
-	bool stuck = pf.doing != NULL;
+	bool stuck = pf.doing || pf.trashing;
 	pf.quit = true;
 	/* Not done (a file system that hangs): left to the exit. */
 	struct job *left = pf.todo;

@@ -58,20 +58,24 @@ def test_adopted_instances_are_managed(corral, tmp_path):
 def test_a_new_daemon_removes_the_pid_file_of_a_stopped_instance(corral):
     """A pid file of an instance that is not running, left behind (its
     daemon died with the removal still queued), is removed by the daemon
-    that takes over; the running one's stays."""
+    that takes over, and so is one a removal had renamed out of the way
+    (pidfiles.c); the running one's stays."""
     corral.ok("start", app("loop.py"), "--name", "g", "-i", "2")
     corral.wait_status("g", "online", count=2)
     corral.ok("stop", "0")
     stale = f"{corral.home}/pids/g-0.pid"
     live = f"{corral.home}/pids/g-1.pid"
     assert not os.path.exists(stale)
-    with open(stale, "w") as f:
-        f.write("12345\n")
+    hidden = f"{corral.home}/pids/.g-0.pid.99999-7.gone"
+    for path in (stale, hidden):
+        with open(path, "w") as f:
+            f.write("12345\n")
     wait_for(lambda: os.path.exists(live), what="the running instance's pid file")
     daemon = corral.daemon_pid()
     os.kill(daemon, signal.SIGKILL)
     new_daemon(corral, daemon)
     wait_for(lambda: not os.path.exists(stale), what="the stale pid file to go")
+    wait_for(lambda: not os.path.exists(hidden), what="the half-removed pid file to go")
     assert int(open(live).read()) == corral.procs("g")[1]["pid"]
     corral.ok("delete", "g")
 

@@ -715,6 +715,9 @@ def test_pid_files_follow_the_process(corral):
     wait_for(lambda: pids_in_files() == live(), what="the pid files after delete, start, stop")
     corral.ok("delete", "pf")
     assert no_files()
+    # A file on its way out is renamed first and removed after the reply:
+    # nothing of them stays.
+    wait_for(lambda: os.listdir(f"{corral.home}/pids") == [], what="an empty pids directory")
 
 
 def test_pid_file_that_would_block(corral, tmp_path):

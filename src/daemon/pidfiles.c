@@ -4,13 +4,17 @@
  * A few threads take the removals from one queue in the order asked; the
  * removals count as done in that order too (pidfiles_done()). The loop
  * hands them over a batch at a time: what one turn of it asked goes to the
- * queue under one lock, with one wake-up, from a timer due at once (a
- * lock and a wake-up per file were a tenth of what `stop all` cost the
- * loop). The threads touch nothing of the daemon's but the queue, and the
- * loop frees what they did. They start with the first removal, so after keep_attach(),
- * whose fork continues the daemon in the child, and with every signal
- * blocked (they are the loop's, through its signalfd). If none can be
- * started, the loop removes the files itself, as it always did.
+ * queue under one lock, with one wake-up, from a timer due at once (a lock
+ * and a wake-up per file kept loop and threads contending: the threads'
+ * CPU in a `stop all` of 1000 apps went from 33 to 19 ms).
+ * A removal renames the file out of the way (take_away()) and counts as
+ * done then; the threads remove the renamed files once no removal waits.
+ * The threads touch nothing of the daemon's but the queue and their own
+ * list of renamed files, and the loop frees the jobs they did. They start
+ * with the first removal, so after keep_attach(), whose fork continues the
+ * daemon in the child, and with every signal blocked (they are the loop's,
+ * through its signalfd). If none can be started, the loop removes the
+ * files itself, as it always did.
  */
 #include "daemon/pidfiles.h"
 
@@ -20,11 +24,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,7 +67,10 @@ static struct {
 	int running;               /* workers */
 	int waiting;               /* of them, waiting for work */
 	uint64_t asked;            /* the loop's */
-	_Atomic uint64_t finished;
+	/* The loop's view of what is done: the last job it took back. It
+	 * changes only in the loop, so two checks in one turn of it (a
+	 * request's, then the shutdown's) cannot disagree. */
+	uint64_t seen;
 	int efd;
 	struct io io;
 	/* The loop's own: asked, not yet handed over (hand_over()). */
@@ -79,14 +86,17 @@ static struct {
 static pthread_t workers[WORKERS];
 static void (*done_hook)(void);
 
-/* In the loop: free what is done, and let the requests and writes
- * waiting for those removals look again. */
+/* In the loop: free the jobs of list, done or dropped, and let the
+ * requests and writes waiting for removals look again. Done jobs come back
+ * in the order asked. */
 static void
-reap(struct job *list)
+reap(struct job *list, bool done)
 {
 	struct job *j;
 	while ((j = list) != NULL) {
 		list = j->next;
+		if (done)
+			pf.seen = j->seq;
 		free(j);
 	}
 	op_poke();
@@ -101,8 +111,8 @@ busy(void)
 	return pf.todo || pf.doing || pf.trash || pf.trashing;
 }
 
-/* The removals done in order, up to the first still being done: what
- * pidfiles_done() counts. Under the lock. */
+/* The removals done in order, up to the first still being done, go to the
+ * loop (pidfiles_done() counts what it took back). Under the lock. */
 static void
 advance(void)
 {
@@ -115,7 +125,6 @@ advance(void)
 		j->next = NULL;
 		*pf.done_tail = j;
 		pf.done_tail = &j->next;
-		atomic_store(&pf.finished, j->seq);
 	}
 	if (!busy())
 		pthread_cond_broadcast(&pf.idle);
@@ -147,6 +156,11 @@ hidden_name(const struct job *j, char *out, size_t size)
 static struct trash *
 take_away(const struct job *j)
 {
+	/* Only a file (or a link) the daemon may have written: not a FIFO or
+	 * a device someone put there, which it refused to write into. */
+	struct stat st;
+	if (lstat(j->path, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+		return NULL;
 	char hidden[PATH_MAX];
 	if (j->hide && hidden_name(j, hidden, sizeof(hidden))) {
 		if (rename(j->path, hidden) == 0) {
@@ -237,7 +251,7 @@ on_done(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	uint64_t n;
 	(void)!read(pf.efd, &n, sizeof(n));
-	reap(take_done());
+	reap(take_done(), true);
 }
 
 /* Put what the loop asked since the last time on the queue, for the
@@ -316,9 +330,8 @@ ask(struct job *j)
 	}
 	if (!pf.running) {
 		unlink(j->path);
-		atomic_store(&pf.finished, j->seq);
 		j->next = NULL;
-		reap(j);
+		reap(j, true);
 		return;
 	}
 	j->next = NULL;
@@ -379,7 +392,7 @@ pidfiles_asked(void)
 bool
 pidfiles_done(uint64_t seq)
 {
-	return atomic_load(&pf.finished) >= seq;
+	return pf.seen >= seq;
 }
 
 void
@@ -426,8 +439,8 @@ pidfiles_shutdown(void)
 		else
 			pthread_join(workers[i], NULL);
 	}
-	reap(left);
-	reap(take_done());
+	reap(take_done(), true);
+	reap(left, false);
 	io_del(D->loop, &pf.io);
 	/* A stuck thread may still write to the descriptor: it stays open. */
 	if (!stuck) {

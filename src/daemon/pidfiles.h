@@ -30,7 +30,8 @@ void pidfiles_remove(const char *path);
 void pidfiles_sweep(const char *dir);
 /* The sequence number of the last removal asked for (0: none). */
 uint64_t pidfiles_asked(void);
-/* Whether every removal up to seq is done. */
+/* Whether every removal up to seq is done, as the loop learnt it: the
+ * answer changes only between the loop's events, never during a turn. */
 bool pidfiles_done(uint64_t seq);
 /* Call fn in the loop whenever removals got done (after op_poke()). */
 void pidfiles_on_done(void (*fn)(void));

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 
@@ -735,6 +736,11 @@ def test_pid_file_that_would_block(corral, tmp_path):
     pid = corral.wait_status("filed", "online")[0]["pid"]
     wait_for(lambda: os.path.exists(tmp_path / "filed-1.pid"), what="filed's pid file")
     assert int(read_text(str(tmp_path / "filed-1.pid"))) == pid
+    # A stop removes the file it wrote, and leaves the FIFO it did not.
+    corral.ok("stop", "all")
+    assert not os.path.exists(tmp_path / "filed-1.pid")
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo-0.pid").st_mode)
+    wait_for(lambda: sorted(os.listdir(tmp_path)) == ["fifo-0.pid"], what="only the FIFO left")
 
 
 def test_kill_while_waiting_restart(corral):

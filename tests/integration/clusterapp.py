@@ -23,7 +23,16 @@ def wait_ready(corral, name, count=None, timeout=10.0):
         if count is not None and len(ps) != count:
             return False
         return ps and all(p["status"] == "online" and p["ready"] for p in ps)
-    return wait_for(check, timeout, what=f"{name} to be online and bound")
+    try:
+        return wait_for(check, timeout, what=f"{name} to be online and bound")
+    except AssertionError as e:
+        # What each instance was doing, and what the daemon said: a rare
+        # failure under load says why in CI's log.
+        states = [(p.get("pm_id"), p.get("status"), p.get("ready"), p.get("pid"))
+                  for p in corral.procs(name)]
+        log = corral.daemon_log().splitlines()[-15:]
+        raise AssertionError(f"{e}; instances (pm_id, status, ready, pid): {states}; "
+                             f"daemon log:\n" + "\n".join(log)) from None
 
 
 def start_node(corral, tmp_path, port, instances=4, name="web", args=(), env=None):

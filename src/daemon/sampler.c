@@ -138,6 +138,11 @@ sample_inst(struct inst *in, int64_t now, int64_t min_age_ms)
 	uint64_t ticks;
 	if (proctree_usage(p->pid, fds_of(p), &ticks, &pages) < 0)
 		return;
+	/* No resident page yet: a program read just after its exec, before
+	 * the kernel folded its first pages into the count it shows. Not a
+	 * figure to keep for a period: the next look reads again. */
+	if (pages == 0 && in->last_sample_mono == 0)
+		return;
 	int64_t rss = pages * page_size;
 	int64_t since = in->last_sample_mono > 0 ? in->last_sample_mono : p->started_mono;
 	if (now > since && ticks >= in->last_cpu_ticks) {

@@ -287,14 +287,16 @@ keep_put(enum keep_kind kind, uint64_t id, json_t *rec, const int *fds, unsigned
 	send_json(KEEP_PUT, KEEP_KEY(kind, id), rec, fds, nfds);
 }
 
-/* The record written as text in b (emptied here): the records that change
+/* The record written as text in `record` (emptied here): the records that change
  * with every state (instances, processes) skip a jansson tree and its
  * dump, most of what stopping a thousand apps cost this file. */
+static struct sbuf record = SBUF_INIT;   /* the one being written */
+
 static void
-put_text(enum keep_op op, uint64_t key, struct sbuf *b, const int *fds, unsigned nfds)
+put_text(enum keep_op op, uint64_t key, const int *fds, unsigned nfds)
 {
-	send_frame(op, key, b->s, b->len, fds, nfds);
-	sbuf_reset(b);
+	send_frame(op, key, record.s, record.len, fds, nfds);
+	sbuf_reset(&record);
 }
 
 void
@@ -347,11 +349,10 @@ inst_record(struct sbuf *b, struct inst *in)
 static void
 put_inst(struct inst *in)
 {
-	static struct sbuf b = SBUF_INIT;
 	if (!wanted())
 		return;
-	inst_record(&b, in);
-	put_text(KEEP_PUT, KEEP_KEY(KK_INST, in->uid), &b, NULL, 0);
+	inst_record(&record, in);
+	put_text(KEEP_PUT, KEEP_KEY(KK_INST, in->uid), NULL, 0);
 }
 
 static const char *
@@ -410,7 +411,6 @@ proc_record(struct sbuf *b, const struct proc *p)
 static void
 put_proc(struct proc *p)
 {
-	static struct sbuf b = SBUF_INIT;
 	int broker = p->peer ? cluster_peer_broker_fd(p->peer) : -1;
 	int broker_listen = p->peer ? cluster_peer_broker_listen_fd(p->peer) : -1;
 	int all[] = {p->pidfd, broker, p->ipc_fd, broker_listen}, fds[KEEP_MAX_FDS];
@@ -424,17 +424,16 @@ put_proc(struct proc *p)
 	}
 	if (!wanted())
 		return;
-	proc_record(&b, p);
-	put_text(KEEP_PUT, KEEP_KEY(KK_PROC, p->serial), &b, fds, n);
+	proc_record(&record, p);
+	put_text(KEEP_PUT, KEEP_KEY(KK_PROC, p->serial), fds, n);
 }
 
 /* The process's record anew, its descriptors kept as the keeper has them. */
 static void
 tag_proc(const struct proc *p)
 {
-	static struct sbuf b = SBUF_INIT;
-	proc_record(&b, p);
-	put_text(KEEP_TAG, KEEP_KEY(KK_PROC, p->serial), &b, NULL, 0);
+	proc_record(&record, p);
+	put_text(KEEP_TAG, KEEP_KEY(KK_PROC, p->serial), NULL, 0);
 }
 
 void

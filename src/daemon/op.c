@@ -64,13 +64,27 @@ op_reply(struct op *op, json_t *result)
 		json_decref(result);
 }
 
-void
+/* op_reply() with one more member, key, whose value is the JSON text
+ * text[0..len) (client_reply_text()). */
+static void
 op_reply_text(struct op *op, json_t *result, const char *key, const char *text, size_t len)
 {
 	if (op->client)
 		client_reply_text(op->client, op->req_id, result, key, text, len);
 	else
 		json_decref(result);
+}
+
+void
+op_reply_procs(struct op *op, json_t *result, struct inst **ins, size_t n,
+    enum procinfo_shape shape)
+{
+	struct sbuf b = SBUF_INIT;
+	if (op->client)
+		procinfo_append_all(&b, ins, n, shape);
+	free(ins);
+	op_reply_text(op, result, "procs", b.s, b.len);
+	sbuf_free(&b);
 }
 
 void

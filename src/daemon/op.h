@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "daemon/procinfo.h"
 #include "ev/loop.h"
 
 struct client;
@@ -40,10 +41,10 @@ struct op {
 struct op *op_new(struct client *c, json_t *req_id, op_check_fn check,
     void *data, void (*free_data)(void *));
 void op_reply(struct op *op, json_t *result);
-/* op_reply() with one more member, key, whose value is the JSON text
- * text[0..len) (client_reply_text()). */
-void op_reply_text(struct op *op, json_t *result, const char *key, const char *text,
-    size_t len);
+/* op_reply() with the instances ins[0..n) (freed here; NULL entries left
+ * out) as "procs", in that shape (procinfo_append_all()). */
+void op_reply_procs(struct op *op, json_t *result, struct inst **ins, size_t n,
+    enum procinfo_shape shape);
 void op_fail(struct op *op, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool op_expired(const struct op *op);

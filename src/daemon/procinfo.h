@@ -27,7 +27,7 @@ enum procinfo_shape {
 void procinfo_append(struct sbuf *b, struct inst *in, enum procinfo_shape shape);
 /* The array of ins[0..n) in that shape appended to b; NULL entries (an
  * instance gone meanwhile) are left out. Replies send it as text
- * (client_reply_text(), op_reply_text()): jansson objects of a thousand
+ * (client_reply_text(), op_reply_procs()): jansson objects of a thousand
  * instances cost a parse and a serialization more. */
 void procinfo_append_all(struct sbuf *b, struct inst *const *ins, size_t n,
     enum procinfo_shape shape);

@@ -385,11 +385,7 @@ reload_check(struct op *op)
 	struct inst **ins = xmalloc((q->nlisted ? q->nlisted : 1) * sizeof(*ins));
 	for (size_t i = 0; i < q->nlisted; i++)
 		ins[i] = inst_by_uid(q->listed[i]);
-	struct sbuf procs = SBUF_INIT;
-	procinfo_append_all(&procs, ins, q->nlisted, PROCINFO_FULL);
-	free(ins);
-	op_reply_text(op, json_object(), "procs", procs.s, procs.len);
-	sbuf_free(&procs);
+	op_reply_procs(op, json_object(), ins, q->nlisted, PROCINFO_FULL);
 	return true;
 }
 

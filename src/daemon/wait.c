@@ -223,14 +223,10 @@ wait_check(struct op *op)
 		struct inst **ins = xmalloc((w->n ? w->n : 1) * sizeof(*ins));
 		for (size_t i = 0; i < w->n; i++)
 			ins[i] = inst_by_uid(w->items[i].uid);
-		struct sbuf procs = SBUF_INIT;
-		procinfo_append_all(&procs, ins, w->n, w->brief ? PROCINFO_BRIEF : PROCINFO_FULL);
-		free(ins);
 		json_t *result = json_object();
 		if (w->failed)
 			json_object_set(result, "failed", w->failed);
-		op_reply_text(op, result, "procs", procs.s, procs.len);
-		sbuf_free(&procs);
+		op_reply_procs(op, result, ins, w->n, w->brief ? PROCINFO_BRIEF : PROCINFO_FULL);
 	}
 	if (w->exit_after)
 		loop_stop(D->loop);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/nodefmt.h"
 #include "cli/render.h"
@@ -226,6 +227,37 @@ verb_describe(struct ctx *x)
 	return 0;
 }
 
+/* How long `env` waits for a process's environment to become readable. */
+#define ENVIRON_WAIT_MS 1000
+
+/* The environment process pid really has, NUL-separated, in *buf: 0, or -1
+ * when it cannot be read. Just after the exec it reads empty until the
+ * kernel has copied the new environment onto the new stack, which can be a
+ * while after the daemon's vfork returned when the machine is busy. A
+ * process corral started has at least the variables corral sets, so empty
+ * means "not yet": read again, for at most ENVIRON_WAIT_MS. */
+static int
+read_environ(int pid, char **buf, size_t *len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+	int64_t deadline = mono_ms() + ENVIRON_WAIT_MS;
+	for (;;) {
+		if (read_file(path, buf, len, 16u << 20) < 0)
+			return -1;
+		if (*len > 0)
+			return 0;
+		free(*buf);
+		*buf = NULL;
+		if (mono_ms() >= deadline)
+			return -1;
+		struct timespec ts = {0, 2 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The environment of one process: what /proc shows, else its spec's env
+ * (the process has gone, or is not ours to read). */
 int
 verb_env(struct ctx *x)
 {
@@ -234,15 +266,10 @@ verb_env(struct ctx *x)
 		return 1;
 	json_t *p = json_array_get(procs, 0);
 	int pid = (int)json_integer_value(json_object_get(p, "pid"));
-	/* The environment the process really has, when we can read it. It
-	 * reads empty for an instant after the exec (the kernel sets it up
-	 * after the daemon's vfork returned), and a process has at least the
-	 * variables corral sets: empty means not readable yet. */
-	char *path = xasprintf("/proc/%d/environ", pid);
 	char *buf = NULL;
 	size_t len = 0;
 	json_t *out = json_object();
-	if (pid > 0 && read_file(path, &buf, &len, 16u << 20) == 0 && len > 0) {
+	if (pid > 0 && read_environ(pid, &buf, &len) == 0) {
 		for (size_t i = 0; i < len;) {
 			const char *e = buf + i;
 			const char *eq = strchr(e, '=');
@@ -257,7 +284,6 @@ verb_env(struct ctx *x)
 		json_object_update(out, json_object_get(json_object_get(p, "spec"), "env"));
 	}
 	free(buf);
-	free(path);
 	if (args_has(&x->a, "json")) {
 		render_json(stdout, out, true);
 	} else {

@@ -271,6 +271,20 @@ def test_env_with_odd_bytes(corral):
     assert b"variable ODD2 is not UTF-8 text: odd does not get it" in r.stderr, r.stderr
 
 
+def test_env_right_after_each_restart_shows_the_instance_variables(corral, tmp_path):
+    # Just after the exec, /proc/<pid>/environ reads empty until the kernel
+    # has set up the new stack; `env` used to fall back to the spec's env
+    # then, which has no pm_id. The app execs through two programs, each
+    # exec another such instant, and `env` runs as soon as restart returns.
+    script = write(tmp_path / "hops.sh", "#!/bin/sh\nexec /usr/bin/env /bin/sleep 300\n",
+                   0o755)
+    corral.ok("start", script, "--name", "hops", "--interpreter", "none")
+    for _ in range(20):
+        corral.ok("restart", "hops")
+        out = corral.run("env", "hops")
+        assert out.returncode == 0 and "pm_id: 0" in out.stdout.splitlines(), out.stdout
+
+
 # ---- bad input ----
 
 def one_line_error(corral, *args, **kw):

@@ -161,6 +161,12 @@ static void
 create_batch(struct loop *l, struct timer *t, void *arg)
 {
 	(void)arg;
+	static int64_t held_since;
+	int64_t later = state_files_defer_ms(&held_since);
+	if (later > 0) {
+		timer_start(l, t, later);
+		return;
+	}
 	struct logfile *lf;
 	for (int n = 0; n < CREATE_BATCH && (lf = LIST_FIRST(&D->logfiles_uncreated)); n++) {
 		int rc = ensure_open(lf);

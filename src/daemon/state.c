@@ -26,3 +26,28 @@ state_init(struct daemon *d)
 	LIST_INIT(&d->logpipes);
 	D = d;
 }
+
+/* A start of a thousand apps comes as a stream of requests. A new file
+ * costs an inode (on ext4 without a journal, up to a millisecond after
+ * many files were deleted), and files created between the requests made
+ * the start take half as long again: file work waits until no process has
+ * been started for FILES_QUIET_MS, then catches up. Processes that start
+ * all the time (a crash loop) hold it back FILES_DEFER_MAX_MS at most. */
+#define FILES_QUIET_MS 20
+#define FILES_DEFER_MAX_MS 1000
+
+int64_t
+state_files_defer_ms(int64_t *since)
+{
+	int64_t now = mono_ms();
+	int64_t quiet = now - D->last_spawn_mono;
+	if (quiet >= FILES_QUIET_MS) {
+		*since = 0;
+		return 0;
+	}
+	if (!*since)
+		*since = now;
+	if (now - *since >= FILES_DEFER_MAX_MS)
+		return 0;
+	return FILES_QUIET_MS - quiet;
+}

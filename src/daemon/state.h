@@ -118,6 +118,7 @@ struct daemon {
 	struct runtime *runtime;    /* `corral runtime` (runtime.c), else NULL */
 	uint64_t steps;             /* work done, see state_step() */
 	uint64_t log_lines_dropped; /* app log lines lost (runtime's stdout full) */
+	int64_t last_spawn_mono;    /* when a process was last started */
 	struct web *web;            /* `corral web`'s HTTP server (web.c), or NULL */
 	int exit_code;
 };
@@ -135,6 +136,12 @@ state_step(void)
 {
 	D->steps++;
 }
+
+/* Creating files (a new instance's log and pid files) waits while
+ * processes are being started: ms to wait before the next batch, 0 to go
+ * on. *since is the caller's: when its work was first held back (0: not
+ * held). See state.c. */
+int64_t state_files_defer_ms(int64_t *since);
 
 /* Zero d, set every fd to -1 and every list empty, and make it D. */
 void state_init(struct daemon *d);

@@ -451,6 +451,7 @@ static struct {
 	uint64_t *uids;
 	size_t n, cap, done;
 	bool blocked;           /* waiting for removals */
+	int64_t held_since;     /* by spawns (state_files_defer_ms) */
 	struct timer timer;
 } pid_files;
 
@@ -467,6 +468,11 @@ pid_files_kick(void)
 static void
 pid_files_batch(struct loop *l, struct timer *t, void *arg)
 {
+	int64_t later = state_files_defer_ms(&pid_files.held_since);
+	if (later > 0) {
+		timer_start(l, t, later);
+		return;
+	}
 	size_t end = pid_files.done + PID_FILE_BATCH;
 	for (; pid_files.done < pid_files.n && pid_files.done < end; pid_files.done++) {
 		struct inst *in = inst_by_uid(pid_files.uids[pid_files.done]);
@@ -857,6 +863,7 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	p->serial = in->spawn_serial;
 	p->pid = pid;
 	p->started_mono = mono_ms();
+	D->last_spawn_mono = p->started_mono;
 	p->state = P_STARTING;
 	p->ready_mono = -1;
 	p->ipc_fd = pl->ipc[0];

@@ -350,6 +350,10 @@ hello(struct conn *c, char **err)
 	if (!r)
 		return -EPROTO;
 	c->daemon_pid = (int)json_integer_value(json_object_get(r, "pid"));
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(r, "features"), i, f)
+		c->env_base |= json_is_string(f) && strcmp(json_string_value(f), "env_base") == 0;
 	json_decref(r);
 	/* The pid as this process sees it: a daemon in another pid namespace
 	 * (`corral runtime` as a container's PID 1) says 1 of itself. */

@@ -21,6 +21,7 @@ struct conn {
 	struct linebuf in;
 	int next_id;
 	int daemon_pid;
+	bool env_base;      /* the daemon takes a start's shared env once */
 	bool hung_up;       /* the daemon closed the connection */
 	json_t *early;      /* replies read before their conn_wait(), by id */
 };

@@ -162,6 +162,24 @@ json_is_whole(const json_t *v, int64_t *out)
 }
 
 /* Parse one field into s; NULL on success, else a message. */
+char *
+spec_env_check(const char *what, const json_t *v, bool removals)
+{
+	if (!json_is_object(v))
+		return xasprintf("%s: expected an object", what);
+	const char *k;
+	json_t *e;
+	json_object_foreach((json_t *)v, k, e) {
+		if (removals && json_is_null(e))
+			continue;
+		if (!json_is_string(e))
+			return xasprintf("%s.%s: expected a string%s", what, k, removals ? " or null" : "");
+		if (!*k || strchr(k, '=') || memchr(json_string_value(e), '\0', json_string_length(e)))
+			return xasprintf("%s.%s: not a valid environment variable", what, k);
+	}
+	return NULL;
+}
+
 static char *
 parse_field(struct spec *s, const struct field *f, const json_t *v)
 {
@@ -234,17 +252,9 @@ parse_field(struct spec *s, const struct field *f, const json_t *v)
 		return NULL;
 	}
 	case F_ENV: {
-		if (!json_is_object(v))
-			return xasprintf("%s: expected an object", f->key);
-		const char *k;
-		json_t *e;
-		json_object_foreach((json_t *)v, k, e) {
-			if (!json_is_string(e))
-				return xasprintf("%s.%s: expected a string", f->key, k);
-			if (!*k || strchr(k, '=') ||
-			    memchr(json_string_value(e), '\0', json_string_length(e)))
-				return xasprintf("%s.%s: not a valid environment variable", f->key, k);
-		}
+		char *msg = spec_env_check(f->key, v, false);
+		if (msg)
+			return msg;
 		json_decref(*AT(s, f, json_t *));
 		*AT(s, f, json_t *) = json_deep_copy(v);
 		return NULL;
@@ -493,6 +503,23 @@ spec_env_rebase(struct spec *s, json_t *base)
 		delta = NULL;
 	}
 	s->env_delta = delta;
+}
+
+int
+spec_env_over(struct spec *s, json_t *base, const json_t *delta, char **err)
+{
+	char *msg = spec_env_check("env_delta", delta, true);
+	if (msg) {
+		*err = msg;
+		return -EINVAL;
+	}
+	json_decref(s->env);
+	json_decref(s->env_base);
+	json_decref(s->env_delta);
+	s->env = NULL;
+	s->env_base = json_incref(base);
+	s->env_delta = json_object_size(delta) ? json_deep_copy(delta) : NULL;
+	return 0;
 }
 
 void

@@ -131,6 +131,14 @@ json_t *spec_env(const struct spec *s);
 /* Keep s's environment as base (a reference is taken) plus what differs
  * from it, instead of a whole object of its own. */
 void spec_env_rebase(struct spec *s, json_t *base);
+/* Why v is not an environment (an object of strings, each a valid
+ * variable), as "what.KEY: problem", or NULL. With removals, a null value
+ * (a variable taken away, as in env_delta) is allowed too. */
+char *spec_env_check(const char *what, const json_t *v, bool removals);
+/* Give s the environment base (a reference is taken; it must have passed
+ * spec_env_check()) with delta over it, as a start request sends the
+ * environment its apps share once. 0, or -EINVAL with *err. */
+int spec_env_over(struct spec *s, json_t *base, const json_t *delta, char **err);
 /* How many variables two environments (objects of strings) differ by. */
 size_t spec_env_distance(const json_t *a, const json_t *b);
 

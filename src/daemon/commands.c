@@ -260,16 +260,49 @@ wait_for_request(json_t *req)
 
 /* ---- start ---- */
 
-/* Decode "apps": an array of specs. The specs array (caller frees with
- * specs_free) or NULL after replying an error. */
-static struct spec *
-decode_specs(struct client *c, json_t *id, json_t *apps, size_t *n)
+/* One app of a request: its spec, with the environment it has in full
+ * ("env") or as a delta over the request's "env_base" (NULL when the
+ * request has none). 0, or -EINVAL with *err. */
+static int
+decode_spec(const json_t *app, json_t *base, struct spec *s, char **err)
 {
+	const json_t *delta = json_object_get(app, "env_delta");
+	if (delta && (!base || json_object_get(app, "env"))) {
+		*err = xstrdup(base ? "env_delta: not with env" : "env_delta: the request has no env_base");
+		return -EINVAL;
+	}
+	if (spec_from_json(app, s, err) < 0)
+		return -EINVAL;
+	if (delta && spec_env_over(s, base, delta, err) < 0) {
+		spec_free(s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Decode "apps": an array of specs, and "env_base", the environment they
+ * share when the client sends it once (each app's "env_delta" says how its
+ * own differs: a string sets a variable, null removes one). The specs
+ * array (caller frees with specs_free) or NULL after replying an error. */
+static struct spec *
+decode_specs(struct client *c, json_t *id, json_t *req, size_t *n)
+{
+	json_t *apps = json_object_get(req, "apps");
+	json_t *base = json_object_get(req, "env_base");
+	if (base) {
+		char *err = spec_env_check("env_base", base, false);
+		if (err) {
+			client_error(c, id, "bad_spec", "%s", err);
+			free(err);
+			return NULL;
+		}
+		base = table_env_shared(base);
+	}
 	*n = json_array_size(apps);
 	struct spec *specs = xcalloc(*n ? *n : 1, sizeof(*specs));
 	for (size_t i = 0; i < *n; i++) {
 		char *err = NULL;
-		if (spec_from_json(json_array_get(apps, i), &specs[i], &err) < 0) {
+		if (decode_spec(json_array_get(apps, i), base, &specs[i], &err) < 0) {
 			client_error(c, id, "bad_spec", "app %zu: %s", i + 1, err);
 			free(err);
 			for (size_t k = 0; k < i; k++)
@@ -303,7 +336,7 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 	/* Every spec is checked before anything starts; then each app starts
 	 * or fails on its own. */
 	size_t n;
-	struct spec *specs = decode_specs(c, id, apps, &n);
+	struct spec *specs = decode_specs(c, id, req, &n);
 	if (!specs)
 		return;
 	json_t *stopped = json_object_get(req, "stopped");
@@ -359,7 +392,7 @@ apply_specs(struct client *c, json_t *id, json_t *req)
 		return -EINVAL;
 	}
 	size_t n;
-	struct spec *specs = decode_specs(c, id, apps, &n);
+	struct spec *specs = decode_specs(c, id, req, &n);
 	if (!specs)
 		return -EINVAL;
 	char *err = NULL;

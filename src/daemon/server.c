@@ -607,8 +607,10 @@ handle_line(struct client *c, const char *line, size_t len)
 		} else {
 			c->hello = true;
 			timer_start(D->loop, &c->idle_timer, D->client_idle_ms);
-			client_reply(c, id, json_pack("{s:i, s:s, s:i}", "v", PROTO_VERSION,
-			    "version", CORRAL_VERSION, "pid", (int)D->pid));
+			/* What a client may use beyond version 1 of the protocol
+			 * (a CLI of another build may talk to this daemon). */
+			client_reply(c, id, json_pack("{s:i, s:s, s:i, s:[s]}", "v", PROTO_VERSION,
+			    "version", CORRAL_VERSION, "pid", (int)D->pid, "features", "env_base"));
 		}
 	} else {
 		command_dispatch(c, id, cmd, req);

@@ -161,11 +161,25 @@ env_equal_except(const json_t *env, const json_t *skip, const json_t *base)
 	return n == json_object_size(base);
 }
 
+json_t *
+table_env_shared(json_t *env)
+{
+	json_t *base = idmap_get(&D->env_pool, env_hash_except(env, NULL));
+	return base && env_equal_except(env, NULL, base) ? base : env;
+}
+
 static void
 share_env(struct spec *spec)
 {
-	if (!spec->env)
+	if (!spec->env) {
+		/* Sent as a base and a delta (table_env_shared): the base joins
+		 * the pool unless it is in it, or another has its key. */
+		json_t *base = spec->env_base;
+		uint64_t h = base ? env_hash_except(base, NULL) : 0;
+		if (base && !idmap_get(&D->env_pool, h))
+			idmap_put(&D->env_pool, h, json_incref(base));
 		return;
+	}
 	const json_t *own = json_object_size(spec->app_env) ? spec->app_env : NULL;
 	uint64_t h = env_hash_except(spec->env, own);
 	json_t *base = idmap_get(&D->env_pool, h);

@@ -228,6 +228,11 @@ struct inst *app_add_inst(struct app *app);
 void app_replace_spec(struct app *a, struct spec *spec);
 /* The app's spec was edited: drop what was derived from it. */
 void app_spec_changed(struct app *a);
+/* The environment in the pool equal to env (borrowed), else env: what a
+ * start request's apps take as their base when the request sends the
+ * environment they share once ("env_base"), so that requests after the
+ * first add nothing to the pool. */
+json_t *table_env_shared(json_t *env);
 /* The spec as compact JSON without the environment (borrowed, cached). */
 const char *app_spec_text(struct app *a);
 /* Free what is cached for listings (every app's spec text): the clients

@@ -307,6 +307,53 @@ def test_protocol_session(corral, raw):
     assert c.reply()["id"] == 10
 
 
+def proc_environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+
+
+def test_start_sends_the_shared_environment_once(corral, raw):
+    # A start may carry the environment its apps share once ("env_base"),
+    # each app saying how its own differs ("env_delta": a string sets, null
+    # removes); each process gets its whole environment.
+    c = raw()
+    assert "env_base" in c.hello()["features"]
+    base = {"SHARED": "1", "CHANGED": "base", "DROPPED": "x"}
+    app = {"script": "/bin/sleep", "args": ["300"]}
+    c.send(json.dumps({"id": 1, "cmd": "start", "env_base": base, "apps": [
+        {**app, "name": "delta", "env_delta": {"CHANGED": "own", "DROPPED": None, "NEW": "2"}},
+        {**app, "name": "same", "env_delta": {}},
+    ]}).encode() + b"\n")
+    r = c.reply()
+    assert r["ok"] is True, r
+    pids = {p["name"]: p["pid"] for p in r["procs"]}
+    env = proc_environ(pids["delta"])
+    assert env[b"SHARED"] == b"1" and env[b"CHANGED"] == b"own" and env[b"NEW"] == b"2"
+    assert b"DROPPED" not in env and env[b"name"] == b"delta"
+    env = proc_environ(pids["same"])
+    assert (env[b"SHARED"], env[b"CHANGED"], env[b"DROPPED"]) == (b"1", b"base", b"x")
+    # describe shows each app's whole environment.
+    out = corral.ok("env", "delta")
+    assert "CHANGED: own" in out and "DROPPED" not in out
+    # What is not an environment is refused, naming the field, and nothing starts.
+    for req, what in [
+        ({"apps": [{**app, "name": "x", "env_delta": {}}]}, "env_delta: the request has no env_base"),
+        ({"env_base": {"A": 1}, "apps": [{**app, "name": "x"}]}, "env_base.A: expected a string"),
+        ({"env_base": [], "apps": [{**app, "name": "x"}]}, "env_base: expected an object"),
+        ({"env_base": {}, "apps": [{**app, "name": "x", "env_delta": {"A": 2}}]},
+         "env_delta.A: expected a string or null"),
+        ({"env_base": {}, "apps": [{**app, "name": "x", "env_delta": {"A=": "1"}}]},
+         "env_delta.A=: not a valid environment variable"),
+        ({"env_base": {}, "apps": [{**app, "name": "x", "env": {}, "env_delta": {}}]},
+         "env_delta: not with env"),
+    ]:
+        c.send(json.dumps({"id": 2, "cmd": "start", **req}).encode() + b"\n")
+        r = c.reply()
+        assert r["ok"] is False and r["error"]["code"] == "bad_spec", r
+        assert what in r["error"]["message"], r
+    assert corral.procs("x") == []
+
+
 @pytest.mark.parametrize("garbage,code", [
     (b"hello world\n", "bad_json"),
     (b"[1,2,3]\n", "bad_request"),

@@ -136,7 +136,7 @@ set_default(struct spec *s, const struct field *f)
 		AT(s, f, struct intv)->n = 0;
 		break;
 	case F_ENV:
-		*AT(s, f, json_t *) = json_object();
+		*AT(s, f, json_t *) = NULL;     /* empty: most apps' app_env */
 		break;
 	case F_ENUM:
 		*AT(s, f, int) = enum_default(f);
@@ -256,7 +256,7 @@ parse_field(struct spec *s, const struct field *f, const json_t *v)
 		if (msg)
 			return msg;
 		json_decref(*AT(s, f, json_t *));
-		*AT(s, f, json_t *) = json_deep_copy(v);
+		*AT(s, f, json_t *) = json_object_size(v) ? json_deep_copy(v) : NULL;
 		return NULL;
 	}
 	case F_ENUM:

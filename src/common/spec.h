@@ -56,12 +56,15 @@ struct spec {
 	int exec_mode;           /* enum exec_mode */
 	int64_t instances;       /* N > 0, 0 = all CPUs, -N = all but N */
 	json_t *env;             /* object of strings: the whole environment, or
-	                          * NULL when it is kept as env_base + env_delta */
+	                          * NULL when it is kept as env_base + env_delta
+	                          * (or is empty: no base either) */
 	json_t *env_base;        /* shared by many apps (the daemon's env pool) */
 	json_t *env_delta;       /* over env_base: a string sets, null removes;
 	                          * NULL when there is no difference */
 	json_t *app_env;         /* what the app itself sets (env, env_<name>,
-	                          * port...), to rebuild env on --update-env */
+	                          * port...), to rebuild env on --update-env;
+	                          * NULL when nothing (an empty object costs
+	                          * 200 bytes an app) */
 	bool filter_env_all;     /* filter_env: true — inherit nothing */
 	char **filter_env;       /* drop inherited keys containing one of these;
 	                          * "=KEY" drops exactly KEY */

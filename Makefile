@@ -27,10 +27,16 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCORRAL_VERSION='"$(VERSION)"' \
            -Isrc -fno-omit-frame-pointer -pthread
 # -pthread: the daemon removes pid files with helper threads (pidfiles.c).
-LDLIBS  := -ljansson -lyaml -lz -lm -lmicrohttpd -pthread
-# ncurses draws `corral monit` (src/cli/verbs_monit.c): only the corral binary
-# links it, not the unit tests, fuzz targets or helpers.
-CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
+LDLIBS  := -ljansson -lyaml -lz -lm -pthread
+# libmicrohttpd (`corral web`) is not linked: the daemon opens it by this
+# name the first time it serves (src/daemon/mhd.h, src/common/lazylib.h).
+MHD_SONAME := $(shell objdump -p "$$($(CC) -print-file-name=libmicrohttpd.so)" 2>/dev/null | \
+              awk '$$1 == "SONAME" {print $$2}')
+ifneq ($(MHD_SONAME),)
+override CFLAGS += -DMHD_SONAME='"$(MHD_SONAME)"'
+endif
+# ncurses draws `corral monit` (src/cli/verbs_monit.c), which opens it when
+# it starts (src/cli/tui.h): it is not linked either.
 # The preload library runs inside apps (python, node...): never instrument it.
 # It gets its own flags, never CFLAGS (which carry the sanitizers in make asan).
 PRELOAD_CC ?= $(CC)
@@ -72,7 +78,7 @@ $(BUILD)/libcorral.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/corral: $(BUILD)/src/main.o $(BUILD)/libcorral.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CURSES_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The preload library lives inside other people's processes: no jansson, no
 # allocation that can fail the app, nothing but libc and libdl.

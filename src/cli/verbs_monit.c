@@ -32,7 +32,6 @@
  * SIGTERM/SIGHUP (endwin), and a crash (the saved termios and terminfo's
  * own strings, written from the signal handler).
  */
-#include <curses.h>
 
 #include <errno.h>
 #include <langinfo.h>
@@ -50,6 +49,7 @@
 #include <wchar.h>
 
 #include "cli/render.h"
+#include "cli/tui.h"
 #include "cli/verbs.h"
 #include "common/units.h"
 
@@ -1561,6 +1561,11 @@ verb_monit(struct ctx *x)
 		    "print the same figures");
 	struct monit m = {.x = x, .sel_pm_id = -1, .detail_pm_id = -1};
 	char *err = NULL;
+	if (tui_load(&err) < 0) {
+		cli_fail(x, "%s", err);
+		free(err);
+		return 1;
+	}
 	if (conn_open(&x->paths, true, &m.conn, &err) < 0) {
 		cli_fail(x, "%s", err ? err : "cannot reach the daemon");
 		free(err);

@@ -20,7 +20,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +37,7 @@
 #include "common/tail.h"
 #include "daemon/apps.h"
 #include "daemon/events.h"
+#include "daemon/mhd.h"
 #include "daemon/procinfo.h"
 #include "daemon/reload.h"
 #include "daemon/sampler.h"
@@ -856,6 +856,8 @@ int
 web_start(const char *listen, const char *token_file, char **err)
 {
 	*err = NULL;
+	if (mhd_load(err) < 0)
+		return -ENOENT;
 	char *token = NULL;
 	if (token_file && *token_file && !(token = read_token(token_file, err)))
 		return -EINVAL;

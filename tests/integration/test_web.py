@@ -79,6 +79,21 @@ def test_start_status_stop_and_the_setting_survives_the_daemon(corral):
     assert refused(port)
 
 
+def test_libmicrohttpd_is_loaded_only_once_a_server_starts(corral):
+    # It is not linked: it and the TLS libraries it brings (GnuTLS,
+    # p11-kit...) cost every process of the binary memory and start-up
+    # time, for `corral web` alone (src/common/lazylib.h).
+    def mapped():
+        with open(f"/proc/{corral.daemon_pid()}/maps") as f:
+            return {os.path.basename(ln.split()[-1]).split(".so")[0]
+                    for ln in f if ".so" in ln}
+    corral.ok("ping")
+    before = mapped()
+    assert not before & {"libmicrohttpd", "libgnutls", "libncursesw"}, before
+    web_start(corral)
+    assert "libmicrohttpd" in mapped()
+
+
 def test_the_server_comes_back_after_corral_update(corral):
     port = web_start(corral)
     pid = corral.daemon_pid()

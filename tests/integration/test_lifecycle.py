@@ -730,7 +730,9 @@ def test_pid_file_that_would_block(corral, tmp_path):
     assert r.returncode == 0, r.stderr
     corral.wait_status("piped", "online")
     assert corral.ok("ping").startswith("pong")
-    assert "fifo-0.pid" in corral.daemon_log() and "not a regular file" in corral.daemon_log()
+    # Pid files are written once no process has started for a moment.
+    wait_for(lambda: "fifo-0.pid is not a regular file" in corral.daemon_log(),
+             what="the daemon's note on the FIFO")
     # A regular pid file next to it is written as before.
     corral.ok("start", app("loop.py"), "--name", "filed", "--pid", str(tmp_path / "filed.pid"))
     pid = corral.wait_status("filed", "online")[0]["pid"]

@@ -173,8 +173,24 @@ env_finish(struct app_ctx *a)
 	for (size_t i = 0; i < json_array_size(filter); i++)
 		fv[i] = (char *)json_string_value(json_array_get(filter, i));
 	json_t *skipped = json_array();
-	json_object_set_new(a->out, "env", normalize_env(a->ctx->environ, a->app_env, filter_all,
-	    fv, skipped));
+	struct norm_ctx *ctx = a->ctx;
+	if (ctx->share_inherited && !filter_all && !fv[0]) {
+		/* The apps of a file mostly inherit the same: parsed once, and
+		 * their environments share its strings. */
+		if (!ctx->inherited) {
+			ctx->inherited_skipped = json_array();
+			ctx->inherited = normalize_env(ctx->environ, NULL, false, NULL,
+			    ctx->inherited_skipped);
+		}
+		json_t *env = json_copy(ctx->inherited);
+		if (a->app_env)
+			json_object_update(env, a->app_env);
+		json_object_set_new(a->out, "env", env);
+		json_array_extend(skipped, ctx->inherited_skipped);
+	} else {
+		json_object_set_new(a->out, "env", normalize_env(ctx->environ, a->app_env, filter_all,
+		    fv, skipped));
+	}
 	free(fv);
 	size_t k;
 	json_t *var;

@@ -343,7 +343,12 @@ normalize_doc(struct norm_ctx *ctx, const struct config_doc *doc, const char *on
 		}
 	}
 	json_t *apps = json_array();
+	ctx->share_inherited = true;
 	int rc = normalize_list(ctx, list, names, path, apps, err);
+	ctx->share_inherited = false;
+	json_decref(ctx->inherited);
+	json_decref(ctx->inherited_skipped);
+	ctx->inherited = ctx->inherited_skipped = NULL;
 	if (rc == 0 && json_array_size(apps) == 0 && !names) {
 		*err = xasprintf("%s: the file declares no apps", path);
 		rc = -EINVAL;

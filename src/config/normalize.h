@@ -39,6 +39,10 @@ struct norm_ctx {
 	                                 * every app of a file (namespace only
 	                                 * where the app has none), or NULL */
 	json_t *warnings;               /* array of strings, appended to */
+	/* normalize_doc()'s, for the apps of one file: the environment as
+	 * inherited (no filter_env), made once and copied for each app. */
+	bool share_inherited;
+	json_t *inherited, *inherited_skipped;
 };
 
 /* One app: raw (borrowed) → canonical spec JSON in *out (new reference).

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/envshare.h"
 #include "common/util.h"
 
 json_t *
@@ -39,7 +40,18 @@ dump_from_procs(json_t *procs)
 			json_object_set_new(entry, "status", json_string("online"));
 	}
 	json_decref(by_app);
-	return json_pack("{s:i, s:o}", "version", 1, "apps", apps);
+	/* The environment the apps share once (envshare.h): with 1000 apps
+	 * started from one shell it was 3.7 MB of the same variables, which a
+	 * resurrect read and compared again before starting anything. */
+	json_t *base = envshare_base(json_object_get(json_array_get(apps, 0), "spec"));
+	json_array_foreach(apps, i, p) {
+		json_t *spec = envshare_delta(json_object_get(p, "spec"), base);
+		json_object_set_new(p, "spec", spec);
+	}
+	json_t *doc = json_pack("{s:i, s:o}", "version", 2, "apps", apps);
+	if (base)
+		json_object_set_new(doc, "env_base", base);
+	return doc;
 }
 
 static size_t

@@ -2,8 +2,11 @@
  * dump.h — `corral save` and `corral resurrect`: the process list in
  * $CORRAL_HOME/dump.json (mode 0600: it holds the apps' environments).
  *
- * Format: {"version": 1, "apps": [{"spec": <canonical spec>, "instances":
- * <count running>, "status": "online" | "stopped"}]}. Written to a temp file,
+ * Format: {"version": 2, "env_base": {...}, "apps": [{"spec": <canonical
+ * spec>, "instances": <count running>, "status": "online" | "stopped"}]},
+ * each spec's environment written as "env_delta" over env_base when that is
+ * shorter (envshare.h); version 1, without env_base, had every "env" whole
+ * and is read as well. Written to a temp file,
  * fsynced, renamed over dump.json; the previous dump is kept as
  * dump.json.bak and read when dump.json is damaged.
  */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/envshare.h"
 #include "cli/verbs.h"
 #include "common/spec.h"
 #include "config/normalize.h"
@@ -99,54 +100,7 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t 
  * ones, 0.2 MB larger than these, for a start just as fast. */
 #define START_BATCH_BYTES (32u << 10)
 
-/* The environment the apps of a start share: the first one's without the
- * variables it sets itself (app_env), which for a file of apps started
- * from one shell is that shell's. NULL when the daemon cannot take it or
- * the first app has no environment. */
-static json_t *
-shared_env(struct ctx *x, json_t *apps)
-{
-	json_t *first = json_array_get(apps, 0);
-	json_t *env = json_object_get(first, "env");
-	if (!x->conn.env_base || !json_is_object(env))
-		return NULL;
-	json_t *base = json_copy(env);
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(first, "app_env"), k, v)
-		json_object_del(base, k);
-	return base;
-}
-
-/* app as sent (new reference): with base, its environment as "env_delta",
- * the variables in which it differs from base (null for one it does not
- * have), when that is the shorter; else app itself. */
-static json_t *
-app_over_base(json_t *app, json_t *base)
-{
-	json_t *env = json_object_get(app, "env");
-	if (!base || !json_is_object(env))
-		return json_incref(app);
-	json_t *delta = json_object();
-	const char *k;
-	json_t *v;
-	json_object_foreach(env, k, v)
-		if (!json_equal(v, json_object_get(base, k)))
-			json_object_set(delta, k, v);
-	json_object_foreach(base, k, v)
-		if (!json_object_get(env, k))
-			json_object_set_new(delta, k, json_null());
-	if (json_object_size(delta) >= json_object_size(env)) {
-		json_decref(delta);
-		return json_incref(app);
-	}
-	json_t *out = json_copy(app);
-	json_object_del(out, "env");
-	json_object_set_new(out, "env_delta", delta);
-	return out;
-}
-
-/* One start request for apps[from..to) (as app_over_base() made them). */
+/* One start request for apps[from..to) (as envshare_delta() made them). */
 static json_t *
 batch_request(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *base,
     json_t *stopped, bool force)
@@ -212,9 +166,9 @@ start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 	/* The environment the apps share goes once per request, not once per
 	 * app: with 1000 apps that was 2.5 MB to write and for the daemon to
 	 * parse. */
-	json_t *base = shared_env(x, apps), *sent = json_array();
+	json_t *base = x->conn.env_base ? envshare_base(json_array_get(apps, 0)) : NULL, *sent = json_array();
 	json_array_foreach(apps, i, s)
-		json_array_append_new(sent, app_over_base(s, base));
+		json_array_append_new(sent, envshare_delta(s, base));
 	for (i = 0; i <= n; i++) {
 		size_t len = 0;
 		if (i < n) {

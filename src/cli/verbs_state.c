@@ -13,6 +13,7 @@
 #include "cli/dump.h"
 #include "cli/render.h"
 #include "cli/startup.h"
+#include "cli/envshare.h"
 #include "cli/verbs.h"
 #include "common/spec.h"
 
@@ -56,13 +57,23 @@ verb_resurrect(struct ctx *x)
 	json_t *apps = json_array(), *stopped = json_array();
 	size_t i, skipped = 0;
 	json_t *e;
+	/* The environment the apps share, once (dump.h); damaged, it costs
+	 * the apps written over it. */
+	json_t *base = json_object_get(doc, "env_base");
+	char *base_why = base ? spec_env_check("env_base", base, false) : NULL;
 	json_array_foreach(json_object_get(doc, "apps"), i, e) {
 		/* A damaged entry (a hand edit) costs that app, not the others:
 		 * a resurrect at boot must bring back what it can. */
 		struct spec parsed;
 		char *why = NULL;
-		json_t *saved = json_object_get(e, "spec");
-		if (spec_from_json(saved, &parsed, &why) < 0) {
+		json_t *delta = json_object_get(json_object_get(e, "spec"), "env_delta");
+		if (delta)
+			why = base_why ? xstrdup(base_why) : !base ? xstrdup("env_delta: no env_base") :
+			    spec_env_check("env_delta", delta, true);
+		json_t *saved = why ? NULL : envshare_whole(json_object_get(e, "spec"), base);
+		if (why || spec_from_json(saved, &parsed, &why) < 0) {
+			json_decref(saved);
+			saved = json_object_get(e, "spec");
 			const char *sname = json_string_value(json_object_get(saved, "name"));
 			fprintf(stderr, "corral resurrect: %s: app %zu%s%s%s: %s; skipped\n",
 			    x->paths.dump, i, sname ? " (" : "", sname ? sname : "", sname ? ")" : "",
@@ -71,6 +82,7 @@ verb_resurrect(struct ctx *x)
 			skipped++;
 			continue;
 		}
+		json_decref(saved);
 		json_t *spec = spec_to_json(&parsed, true);
 		spec_free(&parsed);
 		const char *name = json_string_value(json_object_get(spec, "name"));
@@ -90,6 +102,7 @@ verb_resurrect(struct ctx *x)
 		rc |= start_send(x, apps, stopped);
 	else if (!skipped)
 		printf("corral: nothing to resurrect (every saved app is already here)\n");
+	free(base_why);
 	json_decref(names);
 	json_decref(procs);
 	json_decref(apps);

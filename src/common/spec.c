@@ -452,20 +452,41 @@ spec_env_get(const struct spec *s, const char *key)
 }
 
 json_t *
-spec_env(const struct spec *s)
+spec_env_apply(const json_t *base, const json_t *delta)
 {
-	if (s->env)
-		return json_copy(s->env);
-	json_t *e = s->env_base ? json_copy(s->env_base) : json_object();
+	json_t *e = base ? json_copy((json_t *)base) : json_object();
 	const char *k;
 	json_t *v;
-	json_object_foreach(s->env_delta, k, v) {
+	json_object_foreach((json_t *)delta, k, v) {
 		if (json_is_null(v))
 			json_object_del(e, k);
 		else
 			json_object_set(e, k, v);
 	}
 	return e;
+}
+
+json_t *
+spec_env_diff(const json_t *env, const json_t *base)
+{
+	json_t *delta = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)env, k, v)
+		if (!json_equal(v, json_object_get(base, k)))
+			json_object_set(delta, k, v);
+	json_object_foreach((json_t *)base, k, v)
+		if (!json_object_get(env, k))
+			json_object_set_new(delta, k, json_null());
+	return delta;
+}
+
+json_t *
+spec_env(const struct spec *s)
+{
+	if (s->env)
+		return json_copy(s->env);
+	return spec_env_apply(s->env_base, s->env_delta);
 }
 
 size_t
@@ -485,15 +506,7 @@ void
 spec_env_rebase(struct spec *s, json_t *base)
 {
 	json_t *whole = s->env ? json_incref(s->env) : spec_env(s);
-	json_t *delta = json_object();
-	const char *k;
-	json_t *v;
-	json_object_foreach(whole, k, v)
-		if (!json_equal(v, json_object_get(base, k)))
-			json_object_set(delta, k, v);
-	json_object_foreach(base, k, v)
-		if (!json_object_get(whole, k))
-			json_object_set_new(delta, k, json_null());
+	json_t *delta = spec_env_diff(whole, base);
 	json_decref(whole);
 	json_decref(s->env);
 	json_decref(s->env_base);

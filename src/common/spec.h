@@ -131,6 +131,11 @@ const char *spec_env_get(const struct spec *s, const char *key);
 /* The whole environment as a new object the caller owns and may change
  * (its string values may be shared: replace them, never edit them). */
 json_t *spec_env(const struct spec *s);
+/* base with delta over it (a string sets, null removes), as a new object
+ * sharing their strings; base may be NULL. */
+json_t *spec_env_apply(const json_t *base, const json_t *delta);
+/* What env differs from base by, as such a delta (new object). */
+json_t *spec_env_diff(const json_t *env, const json_t *base);
 /* Keep s's environment as base (a reference is taken) plus what differs
  * from it, instead of a whole object of its own. */
 void spec_env_rebase(struct spec *s, json_t *base);

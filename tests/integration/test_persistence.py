@@ -15,6 +15,21 @@ def dump(corral):
         return json.load(f)
 
 
+def saved_env(doc, entry):
+    """An app's whole environment in a dump: env_base with its env_delta
+    over it (a string sets, null removes), or its own env."""
+    spec = entry["spec"]
+    if "env_delta" not in spec:
+        return spec["env"]
+    env = dict(doc["env_base"])
+    for k, v in spec["env_delta"].items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
 def mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -48,7 +63,10 @@ def test_save_kill_resurrect_round_trip(corral):
     d = dump(corral)
     assert {e["spec"]["name"]: e["status"] for e in d["apps"]} == \
         {"a": "online", "b": "stopped", "c": "online", "e": "online"}
-    assert d["apps"][0]["spec"]["env"]["FOO"] == "saved-value"
+    assert saved_env(d, d["apps"][0])["FOO"] == "saved-value"
+    # The environment the apps share is written once.
+    assert d["version"] == 2 and d["env_base"]["FOO"] == "saved-value"
+    assert all("env" not in e["spec"] for e in d["apps"])
 
     old = {p["name"]: p["pid"] for p in corral.jlist()}
     dpid = corral.daemon_pid()
@@ -160,6 +178,38 @@ def test_cleardump(corral):
     assert dump(corral)["apps"] == []
     assert "nothing to resurrect" in corral.ok("resurrect") or corral.jlist()
     wait_for(lambda: len(corral.jlist()) == 1)
+
+
+def test_resurrect_reads_the_shared_environment_and_names_a_damaged_one(corral):
+    corral.ok("start", app("show.py"), "--name", "own", env={"SHOW_VARS": "SHARED,OWN",
+                                                             "SHARED": "s", "OWN": "o"})
+    corral.ok("start", app("show.py"), "--name", "other", env={"SHOW_VARS": "SHARED,OWN",
+                                                               "SHARED": "s"})
+    corral.ok("save")
+    corral.ok("kill")
+    path = os.path.join(corral.home, "dump.json")
+    with open(path) as f:
+        doc = json.load(f)
+    # Started from two shells: the second app's differences include a removal.
+    other = next(e for e in doc["apps"] if e["spec"]["name"] == "other")
+    assert other["spec"]["env_delta"]["OWN"] is None
+    corral.ok("resurrect")
+    wait_log(corral, "own", '"OWN": "o"')
+    wait_log(corral, "other", '"OWN": null')
+    corral.ok("kill")
+    # A damaged delta costs its app; a damaged base, every app written over it.
+    other["spec"]["env_delta"]["OWN"] = 5
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = corral.run("resurrect")
+    assert r.returncode == 1 and "(other): env_delta.OWN: expected a string or null" in r.stderr
+    corral.wait_status("own", "online")
+    corral.ok("kill")
+    doc["env_base"] = {"SHARED": ["not", "text"]}
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = corral.run("resurrect")
+    assert r.returncode == 1 and r.stderr.count("env_base.SHARED: expected a string") == 2
 
 
 def test_resurrect_skips_damaged_entries_and_starts_the_rest(corral):

@@ -32,9 +32,11 @@ state_init(struct daemon *d)
  * many files were deleted), and files created between the requests made
  * the start take half as long again: file work waits until no process has
  * been started for FILES_QUIET_MS, then catches up. Processes that start
- * all the time (a crash loop) hold it back FILES_DEFER_MAX_MS at most. */
+ * all the time (a crash loop) hold it back FILES_DEFER_MAX_MS at most,
+ * longer than such a start takes (1.1-1.5 s here; an app's first line
+ * creates its log file at once anyway). */
 #define FILES_QUIET_MS 20
-#define FILES_DEFER_MAX_MS 1000
+#define FILES_DEFER_MAX_MS 5000
 
 int64_t
 state_files_defer_ms(int64_t *since)

@@ -193,6 +193,9 @@ def test_resurrect_reads_the_shared_environment_and_names_a_damaged_one(corral):
     # Started from two shells: the second app's differences include a removal.
     other = next(e for e in doc["apps"] if e["spec"]["name"] == "other")
     assert other["spec"]["env_delta"]["OWN"] is None
+    own = next(e for e in doc["apps"] if e["spec"]["name"] == "own")
+    own_env = saved_env(doc, own)
+    own_spec = {k: v for k, v in own["spec"].items() if k != "env_delta"}
     corral.ok("resurrect")
     wait_log(corral, "own", '"OWN": "o"')
     wait_log(corral, "other", '"OWN": null')
@@ -210,6 +213,14 @@ def test_resurrect_reads_the_shared_environment_and_names_a_damaged_one(corral):
         json.dump(doc, f)
     r = corral.run("resurrect")
     assert r.returncode == 1 and r.stderr.count("env_base.SHARED: expected a string") == 2
+    corral.ok("kill")
+    # A dump of version 1 has each environment whole.
+    doc = {"version": 1, "apps": [{"spec": {**own_spec, "env": own_env}, "instances": 1,
+                                   "status": "online"}]}
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    corral.ok("resurrect")
+    wait_log(corral, "own", '"OWN": "o"')
 
 
 def test_resurrect_skips_damaged_entries_and_starts_the_rest(corral):

@@ -220,7 +220,8 @@ def test_resurrect_reads_the_shared_environment_and_names_a_damaged_one(corral):
     with open(path, "w") as f:
         json.dump(doc, f)
     corral.ok("resurrect")
-    wait_log(corral, "own", '"OWN": "o"')
+    corral.wait_status("own", "online")
+    assert "OWN: o" in corral.ok("env", "own").splitlines()
 
 
 def test_resurrect_skips_damaged_entries_and_starts_the_rest(corral):

@@ -197,8 +197,11 @@ def test_resurrect_reads_the_shared_environment_and_names_a_damaged_one(corral):
     own_env = saved_env(doc, own)
     own_spec = {k: v for k, v in own["spec"].items() if k != "env_delta"}
     corral.ok("resurrect")
-    wait_log(corral, "own", '"OWN": "o"')
-    wait_log(corral, "other", '"OWN": null')
+    for name in ("own", "other"):
+        corral.wait_status(name, "online")
+    assert "OWN: o" in corral.ok("env", "own").splitlines()
+    other_env = corral.ok("env", "other").splitlines()
+    assert "SHARED: s" in other_env and not any(v.startswith("OWN:") for v in other_env)
     corral.ok("kill")
     # A damaged delta costs its app; a damaged base, every app written over it.
     other["spec"]["env_delta"]["OWN"] = 5

@@ -308,8 +308,13 @@ def test_protocol_session(corral, raw):
 
 
 def proc_environ(pid):
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        return dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    """A process's environment; it reads empty for an instant after the
+    exec, until the kernel has set up the new stack."""
+    def read():
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    wait_for(read, what=f"pid {pid}'s environment")
+    return dict(e.split(b"=", 1) for e in read().split(b"\0") if b"=" in e)
 
 
 def test_start_sends_the_shared_environment_once(corral, raw):

@@ -300,8 +300,11 @@ def test_restart_update_env(corral):
 # ---- statuses, counters and the restart policy ----
 
 def test_crash_counters_and_status(corral):
+    # --min-uptime 1h: every run is unstable however slow the machine (a
+    # run over the default second under load counted as stable and made a
+    # fourth run).
     corral.ok("start", app("crash.py"), "--name", "c", "--max-restarts", "3",
-              env={"CRASH_CODE": "7"})
+              "--min-uptime", "1h", env={"CRASH_CODE": "7"})
     p = corral.wait_status("c", "errored")[0]
     # Three unstable runs in a row: started three times, restarted twice.
     # (The status can change before the last run's output is in the file.)
@@ -353,7 +356,7 @@ def test_stop_exit_codes(corral):
     assert corral.daemon_log().count("s[0]: started pid") == 1
     # Another code restarts.
     corral.ok("start", app("crash.py"), "--name", "s2", "--stop-exit-codes", "0",
-              "--max-restarts", "2", env={"CRASH_CODE": "4"})
+              "--max-restarts", "2", "--min-uptime", "1h", env={"CRASH_CODE": "4"})
     corral.wait_status("s2", "errored")
     assert corral.daemon_log().count("s2[1]: started pid") == 2
 

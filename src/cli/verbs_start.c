@@ -166,7 +166,8 @@ start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 	/* The environment the apps share goes once per request, not once per
 	 * app: with 1000 apps that was 2.5 MB to write and for the daemon to
 	 * parse. */
-	json_t *base = x->conn.env_base ? envshare_base(json_array_get(apps, 0)) : NULL, *sent = json_array();
+	json_t *base = x->conn.env_base ? envshare_base(json_array_get(apps, 0)) : NULL;
+	json_t *sent = json_array();
 	json_array_foreach(apps, i, s)
 		json_array_append_new(sent, envshare_delta(s, base));
 	for (i = 0; i <= n; i++) {

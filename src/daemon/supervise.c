@@ -438,7 +438,8 @@ write_pid_file_now(struct inst *in, pid_t pid)
 		close(fd);
 }
 
-/* Pid files are written a batch per turn of the loop, after the request
+/* Pid files are written a batch per turn of the loop, once no process has
+ * been started for a moment (state_files_defer_ms()), after the request
  * that started their processes has its reply, as log files are created
  * (logfile.c): a new file costs an inode, and on ext4 without a journal up
  * to milliseconds each after many were deleted; a start of a thousand apps

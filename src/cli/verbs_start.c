@@ -100,20 +100,27 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t 
  * ones, 0.2 MB larger than these, for a start just as fast. */
 #define START_BATCH_BYTES (32u << 10)
 
-/* One start request for apps[from..to) (as envshare_delta() made them). */
+/* One start request for apps[from..to) (as envshare_delta() made them),
+ * with the names among them to keep stopped (stopped: a set of names, or
+ * NULL), not the whole list again in every request. */
 static json_t *
 batch_request(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *base,
     json_t *stopped, bool force)
 {
-	json_t *batch = json_array();
-	for (size_t i = from; i < to; i++)
-		json_array_append(batch, json_array_get(apps, i));
+	json_t *batch = json_array(), *keep = stopped ? json_array() : NULL;
+	for (size_t i = from; i < to; i++) {
+		json_t *app = json_array_get(apps, i);
+		json_array_append(batch, app);
+		json_t *name = json_object_get(app, "name");
+		if (keep && json_is_string(name) && json_object_get(stopped, json_string_value(name)))
+			json_array_append(keep, name);
+	}
 	json_t *req = json_pack("{s:s, s:o, s:b, s:b}", "cmd", "start", "apps", batch, "force",
 	    force, "brief", !args_has(&x->a, "json"));
 	if (base)
 		json_object_set(req, "env_base", base);
-	if (stopped)
-		json_object_set(req, "stopped", stopped);
+	if (keep)
+		json_object_set_new(req, "stopped", keep);
 	return req;
 }
 
@@ -170,6 +177,13 @@ start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 	json_t *sent = json_array();
 	json_array_foreach(apps, i, s)
 		json_array_append_new(sent, envshare_delta(s, base));
+	json_t *stopset = NULL;
+	if (stopped) {
+		stopset = json_object();
+		json_array_foreach(stopped, i, s)
+			if (json_is_string(s))
+				json_object_set(stopset, json_string_value(s), json_true());
+	}
 	for (i = 0; i <= n; i++) {
 		size_t len = 0;
 		if (i < n) {
@@ -178,7 +192,7 @@ start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 			free(text);
 		}
 		if (i > from && (i == n || bytes + len > START_BATCH_BYTES)) {
-			json_t *req = batch_request(x, sent, from, i, base, stopped, force);
+			json_t *req = batch_request(x, sent, from, i, base, stopset, force);
 			ids[nsent] = conn_send(&x->conn, req);
 			json_decref(req);
 			/* The daemon is gone: the first reply wait says so, once. */
@@ -196,6 +210,7 @@ start_apps(struct ctx *x, json_t *apps, json_t *stopped)
 		ok &= batch_reply(x, ids[b], procs, failed);
 	free(ids);
 	json_decref(sent);
+	json_decref(stopset);
 	json_decref(base);
 	if (!ok && json_array_size(procs) == 0) {
 		json_decref(procs);

@@ -161,7 +161,6 @@ json_is_whole(const json_t *v, int64_t *out)
 	return false;
 }
 
-/* Parse one field into s; NULL on success, else a message. */
 char *
 spec_env_check(const char *what, const json_t *v, bool removals)
 {
@@ -180,6 +179,7 @@ spec_env_check(const char *what, const json_t *v, bool removals)
 	return NULL;
 }
 
+/* Parse one field into s; NULL on success, else a message. */
 static char *
 parse_field(struct spec *s, const struct field *f, const json_t *v)
 {
@@ -533,7 +533,7 @@ spec_env_over(struct spec *s, json_t *base, const json_t *delta, char **err)
 	json_decref(s->env_delta);
 	s->env = NULL;
 	s->env_base = json_incref(base);
-	s->env_delta = json_object_size(delta) ? json_deep_copy(delta) : NULL;
+	s->env_delta = json_object_size(delta) ? json_copy((json_t *)delta) : NULL;
 	return 0;
 }
 

@@ -287,10 +287,11 @@ keep_put(enum keep_kind kind, uint64_t id, json_t *rec, const int *fds, unsigned
 	send_json(KEEP_PUT, KEEP_KEY(kind, id), rec, fds, nfds);
 }
 
-/* The record written as text in `record` (emptied here): the records that change
- * with every state (instances, processes) skip a jansson tree and its
- * dump, most of what stopping a thousand apps cost this file. */
-static struct sbuf record = SBUF_INIT;   /* the one being written */
+/* The record being written, as text: the records that change with every
+ * state (instances, processes) skip a jansson tree and its dump, most of
+ * what stopping a thousand apps cost this file. put_text() sends it and
+ * empties it. */
+static struct sbuf record = SBUF_INIT;
 
 static void
 put_text(enum keep_op op, uint64_t key, const int *fds, unsigned nfds)

@@ -173,11 +173,16 @@ share_env(struct spec *spec)
 {
 	if (!spec->env) {
 		/* Sent as a base and a delta (table_env_shared): the base joins
-		 * the pool unless it is in it, or another has its key. */
+		 * the pool unless it is in it, or another has its key. The apps
+		 * of one request have the same base: hashed for the first. */
 		json_t *base = spec->env_base;
-		uint64_t h = base ? env_hash_except(base, NULL) : 0;
-		if (base && !idmap_get(&D->env_pool, h))
+		if (!base || base == D->env_last)
+			return;
+		uint64_t h = env_hash_except(base, NULL);
+		if (!idmap_get(&D->env_pool, h))
 			idmap_put(&D->env_pool, h, json_incref(base));
+		if (idmap_get(&D->env_pool, h) == base)
+			D->env_last = base;
 		return;
 	}
 	const json_t *own = json_object_size(spec->app_env) ? spec->app_env : NULL;

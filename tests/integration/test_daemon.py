@@ -359,6 +359,73 @@ def test_start_sends_the_shared_environment_once(corral, raw):
     assert corral.procs("x") == []
 
 
+class FakeDaemon(threading.Thread):
+    """A socket that answers the CLI as a daemon would, with or without the
+    env_base feature, and keeps the start requests it got."""
+
+    def __init__(self, home, features):
+        super().__init__(daemon=True)
+        self.features, self.starts = features, []
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(os.path.join(home, "corral.sock"))
+        self.srv.listen(8)
+        self.srv.settimeout(30 * SLOW)
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as lines:
+                for line in lines:
+                    req = json.loads(line)
+                    reply = {"id": req.get("id"), "ok": True, "procs": []}
+                    if req["cmd"] == "hello":
+                        reply.update(v=1, version="fake", pid=os.getpid(),
+                                     features=self.features)
+                    elif req["cmd"] == "start":
+                        self.starts.append(req)
+                    conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def close(self):
+        self.srv.close()
+
+
+@pytest.mark.parametrize("features", [["env_base"], []])
+def test_the_cli_sends_the_shared_environment_once_when_the_daemon_takes_it(tmp_path,
+                                                                            features):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    fake = FakeDaemon(str(home), features)
+    fake.start()
+    try:
+        apps = [{"name": f"a{i}", "script": "/bin/sleep", "args": "100",
+                 "interpreter": "none", **({"env": {"OWN": str(i)}} if i % 2 else {})}
+                for i in range(400)]
+        eco = write(str(tmp_path / "eco.json"), json.dumps({"apps": apps}))
+        env = {**os.environ, "CORRAL_HOME": str(home), "SHARED": "s" * 200}
+        r = subprocess.run([CORRAL, "start", eco], env=env, capture_output=True, text=True,
+                           timeout=60 * SLOW)
+        assert r.returncode == 0, r.stderr
+    finally:
+        fake.close()
+    sent = [a for req in fake.starts for a in req["apps"]]
+    assert [a["name"] for a in sent] == [f"a{i}" for i in range(400)]
+    assert len(fake.starts) > 1   # several requests, each with its base
+    for req in fake.starts:
+        if features:
+            assert req["env_base"]["SHARED"] == "s" * 200 and "OWN" not in req["env_base"]
+            assert all("env" not in a for a in req["apps"])
+            assert {a["name"]: a["env_delta"] for a in req["apps"]} == \
+                {a["name"]: ({"OWN": a["name"][1:]} if int(a["name"][1:]) % 2 else {})
+                 for a in req["apps"]}
+        else:
+            # An older daemon gets every environment whole.
+            assert "env_base" not in req
+            assert all(a["env"]["SHARED"] == "s" * 200 for a in req["apps"])
+
+
 @pytest.mark.parametrize("garbage,code", [
     (b"hello world\n", "bad_json"),
     (b"[1,2,3]\n", "bad_request"),

@@ -42,7 +42,14 @@
 #define DRAIN_MAX_MS 3000
 #define MAX_TIMEOUT_MS (10 * 60 * 1000)
 
-enum item_state { IT_FAILED, IT_DRAINING, IT_SENT, IT_PERF_STOPPING, IT_DONE };
+enum item_state {
+	IT_FAILED,
+	IT_DRAINING,
+	IT_SENT,
+	IT_PERF_STARTING,   /* perf runs, and has not said it records yet */
+	IT_PERF_STOPPING,
+	IT_DONE,
+};
 
 struct item {
 	enum item_state state;
@@ -55,17 +62,27 @@ struct item {
 	int64_t seq;
 	int64_t bytes;
 	bool held;          /* its traffic is held (a heap dump) */
-	struct perfrun *perf; /* IT_PERF_STOPPING: the recording that ends */
+	struct perfrun *perf; /* IT_PERF_STARTING or _STOPPING: its recording */
 };
 
 /* A perf recording of a program without the agent, between profile start
  * and stop: `perf record ... -- sleep 3600`, the daemon's child (reaped by
- * the SIGCHLD path: EV_REAPED), at most an hour. */
+ * the SIGCHLD path: EV_REAPED), at most an hour.
+ *
+ * perf takes a while to set up before it samples: a quarter of a second
+ * here, seconds on a loaded machine, and `profile --duration 1s` then
+ * recorded nothing. So it starts with its events off (-D -1) and a control
+ * pipe (--control): the daemon asks it to enable them, and `profile start`
+ * answers once perf acknowledged, when it really records. */
 struct perfrun {
 	uint64_t inst_uid;
 	pid_t pid;
 	char *path;         /* <...>.perf.data */
 	char *log;          /* its stderr, for the message when it fails */
+	int ctl;            /* perf's control pipe (write end), or -1 */
+	int ack;            /* its acknowledgements (read end), or -1 */
+	struct io ack_io;
+	bool recording;     /* perf acknowledged "enable" */
 	bool exited;
 	int wstatus;
 	bool abandoned;     /* a stop gave up on it: freed when reaped */
@@ -206,10 +223,38 @@ perf_free(struct perfrun *run)
 			break;
 		}
 	}
+	if (run->ack >= 0) {
+		io_del(D->loop, &run->ack_io);
+		close(run->ack);
+	}
+	if (run->ctl >= 0)
+		close(run->ctl);
 	unlink(run->log);
 	free(run->path);
 	free(run->log);
-	free(run);
+	loop_defer_free(D->loop, run, free);
+}
+
+/* perf wrote on its acknowledgement pipe: "ack" once it enabled its events,
+ * or end of file if it died first (EV_REAPED says so). */
+static void
+on_perf_ack(struct loop *l, struct io *io, uint32_t events, void *arg)
+{
+	struct perfrun *run = arg;
+	char buf[64];
+	ssize_t n = read(run->ack, buf, sizeof(buf) - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		buf[n] = '\0';
+		if (!strstr(buf, "ack"))
+			return;
+		run->recording = true;
+	}
+	io_del(l, io);
+	close(run->ack);
+	run->ack = -1;
+	op_poke();
 }
 
 /* The last line perf wrote on its stderr (caller frees). */
@@ -268,22 +313,49 @@ perf_start(struct item *it, struct inst *in)
 	run->inst_uid = in->uid;
 	run->path = profile_path(in, it->pid, "perf.data");
 	run->log = xasprintf("%s.log", run->path);
+	run->ctl = run->ack = -1;
+	run->next = perfs;
+	perfs = run;
 	int log = open(run->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	char *argv[] = {perf, "record", "-F", "99", "-g", "-q", "-o", run->path, "-p", pids.s,
-	    "--", "sleep", "3600", NULL};
+	int ctl[2] = {-1, -1}, ack[2] = {-1, -1};
+	char *why = NULL;
+	if (log < 0 || pipe2(ctl, O_CLOEXEC) < 0 || pipe2(ack, O_CLOEXEC | O_NONBLOCK) < 0)
+		why = xstrdup(strerror(errno));
+	/* The pipe ends perf gets become its fds 3 and 4 (spawn_opts). */
+	char *argv[] = {perf, "record", "-F", "99", "-g", "-q", "-D", "-1", "--control",
+	    "fd:3,4", "-o", run->path, "-p", pids.s, "--", "sleep", "3600", NULL};
+	int pass[] = {ctl[0], ack[1]};
 	struct spawn_opts o = {.path = perf, .argv = argv, .envp = environ, .cwd = "/",
-	    .stdout_fd = -1, .stderr_fd = log, .umask = 077};
-	if (log < 0 || spawn_run(&o, &run->pid, &err) < 0) {
-		item_fail(it, "cannot run %s: %s", perf, log < 0 ? strerror(errno) : err);
-		free(err);
-		run->next = perfs;
-		perfs = run;
-		perf_free(run);
+	    .stdout_fd = -1, .stderr_fd = log, .pass_fds = pass, .npass = 2, .umask = 077};
+	if (!why)
+		spawn_run(&o, &run->pid, &why);   /* why says what failed */
+	if (why) {
+		item_fail(it, "cannot run %s: %s", perf, why);
+		free(why);
 	} else {
-		run->next = perfs;
-		perfs = run;
-		it->state = IT_DONE;
+		run->ctl = ctl[1];
+		run->ack = ack[0];
+		ctl[1] = ack[0] = -1;
+		/* perf reads it once set up, then answers on the other pipe. */
+		if (write(run->ctl, "enable\n", 7) == 7 &&
+		    io_add(D->loop, &run->ack_io, run->ack, EPOLLIN, on_perf_ack, run) == 0) {
+			it->perf = run;
+			it->state = IT_PERF_STARTING;
+		} else {
+			item_fail(it, "cannot run %s: its control pipe: %s", perf, strerror(errno));
+			kill(-run->pid, SIGKILL);
+			unlink(run->path);
+			run->abandoned = true;
+		}
 	}
+	for (int i = 0; i < 2; i++) {
+		if (ctl[i] >= 0)
+			close(ctl[i]);
+		if (ack[i] >= 0)
+			close(ack[i]);
+	}
+	if (it->state == IT_FAILED && !run->abandoned)
+		perf_free(run);
 	if (log >= 0)
 		close(log);
 	sbuf_free(&pids);
@@ -329,6 +401,34 @@ perf_ended(struct item *it)
 	}
 	it->perf = NULL;
 	perf_free(run);
+}
+
+/* A recording being set up: started once perf acknowledged, failed if perf
+ * ended first or took longer than the request's timeout. */
+static void
+perf_started(struct preq *r, struct item *it, bool expired)
+{
+	struct perfrun *run = it->perf;
+	if (run->recording) {
+		it->perf = NULL;
+		it->state = IT_DONE;
+		return;
+	}
+	/* A perf that closed the pipe is ending: its reaping says why. */
+	if (!run->exited && !expired)
+		return;
+	if (!run->exited)
+		kill(-run->pid, SIGKILL);
+	char *why = run->exited ? perf_said(run) :
+	    xasprintf("it did not start recording within %lld ms", (long long)r->timeout_ms);
+	item_fail(it, "%s (pm_id %d): perf record failed: %s", it->name, it->pm_id, why);
+	free(why);
+	unlink(run->path);
+	it->perf = NULL;
+	if (run->exited)
+		perf_free(run);
+	else
+		run->abandoned = true;
 }
 
 /* Check an instance and set its item up; the path comes later for a dump. */
@@ -417,6 +517,8 @@ check(struct op *op)
 			else
 				draining = true;
 		}
+		if (it->state == IT_PERF_STARTING)
+			perf_started(r, it, expired);
 		if (it->state == IT_PERF_STOPPING && it->perf->exited) {
 			perf_ended(it);
 		} else if (it->state == IT_PERF_STOPPING && expired) {

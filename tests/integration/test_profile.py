@@ -395,6 +395,60 @@ def test_perf_missing_is_one_line_and_leaves_nothing(corral, tmp_path):
     assert not glob.glob(os.path.join(corral.home, "profiles", "*"))
 
 
+
+def fake_perf(tmp_path, body):
+    """A directory with a `perf` that runs this shell body."""
+    d = tmp_path / "fakebin"
+    d.mkdir(exist_ok=True)
+    write(str(d / "perf"), "#!/bin/sh\n" + body)
+    os.chmod(d / "perf", 0o755)
+    return f"{d}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+
+
+def test_profile_start_answers_once_perf_records(corral, tmp_path):
+    # A perf that takes a second and a half to set up: `profile start`
+    # answers only after it acknowledged the "enable" on its control pipe.
+    path = fake_perf(tmp_path, """
+case " $* " in *" -D -1 --control fd:3,4 "*) ;; *) echo "perf: no control pipe" >&2; exit 2;; esac
+sleep 1.5
+read cmd <&3
+[ "$cmd" = enable ] || exit 3
+echo recording > "$CORRAL_HOME/fake-perf-enabled"
+echo ack >&4
+echo $$ > "$CORRAL_HOME/perf.pid"
+exec sleep 3600
+""")
+    corral.ok("kill")
+    corral.ok("ping", env={"PATH": path})
+    native_app(corral, tmp_path)
+    marker = os.path.join(corral.home, "fake-perf-enabled")
+    assert "cpu profile started" in corral.ok("profile", "start", "hot")
+    assert os.path.exists(marker)
+    pid = int(open(os.path.join(corral.home, "perf.pid")).read())
+    corral.ok("kill")
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="perf killed with the daemon")
+
+
+def test_a_perf_that_fails_or_never_records_is_one_line(corral, tmp_path):
+    path = fake_perf(tmp_path, """
+if [ -e "$CORRAL_HOME/hang" ]; then echo $$ > "$CORRAL_HOME/perf.pid"; exec sleep 3600; fi
+echo "perf: cannot attach here" >&2; exit 2
+""")
+    corral.ok("kill")
+    corral.ok("ping", env={"PATH": path})
+    native_app(corral, tmp_path)
+    err = corral.fail("profile", "start", "hot")
+    assert "hot (pm_id 0): perf record failed" in err and "cannot attach here" in err, err
+    assert err.strip().count("\n") == 0
+    # One that never acknowledges is killed after the timeout.
+    write(os.path.join(corral.home, "hang"), "")
+    err = corral.fail("profile", "hot", "--duration", "100ms", "--timeout", "1s")
+    assert "did not start recording within 1000 ms" in err, err
+    pid = int(open(os.path.join(corral.home, "perf.pid")).read())
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the fake perf killed")
+    assert not glob.glob(os.path.join(corral.home, "profiles", "*.perf.data"))
+    assert corral.proc("hot")["status"] == "online"
+
 # ---- bad cases, and apps the agent must not disturb ----
 
 def test_profiling_a_stopped_app_fails_and_says_so(corral, tmp_path):

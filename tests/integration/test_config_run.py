@@ -444,7 +444,9 @@ def test_log_options(corral, tmp_path):
     wait_for(lambda: "hello err" in open(combined).read(), what="the combined log")
     assert "hello out" in open(combined).read()
     assert not os.path.exists(corral.log_path("dated", "error"))
+    # Written a moment after the start returns (docs/config.md, pid_file).
     pid_file = tmp_path / "run" / "dated-0.pid"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="dated's pid file")
     assert int(pid_file.read_text()) == corral.proc("dated")["pid"]
 
     jl = corral.log_path("jsonl")

@@ -4,7 +4,7 @@ release: the new version exits at start, never binds, or never says ready."""
 
 from clusterapp import answering, live_pids, start_node
 from conftest import free_port, wait_for
-from fhelpers import alive, children, edit
+from fhelpers import alive, children, edit, read_text
 from loadgen import Load
 
 
@@ -22,11 +22,13 @@ def test_reload_under_load_loses_nothing(corral, tmp_path):
     assert load.failures == [], load.failures[:5]
     new = live_pids(corral, "web")
     assert len(new) == 4 and not new & old
-    pid_files = set()
-    for pm_id in range(4):
-        with open(f"{corral.home}/pids/web-{pm_id}.pid") as f:
-            pid_files.add(int(f.read()))
-    assert pid_files == new
+    # The pid files follow a moment later (docs/config.md).
+    def pid_files():
+        try:
+            return {int(read_text(f"{corral.home}/pids/web-{i}.pid")) for i in range(4)}
+        except ValueError:
+            return None
+    wait_for(lambda: pid_files() == new, what="the new pids in the pid files")
     assert all(p["status"] == "online" for p in corral.procs("web"))
     # Every new process served during the test, and the load never paused.
     assert new <= set(load.pids), (new, load.pids)

@@ -103,12 +103,13 @@ ASAN_MAKE = $(MAKE) BUILD=build-asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined"
 
+# '+': the sub-make shares the jobserver (make -j) though $(MAKE) is in a variable.
 asan:
-	$(ASAN_MAKE) all
+	+$(ASAN_MAKE) all
 
 # The unit tests under ASan+UBSan, in build-asan/tests.
 asan-unit:
-	$(ASAN_MAKE) unit-build
+	+$(ASAN_MAKE) unit-build
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)

@@ -153,10 +153,9 @@ ensure_open(struct logfile *lf)
 	return 0;
 }
 
-/* Files not created yet, a batch per turn of the loop: a start of a
- * thousand apps returns first, and requests are served between batches. */
-#define CREATE_BATCH 32
-
+/* Files not created yet, a few per turn of the loop (as long as
+ * state_files_turn_over() allows): a start of a thousand apps returns
+ * first, and requests are served between turns. */
 static void
 create_batch(struct loop *l, struct timer *t, void *arg)
 {
@@ -167,14 +166,18 @@ create_batch(struct loop *l, struct timer *t, void *arg)
 		timer_start(l, t, later);
 		return;
 	}
+	struct files_turn turn;
+	state_files_turn_begin(&turn);
 	struct logfile *lf;
-	for (int n = 0; n < CREATE_BATCH && (lf = LIST_FIRST(&D->logfiles_uncreated)); n++) {
+	while ((lf = LIST_FIRST(&D->logfiles_uncreated)) != NULL) {
 		int rc = ensure_open(lf);
 		if (rc < 0) {
 			/* Its first line tries again (and counts the loss). */
 			dlog("cannot create log file %s: %s", lf->path, strerror(-rc));
 			uncreated_done(lf);
 		}
+		if (state_files_turn_over(&turn))
+			break;
 	}
 	if (!LIST_EMPTY(&D->logfiles_uncreated))
 		timer_start(l, t, 0);

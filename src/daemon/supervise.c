@@ -438,16 +438,16 @@ write_pid_file_now(struct inst *in, pid_t pid)
 		close(fd);
 }
 
-/* Pid files are written a batch per turn of the loop, once no process has
- * been started for a moment (state_files_defer_ms()), after the request
- * that started their processes has its reply, as log files are created
+/* Pid files are written a few per turn of the loop (as long as
+ * state_files_turn_over() allows), once no process has been started for a
+ * moment (state_files_defer_ms()), after the request that started their
+ * processes has its reply, as log files are created
  * (logfile.c): a new file costs an inode, and on ext4 without a journal up
  * to milliseconds each after many were deleted; a start of a thousand apps
  * returns once they run. Instances by uid: one deleted meanwhile is
  * skipped. The removals (pidfiles.c) asked before an instance's write are
  * done first: a stop's removal, or a deleted instance's of the same path,
  * must not delete the new file. */
-#define PID_FILE_BATCH 32
 static struct {
 	uint64_t *uids;
 	size_t n, cap, done;
@@ -474,8 +474,10 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 		timer_start(l, t, later);
 		return;
 	}
-	size_t end = pid_files.done + PID_FILE_BATCH;
-	for (; pid_files.done < pid_files.n && pid_files.done < end; pid_files.done++) {
+	struct files_turn turn;
+	state_files_turn_begin(&turn);
+	bool over = false;
+	for (; pid_files.done < pid_files.n && !over; pid_files.done++) {
 		struct inst *in = inst_by_uid(pid_files.uids[pid_files.done]);
 		if (!in || !in->pid_pending)
 			continue;
@@ -487,8 +489,10 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 		}
 		in->pid_pending = false;
 		/* Still running: the pid of now (a restart may have replaced it). */
-		if (in->proc && !in->proc->exited && !inst_state_idle(in->state))
+		if (in->proc && !in->proc->exited && !inst_state_idle(in->state)) {
 			write_pid_file_now(in, in->proc->pid);
+			over = state_files_turn_over(&turn);
+		}
 	}
 	if (pid_files.done < pid_files.n) {
 		timer_start(l, t, 0);

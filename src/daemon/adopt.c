@@ -62,16 +62,19 @@ take_fd(struct keep_item *it, unsigned i)
 }
 
 static void
-adopt_app(struct keep_item *it)
+adopt_app(const struct idmap *envs, struct keep_item *it)
 {
 	struct spec spec;
 	char *err = NULL;
-	if (spec_from_json(json_object_get(it->rec, "spec"), &spec, &err) < 0) {
+	json_t *whole = keep_app_spec(envs, it->rec, &err);
+	if (!whole || spec_from_json(whole, &spec, &err) < 0) {
 		dlog("adopt: app %llu: its spec cannot be read (%s); its processes are stopped",
 		    (unsigned long long)KEEP_ID(it->key), err);
 		free(err);
+		json_decref(whole);
 		return;
 	}
+	json_decref(whole);
 	struct app *a = app_restore(&spec, (uint64_t)jint(it->rec, "id", 0));
 	/* cron_restart and watch go on as before. */
 	if (a)
@@ -278,12 +281,15 @@ adopt_from_keeper(struct keep_items *items)
 	size_t n = items->n, napps = 0, nprocs = 0;
 	struct keep_item **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
 	struct keep_item *file_notify = NULL, *abstract_notify = NULL;
+	struct idmap envs = IDMAP_INIT;
+	keep_env_index(items, &envs);
 	for (size_t i = 0; i < n; i++) {
 		if (KEEP_KIND(items->v[i].key) == KK_APP) {
-			adopt_app(&items->v[i]);
+			adopt_app(&envs, &items->v[i]);
 			napps++;
 		}
 	}
+	idmap_free(&envs);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (KEEP_KIND(items->v[i].key) == KK_INST)

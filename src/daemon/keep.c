@@ -308,10 +308,140 @@ keep_del(enum keep_kind kind, uint64_t id)
 
 /* ---- records ---- */
 
+/* An environment base the keeper holds once for every app record that
+ * names it: with a thousand apps started from one shell, their records
+ * held a thousand copies of the same variables (2.5 MB in the keeper,
+ * built and sent by the daemon for each app). By base (the pool's object,
+ * referenced here so that its address stays its own) and by id. */
+struct keep_env {
+	json_t *base;
+	uint64_t id;
+	size_t users;             /* app records that name it */
+};
+
+static struct idmap envs_by_base;
+static uint64_t last_env_id;
+
+static uint64_t
+base_key(const json_t *base)
+{
+	return (uint64_t)(uintptr_t)base;
+}
+
+/* The keeper's item for base, sent when it is new. */
+static struct keep_env *
+env_hold(json_t *base)
+{
+	struct keep_env *e = idmap_get(&envs_by_base, base_key(base));
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		e->base = json_incref(base);
+		e->id = ++last_env_id;
+		idmap_put(&envs_by_base, base_key(base), e);
+		keep_put(KK_ENV, e->id, json_pack("{s:O}", "env", base), NULL, 0);
+	}
+	e->users++;
+	return e;
+}
+
+static void
+env_forget(struct keep_env *e)
+{
+	idmap_del(&envs_by_base, base_key(e->base));
+	json_decref(e->base);
+	free(e);
+}
+
+/* An app record no longer names e: the item goes with its last user. */
+static void
+env_release(struct keep_env *e)
+{
+	if (!e || --e->users > 0)
+		return;
+	keep_del(KK_ENV, e->id);
+	env_forget(e);
+}
+
+/* A new generation of items (a new keeper): every base is sent again. */
+static void
+env_forget_all(void)
+{
+	struct app *a;
+	TAILQ_FOREACH(a, &D->apps, link)
+		a->keep_env = NULL;
+	for (size_t i = 0; i < envs_by_base.cap; i++)
+		if (envs_by_base.v[i].value) {
+			struct keep_env *e = envs_by_base.v[i].value;
+			json_decref(e->base);
+			free(e);
+		}
+	idmap_free(&envs_by_base);
+}
+
+/* The app's record: its spec, with either its whole environment or, when
+ * it is kept as a shared base and a delta (table.c), the base's id ("env")
+ * and the delta and the app's own variables in the spec. */
 static json_t *
 app_record(struct app *a)
 {
-	return json_pack("{s:I, s:o}", "id", (json_int_t)a->id, "spec", spec_to_json(&a->spec, true));
+	const struct spec *s = &a->spec;
+	if (!a->keep_env)
+		return json_pack("{s:I, s:o}", "id", (json_int_t)a->id, "spec", spec_to_json(s, true));
+	json_t *spec = spec_to_json(s, false);
+	if (s->env_delta)
+		json_object_set(spec, "env_delta", s->env_delta);
+	if (s->app_env)
+		json_object_set(spec, "app_env", s->app_env);
+	return json_pack("{s:I, s:o, s:I}", "id", (json_int_t)a->id, "spec", spec, "env",
+	    (json_int_t)a->keep_env->id);
+}
+
+/* Send the app's record, holding the base it names first and letting go
+ * of the one its last record named. */
+static void
+put_app(struct app *a)
+{
+	struct keep_env *was = a->keep_env;
+	a->keep_env = !a->spec.env && a->spec.env_base ? env_hold(a->spec.env_base) : NULL;
+	env_release(was);
+	keep_put(KK_APP, a->id, app_record(a), NULL, 0);
+}
+
+void
+keep_env_index(const struct keep_items *items, struct idmap *envs)
+{
+	for (size_t i = 0; i < items->n; i++) {
+		const struct keep_item *it = &items->v[i];
+		json_t *env = json_object_get(it->rec, "env");
+		if (KEEP_KIND(it->key) == KK_ENV && json_is_object(env))
+			idmap_put(envs, KEEP_ID(it->key), env);
+	}
+}
+
+json_t *
+keep_app_spec(const struct idmap *envs, const json_t *rec, char **err)
+{
+	json_t *spec = json_object_get(rec, "spec");
+	json_t *ref = json_object_get(rec, "env");
+	if (!json_is_object(spec)) {
+		*err = xstrdup("no spec in its record");
+		return NULL;
+	}
+	if (!ref)
+		return json_incref(spec);
+	json_t *base = json_is_integer(ref) ? idmap_get(envs, (uint64_t)json_integer_value(ref)) :
+	    NULL;
+	if (!base) {
+		*err = xasprintf("the environment it names (%s) is not among the items",
+		    json_is_integer(ref) ? "its id is unknown" : "not an id");
+		return NULL;
+	}
+	json_t *whole = json_copy(spec);
+	json_t *delta = json_object_get(spec, "env_delta");
+	json_object_set_new(whole, "env", spec_env_apply(base, json_is_object(delta) ? delta :
+	    NULL));
+	json_object_del(whole, "env_delta");
+	return whole;
 }
 
 /* The instance's record, appended to b. */
@@ -556,6 +686,8 @@ keep_on_event(const struct event *ev, void *arg)
 	case EV_APP_REMOVE:
 		ev->app->keep_dirty = false;
 		keep_del(KK_APP, ev->app->id);
+		env_release(ev->app->keep_env);
+		ev->app->keep_env = NULL;
 		break;
 	default:
 		break;
@@ -581,7 +713,7 @@ keep_flush(struct loop *l, void *arg)
 		state_step();
 		if (a && a->keep_dirty) {
 			a->keep_dirty = false;
-			keep_put(KK_APP, a->id, app_record(a), NULL, 0);
+			put_app(a);
 		}
 	}
 	if (k->last_next_pm_id != D->next_pm_id)
@@ -613,17 +745,26 @@ static void
 put_all(bool for_keeper)
 {
 	struct keep *k = D->keep;
+	struct app *a;
 	if (for_keeper) {
 		put_meta(k);
 		dirty_clear();
-	}
-	else
-		keep_put(KK_META, 0, json_pack("{s:i}", "next_pm_id", D->next_pm_id), NULL, 0);
-	struct app *a;
-	TAILQ_FOREACH(a, &D->apps, link) {
-		if (for_keeper)
+		env_forget_all();
+		TAILQ_FOREACH(a, &D->apps, link) {
 			a->keep_dirty = false;
-		keep_put(KK_APP, a->id, app_record(a), NULL, 0);
+			put_app(a);
+		}
+	} else {
+		/* A copy of what the keeper holds: the bases its app records
+		 * name, then those records as they are. */
+		keep_put(KK_META, 0, json_pack("{s:i}", "next_pm_id", D->next_pm_id), NULL, 0);
+		for (size_t i = 0; i < envs_by_base.cap; i++) {
+			struct keep_env *e = envs_by_base.v[i].value;
+			if (e)
+				keep_put(KK_ENV, e->id, json_pack("{s:O}", "env", e->base), NULL, 0);
+		}
+		TAILQ_FOREACH(a, &D->apps, link)
+			keep_put(KK_APP, a->id, app_record(a), NULL, 0);
 	}
 	struct inst *in;
 	TAILQ_FOREACH(in, &D->insts, link) {
@@ -657,6 +798,9 @@ keep_dump(int fd)
 	struct keep *k = D->keep;
 	if (!k)
 		return -ENOTCONN;
+	/* What is marked goes to the keeper first: the app records then name
+	 * the bases their specs have now. */
+	keep_flush(D->loop, NULL);
 	k->dump_fd = fd;
 	k->dump_rc = 0;
 	put_all(false);

@@ -8,8 +8,12 @@
  * instances: everything the next daemon needs to take over (adopt.c). This
  * module keeps those items current:
  *
- *   app     KK_APP  app id      its spec, environment included (sent when
- *                               it is created or its spec changes)
+ *   app     KK_APP  app id      its spec (sent when it is created or its
+ *                               spec changes): its environment whole, or
+ *                               as the id of a KK_ENV item and a delta
+ *   env     KK_ENV  env id      an environment base many apps share (the
+ *                               daemon's pool, table.c), sent once while
+ *                               some app record names it
  *   inst    KK_INST uid         state and counters (after each change)
  *   proc    KK_PROC serial      pid, state, role; pidfd, broker, Node IPC
  *   pipe    KK_PIPE pipe id     an output pipe's read end (logpipe.c)
@@ -33,6 +37,7 @@
 #include <sys/types.h>
 
 #include "cluster/cluster.h"
+#include "common/idmap.h"
 #include "common/keepproto.h"
 #include "ev/loop.h"
 
@@ -49,7 +54,9 @@ enum keep_kind {
 	KK_PIPE,
 	KK_SOCK,
 	KK_NOTIFY,
+	KK_ENV,
 };
+#define KK_LAST KK_ENV
 
 #define KEEP_ID_BITS 56
 #define KEEP_KEY(kind, id) (((uint64_t)(kind) << KEEP_ID_BITS) | \
@@ -73,6 +80,15 @@ struct keep_items {
 
 /* Close the descriptors nobody took and free the records. */
 void keep_items_free(struct keep_items *items);
+
+/* The KK_ENV items' environments by id, in envs (borrowed from items;
+ * idmap_free() it). */
+void keep_env_index(const struct keep_items *items, struct idmap *envs);
+/* The spec of a KK_APP record with its whole environment (a new object),
+ * whichever form the record has; NULL with *err when the environment it
+ * names is not in envs (keep_env_index()). For adoption and for `corral
+ * update`'s check. */
+json_t *keep_app_spec(const struct idmap *envs, const json_t *rec, char **err);
 
 /*
  * At start-up, with the pid lock held and before anything else is set up:

@@ -70,6 +70,8 @@ struct app {
 	char *spec_text;              /* spec as compact JSON without env, cached for
 	                               * listings; NULL after app_spec_changed() */
 	bool keep_dirty;              /* its record is to be sent to the keeper */
+	struct keep_env *keep_env;    /* the environment its keeper record names
+	                               * (keep.c), NULL if its own is in it */
 	/* Counters for `corral web`'s metrics (docs/web.md): bytes written
 	 * to its logs per stream (0 out, 1 err), rolling reloads by outcome. */
 	uint64_t log_bytes[2];

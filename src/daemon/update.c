@@ -350,13 +350,14 @@ update_daemon(struct client *c, json_t *id)
 static char *
 check_items(const struct keep_items *items, char **summary)
 {
-	size_t counts[KK_NOTIFY + 1] = {0};
-	struct idmap apps = IDMAP_INIT;
+	size_t counts[KK_LAST + 1] = {0};
+	struct idmap apps = IDMAP_INIT, envs = IDMAP_INIT;
 	char *why = NULL;
+	keep_env_index(items, &envs);
 	for (size_t i = 0; i < items->n && !why; i++) {
 		const struct keep_item *it = &items->v[i];
 		int kind = KEEP_KIND(it->key);
-		if (kind < KK_META || kind > KK_NOTIFY) {
+		if (kind < KK_META || kind > KK_LAST) {
 			why = xasprintf("an item of a kind this binary does not know (%d)", kind);
 			break;
 		}
@@ -364,12 +365,15 @@ check_items(const struct keep_items *items, char **summary)
 		if (kind == KK_APP) {
 			struct spec spec;
 			char *e = NULL;
-			if (spec_from_json(json_object_get(it->rec, "spec"), &spec, &e) < 0) {
+			json_t *whole = keep_app_spec(&envs, it->rec, &e);
+			if (!whole || spec_from_json(whole, &spec, &e) < 0) {
 				why = xasprintf("app %llu: its spec cannot be read: %s",
 				    (unsigned long long)KEEP_ID(it->key), e);
 				free(e);
+				json_decref(whole);
 				break;
 			}
+			json_decref(whole);
 			spec_free(&spec);
 			idmap_put(&apps, KEEP_ID(it->key), (void *)1);
 		}
@@ -395,6 +399,7 @@ check_items(const struct keep_items *items, char **summary)
 		}
 	}
 	idmap_free(&apps);
+	idmap_free(&envs);
 	if (!why)
 		*summary = xasprintf("%zu apps, %zu instances, %zu processes, %zu output pipes, "
 		    "%zu listening sockets", counts[KK_APP], counts[KK_INST], counts[KK_PROC],

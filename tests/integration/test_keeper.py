@@ -6,6 +6,7 @@ over: the apps keep serving and logging, the new daemon lists them with
 their pids and manages them. Without the keeper (both killed) the new
 daemon finds the orphans, says so, refuses to start duplicates next to
 them, and `delete`/`kill` stop them. Each test prints its figures."""
+import json
 import os
 import signal
 import time
@@ -416,3 +417,63 @@ def test_the_node_channel_is_adopted(corral, tmp_path):
     corral.ok("stop", "n")
     assert not alive(pid)
     assert f"pid {pid} shutting down (message)" in open(corral.log_path("n")).read()
+
+
+def environ_of(pid):
+    def read():
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    wait_for(read, what=f"pid {pid}'s environment")
+    return dict(e.split(b"=", 1) for e in read().split(b"\0") if b"=" in e)
+
+
+def test_the_shared_environment_survives_the_daemon(corral, tmp_path):
+    """The keeper holds the environment apps share once, and each app's record
+    names it: after the daemon's death, restarted processes still get their
+    whole environment, the shared part, each app's own and its removals."""
+    sleeper = {"script": "/bin/sleep", "args": ["300"], "interpreter": "none"}
+    cfg = {"apps": [{**sleeper, "name": f"e{i}", "env": {"OWN": f"own-{i}"}} for i in range(4)]
+           + [{**sleeper, "name": "filtered", "filter_env": ["SHARED_SECRET"]}]}
+    path = tmp_path / "eco.json"
+    path.write_text(json.dumps(cfg))
+    shared = {"SHARED_MARK": "one-for-all", "SHARED_SECRET": "s3"}
+    corral.ok("start", str(path), env=shared)
+    corral.wait_status("filtered", "online")
+    for _ in range(2):      # twice: the second daemon's records too
+        daemon = corral.daemon_pid()
+        os.kill(daemon, signal.SIGKILL)
+        new_daemon(corral, daemon)
+    corral.ok("restart", "all")
+    for i in range(4):
+        env = environ_of(corral.proc(f"e{i}")["pid"])
+        assert env[b"SHARED_MARK"] == b"one-for-all" and env[b"OWN"] == f"own-{i}".encode()
+        assert env[b"SHARED_SECRET"] == b"s3"
+    env = environ_of(corral.proc("filtered")["pid"])
+    assert env[b"SHARED_MARK"] == b"one-for-all" and b"SHARED_SECRET" not in env
+    assert b"OWN" not in env
+    assert "cannot be read" not in corral.daemon_log()
+
+
+def rss_anon_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(ln for ln in f if ln.startswith("RssAnon:")).split()[1])
+
+
+def test_the_keeper_holds_a_shared_environment_once(corral, tmp_path):
+    """200 apps started from one shell with 20 kB of environment: the keeper
+    holds those variables once, not once per app's record (4 MB)."""
+    corral.ok("ping")
+    keeper = keeper_pid(corral)
+    before = rss_anon_kb(keeper)
+    cfg = {"apps": [{"name": f"b{i}", "script": "/bin/sleep", "args": ["300"],
+                     "interpreter": "none"} for i in range(200)]}
+    path = tmp_path / "eco.json"
+    path.write_text(json.dumps(cfg))
+    corral.ok("start", str(path), env={"BIG_SHARED": "x" * 20000})
+    wait_for(lambda: len([p for p in corral.jlist() if p["status"] == "online"]) == 200,
+             what="200 apps online")
+    corral.ok("ping")       # the records are sent by now
+    grown = rss_anon_kb(keeper) - before
+    print(f"keeper RssAnon grew by {grown} kB for 200 apps with 20 kB of shared environment")
+    assert grown < 2000, grown
+    corral.ok("delete", "all")

@@ -1240,6 +1240,7 @@ keep_close(void)
 	queue_clear(k);
 	free(k);
 	D->keep = NULL;
+	env_forget_all();
 }
 
 pid_t

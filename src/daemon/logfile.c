@@ -27,6 +27,50 @@
 #define NOTE_RETRY_MS 1000
 
 static void on_note_retry(struct loop *l, struct timer *t, void *arg);
+static void on_rotate_timer(struct loop *l, struct timer *t, void *arg);
+static void on_global_schedule(struct loop *l, struct timer *t, void *arg);
+
+/* The rotation settings of a file that has none of its own: the global
+ * ones (logrotate.h), and the global schedule, which one timer keeps for
+ * every such file (a thousand apps had two thousand timers due at the
+ * same second). */
+static struct rotset global_set = {.max_size = -1, .retain = -1, .compress = -1};
+static struct timer global_schedule;
+
+static const struct rotset *
+rotset_of(const struct logfile *lf)
+{
+	return lf->rot ? &lf->rot->set : &global_set;
+}
+
+/* The file's own rotation part, made when it first needs one. */
+static struct rotset *
+own_rotset(struct logfile *lf)
+{
+	if (!lf->rot) {
+		lf->rot = xcalloc(1, sizeof(*lf->rot));
+		rotset_init(&lf->rot->set);
+		timer_init(&lf->rot->timer, on_rotate_timer, lf);
+	}
+	return &lf->rot->set;
+}
+
+/* Does lf follow the global schedule (no interval of its own)? */
+static bool
+global_schedule_of(const struct logfile *lf)
+{
+	return !lf->rot || !lf->rot->set.interval;
+}
+
+static struct logfile_loss *
+loss_of(struct logfile *lf)
+{
+	if (!lf->loss) {
+		lf->loss = xcalloc(1, sizeof(*lf->loss));
+		timer_init(&lf->loss->note_retry, on_note_retry, lf);
+	}
+	return lf->loss;
+}
 
 /* fd, the log file at path just opened, if it is one we write to: fd,
  * or -EINVAL (fd closed). */
@@ -183,16 +227,27 @@ create_batch(struct loop *l, struct timer *t, void *arg)
 		timer_start(l, t, 0);
 }
 
-static void on_rotate_timer(struct loop *l, struct timer *t, void *arg);
-
+/* Arm the file's own schedule, if it has an interval of its own. */
 static void
 arm_schedule(struct logfile *lf)
 {
-	if (timer_armed(&lf->rotate_timer))
-		timer_stop(D->loop, &lf->rotate_timer);
-	int64_t ms = lf->regular ? logrotate_next_ms(&lf->rot) : -1;
+	if (!lf->rot)
+		return;
+	if (timer_armed(&lf->rot->timer))
+		timer_stop(D->loop, &lf->rot->timer);
+	int64_t ms = lf->regular && !global_schedule_of(lf) ? logrotate_next_ms(&lf->rot->set) : -1;
 	if (ms >= 0)
-		timer_start(D->loop, &lf->rotate_timer, ms);
+		timer_start(D->loop, &lf->rot->timer, ms);
+}
+
+static void
+arm_global_schedule(void)
+{
+	if (timer_armed(&global_schedule))
+		timer_stop(D->loop, &global_schedule);
+	int64_t ms = logrotate_next_ms(&global_set);
+	if (ms >= 0)
+		timer_start(D->loop, &global_schedule, ms);
 }
 
 struct logfile *
@@ -221,10 +276,10 @@ logfile_get(const char *path, char **err)
 	lf->refs = 1;
 	lf->regular = S_ISREG(st.st_mode);
 	lf->size = st.st_size;
-	timer_init(&lf->note_retry, on_note_retry, lf);
-	rotset_init(&lf->rot);
-	timer_init(&lf->rotate_timer, on_rotate_timer, lf);
-	arm_schedule(lf);
+	if (LIST_EMPTY(&D->logfiles)) {
+		timer_init(&global_schedule, on_global_schedule, NULL);
+		arm_global_schedule();
+	}
 	LIST_INSERT_HEAD(&D->logfiles, lf, link);
 	idmap_chain_add(&D->logfiles_by_path, h, lf, offsetof(struct logfile, path_next));
 	if (fd < 0) {
@@ -247,13 +302,19 @@ logfile_put(struct logfile *lf)
 	idmap_chain_del(&D->logfiles_by_path, idmap_hash_str(lf->path), lf,
 	    offsetof(struct logfile, path_next));
 	/* The index's memory goes with the last file (daemon exit). */
-	if (LIST_EMPTY(&D->logfiles))
+	if (LIST_EMPTY(&D->logfiles)) {
 		idmap_free(&D->logfiles_by_path);
-	if (timer_armed(&lf->note_retry))
-		timer_stop(D->loop, &lf->note_retry);
-	if (timer_armed(&lf->rotate_timer))
-		timer_stop(D->loop, &lf->rotate_timer);
-	rotset_free(&lf->rot);
+		timer_stop(D->loop, &global_schedule);
+	}
+	if (lf->loss) {
+		timer_stop(D->loop, &lf->loss->note_retry);
+		free(lf->loss);
+	}
+	if (lf->rot) {
+		timer_stop(D->loop, &lf->rot->timer);
+		rotset_free(&lf->rot->set);
+		free(lf->rot);
+	}
 	uncreated_done(lf);
 	if (lf->fd >= 0)
 		close(lf->fd);
@@ -318,12 +379,20 @@ byte_at(const struct iovec *iov, int iovcnt, size_t off)
 static void
 count_loss(struct logfile *lf, int64_t lines, int64_t bytes)
 {
-	lf->unnoted_lines += lines;
-	lf->unnoted_bytes += bytes;
-	lf->lost_lines += lines;
-	lf->lost_bytes += bytes;
-	if (!timer_armed(&lf->note_retry))
-		timer_start(D->loop, &lf->note_retry, NOTE_RETRY_MS);
+	struct logfile_loss *l = loss_of(lf);
+	l->unnoted_lines += lines;
+	l->unnoted_bytes += bytes;
+	l->lost_lines += lines;
+	l->lost_bytes += bytes;
+	if (!timer_armed(&l->note_retry))
+		timer_start(D->loop, &l->note_retry, NOTE_RETRY_MS);
+}
+
+int64_t
+logfile_lost(const struct logfile *lf, int64_t *bytes)
+{
+	*bytes = lf->loss ? lf->loss->lost_bytes : 0;
+	return lf->loss ? lf->loss->lost_lines : 0;
 }
 
 /* What a write left out from offset `from` on is lost: one line per
@@ -347,10 +416,11 @@ lose(struct logfile *lf, const void *writer, const struct iovec *iov, int iovcnt
 	}
 	if (bytes == 0)
 		return;
-	if ((lf->unnoted_lines == 0 && lf->unnoted_bytes == 0) || lf->last_errno != err)
+	struct logfile_loss *l = loss_of(lf);
+	if ((l->unnoted_lines == 0 && l->unnoted_bytes == 0) || l->last_errno != err)
 		dlog("log file %s: write failed: %s; dropping lines until it works again",
 		    lf->path, strerror(err));
-	lf->last_errno = err;
+	l->last_errno = err;
 	if (last != '\n')
 		lf->skipping = writer;
 	count_loss(lf, lines, bytes);
@@ -387,13 +457,14 @@ skip_line_rest(struct logfile *lf, struct iovec *v, int iovcnt)
 static int
 write_note(struct logfile *lf)
 {
-	if (lf->unnoted_lines == 0 && lf->unnoted_bytes == 0)
+	struct logfile_loss *l = lf->loss;
+	if (!l || (l->unnoted_lines == 0 && l->unnoted_bytes == 0))
 		return 0;
 	char note[192];
 	int n = snprintf(note, sizeof(note), "%s[corral] %lld log line%s lost (%lld bytes): %s\n",
-	    lf->tail_open ? "\n" : "", (long long)lf->unnoted_lines,
-	    lf->unnoted_lines == 1 ? "" : "s", (long long)lf->unnoted_bytes,
-	    strerror(lf->last_errno));
+	    lf->tail_open ? "\n" : "", (long long)l->unnoted_lines,
+	    l->unnoted_lines == 1 ? "" : "s", (long long)l->unnoted_bytes,
+	    strerror(l->last_errno));
 	struct iovec v = {note, (size_t)n};
 	size_t written = 0;
 	int rc = ensure_open(lf);
@@ -405,9 +476,9 @@ write_note(struct logfile *lf)
 	if (rc < 0)
 		return rc;
 	dlog("log file %s: writing again; %lld lines (%lld bytes) were lost", lf->path,
-	    (long long)lf->unnoted_lines, (long long)lf->unnoted_bytes);
-	lf->unnoted_lines = lf->unnoted_bytes = 0;
-	timer_stop(D->loop, &lf->note_retry);
+	    (long long)l->unnoted_lines, (long long)l->unnoted_bytes);
+	l->unnoted_lines = l->unnoted_bytes = 0;
+	timer_stop(D->loop, &l->note_retry);
 	return 0;
 }
 
@@ -493,7 +564,7 @@ line_prefix(const struct iovec *v, int cnt, size_t room, bool first)
 static size_t
 before_rotation(struct logfile *lf, const struct iovec *v, int cnt, size_t total)
 {
-	int64_t limit = logrotate_max_size(&lf->rot);
+	int64_t limit = logrotate_max_size(rotset_of(lf));
 	if (lf->rotate_due && !lf->tail_open) {
 		lf->rotate_due = false;
 		logfile_rotate(lf, "logrotate:rotateInterval");
@@ -533,7 +604,7 @@ put(struct logfile *lf, const struct iovec *v, int cnt, size_t *written)
 			rc = writev_counted(lf->fd, rest, cnt, &n);
 		*written += n;
 		lf->size += (int64_t)n;
-		if (rc != -ENOSPC || !logrotate_free_space(&lf->rot, lf->path))
+		if (rc != -ENOSPC || !logrotate_free_space(own_rotset(lf), lf->path))
 			return rc;
 		cnt = iov_advance(rest, cnt, n);
 		if (cnt == 0)
@@ -581,7 +652,10 @@ void
 logfile_configure(struct logfile *lf, int64_t max_size, int64_t retain, int compress,
     const char *interval)
 {
-	rotset_configure(&lf->rot, max_size, retain, compress, interval);
+	/* Most files have no settings of their own: nothing to keep. */
+	if (!lf->rot && max_size < 0 && retain < 0 && compress < 0 && !interval)
+		return;
+	rotset_configure(own_rotset(lf), max_size, retain, compress, interval);
 	arm_schedule(lf);
 }
 
@@ -592,7 +666,7 @@ logfile_rotate(struct logfile *lf, const char *why)
 	    mono_ms() < lf->rotate_retry_mono)
 		return -EAGAIN;
 	char *moved = NULL;
-	int rc = logrotate_rename(&lf->rot, lf->path, &moved);
+	int rc = logrotate_rename(own_rotset(lf), lf->path, &moved);
 	if (rc == 0) {
 		struct stat st;
 		int fd = open_log(lf->path, &st);
@@ -609,7 +683,7 @@ logfile_rotate(struct logfile *lf, const char *why)
 			lf->size = st.st_size;
 			lf->tail_open = false;
 			dlog("rotated %s to %s (%s, %lld bytes)", lf->path, moved, why, (long long)bytes);
-			logrotate_added(&lf->rot, lf->path, moved, bytes, why);
+			logrotate_added(&lf->rot->set, lf->path, moved, bytes, why);
 		}
 	}
 	free(moved);
@@ -618,21 +692,45 @@ logfile_rotate(struct logfile *lf, const char *why)
 	return rc;
 }
 
+/* The schedule says lf rotates now: idle between lines, it does; in a
+ * line, when the line ends. */
+static void
+rotate_on_schedule(struct logfile *lf)
+{
+	if (lf->regular && lf->size > 0 &&
+	    logfile_rotate(lf, "logrotate:rotateInterval") == -EAGAIN && lf->tail_open)
+		lf->rotate_due = true;
+}
+
 static void
 on_rotate_timer(struct loop *l, struct timer *t, void *arg)
 {
 	struct logfile *lf = arg;
 	int64_t wait;
-	if (!logrotate_due(&lf->rot, &wait)) {
+	if (!logrotate_due(&lf->rot->set, &wait)) {
 		timer_start(l, t, wait);
 		return;
 	}
-	/* Idle between lines: now; in a line: when it ends. */
-	if (lf->size > 0 && logfile_rotate(lf, "logrotate:rotateInterval") == -EAGAIN &&
-	    lf->tail_open)
-		lf->rotate_due = true;
+	rotate_on_schedule(lf);
 	/* Never twice in the same second. */
-	int64_t ms = logrotate_next_ms(&lf->rot);
+	int64_t ms = logrotate_next_ms(&lf->rot->set);
+	if (ms >= 0)
+		timer_start(l, t, ms < 1000 ? 1000 : ms);
+}
+
+static void
+on_global_schedule(struct loop *l, struct timer *t, void *arg)
+{
+	int64_t wait;
+	if (!logrotate_due(&global_set, &wait)) {
+		timer_start(l, t, wait);
+		return;
+	}
+	struct logfile *lf;
+	LIST_FOREACH(lf, &D->logfiles, link)
+		if (global_schedule_of(lf))
+			rotate_on_schedule(lf);
+	int64_t ms = logrotate_next_ms(&global_set);
 	if (ms >= 0)
 		timer_start(l, t, ms < 1000 ? 1000 : ms);
 }
@@ -641,6 +739,8 @@ void
 logfile_settings_changed(void)
 {
 	struct logfile *lf;
+	if (!LIST_EMPTY(&D->logfiles))
+		arm_global_schedule();
 	LIST_FOREACH(lf, &D->logfiles, link) {
 		state_step();
 		arm_schedule(lf);

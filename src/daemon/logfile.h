@@ -44,30 +44,40 @@
 /* The most pieces one write takes (a time prefix, the line, a newline...). */
 #define LOGFILE_MAX_IOV 8
 
+/* A file's losses, from its first failed write on (most files have none). */
+struct logfile_loss {
+	/* Since the last note, and since the file was opened. */
+	int64_t unnoted_lines, unnoted_bytes;
+	int64_t lost_lines, lost_bytes;
+	int last_errno;
+	struct timer note_retry;  /* writes the note once the disk has room */
+};
+
+/* A file's own rotation settings, the files it rotated and its own
+ * schedule; files with none of these (most) follow the global settings and
+ * the global schedule without one. */
+struct logfile_rot {
+	struct rotset set;
+	struct timer timer;       /* its own interval's schedule */
+};
+
 struct logfile {
 	LIST_ENTRY(logfile) link;
 	LIST_ENTRY(logfile) uncreated_link; /* in D->logfiles_uncreated */
 	bool uncreated;           /* fd < 0, its creation is to be tried */
-	struct logfile *path_next;  /* next file whose path hashes the same */
-	char *path;
+	bool tail_open;           /* what we wrote last did not end a line */
+	bool regular;             /* a regular file (not /dev/null) */
+	bool rotate_due;          /* the schedule fired during a line */
 	int fd;
 	int refs;
+	struct logfile *path_next;  /* next file whose path hashes the same */
+	char *path;
 	const void *holder;       /* writer in the middle of a long line */
 	int64_t held_since_mono;
-	/* Losses (see above): since the last note, and since the file was
-	 * opened. */
-	int64_t unnoted_lines, unnoted_bytes;
-	int64_t lost_lines, lost_bytes;
-	int last_errno;
 	const void *skipping;     /* writer whose current line lost its head */
-	bool tail_open;           /* what we wrote last did not end a line */
-	struct timer note_retry;  /* writes the note once the disk has room */
-	/* Rotation. */
-	bool regular;             /* a regular file (not /dev/null) */
+	struct logfile_loss *loss; /* NULL until a write fails */
 	int64_t size;             /* its length, as far as we wrote it */
-	struct rotset rot;        /* its settings and rotated files */
-	struct timer rotate_timer;/* the cron schedule */
-	bool rotate_due;          /* the schedule fired during a line */
+	struct logfile_rot *rot;  /* NULL while it has nothing of its own */
 	int64_t rotate_retry_mono;/* a failed rotation is tried again then */
 };
 
@@ -86,6 +96,8 @@ void logfile_release(struct logfile *lf, const void *writer);
  * ones; see struct rotset). */
 void logfile_configure(struct logfile *lf, int64_t max_size, int64_t retain, int compress,
     const char *interval);
+/* Lines (and bytes: *bytes) lost since the file was opened. */
+int64_t logfile_lost(const struct logfile *lf, int64_t *bytes);
 /* Rotate now (at a line boundary). 0, or -errno (logged) and the file
  * goes on; -EAGAIN when there is nothing to rotate or a line is open. */
 int logfile_rotate(struct logfile *lf, const char *why);

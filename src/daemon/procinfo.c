@@ -98,9 +98,10 @@ write_logs_lost(struct jsonw *w, const struct inst *in)
 	for (size_t i = 0; i < ARRAY_LEN(files); i++) {
 		if (!files[i].lf)
 			continue;
+		int64_t bytes, lines = logfile_lost(files[i].lf, &bytes);
 		jw_object(w, files[i].key);
-		jw_int(w, "lines", files[i].lf->lost_lines);
-		jw_int(w, "bytes", files[i].lf->lost_bytes);
+		jw_int(w, "lines", lines);
+		jw_int(w, "bytes", bytes);
 		jw_end(w);
 	}
 	jw_end(w);

@@ -161,6 +161,37 @@ def test_rotate_interval_and_date_format(corral, tmp_path):
     assert not rotated(corral, "slow-error")
 
 
+
+def test_an_apps_own_interval_next_to_the_global_schedule(corral, tmp_path):
+    # One timer keeps the global schedule for every file without an interval
+    # of its own; an app with its own keeps its own, and each follows only
+    # its schedule.
+    corral.ok("set", "logrotate:max_size", "0")
+    corral.ok("set", "logrotate:rotateInterval", "0")
+    code = ("import sys, time\n"
+            "for i in range(50):\n"
+            "    print('T0 %07d ' % i + 'x' * 20, flush=True)\n"
+            "    time.sleep(0.1)\n")
+    app = write(str(tmp_path / "slow.py"), code)
+    cfg = {"apps": [{"name": "own", "script": app, "interpreter": "python3",
+                     "autorestart": False, "log_rotate_interval": "*/2 * * * * *"},
+                    {"name": "global", "script": app, "interpreter": "python3",
+                     "autorestart": False}]}
+    corral.ok("start", write(str(tmp_path / "eco.json"), json.dumps(cfg)))
+    corral.wait_status("own", "stopped", timeout=60)
+    corral.wait_status("global", "stopped", timeout=60)
+    files = rotated(corral, "own-out")
+    assert len(files) >= 2, files
+    seqs = [s for f in sorted(files) + [corral.log_path("own")]
+            for _, s in parse(read_bytes(f), f)]
+    assert seqs == list(range(50))
+    assert not rotated(corral, "global-out")
+    # The global schedule now, for the file that follows it.
+    corral.ok("set", "logrotate:rotateInterval", "*/1 * * * * *")
+    corral.ok("restart", "global")
+    corral.wait_status("global", "stopped", timeout=60)
+    assert len(rotated(corral, "global-out")) >= 2
+
 def test_settings_persist_across_daemons_and_take_aliases(corral, tmp_path):
     assert corral.ok("get", "logrotate:max_size") == "10M\n"
     corral.ok("ping")

@@ -103,6 +103,17 @@ json_t *cli_load_config(struct ctx *x, const char *file);
  * NULL) and print what happened. 0 or 1. */
 int start_send(struct ctx *x, json_t *apps, json_t *stopped);
 
+/* Where a start takes its apps from, one at a time, so that the first
+ * request goes while the later apps are still being made (resurrect reads
+ * a thousand from the dump): the next spec (a new reference; *stopped set
+ * to register it without starting it), or NULL after the last. */
+struct app_source {
+	json_t *(*next)(struct app_source *src, bool *stopped);
+};
+
+/* start_send() of the apps src gives; *n gets how many it gave. */
+int start_send_from(struct ctx *x, struct app_source *src, size_t *n);
+
 /* verbs_logs.c: --attach: follow the logs of the apps of these processes
  * until interrupted. */
 int logs_attach(struct ctx *x, json_t *procs);

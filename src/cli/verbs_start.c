@@ -100,27 +100,17 @@ say_started(struct ctx *x, json_t *apps, json_t *procs, json_t *stopped, json_t 
  * ones, 0.2 MB larger than these, for a start just as fast. */
 #define START_BATCH_BYTES (32u << 10)
 
-/* One start request for apps[from..to) (as envshare_delta() made them),
- * with the names among them to keep stopped (stopped: a set of names, or
- * NULL), not the whole list again in every request. */
+/* A start request for the apps of batch (as envshare_delta() made them),
+ * with the names among them to keep stopped (keep, or NULL). */
 static json_t *
-batch_request(struct ctx *x, json_t *apps, size_t from, size_t to, json_t *base,
-    json_t *stopped, bool force)
+batch_request(struct ctx *x, json_t *batch, json_t *base, json_t *keep, bool force)
 {
-	json_t *batch = json_array(), *keep = stopped ? json_array() : NULL;
-	for (size_t i = from; i < to; i++) {
-		json_t *app = json_array_get(apps, i);
-		json_array_append(batch, app);
-		json_t *name = json_object_get(app, "name");
-		if (keep && json_is_string(name) && json_object_get(stopped, json_string_value(name)))
-			json_array_append(keep, name);
-	}
-	json_t *req = json_pack("{s:s, s:o, s:b, s:b}", "cmd", "start", "apps", batch, "force",
+	json_t *req = json_pack("{s:s, s:O, s:b, s:b}", "cmd", "start", "apps", batch, "force",
 	    force, "brief", !args_has(&x->a, "json"));
 	if (base)
 		json_object_set(req, "env_base", base);
-	if (keep)
-		json_object_set_new(req, "stopped", keep);
+	if (keep && json_array_size(keep))
+		json_object_set(req, "stopped", keep);
 	return req;
 }
 
@@ -150,77 +140,139 @@ batch_reply(struct ctx *x, int id, json_t *procs, json_t *failed)
 	return true;
 }
 
-/* Ask the daemon to start these app specs (stopped: names to register
- * without starting, or NULL). Each app starts or fails on its own: those
- * that fail are named (and x->some_failed set), the others are in the
- * processes returned; NULL when no request got through (printed).
- *
- * The requests are all sent before their replies are read: the daemon
- * starts the apps of one while we make the next. */
-static json_t *
-start_apps(struct ctx *x, json_t *apps, json_t *stopped)
+/* The requests of one start being sent: the current batch, and the ids of
+ * those sent. */
+struct sending {
+	json_t *batch, *keep;   /* apps, and the names among them kept stopped */
+	size_t bytes;
+	bool force;             /* some app of the batch says force */
+	int *ids;
+	size_t nsent, cap;
+	bool gone;              /* the daemon went away: nothing more is sent */
+};
+
+static void
+send_batch(struct ctx *x, struct sending *sd, json_t *base)
 {
+	if (json_array_size(sd->batch) == 0 || sd->gone)
+		return;
+	json_t *req = batch_request(x, sd->batch, base, sd->keep,
+	    sd->force || args_has(&x->a, "force"));
+	if (sd->nsent == sd->cap) {
+		sd->cap = sd->cap ? sd->cap * 2 : 16;
+		sd->ids = xrealloc(sd->ids, sd->cap * sizeof(*sd->ids));
+	}
+	sd->ids[sd->nsent] = conn_send(&x->conn, req);
+	json_decref(req);
+	/* The daemon is gone: the first reply wait says so, once. */
+	sd->gone = sd->ids[sd->nsent++] < 0;
+	json_array_clear(sd->batch);
+	json_array_clear(sd->keep);
+	sd->bytes = 0;
+	sd->force = false;
+}
+
+/* Ask the daemon to start the apps src gives. Each app starts or fails on
+ * its own: those that fail are named (and x->some_failed set), the others
+ * are in the processes returned; NULL when no request got through
+ * (printed). *n: how many apps src gave.
+ *
+ * A request goes as soon as its batch is full, and the replies are read
+ * once all are sent: the daemon starts the apps of one while we make the
+ * next, and the source makes its later apps meanwhile. */
+static json_t *
+start_apps_from(struct ctx *x, struct app_source *src, size_t *n)
+{
+	*n = 0;
 	if (cli_connect(x, true) < 0)
 		return NULL;
-	bool force = args_has(&x->a, "force");
-	size_t i;
-	json_t *s;
-	json_array_foreach(apps, i, s)
-		force |= json_is_true(json_object_get(s, "force"));
+	json_t *apps = json_array(), *stopped = json_array();
 	json_t *procs = json_array(), *failed = json_object();
-	size_t n = json_array_size(apps), from = 0, bytes = 0, nsent = 0;
-	int *ids = xcalloc(n ? n : 1, sizeof(*ids));
+	struct sending sd = {.batch = json_array(), .keep = json_array()};
 	/* The environment the apps share goes once per request, not once per
 	 * app: with 1000 apps that was 2.5 MB to write and for the daemon to
-	 * parse. */
-	json_t *base = x->conn.env_base ? envshare_base(json_array_get(apps, 0)) : NULL;
-	json_t *sent = json_array();
-	json_array_foreach(apps, i, s)
-		json_array_append_new(sent, envshare_delta(s, base));
-	json_t *stopset = NULL;
-	if (stopped) {
-		stopset = json_object();
-		json_array_foreach(stopped, i, s)
-			if (json_is_string(s))
-				json_object_set(stopset, json_string_value(s), json_true());
-	}
-	for (i = 0; i <= n; i++) {
-		size_t len = 0;
-		if (i < n) {
-			char *text = json_dumps(json_array_get(sent, i), JSON_COMPACT);
-			len = text ? strlen(text) : 0;
-			free(text);
+	 * parse. The first app's is the base. */
+	json_t *base = NULL, *spec;
+	bool stop;
+	while ((spec = src->next(src, &stop)) != NULL) {
+		if ((*n)++ == 0 && x->conn.env_base)
+			base = envshare_base(spec);
+		json_t *delta = envshare_delta(spec, base);
+		char *text = json_dumps(delta, JSON_COMPACT);
+		size_t len = text ? strlen(text) : 0;
+		free(text);
+		if (sd.bytes + len > START_BATCH_BYTES)
+			send_batch(x, &sd, base);
+		json_t *name = json_object_get(spec, "name");
+		if (stop && json_is_string(name)) {
+			json_array_append(stopped, name);
+			json_array_append(sd.keep, name);
 		}
-		if (i > from && (i == n || bytes + len > START_BATCH_BYTES)) {
-			json_t *req = batch_request(x, sent, from, i, base, stopset, force);
-			ids[nsent] = conn_send(&x->conn, req);
-			json_decref(req);
-			/* The daemon is gone: the first reply wait says so, once. */
-			if (ids[nsent++] < 0)
-				break;
-			from = i;
-			bytes = 0;
-		}
-		bytes += len;
+		sd.force |= json_is_true(json_object_get(spec, "force"));
+		json_array_append_new(sd.batch, delta);
+		sd.bytes += len;
+		json_array_append_new(apps, spec);
 	}
+	send_batch(x, &sd, base);
 	/* A batch that fails (a single app that cannot start is an error
 	 * reply) does not keep the next ones from starting. */
 	bool ok = true;
-	for (size_t b = 0; b < nsent; b++)
-		ok &= batch_reply(x, ids[b], procs, failed);
-	free(ids);
-	json_decref(sent);
-	json_decref(stopset);
+	for (size_t b = 0; b < sd.nsent; b++)
+		ok &= batch_reply(x, sd.ids[b], procs, failed);
+	free(sd.ids);
+	json_decref(sd.batch);
+	json_decref(sd.keep);
 	json_decref(base);
 	if (!ok && json_array_size(procs) == 0) {
 		json_decref(procs);
-		json_decref(failed);
-		return NULL;
+		procs = NULL;
+	} else {
+		say_started(x, apps, procs, json_array_size(stopped) ? stopped : NULL, failed);
+		if (json_object_size(failed) || !ok)
+			x->some_failed = true;
 	}
-	say_started(x, apps, procs, stopped, failed);
-	if (json_object_size(failed) || !ok)
-		x->some_failed = true;
 	json_decref(failed);
+	json_decref(apps);
+	json_decref(stopped);
+	return procs;
+}
+
+/* The apps of an array, those named in a set of names kept stopped. */
+struct array_source {
+	struct app_source src;
+	json_t *apps, *stopped;
+	size_t i;
+};
+
+static json_t *
+array_next(struct app_source *src, bool *stopped)
+{
+	struct array_source *a = (struct array_source *)src;
+	json_t *spec = json_array_get(a->apps, a->i++);
+	if (!spec)
+		return NULL;
+	const char *name = json_string_value(json_object_get(spec, "name"));
+	*stopped = a->stopped && name && json_object_get(a->stopped, name);
+	return json_incref(spec);
+}
+
+/* Ask the daemon to start these app specs (stopped: names to register
+ * without starting, or NULL): start_apps_from() of the array. */
+static json_t *
+start_apps(struct ctx *x, json_t *apps, json_t *stopped)
+{
+	struct array_source a = {.src = {array_next}, .apps = apps};
+	if (stopped) {
+		a.stopped = json_object();
+		size_t i;
+		json_t *s;
+		json_array_foreach(stopped, i, s)
+			if (json_is_string(s))
+				json_object_set(a.stopped, json_string_value(s), json_true());
+	}
+	size_t n;
+	json_t *procs = start_apps_from(x, &a.src, &n);
+	json_decref(a.stopped);
 	return procs;
 }
 
@@ -231,6 +283,18 @@ start_send(struct ctx *x, json_t *apps, json_t *stopped)
 	if (!procs)
 		return 1;
 	cli_print_procs(x, procs);
+	json_decref(procs);
+	return 0;
+}
+
+int
+start_send_from(struct ctx *x, struct app_source *src, size_t *n)
+{
+	json_t *procs = start_apps_from(x, src, n);
+	if (!procs)
+		return 1;
+	if (*n > 0)
+		cli_print_procs(x, procs);
 	json_decref(procs);
 	return 0;
 }

@@ -38,6 +38,64 @@ verb_save(struct ctx *x)
 	return 0;
 }
 
+/* The saved apps, one at a time (struct app_source): those already
+ * running are left out, a damaged entry is named and skipped. */
+struct dump_source {
+	struct app_source src;
+	struct ctx *x;
+	json_t *entries;        /* the dump's "apps" */
+	size_t i;
+	json_t *base;           /* its env_base, or NULL */
+	char *base_why;         /* why that base is damaged, or NULL */
+	json_t *running;        /* names running now */
+	size_t skipped;
+};
+
+static json_t *
+dump_next(struct app_source *src, bool *stopped)
+{
+	struct dump_source *d = (struct dump_source *)src;
+	json_t *e;
+	while ((e = json_array_get(d->entries, d->i)) != NULL) {
+		size_t i = d->i++;
+		/* A damaged entry (a hand edit) costs that app, not the others:
+		 * a resurrect at boot must bring back what it can. A damaged
+		 * base costs the apps written over it. */
+		struct spec parsed;
+		char *why = NULL;
+		json_t *delta = json_object_get(json_object_get(e, "spec"), "env_delta");
+		if (delta)
+			why = d->base_why ? xstrdup(d->base_why) : !d->base ?
+			    xstrdup("env_delta: no env_base") : spec_env_check("env_delta", delta, true);
+		json_t *saved = why ? NULL : envshare_whole(json_object_get(e, "spec"), d->base);
+		if (why || spec_from_json(saved, &parsed, &why) < 0) {
+			json_decref(saved);
+			saved = json_object_get(e, "spec");
+			const char *sname = json_string_value(json_object_get(saved, "name"));
+			fprintf(stderr, "corral resurrect: %s: app %zu%s%s%s: %s; skipped\n",
+			    d->x->paths.dump, i, sname ? " (" : "", sname ? sname : "", sname ? ")" : "",
+			    why ? why : "not an app");
+			free(why);
+			d->skipped++;
+			continue;
+		}
+		json_decref(saved);
+		json_t *spec = spec_to_json(&parsed, true);
+		spec_free(&parsed);
+		if (json_object_get(d->running, json_string_value(json_object_get(spec, "name")))) {
+			json_decref(spec);
+			continue;
+		}
+		json_t *n = json_object_get(e, "instances");
+		if (json_integer_value(n) > 0)
+			json_object_set(spec, "instances", n);
+		*stopped = strcmp(json_string_value(json_object_get(e, "status")) ?: "",
+		    "stopped") == 0;
+		return spec;
+	}
+	return NULL;
+}
+
 int
 verb_resurrect(struct ctx *x)
 {
@@ -53,60 +111,20 @@ verb_resurrect(struct ctx *x)
 		json_decref(doc);
 		return 1;
 	}
-	json_t *names = cli_running_names(procs);
-	json_t *apps = json_array(), *stopped = json_array();
-	size_t i, skipped = 0;
-	json_t *e;
-	/* The environment the apps share, once (dump.h); damaged, it costs
-	 * the apps written over it. */
+	/* The environment the apps share, once (dump.h). */
 	json_t *base = json_object_get(doc, "env_base");
-	char *base_why = base ? spec_env_check("env_base", base, false) : NULL;
-	json_array_foreach(json_object_get(doc, "apps"), i, e) {
-		/* A damaged entry (a hand edit) costs that app, not the others:
-		 * a resurrect at boot must bring back what it can. */
-		struct spec parsed;
-		char *why = NULL;
-		json_t *delta = json_object_get(json_object_get(e, "spec"), "env_delta");
-		if (delta)
-			why = base_why ? xstrdup(base_why) : !base ? xstrdup("env_delta: no env_base") :
-			    spec_env_check("env_delta", delta, true);
-		json_t *saved = why ? NULL : envshare_whole(json_object_get(e, "spec"), base);
-		if (why || spec_from_json(saved, &parsed, &why) < 0) {
-			json_decref(saved);
-			saved = json_object_get(e, "spec");
-			const char *sname = json_string_value(json_object_get(saved, "name"));
-			fprintf(stderr, "corral resurrect: %s: app %zu%s%s%s: %s; skipped\n",
-			    x->paths.dump, i, sname ? " (" : "", sname ? sname : "", sname ? ")" : "",
-			    why ? why : "not an app");
-			free(why);
-			skipped++;
-			continue;
-		}
-		json_decref(saved);
-		json_t *spec = spec_to_json(&parsed, true);
-		spec_free(&parsed);
-		const char *name = json_string_value(json_object_get(spec, "name"));
-		if (json_object_get(names, name)) {
-			json_decref(spec);
-			continue;
-		}
-		json_t *n = json_object_get(e, "instances");
-		if (json_integer_value(n) > 0)
-			json_object_set(spec, "instances", n);
-		if (strcmp(json_string_value(json_object_get(e, "status")) ?: "", "stopped") == 0)
-			json_array_append_new(stopped, json_string(name));
-		json_array_append_new(apps, spec);
-	}
-	int rc = skipped > 0;
-	if (json_array_size(apps) > 0)
-		rc |= start_send(x, apps, stopped);
-	else if (!skipped)
+	struct dump_source d = {.src = {dump_next}, .x = x,
+	    .entries = json_object_get(doc, "apps"), .base = base,
+	    .base_why = base ? spec_env_check("env_base", base, false) : NULL,
+	    .running = cli_running_names(procs)};
+	size_t n;
+	int rc = start_send_from(x, &d.src, &n);
+	if (n == 0 && !d.skipped && rc == 0)
 		printf("corral: nothing to resurrect (every saved app is already here)\n");
-	free(base_why);
-	json_decref(names);
+	rc |= d.skipped > 0;
+	free(d.base_why);
+	json_decref(d.running);
 	json_decref(procs);
-	json_decref(apps);
-	json_decref(stopped);
 	json_decref(doc);
 	return rc;
 }

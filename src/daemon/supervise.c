@@ -288,8 +288,11 @@ proc_free(void *ptr)
 	struct proc *p = ptr;
 	free(p->tree);
 	free(p->orphan_name);
-	linebuf_free(&p->ipc_in);
-	sbuf_free(&p->ipc_out);
+	if (p->ipc) {
+		linebuf_free(&p->ipc->in);
+		sbuf_free(&p->ipc->out);
+		free(p->ipc);
+	}
 	free(p);
 }
 
@@ -534,6 +537,17 @@ remove_pid_file(struct inst *in)
 
 static void on_pidfd(struct loop *l, struct io *io, uint32_t events, void *arg);
 static void on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg);
+
+/* Watch p's Node IPC channel (p->ipc_fd), with the buffers that come with
+ * one. 0, or -errno (the buffers stay, for proc_free()). */
+static int
+ipc_watch(struct proc *p)
+{
+	fd_set_nonblock(p->ipc_fd, true);
+	p->ipc = xcalloc(1, sizeof(*p->ipc));
+	linebuf_init(&p->ipc->in, 1 << 20);
+	return io_add(D->loop, &p->ipc->io, p->ipc_fd, EPOLLIN, on_ipc, p);
+}
 
 /* How a new process proves it can take traffic. */
 static enum {
@@ -876,7 +890,6 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
 	timer_init(&p->online_timer, on_online_timer, p);
-	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	idmap_put(&D->procs_by_pid, (uint64_t)pid, p);
 	idmap_put(&D->procs_by_serial, p->serial, p);
@@ -891,12 +904,10 @@ proc_new(struct inst *in, pid_t pid, struct spawn_plan *pl, const struct cluster
 		close(p->pidfd);
 		p->pidfd = -1;
 	}
-	if (p->ipc_fd >= 0) {
-		fd_set_nonblock(p->ipc_fd, true);
-		if (io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p) < 0)
-			dlog("%s[%d]: cannot watch the Node IPC channel of pid %d: %s", s->name,
-			    in->pm_id, (int)pid, strerror(errno));
-	}
+	int rc = p->ipc_fd >= 0 ? ipc_watch(p) : 0;
+	if (rc < 0)
+		dlog("%s[%d]: cannot watch the Node IPC channel of pid %d: %s", s->name,
+		    in->pm_id, (int)pid, strerror(-rc));
 	keep_proc_started(p);
 	logpipe_start(pl->out_pipe[0], in, STREAM_OUT);
 	logpipe_start(pl->err_pipe[0], in, STREAM_ERR);
@@ -1457,7 +1468,7 @@ proc_finished(struct proc *p)
 		p->peer = NULL;
 	}
 	if (p->ipc_fd >= 0) {
-		io_del(D->loop, &p->ipc_io);
+		io_del(D->loop, &p->ipc->io);
 		close(p->ipc_fd);
 		p->ipc_fd = -1;
 	}
@@ -1626,15 +1637,17 @@ inst_promote(struct inst *in)
  * wait here, up to this much; past it a message is refused. */
 #define IPC_OUT_MAX (256u << 10)
 
-/* Write what the app will take of p->ipc_out; watch for room when some is
- * left. A write error drops the queue (the read side sees the end). */
+/* Write what the app will take of its queue (p->ipc->out); watch for room
+ * when some is left. A write error drops the queue (the read side sees the
+ * end). */
 static void
 ipc_flush(struct proc *p)
 {
-	int rc = sbuf_write(&p->ipc_out, p->ipc_fd);
+	struct proc_ipc *c = p->ipc;
+	int rc = sbuf_write(&c->out, p->ipc_fd);
 	if (rc < 0 && rc != -EAGAIN)
-		sbuf_reset(&p->ipc_out);
-	io_mod(D->loop, &p->ipc_io, p->ipc_out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+		sbuf_reset(&c->out);
+	io_mod(D->loop, &c->io, c->out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
 int
@@ -1645,11 +1658,12 @@ proc_send_ipc(struct proc *p, const char *json_line)
 	/* The channel is non-blocking: whole lines are queued, and written as
 	 * the app takes them (a partial line would corrupt its channel). */
 	size_t len = strlen(json_line);
-	if (p->ipc_out.len + len + 1 > IPC_OUT_MAX)
+	struct sbuf *out = &p->ipc->out;
+	if (out->len + len + 1 > IPC_OUT_MAX)
 		return -EAGAIN;
-	bool idle = p->ipc_out.len == 0;
-	sbuf_add(&p->ipc_out, json_line, len);
-	sbuf_addc(&p->ipc_out, '\n');
+	bool idle = out->len == 0;
+	sbuf_add(out, json_line, len);
+	sbuf_addc(out, '\n');
 	if (idle)
 		ipc_flush(p);
 	return 0;
@@ -1679,11 +1693,11 @@ static void
 on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 {
 	struct proc *p = arg;
-	if ((events & EPOLLOUT) && p->ipc_out.len > 0)
+	if ((events & EPOLLOUT) && p->ipc->out.len > 0)
 		ipc_flush(p);
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	ssize_t n = linebuf_read(&p->ipc_in, p->ipc_fd);
+	ssize_t n = linebuf_read(&p->ipc->in, p->ipc_fd);
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
@@ -1695,7 +1709,7 @@ on_ipc(struct loop *l, struct io *io, uint32_t events, void *arg)
 	}
 	char *line;
 	size_t len;
-	while ((line = linebuf_next(&p->ipc_in, &len)) != NULL) {
+	while ((line = linebuf_next(&p->ipc->in, &len)) != NULL) {
 		json_t *msg = json_loadb(line, len, JSON_DECODE_ANY, NULL);
 		if (!msg)
 			continue;
@@ -1770,7 +1784,6 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 	timer_init(&p->kill_timer, on_kill_timer, p);
 	timer_init(&p->ready_timer, on_ready_timer, p);
 	timer_init(&p->online_timer, on_online_timer, p);
-	linebuf_init(&p->ipc_in, 1 << 20);
 	TAILQ_INSERT_TAIL(&D->procs, p, link);
 	if (!p->exited)
 		idmap_put(&D->procs_by_pid, (uint64_t)p->pid, p);
@@ -1806,12 +1819,9 @@ proc_adopt(struct inst *in, const struct proc_adoption *a)
 		close(p->pidfd);
 		p->pidfd = -1;
 	}
-	if (p->ipc_fd >= 0) {
-		fd_set_nonblock(p->ipc_fd, true);
-		if (io_add(D->loop, &p->ipc_io, p->ipc_fd, EPOLLIN, on_ipc, p) < 0) {
-			close(p->ipc_fd);
-			p->ipc_fd = -1;
-		}
+	if (p->ipc_fd >= 0 && ipc_watch(p) < 0) {
+		close(p->ipc_fd);
+		p->ipc_fd = -1;
 	}
 	if (p->exited) {
 		if (p->peer)

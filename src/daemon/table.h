@@ -174,6 +174,13 @@ struct stop_how {
 	bool message;                 /* shutdown_with_message */
 };
 
+/* A Node IPC channel's watch and buffers (most processes have none). */
+struct proc_ipc {
+	struct io io;
+	struct linebuf in;
+	struct sbuf out;              /* lines the app has not taken yet */
+};
+
 struct proc {
 	TAILQ_ENTRY(proc) link;       /* D->procs */
 	TAILQ_ENTRY(proc) inst_link;  /* inst->procs, while inst is set */
@@ -202,9 +209,7 @@ struct proc {
 	struct cluster_peer *peer;    /* its sockets in cluster mode, NULL if none */
 	int ipc_fd;                   /* Node IPC channel, -1 if none */
 	int traffic_holds;            /* heap dumps under way: no new connections */
-	struct io ipc_io;
-	struct linebuf ipc_in;
-	struct sbuf ipc_out;          /* lines the app has not taken yet */
+	struct proc_ipc *ipc;         /* with ipc_fd: its watch and buffers */
 	struct ptentry *tree;         /* descendants outside the process group, */
 	size_t ntree;                 /* snapshotted when the stop begins */
 	bool tree_no_orphans;         /* an aborted successor: the instance's orphans

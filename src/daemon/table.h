@@ -54,6 +54,12 @@ inst_state_idle(enum inst_state st)
 	return st == ST_STOPPED || st == ST_ERRORED || st == ST_WAITING;
 }
 
+/* An app's cron_restart, parsed, and its timer (triggers.c). */
+struct app_cron {
+	struct cron_expr expr;
+	struct timer timer;
+};
+
 struct app {
 	TAILQ_ENTRY(app) link;
 	struct app *name_next;        /* next app whose name hashes the same */
@@ -61,9 +67,7 @@ struct app {
 	struct spec spec;
 	struct inst_list insts;       /* this app's instances (via app_link) */
 	int target_count;             /* instances wanted (scale) */
-	bool has_cron;
-	struct cron_expr cron;
-	struct timer cron_timer;
+	struct app_cron *cron;        /* cron_restart's schedule, NULL when none */
 	struct watch *watch;          /* NULL when not watching */
 	struct reload *reload;        /* reload in progress, or NULL */
 	bool deleted;

@@ -59,11 +59,11 @@ static void
 cron_arm(struct app *a)
 {
 	time_t now = (time_t)(wall_ms() / 1000), next;
-	if (cron_next(&a->cron, now, &next) < 0) {
+	if (cron_next(&a->cron->expr, now, &next) < 0) {
 		dlog("%s: cron_restart never fires again", a->spec.name);
 		return;
 	}
-	timer_start(D->loop, &a->cron_timer, (int64_t)next * 1000 - wall_ms());
+	timer_start(D->loop, &a->cron->timer, (int64_t)next * 1000 - wall_ms());
 }
 
 static void
@@ -73,7 +73,7 @@ on_cron(struct loop *l, struct timer *t, void *arg)
 	/* The timer may fire a little early on a clock step: wait for the
 	 * second itself. */
 	time_t now = (time_t)(wall_ms() / 1000), next;
-	if (cron_next(&a->cron, now - 1, &next) == 0 && next > now) {
+	if (cron_next(&a->cron->expr, now - 1, &next) == 0 && next > now) {
 		timer_start(l, t, (int64_t)next * 1000 - wall_ms());
 		return;
 	}
@@ -86,7 +86,7 @@ on_cron(struct loop *l, struct timer *t, void *arg)
 	}
 	/* Never twice in the same second. */
 	time_t after = now;
-	if (cron_next(&a->cron, after, &next) == 0)
+	if (cron_next(&a->cron->expr, after, &next) == 0)
 		timer_start(l, t, (int64_t)next * 1000 - wall_ms());
 }
 
@@ -383,10 +383,11 @@ triggers_set_watch(struct app *a, bool on)
 void
 triggers_stop(struct app *a)
 {
-	/* The cron timer exists only while has_cron (triggers_start). */
-	if (a->has_cron)
-		timer_stop(D->loop, &a->cron_timer);
-	a->has_cron = false;
+	if (a->cron) {
+		timer_stop(D->loop, &a->cron->timer);
+		free(a->cron);
+		a->cron = NULL;
+	}
 	if (a->watch) {
 		watch_free(a->watch);
 		a->watch = NULL;
@@ -399,13 +400,15 @@ triggers_start(struct app *a)
 	triggers_stop(a);
 	if (a->spec.cron_restart && *a->spec.cron_restart) {
 		char *err = NULL;
-		if (cron_parse(a->spec.cron_restart, &a->cron, &err) == 0) {
-			timer_init(&a->cron_timer, on_cron, a);
-			a->has_cron = true;
+		struct app_cron *c = xcalloc(1, sizeof(*c));
+		if (cron_parse(a->spec.cron_restart, &c->expr, &err) == 0) {
+			timer_init(&c->timer, on_cron, a);
+			a->cron = c;
 			cron_arm(a);
 		} else {
 			dlog("%s: %s", a->spec.name, err);
 			free(err);
+			free(c);
 		}
 	}
 	if (a->spec.watch)

@@ -22,6 +22,17 @@ def helper(name):
     return os.path.join(HELPERS, name)
 
 
+def proc_environ(pid):
+    """A process's environment as text. It reads empty for an instant after
+    the exec, until the kernel has set up the new stack: waited for."""
+    def read():
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    wait_for(read, what=f"pid {pid}'s environment")
+    text = read().decode("utf-8", "surrogateescape")
+    return dict(e.split("=", 1) for e in text.split("\0") if "=" in e)
+
+
 def proc_state(pid):
     """The /proc state letter of pid, or None when it does not exist."""
     try:

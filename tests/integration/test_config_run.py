@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import ROOT, SLOW, wait_for, write
+from fhelpers import proc_environ
 
 PY = sys.executable
 
@@ -44,11 +45,6 @@ def env_of(corral, name, pm_id=None, count=1):
     """The environment the count-th run of an instance reported."""
     return wait_for(lambda: len(env_lines(corral, name, pm_id)) >= count
                     and env_lines(corral, name, pm_id)[count - 1], what=f"{name} to print its env")
-
-
-def proc_environ(pid):
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        return dict(e.split("=", 1) for e in f.read().decode().split("\0") if "=" in e)
 
 
 def stays(cond, seconds):

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import CORRAL, SLOW, pids_with, wait_for, write
-from fhelpers import alive, app, read_text, rss_kb, wait_log
+from fhelpers import alive, app, proc_environ, read_text, rss_kb, wait_log
 
 
 def daemons(corral):
@@ -307,16 +307,6 @@ def test_protocol_session(corral, raw):
     assert c.reply()["id"] == 10
 
 
-def proc_environ(pid):
-    """A process's environment; it reads empty for an instant after the
-    exec, until the kernel has set up the new stack."""
-    def read():
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return f.read()
-    wait_for(read, what=f"pid {pid}'s environment")
-    return dict(e.split(b"=", 1) for e in read().split(b"\0") if b"=" in e)
-
-
 def test_start_sends_the_shared_environment_once(corral, raw):
     # A start may carry the environment its apps share once ("env_base"),
     # each app saying how its own differs ("env_delta": a string sets, null
@@ -333,10 +323,10 @@ def test_start_sends_the_shared_environment_once(corral, raw):
     assert r["ok"] is True, r
     pids = {p["name"]: p["pid"] for p in r["procs"]}
     env = proc_environ(pids["delta"])
-    assert env[b"SHARED"] == b"1" and env[b"CHANGED"] == b"own" and env[b"NEW"] == b"2"
-    assert b"DROPPED" not in env and env[b"name"] == b"delta"
+    assert env["SHARED"] == "1" and env["CHANGED"] == "own" and env["NEW"] == "2"
+    assert "DROPPED" not in env and env["name"] == "delta"
     env = proc_environ(pids["same"])
-    assert (env[b"SHARED"], env[b"CHANGED"], env[b"DROPPED"]) == (b"1", b"base", b"x")
+    assert (env["SHARED"], env["CHANGED"], env["DROPPED"]) == ("1", "base", "x")
     # describe shows each app's whole environment.
     out = corral.ok("env", "delta")
     assert "CHANGED: own" in out and "DROPPED" not in out

@@ -13,7 +13,7 @@ import time
 
 from clusterapp import listeners, live_pids, start_node, wait_ready
 from conftest import APPS, free_port, wait_for
-from fhelpers import alive, app, children
+from fhelpers import alive, app, children, proc_environ
 from daemondeath import keeper_pid, kill_both, new_daemon
 from loadgen import request
 
@@ -419,14 +419,6 @@ def test_the_node_channel_is_adopted(corral, tmp_path):
     assert f"pid {pid} shutting down (message)" in open(corral.log_path("n")).read()
 
 
-def environ_of(pid):
-    def read():
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return f.read()
-    wait_for(read, what=f"pid {pid}'s environment")
-    return dict(e.split(b"=", 1) for e in read().split(b"\0") if b"=" in e)
-
-
 def test_the_shared_environment_survives_the_daemon(corral, tmp_path):
     """The keeper holds the environment apps share once, and each app's record
     names it: after the daemon's death, restarted processes still get their
@@ -445,12 +437,12 @@ def test_the_shared_environment_survives_the_daemon(corral, tmp_path):
         new_daemon(corral, daemon)
     corral.ok("restart", "all")
     for i in range(4):
-        env = environ_of(corral.proc(f"e{i}")["pid"])
-        assert env[b"SHARED_MARK"] == b"one-for-all" and env[b"OWN"] == f"own-{i}".encode()
-        assert env[b"SHARED_SECRET"] == b"s3"
-    env = environ_of(corral.proc("filtered")["pid"])
-    assert env[b"SHARED_MARK"] == b"one-for-all" and b"SHARED_SECRET" not in env
-    assert b"OWN" not in env
+        env = proc_environ(corral.proc(f"e{i}")["pid"])
+        assert env["SHARED_MARK"] == "one-for-all" and env["OWN"] == f"own-{i}"
+        assert env["SHARED_SECRET"] == "s3"
+    env = proc_environ(corral.proc("filtered")["pid"])
+    assert env["SHARED_MARK"] == "one-for-all" and "SHARED_SECRET" not in env
+    assert "OWN" not in env
     assert "cannot be read" not in corral.daemon_log()
 
 

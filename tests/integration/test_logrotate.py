@@ -138,16 +138,21 @@ def test_a_merged_file_rotates_once_for_all_its_writers(corral, tmp_path):
         assert seen[t] == list(range(count)), f"{t}: lines missing or repeated"
 
 
+
+def slow_lines_app(tmp_path, count):
+    """A Python app printing count numbered lines ("T0 <n>"), ten a second."""
+    code = ("import sys, time\n"
+            f"for i in range({count}):\n"
+            "    print('T0 %07d ' % i + 'x' * 20, flush=True)\n"
+            "    time.sleep(0.1)\n")
+    return write(str(tmp_path / "slow.py"), code)
+
 def test_rotate_interval_and_date_format(corral, tmp_path):
     corral.ok("set", "logrotate:max_size", "0")
     corral.ok("set", "logrotate:dateFormat", "[day]YYYYMMDD[at]HHmmss")
     # Every two seconds, by the schedule only.
     corral.ok("set", "logrotate:rotateInterval", "*/2 * * * * *")
-    code = ("import sys, time\n"
-            "for i in range(60):\n"
-            "    print('T0 %07d ' % i + 'x' * 20, flush=True)\n"
-            "    time.sleep(0.1)\n")
-    app = write(str(tmp_path / "slow.py"), code)
+    app = slow_lines_app(tmp_path, 60)
     corral.ok("start", app, "--name", "slow", "--no-autorestart")
     corral.wait_status("slow", "stopped", timeout=60)
     files = rotated(corral, "slow-out")
@@ -168,11 +173,7 @@ def test_an_apps_own_interval_next_to_the_global_schedule(corral, tmp_path):
     # its schedule.
     corral.ok("set", "logrotate:max_size", "0")
     corral.ok("set", "logrotate:rotateInterval", "0")
-    code = ("import sys, time\n"
-            "for i in range(50):\n"
-            "    print('T0 %07d ' % i + 'x' * 20, flush=True)\n"
-            "    time.sleep(0.1)\n")
-    app = write(str(tmp_path / "slow.py"), code)
+    app = slow_lines_app(tmp_path, 50)
     cfg = {"apps": [{"name": "own", "script": app, "interpreter": "python3",
                      "autorestart": False, "log_rotate_interval": "*/2 * * * * *"},
                     {"name": "global", "script": app, "interpreter": "python3",

@@ -385,7 +385,9 @@ static json_t *
 app_record(struct app *a)
 {
 	const struct spec *s = &a->spec;
-	if (!a->keep_env)
+	/* Whole, unless the base it names is the spec's own (a dump while no
+	 * keeper takes records may meet a spec changed since). */
+	if (!a->keep_env || s->env || a->keep_env->base != s->env_base)
 		return json_pack("{s:I, s:o}", "id", (json_int_t)a->id, "spec", spec_to_json(s, true));
 	json_t *spec = spec_to_json(s, false);
 	if (s->env_delta)

@@ -34,7 +34,7 @@ static void on_global_schedule(struct loop *l, struct timer *t, void *arg);
  * ones (logrotate.h), and the global schedule, which one timer keeps for
  * every such file (a thousand apps had two thousand timers due at the
  * same second). */
-static struct rotset global_set = {.max_size = -1, .retain = -1, .compress = -1};
+static struct rotset global_set;
 static struct timer global_schedule;
 
 static const struct rotset *
@@ -233,21 +233,10 @@ arm_schedule(struct logfile *lf)
 {
 	if (!lf->rot)
 		return;
-	if (timer_armed(&lf->rot->timer))
+	if (lf->regular && !global_schedule_of(lf))
+		logrotate_arm(&lf->rot->set, &lf->rot->timer);
+	else
 		timer_stop(D->loop, &lf->rot->timer);
-	int64_t ms = lf->regular && !global_schedule_of(lf) ? logrotate_next_ms(&lf->rot->set) : -1;
-	if (ms >= 0)
-		timer_start(D->loop, &lf->rot->timer, ms);
-}
-
-static void
-arm_global_schedule(void)
-{
-	if (timer_armed(&global_schedule))
-		timer_stop(D->loop, &global_schedule);
-	int64_t ms = logrotate_next_ms(&global_set);
-	if (ms >= 0)
-		timer_start(D->loop, &global_schedule, ms);
 }
 
 struct logfile *
@@ -277,8 +266,9 @@ logfile_get(const char *path, char **err)
 	lf->regular = S_ISREG(st.st_mode);
 	lf->size = st.st_size;
 	if (LIST_EMPTY(&D->logfiles)) {
+		rotset_init(&global_set);
 		timer_init(&global_schedule, on_global_schedule, NULL);
-		arm_global_schedule();
+		logrotate_arm(&global_set, &global_schedule);
 	}
 	LIST_INSERT_HEAD(&D->logfiles, lf, link);
 	idmap_chain_add(&D->logfiles_by_path, h, lf, offsetof(struct logfile, path_next));
@@ -706,33 +696,19 @@ static void
 on_rotate_timer(struct loop *l, struct timer *t, void *arg)
 {
 	struct logfile *lf = arg;
-	int64_t wait;
-	if (!logrotate_due(&lf->rot->set, &wait)) {
-		timer_start(l, t, wait);
-		return;
-	}
-	rotate_on_schedule(lf);
-	/* Never twice in the same second. */
-	int64_t ms = logrotate_next_ms(&lf->rot->set);
-	if (ms >= 0)
-		timer_start(l, t, ms < 1000 ? 1000 : ms);
+	if (logrotate_fired(&lf->rot->set, t))
+		rotate_on_schedule(lf);
 }
 
 static void
 on_global_schedule(struct loop *l, struct timer *t, void *arg)
 {
-	int64_t wait;
-	if (!logrotate_due(&global_set, &wait)) {
-		timer_start(l, t, wait);
+	if (!logrotate_fired(&global_set, t))
 		return;
-	}
 	struct logfile *lf;
 	LIST_FOREACH(lf, &D->logfiles, link)
 		if (global_schedule_of(lf))
 			rotate_on_schedule(lf);
-	int64_t ms = logrotate_next_ms(&global_set);
-	if (ms >= 0)
-		timer_start(l, t, ms < 1000 ? 1000 : ms);
 }
 
 void
@@ -740,7 +716,7 @@ logfile_settings_changed(void)
 {
 	struct logfile *lf;
 	if (!LIST_EMPTY(&D->logfiles))
-		arm_global_schedule();
+		logrotate_arm(&global_set, &global_schedule);
 	LIST_FOREACH(lf, &D->logfiles, link) {
 		state_step();
 		arm_schedule(lf);

@@ -127,8 +127,9 @@ logrotate_has_interval(const struct rotset *rs)
 	return cron_of(rs) != NULL;
 }
 
-int64_t
-logrotate_next_ms(const struct rotset *rs)
+/* Milliseconds from now to the next time rotation, or -1 for none. */
+static int64_t
+next_ms(const struct rotset *rs)
 {
 	const struct cron_expr *ce = cron_of(rs);
 	if (!ce)
@@ -143,9 +144,12 @@ logrotate_next_ms(const struct rotset *rs)
 	return ms > 0 ? ms : 0;
 }
 
-bool
-logrotate_due(const struct rotset *rs, int64_t *wait_ms)
+/* Did the schedule fire (the second has come)? Otherwise *wait_ms is how
+ * long the timer should wait still, -1 when rs has no schedule (any more). */
+static bool
+due(const struct rotset *rs, int64_t *wait_ms)
 {
+	*wait_ms = -1;
 	const struct cron_expr *ce = cron_of(rs);
 	if (!ce)
 		return false;
@@ -159,6 +163,30 @@ logrotate_due(const struct rotset *rs, int64_t *wait_ms)
 		*wait_ms = (int64_t)next * 1000 - wall_ms();
 		return false;
 	}
+	return true;
+}
+
+void
+logrotate_arm(const struct rotset *rs, struct timer *t)
+{
+	timer_stop(D->loop, t);
+	int64_t ms = next_ms(rs);
+	if (ms >= 0)
+		timer_start(D->loop, t, ms);
+}
+
+bool
+logrotate_fired(const struct rotset *rs, struct timer *t)
+{
+	int64_t wait;
+	if (!due(rs, &wait)) {
+		if (wait >= 0)
+			timer_start(D->loop, t, wait);
+		return false;
+	}
+	int64_t ms = next_ms(rs);
+	if (ms >= 0)
+		timer_start(D->loop, t, ms < 1000 ? 1000 : ms);
 	return true;
 }
 
@@ -661,31 +689,11 @@ on_daemon_log_full(void)
 	rotate_daemon_log("logrotate:max_size");
 }
 
-static void arm_daemon_timer(void);
-
 static void
 on_daemon_timer(struct loop *l, struct timer *t, void *arg)
 {
-	int64_t wait;
-	if (!logrotate_due(&daemon_set, &wait)) {
-		timer_start(l, t, wait);
-		return;
-	}
-	rotate_daemon_log("logrotate:rotateInterval");
-	/* Never twice in the same second. */
-	int64_t ms = logrotate_next_ms(&daemon_set);
-	if (ms >= 0)
-		timer_start(l, t, ms < 1000 ? 1000 : ms);
-}
-
-static void
-arm_daemon_timer(void)
-{
-	if (timer_armed(&daemon_timer))
-		timer_stop(D->loop, &daemon_timer);
-	int64_t ms = logrotate_next_ms(&daemon_set);
-	if (ms >= 0)
-		timer_start(D->loop, &daemon_timer, ms);
+	if (logrotate_fired(&daemon_set, t))
+		rotate_daemon_log("logrotate:rotateInterval");
 }
 
 /* ---- settings ---- */
@@ -719,7 +727,7 @@ static void
 apply(void)
 {
 	log_set_rotation(G.max_size, on_daemon_log_full);
-	arm_daemon_timer();
+	logrotate_arm(&daemon_set, &daemon_timer);
 	logfile_settings_changed();
 }
 

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "common/cron.h"
+#include "ev/loop.h"
 
 #define LOGROTATE_ZIPS_AT_ONCE 2
 /* After a rotation failed (rename, reopen), none is tried for this long. */
@@ -85,11 +86,13 @@ void rotset_free(struct rotset *rs);
 /* What applies to this log. */
 int64_t logrotate_max_size(const struct rotset *rs);
 bool logrotate_has_interval(const struct rotset *rs);
-/* Milliseconds from now to the next time rotation, or -1 for none. */
-int64_t logrotate_next_ms(const struct rotset *rs);
-/* Did the schedule fire (the second has come)? Otherwise *wait_ms is how
- * long the timer should wait still. */
-bool logrotate_due(const struct rotset *rs, int64_t *wait_ms);
+/* (Re)arm t for rs's next time rotation, or leave it disarmed when rs
+ * has none. */
+void logrotate_arm(const struct rotset *rs, struct timer *t);
+/* From t's callback: true when rs's schedule fired, with t armed for the
+ * next time (never within the same second); false when t fired early (a
+ * clock step) and waits again for the second itself. */
+bool logrotate_fired(const struct rotset *rs, struct timer *t);
 
 /* Rename path, a log of rs, to the name of a rotated file (*moved, caller
  * frees). 0 or -errno (logged). */

@@ -53,6 +53,8 @@ long long env_number(const char *name, long long min, long long max, long long d
 
 /* Milliseconds on CLOCK_MONOTONIC and on the wall clock. */
 int64_t mono_ms(void);
+/* The same in microseconds. */
+int64_t mono_us(void);
 int64_t wall_ms(void);
 
 /* Growable NUL-terminated string. */

@@ -210,8 +210,7 @@ create_batch(struct loop *l, struct timer *t, void *arg)
 		timer_start(l, t, later);
 		return;
 	}
-	struct files_turn turn;
-	state_files_turn_begin(&turn);
+	int64_t turn_end = state_files_turn_end();
 	struct logfile *lf;
 	while ((lf = LIST_FIRST(&D->logfiles_uncreated)) != NULL) {
 		int rc = ensure_open(lf);
@@ -220,7 +219,7 @@ create_batch(struct loop *l, struct timer *t, void *arg)
 			dlog("cannot create log file %s: %s", lf->path, strerror(-rc));
 			uncreated_done(lf);
 		}
-		if (state_files_turn_over(&turn))
+		if (state_files_turn_over(turn_end))
 			break;
 	}
 	if (!LIST_EMPTY(&D->logfiles_uncreated))

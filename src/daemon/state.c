@@ -45,20 +45,16 @@ state_init(struct daemon *d)
  * lets the loop serve what came meanwhile. */
 #define FILES_TURN_US 2000
 
-void
-state_files_turn_begin(struct files_turn *ft)
+int64_t
+state_files_turn_end(void)
 {
-	clock_gettime(CLOCK_MONOTONIC, &ft->start);
+	return mono_us() + FILES_TURN_US;
 }
 
 bool
-state_files_turn_over(struct files_turn *ft)
+state_files_turn_over(int64_t end)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t us = (now.tv_sec - ft->start.tv_sec) * 1000000 +
-	    (now.tv_nsec - ft->start.tv_nsec) / 1000;
-	return us >= FILES_TURN_US;
+	return mono_us() >= end;
 }
 
 int64_t

@@ -20,7 +20,6 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include "common/idmap.h"
 #include "common/paths.h"
@@ -143,14 +142,11 @@ state_step(void)
  * on. *since is the caller's: when its work was first held back (0: not
  * held). See state.c. */
 int64_t state_files_defer_ms(int64_t *since);
-/* A turn of the loop's file work begins: state_files_turn_over() says when
- * it has taken its share. */
-struct files_turn {
-	struct timespec start;
-};
-void state_files_turn_begin(struct files_turn *ft);
-/* Called after each file made: true once this turn made enough. */
-bool state_files_turn_over(struct files_turn *ft);
+/* A turn of the loop's file work begins now: when it is to end (give it
+ * to state_files_turn_over() after each file made, which says when the
+ * turn has made enough). */
+int64_t state_files_turn_end(void);
+bool state_files_turn_over(int64_t end);
 
 /* Zero d, set every fd to -1 and every list empty, and make it D. */
 void state_init(struct daemon *d);

@@ -477,8 +477,7 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 		timer_start(l, t, later);
 		return;
 	}
-	struct files_turn turn;
-	state_files_turn_begin(&turn);
+	int64_t turn_end = state_files_turn_end();
 	bool over = false;
 	for (; pid_files.done < pid_files.n && !over; pid_files.done++) {
 		struct inst *in = inst_by_uid(pid_files.uids[pid_files.done]);
@@ -494,7 +493,7 @@ pid_files_batch(struct loop *l, struct timer *t, void *arg)
 		/* Still running: the pid of now (a restart may have replaced it). */
 		if (in->proc && !in->proc->exited && !inst_state_idle(in->state)) {
 			write_pid_file_now(in, in->proc->pid);
-			over = state_files_turn_over(&turn);
+			over = state_files_turn_over(turn_end);
 		}
 	}
 	if (pid_files.done < pid_files.n) {

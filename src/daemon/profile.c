@@ -235,6 +235,20 @@ perf_free(struct perfrun *run)
 	loop_defer_free(D->loop, run, free);
 }
 
+/* A recording nobody waits for any more: perf is killed and its data
+ * removed; freed now if it has ended, else once reaped. */
+static void
+perf_give_up(struct perfrun *run)
+{
+	unlink(run->path);
+	if (run->exited) {
+		perf_free(run);
+		return;
+	}
+	kill(-run->pid, SIGKILL);
+	run->abandoned = true;
+}
+
 /* perf wrote on its acknowledgement pipe: "ack" once it enabled its events,
  * or end of file if it died first (EV_REAPED says so). */
 static void
@@ -337,15 +351,15 @@ perf_start(struct item *it, struct inst *in)
 		run->ack = ack[0];
 		ctl[1] = ack[0] = -1;
 		/* perf reads it once set up, then answers on the other pipe. */
-		if (write(run->ctl, "enable\n", 7) == 7 &&
-		    io_add(D->loop, &run->ack_io, run->ack, EPOLLIN, on_perf_ack, run) == 0) {
+		ssize_t w = write(run->ctl, "enable\n", 7);
+		int rc = w == 7 ? io_add(D->loop, &run->ack_io, run->ack, EPOLLIN, on_perf_ack, run) :
+		    w < 0 ? -errno : -EIO;
+		if (rc == 0) {
 			it->perf = run;
 			it->state = IT_PERF_STARTING;
 		} else {
-			item_fail(it, "cannot run %s: its control pipe: %s", perf, strerror(errno));
-			kill(-run->pid, SIGKILL);
-			unlink(run->path);
-			run->abandoned = true;
+			item_fail(it, "cannot run %s: its control pipe: %s", perf, strerror(-rc));
+			perf_give_up(run);
 		}
 	}
 	for (int i = 0; i < 2; i++) {
@@ -417,18 +431,12 @@ perf_started(struct preq *r, struct item *it, bool expired)
 	/* A perf that closed the pipe is ending: its reaping says why. */
 	if (!run->exited && !expired)
 		return;
-	if (!run->exited)
-		kill(-run->pid, SIGKILL);
 	char *why = run->exited ? perf_said(run) :
 	    xasprintf("it did not start recording within %lld ms", (long long)r->timeout_ms);
 	item_fail(it, "%s (pm_id %d): perf record failed: %s", it->name, it->pm_id, why);
 	free(why);
-	unlink(run->path);
 	it->perf = NULL;
-	if (run->exited)
-		perf_free(run);
-	else
-		run->abandoned = true;
+	perf_give_up(run);
 }
 
 /* Check an instance and set its item up; the path comes later for a dump. */
@@ -522,9 +530,7 @@ check(struct op *op)
 		if (it->state == IT_PERF_STOPPING && it->perf->exited) {
 			perf_ended(it);
 		} else if (it->state == IT_PERF_STOPPING && expired) {
-			kill(-it->perf->pid, SIGKILL);
-			unlink(it->perf->path);
-			it->perf->abandoned = true;
+			perf_give_up(it->perf);
 			it->perf = NULL;
 			item_fail(it, "%s (pm_id %d): perf did not end within %lld ms", it->name,
 			    it->pm_id, (long long)r->timeout_ms);

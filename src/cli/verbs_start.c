@@ -145,7 +145,6 @@ batch_reply(struct ctx *x, int id, json_t *procs, json_t *failed)
 struct sending {
 	json_t *batch, *keep;   /* apps, and the names among them kept stopped */
 	size_t bytes;
-	bool force;             /* some app of the batch says force */
 	int *ids;
 	size_t nsent, cap;
 	bool gone;              /* the daemon went away: nothing more is sent */
@@ -156,8 +155,7 @@ send_batch(struct ctx *x, struct sending *sd, json_t *base)
 {
 	if (json_array_size(sd->batch) == 0 || sd->gone)
 		return;
-	json_t *req = batch_request(x, sd->batch, base, sd->keep,
-	    sd->force || args_has(&x->a, "force"));
+	json_t *req = batch_request(x, sd->batch, base, sd->keep, args_has(&x->a, "force"));
 	if (sd->nsent == sd->cap) {
 		sd->cap = sd->cap ? sd->cap * 2 : 16;
 		sd->ids = xrealloc(sd->ids, sd->cap * sizeof(*sd->ids));
@@ -169,7 +167,6 @@ send_batch(struct ctx *x, struct sending *sd, json_t *base)
 	json_array_clear(sd->batch);
 	json_array_clear(sd->keep);
 	sd->bytes = 0;
-	sd->force = false;
 }
 
 /* Ask the daemon to start the apps src gives. Each app starts or fails on
@@ -208,7 +205,6 @@ start_apps_from(struct ctx *x, struct app_source *src, size_t *n)
 			json_array_append(stopped, name);
 			json_array_append(sd.keep, name);
 		}
-		sd.force |= json_is_true(json_object_get(spec, "force"));
 		json_array_append_new(sd.batch, delta);
 		sd.bytes += len;
 		json_array_append_new(apps, spec);

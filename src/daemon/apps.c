@@ -83,7 +83,8 @@ apps_start(struct spec *specs, size_t n, const struct start_opts *o, struct wait
 {
 	for (size_t i = 0; i < n; i++) {
 		struct spec *s = &specs[i];
-		struct app *known = o->force ? NULL : app_named(s->name, s->script);
+		bool force = o->force || (o->force_each && o->force_each[i]);
+		struct app *known = force ? NULL : app_named(s->name, s->script);
 		if (known && app_idle(known)) {
 			struct inst *in;
 			TAILQ_FOREACH(in, &known->insts, app_link) {

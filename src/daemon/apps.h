@@ -17,6 +17,8 @@ struct wait;
 
 struct start_opts {
 	bool force;                 /* start another copy of a running app */
+	const bool *force_each;     /* the same per spec (the app's own "force"),
+	                             * or NULL */
 	/* Register these apps stopped (resurrect of apps saved as stopped). */
 	bool (*keep_stopped)(const char *name, void *arg);
 	void *arg;

@@ -346,11 +346,16 @@ cmd_start(struct client *c, json_t *id, json_t *req)
 			if (json_is_string(v))
 				json_object_set(keep, json_string_value(v), json_true());
 	}
+	/* An app of a file may say force of its own (docs/config.md). */
+	bool *force_each = xcalloc(n, sizeof(*force_each));
+	for (size_t i = 0; i < n; i++)
+		force_each[i] = json_is_true(json_object_get(json_array_get(apps, i), "force"));
 	struct start_opts o = {.force = json_is_true(json_object_get(req, "force")),
-	    .keep_stopped = keep ? name_listed : NULL, .arg = keep};
+	    .force_each = force_each, .keep_stopped = keep ? name_listed : NULL, .arg = keep};
 	struct wait *w = wait_for_request(req);
 	apps_start(specs, n, &o, w);
 	json_decref(keep);
+	free(force_each);
 	free(specs);
 	if (n == 1)
 		wait_fail_as_first_failed(w);

@@ -349,6 +349,23 @@ def test_start_sends_the_shared_environment_once(corral, raw):
     assert corral.procs("x") == []
 
 
+
+def test_an_apps_own_force_starts_another_copy_of_it_only(corral, raw):
+    # "force" in one app's spec is that app's: the other app of the same
+    # request, already running too, is refused as it would be alone.
+    c = raw()
+    c.hello()
+    app = {"script": "/bin/sleep", "args": ["300"]}
+    c.send(json.dumps({"id": 1, "cmd": "start", "apps": [
+        {**app, "name": "plain"}, {**app, "name": "forced"}]}).encode() + b"\n")
+    assert c.reply()["ok"] is True
+    c.send(json.dumps({"id": 2, "cmd": "start", "apps": [
+        {**app, "name": "plain"}, {**app, "name": "forced", "force": True}]}).encode() + b"\n")
+    r = c.reply()
+    assert [f["name"] for f in r.get("failed", [])] == ["plain"], r
+    assert r["failed"][0]["code"] == "exists"
+    assert len(corral.procs("forced")) == 2 and len(corral.procs("plain")) == 1
+
 class FakeDaemon(threading.Thread):
     """A socket that answers the CLI as a daemon would, with or without the
     env_base feature, and keeps the start requests it got."""
